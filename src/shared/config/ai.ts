@@ -1,0 +1,135 @@
+/** AI server variables: bind, auth, models, upstreams (proxy-v1 or direct), timeouts, limits. */
+import { z } from "zod";
+import { commonVars, convexVars } from "./common.ts";
+import { defineEnv, envVar, host, httpUrl, isLoopbackHost, nonNegativeInt, port, positiveInt, secret } from "./env.ts";
+
+const modelList = z
+  .string()
+  .transform((s) =>
+    s
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean),
+  )
+  .default([]);
+
+export const aiEnv = defineEnv(
+  "ai",
+  {
+    ...commonVars,
+    ...convexVars,
+    AI_HOST: envVar(host("127.0.0.1"), {
+      doc: "Address the AI server binds. Any non-loopback address (e.g. :: on Fly) requires AI_SERVER_TOKEN.",
+      fix: "set AI_HOST to 127.0.0.1 (integrated) or :: (separate app on Fly)",
+    }),
+    AI_PORT: envVar(port(3000), {
+      doc: "AI server port (POST /chat, /v1/chat/completions, /v1/models, /usage, /healthz).",
+      fix: "set AI_PORT to a free TCP port, e.g. 3000",
+    }),
+    AI_SERVER_TOKEN: envVar(secret(16), {
+      doc: "Bearer token callers must send when the AI server binds a non-loopback address.",
+      fix: "set AI_SERVER_TOKEN to a random string of at least 16 characters, e.g. `openssl rand -hex 24`",
+      secret: true,
+    }),
+    AI_DEFAULT_MODEL: envVar(z.string().min(1).default("anthropic/claude-sonnet-4-5"), {
+      doc: "Model used when a request names none (provider/model).",
+      fix: "set AI_DEFAULT_MODEL to provider/model, e.g. anthropic/claude-sonnet-4-5",
+    }),
+    AI_DEFAULT_PROVIDER: envVar(z.enum(["anthropic", "openai", "google"]).optional(), {
+      doc: "Provider for a bare model id (no provider/ prefix). Default: the provider of AI_DEFAULT_MODEL.",
+      fix: "set AI_DEFAULT_PROVIDER to anthropic, openai or google",
+    }),
+    AI_FALLBACK_MODELS: envVar(modelList, {
+      doc: "Comma-separated provider/model list tried in order when a model's retries are exhausted.",
+      fix: "set AI_FALLBACK_MODELS to e.g. openai/gpt-4.1-mini,google/gemini-2.5-flash",
+    }),
+    AI_MODELS: envVar(modelList, {
+      doc: "Comma-separated extra models listed by GET /v1/models (the default and fallbacks are always listed).",
+      fix: "set AI_MODELS to a comma-separated provider/model list",
+    }),
+    ANTHROPIC_API_KEY: envVar(secret(), {
+      doc: "Direct mode: Anthropic API key.",
+      fix: "set ANTHROPIC_API_KEY to your Anthropic key",
+      secret: true,
+    }),
+    OPENAI_API_KEY: envVar(secret(), {
+      doc: "Direct mode: OpenAI (or OpenAI-compatible server) API key.",
+      fix: "set OPENAI_API_KEY to your OpenAI key (any non-empty value for a local server)",
+      secret: true,
+    }),
+    GEMINI_API_KEY: envVar(secret(), {
+      doc: "Direct mode: Google Gemini API key (alias GOOGLE_API_KEY).",
+      fix: "set GEMINI_API_KEY to your Gemini key",
+      secret: true,
+      aliases: ["GOOGLE_API_KEY"],
+    }),
+    ANTHROPIC_BASE_URL: envVar(httpUrl().optional(), {
+      doc: "Direct mode: Anthropic base URL without /v1.",
+      fix: "set ANTHROPIC_BASE_URL to e.g. https://api.anthropic.com",
+    }),
+    OPENAI_BASE_URL: envVar(httpUrl().optional(), {
+      doc: "Direct mode: OpenAI-compatible base URL with /v1 (Ollama: http://127.0.0.1:11434/v1).",
+      fix: "set OPENAI_BASE_URL to e.g. https://api.openai.com/v1",
+    }),
+    GOOGLE_GEMINI_BASE_URL: envVar(httpUrl().optional(), {
+      doc: "Direct mode: Gemini base URL (the SDK adds /v1 or /v1beta).",
+      fix: "set GOOGLE_GEMINI_BASE_URL to e.g. https://generativelanguage.googleapis.com",
+    }),
+    AI_CONNECT_TIMEOUT_MS: envVar(positiveInt(30_000), {
+      doc: "Phase timeout: from sending the upstream request to its response headers.",
+      fix: "set AI_CONNECT_TIMEOUT_MS to milliseconds, e.g. 30000",
+    }),
+    AI_FIRST_TOKEN_TIMEOUT_MS: envVar(positiveInt(120_000), {
+      doc: "Phase timeout: from response headers to the first token.",
+      fix: "set AI_FIRST_TOKEN_TIMEOUT_MS to milliseconds, e.g. 120000",
+    }),
+    AI_IDLE_TIMEOUT_MS: envVar(positiveInt(120_000), {
+      doc: "Phase timeout: longest silent gap between tokens.",
+      fix: "set AI_IDLE_TIMEOUT_MS to milliseconds, e.g. 120000",
+    }),
+    AI_TOTAL_TIMEOUT_MS: envVar(positiveInt(900_000), {
+      doc: "Phase timeout: whole request including retries and fallbacks.",
+      fix: "set AI_TOTAL_TIMEOUT_MS to milliseconds, e.g. 900000",
+    }),
+    AI_MAX_RETRIES: envVar(nonNegativeInt(2), {
+      doc: "Retries per model for retryable upstream failures before the first token (then fallbacks).",
+      fix: "set AI_MAX_RETRIES to a whole number, e.g. 2",
+    }),
+    AI_MAX_BODY_BYTES: envVar(positiveInt(4 * 1024 * 1024), {
+      doc: "Largest accepted request body.",
+      fix: "set AI_MAX_BODY_BYTES to bytes, e.g. 4194304",
+    }),
+    AI_KEEPALIVE_MS: envVar(positiveInt(15_000), {
+      doc: "SSE keep-alive comment interval while the upstream is silent.",
+      fix: "set AI_KEEPALIVE_MS to milliseconds, e.g. 15000",
+    }),
+  },
+  (v) =>
+    !isLoopbackHost(v.AI_HOST) && !v.AI_SERVER_TOKEN
+      ? [
+          {
+            variable: "AI_SERVER_TOKEN",
+            message: `is required when AI_HOST (${v.AI_HOST}) is not a loopback address`,
+            fix: "set AI_SERVER_TOKEN (≥ 16 characters) and send it as Authorization: Bearer, or bind AI_HOST=127.0.0.1",
+          },
+        ]
+      : [],
+  (v) => {
+    const convex = Boolean(v.CONVEX_URL ?? v.CONVEX_SITE_URL);
+    if (!convex) return [];
+    const out = [];
+    if (!v.PIPBOT_SERVICE_TOKEN)
+      out.push({
+        variable: "PIPBOT_SERVICE_TOKEN",
+        message: "is required with CONVEX_URL (proxy-v1 mode)",
+        fix: "set PIPBOT_SERVICE_TOKEN from provisioning, or unset CONVEX_URL for direct mode",
+      });
+    if (!v.CLERK_USER_ID)
+      out.push({
+        variable: "CLERK_USER_ID",
+        message: "is required with CONVEX_URL (proxy-v1 mode)",
+        fix: "set CLERK_USER_ID from provisioning, or unset CONVEX_URL for direct mode",
+      });
+    return out;
+  },
+);

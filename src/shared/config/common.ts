@@ -1,0 +1,69 @@
+/**
+ * Variables every process reads: where data lives, how much to log, and the machine identity
+ * the platform (Fly.io) and provisioning set. Provisioning variables are those of
+ * shared/specs/convex-contracts.md.
+ */
+import { z } from "zod";
+import { type EnvValues, envVar, httpUrl, optionalString, secret } from "./env.ts";
+
+export const commonVars = {
+  DATA_DIR: envVar(z.string().default("./data"), {
+    doc: "Directory for the SQLite store (the Fly volume in production).",
+    fix: "set DATA_DIR to a writable directory, e.g. ./data locally or /data on Fly",
+  }),
+  LOG_LEVEL: envVar(z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"], { message: "must be one of trace, debug, info, warn, error, fatal, silent" }).default("info"), {
+    doc: "Log level: trace, debug, info, warn, error, fatal or silent.",
+    fix: "set LOG_LEVEL to one of trace, debug, info, warn, error, fatal, silent",
+  }),
+  PIPBOT_MODE: envVar(z.enum(["integrated", "separate"], { message: "must be integrated or separate" }).default("integrated"), {
+    doc: "Deployment mode shown in the identity line: integrated (one machine runs all three) or separate.",
+    fix: "set PIPBOT_MODE to integrated or separate",
+  }),
+  FLY_APP_NAME: envVar(optionalString(), { doc: "Set by Fly: the app name.", fix: "leave unset locally" }),
+  FLY_MACHINE_ID: envVar(optionalString(), {
+    doc: "Set by Fly: the machine id (sent to Convex as x-pipbot-machine-id).",
+    fix: "leave unset locally",
+  }),
+  FLY_REGION: envVar(optionalString(), { doc: "Set by Fly: the region.", fix: "leave unset locally" }),
+  FLY_IMAGE_REF: envVar(optionalString(), {
+    doc: "Set by Fly: the image the machine runs (logged in the identity line).",
+    fix: "leave unset locally",
+  }),
+};
+
+export const convexVars = {
+  CONVEX_URL: envVar(
+    httpUrl()
+      .refine((v) => /^https?:\/\//.test(v), "must be a URL")
+      .optional(),
+    {
+      doc: "Convex deployment, https://<name>.convex.cloud. With PIPBOT_SERVICE_TOKEN and CLERK_USER_ID it switches the AI server to the usage proxy.",
+      fix: "set CONVEX_URL to https://<deployment>.convex.cloud, or unset it to run without Convex",
+    },
+  ),
+  CONVEX_SITE_URL: envVar(httpUrl().optional(), {
+    doc: "Convex HTTP-actions host. Default: CONVEX_URL with .convex.cloud replaced by .convex.site.",
+    fix: "set CONVEX_SITE_URL to https://<deployment>.convex.site, or unset it",
+  }),
+  PIPBOT_SERVICE_TOKEN: envVar(secret(8), {
+    doc: "Per-VM secret accepted by the Convex usage proxy and sync endpoints.",
+    fix: "set PIPBOT_SERVICE_TOKEN to the token issued by provisioning (at least 8 characters)",
+    secret: true,
+  }),
+  CLERK_USER_ID: envVar(optionalString(), {
+    doc: "The user this VM belongs to (usage attribution, sync).",
+    fix: "set CLERK_USER_ID to the user's Clerk id, e.g. user_2abc…",
+  }),
+  SYNC_SECRET: envVar(secret(16), {
+    doc: "HMAC-SHA256 key for signing sync pushes (sync-v1).",
+    fix: "set SYNC_SECRET to the secret issued by provisioning (at least 16 characters)",
+    secret: true,
+  }),
+};
+
+/** The HTTP-actions host, from CONVEX_SITE_URL or derived from CONVEX_URL. */
+export function convexSiteUrl(v: Partial<EnvValues<typeof convexVars>>): string | undefined {
+  if (v.CONVEX_SITE_URL) return v.CONVEX_SITE_URL;
+  if (!v.CONVEX_URL) return undefined;
+  return v.CONVEX_URL.replace(/\.convex\.cloud$/, ".convex.site");
+}

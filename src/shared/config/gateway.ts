@@ -1,0 +1,64 @@
+/** Gateway variables. The gateway helper module owns the tuning knobs at the bottom. */
+import { z } from "zod";
+import { commonVars } from "./common.ts";
+import { defineEnv, envVar, host, httpUrl, isLoopbackHost, port, positiveInt, secret } from "./env.ts";
+
+export const gatewayEnv = defineEnv(
+  "gateway",
+  {
+    ...commonVars,
+    GATEWAY_HOST: envVar(host("127.0.0.1"), {
+      doc: "Address the gateway binds (0.0.0.0 or :: on Fly; any non-loopback bind requires a token).",
+      fix: "set GATEWAY_HOST to 127.0.0.1 locally or 0.0.0.0 / :: behind Fly's proxy",
+    }),
+    GATEWAY_PORT: envVar(port(18789), {
+      doc: "Gateway port (WebSocket + /healthz + /readyz).",
+      fix: "set GATEWAY_PORT to a free TCP port, e.g. 18789",
+    }),
+    CLAWDBOT_GATEWAY_TOKEN: envVar(secret(8), {
+      doc: "Token chat clients present in `connect` (alias OPENCLAW_GATEWAY_TOKEN). Unset on loopback: one is generated and printed.",
+      fix: "set CLAWDBOT_GATEWAY_TOKEN to a random string of at least 8 characters, e.g. `openssl rand -hex 24`",
+      secret: true,
+      aliases: ["OPENCLAW_GATEWAY_TOKEN"],
+    }),
+    AI_URL: envVar(httpUrl().default("http://127.0.0.1:3000"), {
+      doc: "Where the gateway reaches the AI server.",
+      fix: "set AI_URL to the AI server's base URL, e.g. http://127.0.0.1:3000 or https://<app>.fly.dev",
+    }),
+    AI_SERVER_TOKEN: envVar(secret(16), {
+      doc: "Bearer token for the AI server; required when the AI server binds a non-loopback address (separate deployment).",
+      fix: "set AI_SERVER_TOKEN to the same random string (≥ 16 characters) on the AI server and the gateway",
+      secret: true,
+    }),
+    AI_DEFAULT_MODEL: envVar(z.string().optional(), {
+      doc: "Model the gateway asks for (e.g. anthropic/claude-sonnet-4-5). Unset: the AI server's default.",
+      fix: "set AI_DEFAULT_MODEL to provider/model, e.g. openai/gpt-4.1-mini",
+    }),
+    SYNC_STATUS_PORT: envVar(port(18790), {
+      doc: "Loopback port of the sync worker's status endpoint (read by the gateway's health method).",
+      fix: "set SYNC_STATUS_PORT to a free TCP port, e.g. 18790",
+    }),
+    GATEWAY_DELTA_WINDOW_MS: envVar(positiveInt(30), {
+      doc: "Chat delta coalescing window (the first delta is sent at once).",
+      fix: "set GATEWAY_DELTA_WINDOW_MS to milliseconds, e.g. 30",
+    }),
+    GATEWAY_CONTEXT_BUDGET_CHARS: envVar(positiveInt(400_000), {
+      doc: "How much history (characters) a run sends to the model; the oldest messages are dropped first.",
+      fix: "set GATEWAY_CONTEXT_BUDGET_CHARS to a positive number, e.g. 400000",
+    }),
+    GATEWAY_RUN_TIMEOUT_MS: envVar(positiveInt(600_000), {
+      doc: "Longest a chat run may take before it ends as an error (timeout).",
+      fix: "set GATEWAY_RUN_TIMEOUT_MS to milliseconds, e.g. 600000",
+    }),
+  },
+  (v) =>
+    !isLoopbackHost(v.GATEWAY_HOST) && !v.CLAWDBOT_GATEWAY_TOKEN
+      ? [
+          {
+            variable: "CLAWDBOT_GATEWAY_TOKEN",
+            message: `is required when GATEWAY_HOST (${v.GATEWAY_HOST}) is not a loopback address`,
+            fix: "set CLAWDBOT_GATEWAY_TOKEN (≥ 8 characters), or bind GATEWAY_HOST=127.0.0.1",
+          },
+        ]
+      : [],
+);

@@ -1,0 +1,49 @@
+/**
+ * One schema per process. `loadConfigOrExit` is what a main.ts calls: it prints ONE message
+ * listing every problem (never a stack trace) and exits 78 (EX_CONFIG) when anything is wrong.
+ */
+import { aiEnv } from "./ai.ts";
+import { type Env, type EnvDefinition, type EnvValues, type EnvVars, formatProblems, loadEnv } from "./env.ts";
+import { gatewayEnv } from "./gateway.ts";
+import { supervisorEnv } from "./supervisor.ts";
+import { syncEnv } from "./sync.ts";
+
+export { aiEnv, gatewayEnv, supervisorEnv, syncEnv };
+export { convexSiteUrl } from "./common.ts";
+export * from "./env.ts";
+
+export type GatewayConfig = EnvValues<typeof gatewayEnv.vars>;
+export type AiConfig = EnvValues<typeof aiEnv.vars>;
+export type SyncConfig = EnvValues<typeof syncEnv.vars>;
+export type SupervisorConfig = EnvValues<typeof supervisorEnv.vars>;
+
+export const processEnvs = {
+  supervisor: supervisorEnv,
+  ai: aiEnv,
+  sync: syncEnv,
+  gateway: gatewayEnv,
+} as const;
+
+export const EX_CONFIG = 78;
+
+export function loadConfigOrExit<V extends EnvVars>(def: EnvDefinition<V>, env: Env = process.env): EnvValues<V> {
+  const res = loadEnv(def, env);
+  if (res.ok) return res.config;
+  process.stderr.write(`${formatProblems(def.proc, res.problems)}\n`);
+  process.exit(EX_CONFIG);
+}
+
+/** Every secret value in the environment that any process treats as secret (for log redaction). */
+export function secretValues(env: Env = process.env): string[] {
+  const out = new Set<string>();
+  for (const def of Object.values(processEnvs)) {
+    for (const [name, v] of Object.entries(def.vars as EnvVars)) {
+      if (!v.meta.secret) continue;
+      for (const n of [name, ...(v.meta.aliases ?? [])]) {
+        const val = env[n];
+        if (val && val.length >= 4) out.add(val);
+      }
+    }
+  }
+  return [...out];
+}

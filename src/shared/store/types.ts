@@ -1,0 +1,119 @@
+/** Row shapes of the store, as the processes see them (camelCase, JSON columns parsed). */
+
+export interface TextBlock {
+  type: "text";
+  text: string;
+}
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+  estimated?: boolean;
+}
+
+export interface Session {
+  id: string;
+  key: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type MessageStatus = "final" | "aborted" | "error" | "interrupted";
+
+export interface StoredMessage {
+  id: string;
+  sessionId: string;
+  runId: string | null;
+  role: "user" | "assistant";
+  content: TextBlock[];
+  createdAt: number;
+  model: string | null;
+  usage: Usage | null;
+  stopReason: string | null;
+  status: MessageStatus | null;
+}
+
+export interface NewMessage {
+  sessionId: string;
+  role: "user" | "assistant";
+  content: TextBlock[];
+  runId?: string;
+  id?: string;
+  createdAt?: number;
+  model?: string;
+  usage?: Usage;
+  stopReason?: string;
+  status?: MessageStatus;
+}
+
+export type RunState = "running" | "final" | "aborted" | "error" | "interrupted";
+
+export interface Run {
+  runId: string;
+  sessionId: string;
+  state: RunState;
+  startedAt: number;
+  endedAt: number | null;
+  userMessageId: string | null;
+  assistantMessageId: string | null;
+  partialText: string;
+  model: string | null;
+  errorMessage: string | null;
+  errorKind: string | null;
+  stopReason: string | null;
+}
+
+/** One outbox entry joined with its message and session: exactly the sync-v1 entry fields. */
+export interface OutboxEntry {
+  seq: number;
+  id: string;
+  sessionKey: string;
+  sessionId: string;
+  role: "user" | "assistant";
+  content: TextBlock[];
+  createdAt: number;
+  model?: string;
+  usage?: Usage;
+  stopReason?: string;
+  attempts: number;
+  /** Serialized size of the entry, for batch byte limits. */
+  bytes: number;
+}
+
+export interface OutboxStats {
+  pending: number;
+  oldestPendingAt: number | null;
+  quarantined: number;
+  delivered: number;
+  lastSeq: number;
+}
+
+export interface UsageRecord {
+  requestId: string;
+  ts?: number;
+  provider: string;
+  model: string;
+  status: string;
+  usage: Usage;
+  latencyMs?: number;
+  ttftMs?: number;
+  attempts?: number;
+  conversationId?: string;
+  errorCode?: string;
+}
+
+export interface UsageTotal {
+  provider: string;
+  model: string;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+  estimatedRequests: number;
+  failedRequests: number;
+}
