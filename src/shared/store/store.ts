@@ -414,7 +414,9 @@ export class Store {
       const usage = toUsage(r.usage);
       if (usage) entry.usage = usage;
       if (r.stop_reason) entry.stopReason = r.stop_reason as string;
-      entry.bytes = Buffer.byteLength((r.content as string) ?? "") + 300;
+      // Exact size of the entry as sync-v1 serializes it (without our bookkeeping fields), + a comma.
+      const { attempts: _a, bytes: _b, ...wire } = entry;
+      entry.bytes = Buffer.byteLength(JSON.stringify(wire)) + 1;
       if (out.length > 0 && bytes + entry.bytes > maxBytes) break;
       bytes += entry.bytes;
       out.push(entry);
