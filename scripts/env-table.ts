@@ -34,7 +34,9 @@ export function envTable(): string {
     const names = [name, ...(v.meta.aliases ?? [])].map((n) => `\`${n}\``).join(" / ");
     const def = defaultOf(v);
     const used = procs.length === Object.keys(processEnvs).length ? "all" : procs.join(", ");
-    lines.push(`| ${names}${v.meta.secret ? " 🔒" : ""} | ${used} | ${def ? `\`${esc(def)}\`` : ""} | ${esc(v.meta.doc)} |`);
+    lines.push(
+      `| ${names}${v.meta.secret ? " 🔒" : ""} | ${used} | ${def ? `\`${esc(def)}\`` : ""} | ${esc(v.meta.doc)} |`,
+    );
   }
   return lines.join("\n");
 }

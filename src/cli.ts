@@ -8,15 +8,33 @@ import { HelpRequested, UsageError } from "./shared/cli-args.ts";
 type CommandMain = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: CommandMain }> }> = {
-  start: { summary: "run the supervisor: AI server, sync worker and gateway", load: () => import("./supervisor/main.ts") },
-  gateway: { summary: "run the gateway alone (WebSocket chat, :18789)", load: () => import("./gateway/main.ts") },
+  start: {
+    summary: "run the supervisor: AI server, sync worker and gateway",
+    load: () => import("./supervisor/main.ts"),
+  },
+  gateway: {
+    summary: "run the gateway alone (WebSocket chat, :18789)",
+    load: () => import("./gateway/main.ts"),
+  },
   ai: { summary: "run the AI server alone (POST /chat, :3000)", load: () => import("./ai-server/main.ts") },
   sync: { summary: "run the sync worker alone (outbox → Convex)", load: () => import("./sync/main.ts") },
-  check: { summary: "validate configuration; print each process's effective config", load: () => import("./check/main.ts") },
-  demo: { summary: "run the whole runtime against the bundled upstream simulator (no keys)", load: () => import("./demo/main.ts") },
+  check: {
+    summary: "validate configuration; print each process's effective config",
+    load: () => import("./check/main.ts"),
+  },
+  demo: {
+    summary: "run the whole runtime against the bundled upstream simulator (no keys)",
+    load: () => import("./demo/main.ts"),
+  },
   chat: { summary: "terminal chat client for a gateway", load: () => import("./chat-client/main.ts") },
-  release: { summary: "build, push, back up and roll back images (Fly.io)", load: () => import("./release/main.ts") },
-  dev: { summary: "developer tools: `pipbot dev upstream-sim --port N`", load: () => import("./dev/main.ts") },
+  release: {
+    summary: "build, push, back up and roll back images (Fly.io)",
+    load: () => import("./release/main.ts"),
+  },
+  dev: {
+    summary: "developer tools: `pipbot dev upstream-sim --port N`",
+    load: () => import("./dev/main.ts"),
+  },
 };
 
 export const USAGE = `usage: pipbot <command> [options]

@@ -30,7 +30,10 @@ export const chatRequestSchema = z.strictObject({
   temperature: z.number().min(0).max(2).optional(),
   stream: z.boolean().optional(),
   fallbacks: z.array(z.string().min(1)).max(10).optional(),
-  metadata: z.object({ conversationId: z.string().max(200).optional() }).loose().optional(),
+  metadata: z
+    .object({ conversationId: z.string().max(200).optional() })
+    .loose()
+    .optional(),
 });
 
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
@@ -56,7 +59,14 @@ export const chatUsageSchema = z.object({
 });
 
 /** Canonical stop reasons (each provider's are mapped onto these). */
-export type StopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "refusal" | "content_filter" | "other";
+export type StopReason =
+  | "end_turn"
+  | "max_tokens"
+  | "stop_sequence"
+  | "tool_use"
+  | "refusal"
+  | "content_filter"
+  | "other";
 
 export const assistantMessageSchema = z.object({
   role: z.literal("assistant"),
@@ -131,7 +141,8 @@ export function splitModel(model: string): { provider?: Provider; model: string 
   const i = model.indexOf("/");
   if (i > 0) {
     const p = model.slice(0, i);
-    if ((PROVIDERS as readonly string[]).includes(p)) return { provider: p as Provider, model: model.slice(i + 1) };
+    if ((PROVIDERS as readonly string[]).includes(p))
+      return { provider: p as Provider, model: model.slice(i + 1) };
   }
   return { model };
 }

@@ -30,8 +30,12 @@ export function parseCommandArgs<O extends Options>(
   usage: string,
   { positionals = 0 }: { positionals?: number } = {},
 ) {
-  const all = { ...options, help: { type: "boolean", short: "h" } } as O & { help: { type: "boolean"; short: "h" } };
-  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof all; strict: true; allowPositionals: true }>>;
+  const all = { ...options, help: { type: "boolean", short: "h" } } as O & {
+    help: { type: "boolean"; short: "h" };
+  };
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: typeof all; strict: true; allowPositionals: true }>
+  >;
   try {
     parsed = parseArgs({ args: argv, options: all, strict: true, allowPositionals: true });
   } catch (e) {

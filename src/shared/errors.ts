@@ -82,7 +82,8 @@ export function isPipbotError(value: unknown): value is PipbotError {
 export function toPipbotError(value: unknown, fallback: ErrorCode = "internal"): PipbotError {
   if (value instanceof PipbotError) return value;
   if (value instanceof Error) {
-    if (value.name === "AbortError") return new PipbotError("client_closed", "request aborted", { cause: value });
+    if (value.name === "AbortError")
+      return new PipbotError("client_closed", "request aborted", { cause: value });
     return new PipbotError(fallback, value.message || fallback, { cause: value });
   }
   return new PipbotError(fallback, typeof value === "string" ? value : fallback);

@@ -63,7 +63,10 @@ export function createLogger(opts: LoggerOptions): PipbotLogger {
 }
 
 /** A destination that keeps lines in memory: for tests and for `pipbot check`. */
-export function memoryDestination(): LogDestination & { lines: string[]; records(): Record<string, unknown>[] } {
+export function memoryDestination(): LogDestination & {
+  lines: string[];
+  records(): Record<string, unknown>[];
+} {
   const lines: string[] = [];
   return {
     lines,

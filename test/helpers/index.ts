@@ -27,7 +27,11 @@ export function freePort(): Promise<number> {
 /** Poll `cond` until it returns a truthy value or the deadline passes (then throw with `what`). */
 export async function waitFor<T>(
   cond: () => T | Promise<T>,
-  { timeoutMs = 10_000, intervalMs = 10, what = "condition" }: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+  {
+    timeoutMs = 10_000,
+    intervalMs = 10,
+    what = "condition",
+  }: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
@@ -39,7 +43,9 @@ export async function waitFor<T>(
       lastErr = e;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ""}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ""}`,
+      );
     }
     await Bun.sleep(intervalMs);
   }
@@ -101,7 +107,10 @@ export function spawnCaptured(
     const dec = new TextDecoder();
     for await (const chunk of stream) text += dec.decode(chunk, { stream: true });
   };
-  const pumps = Promise.all([pump(proc.stdout as ReadableStream<Uint8Array>), pump(proc.stderr as ReadableStream<Uint8Array>)]);
+  const pumps = Promise.all([
+    pump(proc.stdout as ReadableStream<Uint8Array>),
+    pump(proc.stderr as ReadableStream<Uint8Array>),
+  ]);
   const exited = proc.exited.then(async (code) => {
     await pumps.catch(() => {});
     return code;

@@ -1,7 +1,18 @@
 /** AI server variables: bind, auth, models, upstreams (proxy-v1 or direct), timeouts, limits. */
 import { z } from "zod";
 import { commonVars, convexVars } from "./common.ts";
-import { defineEnv, envVar, host, httpUrl, isLoopbackHost, nonNegativeInt, port, positiveInt, secret } from "./env.ts";
+import {
+  bool,
+  defineEnv,
+  envVar,
+  host,
+  httpUrl,
+  isLoopbackHost,
+  nonNegativeInt,
+  port,
+  positiveInt,
+  secret,
+} from "./env.ts";
 
 const modelList = z
   .string()
@@ -98,6 +109,10 @@ export const aiEnv = defineEnv(
     AI_MAX_BODY_BYTES: envVar(positiveInt(4 * 1024 * 1024), {
       doc: "Largest accepted request body.",
       fix: "set AI_MAX_BODY_BYTES to bytes, e.g. 4194304",
+    }),
+    PIPBOT_SIMULATOR: envVar(bool(false), {
+      doc: "Label the AI server as running on the local upstream simulator (identity line, /healthz simulator:true, logs). Set by `pipbot demo` and tests.",
+      fix: "set PIPBOT_SIMULATOR to 1 when the base URLs point at `pipbot dev upstream-sim`, else unset it",
     }),
     AI_KEEPALIVE_MS: envVar(positiveInt(15_000), {
       doc: "SSE keep-alive comment interval while the upstream is silent.",

@@ -11,14 +11,24 @@ export const commonVars = {
     doc: "Directory for the SQLite store (the Fly volume in production).",
     fix: "set DATA_DIR to a writable directory, e.g. ./data locally or /data on Fly",
   }),
-  LOG_LEVEL: envVar(z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"], { message: "must be one of trace, debug, info, warn, error, fatal, silent" }).default("info"), {
-    doc: "Log level: trace, debug, info, warn, error, fatal or silent.",
-    fix: "set LOG_LEVEL to one of trace, debug, info, warn, error, fatal, silent",
-  }),
-  PIPBOT_MODE: envVar(z.enum(["integrated", "separate"], { message: "must be integrated or separate" }).default("integrated"), {
-    doc: "Deployment mode shown in the identity line: integrated (one machine runs all three) or separate.",
-    fix: "set PIPBOT_MODE to integrated or separate",
-  }),
+  LOG_LEVEL: envVar(
+    z
+      .enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"], {
+        message: "must be one of trace, debug, info, warn, error, fatal, silent",
+      })
+      .default("info"),
+    {
+      doc: "Log level: trace, debug, info, warn, error, fatal or silent.",
+      fix: "set LOG_LEVEL to one of trace, debug, info, warn, error, fatal, silent",
+    },
+  ),
+  PIPBOT_MODE: envVar(
+    z.enum(["integrated", "separate"], { message: "must be integrated or separate" }).default("integrated"),
+    {
+      doc: "Deployment mode shown in the identity line: integrated (one machine runs all three) or separate.",
+      fix: "set PIPBOT_MODE to integrated or separate",
+    },
+  ),
   FLY_APP_NAME: envVar(optionalString(), { doc: "Set by Fly: the app name.", fix: "leave unset locally" }),
   FLY_MACHINE_ID: envVar(optionalString(), {
     doc: "Set by Fly: the machine id (sent to Convex as x-pipbot-machine-id).",

@@ -1,6 +1,15 @@
 import { describe, expect, test } from "bun:test";
-import { aiEnv, describeEnv, formatProblems, gatewayEnv, loadEnv, secretValues, supervisorEnv, syncEnv } from "./index.ts";
 import { convexSiteUrl } from "./common.ts";
+import {
+  aiEnv,
+  describeEnv,
+  formatProblems,
+  gatewayEnv,
+  loadEnv,
+  secretValues,
+  supervisorEnv,
+  syncEnv,
+} from "./index.ts";
 
 describe("configuration", () => {
   test("defaults are the local defaults", () => {
@@ -8,7 +17,12 @@ describe("configuration", () => {
     const a = loadEnv(aiEnv, {});
     expect(g.ok && a.ok).toBe(true);
     if (!g.ok || !a.ok) return;
-    expect(g.config).toMatchObject({ DATA_DIR: "./data", GATEWAY_HOST: "127.0.0.1", GATEWAY_PORT: 18789, AI_URL: "http://127.0.0.1:3000" });
+    expect(g.config).toMatchObject({
+      DATA_DIR: "./data",
+      GATEWAY_HOST: "127.0.0.1",
+      GATEWAY_PORT: 18789,
+      AI_URL: "http://127.0.0.1:3000",
+    });
     expect(a.config).toMatchObject({ AI_HOST: "127.0.0.1", AI_PORT: 3000, LOG_LEVEL: "info" });
     expect(loadEnv(syncEnv, {}).ok).toBe(true);
     expect(loadEnv(supervisorEnv, {}).ok).toBe(true);
@@ -22,7 +36,11 @@ describe("configuration", () => {
     });
     expect(res.ok).toBe(false);
     if (res.ok) return;
-    expect(res.problems.map((p) => p.variable).sort()).toEqual(["CLAWDBOT_GATEWAY_TOKEN", "GATEWAY_PORT", "LOG_LEVEL"]);
+    expect(res.problems.map((p) => p.variable).sort()).toEqual([
+      "CLAWDBOT_GATEWAY_TOKEN",
+      "GATEWAY_PORT",
+      "LOG_LEVEL",
+    ]);
     const msg = formatProblems("gateway", res.problems);
     expect(msg).toContain("3 problems");
     expect(msg).toContain('GATEWAY_PORT="eighty"');
@@ -35,7 +53,9 @@ describe("configuration", () => {
   test("a non-loopback bind requires a token (gateway and AI server)", () => {
     const g = loadEnv(gatewayEnv, { GATEWAY_HOST: "0.0.0.0" });
     expect(!g.ok && g.problems[0]?.variable).toBe("CLAWDBOT_GATEWAY_TOKEN");
-    expect(loadEnv(gatewayEnv, { GATEWAY_HOST: "0.0.0.0", OPENCLAW_GATEWAY_TOKEN: "alias-token-1" }).ok).toBe(true);
+    expect(loadEnv(gatewayEnv, { GATEWAY_HOST: "0.0.0.0", OPENCLAW_GATEWAY_TOKEN: "alias-token-1" }).ok).toBe(
+      true,
+    );
     const a = loadEnv(aiEnv, { AI_HOST: "::" });
     expect(!a.ok && a.problems[0]?.variable).toBe("AI_SERVER_TOKEN");
     expect(loadEnv(aiEnv, { AI_HOST: "::", AI_SERVER_TOKEN: "0123456789abcdef" }).ok).toBe(true);
@@ -44,18 +64,29 @@ describe("configuration", () => {
 
   test("proxy mode needs its token and user; sync needs all three of its variables or none", () => {
     const a = loadEnv(aiEnv, { CONVEX_URL: "https://happy-cat-123.convex.cloud" });
-    expect(!a.ok && a.problems.map((p) => p.variable).sort()).toEqual(["CLERK_USER_ID", "PIPBOT_SERVICE_TOKEN"]);
+    expect(!a.ok && a.problems.map((p) => p.variable).sort()).toEqual([
+      "CLERK_USER_ID",
+      "PIPBOT_SERVICE_TOKEN",
+    ]);
     const s = loadEnv(syncEnv, { CONVEX_URL: "https://happy-cat-123.convex.cloud" });
     expect(!s.ok && s.problems.map((p) => p.variable).sort()).toEqual(["CLERK_USER_ID", "SYNC_SECRET"]);
   });
 
   test("CONVEX_SITE_URL defaults from CONVEX_URL", () => {
-    expect(convexSiteUrl({ CONVEX_URL: "https://happy-cat-123.convex.cloud" })).toBe("https://happy-cat-123.convex.site");
-    expect(convexSiteUrl({ CONVEX_URL: "https://a.convex.cloud", CONVEX_SITE_URL: "http://127.0.0.1:9" })).toBe("http://127.0.0.1:9");
+    expect(convexSiteUrl({ CONVEX_URL: "https://happy-cat-123.convex.cloud" })).toBe(
+      "https://happy-cat-123.convex.site",
+    );
+    expect(
+      convexSiteUrl({ CONVEX_URL: "https://a.convex.cloud", CONVEX_SITE_URL: "http://127.0.0.1:9" }),
+    ).toBe("http://127.0.0.1:9");
   });
 
   test("describeEnv redacts secrets and secretValues finds every secret and alias", () => {
-    const env = { CLAWDBOT_GATEWAY_TOKEN: "gateway-secret-1", GEMINI_API_KEY: "gem-secret", GOOGLE_API_KEY: "goo-secret" };
+    const env = {
+      CLAWDBOT_GATEWAY_TOKEN: "gateway-secret-1",
+      GEMINI_API_KEY: "gem-secret",
+      GOOGLE_API_KEY: "goo-secret",
+    };
     const g = loadEnv(gatewayEnv, env);
     expect(g.ok).toBe(true);
     if (!g.ok) return;

@@ -55,7 +55,11 @@ export function defineEnv<V extends EnvVars>(
 export type Env = Record<string, string | undefined>;
 
 /** The raw value of a variable: its name first, then its aliases. Empty strings count as unset. */
-export function rawValue(env: Env, name: string, meta: EnvVarMeta): { from: string; value: string } | undefined {
+export function rawValue(
+  env: Env,
+  name: string,
+  meta: EnvVarMeta,
+): { from: string; value: string } | undefined {
   for (const n of [name, ...(meta.aliases ?? [])]) {
     const v = env[n];
     if (v !== undefined && v.trim() !== "") return { from: n, value: v.trim() };

@@ -50,6 +50,18 @@ export const gatewayEnv = defineEnv(
       doc: "Longest a chat run may take before it ends as an error (timeout).",
       fix: "set GATEWAY_RUN_TIMEOUT_MS to milliseconds, e.g. 600000",
     }),
+    GATEWAY_HANDSHAKE_TIMEOUT_MS: envVar(positiveInt(10_000), {
+      doc: "How long a new WebSocket may take to complete the `connect` handshake before it is closed.",
+      fix: "set GATEWAY_HANDSHAKE_TIMEOUT_MS to milliseconds between 1000 and 60000, e.g. 10000",
+    }),
+    GATEWAY_MAX_BUFFERED_BYTES: envVar(positiveInt(2 * 1024 * 1024), {
+      doc: 'Per-connection send buffer limit (advertised as policy.maxBufferedBytes): above it ticks and chat deltas are dropped, other frames close the socket 1008 "slow consumer".',
+      fix: "set GATEWAY_MAX_BUFFERED_BYTES to bytes, e.g. 2097152",
+    }),
+    GATEWAY_AUTH_MAX_FAILURES: envVar(positiveInt(10), {
+      doc: "Failed `connect` auth attempts allowed per client address per minute (sliding) before AUTH_RATE_LIMITED.",
+      fix: "set GATEWAY_AUTH_MAX_FAILURES to a positive number, e.g. 10",
+    }),
   },
   (v) =>
     !isLoopbackHost(v.GATEWAY_HOST) && !v.CLAWDBOT_GATEWAY_TOKEN

@@ -3,14 +3,21 @@
  * listing every problem (never a stack trace) and exits 78 (EX_CONFIG) when anything is wrong.
  */
 import { aiEnv } from "./ai.ts";
-import { type Env, type EnvDefinition, type EnvValues, type EnvVars, formatProblems, loadEnv } from "./env.ts";
+import {
+  type Env,
+  type EnvDefinition,
+  type EnvValues,
+  type EnvVars,
+  formatProblems,
+  loadEnv,
+} from "./env.ts";
 import { gatewayEnv } from "./gateway.ts";
 import { supervisorEnv } from "./supervisor.ts";
 import { syncEnv } from "./sync.ts";
 
-export { aiEnv, gatewayEnv, supervisorEnv, syncEnv };
 export { convexSiteUrl } from "./common.ts";
 export * from "./env.ts";
+export { aiEnv, gatewayEnv, supervisorEnv, syncEnv };
 
 export type GatewayConfig = EnvValues<typeof gatewayEnv.vars>;
 export type AiConfig = EnvValues<typeof aiEnv.vars>;
@@ -26,7 +33,10 @@ export const processEnvs = {
 
 export const EX_CONFIG = 78;
 
-export function loadConfigOrExit<V extends EnvVars>(def: EnvDefinition<V>, env: Env = process.env): EnvValues<V> {
+export function loadConfigOrExit<V extends EnvVars>(
+  def: EnvDefinition<V>,
+  env: Env = process.env,
+): EnvValues<V> {
   const res = loadEnv(def, env);
   if (res.ok) return res.config;
   process.stderr.write(`${formatProblems(def.proc, res.problems)}\n`);

@@ -1,13 +1,21 @@
-/** Supervisor (`pipbot start`) variables: restart policy, crash-loop bound, shutdown budget. */
+/**
+ * Supervisor (`pipbot start`) variables: readiness, restart policy, crash-loop bound, shutdown
+ * budget. The bind variables of the three processes are read here too (same names, same defaults)
+ * because the supervisor polls their health endpoints.
+ */
 import { z } from "zod";
-import { defineEnv, envVar, positiveInt } from "./env.ts";
 import { commonVars } from "./common.ts";
+import { defineEnv, envVar, host, port, positiveInt } from "./env.ts";
 
 export const supervisorEnv = defineEnv("supervisor", {
   ...commonVars,
   SUPERVISOR_READY_TIMEOUT_MS: envVar(positiveInt(20_000), {
     doc: "How long each process may take to report ready before startup fails.",
     fix: "set SUPERVISOR_READY_TIMEOUT_MS to milliseconds, e.g. 20000",
+  }),
+  SUPERVISOR_READY_UPTIME_MS: envVar(positiveInt(500), {
+    doc: "A Procfile process without a known health endpoint counts as ready once it has stayed up this long.",
+    fix: "set SUPERVISOR_READY_UPTIME_MS to milliseconds, e.g. 500",
   }),
   SUPERVISOR_BACKOFF_INITIAL_MS: envVar(positiveInt(100), {
     doc: "First restart delay; doubles on each crash.",
@@ -38,7 +46,27 @@ export const supervisorEnv = defineEnv("supervisor", {
     fix: "set SUPERVISOR_GRACE_MS to milliseconds, e.g. 8000",
   }),
   PROCFILE: envVar(z.string().default("Procfile"), {
-    doc: "Path of the Procfile the supervisor runs.",
+    doc: "Path of the Procfile the supervisor runs (`--procfile` wins). Children run in its directory.",
     fix: "set PROCFILE to the path of an existing Procfile",
+  }),
+  AI_HOST: envVar(host("127.0.0.1"), {
+    doc: "Readiness: the AI server's bind address (a wildcard bind is polled on 127.0.0.1).",
+    fix: "set AI_HOST to 127.0.0.1 or ::",
+  }),
+  AI_PORT: envVar(port(3000), {
+    doc: "Readiness: the AI server's port (GET /healthz).",
+    fix: "set AI_PORT to a TCP port, e.g. 3000",
+  }),
+  SYNC_STATUS_PORT: envVar(port(18790), {
+    doc: "Readiness: the sync worker's loopback status port (GET /healthz).",
+    fix: "set SYNC_STATUS_PORT to a TCP port, e.g. 18790",
+  }),
+  GATEWAY_HOST: envVar(host("127.0.0.1"), {
+    doc: "Readiness: the gateway's bind address (a wildcard bind is polled on 127.0.0.1).",
+    fix: "set GATEWAY_HOST to 127.0.0.1, 0.0.0.0 or ::",
+  }),
+  GATEWAY_PORT: envVar(port(18789), {
+    doc: "Readiness: the gateway's port (GET /healthz).",
+    fix: "set GATEWAY_PORT to a TCP port, e.g. 18789",
   }),
 });

@@ -51,7 +51,12 @@ describe("store", () => {
     const out = s.pendingOutbox();
     expect(out.map((e) => e.id)).toEqual(msgs.map((m) => m.id));
     expect(out.map((e) => e.seq)).toEqual([1, 2]);
-    expect(out[1]).toMatchObject({ role: "assistant", model: "m", stopReason: "end_turn", sessionKey: "agent:main:main" });
+    expect(out[1]).toMatchObject({
+      role: "assistant",
+      model: "m",
+      stopReason: "end_turn",
+      sessionKey: "agent:main:main",
+    });
   });
 
   test("a failing message insert leaves no outbox row behind (atomicity)", () => {
@@ -74,7 +79,11 @@ describe("store", () => {
     expect(closed.map((r) => r.runId)).toEqual(["cut"]);
     expect(s.getRun("cut")!.state).toBe("interrupted");
     const last = s.listMessages(sess.id).at(-1)!;
-    expect(last).toMatchObject({ role: "assistant", status: "interrupted", content: [{ type: "text", text: "half an ans" }] });
+    expect(last).toMatchObject({
+      role: "assistant",
+      status: "interrupted",
+      content: [{ type: "text", text: "half an ans" }],
+    });
     expect(s.closeInterruptedRuns()).toEqual([]);
   });
 
@@ -82,7 +91,11 @@ describe("store", () => {
     const s = fresh();
     const sess = s.getOrCreateSession("main");
     for (let i = 0; i < 5; i++)
-      s.appendMessage({ sessionId: sess.id, role: "user", content: [{ type: "text", text: "x".repeat(1000) }] });
+      s.appendMessage({
+        sessionId: sess.id,
+        role: "user",
+        content: [{ type: "text", text: "x".repeat(1000) }],
+      });
     const one = s.pendingOutbox(1)[0]!.bytes;
     expect(one).toBeGreaterThan(1000);
     expect(s.pendingOutbox(200, one * 2)).toHaveLength(2);
@@ -94,7 +107,8 @@ describe("store", () => {
   test("delivered and quarantined entries leave the pending set; stats count them", () => {
     const s = fresh();
     const sess = s.getOrCreateSession("main");
-    for (let i = 0; i < 4; i++) s.appendMessage({ sessionId: sess.id, role: "user", content: [{ type: "text", text: `${i}` }] });
+    for (let i = 0; i < 4; i++)
+      s.appendMessage({ sessionId: sess.id, role: "user", content: [{ type: "text", text: `${i}` }] });
     s.markDelivered([1, 2]);
     s.markDelivered([1]);
     expect(s.recordOutboxFailure(3, "413")).toBe(1);
@@ -107,9 +121,21 @@ describe("store", () => {
 
   test("usage totals per provider/model", () => {
     const s = fresh();
-    const u = { inputTokens: 10, outputTokens: 5, cacheReadTokens: 1, cacheWriteTokens: 0, reasoningTokens: 2 };
+    const u = {
+      inputTokens: 10,
+      outputTokens: 5,
+      cacheReadTokens: 1,
+      cacheWriteTokens: 0,
+      reasoningTokens: 2,
+    };
     s.recordUsage({ requestId: "a", provider: "openai", model: "m", status: "ok", usage: u });
-    s.recordUsage({ requestId: "b", provider: "openai", model: "m", status: "error", usage: { ...u, estimated: true } });
+    s.recordUsage({
+      requestId: "b",
+      provider: "openai",
+      model: "m",
+      status: "error",
+      usage: { ...u, estimated: true },
+    });
     s.recordUsage({ requestId: "c", provider: "google", model: "g", status: "ok", usage: u, ts: 1 });
     const totals = s.usageTotals(1000);
     expect(totals).toEqual([
@@ -135,9 +161,12 @@ describe("store", () => {
     stores.push(reader);
     const runs = 300;
     const writers = [1, 2].map(() =>
-      spawnCaptured(["bun", `${import.meta.dir}/../../../test/fixtures/store/writer.ts`, d.path, String(runs)], {
-        PATH: process.env.PATH ?? "",
-      }),
+      spawnCaptured(
+        ["bun", `${import.meta.dir}/../../../test/fixtures/store/writer.ts`, d.path, String(runs)],
+        {
+          PATH: process.env.PATH ?? "",
+        },
+      ),
     );
     const acked = new Set<string>();
     let version = reader.dataVersion();

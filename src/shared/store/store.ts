@@ -150,7 +150,9 @@ export class Store {
       ),
       deliver: q("UPDATE outbox SET delivered_at = ? WHERE seq = ? AND delivered_at IS NULL"),
       fail: q("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ? RETURNING attempts"),
-      quarantine: q("UPDATE outbox SET quarantined_at = ?, last_error = ? WHERE seq = ? AND delivered_at IS NULL"),
+      quarantine: q(
+        "UPDATE outbox SET quarantined_at = ?, last_error = ? WHERE seq = ? AND delivered_at IS NULL",
+      ),
       stats: q(
         `SELECT
            SUM(CASE WHEN delivered_at IS NULL AND quarantined_at IS NULL THEN 1 ELSE 0 END) AS pending,
@@ -336,7 +338,7 @@ export class Store {
     return this.db
       .transaction(() => {
         const current = this.stmts.runById!.get(runId) as Row | null;
-        if (!current || current.state !== "running") return null;
+        if (current?.state !== "running") return null;
         const sessionId = current.session_id as string;
         let assistantMessage: StoredMessage | null = null;
         if (end.text !== undefined && end.text !== "") {
@@ -446,7 +448,9 @@ export class Store {
     this.stmts.quarantine!.run(this.now(), reason.slice(0, 500), seq);
   }
 
-  quarantinedEntries(limit = 100): { seq: number; messageId: string; lastError: string | null; at: number }[] {
+  quarantinedEntries(
+    limit = 100,
+  ): { seq: number; messageId: string; lastError: string | null; at: number }[] {
     return (
       this.db
         .query(
