@@ -1,0 +1,45 @@
+/**
+ * `pipbot check [--json] [--only NAMES] [--procfile PATH]`: validate the configuration of every
+ * process without starting anything. Exit 0 when everything is valid, 1 otherwise.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
+import { buildReport, formatReport, PROC_NAMES, type ProcName } from "./report.ts";
+
+const USAGE = `usage: pipbot check [--json] [--only NAMES] [--procfile PATH]
+
+Prints the effective configuration of each process (${PROC_NAMES.join(", ")}) with secrets
+redacted, what it implies (AI mode and providers, sync enabled, binds, Procfile order), and every
+problem. Exit 0 when valid, 1 otherwise.
+
+options:
+  --json            machine-readable report
+  --only NAMES      comma-separated subset, e.g. --only gateway,sync
+  --procfile PATH   the Procfile to check (default: $PROCFILE or ./Procfile)`;
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(
+    argv,
+    { json: { type: "boolean" }, only: { type: "string" }, procfile: { type: "string" } },
+    USAGE,
+  );
+  const only = values.only
+    ?.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = only?.filter((n) => !(PROC_NAMES as string[]).includes(n)) ?? [];
+  if (unknown.length > 0)
+    throw new UsageError(`unknown process ${unknown.join(", ")} (known: ${PROC_NAMES.join(", ")})`, USAGE);
+  const env = process.env;
+  const path = resolve(values.procfile ?? (env.PROCFILE?.trim() || "Procfile"));
+  let text: string | null = null;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    text = null;
+  }
+  const report = buildReport(env, (only as ProcName[] | undefined) ?? PROC_NAMES, { path, text });
+  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
+  return report.ok ? 0 : 1;
+}

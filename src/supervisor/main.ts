@@ -1,0 +1,234 @@
+/**
+ * `pipbot start [--only a,b] [--procfile PATH]`: the supervisor process. The only file of the
+ * supervisor that reads the environment, spawns processes and installs signal handlers; the
+ * policies live in supervisor.ts / policy.ts / output.ts / procfile.ts / readiness.ts.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
+import {
+  type Env,
+  type EnvDefinition,
+  type EnvVars,
+  EX_CONFIG,
+  formatProblems,
+  loadEnv,
+  processEnvs,
+  type SupervisorConfig,
+  secretValues,
+  supervisorEnv,
+} from "../shared/config/index.ts";
+import { identity } from "../shared/identity.ts";
+import { createLogger, type PipbotLogger } from "../shared/log.ts";
+import { prettyLine, tagLine } from "./output.ts";
+import {
+  commandArgv,
+  type ProcEntry,
+  ProcfileError,
+  parseProcfile,
+  selectProcesses,
+  startOrder,
+} from "./procfile.ts";
+import { readinessFor } from "./readiness.ts";
+import { type ChildHandle, type Clock, Supervisor } from "./supervisor.ts";
+
+export const USAGE = `usage: pipbot start [--only NAMES] [--procfile PATH]
+
+Runs every process of the Procfile (ai, sync, gateway) under supervision: start in order with
+readiness, restart with backoff, crash-loop detection, graceful stop in reverse order.
+
+options:
+  --only NAMES      comma-separated subset of the Procfile's processes, e.g. --only gateway,ai
+  --procfile PATH   the Procfile to run (default: $PROCFILE or ./Procfile)
+  -h, --help        show this help`;
+
+export interface SuperviseOptions {
+  argv: string[];
+  env: Env;
+  /** Install SIGTERM/SIGINT handlers (the demo and `pipbot start` do). */
+  signals?: boolean;
+  /** Called once every process is ready. */
+  onReady?: (sup: Supervisor) => void;
+  /** Output override (tests); default stdout, human prefixes on a TTY. */
+  write?: (line: string) => void;
+  tty?: boolean;
+  /** Extra secret values to redact from child output (e.g. a generated token). */
+  secrets?: string[];
+}
+
+/** Known Procfile names whose configuration is checked before anything starts. */
+const CHILD_ENVS: Record<string, EnvDefinition<EnvVars> | undefined> = {
+  ai: processEnvs.ai as unknown as EnvDefinition<EnvVars>,
+  sync: processEnvs.sync as unknown as EnvDefinition<EnvVars>,
+  gateway: processEnvs.gateway as unknown as EnvDefinition<EnvVars>,
+};
+
+const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((res) => {
+      if (signal?.aborted) return res();
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        signal?.removeEventListener("abort", done);
+        res();
+      }
+      signal?.addEventListener("abort", done, { once: true });
+    }),
+};
+
+function killGroup(pid: number, signal: "SIGTERM" | "SIGKILL"): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is already gone
+  }
+}
+
+function loadProcesses(path: string, only: string[] | undefined): ProcEntry[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ProcfileError(
+      `cannot read Procfile ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+  return startOrder(selectProcesses(parseProcfile(text, path), only));
+}
+
+/** Run the supervisor until it stops; resolves with the exit code. */
+export async function supervise(opts: SuperviseOptions): Promise<number> {
+  const { values } = parseCommandArgs(
+    opts.argv,
+    { only: { type: "string" }, procfile: { type: "string" } },
+    USAGE,
+  );
+  const loaded = loadEnv(supervisorEnv, opts.env);
+  if (!loaded.ok) {
+    process.stderr.write(`${formatProblems("start", loaded.problems)}\n`);
+    return EX_CONFIG;
+  }
+  const cfg: SupervisorConfig = loaded.config;
+  const procfilePath = resolve(values.procfile ?? cfg.PROCFILE);
+  const only = values.only
+    ?.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  let entries: ProcEntry[];
+  try {
+    entries = loadProcesses(procfilePath, only);
+  } catch (e) {
+    if (!(e instanceof ProcfileError)) throw e;
+    if (only && /unknown process/.test(e.message)) throw new UsageError(e.message, USAGE);
+    process.stderr.write(`pipbot start: ${e.message}\n`);
+    return EX_CONFIG;
+  }
+
+  // Fail fast with one message when a known process would reject its configuration anyway.
+  const invalid = entries.flatMap((e) => {
+    const def = CHILD_ENVS[e.name];
+    if (!def) return [];
+    const res = loadEnv(def, opts.env);
+    return res.ok ? [] : [formatProblems(e.name, res.problems)];
+  });
+  if (invalid.length > 0) {
+    process.stderr.write(`pipbot start: not starting anything:\n${invalid.join("\n")}\n`);
+    return EX_CONFIG;
+  }
+
+  const logger: PipbotLogger = createLogger({
+    proc: "supervisor",
+    level: cfg.LOG_LEVEL,
+    secrets: [...secretValues(opts.env), ...(opts.secrets ?? [])],
+    ...(opts.write ? { destination: { write: opts.write } } : {}),
+    ...(opts.tty !== undefined ? { pretty: opts.tty } : {}),
+  });
+  const names = entries.map((e) => e.name);
+  logger.info(
+    { event: "identity", ...identity(names, opts.env), procfile: procfilePath },
+    "pipbot supervisor starting",
+  );
+
+  const tty = opts.tty ?? (process.stdout.isTTY === true && !opts.env.PIPBOT_SUPERVISED);
+  const write = opts.write ?? ((line: string) => void process.stdout.write(line));
+  const width = Math.max(...names.map((n) => n.length));
+  const output = (
+    proc: string,
+    stream: "stdout" | "stderr",
+    line: { text: string; part?: { index: number; last: boolean } },
+  ) => {
+    const text = tty
+      ? prettyLine(proc, stream, line, names.indexOf(proc), width)
+      : tagLine(proc, stream, line, new Date());
+    write(`${logger.redactor.string(text)}\n`);
+  };
+
+  const cwd = dirname(procfilePath);
+  const childEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(opts.env)) if (v !== undefined) childEnv[k] = v;
+  childEnv.PIPBOT_SUPERVISED = "1";
+
+  const sup = new Supervisor({
+    processes: entries.map((entry) => ({ entry, check: readinessFor(entry.name, cfg) })),
+    settings: {
+      readyTimeoutMs: cfg.SUPERVISOR_READY_TIMEOUT_MS,
+      shutdownBudgetMs: cfg.SUPERVISOR_SHUTDOWN_BUDGET_MS,
+      graceMs: cfg.SUPERVISOR_GRACE_MS,
+      backoff: {
+        initialMs: cfg.SUPERVISOR_BACKOFF_INITIAL_MS,
+        maxMs: cfg.SUPERVISOR_BACKOFF_MAX_MS,
+        stableMs: cfg.SUPERVISOR_STABLE_MS,
+      },
+      crashLoop: {
+        maxRestarts: cfg.SUPERVISOR_CRASH_LOOP_RESTARTS,
+        windowMs: cfg.SUPERVISOR_CRASH_LOOP_WINDOW_MS,
+      },
+    },
+    spawn: ({ command }): ChildHandle => {
+      const proc = Bun.spawn(commandArgv(command), {
+        cwd,
+        env: childEnv,
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+        detached: true,
+      });
+      return {
+        pid: proc.pid,
+        stdout: proc.stdout,
+        stderr: proc.stderr,
+        exited: proc.exited.then(() => ({
+          code: proc.exitCode,
+          signal: typeof proc.signalCode === "number" ? `SIG${proc.signalCode}` : proc.signalCode,
+        })),
+      };
+    },
+    killGroup,
+    clock: realClock,
+    fetch: (url, init) => fetch(url, { ...init, redirect: "manual" }),
+    output,
+    logger,
+    ...(opts.onReady ? { onReady: () => opts.onReady?.(sup) } : {}),
+  });
+
+  const onSignal = (sig: NodeJS.Signals) => sup.requestStop(sig);
+  if (opts.signals !== false) {
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  }
+  try {
+    return await sup.run();
+  } finally {
+    if (opts.signals !== false) {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+    }
+    logger.flush();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  return supervise({ argv, env: process.env, signals: true });
+}

@@ -1,0 +1,120 @@
+/**
+ * Child output: line buffering and tagging. Each child's stdout/stderr is cut into lines (partial
+ * lines are held until their newline, flushed on exit); a line longer than `maxLineChars` is cut
+ * into pieces marked `"part"` so nothing is lost and memory stays bounded. Each line is then tagged
+ * with the child's name: a JSON object stays valid JSON (with `"proc"` added if absent); any other
+ * line is wrapped in a JSON line. On a terminal, lines get a coloured `name | ` prefix instead.
+ */
+
+export type StreamName = "stdout" | "stderr";
+
+export const MAX_LINE_CHARS = 64 * 1024;
+
+export interface Line {
+  text: string;
+  /** Set when a line longer than the limit was cut: 1, 2, … and `last` on the final piece. */
+  part?: { index: number; last: boolean };
+}
+
+/** Incremental decoder: feed chunks, get complete lines; `flush()` returns the held partial line. */
+export class LineSplitter {
+  private buf = "";
+  private decoder = new TextDecoder();
+  /** Pieces already emitted for the current over-long line (0 = none). */
+  private parts = 0;
+
+  constructor(private readonly maxLineChars = MAX_LINE_CHARS) {}
+
+  push(chunk: Uint8Array | string): Line[] {
+    this.buf += typeof chunk === "string" ? chunk : this.decoder.decode(chunk, { stream: true });
+    const out: Line[] = [];
+    for (;;) {
+      const nl = this.buf.indexOf("\n");
+      if (nl >= 0 && nl <= this.maxLineChars) {
+        const text = this.buf.slice(0, nl).replace(/\r$/, "");
+        this.buf = this.buf.slice(nl + 1);
+        out.push(this.finish(text));
+        continue;
+      }
+      if (this.buf.length > this.maxLineChars) {
+        this.parts++;
+        out.push({ text: this.buf.slice(0, this.maxLineChars), part: { index: this.parts, last: false } });
+        this.buf = this.buf.slice(this.maxLineChars);
+        continue;
+      }
+      return out;
+    }
+  }
+
+  /** The held partial line (if any), e.g. when the child exits without a final newline. */
+  flush(): Line[] {
+    this.buf += this.decoder.decode();
+    if (this.buf === "" && this.parts === 0) return [];
+    const line = this.finish(this.buf);
+    this.buf = "";
+    return [line];
+  }
+
+  private finish(text: string): Line {
+    if (this.parts === 0) return { text };
+    const line = { text, part: { index: this.parts + 1, last: true } };
+    this.parts = 0;
+    return line;
+  }
+}
+
+/** One child output line as a JSON log line (no trailing newline). */
+export function tagLine(proc: string, stream: StreamName, line: Line, now: Date): string {
+  const t = line.text;
+  if (!line.part && t.startsWith("{") && t.endsWith("}")) {
+    try {
+      const obj = JSON.parse(t) as unknown;
+      if (obj && typeof obj === "object" && !Array.isArray(obj)) {
+        if ("proc" in obj) return t;
+        const rest = t.slice(1).trimStart();
+        return rest === "}" ? `{"proc":${JSON.stringify(proc)}}` : `{"proc":${JSON.stringify(proc)},${rest}`;
+      }
+    } catch {
+      // not JSON after all: wrap it below
+    }
+  }
+  const rec: Record<string, unknown> = {
+    level: stream === "stderr" ? "error" : "info",
+    time: now.toISOString(),
+    proc,
+    stream,
+    msg: t,
+  };
+  if (line.part) rec.part = line.part.index;
+  if (line.part?.last) rec.lastPart = true;
+  return JSON.stringify(rec);
+}
+
+const COLOURS = [36, 33, 32, 35, 34, 31, 96, 93, 92, 95];
+
+/** Terminal form: `name | line`, the name coloured and padded; JSON lines shown as `level msg`. */
+export function prettyLine(
+  proc: string,
+  stream: StreamName,
+  line: Line,
+  colourIndex: number,
+  width: number,
+): string {
+  const c = COLOURS[colourIndex % COLOURS.length];
+  const prefix = `\x1b[${c}m${proc.padEnd(width)} |\x1b[0m `;
+  let body = line.text;
+  if (!line.part && body.startsWith("{")) {
+    try {
+      const obj = JSON.parse(body) as Record<string, unknown>;
+      const { level, time, msg, proc: _p, pid: _pid, hostname: _h, ...rest } = obj;
+      const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : "";
+      body = `${String(level ?? "info")} ${String(msg ?? "")}${extra}`;
+      void time;
+    } catch {
+      // plain line
+    }
+  }
+  if (line.part) body += ` [part ${line.part.index}${line.part.last ? ", last" : ""}]`;
+  if (stream === "stderr") body = `\x1b[31m${body}\x1b[0m`;
+  return prefix + body;
+}

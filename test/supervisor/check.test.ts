@@ -1,0 +1,105 @@
+/** `pipbot check`: the report (pure) and the command as a real child process. */
+import { describe, expect, test } from "bun:test";
+import { buildReport, formatReport } from "../../src/check/report.ts";
+import { childEnv, spawnPipbot } from "../helpers/index.ts";
+
+// Built at run time so that no key-shaped literal sits in the repository.
+const SECRET = ["sk", "ant", "api03", "verysecretvalue", "123456"].join("-");
+
+describe("pipbot check (command)", () => {
+  test("three bad variables: one message naming all three, exit 1, secrets never printed", async () => {
+    const p = spawnPipbot(
+      ["check"],
+      childEnv({
+        LOG_LEVEL: "loud",
+        AI_PORT: "99999",
+        SUPERVISOR_GRACE_MS: "-5",
+        ANTHROPIC_API_KEY: SECRET,
+        CLAWDBOT_GATEWAY_TOKEN: "a-long-enough-gateway-token",
+      }),
+    );
+    expect(await p.exited).toBe(1);
+    const out = p.output();
+    const summary = out.split("\n").find((l) => l.startsWith("configuration INVALID"));
+    expect(summary).toBe("configuration INVALID: 3 problems (LOG_LEVEL, SUPERVISOR_GRACE_MS, AI_PORT):");
+    // LOG_LEVEL is read by all four processes: listed once, naming them.
+    expect(out).toContain('LOG_LEVEL="loud" [supervisor, ai, sync, gateway]: must be one of');
+    expect(out).toContain('AI_PORT="99999" [supervisor, ai]: must be between 0 and 65535');
+    expect(out).toContain("Fix: set SUPERVISOR_GRACE_MS");
+    expect(out).not.toContain(SECRET);
+    expect(out).not.toContain("a-long-enough-gateway-token");
+    expect(out).toContain("(set, redacted)");
+  });
+
+  test("a valid configuration exits 0 and shows derived facts", async () => {
+    const p = spawnPipbot(
+      ["check"],
+      childEnv({ ANTHROPIC_API_KEY: SECRET, AI_DEFAULT_MODEL: "anthropic/claude-sonnet-4-5" }),
+    );
+    expect(await p.exited).toBe(0);
+    const out = p.output();
+    expect(out).toContain("configuration OK");
+    expect(out).toContain("mode direct; providers: anthropic yes, openai no, google no");
+    expect(out).toContain("sync        disabled (missing CONVEX_URL, CLERK_USER_ID, SYNC_SECRET)");
+    expect(out).toContain("start order ai → sync → gateway");
+    expect(out).not.toContain(SECRET);
+  });
+
+  test("--json --only gateway,sync checks just those", async () => {
+    const p = spawnPipbot(
+      ["check", "--json", "--only", "gateway,sync"],
+      childEnv({ GATEWAY_HOST: "0.0.0.0" }),
+    );
+    expect(await p.exited).toBe(1);
+    const r = JSON.parse(p.output()) as ReturnType<typeof buildReport>;
+    expect(Object.keys(r.processes)).toEqual(["sync", "gateway"]);
+    expect(r.ok).toBe(false);
+    expect(r.problems.map((x) => x.variable)).toEqual(["CLAWDBOT_GATEWAY_TOKEN"]);
+    expect(r.facts.gateway).toMatchObject({ bind: "0.0.0.0:18789", publicBind: true });
+  });
+
+  test("--only with an unknown process is a usage error", async () => {
+    const p = spawnPipbot(["check", "--only", "gateway,web"], childEnv());
+    expect(await p.exited).toBe(2);
+    expect(p.output()).toContain("unknown process web");
+  });
+});
+
+describe("buildReport", () => {
+  test("proxy mode and enabled sync are derived from the Convex variables", () => {
+    const r = buildReport({
+      CONVEX_URL: "https://happy-animal-123.convex.cloud",
+      PIPBOT_SERVICE_TOKEN: "service-token-123",
+      CLERK_USER_ID: "user_abc",
+      SYNC_SECRET: "sync-secret-0123456789",
+    });
+    expect(r.ok).toBe(true);
+    expect(r.facts.ai).toMatchObject({
+      mode: "proxy",
+      providers: { anthropic: true, openai: true, google: true },
+    });
+    expect(r.facts.sync).toMatchObject({ enabled: true, siteUrl: "https://happy-animal-123.convex.site" });
+    const text = formatReport(r);
+    expect(text).not.toContain("service-token-123");
+    expect(text).not.toContain("sync-secret-0123456789");
+  });
+
+  test("no provider at all is a warning, not a hidden success", () => {
+    const r = buildReport({}, ["ai"]);
+    expect(r.ok).toBe(true);
+    expect(String((r.facts.warnings as string[])[0])).toContain("no AI provider is configured");
+    expect(formatReport(r)).toContain("warning     no AI provider");
+  });
+
+  test("an unreadable or broken Procfile is a supervisor problem", () => {
+    expect(buildReport({}, ["supervisor"], { path: "/nope/Procfile", text: null }).problems[0]).toMatchObject(
+      {
+        variable: "PROCFILE",
+        message: "cannot be read",
+      },
+    );
+    const bad = buildReport({}, ["supervisor"], { path: "P", text: "no colon here\n" });
+    expect(bad.ok).toBe(false);
+    expect(bad.problems[0]?.message).toContain("P:1: expected");
+  });
+});

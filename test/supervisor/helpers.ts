@@ -1,0 +1,89 @@
+/** Helpers for the supervisor's e2e tests: Procfiles of fixture processes in a temp dir. */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { childEnv, freePort, ROOT, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
+
+export const FIXTURES = join(ROOT, "test", "fixtures", "supervisor");
+
+/** True when `pid` exists and is not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+export interface Scenario {
+  dir: string;
+  procfile: string;
+  events: string;
+  ports: { AI_PORT: string; SYNC_STATUS_PORT: string; GATEWAY_PORT: string };
+  /** Event lines: [what, name, pid, ...rest]. */
+  readEvents(): string[][];
+  cleanup(): void;
+}
+
+/** Fixture commands for the three known names; `extra` appends flags per name. */
+export function serverCmd(name: "ai" | "sync" | "gateway", events: string, extra = ""): string {
+  const portEnv = { ai: "AI_PORT", sync: "SYNC_STATUS_PORT", gateway: "GATEWAY_PORT" }[name];
+  return `bun ${join(FIXTURES, "server.ts")} --name ${name} --port-env ${portEnv} --events ${events} ${extra}`.trim();
+}
+
+export async function scenario(lines: (s: { events: string; dir: string }) => string[]): Promise<Scenario> {
+  const t = tempDir("pipbot-sup-");
+  const events = join(t.path, "events.log");
+  writeFileSync(events, "");
+  const procfile = join(t.path, "Procfile");
+  writeFileSync(procfile, `# test Procfile\n\n${lines({ events, dir: t.path }).join("\n")}\n`);
+  const ports = {
+    AI_PORT: String(await freePort()),
+    SYNC_STATUS_PORT: String(await freePort()),
+    GATEWAY_PORT: String(await freePort()),
+  };
+  return {
+    dir: t.path,
+    procfile,
+    events,
+    ports,
+    readEvents: () =>
+      existsSync(events)
+        ? readFileSync(events, "utf8")
+            .split("\n")
+            .filter(Boolean)
+            .map((l) => l.split(" "))
+        : [],
+    cleanup: t.cleanup,
+  };
+}
+
+export function startSupervisor(s: Scenario, env: Record<string, string> = {}, args: string[] = []) {
+  return spawnPipbot(
+    ["start", "--procfile", s.procfile, ...args],
+    childEnv({
+      ...s.ports,
+      SUPERVISOR_READY_TIMEOUT_MS: "15000",
+      SUPERVISOR_GRACE_MS: "5000",
+      SUPERVISOR_SHUTDOWN_BUDGET_MS: "15000",
+      ...env,
+    }),
+  );
+}
+
+export type Running = ReturnType<typeof startSupervisor>;
+
+export function exitLines(p: Running, child?: string): Record<string, unknown>[] {
+  return p.records().filter((r) => r.event === "child_exit" && (child === undefined || r.child === child));
+}
+
+export function waitForEvent(p: Running, event: string, timeoutMs = 20_000, child?: string) {
+  return waitFor(
+    () => p.records().find((r) => r.event === event && (child === undefined || r.child === child)),
+    {
+      timeoutMs,
+      what: `supervisor event ${event}${child ? ` for ${child}` : ""}`,
+    },
+  );
+}

@@ -1,0 +1,212 @@
+/**
+ * The supervisor against REAL child processes: start order with readiness, startup failures,
+ * graceful stop in reverse order (children and grandchildren gone), grace expiry, second signal.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { waitFor } from "../helpers/index.ts";
+import {
+  exitLines,
+  FIXTURES,
+  isAlive,
+  type Running,
+  type Scenario,
+  scenario,
+  serverCmd,
+  startSupervisor,
+  waitForEvent,
+} from "./helpers.ts";
+
+let cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+});
+
+function track(s: Scenario, p?: Running) {
+  cleanups.push(async () => {
+    if (p) {
+      p.kill("SIGKILL");
+      await p.exited;
+    }
+    // Belt and braces: no fixture may outlive its test.
+    for (const [, , pid] of s.readEvents()) {
+      const n = Number(pid);
+      if (n > 0 && isAlive(n))
+        try {
+          process.kill(n, "SIGKILL");
+        } catch {}
+    }
+    s.cleanup();
+  });
+}
+
+const pidsOf = (s: Scenario, what: string) =>
+  s
+    .readEvents()
+    .filter((e) => e[0] === what)
+    .map((e) => Number(e[2]));
+
+describe("pipbot start: readiness and order", () => {
+  test("each process starts only after the one before is ready (ai → sync → gateway)", async () => {
+    // File order is the reverse of the start order, and ai takes a while to listen.
+    const s = await scenario(({ events }) => [
+      `gateway: ${serverCmd("gateway", events)}`,
+      `sync: ${serverCmd("sync", events)}`,
+      `ai: ${serverCmd("ai", events, "--ready-delay 700")}`,
+    ]);
+    const p = startSupervisor(s);
+    track(s, p);
+    await waitForEvent(p, "all_ready");
+    const seq = s.readEvents().map((e) => `${e[0]} ${e[1]}`);
+    expect(seq).toEqual([
+      "start ai",
+      "listen ai",
+      "start sync",
+      "listen sync",
+      "start gateway",
+      "listen gateway",
+    ]);
+    const ready = p
+      .records()
+      .filter((r) => r.event === "child_ready")
+      .map((r) => r.child);
+    expect(ready).toEqual(["ai", "sync", "gateway"]);
+    // Exactly one identity line with the fields operators look for.
+    const ids = p.records().filter((r) => r.event === "identity");
+    expect(ids).toHaveLength(1);
+    for (const k of [
+      "version",
+      "gitSha",
+      "buildTime",
+      "flyImageRef",
+      "flyMachineId",
+      "flyRegion",
+      "mode",
+      "processes",
+      "bun",
+    ])
+      expect(ids[0]).toHaveProperty(k);
+    expect(ids[0]?.processes).toEqual(["ai", "sync", "gateway"]);
+    p.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+  });
+
+  test("a child that never gets ready is a startup failure naming it; nothing after it starts", async () => {
+    const s = await scenario(({ events }) => [
+      `ai: ${serverCmd("ai", events, "--never-listen")}`,
+      `sync: ${serverCmd("sync", events)}`,
+      `gateway: ${serverCmd("gateway", events)}`,
+    ]);
+    const p = startSupervisor(s, { SUPERVISOR_READY_TIMEOUT_MS: "1500" });
+    track(s, p);
+    const code = await p.exited;
+    expect(code).not.toBe(0);
+    const failure = p.records().find((r) => r.event === "supervisor_failure");
+    expect(failure?.child).toBe("ai");
+    expect(String(failure?.msg)).toContain("startup failed: ai not ready within 1500 ms");
+    // Its last output lines are part of the message.
+    expect(String(failure?.msg)).toContain("ai: waiting forever, never listening");
+    expect(s.readEvents().map((e) => e[1])).not.toContain("sync");
+    for (const pid of pidsOf(s, "start")) expect(isAlive(pid)).toBe(false);
+  });
+
+  test("a child that exits before it is ready fails startup with the child's exit code", async () => {
+    const s = await scenario(({ events, dir }) => [
+      `ai: ${serverCmd("ai", events)}`,
+      `sync: bun ${join(FIXTURES, "crash.ts")} --events ${events} --state ${join(dir, "state")} --code 3`,
+      `gateway: ${serverCmd("gateway", events)}`,
+    ]);
+    const p = startSupervisor(s);
+    track(s, p);
+    expect(await p.exited).toBe(3);
+    const failure = p.records().find((r) => r.event === "supervisor_failure");
+    expect(failure?.child).toBe("sync");
+    expect(String(failure?.msg)).toContain("sync exited with code 3 before it was ready");
+    expect(String(failure?.msg)).toContain("crash: dying on run 1");
+    // ai was started and is stopped again; gateway never started.
+    expect(s.readEvents().some((e) => e[0] === "term" && e[1] === "ai")).toBe(true);
+    expect(s.readEvents().some((e) => e[1] === "gateway")).toBe(false);
+  });
+});
+
+describe("pipbot start: stopping", () => {
+  test("SIGTERM stops children in reverse order; children and grandchildren are gone; exit 0", async () => {
+    const s = await scenario(({ events }) => [
+      `ai: ${serverCmd("ai", events)}`,
+      `sync: ${serverCmd("sync", events)}`,
+      `gateway: ${serverCmd("gateway", events, "--grandchild")}`,
+    ]);
+    const budget = 6000;
+    const p = startSupervisor(s, {
+      SUPERVISOR_SHUTDOWN_BUDGET_MS: String(budget),
+      SUPERVISOR_GRACE_MS: "3000",
+    });
+    track(s, p);
+    await waitForEvent(p, "all_ready");
+    const grandchild = pidsOf(s, "grandchild")[0]!;
+    expect(isAlive(grandchild)).toBe(true);
+    const t0 = Date.now();
+    p.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+    const elapsed = Date.now() - t0;
+    expect(
+      s
+        .readEvents()
+        .filter((e) => e[0] === "term")
+        .map((e) => e[1]),
+    ).toEqual(["gateway", "sync", "ai"]);
+    expect(exitLines(p).map((r) => r.child)).toEqual(["gateway", "sync", "ai"]);
+    for (const r of exitLines(p)) expect(r.action).toBe("stopped");
+    for (const pid of pidsOf(s, "start")) expect(isAlive(pid)).toBe(false);
+    expect(isAlive(grandchild)).toBe(false);
+    expect(elapsed).toBeLessThan(budget + 3000);
+  });
+
+  test("SIGINT works like SIGTERM", async () => {
+    const s = await scenario(({ events }) => [`ai: ${serverCmd("ai", events)}`]);
+    const p = startSupervisor(s);
+    track(s, p);
+    await waitForEvent(p, "all_ready");
+    p.kill("SIGINT");
+    expect(await p.exited).toBe(0);
+    expect(s.readEvents().some((e) => e[0] === "term" && e[1] === "ai")).toBe(true);
+  });
+
+  test("a child that ignores SIGTERM is killed after its grace; the others still stop", async () => {
+    const s = await scenario(({ events }) => [
+      `ai: ${serverCmd("ai", events)}`,
+      `gateway: ${serverCmd("gateway", events, "--ignore-term")}`,
+    ]);
+    const p = startSupervisor(s, { SUPERVISOR_GRACE_MS: "800", SUPERVISOR_SHUTDOWN_BUDGET_MS: "10000" });
+    track(s, p);
+    await waitForEvent(p, "all_ready");
+    p.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+    const gw = exitLines(p, "gateway")[0];
+    expect(gw?.signal).toBe("SIGKILL");
+    expect(p.records().find((r) => r.event === "grace_expired")?.child).toBe("gateway");
+    expect(exitLines(p, "ai")[0]?.code).toBe(0);
+    for (const pid of pidsOf(s, "start")) expect(isAlive(pid)).toBe(false);
+  });
+
+  test("a second signal forces the kill at once", async () => {
+    const s = await scenario(({ events }) => [
+      `ai: ${serverCmd("ai", events)}`,
+      `gateway: ${serverCmd("gateway", events, "--ignore-term --grandchild")}`,
+    ]);
+    // The grace is far longer than the test waits: only the second signal can end this quickly.
+    const p = startSupervisor(s, { SUPERVISOR_GRACE_MS: "60000", SUPERVISOR_SHUTDOWN_BUDGET_MS: "60000" });
+    track(s, p);
+    await waitForEvent(p, "all_ready");
+    p.kill("SIGTERM");
+    await waitFor(() => s.readEvents().some((e) => e[0] === "term" && e[1] === "gateway"), {
+      what: "gateway got SIGTERM",
+    });
+    p.kill("SIGTERM");
+    const code = await Promise.race([p.exited, Bun.sleep(20_000).then(() => "still running")]);
+    expect(code).toBe(0);
+    expect(p.records().some((r) => r.event === "shutdown_forced")).toBe(true);
+    for (const pid of [...pidsOf(s, "start"), ...pidsOf(s, "grandchild")]) expect(isAlive(pid)).toBe(false);
+  });
+});

@@ -1,0 +1,182 @@
+/**
+ * Restarts against REAL child processes: backoff delays grow, a crash loop stops everything with
+ * the child's exit code, `--only` and `--procfile`, and child output tagging end to end.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { waitFor } from "../helpers/index.ts";
+import {
+  exitLines,
+  FIXTURES,
+  isAlive,
+  type Running,
+  type Scenario,
+  scenario,
+  serverCmd,
+  startSupervisor,
+  waitForEvent,
+} from "./helpers.ts";
+
+let cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+});
+function track(s: Scenario, p: Running) {
+  cleanups.push(async () => {
+    p.kill("SIGKILL");
+    await p.exited;
+    for (const [, , pid] of s.readEvents()) {
+      const n = Number(pid);
+      if (n > 0 && isAlive(n))
+        try {
+          process.kill(n, "SIGKILL");
+        } catch {}
+    }
+    s.cleanup();
+  });
+}
+
+const crashCmd = (events: string, dir: string, extra: string) =>
+  `bun ${join(FIXTURES, "crash.ts")} --events ${events} --state ${join(dir, "state")} ${extra}`;
+
+describe("pipbot start: restarts", () => {
+  test("a crashing child is restarted with growing delays (100, 200, 400, capped 400)", async () => {
+    const s = await scenario(({ events, dir }) => [
+      `worker: ${crashCmd(events, dir, "--code 5 --first-uptime 400")}`,
+    ]);
+    const p = startSupervisor(s, {
+      SUPERVISOR_READY_UPTIME_MS: "200",
+      SUPERVISOR_BACKOFF_INITIAL_MS: "100",
+      SUPERVISOR_BACKOFF_MAX_MS: "400",
+      SUPERVISOR_CRASH_LOOP_RESTARTS: "50",
+    });
+    track(s, p);
+    await waitFor(() => exitLines(p, "worker").length >= 5, { timeoutMs: 30_000, what: "five worker exits" });
+    const exits = exitLines(p, "worker").slice(0, 5);
+    expect(exits.map((r) => r.nextDelayMs)).toEqual([100, 200, 400, 400, 400]);
+    expect(exits.map((r) => r.action)).toEqual(["restart", "restart", "restart", "restart", "restart"]);
+    expect(exits.map((r) => r.code)).toEqual([5, 5, 5, 5, 5]);
+    expect(exits.map((r) => r.restarts)).toEqual([0, 1, 2, 3, 4]);
+    for (const r of exits) {
+      expect(typeof r.pid).toBe("number");
+      expect(typeof r.uptimeMs).toBe("number");
+    }
+    // The gaps between starts are at least the announced delays.
+    const starts = s
+      .readEvents()
+      .filter((e) => e[0] === "start")
+      .map((e) => Number(e[4]));
+    for (let i = 0; i < 4; i++)
+      expect(starts[i + 1]! - starts[i]!).toBeGreaterThanOrEqual(Number(exits[i]!.nextDelayMs));
+    // A requested stop while a restart is pending still exits 0.
+    p.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+  });
+
+  test("crash loop: more than K restarts within the window stops everything, exit = child's code", async () => {
+    const s = await scenario(({ events, dir }) => [
+      `ai: ${serverCmd("ai", events)}`,
+      `worker: ${crashCmd(events, dir, "--code 7 --first-uptime 300")}`,
+    ]);
+    const p = startSupervisor(s, {
+      SUPERVISOR_READY_UPTIME_MS: "200",
+      SUPERVISOR_BACKOFF_INITIAL_MS: "50",
+      SUPERVISOR_CRASH_LOOP_RESTARTS: "3",
+      SUPERVISOR_CRASH_LOOP_WINDOW_MS: "60000",
+    });
+    track(s, p);
+    const code = await Promise.race([p.exited, Bun.sleep(30_000).then(() => "still running")]);
+    expect(code).toBe(7);
+    const exits = exitLines(p, "worker");
+    expect(exits.map((r) => r.action)).toEqual(["restart", "restart", "restart", "crash_loop"]);
+    expect(p.records().find((r) => r.event === "supervisor_failure")?.child).toBe("worker");
+    // The healthy process was stopped too.
+    expect(exitLines(p, "ai")[0]?.action).toBe("stopped");
+    for (const [what, , pid] of s.readEvents())
+      if (what === "start") expect(isAlive(Number(pid))).toBe(false);
+  });
+});
+
+describe("pipbot start: --only and --procfile", () => {
+  test("--only runs a subset in dependency order", async () => {
+    const s = await scenario(({ events }) => [
+      `gateway: ${serverCmd("gateway", events)}`,
+      `ai: ${serverCmd("ai", events)}`,
+      `sync: ${serverCmd("sync", events)}`,
+    ]);
+    const p = startSupervisor(s, {}, ["--only", "gateway,ai"]);
+    track(s, p);
+    await waitForEvent(p, "all_ready");
+    expect(
+      s
+        .readEvents()
+        .filter((e) => e[0] === "start")
+        .map((e) => e[1]),
+    ).toEqual(["ai", "gateway"]);
+    p.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+  });
+
+  test("--only with an unknown name is a usage error (exit 2) naming it", async () => {
+    const s = await scenario(({ events }) => [`ai: ${serverCmd("ai", events)}`]);
+    const p = startSupervisor(s, {}, ["--only", "ai,nope"]);
+    track(s, p);
+    expect(await p.exited).toBe(2);
+    expect(p.output()).toContain('unknown process "nope"');
+    expect(p.output()).toContain("usage: pipbot start");
+    expect(s.readEvents()).toEqual([]);
+  });
+
+  test("bad configuration of a known process: nothing starts, exit 78", async () => {
+    const s = await scenario(({ events }) => [
+      `ai: ${serverCmd("ai", events)}`,
+      `gateway: ${serverCmd("gateway", events)}`,
+    ]);
+    const p = startSupervisor(s, { GATEWAY_HOST: "0.0.0.0", AI_MAX_RETRIES: "many" });
+    track(s, p);
+    expect(await p.exited).toBe(78);
+    expect(p.output()).toContain("pipbot start: not starting anything");
+    expect(p.output()).toContain("AI_MAX_RETRIES");
+    expect(p.output()).toContain("CLAWDBOT_GATEWAY_TOKEN");
+    expect(s.readEvents()).toEqual([]);
+  });
+
+  test("a bad Procfile is reported with its line numbers (exit 78)", async () => {
+    const s = await scenario(() => ["this is not a process line", "web:"]);
+    const p = startSupervisor(s);
+    track(s, p);
+    expect(await p.exited).toBe(78);
+    expect(p.output()).toContain("Procfile:3: expected");
+    expect(p.output()).toContain('Procfile:4: process "web" has no command');
+  });
+});
+
+describe("pipbot start: child output", () => {
+  test("JSON stays JSON (proc added), plain lines wrapped, split/partial/long lines kept", async () => {
+    const s = await scenario(() => [`out: bun ${join(FIXTURES, "output.ts")}`]);
+    const p = startSupervisor(s, { SUPERVISOR_READY_UPTIME_MS: "200" });
+    track(s, p);
+    await waitFor(() => p.output().includes("after long line"), { what: "output after the long line" });
+    p.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+    // Every line the supervisor printed is valid JSON.
+    const lines = p.output().split("\n").filter(Boolean);
+    for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();
+    const recs = p.records().filter((r) => r.proc === "out" || r.proc === "custom");
+    const byMsg = (m: string) => recs.find((r) => r.msg === m);
+    expect(byMsg("json without proc")).toMatchObject({ proc: "out", level: "info", n: 1 });
+    expect(byMsg("json with proc")).toMatchObject({ proc: "custom", level: "warn" });
+    expect(byMsg("plain stdout line")).toMatchObject({ proc: "out", stream: "stdout", level: "info" });
+    expect(byMsg("plain stderr line")).toMatchObject({ proc: "out", stream: "stderr", level: "error" });
+    expect(byMsg("split across writes")).toBeDefined();
+    // The 150 001-character line arrives in marked pieces of at most 64 KiB, nothing lost.
+    const parts = recs.filter((r) => typeof r.part === "number");
+    expect(parts.map((r) => r.part)).toEqual([1, 2, 3]);
+    expect(parts.at(-1)?.lastPart).toBe(true);
+    for (const r of parts) expect(String(r.msg).length).toBeLessThanOrEqual(64 * 1024);
+    expect(parts.map((r) => r.msg).join("")).toBe(`${"x".repeat(150_000)}y`);
+    // The final partial line (no newline) is flushed when the child exits.
+    expect(byMsg("partial without newline")).toMatchObject({ proc: "out" });
+  });
+});

@@ -1,0 +1,135 @@
+/**
+ * The real runtime: `pipbot start` on the real Procfile (AI server, sync worker, gateway) and
+ * `pipbot demo`, as real child processes on free ports with a temp DATA_DIR, the AI server talking
+ * to the upstream simulator. Skipped until all three processes' main.ts exist.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
+import {
+  childEnv,
+  freePort,
+  ROOT,
+  type RunningProcess,
+  spawnPipbot,
+  tempDir,
+  waitFor,
+} from "../helpers/index.ts";
+import { isAlive } from "./helpers.ts";
+
+const MAINS = ["ai-server", "sync", "gateway"].map((d) => join(ROOT, "src", d, "main.ts"));
+const runtimeMissing = !MAINS.every((f) => existsSync(f));
+
+let cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+});
+
+function own(p: RunningProcess) {
+  cleanups.push(async () => {
+    p.kill("SIGKILL");
+    await p.exited;
+    for (const r of p.records()) {
+      const pid = r.event === "child_start" ? Number(r.pid) : 0;
+      if (pid > 0 && isAlive(pid))
+        try {
+          process.kill(-pid, "SIGKILL");
+        } catch {}
+    }
+  });
+}
+
+async function ports() {
+  return {
+    AI_PORT: String(await freePort()),
+    SYNC_STATUS_PORT: String(await freePort()),
+    GATEWAY_PORT: String(await freePort()),
+  };
+}
+
+describe.skipIf(runtimeMissing)("real runtime", () => {
+  test("pipbot start runs the real Procfile: ready in order, healthy, SIGTERM stops all in reverse, exit 0", async () => {
+    const sim: UpstreamSim = await startUpstreamSim();
+    const data = tempDir("pipbot-rt-");
+    cleanups.push(async () => {
+      await sim.stop();
+      data.cleanup();
+    });
+    const p = ports();
+    const env = childEnv({
+      ...(await p),
+      DATA_DIR: data.path,
+      ANTHROPIC_BASE_URL: sim.url,
+      ANTHROPIC_API_KEY: "sim",
+      AI_DEFAULT_MODEL: "anthropic/sim",
+      PIPBOT_SIMULATOR: "1",
+      AI_URL: `http://127.0.0.1:${(await p).AI_PORT}`,
+      CLAWDBOT_GATEWAY_TOKEN: "test-gateway-token-123",
+      SUPERVISOR_READY_TIMEOUT_MS: "30000",
+    });
+    const sup = spawnPipbot(["start"], env);
+    own(sup);
+    await waitFor(() => sup.records().find((r) => r.event === "all_ready"), {
+      timeoutMs: 45_000,
+      what: "all_ready",
+    });
+    expect(
+      sup
+        .records()
+        .filter((r) => r.event === "child_ready")
+        .map((r) => r.child),
+    ).toEqual(["ai", "sync", "gateway"]);
+    const health = await fetch(`http://127.0.0.1:${env.GATEWAY_PORT}/healthz`);
+    expect(health.status).toBe(200);
+    // Children log JSON (PIPBOT_SUPERVISED=1), each tagged with its process name.
+    for (const name of ["ai", "sync", "gateway"])
+      expect(sup.records().some((r) => r.proc === name)).toBe(true);
+    expect(sup.output()).not.toContain("test-gateway-token-123");
+    const pids = sup
+      .records()
+      .filter((r) => r.event === "child_start")
+      .map((r) => Number(r.pid));
+    sup.kill("SIGTERM");
+    expect(await sup.exited).toBe(0);
+    const exits = sup.records().filter((r) => r.event === "child_exit");
+    expect(exits.map((r) => r.child)).toEqual(["gateway", "sync", "ai"]);
+    for (const r of exits) expect(r).toMatchObject({ action: "stopped", code: 0 });
+    for (const pid of pids) expect(isAlive(pid)).toBe(false);
+  });
+
+  test("pipbot demo: simulator banner, gateway ready, a chat gets the simulator's reply, SIGTERM exits 0", async () => {
+    const data = tempDir("pipbot-demo-");
+    cleanups.push(() => data.cleanup());
+    const env = childEnv({
+      ...(await ports()),
+      DATA_DIR: join(data.path, "demo"),
+      SUPERVISOR_READY_TIMEOUT_MS: "30000",
+    });
+    const demo = spawnPipbot(["demo"], env);
+    own(demo);
+    const m = await demo.waitForOutput(/--token (\S+) "hello"/, 45_000);
+    const token = m[1]!;
+    const out = demo.output();
+    expect(out).toContain("SIMULATOR");
+    expect(out).toContain("anthropic/simulator");
+    expect(out).not.toContain("?token=");
+    expect(existsSync(join(data.path, "demo"))).toBe(true);
+    const health = await fetch(`http://127.0.0.1:${env.GATEWAY_PORT}/healthz`);
+    expect(health.status).toBe(200);
+    // The token never reaches the log lines (only the human "how to chat" text).
+    for (const r of demo.records()) expect(JSON.stringify(r)).not.toContain(token);
+
+    const chat = spawnPipbot(
+      ["chat", "--url", `ws://127.0.0.1:${env.GATEWAY_PORT}`, "--token", token, "hello demo"],
+      childEnv(),
+    );
+    own(chat);
+    expect(await chat.exited).toBe(0);
+    expect(chat.output()).toContain("You said: hello demo.");
+
+    demo.kill("SIGTERM");
+    expect(await demo.exited).toBe(0);
+  });
+});
