@@ -1,0 +1,57 @@
+/**
+ * Usage accounting: every request that reached the engine — completed, failed or aborted — is
+ * recorded in the store and logged as ONE wide line (provider, model, tokens, latency, TTFT,
+ * status, attempts). A store failure is logged, never turned into a failed request.
+ */
+import type { Logger } from "../shared/log.ts";
+import type { Store } from "../shared/store/index.ts";
+import type { ChatOutcome, ChatPlan } from "./chat.ts";
+
+export interface AccountingDeps {
+  store: Pick<Store, "recordUsage"> | null;
+  logger: Logger;
+  simulator: boolean;
+}
+
+export function account(d: AccountingDeps, plan: ChatPlan, o: ChatOutcome, api: "chat" | "openai"): void {
+  const fields = {
+    requestId: plan.requestId,
+    api,
+    stream: plan.stream,
+    provider: o.ref.provider,
+    model: o.ref.model,
+    status: o.status,
+    attempts: o.attempts,
+    latencyMs: Math.round(o.latencyMs * 100) / 100,
+    ...(o.ttftMs !== undefined ? { ttftMs: Math.round(o.ttftMs * 100) / 100 } : {}),
+    usage: o.usage,
+    stopReason: o.stopReason,
+    outputChars: o.text.length,
+    ...(plan.conversationId ? { conversationId: plan.conversationId } : {}),
+    ...(o.error ? { errorCode: o.error.code, error: o.error.message, retryable: o.error.retryable } : {}),
+    ...(o.tries.length > 1 ? { tries: o.tries } : {}),
+    ...(d.simulator ? { simulator: true } : {}),
+  };
+  if (o.status === "error") d.logger.warn(fields, "chat request failed");
+  else d.logger.info(fields, o.status === "aborted" ? "chat request aborted" : "chat request");
+  if (!d.store) return;
+  try {
+    d.store.recordUsage({
+      requestId: plan.requestId,
+      provider: o.ref.provider,
+      model: o.ref.model,
+      status: o.status,
+      usage: o.usage,
+      latencyMs: Math.round(o.latencyMs),
+      ...(o.ttftMs !== undefined ? { ttftMs: Math.round(o.ttftMs) } : {}),
+      attempts: o.attempts,
+      ...(plan.conversationId ? { conversationId: plan.conversationId } : {}),
+      ...(o.error ? { errorCode: o.error.code } : {}),
+    });
+  } catch (e) {
+    d.logger.error(
+      { requestId: plan.requestId, err: e instanceof Error ? e.message : String(e) },
+      "could not record usage in the store",
+    );
+  }
+}

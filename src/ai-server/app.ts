@@ -1,0 +1,205 @@
+/**
+ * The AI server's HTTP app (Hono): POST /chat, POST /v1/chat/completions, GET /v1/models,
+ * GET /usage, GET /healthz. A function of its dependencies — no port, no env — so tests drive it
+ * with `app.request()` or Bun.serve on port 0. One onError; errors in the one error shape
+ * (OpenAI's shape under /v1/).
+ */
+import { Hono } from "hono";
+import { type ChatRequest, chatRequestSchema, contentText, type Provider } from "../shared/chat-api.ts";
+import { errorResponse, PipbotError, toPipbotError } from "../shared/errors.ts";
+import type { Logger } from "../shared/log.ts";
+import { bearerToken, secureEqual } from "../shared/secure-compare.ts";
+import type { Store } from "../shared/store/index.ts";
+import { account } from "./accounting.ts";
+import { type ChatPlan, type EngineConfig, runChat } from "./chat.ts";
+import { candidateModels, listedModels, type ModelDefaults, resolveModel } from "./models.ts";
+import {
+  completionBody,
+  fromOpenAI,
+  modelsBody,
+  openaiErrorResponse,
+  openaiFraming,
+  openaiRequestSchema,
+} from "./openai-compat.ts";
+import type { ProviderRegistry } from "./providers/index.ts";
+import { readJsonBody, validate } from "./request-body.ts";
+import { chatFraming, chatResponseBody, type SseFraming, sseResponse } from "./sse.ts";
+
+export interface AppSettings extends EngineConfig, ModelDefaults {
+  token?: string;
+  fallbackModels: string[];
+  extraModels: string[];
+  maxBodyBytes: number;
+  keepAliveMs: number;
+}
+
+export interface AppDeps {
+  settings: AppSettings;
+  registry: ProviderRegistry;
+  store: Pick<Store, "recordUsage" | "usageTotals"> | null;
+  logger: Logger;
+  simulator: boolean;
+  /** Lift the server's idle timeout for a long request (main.ts: `server.timeout(req, 0)`). */
+  holdOpen?: (req: Request) => void;
+  newId?: () => string;
+}
+
+interface Normalized {
+  provider?: Provider;
+  model?: string;
+  fallbacks?: string[];
+  stream: boolean;
+  call: ChatPlan["call"];
+  conversationId?: string;
+}
+
+export function createApp(deps: AppDeps) {
+  const s = deps.settings;
+  const newId = deps.newId ?? (() => crypto.randomUUID());
+  const engine = { registry: deps.registry, config: s, proxyHeaders: deps.registry.mode === "proxy" };
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    const e = toPipbotError(err);
+    if (e.status >= 500 && e.code === "internal")
+      deps.logger.error({ err: err.message, path: c.req.path }, "unhandled error");
+    return c.req.path.startsWith("/v1/") ? openaiErrorResponse(e) : errorResponse(e);
+  });
+  app.notFound((c) => {
+    const e = new PipbotError("not_found", `no route for ${c.req.method} ${c.req.path}`);
+    return c.req.path.startsWith("/v1/") ? openaiErrorResponse(e) : errorResponse(e);
+  });
+
+  app.get("/healthz", (c) =>
+    c.json({
+      ok: true,
+      mode: deps.registry.mode,
+      providers: deps.registry.configured,
+      defaultModel: s.defaultModel,
+      simulator: deps.simulator,
+    }),
+  );
+
+  app.use("*", async (c, next) => {
+    if (s.token && !secureEqual(bearerToken(c.req.header("authorization")), s.token))
+      throw new PipbotError(
+        "unauthorized",
+        "missing or wrong bearer token: send Authorization: Bearer <AI_SERVER_TOKEN>",
+      );
+    await next();
+  });
+
+  function plan(n: Normalized): ChatPlan {
+    const primary = resolveModel(n.model, n.provider, s);
+    deps.registry.get(primary.provider); // provider_not_configured → 400 before any stream starts
+    const p: ChatPlan = {
+      requestId: newId(),
+      candidates: candidateModels(primary, n.fallbacks ?? s.fallbackModels, s),
+      call: n.call,
+      stream: n.stream,
+    };
+    if (n.conversationId) p.conversationId = n.conversationId;
+    return p;
+  }
+
+  async function execute(
+    p: ChatPlan,
+    req: Request,
+    api: "chat" | "openai",
+    framing: SseFraming,
+    body: (o: Awaited<ReturnType<typeof runChat>>) => unknown,
+    fail: (e: unknown) => Response,
+  ) {
+    deps.holdOpen?.(req);
+    const accounting = { store: deps.store, logger: deps.logger, simulator: deps.simulator };
+    if (!p.stream) {
+      const o = await runChat(engine, p, req.signal);
+      account(accounting, p, o, api);
+      if (o.status === "ok")
+        return Response.json(body(o), { headers: { "x-pipbot-request-id": p.requestId } });
+      return fail(o.error);
+    }
+    const caller = new AbortController();
+    req.signal.addEventListener("abort", () => caller.abort(), { once: true });
+    return sseResponse({
+      requestId: p.requestId,
+      keepAliveMs: s.keepAliveMs,
+      caller,
+      frames: framing,
+      run: (hooks) => runChat(engine, p, caller.signal, hooks),
+      finished: (o) => account(accounting, p, o, api),
+    });
+  }
+
+  app.post("/chat", async (c) => {
+    const r: ChatRequest = validate(chatRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
+    const call: ChatPlan["call"] = {
+      messages: r.messages.map((m) => ({ role: m.role, text: contentText(m.content) })),
+    };
+    if (r.system !== undefined) call.system = r.system;
+    if (r.max_tokens !== undefined) call.maxTokens = r.max_tokens;
+    if (r.temperature !== undefined) call.temperature = r.temperature;
+    const n: Normalized = { stream: r.stream === true, call };
+    if (r.provider) n.provider = r.provider;
+    if (r.model) n.model = r.model;
+    if (r.fallbacks) n.fallbacks = r.fallbacks;
+    if (r.metadata?.conversationId) n.conversationId = r.metadata.conversationId;
+    const p = plan(n);
+    return execute(
+      p,
+      c.req.raw,
+      "chat",
+      chatFraming(p.requestId),
+      (o) => chatResponseBody(p.requestId, o),
+      (e) => errorResponse(toPipbotError(e)),
+    );
+  });
+
+  app.post("/v1/chat/completions", async (c) => {
+    const r = validate(openaiRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
+    const { system, messages } = fromOpenAI(r);
+    if (messages.length === 0)
+      throw new PipbotError(
+        "invalid_request",
+        "messages must contain at least one user or assistant message",
+        { details: { path: "messages" } },
+      );
+    const call: ChatPlan["call"] = { messages };
+    if (system !== undefined) call.system = system;
+    const max = r.max_completion_tokens ?? r.max_tokens;
+    if (max != null) call.maxTokens = max;
+    if (r.temperature != null) call.temperature = r.temperature;
+    const n: Normalized = { stream: r.stream === true, call };
+    if (r.model) n.model = r.model;
+    const p = plan(n);
+    const id = `chatcmpl-${p.requestId}`;
+    return execute(
+      p,
+      c.req.raw,
+      "openai",
+      openaiFraming(id, r.stream_options?.include_usage === true),
+      (o) => completionBody(id, o),
+      openaiErrorResponse,
+    );
+  });
+
+  app.get("/v1/models", (c) => c.json(modelsBody(listedModels(s, s.fallbackModels, s.extraModels))));
+
+  app.get("/usage", (c) => {
+    const raw = c.req.query("since");
+    let since = 0;
+    if (raw !== undefined && raw !== "") {
+      since = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
+      if (!Number.isFinite(since))
+        throw new PipbotError(
+          "invalid_request",
+          `since must be an ISO date or epoch milliseconds, got "${raw}"`,
+          { details: { path: "since" } },
+        );
+    }
+    if (!deps.store) throw new PipbotError("unavailable", "usage store is not open");
+    return c.json({ since: new Date(since).toISOString(), totals: deps.store.usageTotals(since) });
+  });
+
+  return app;
+}

@@ -1,0 +1,240 @@
+/**
+ * One logical chat request against the upstreams: attempts, our single retry loop (only before
+ * the first token reaches the caller), fallbacks across providers, phase timeouts, cancellation,
+ * and the usage of what happened. Never throws: the outcome says ok / error / aborted.
+ */
+import type { ChatUsage, StopReason } from "../shared/chat-api.ts";
+import { PipbotError, toPipbotError } from "../shared/errors.ts";
+import type { ModelRef } from "./models.ts";
+import { PhaseTimer, timeoutError } from "./phase-timer.ts";
+import type { ProviderCall, ProviderRegistry, UsagePatch } from "./providers/index.ts";
+import { abortableDelay, backoffMs } from "./retry.ts";
+
+export interface EngineConfig {
+  connectTimeoutMs: number;
+  firstTokenTimeoutMs: number;
+  idleTimeoutMs: number;
+  totalTimeoutMs: number;
+  maxRetries: number;
+}
+
+export interface EngineDeps {
+  registry: ProviderRegistry;
+  config: EngineConfig;
+  /** Send the proxy-v1 per-request headers (request id, conversation id). */
+  proxyHeaders: boolean;
+  random?: () => number;
+}
+
+export interface ChatPlan {
+  requestId: string;
+  candidates: ModelRef[];
+  call: Pick<ProviderCall, "messages" | "system" | "maxTokens" | "temperature">;
+  conversationId?: string;
+  stream: boolean;
+}
+
+export interface ChatHooks {
+  /** Called once, right before the first delta (the model that answers). */
+  onFirstToken?(ref: ModelRef): void;
+  onDelta?(text: string): void;
+}
+
+export interface ChatOutcome {
+  status: "ok" | "error" | "aborted";
+  /** The model that answered, or the last one tried. */
+  ref: ModelRef;
+  text: string;
+  stopReason: StopReason | string;
+  usage: ChatUsage;
+  attempts: number;
+  latencyMs: number;
+  ttftMs?: number;
+  error?: PipbotError;
+  /** True once a token reached the caller (no retry or fallback after that). */
+  tokensSent: boolean;
+  /** Per-attempt log: model, error code, upstream status. */
+  tries: { model: string; error?: string; upstreamStatus?: unknown }[];
+}
+
+const estimate = (chars: number) => Math.ceil(chars / 4);
+
+function finalUsage(
+  patch: UsagePatch,
+  complete: boolean,
+  inputChars: number,
+  outputChars: number,
+): ChatUsage {
+  const u: ChatUsage = {
+    inputTokens: patch.inputTokens ?? 0,
+    outputTokens: patch.outputTokens ?? 0,
+    cacheReadTokens: patch.cacheReadTokens ?? 0,
+    cacheWriteTokens: patch.cacheWriteTokens ?? 0,
+    reasoningTokens: patch.reasoningTokens ?? 0,
+  };
+  if (!complete) {
+    // Interrupted: the upstream's final (cumulative) usage never came. Estimate what is missing.
+    if (patch.inputTokens === undefined && inputChars > 0) {
+      u.inputTokens = estimate(inputChars);
+      u.estimated = true;
+    }
+    const est = estimate(outputChars);
+    if (est > u.outputTokens) {
+      u.outputTokens = est;
+      u.estimated = true;
+    }
+  }
+  return u;
+}
+
+export async function runChat(
+  deps: EngineDeps,
+  plan: ChatPlan,
+  signal: AbortSignal,
+  hooks: ChatHooks = {},
+): Promise<ChatOutcome> {
+  const cfg = deps.config;
+  const started = performance.now();
+  const deadline = started + cfg.totalTimeoutMs;
+  const request = new AbortController();
+  let totalExpired = false;
+  const totalTimer = setTimeout(() => {
+    totalExpired = true;
+    request.abort();
+  }, cfg.totalTimeoutMs);
+  const onCallerAbort = () => request.abort();
+  if (signal.aborted) request.abort();
+  else signal.addEventListener("abort", onCallerAbort, { once: true });
+
+  const inputChars =
+    plan.call.messages.reduce((n, m) => n + m.text.length, 0) + (plan.call.system?.length ?? 0);
+  const headers: Record<string, string> = {};
+  if (deps.proxyHeaders) {
+    headers["x-pipbot-request-id"] = plan.requestId;
+    if (plan.conversationId) headers["x-pipbot-conversation-id"] = plan.conversationId;
+  }
+
+  let attempts = 0;
+  let text = "";
+  let tokensSent = false;
+  let ttftMs: number | undefined;
+  let ref = plan.candidates[0] as ModelRef;
+  let lastError: PipbotError | undefined;
+  let usage: UsagePatch = {};
+  let complete = false;
+  let stopReason: StopReason | string = "other";
+  const tries: ChatOutcome["tries"] = [];
+
+  const aborted = () => signal.aborted && !totalExpired;
+
+  /** One upstream attempt; throws a PipbotError. */
+  async function attempt(candidate: ModelRef): Promise<void> {
+    const adapter = deps.registry.get(candidate.provider);
+    const ac = new AbortController();
+    const onReq = () => ac.abort();
+    request.signal.addEventListener("abort", onReq, { once: true });
+    const timer = new PhaseTimer(() => ac.abort());
+    usage = {};
+    complete = false;
+    const call: ProviderCall = { model: candidate.model, ...plan.call, headers, signal: ac.signal };
+    try {
+      if (!plan.stream) {
+        // The reply arrives whole with the response headers: bounded by the first-token timeout.
+        timer.arm("first_token", cfg.firstTokenTimeoutMs);
+        const r = await deps.registry.get(candidate.provider).complete(call);
+        text = r.text;
+        usage = r.usage;
+        stopReason = r.stopReason;
+        complete = true;
+        return;
+      }
+      timer.arm("connect", cfg.connectTimeoutMs);
+      const events = await adapter.openStream(call);
+      timer.arm("first_token", cfg.firstTokenTimeoutMs);
+      let stopped = false;
+      for await (const ev of events) {
+        if (ev.type === "text") {
+          if (!tokensSent) {
+            tokensSent = true;
+            ttftMs = performance.now() - started;
+            ref = candidate;
+            hooks.onFirstToken?.(candidate);
+          }
+          text += ev.text;
+          hooks.onDelta?.(ev.text);
+          timer.arm("idle", cfg.idleTimeoutMs);
+        } else if (ev.type === "usage") usage = { ...usage, ...ev.usage };
+        else {
+          stopReason = ev.reason;
+          stopped = true;
+        }
+      }
+      if (!stopped)
+        throw new PipbotError("upstream_connection", `${candidate.id} stream ended without a stop reason`, {
+          retryable: true,
+          status: 502,
+        });
+      complete = true;
+    } catch (e) {
+      if (timer.expired) throw timeoutError(timer.expired.phase, timer.expired.ms, candidate.id);
+      if (totalExpired) throw timeoutError("total", cfg.totalTimeoutMs, candidate.id);
+      if (signal.aborted) throw new PipbotError("client_closed", "the caller closed the request");
+      throw toPipbotError(e, "upstream_error");
+    } finally {
+      timer.clear();
+      request.signal.removeEventListener("abort", onReq);
+    }
+  }
+
+  try {
+    candidates: for (const [ci, candidate] of plan.candidates.entries()) {
+      if (ci > 0 && !deps.registry.configured[candidate.provider]) {
+        tries.push({ model: candidate.id, error: "provider_not_configured" });
+        continue;
+      }
+      ref = candidate;
+      for (let retry = 0; retry <= cfg.maxRetries; retry++) {
+        attempts++;
+        try {
+          await attempt(candidate);
+          tries.push({ model: candidate.id });
+          lastError = undefined;
+          break candidates;
+        } catch (e) {
+          const err = toPipbotError(e);
+          lastError = err;
+          tries.push({ model: candidate.id, error: err.code, upstreamStatus: err.details?.upstreamStatus });
+          if (tokensSent || aborted() || totalExpired || !err.retryable) break candidates;
+          if (retry === cfg.maxRetries) break;
+          const wait = backoffMs(retry + 1, err.retryAfterMs, deps.random);
+          if (performance.now() + wait >= deadline) break; // no time to wait here: try the next model
+          if (!(await abortableDelay(wait, request.signal))) {
+            lastError = totalExpired
+              ? timeoutError("total", cfg.totalTimeoutMs, candidate.id)
+              : new PipbotError("client_closed", "the caller closed the request");
+            break candidates;
+          }
+        }
+      }
+    }
+  } finally {
+    clearTimeout(totalTimer);
+    signal.removeEventListener("abort", onCallerAbort);
+  }
+
+  const status = lastError === undefined ? "ok" : lastError.code === "client_closed" ? "aborted" : "error";
+  const out: ChatOutcome = {
+    status,
+    ref,
+    text,
+    stopReason: status === "ok" ? stopReason : status,
+    usage: finalUsage(usage, complete, attempts > 0 ? inputChars : 0, text.length),
+    attempts,
+    latencyMs: performance.now() - started,
+    tokensSent,
+    tries,
+  };
+  if (ttftMs !== undefined) out.ttftMs = ttftMs;
+  if (lastError) out.error = lastError;
+  return out;
+}

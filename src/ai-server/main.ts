@@ -1,0 +1,150 @@
+/**
+ * `pipbot ai`: the AI server process. The only file of the AI server that reads the environment,
+ * calls Bun.serve and installs signal handlers; the HTTP app is app.ts, the engine chat.ts.
+ */
+import { mkdirSync } from "node:fs";
+import { parseCommandArgs } from "../shared/cli-args.ts";
+import {
+  type AiConfig,
+  aiEnv,
+  convexSiteUrl,
+  loadConfigOrExit,
+  secretValues,
+} from "../shared/config/index.ts";
+import { identity } from "../shared/identity.ts";
+import { createLogger, type PipbotLogger } from "../shared/log.ts";
+import { openStore, type Store } from "../shared/store/index.ts";
+import { type AppSettings, createApp } from "./app.ts";
+import { createProviderRegistry, type UpstreamSettings } from "./providers/index.ts";
+
+const USAGE = `usage: pipbot ai
+
+Runs the AI server: POST /chat, POST /v1/chat/completions, GET /v1/models, GET /usage, GET /healthz
+on AI_HOST:AI_PORT (default 127.0.0.1:3000). Upstream: the Convex usage proxy when CONVEX_URL,
+PIPBOT_SERVICE_TOKEN and CLERK_USER_ID are set, else the providers directly (ANTHROPIC_API_KEY,
+OPENAI_API_KEY, GEMINI_API_KEY). See docs/AI-SERVER.md.`;
+
+/** How long a graceful stop waits for in-flight requests before closing them. */
+const DRAIN_MS = 10_000;
+
+export function upstreamSettings(c: AiConfig): UpstreamSettings {
+  const site = convexSiteUrl(c);
+  const s: UpstreamSettings = {
+    keys: {
+      ...(c.ANTHROPIC_API_KEY ? { anthropic: c.ANTHROPIC_API_KEY } : {}),
+      ...(c.OPENAI_API_KEY ? { openai: c.OPENAI_API_KEY } : {}),
+      ...(c.GEMINI_API_KEY ? { google: c.GEMINI_API_KEY } : {}),
+    },
+    baseUrls: {
+      ...(c.ANTHROPIC_BASE_URL ? { anthropic: c.ANTHROPIC_BASE_URL } : {}),
+      ...(c.OPENAI_BASE_URL ? { openai: c.OPENAI_BASE_URL } : {}),
+      ...(c.GOOGLE_GEMINI_BASE_URL ? { google: c.GOOGLE_GEMINI_BASE_URL } : {}),
+    },
+  };
+  if (site && c.PIPBOT_SERVICE_TOKEN && c.CLERK_USER_ID)
+    s.proxy = {
+      siteUrl: site,
+      serviceToken: c.PIPBOT_SERVICE_TOKEN,
+      userId: c.CLERK_USER_ID,
+      ...(c.FLY_MACHINE_ID ? { machineId: c.FLY_MACHINE_ID } : {}),
+    };
+  return s;
+}
+
+export function appSettings(c: AiConfig): AppSettings {
+  return {
+    ...(c.AI_SERVER_TOKEN ? { token: c.AI_SERVER_TOKEN } : {}),
+    defaultModel: c.AI_DEFAULT_MODEL,
+    ...(c.AI_DEFAULT_PROVIDER ? { defaultProvider: c.AI_DEFAULT_PROVIDER } : {}),
+    fallbackModels: c.AI_FALLBACK_MODELS,
+    extraModels: c.AI_MODELS,
+    maxBodyBytes: c.AI_MAX_BODY_BYTES,
+    keepAliveMs: c.AI_KEEPALIVE_MS,
+    connectTimeoutMs: c.AI_CONNECT_TIMEOUT_MS,
+    firstTokenTimeoutMs: c.AI_FIRST_TOKEN_TIMEOUT_MS,
+    idleTimeoutMs: c.AI_IDLE_TIMEOUT_MS,
+    totalTimeoutMs: c.AI_TOTAL_TIMEOUT_MS,
+    maxRetries: c.AI_MAX_RETRIES,
+  };
+}
+
+function openDataStore(dataDir: string, log: PipbotLogger): Store | null {
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    return openStore(dataDir);
+  } catch (e) {
+    log.fatal(
+      { err: (e as Error).message, dataDir },
+      "cannot open the store: set DATA_DIR to a writable directory",
+    );
+    return null;
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  parseCommandArgs(argv, {}, USAGE);
+  const config = loadConfigOrExit(aiEnv);
+  const log = createLogger({ proc: "ai", level: config.LOG_LEVEL, secrets: secretValues(process.env) });
+  const registry = createProviderRegistry(upstreamSettings(config));
+  const simulator = config.PIPBOT_SIMULATOR;
+  log.info(
+    {
+      event: "identity",
+      ...identity(["ai"]),
+      upstream: registry.mode,
+      providers: registry.configured,
+      defaultModel: config.AI_DEFAULT_MODEL,
+      simulator,
+    },
+    simulator ? "pipbot ai starting (upstream: local simulator)" : "pipbot ai starting",
+  );
+
+  const store = openDataStore(config.DATA_DIR, log);
+  if (!store) return 1;
+
+  const holder: { server?: ReturnType<typeof Bun.serve> } = {};
+  const app = createApp({
+    settings: appSettings(config),
+    registry,
+    store,
+    logger: log,
+    simulator,
+    holdOpen: (req) => holder.server?.timeout(req, 0),
+  });
+  let listening: ReturnType<typeof Bun.serve> | undefined;
+  try {
+    listening = Bun.serve({
+      hostname: config.AI_HOST,
+      port: config.AI_PORT,
+      idleTimeout: 120,
+      fetch: (req) => app.fetch(req),
+    });
+  } catch (e) {
+    log.fatal(
+      { err: (e as Error).message, host: config.AI_HOST, port: config.AI_PORT },
+      `cannot listen on ${config.AI_HOST}:${config.AI_PORT}: set AI_PORT to a free port`,
+    );
+  }
+  if (!listening) {
+    store.close();
+    return 1;
+  }
+  const server = listening;
+  holder.server = server;
+  log.info(
+    { host: config.AI_HOST, port: server.port, mode: registry.mode, simulator },
+    `AI server listening on ${config.AI_HOST}:${server.port}`,
+  );
+
+  const signal = await new Promise<string>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
+  log.info({ signal, inFlight: server.pendingRequests }, "stopping: draining in-flight requests");
+  const timer = setTimeout(() => void server.stop(true), DRAIN_MS);
+  await server.stop(false);
+  clearTimeout(timer);
+  store.close();
+  log.info({ signal }, "AI server stopped");
+  return 0;
+}

@@ -1,0 +1,154 @@
+/**
+ * Gemini through `@google/genai` (no retryOptions, so the SDK does not retry). The SDK's ApiError
+ * carries no headers, so each call uses a fetch wrapper that keeps the response headers for
+ * retry-after.
+ */
+import { ApiError, type GenerateContentResponse, GoogleGenAI } from "@google/genai";
+import type { StopReason } from "../../shared/chat-api.ts";
+import type { PipbotError } from "../../shared/errors.ts";
+import type {
+  ProviderAdapter,
+  ProviderCall,
+  ProviderClientConfig,
+  ProviderEvent,
+  ProviderResult,
+  UsagePatch,
+} from "./types.ts";
+import { upstreamError } from "./upstream-errors.ts";
+
+function mapError(e: unknown, headers: Headers | null): PipbotError {
+  if (e instanceof ApiError) {
+    const m = /"status"\s*:\s*"([A-Z_]+)"/.exec(e.message);
+    return upstreamError({
+      provider: "google",
+      // An error chunk inside a 200 stream also surfaces as ApiError (with the chunk's code).
+      status: e.status,
+      headers,
+      message: e.message,
+      ...(m?.[1] ? { type: m[1] } : {}),
+      cause: e,
+    });
+  }
+  return upstreamError({
+    provider: "google",
+    connection: true,
+    message: e instanceof Error ? e.message : String(e),
+    cause: e,
+  });
+}
+
+function usageOf(r: GenerateContentResponse): UsagePatch {
+  const u = r.usageMetadata;
+  if (!u) return {};
+  const thoughts = u.thoughtsTokenCount ?? 0;
+  const cached = u.cachedContentTokenCount ?? 0;
+  return {
+    inputTokens: Math.max(0, (u.promptTokenCount ?? 0) - cached),
+    // Thought tokens bill as output.
+    outputTokens: (u.candidatesTokenCount ?? 0) + thoughts,
+    cacheReadTokens: cached,
+    cacheWriteTokens: 0,
+    reasoningTokens: thoughts,
+  };
+}
+
+function stopReason(r: string | undefined): StopReason | string {
+  if (r === "STOP") return "end_turn";
+  if (r === "MAX_TOKENS") return "max_tokens";
+  if (r && /SAFETY|RECITATION|BLOCKLIST|PROHIBITED|SPII/.test(r)) return "content_filter";
+  return r ? r.toLowerCase() : "other";
+}
+
+function textOf(r: GenerateContentResponse): string {
+  const parts = r.candidates?.[0]?.content?.parts ?? [];
+  return parts.map((p) => (typeof p.text === "string" && !p.thought ? p.text : "")).join("");
+}
+
+export function googleAdapter(cfg: ProviderClientConfig): ProviderAdapter {
+  const ai = new GoogleGenAI({
+    apiKey: cfg.apiKey,
+    httpOptions: {
+      ...(cfg.baseURL ? { baseUrl: cfg.baseURL } : {}),
+      headers: cfg.defaultHeaders,
+      fetch: cfg.fetch,
+    },
+  });
+
+  function request(call: ProviderCall) {
+    const seen: { headers: Headers | null } = { headers: null };
+    const trackingFetch: typeof fetch = Object.assign(
+      async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+        const res = await cfg.fetch(input, init);
+        seen.headers = res.headers;
+        return res;
+      },
+      { preconnect: fetch.preconnect },
+    );
+    const params = {
+      model: call.model,
+      contents: call.messages.map((m) => ({
+        role: m.role === "assistant" ? "model" : "user",
+        parts: [{ text: m.text }],
+      })),
+      config: {
+        abortSignal: call.signal,
+        httpOptions: { headers: { ...cfg.defaultHeaders, ...call.headers }, fetch: trackingFetch },
+        ...(call.system !== undefined ? { systemInstruction: call.system } : {}),
+        ...(call.maxTokens !== undefined ? { maxOutputTokens: call.maxTokens } : {}),
+        ...(call.temperature !== undefined ? { temperature: call.temperature } : {}),
+      },
+    };
+    return { params, seen };
+  }
+
+  async function* events(
+    stream: AsyncIterable<GenerateContentResponse>,
+    seen: { headers: Headers | null },
+  ): AsyncGenerator<ProviderEvent> {
+    let stop: string | undefined;
+    try {
+      for await (const chunk of stream) {
+        const text = textOf(chunk);
+        if (text) yield { type: "text", text };
+        if (chunk.usageMetadata) yield { type: "usage", usage: usageOf(chunk) };
+        stop = chunk.candidates?.[0]?.finishReason ?? stop;
+      }
+    } catch (e) {
+      throw mapError(e, seen.headers);
+    }
+    // Gemini has no end marker: a body that ends without a finishReason was cut short.
+    if (stop === undefined)
+      throw upstreamError({
+        provider: "google",
+        connection: true,
+        message: "stream ended without a finish reason",
+      });
+    yield { type: "stop", reason: stopReason(stop) };
+  }
+
+  return {
+    provider: "google",
+    async openStream(call) {
+      const { params, seen } = request(call);
+      try {
+        const stream = await ai.models.generateContentStream(params);
+        return events(stream, seen);
+      } catch (e) {
+        throw mapError(e, seen.headers);
+      }
+    },
+    async complete(call): Promise<ProviderResult> {
+      const { params, seen } = request(call);
+      try {
+        const r = await ai.models.generateContent(params);
+        return {
+          text: textOf(r),
+          stopReason: stopReason(r.candidates?.[0]?.finishReason),
+          usage: usageOf(r),
+        };
+      } catch (e) {
+        throw mapError(e, seen.headers);
+      }
+    },
+  };
+}

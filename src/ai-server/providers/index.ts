@@ -1,0 +1,108 @@
+/**
+ * The provider registry: which providers are configured and how each SDK reaches its upstream —
+ * the Convex usage proxy (proxy-v1) when CONVEX_URL/CONVEX_SITE_URL + PIPBOT_SERVICE_TOKEN +
+ * CLERK_USER_ID are set, else the providers directly with their own keys and optional base URLs.
+ */
+import type { Provider } from "../../shared/chat-api.ts";
+import { PipbotError } from "../../shared/errors.ts";
+import { anthropicAdapter } from "./anthropic.ts";
+import { googleAdapter } from "./google.ts";
+import { openaiAdapter } from "./openai.ts";
+import type { ProviderAdapter, ProviderClientConfig } from "./types.ts";
+
+export type { ProviderAdapter, ProviderCall, ProviderEvent, ProviderResult, UsagePatch } from "./types.ts";
+
+export interface UpstreamSettings {
+  /** proxy-v1 when set. */
+  proxy?: { siteUrl: string; serviceToken: string; userId: string; machineId?: string };
+  keys: Partial<Record<Provider, string>>;
+  baseUrls: Partial<Record<Provider, string>>;
+  /** Injected for tests; default: Bun fetch with its socket timeout disabled. */
+  fetch?: typeof fetch;
+}
+
+export interface ProviderRegistry {
+  mode: "proxy" | "direct";
+  configured: Record<Provider, boolean>;
+  /** The adapter, or a `provider_not_configured` error naming the variables to set. */
+  get(provider: Provider): ProviderAdapter;
+}
+
+const KEY_VARS: Record<Provider, string> = {
+  anthropic: "ANTHROPIC_API_KEY",
+  openai: "OPENAI_API_KEY",
+  google: "GEMINI_API_KEY (or GOOGLE_API_KEY)",
+};
+
+const PROXY_PATHS: Record<Provider, string> = {
+  anthropic: "/llm/anthropic",
+  openai: "/llm/openai/v1",
+  google: "/llm/google",
+};
+
+const FACTORIES: Record<Provider, (c: ProviderClientConfig) => ProviderAdapter> = {
+  anthropic: anthropicAdapter,
+  openai: openaiAdapter,
+  google: googleAdapter,
+};
+
+/**
+ * Bun's fetch gives up after ~300 s of socket silence, below long LLM generations; `timeout:
+ * false` (a Bun extension) turns that off. Our own phase timers bound every request instead.
+ */
+export const untimedFetch: typeof fetch = Object.assign(
+  (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) =>
+    fetch(input, { ...init, timeout: false } as RequestInit),
+  { preconnect: fetch.preconnect },
+);
+
+export function createProviderRegistry(s: UpstreamSettings): ProviderRegistry {
+  const f = s.fetch ?? untimedFetch;
+  const adapters: Partial<Record<Provider, ProviderAdapter>> = {};
+  const providers: Provider[] = ["anthropic", "openai", "google"];
+  if (s.proxy) {
+    const p = s.proxy;
+    const headers: Record<string, string> = {
+      "x-pipbot-service-token": p.serviceToken,
+      "x-pipbot-user-id": p.userId,
+    };
+    if (p.machineId) headers["x-pipbot-machine-id"] = p.machineId;
+    for (const name of providers)
+      adapters[name] = FACTORIES[name]({
+        apiKey: p.serviceToken,
+        baseURL: `${p.siteUrl}${PROXY_PATHS[name]}`,
+        defaultHeaders: headers,
+        fetch: f,
+      });
+  } else {
+    for (const name of providers) {
+      const key = s.keys[name];
+      if (!key) continue;
+      const baseURL = s.baseUrls[name];
+      adapters[name] = FACTORIES[name]({
+        apiKey: key,
+        ...(baseURL ? { baseURL } : {}),
+        defaultHeaders: {},
+        fetch: f,
+      });
+    }
+  }
+  const configured = {
+    anthropic: Boolean(adapters.anthropic),
+    openai: Boolean(adapters.openai),
+    google: Boolean(adapters.google),
+  };
+  return {
+    mode: s.proxy ? "proxy" : "direct",
+    configured,
+    get(provider) {
+      const a = adapters[provider];
+      if (a) return a;
+      throw new PipbotError(
+        "provider_not_configured",
+        `provider "${provider}" is not configured: set ${KEY_VARS[provider]} (direct mode), or CONVEX_URL + PIPBOT_SERVICE_TOKEN + CLERK_USER_ID (proxy mode)`,
+        { details: { provider } },
+      );
+    },
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * The `/chat` SSE stream: start → delta… → exactly one of done / error, with keep-alive comments
+ * while the upstream is silent. Caller disconnect (request signal or stream cancel) aborts the run.
+ */
+import { type ChatResponse, formatStreamEvent, type StreamEvent } from "../shared/chat-api.ts";
+import type { ChatHooks, ChatOutcome } from "./chat.ts";
+import type { ModelRef } from "./models.ts";
+
+export const SSE_HEADERS = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache",
+  "x-accel-buffering": "no",
+};
+
+const enc = new TextEncoder();
+
+export interface SseRun {
+  requestId: string;
+  keepAliveMs: number;
+  /** Aborted when the caller goes away. */
+  caller: AbortController;
+  /** Run the engine with the hooks; resolves with the outcome (never rejects). */
+  run(hooks: ChatHooks): Promise<ChatOutcome>;
+  /** Called after the final event was written (accounting). */
+  finished(outcome: ChatOutcome): void;
+  /** Event stream framing (the /chat events, or the OpenAI-compatible chunks). */
+  frames: SseFraming;
+}
+
+export interface SseFraming {
+  start(ref: ModelRef): string;
+  delta(text: string): string;
+  done(o: ChatOutcome): string;
+  error(o: ChatOutcome): string;
+}
+
+/** Framing of the pipbot `/chat` stream (chat-api.ts events). */
+export function chatFraming(requestId: string): SseFraming {
+  const ev = (e: StreamEvent) => formatStreamEvent(e);
+  return {
+    start: (ref) => ev({ type: "start", data: { id: requestId, provider: ref.provider, model: ref.id } }),
+    delta: (text) => ev({ type: "delta", data: { text } }),
+    done: (o) =>
+      ev({
+        type: "done",
+        data: {
+          message: { role: "assistant", content: [{ type: "text", text: o.text }] },
+          stopReason: String(o.stopReason),
+          usage: o.usage,
+        },
+      }),
+    error: (o) => {
+      const e = o.error;
+      const data: { code: string; message: string; retryable: boolean; retryAfterMs?: number } = {
+        code: e?.code ?? "internal",
+        message: e?.message ?? "request failed",
+        retryable: e?.retryable ?? false,
+      };
+      if (e?.retryAfterMs !== undefined) data.retryAfterMs = e.retryAfterMs;
+      return ev({ type: "error", data });
+    },
+  };
+}
+
+export function sseResponse(r: SseRun, extraHeaders: Record<string, string> = {}): Response {
+  let closed = false;
+  let keepAlive: ReturnType<typeof setInterval> | undefined;
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      let lastWrite = Date.now();
+      let started = false;
+      const write = (s: string) => {
+        if (closed || s.length === 0) return;
+        try {
+          c.enqueue(enc.encode(s));
+          lastWrite = Date.now();
+        } catch {
+          closed = true;
+        }
+      };
+      // An immediate comment puts the response headers on the wire before the first token.
+      write(": ok\n\n");
+      keepAlive = setInterval(() => {
+        if (Date.now() - lastWrite >= r.keepAliveMs / 2) write(": keep-alive\n\n");
+      }, r.keepAliveMs);
+      const finish = () => {
+        clearInterval(keepAlive);
+        if (closed) return;
+        closed = true;
+        try {
+          c.close();
+        } catch {
+          /* already closed by the caller */
+        }
+      };
+      r.run({
+        onFirstToken: (ref) => {
+          started = true;
+          write(r.frames.start(ref));
+        },
+        onDelta: (text) => write(r.frames.delta(text)),
+      }).then(
+        (o) => {
+          if (!started) write(r.frames.start(o.ref));
+          write(o.status === "ok" ? r.frames.done(o) : r.frames.error(o));
+          finish();
+          r.finished(o);
+        },
+        (e: unknown) => {
+          // runChat does not reject; if it ever does, the stream still ends with an error event.
+          const msg = e instanceof Error ? e.message : String(e);
+          write(
+            `event: error\ndata: ${JSON.stringify({ code: "internal", message: msg, retryable: false })}\n\n`,
+          );
+          finish();
+        },
+      );
+    },
+    cancel() {
+      closed = true;
+      clearInterval(keepAlive);
+      r.caller.abort();
+    },
+  });
+  return new Response(body, {
+    headers: { ...SSE_HEADERS, "x-pipbot-request-id": r.requestId, ...extraHeaders },
+  });
+}
+
+/** The non-stream `/chat` body. */
+export function chatResponseBody(requestId: string, o: ChatOutcome): ChatResponse {
+  return {
+    id: requestId,
+    provider: o.ref.provider,
+    model: o.ref.id,
+    message: { role: "assistant", content: [{ type: "text", text: o.text }] },
+    stopReason: o.stopReason,
+    usage: o.usage,
+    attempts: o.attempts,
+  };
+}

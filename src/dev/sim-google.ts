@@ -1,0 +1,84 @@
+/** Upstream simulator: the Gemini wire format (`/{v1,v1beta}/models/{model}:generateContent|:streamGenerateContent`). */
+import { SIM_TOOL } from "./sim-options.ts";
+import { fullText, type SimPlan, type SimWire, sse } from "./sim-wire.ts";
+
+const STATUS: Record<number, string> = {
+  400: "INVALID_ARGUMENT",
+  401: "UNAUTHENTICATED",
+  403: "PERMISSION_DENIED",
+  404: "NOT_FOUND",
+  429: "RESOURCE_EXHAUSTED",
+  500: "INTERNAL",
+  503: "UNAVAILABLE",
+  504: "DEADLINE_EXCEEDED",
+};
+
+function usageMetadata(plan: SimPlan, output: number) {
+  const u: Record<string, number> = {
+    promptTokenCount: plan.inputTokens,
+    candidatesTokenCount: output,
+    totalTokenCount: plan.inputTokens + output + plan.opts.thoughts,
+  };
+  if (plan.opts.thoughts > 0) u.thoughtsTokenCount = plan.opts.thoughts;
+  if (plan.opts.cacheRead > 0) u.cachedContentTokenCount = plan.opts.cacheRead;
+  return u;
+}
+
+const finishReason = (plan: SimPlan) => (plan.truncated ? "MAX_TOKENS" : "STOP");
+
+function response(plan: SimPlan, parts: unknown[], output: number, finish?: string) {
+  const candidate: Record<string, unknown> = { content: { role: "model", parts }, index: 0 };
+  if (finish) candidate.finishReason = finish;
+  return {
+    candidates: [candidate],
+    usageMetadata: usageMetadata(plan, output),
+    modelVersion: plan.model,
+    responseId: plan.id,
+  };
+}
+
+const functionCall = { functionCall: { id: SIM_TOOL.id, name: SIM_TOOL.name, args: { city: "Paris" } } };
+
+export const googleWire: SimWire = {
+  provider: "google",
+  requestIdHeader: "x-goog-request-id",
+  json(plan) {
+    const parts: unknown[] = [{ text: fullText(plan) }];
+    if (plan.tool) parts.push(functionCall);
+    return response(plan, parts, plan.parts.length, finishReason(plan));
+  },
+  pre() {
+    return "";
+  },
+  part(plan, i) {
+    const p = plan.parts[i];
+    if (!p) return "";
+    if (p.kind === "text") return sse(response(plan, [{ text: p.text }], i + 1));
+    // Gemini sends a function call whole, in one chunk.
+    return p.last ? sse(response(plan, [functionCall], i + 1)) : "";
+  },
+  post(plan) {
+    return sse(response(plan, [{ text: "" }], plan.parts.length, finishReason(plan)));
+  },
+  errorFrame() {
+    return sse({
+      error: {
+        code: 503,
+        message: "The model is overloaded. Please try again later.",
+        status: "UNAVAILABLE",
+      },
+    });
+  },
+  error(status, message) {
+    return {
+      status,
+      body: {
+        error: {
+          code: status,
+          message,
+          status: STATUS[status] ?? (status >= 500 ? "INTERNAL" : "INVALID_ARGUMENT"),
+        },
+      },
+    };
+  },
+};

@@ -1,0 +1,158 @@
+/**
+ * Upstream simulator: per-request behaviour options and the deterministic reply.
+ *
+ * Options come from the model name after `@` (`sim@tokens=3,rate=20`) and from the header
+ * `x-sim-options` (same syntax; its keys win). See docs/AI-SERVER.md for the full list.
+ */
+
+export type SimFault =
+  | { kind: "none" }
+  | { kind: "error_after"; n: number }
+  | { kind: "cut_after"; n: number }
+  | { kind: "gap"; ms: number }
+  | { kind: "tool_call" };
+
+export interface SimOptions {
+  tokens: number;
+  /** Chunks per second; 0 = no delay. */
+  rate: number;
+  latencyMs: number;
+  ttftMs: number;
+  status?: number;
+  retryAfterS?: number;
+  retryAfterMs?: number;
+  /** `x-should-retry` header on an error response ("true"/"false"). */
+  shouldRetry?: string;
+  failTimes?: number;
+  key?: string;
+  fault: SimFault;
+  /** Extra usage to report (cache / reasoning), for accounting tests. */
+  cacheRead: number;
+  cacheWrite: number;
+  thoughts: number;
+  /** The raw option string, for logs. */
+  raw: string;
+}
+
+export class SimOptionError extends Error {}
+
+/** Split `sim@a=1,b=2` into the bare model and its option string. */
+export function splitSimModel(model: string): { model: string; options: string } {
+  const i = model.indexOf("@");
+  return i < 0 ? { model, options: "" } : { model: model.slice(0, i), options: model.slice(i + 1) };
+}
+
+function parsePairs(s: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of s.split(",")) {
+    const p = part.trim();
+    if (!p) continue;
+    const eq = p.indexOf("=");
+    if (eq <= 0) throw new SimOptionError(`simulator option "${p}" must be key=value`);
+    out.set(p.slice(0, eq).trim(), p.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+function int(key: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0)
+    throw new SimOptionError(`simulator option ${key}=${v} must be a non-negative number`);
+  return n;
+}
+
+function parseFault(v: string): SimFault {
+  const [kind, arg = ""] = v.split(":", 2) as [string, string?];
+  if (kind === "tool_call") return { kind: "tool_call" };
+  if (kind === "error_after") return { kind, n: int("fault=error_after", arg) };
+  if (kind === "cut_after") return { kind, n: int("fault=cut_after", arg) };
+  if (kind === "gap") return { kind, ms: int("fault=gap", arg) };
+  throw new SimOptionError(
+    `unknown simulator fault "${v}" (error_after:<n>, cut_after:<n>, gap:<ms>, tool_call)`,
+  );
+}
+
+/** Merge model options and header options (header wins) into SimOptions. */
+export function parseSimOptions(fromModel: string, fromHeader: string | null): SimOptions {
+  const pairs = parsePairs(fromModel);
+  if (fromHeader) for (const [k, v] of parsePairs(fromHeader)) pairs.set(k, v);
+  const o: SimOptions = {
+    tokens: 12,
+    rate: 0,
+    latencyMs: 0,
+    ttftMs: 0,
+    fault: { kind: "none" },
+    cacheRead: 0,
+    cacheWrite: 0,
+    thoughts: 0,
+    raw: [...pairs].map(([k, v]) => `${k}=${v}`).join(","),
+  };
+  for (const [k, v] of pairs) {
+    switch (k) {
+      case "tokens":
+        o.tokens = Math.max(1, Math.floor(int(k, v)));
+        break;
+      case "rate":
+        o.rate = int(k, v);
+        break;
+      case "latency":
+        o.latencyMs = int(k, v);
+        break;
+      case "ttft":
+        o.ttftMs = int(k, v);
+        break;
+      case "status":
+        o.status = int(k, v);
+        break;
+      case "retry_after":
+        o.retryAfterS = int(k, v);
+        break;
+      case "retry_after_ms":
+        o.retryAfterMs = int(k, v);
+        break;
+      case "should_retry":
+        o.shouldRetry = v;
+        break;
+      case "fail_times":
+        o.failTimes = int(k, v);
+        break;
+      case "key":
+        o.key = v;
+        break;
+      case "fault":
+        o.fault = parseFault(v);
+        break;
+      case "cache_read":
+        o.cacheRead = int(k, v);
+        break;
+      case "cache_write":
+        o.cacheWrite = int(k, v);
+        break;
+      case "thoughts":
+        o.thoughts = int(k, v);
+        break;
+      default:
+        throw new SimOptionError(`unknown simulator option "${k}"`);
+    }
+  }
+  return o;
+}
+
+/**
+ * The deterministic reply, as `tokens` chunks: chunk 0 quotes the last user message
+ * (`You said: <text>.`), the others are numbered filler words (` w1`, ` w2`, …).
+ */
+export function replyChunks(lastUserText: string, tokens: number): string[] {
+  const quote = lastUserText.replace(/\s+/g, " ").trim();
+  const chunks = [`You said: ${quote}.`];
+  for (let i = 1; i < tokens; i++) chunks.push(` w${i}`);
+  return chunks;
+}
+
+/** Rough token count (chars/4, at least 1) used for the simulator's reported input usage. */
+export function estimateTokens(text: string): number {
+  return Math.max(1, Math.ceil(text.length / 4));
+}
+
+/** The tool call the `fault=tool_call` stream emits, as JSON argument fragments. */
+export const SIM_TOOL = { id: "toolu_sim_1", name: "get_weather", argChunks: ['{"city":', ' "Paris"', "}"] };

@@ -1,0 +1,457 @@
+/**
+ * Upstream simulator: a local server that speaks the Anthropic, OpenAI and Gemini wire formats
+ * (stream and non-stream, usage, request ids, error bodies) with per-request fault injection.
+ * Used by tests, benchmarks and the offline demo; `pipbot dev upstream-sim --port N` runs it.
+ *
+ * Options ride in the model name after `@` or in the `x-sim-options` header (which wins):
+ * tokens, rate, latency, ttft, status, retry_after, retry_after_ms, should_retry, fail_times, key,
+ * fault=error_after:<n>|cut_after:<n>|gap:<ms>|tool_call, cache_read, cache_write, thoughts.
+ */
+import type { Server } from "bun";
+import { anthropicWire } from "./sim-anthropic.ts";
+import { googleWire } from "./sim-google.ts";
+import { openaiWire } from "./sim-openai.ts";
+import {
+  estimateTokens,
+  parseSimOptions,
+  replyChunks,
+  SIM_TOOL,
+  SimOptionError,
+  type SimOptions,
+  splitSimModel,
+} from "./sim-options.ts";
+import type { SimPart, SimPlan, SimProvider, SimWire } from "./sim-wire.ts";
+
+export type { SimProvider } from "./sim-wire.ts";
+
+export type SimOutcome = "pending" | "completed" | "error" | "error_event" | "cut" | "aborted";
+
+export interface SimRequestLog {
+  id: string;
+  provider: SimProvider | "unknown";
+  method: string;
+  path: string;
+  /** Lower-cased request headers. */
+  headers: Record<string, string>;
+  body: unknown;
+  /** The model as requested (including any `@options`). */
+  model: string;
+  options: string;
+  stream: boolean;
+  status: number;
+  startedAt: number;
+  endedAt?: number;
+  outcome: SimOutcome;
+  chunksSent: number;
+  /** True when the client went away (abort / connection closed) before the reply finished. */
+  aborted: boolean;
+}
+
+export interface UpstreamSim {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  requests: SimRequestLog[];
+  /** Forget the request log and the fail_times counters. */
+  reset(): void;
+}
+
+const WIRES: Record<SimProvider, SimWire> = {
+  anthropic: anthropicWire,
+  openai: openaiWire,
+  google: googleWire,
+};
+const enc = new TextEncoder();
+let seq = 0;
+
+class BadRequest extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Wait `ms`, ending early (resolving false) when `signal` aborts. */
+function delay(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (ms <= 0) return Promise.resolve(!signal.aborted);
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      resolve(false);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+type Json = Record<string, unknown>;
+const isObj = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function blocksText(content: unknown): string {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content))
+    return content.map((b) => (isObj(b) && typeof b.text === "string" ? b.text : "")).join("");
+  return "";
+}
+
+interface Parsed {
+  model: string;
+  stream: boolean;
+  lastUser: string;
+  inputChars: number;
+  maxTokens?: number;
+  includeUsage: boolean;
+}
+
+function parseAnthropic(body: Json): Parsed {
+  if (typeof body.model !== "string") throw new BadRequest(400, "model: Field required");
+  if (typeof body.max_tokens !== "number") throw new BadRequest(400, "max_tokens: Field required");
+  if (!Array.isArray(body.messages) || body.messages.length === 0)
+    throw new BadRequest(400, "messages: at least one message is required");
+  const msgs = body.messages.filter(isObj);
+  const lastUser = [...msgs].reverse().find((m) => m.role === "user");
+  const chars = msgs.reduce((n, m) => n + blocksText(m.content).length, 0) + blocksText(body.system).length;
+  return {
+    model: body.model,
+    stream: body.stream === true,
+    lastUser: blocksText(lastUser?.content),
+    inputChars: chars,
+    maxTokens: body.max_tokens,
+    includeUsage: false,
+  };
+}
+
+function parseOpenAI(body: Json): Parsed {
+  if (typeof body.model !== "string") throw new BadRequest(400, "you must provide a model parameter");
+  if (!Array.isArray(body.messages) || body.messages.length === 0)
+    throw new BadRequest(400, "'messages' must contain at least one message");
+  const msgs = body.messages.filter(isObj);
+  const lastUser = [...msgs].reverse().find((m) => m.role === "user");
+  const max = body.max_completion_tokens ?? body.max_tokens;
+  const so = isObj(body.stream_options) ? body.stream_options : {};
+  return {
+    model: body.model,
+    stream: body.stream === true,
+    lastUser: blocksText(lastUser?.content),
+    inputChars: msgs.reduce((n, m) => n + blocksText(m.content).length, 0),
+    ...(typeof max === "number" ? { maxTokens: max } : {}),
+    includeUsage: so.include_usage === true,
+  };
+}
+
+function parseGoogle(body: Json, model: string, stream: boolean): Parsed {
+  if (!Array.isArray(body.contents) || body.contents.length === 0)
+    throw new BadRequest(400, "* GenerateContentRequest.contents: contents is not specified");
+  const contents = body.contents.filter(isObj);
+  const text = (c: unknown) => (isObj(c) && Array.isArray(c.parts) ? blocksText(c.parts) : "");
+  const lastUser = [...contents].reverse().find((c) => c.role === undefined || c.role === "user");
+  const gc = isObj(body.generationConfig) ? body.generationConfig : {};
+  return {
+    model,
+    stream,
+    lastUser: text(lastUser),
+    inputChars: contents.reduce((n, c) => n + text(c).length, 0) + text(body.systemInstruction).length,
+    ...(typeof gc.maxOutputTokens === "number" ? { maxTokens: gc.maxOutputTokens } : {}),
+    includeUsage: false,
+  };
+}
+
+function authOk(provider: SimProvider, req: Request, url: URL): string | null {
+  const bearer = /^Bearer\s+\S+/i.test(req.headers.get("authorization") ?? "");
+  if (provider === "anthropic") {
+    if (!bearer && !req.headers.get("x-api-key"))
+      return "missing credentials: send x-api-key or Authorization: Bearer";
+    return null;
+  }
+  if (provider === "openai") return bearer ? null : "You didn't provide an API key.";
+  return req.headers.get("x-goog-api-key") || url.searchParams.get("key")
+    ? null
+    : "Method doesn't allow unregistered callers. Please use API Key.";
+}
+
+function buildPlan(p: Parsed, opts: SimOptions, id: string, model: string): SimPlan {
+  let parts: SimPart[] = replyChunks(p.lastUser, opts.tokens).map((text) => ({ kind: "text", text }));
+  let truncated = false;
+  if (p.maxTokens !== undefined && p.maxTokens > 0 && parts.length > p.maxTokens) {
+    parts = parts.slice(0, p.maxTokens);
+    truncated = true;
+  }
+  const tool = opts.fault.kind === "tool_call";
+  if (tool) {
+    parts = parts.slice(0, 1);
+    const n = SIM_TOOL.argChunks.length;
+    SIM_TOOL.argChunks.forEach((json, i) => {
+      parts.push({ kind: "tool", json, first: i === 0, last: i === n - 1 });
+    });
+  }
+  return {
+    id,
+    model,
+    parts,
+    inputTokens: estimateTokens("x".repeat(p.inputChars)),
+    truncated,
+    tool,
+    opts,
+    includeUsage: p.includeUsage,
+  };
+}
+
+/** Start the simulator (default 127.0.0.1, port 0). */
+export async function startUpstreamSim(
+  opts: { port?: number; hostname?: string } = {},
+): Promise<UpstreamSim> {
+  const requests: SimRequestLog[] = [];
+  const failCounts = new Map<string, number>();
+
+  function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+    return new Response(JSON.stringify(body), {
+      status,
+      headers: { "content-type": "application/json", ...headers },
+    });
+  }
+
+  async function handle(req: Request, server: Server<undefined>): Promise<Response> {
+    const url = new URL(req.url);
+    const path = url.pathname;
+    if (req.method === "GET" && (path === "/healthz" || path === "/"))
+      return jsonResponse(200, { ok: true, simulator: true });
+    if (req.method === "GET" && path.endsWith("/v1/models"))
+      return jsonResponse(200, {
+        object: "list",
+        data: [{ id: "sim", object: "model", created: 0, owned_by: "pipbot-sim" }],
+      });
+
+    let provider: SimProvider | undefined;
+    let gModel = "";
+    let gStream = false;
+    const g = /\/(v1|v1beta)\/models\/([^/]+):(generateContent|streamGenerateContent)$/.exec(path);
+    if (req.method === "POST" && path.endsWith("/v1/messages")) provider = "anthropic";
+    else if (req.method === "POST" && path.endsWith("/chat/completions")) provider = "openai";
+    else if (req.method === "POST" && g) {
+      provider = "google";
+      gModel = decodeURIComponent(g[2] ?? "");
+      gStream = g[3] === "streamGenerateContent";
+    }
+    if (!provider)
+      return jsonResponse(404, {
+        error: { message: `simulator: no route for ${req.method} ${path}`, type: "not_found" },
+      });
+
+    const wire = WIRES[provider];
+    const id = `${provider === "anthropic" ? "msg" : provider === "openai" ? "chatcmpl" : "resp"}_sim${++seq}`;
+    const log: SimRequestLog = {
+      id,
+      provider,
+      method: req.method,
+      path: path + url.search,
+      headers: Object.fromEntries([...req.headers].map(([k, v]) => [k.toLowerCase(), v])),
+      body: undefined,
+      model: gModel,
+      options: "",
+      stream: gStream,
+      status: 0,
+      startedAt: Date.now(),
+      outcome: "pending",
+      chunksSent: 0,
+      aborted: false,
+    };
+    requests.push(log);
+    const rid = { [wire.requestIdHeader]: `req_${id}` };
+    const fail = (status: number, message: string, extra: Record<string, string> = {}) => {
+      const e = wire.error(status, message);
+      log.status = status;
+      log.outcome = "error";
+      log.endedAt = Date.now();
+      return jsonResponse(e.status, e.body, { ...rid, ...extra });
+    };
+
+    const auth = authOk(provider, req, url);
+    if (auth) return fail(provider === "google" ? 403 : 401, auth);
+    if (provider === "anthropic" && !req.headers.get("anthropic-version"))
+      return fail(400, "anthropic-version: header is required");
+
+    let parsed: Parsed;
+    let opts: SimOptions;
+    try {
+      let body: unknown;
+      try {
+        body = await req.json();
+      } catch {
+        throw new BadRequest(400, "request body is not valid JSON");
+      }
+      log.body = body;
+      if (!isObj(body)) throw new BadRequest(400, "request body must be a JSON object");
+      parsed =
+        provider === "anthropic"
+          ? parseAnthropic(body)
+          : provider === "openai"
+            ? parseOpenAI(body)
+            : parseGoogle(body, gModel, gStream);
+      log.model = parsed.model;
+      log.stream = parsed.stream;
+      const { model: bare, options } = splitSimModel(parsed.model.replace(/^models\//, ""));
+      opts = parseSimOptions(options, req.headers.get("x-sim-options"));
+      log.options = opts.raw;
+      if (/^(unknown|missing)/.test(bare)) throw new BadRequest(404, `model: ${bare} not found`);
+      parsed.model = bare;
+    } catch (e) {
+      if (e instanceof BadRequest) return fail(e.status, e.message);
+      if (e instanceof SimOptionError) return fail(400, e.message);
+      throw e;
+    }
+
+    const abort = new AbortController();
+    const onReqAbort = () => {
+      if (log.outcome === "pending") {
+        log.aborted = true;
+        log.outcome = "aborted";
+        log.endedAt = Date.now();
+      }
+      abort.abort();
+    };
+    req.signal.addEventListener("abort", onReqAbort, { once: true });
+
+    if (!(await delay(opts.latencyMs, abort.signal))) return new Response(null, { status: 499 });
+
+    // Pre-stream failure (always, or only the first fail_times requests of a key).
+    let failStatus: number | undefined;
+    if (opts.failTimes !== undefined) {
+      const key = opts.key ?? `${provider}:${parsed.model}:${opts.raw}`;
+      const n = (failCounts.get(key) ?? 0) + 1;
+      failCounts.set(key, n);
+      if (n <= opts.failTimes) failStatus = opts.status ?? (provider === "anthropic" ? 529 : 503);
+    } else if (opts.status !== undefined && opts.status >= 400) failStatus = opts.status;
+    if (failStatus !== undefined) {
+      const h: Record<string, string> = {};
+      if (opts.retryAfterS !== undefined) h["retry-after"] = String(opts.retryAfterS);
+      if (opts.retryAfterMs !== undefined) h["retry-after-ms"] = String(opts.retryAfterMs);
+      if (opts.shouldRetry !== undefined) h["x-should-retry"] = opts.shouldRetry;
+      const msg =
+        failStatus === 529
+          ? "Overloaded"
+          : failStatus === 429
+            ? "Rate limit reached (simulated)"
+            : `simulated upstream error ${failStatus}`;
+      return fail(failStatus, msg, h);
+    }
+
+    const plan = buildPlan(parsed, opts, id, parsed.model);
+    server.timeout(req, 0);
+    log.status = 200;
+
+    if (!parsed.stream) {
+      const waitMs =
+        opts.ttftMs +
+        (opts.rate > 0 ? ((plan.parts.length - 1) * 1000) / opts.rate : 0) +
+        (opts.fault.kind === "gap" ? opts.fault.ms : 0);
+      if (!(await delay(waitMs, abort.signal))) return new Response(null, { status: 499 });
+      if (opts.fault.kind === "error_after") return fail(provider === "anthropic" ? 529 : 503, "Overloaded");
+      const text = JSON.stringify(wire.json(plan));
+      if (opts.fault.kind === "cut_after") {
+        const half = enc.encode(text.slice(0, Math.floor(text.length / 2)));
+        log.outcome = "cut";
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(half);
+            // error(undefined) resets the connection without Bun reporting an unhandled error.
+            setTimeout(() => c.error(undefined), 5);
+          },
+        });
+        return new Response(body, { headers: { "content-type": "application/json", ...rid } });
+      }
+      log.outcome = "completed";
+      log.endedAt = Date.now();
+      return new Response(text, { headers: { "content-type": "application/json", ...rid } });
+    }
+
+    const body = new ReadableStream<Uint8Array>(
+      {
+        async start(c) {
+          const send = (s: string) => {
+            if (s) c.enqueue(enc.encode(s));
+          };
+          const end = (outcome: SimOutcome) => {
+            if (log.outcome === "pending") log.outcome = outcome;
+            log.endedAt ??= Date.now();
+          };
+          send(wire.pre(plan));
+          if (!(await delay(opts.ttftMs, abort.signal))) return;
+          const f = opts.fault;
+          for (let i = 0; i <= plan.parts.length; i++) {
+            if (f.kind === "error_after" && i === Math.min(f.n, plan.parts.length)) {
+              send(wire.errorFrame(plan));
+              end("error_event");
+              c.close();
+              return;
+            }
+            if (f.kind === "cut_after" && i === Math.min(f.n, plan.parts.length)) {
+              // A cut in the same tick as the writes drops even the headers: wait (bounded) until
+              // the response writer has taken everything queued, then one more turn for the socket.
+              for (let spin = 0; spin < 1000 && (c.desiredSize ?? 0) < 0; spin++)
+                await new Promise((r) => setImmediate(r));
+              await new Promise((r) => setTimeout(r, 1));
+              end("cut");
+              c.error(undefined); // resets the connection (no terminating chunk)
+              return;
+            }
+            if (i === plan.parts.length) break;
+            if (i > 0 && opts.rate > 0 && !(await delay(1000 / opts.rate, abort.signal))) return;
+            if (i === 1 && f.kind === "gap" && !(await delay(f.ms, abort.signal))) return;
+            if (abort.signal.aborted) return;
+            send(wire.part(plan, i));
+            log.chunksSent = i + 1;
+          }
+          send(wire.post(plan));
+          end("completed");
+          c.close();
+        },
+        cancel() {
+          onReqAbort();
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    return new Response(body, {
+      headers: { "content-type": "text/event-stream", "cache-control": "no-cache", ...rid },
+    });
+  }
+
+  const server = Bun.serve({
+    port: opts.port ?? 0,
+    hostname: opts.hostname ?? "127.0.0.1",
+    idleTimeout: 0,
+    fetch: handle,
+    error(err) {
+      return new Response(
+        JSON.stringify({
+          error: { message: `simulator internal error: ${err.message}`, type: "server_error" },
+        }),
+        {
+          status: 500,
+          headers: { "content-type": "application/json" },
+        },
+      );
+    },
+  });
+  const port = server.port ?? 0;
+  const host =
+    opts.hostname && opts.hostname !== "0.0.0.0" && opts.hostname !== "::" ? opts.hostname : "127.0.0.1";
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    port,
+    requests,
+    reset() {
+      requests.length = 0;
+      failCounts.clear();
+    },
+    async stop() {
+      await server.stop(true);
+    },
+  };
+}

@@ -1,0 +1,398 @@
+/** POST /chat through the real app, the real SDKs and the upstream simulator. */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
+import { waitFor } from "../helpers/index.ts";
+import { parseSse, postChat, readUntil, startTestAiServer, type TestAiServer, uniqueKey } from "./harness.ts";
+
+let sim: UpstreamSim;
+const servers: TestAiServer[] = [];
+
+beforeAll(async () => {
+  sim = await startUpstreamSim();
+});
+afterAll(() => sim.stop());
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.stop();
+  sim.reset();
+});
+
+async function server(
+  settings: Parameters<typeof startTestAiServer>[1] = {},
+  upstream?: Parameters<typeof startTestAiServer>[2],
+) {
+  const s = await startTestAiServer(sim, settings, upstream);
+  servers.push(s);
+  return s;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: assertions walk arbitrary JSON bodies
+type Json = Record<string, any>;
+
+describe("all providers × stream / non-stream", () => {
+  for (const provider of ["anthropic", "openai", "google"] as const) {
+    test(`${provider} non-stream`, async () => {
+      const s = await server();
+      const res = await postChat(s.url, {
+        model: `${provider}/sim@tokens=3`,
+        messages: [{ role: "user", content: "hello" }],
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as Json;
+      expect(body.provider).toBe(provider);
+      expect(body.message).toEqual({
+        role: "assistant",
+        content: [{ type: "text", text: "You said: hello. w1 w2" }],
+      });
+      expect(body.stopReason).toBe("end_turn");
+      expect(body.usage.outputTokens).toBe(3);
+      expect(body.usage.inputTokens).toBeGreaterThan(0);
+      expect(body.attempts).toBe(1);
+      expect(sim.requests).toHaveLength(1);
+      expect(sim.requests[0]?.provider).toBe(provider);
+      expect(sim.requests[0]?.stream).toBe(false);
+    });
+
+    test(`${provider} stream`, async () => {
+      const s = await server();
+      const res = await postChat(s.url, {
+        model: `${provider}/sim@tokens=4`,
+        stream: true,
+        system: "be brief",
+        messages: [
+          { role: "user", content: "first" },
+          { role: "assistant", content: [{ type: "text", text: "ok" }] },
+          { role: "user", content: [{ type: "text", text: "second" }] },
+        ],
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toContain("text/event-stream");
+      expect(res.headers.get("cache-control")).toBe("no-cache");
+      expect(res.headers.get("x-accel-buffering")).toBe("no");
+      const { events } = parseSse(await res.text());
+      expect(events.map((e) => e.event)).toEqual(["start", "delta", "delta", "delta", "delta", "done"]);
+      expect((events[0]!.data as Json).provider).toBe(provider);
+      const text = events
+        .filter((e) => e.event === "delta")
+        .map((e) => (e.data as Json).text)
+        .join("");
+      expect(text).toBe("You said: second. w1 w2 w3");
+      const done = events.at(-1)?.data as Json;
+      expect(done.message.content[0].text).toBe(text);
+      expect(done.stopReason).toBe("end_turn");
+      // Cumulative stream usage: the latest value, never a sum.
+      expect(done.usage.outputTokens).toBe(4);
+      expect(sim.requests[0]?.stream).toBe(true);
+    });
+  }
+
+  test("gemini thought tokens count as output and reasoning", async () => {
+    const s = await server();
+    const res = await postChat(s.url, {
+      model: "google/sim@tokens=2,thoughts=7",
+      messages: [{ role: "user", content: "x" }],
+    });
+    const body = (await res.json()) as Json;
+    expect(body.usage.outputTokens).toBe(9);
+    expect(body.usage.reasoningTokens).toBe(7);
+  });
+
+  test("bare model → default provider; no model → AI_DEFAULT_MODEL", async () => {
+    const s = await server({ defaultModel: "openai/sim@tokens=2" });
+    const a = (await (
+      await postChat(s.url, { model: "sim@tokens=2", messages: [{ role: "user", content: "a" }] })
+    ).json()) as Json;
+    expect(a.provider).toBe("openai");
+    const b = (await (await postChat(s.url, { messages: [{ role: "user", content: "b" }] })).json()) as Json;
+    expect(b.provider).toBe("openai");
+    expect(b.message.content[0].text).toBe("You said: b. w1");
+  });
+});
+
+describe("retries and fallbacks", () => {
+  test("429 with retry-after-ms, then success (one retry loop: the SDK does not retry)", async () => {
+    const s = await server();
+    const key = uniqueKey();
+    const res = await postChat(s.url, {
+      model: `openai/sim@status=429,retry_after_ms=20,fail_times=1,key=${key},tokens=2`,
+      messages: [{ role: "user", content: "r" }],
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Json;
+    expect(body.attempts).toBe(2);
+    expect(sim.requests.map((r) => r.status)).toEqual([429, 200]);
+  });
+
+  test("429 with retry-after in seconds is honoured", async () => {
+    const s = await server();
+    const key = uniqueKey();
+    const res = await postChat(s.url, {
+      model: `anthropic/sim@status=429,retry_after=1,fail_times=1,key=${key}`,
+      stream: true,
+      messages: [{ role: "user", content: "r" }],
+    });
+    const { events } = parseSse(await res.text());
+    expect(events.at(-1)?.event).toBe("done");
+    const [first, second] = sim.requests;
+    expect(second!.startedAt - first!.startedAt).toBeGreaterThanOrEqual(1000);
+  });
+
+  test("529 exhausts retries, then falls back to another provider", async () => {
+    const s = await server({ maxRetries: 1 });
+    const res = await postChat(s.url, {
+      model: "anthropic/sim@status=529,retry_after_ms=1",
+      fallbacks: ["openai/sim@tokens=2"],
+      messages: [{ role: "user", content: "f" }],
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Json;
+    expect(body.provider).toBe("openai");
+    expect(body.attempts).toBe(3);
+    expect(sim.requests.map((r) => `${r.provider}:${r.status}`)).toEqual([
+      "anthropic:529",
+      "anthropic:529",
+      "openai:200",
+    ]);
+  });
+
+  test("AI_FALLBACK_MODELS is used when the request names no fallbacks (stream)", async () => {
+    const s = await server({ maxRetries: 0, fallbackModels: ["google/sim@tokens=2"] });
+    const res = await postChat(s.url, {
+      model: "openai/sim@status=503",
+      stream: true,
+      messages: [{ role: "user", content: "g" }],
+    });
+    const { events } = parseSse(await res.text());
+    expect((events[0]!.data as Json).provider).toBe("google");
+    expect(events.at(-1)?.event).toBe("done");
+  });
+
+  test("an error event before the first token is retried", async () => {
+    const s = await server({ maxRetries: 0, fallbackModels: ["openai/sim@tokens=2"] });
+    const res = await postChat(s.url, {
+      model: "anthropic/sim@fault=error_after:0",
+      stream: true,
+      messages: [{ role: "user", content: "e" }],
+    });
+    const { events } = parseSse(await res.text());
+    expect(events.map((e) => e.event)).toEqual(["start", "delta", "delta", "done"]);
+    expect(sim.requests.map((r) => r.outcome)).toEqual(["error_event", "completed"]);
+  });
+
+  test("non-retryable errors are not retried: 400 from upstream → 400", async () => {
+    const s = await server({ fallbackModels: ["openai/sim"] });
+    const res = await postChat(s.url, {
+      model: "anthropic/sim@status=400",
+      messages: [{ role: "user", content: "x" }],
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as Json).error.code).toBe("invalid_request");
+    expect(sim.requests).toHaveLength(1);
+  });
+
+  test("all attempts failing → the last error with its status and retry hint", async () => {
+    const s = await server({ maxRetries: 1 });
+    const res = await postChat(s.url, {
+      model: "anthropic/sim@status=529,retry_after_ms=5",
+      messages: [{ role: "user", content: "x" }],
+    });
+    expect(res.status).toBe(529);
+    const body = (await res.json()) as Json;
+    expect(body.error.code).toBe("upstream_overloaded");
+    expect(body.error.retryable).toBe(true);
+    expect(sim.requests).toHaveLength(2);
+  });
+});
+
+describe("failures after the first token end the stream with an error event", () => {
+  test("in-stream error event after the first token", async () => {
+    const s = await server({ fallbackModels: ["openai/sim"] });
+    const res = await postChat(s.url, {
+      model: "anthropic/sim@fault=error_after:2",
+      stream: true,
+      messages: [{ role: "user", content: "x" }],
+    });
+    const { events } = parseSse(await res.text());
+    expect(events.map((e) => e.event)).toEqual(["start", "delta", "delta", "error"]);
+    const err = events.at(-1)?.data as Json;
+    expect(err.code).toBe("upstream_overloaded");
+    expect(typeof err.message).toBe("string");
+    expect(sim.requests).toHaveLength(1); // no retry, no fallback after tokens were sent
+  });
+
+  for (const provider of ["anthropic", "openai", "google"] as const)
+    test(`${provider}: connection cut mid-stream → error event, never done`, async () => {
+      const s = await server();
+      const res = await postChat(s.url, {
+        model: `${provider}/sim@fault=cut_after:2`,
+        stream: true,
+        messages: [{ role: "user", content: "x" }],
+      });
+      const { events } = parseSse(await res.text());
+      expect(events.filter((e) => e.event === "done")).toHaveLength(0);
+      expect(events.at(-1)?.event).toBe("error");
+      expect((events.at(-1)!.data as Json).code).toBe("upstream_connection");
+      expect(events.filter((e) => e.event === "delta")).toHaveLength(2);
+    });
+});
+
+describe("timeouts, each named", () => {
+  const cases = [
+    {
+      phase: "connect",
+      v: "AI_CONNECT_TIMEOUT_MS",
+      model: "anthropic/sim@latency=3000",
+      settings: { connectTimeoutMs: 100 },
+    },
+    {
+      phase: "first-token",
+      v: "AI_FIRST_TOKEN_TIMEOUT_MS",
+      model: "openai/sim@ttft=3000",
+      settings: { firstTokenTimeoutMs: 100 },
+    },
+    {
+      phase: "idle",
+      v: "AI_IDLE_TIMEOUT_MS",
+      model: "google/sim@fault=gap:3000",
+      settings: { idleTimeoutMs: 100 },
+    },
+    {
+      phase: "total",
+      v: "AI_TOTAL_TIMEOUT_MS",
+      model: "anthropic/sim@tokens=100,rate=10",
+      settings: { totalTimeoutMs: 300 },
+    },
+  ];
+  for (const c of cases)
+    test(`${c.phase} timeout → error event naming the phase; the upstream request is cancelled`, async () => {
+      const s = await server({ ...c.settings, maxRetries: 0 });
+      const res = await postChat(s.url, {
+        model: c.model,
+        stream: true,
+        messages: [{ role: "user", content: "t" }],
+      });
+      const { events } = parseSse(await res.text());
+      const err = events.at(-1);
+      expect(err?.event).toBe("error");
+      expect((err!.data as Json).code).toBe("timeout");
+      expect((err!.data as Json).message).toContain(`${c.phase} timeout`);
+      expect((err!.data as Json).message).toContain(c.v);
+      await waitFor(() => sim.requests[0]?.aborted, {
+        what: "simulator to see the upstream request aborted",
+      });
+    });
+
+  test("non-stream: the wait for the reply is bounded (first-token timeout) → 504", async () => {
+    const s = await server({ firstTokenTimeoutMs: 100, maxRetries: 0 });
+    const res = await postChat(s.url, {
+      model: "anthropic/sim@latency=3000",
+      messages: [{ role: "user", content: "t" }],
+    });
+    expect(res.status).toBe(504);
+    expect(((await res.json()) as Json).error.message).toContain("AI_FIRST_TOKEN_TIMEOUT_MS");
+  });
+
+  test("keep-alive comments while the upstream is silent", async () => {
+    const s = await server({ keepAliveMs: 40 });
+    const res = await postChat(s.url, {
+      model: "anthropic/sim@ttft=400,tokens=2",
+      stream: true,
+      messages: [{ role: "user", content: "k" }],
+    });
+    const { events, comments } = parseSse(await res.text());
+    expect(comments).toContain("keep-alive");
+    expect(events.at(-1)?.event).toBe("done");
+  });
+});
+
+describe("caller abort", () => {
+  for (const provider of ["anthropic", "openai", "google"] as const)
+    test(`${provider}: aborting the /chat fetch cancels the upstream request and records usage as aborted`, async () => {
+      const s = await server();
+      const ac = new AbortController();
+      const res = await postChat(
+        s.url,
+        {
+          model: `${provider}/sim@tokens=200,rate=20`,
+          stream: true,
+          metadata: { conversationId: "conv-1" },
+          messages: [{ role: "user", content: "long" }],
+        },
+        {},
+        ac.signal,
+      );
+      await readUntil(res, (t) => t.includes("event: delta"));
+      ac.abort();
+      const req = await waitFor(() => sim.requests.find((r) => r.aborted), {
+        what: "simulator to see the upstream request aborted",
+      });
+      expect(req.chunksSent).toBeLessThan(200);
+      const row = await waitFor(() => s.usageRows().find((r) => r.status === "aborted"), {
+        what: "aborted usage row",
+      });
+      expect(row.provider).toBe(provider);
+      expect(row.conversation_id).toBe("conv-1");
+      expect(Number(row.output_tokens)).toBeGreaterThan(0);
+      if (provider === "openai") expect(row.estimated).toBe(1); // include_usage never arrived
+    });
+});
+
+describe("usage accounting", () => {
+  test("completed and failed requests are recorded; GET /usage totals them", async () => {
+    const s = await server({ maxRetries: 0 });
+    await (
+      await postChat(s.url, {
+        model: "anthropic/sim@tokens=5,cache_read=3",
+        stream: true,
+        messages: [{ role: "user", content: "u" }],
+      })
+    ).text();
+    await (
+      await postChat(s.url, { model: "openai/sim@tokens=2", messages: [{ role: "user", content: "u" }] })
+    ).text();
+    await (
+      await postChat(s.url, { model: "openai/sim@status=500", messages: [{ role: "user", content: "u" }] })
+    ).text();
+    const rows = s.usageRows();
+    expect(rows.map((r) => r.status)).toEqual(["ok", "ok", "error"]);
+    expect(rows[0]).toMatchObject({
+      provider: "anthropic",
+      output_tokens: 5,
+      cache_read_tokens: 3,
+      attempts: 1,
+    });
+    expect(rows[2]).toMatchObject({ provider: "openai", error_code: "upstream_error" });
+    expect(Number(rows[0]?.ttft_ms)).toBeGreaterThanOrEqual(0);
+
+    const usage = (await (
+      await fetch(`${s.url}/usage?since=${new Date(Date.now() - 60_000).toISOString()}`)
+    ).json()) as Json;
+    const anthropic = usage.totals.find((t: Json) => t.provider === "anthropic");
+    expect(anthropic).toMatchObject({ requests: 1, outputTokens: 5, cacheReadTokens: 3 });
+    const openai = usage.totals.filter((t: Json) => t.provider === "openai");
+    expect(openai.reduce((n: number, t: Json) => n + t.failedRequests, 0)).toBe(1);
+    const future = (await (await fetch(`${s.url}/usage?since=${Date.now() + 60_000}`)).json()) as Json;
+    expect(future.totals).toEqual([]);
+  });
+
+  test("one wide log line per request, without secrets", async () => {
+    const s = await server();
+    await (
+      await postChat(s.url, {
+        model: "anthropic/sim@tokens=2",
+        stream: true,
+        messages: [{ role: "user", content: "l" }],
+      })
+    ).text();
+    const lines = s.logs.records().filter((r) => r.msg === "chat request");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      proc: "ai",
+      provider: "anthropic",
+      status: "ok",
+      attempts: 1,
+      stream: true,
+      simulator: true,
+    });
+    expect(s.logs.lines.join("\n")).not.toContain("sim-secret-key");
+  });
+});

@@ -1,0 +1,150 @@
+/**
+ * AI server test harness: the real app (createApp) on Bun.serve port 0, the real SDKs pointed at
+ * the upstream simulator, a real SQLite store in a temp dir and an in-memory log. Plus a small
+ * SSE reader for the /chat stream.
+ */
+import { Database } from "bun:sqlite";
+import { type AppSettings, createApp } from "../../src/ai-server/app.ts";
+import { createProviderRegistry, type UpstreamSettings } from "../../src/ai-server/providers/index.ts";
+import type { UpstreamSim } from "../../src/dev/upstream-sim.ts";
+import { createLogger, memoryDestination } from "../../src/shared/log.ts";
+import { dbPath, openStore, type Store } from "../../src/shared/store/index.ts";
+import { tempDir } from "../helpers/index.ts";
+
+export const SIM_KEY = "sim-secret-key-0123";
+
+export const BASE_SETTINGS: AppSettings = {
+  defaultModel: "anthropic/sim",
+  fallbackModels: [],
+  extraModels: [],
+  maxBodyBytes: 1 << 20,
+  keepAliveMs: 15_000,
+  connectTimeoutMs: 5_000,
+  firstTokenTimeoutMs: 5_000,
+  idleTimeoutMs: 5_000,
+  totalTimeoutMs: 30_000,
+  maxRetries: 2,
+};
+
+export function directUpstream(
+  sim: UpstreamSim,
+  keys: UpstreamSettings["keys"] = { anthropic: SIM_KEY, openai: SIM_KEY, google: SIM_KEY },
+): UpstreamSettings {
+  return { keys, baseUrls: { anthropic: sim.url, openai: `${sim.url}/v1`, google: sim.url } };
+}
+
+export interface TestAiServer {
+  url: string;
+  store: Store;
+  dataDir: string;
+  logs: ReturnType<typeof memoryDestination>;
+  usageRows(): Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+export async function startTestAiServer(
+  sim: UpstreamSim,
+  settings: Partial<AppSettings> = {},
+  upstream: UpstreamSettings = directUpstream(sim),
+): Promise<TestAiServer> {
+  const dir = tempDir("pipbot-ai-");
+  const store = openStore(dir.path);
+  const logs = memoryDestination();
+  const logger = createLogger({ proc: "ai", level: "debug", destination: logs, secrets: [SIM_KEY] });
+  const registry = createProviderRegistry(upstream);
+  let server: ReturnType<typeof Bun.serve> | undefined;
+  const app = createApp({
+    settings: { ...BASE_SETTINGS, ...settings },
+    registry,
+    store,
+    logger,
+    simulator: true,
+    holdOpen: (req) => server?.timeout(req, 0),
+  });
+  server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => app.fetch(req) });
+  const s = server;
+  return {
+    url: `http://127.0.0.1:${s.port}`,
+    store,
+    dataDir: dir.path,
+    logs,
+    usageRows() {
+      const db = new Database(dbPath(dir.path), { readonly: true });
+      try {
+        return db.query("SELECT * FROM usage ORDER BY id").all() as Record<string, unknown>[];
+      } finally {
+        db.close();
+      }
+    },
+    async stop() {
+      await s.stop(true);
+      store.close();
+      dir.cleanup();
+    },
+  };
+}
+
+export interface SseEvent {
+  event: string;
+  data: unknown;
+}
+
+/** Parse a whole SSE text into events (comments counted separately). */
+export function parseSse(text: string): { events: SseEvent[]; comments: string[] } {
+  const events: SseEvent[] = [];
+  const comments: string[] = [];
+  for (const frame of text.split("\n\n")) {
+    if (!frame.trim()) continue;
+    let event = "message";
+    const data: string[] = [];
+    for (const line of frame.split("\n")) {
+      if (line.startsWith(":")) comments.push(line.slice(1).trim());
+      else if (line.startsWith("event:")) event = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).trim());
+    }
+    if (data.length) {
+      const raw = data.join("\n");
+      let parsed: unknown = raw;
+      try {
+        parsed = JSON.parse(raw);
+      } catch {
+        /* [DONE] */
+      }
+      events.push({ event, data: parsed });
+    }
+  }
+  return { events, comments };
+}
+
+/** Read a streaming response incrementally; `until` sees the text so far. */
+export async function readUntil(res: Response, until: (text: string) => boolean): Promise<string> {
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const dec = new TextDecoder();
+  let text = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += dec.decode(value, { stream: true });
+    if (until(text)) break;
+  }
+  reader.releaseLock();
+  return text;
+}
+
+export function postChat(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+  signal?: AbortSignal,
+): Promise<Response> {
+  return fetch(`${url}/chat`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    ...(signal ? { signal } : {}),
+  });
+}
+
+let keySeq = 0;
+/** A unique simulator `key=` so fail_times counters never collide between tests. */
+export const uniqueKey = (p = "k") => `${p}${Date.now().toString(36)}${++keySeq}`;

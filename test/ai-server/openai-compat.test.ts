@@ -1,0 +1,100 @@
+/** The official `openai` SDK as a client of pipbot's /v1/chat/completions and /v1/models. */
+import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import OpenAI from "openai";
+import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
+import { startTestAiServer, type TestAiServer } from "./harness.ts";
+
+let sim: UpstreamSim;
+let s: TestAiServer;
+let client: OpenAI;
+const TOKEN = "compat-token-0123456789";
+
+beforeAll(async () => {
+  sim = await startUpstreamSim();
+  s = await startTestAiServer(sim, {
+    token: TOKEN,
+    defaultModel: "anthropic/sim",
+    fallbackModels: ["openai/sim"],
+    extraModels: ["google/sim", "anthropic/sim"],
+  });
+  client = new OpenAI({ apiKey: TOKEN, baseURL: `${s.url}/v1`, maxRetries: 0 });
+});
+afterAll(async () => {
+  await s.stop();
+  await sim.stop();
+});
+afterEach(() => sim.reset());
+
+test("non-stream completion through every provider", async () => {
+  for (const model of ["anthropic/sim@tokens=3", "openai/sim@tokens=3", "google/sim@tokens=3"]) {
+    const r = await client.chat.completions.create({
+      model,
+      messages: [
+        { role: "system", content: "be brief" },
+        { role: "user", content: "compat" },
+      ],
+    });
+    expect(r.object).toBe("chat.completion");
+    expect(r.choices[0]?.message.content).toBe("You said: compat. w1 w2");
+    expect(r.choices[0]?.finish_reason).toBe("stop");
+    expect(r.usage?.completion_tokens).toBe(3);
+    expect(r.model.startsWith(model.split("/")[0] as string)).toBe(true);
+  }
+});
+
+test("stream with include_usage: deltas, finish_reason, usage chunk", async () => {
+  const chunks: OpenAI.ChatCompletionChunk[] = [];
+  for await (const c of await client.chat.completions.create({
+    model: "google/sim@tokens=4",
+    stream: true,
+    stream_options: { include_usage: true },
+    messages: [{ role: "user", content: "streamed" }],
+  }))
+    chunks.push(c);
+  expect(chunks.map((c) => c.choices[0]?.delta.content ?? "").join("")).toBe("You said: streamed. w1 w2 w3");
+  expect(chunks[0]?.choices[0]?.delta.role).toBe("assistant");
+  expect(chunks.some((c) => c.choices[0]?.finish_reason === "stop")).toBe(true);
+  const last = chunks.at(-1);
+  expect(last?.choices).toEqual([]);
+  expect(last?.usage?.completion_tokens).toBe(4);
+});
+
+test("a mid-stream upstream failure makes the SDK throw (never a clean end)", async () => {
+  const seen: string[] = [];
+  const err = await (async () => {
+    for await (const c of await client.chat.completions.create({
+      model: "anthropic/sim@fault=cut_after:1",
+      stream: true,
+      messages: [{ role: "user", content: "x" }],
+    }))
+      seen.push(c.choices[0]?.delta.content ?? "");
+  })().catch((e) => e);
+  expect(seen.join("")).toBe("You said: x.");
+  expect(err).toBeInstanceOf(OpenAI.APIError);
+  expect(String(err.message)).toContain("connection");
+});
+
+test("errors in OpenAI's shape: unknown model → NotFoundError; bad body → BadRequestError with param", async () => {
+  const nf = await client.chat.completions
+    .create({ model: "openai/unknown-model", messages: [{ role: "user", content: "x" }] })
+    .catch((e) => e);
+  expect(nf).toBeInstanceOf(OpenAI.NotFoundError);
+  const bad = await client.chat.completions
+    .create({ model: "openai/sim", messages: [{ role: "tool" as "user", content: "x" }] })
+    .catch((e) => e);
+  expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
+  expect(bad.param).toBe("messages.0.role");
+  expect(bad.type).toBe("invalid_request_error");
+});
+
+test("wrong token → AuthenticationError", async () => {
+  const other = new OpenAI({ apiKey: "wrong-token-0123456789", baseURL: `${s.url}/v1`, maxRetries: 0 });
+  const err = await other.models.list().catch((e) => e);
+  expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
+});
+
+test("GET /v1/models lists the default, fallbacks and AI_MODELS once each", async () => {
+  const ids: string[] = [];
+  for await (const m of client.models.list()) ids.push(m.id);
+  expect(ids).toEqual(["anthropic/sim", "openai/sim", "google/sim"]);
+});

@@ -1,0 +1,104 @@
+/** Pure policy pieces: model resolution, retry backoff, upstream error classification. */
+import { describe, expect, test } from "bun:test";
+import { candidateModels, listedModels, resolveModel } from "../../src/ai-server/models.ts";
+import { retryAfterMs, upstreamError } from "../../src/ai-server/providers/upstream-errors.ts";
+import { abortableDelay, backoffMs } from "../../src/ai-server/retry.ts";
+import { PipbotError } from "../../src/shared/errors.ts";
+
+const d = { defaultModel: "anthropic/claude-sonnet-4-5" };
+
+describe("models", () => {
+  test("prefix, explicit provider, default provider, default model", () => {
+    expect(resolveModel("openai/gpt-4.1", undefined, d)).toEqual({
+      provider: "openai",
+      model: "gpt-4.1",
+      id: "openai/gpt-4.1",
+    });
+    expect(resolveModel("gpt-4.1", "openai", d).provider).toBe("openai");
+    expect(resolveModel("claude-x", undefined, d).provider).toBe("anthropic");
+    expect(resolveModel("x", undefined, { ...d, defaultProvider: "google" }).provider).toBe("google");
+    expect(resolveModel(undefined, undefined, d).id).toBe("anthropic/claude-sonnet-4-5");
+    // unknown prefixes are part of a bare id (OpenAI-compatible servers use slashes)
+    expect(resolveModel("meta-llama/llama-3", undefined, d)).toMatchObject({
+      provider: "anthropic",
+      model: "meta-llama/llama-3",
+    });
+  });
+
+  test("mismatched provider and prefix is a 400", () => {
+    const e = (() => {
+      try {
+        resolveModel("anthropic/x", "openai", d);
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(e).toBeInstanceOf(PipbotError);
+    expect((e as PipbotError).status).toBe(400);
+  });
+
+  test("candidates and listed models are de-duplicated", () => {
+    const p = resolveModel("openai/a", undefined, d);
+    expect(candidateModels(p, ["openai/a", "google/b", "google/b"], d).map((m) => m.id)).toEqual([
+      "openai/a",
+      "google/b",
+    ]);
+    expect(
+      listedModels(d, ["openai/a"], ["anthropic/claude-sonnet-4-5", "google/b"]).map((m) => m.id),
+    ).toEqual(["anthropic/claude-sonnet-4-5", "openai/a", "google/b"]);
+  });
+});
+
+describe("retry policy", () => {
+  test("provider hints win (capped); otherwise jittered exponential within bounds", () => {
+    expect(backoffMs(1, 1500)).toBe(1500);
+    expect(backoffMs(1, 10 * 60_000)).toBe(60_000);
+    expect(backoffMs(1, undefined, () => 0)).toBe(125);
+    expect(backoffMs(1, undefined, () => 1)).toBe(250);
+    expect(backoffMs(3, undefined, () => 1)).toBe(1000);
+    expect(backoffMs(20, undefined, () => 1)).toBe(8000);
+  });
+
+  test("abortableDelay resolves false when aborted", async () => {
+    const ac = new AbortController();
+    const p = abortableDelay(60_000, ac.signal);
+    ac.abort();
+    expect(await p).toBe(false);
+    expect(await abortableDelay(0, new AbortController().signal)).toBe(true);
+  });
+
+  test("retry-after-ms, retry-after seconds and HTTP dates", () => {
+    expect(retryAfterMs(new Headers({ "retry-after-ms": "250", "retry-after": "9" }))).toBe(250);
+    expect(retryAfterMs(new Headers({ "retry-after": "2" }))).toBe(2000);
+    const now = Date.parse("2026-01-01T00:00:00Z");
+    expect(retryAfterMs(new Headers({ "retry-after": "Thu, 01 Jan 2026 00:00:03 GMT" }), now)).toBe(3000);
+    expect(retryAfterMs(new Headers())).toBeUndefined();
+  });
+});
+
+describe("upstream error classification", () => {
+  const cls = (status: number | undefined, extra: Partial<Parameters<typeof upstreamError>[0]> = {}) =>
+    upstreamError({
+      provider: "openai",
+      message: "m",
+      ...(status !== undefined ? { status } : {}),
+      ...extra,
+    });
+
+  test("retryable: 408, 409, 429, 5xx, 529, connection, in-stream overload", () => {
+    for (const s of [408, 409, 429, 500, 502, 503, 504, 529]) expect(cls(s).retryable).toBe(true);
+    expect(cls(undefined, { connection: true }).code).toBe("upstream_connection");
+    expect(cls(undefined, { type: "overloaded_error" }).code).toBe("upstream_overloaded");
+    expect(cls(529).status).toBe(529);
+  });
+
+  test("not retryable: 400, 401, 403, 404, 413, insufficient_quota; x-should-retry overrides", () => {
+    for (const s of [400, 401, 403, 404, 413]) expect(cls(s).retryable).toBe(false);
+    expect(cls(404).status).toBe(404);
+    expect(cls(401).message).toContain("OPENAI_API_KEY");
+    expect(cls(429, { type: "insufficient_quota" }).retryable).toBe(false);
+    expect(cls(500, { headers: new Headers({ "x-should-retry": "false" }) }).retryable).toBe(false);
+    expect(cls(400, { headers: new Headers({ "x-should-retry": "true" }) }).retryable).toBe(true);
+    expect(cls(429, { headers: new Headers({ "retry-after": "3" }) }).retryAfterMs).toBe(3000);
+  });
+});

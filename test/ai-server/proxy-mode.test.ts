@@ -1,0 +1,130 @@
+/** proxy-v1: every SDK goes through the (fake) Convex usage proxy with the contract's headers. */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import type { UpstreamSettings } from "../../src/ai-server/providers/index.ts";
+import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
+import { type FakeConvexProxy, startFakeConvexProxy } from "../fakes/convex-proxy.ts";
+import { parseSse, postChat, startTestAiServer, type TestAiServer, uniqueKey } from "./harness.ts";
+
+const SERVICE_TOKEN = "svc-token-0123456789";
+const USER = "user_2abcdef";
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+let sim: UpstreamSim;
+let proxy: FakeConvexProxy;
+let s: TestAiServer;
+// biome-ignore lint/suspicious/noExplicitAny: assertions walk arbitrary JSON bodies
+type Json = Record<string, any>;
+
+const proxyUpstream = (token = SERVICE_TOKEN): UpstreamSettings => ({
+  proxy: { siteUrl: proxy.url, serviceToken: token, userId: USER, machineId: "machine-42" },
+  keys: {},
+  baseUrls: {},
+});
+
+beforeAll(async () => {
+  sim = await startUpstreamSim();
+  proxy = await startFakeConvexProxy({ upstream: sim.url, serviceToken: SERVICE_TOKEN, userId: USER });
+  s = await startTestAiServer(sim, { maxRetries: 2 }, proxyUpstream());
+});
+afterAll(async () => {
+  await s.stop();
+  await proxy.stop();
+  await sim.stop();
+});
+afterEach(() => {
+  proxy.requests.length = 0;
+  sim.reset();
+});
+
+describe("proxy-v1 headers", () => {
+  for (const provider of ["anthropic", "openai", "google"] as const)
+    for (const stream of [false, true])
+      test(`${provider} ${stream ? "stream" : "non-stream"} carries the contract headers`, async () => {
+        const res = await postChat(s.url, {
+          model: `${provider}/sim@tokens=2`,
+          stream,
+          metadata: { conversationId: "sess-9" },
+          messages: [{ role: "user", content: "via proxy" }],
+        });
+        expect(res.status).toBe(200);
+        const text = await res.text();
+        if (stream) expect(parseSse(text).events.at(-1)?.event).toBe("done");
+        else expect((JSON.parse(text) as Json).message.content[0].text).toBe("You said: via proxy. w1");
+        expect(proxy.requests).toHaveLength(1);
+        const r = proxy.requests[0]!;
+        expect(r.rejected).toBeUndefined();
+        expect(r.provider).toBe(provider);
+        expect(r.requestId).toMatch(UUID);
+        expect(r.userId).toBe(USER);
+        expect(r.machineId).toBe("machine-42");
+        expect(r.conversationId).toBe("sess-9");
+        expect(res.headers.get("x-pipbot-request-id")).toBe(r.requestId);
+        // the SDK credential is the service token
+        const h = sim.requests[0]!.headers;
+        if (provider === "google") expect(h["x-goog-api-key"]).toBe(SERVICE_TOKEN);
+        else expect(h.authorization).toBe(`Bearer ${SERVICE_TOKEN}`);
+      });
+
+  test("openai streams always ask for include_usage", async () => {
+    await (
+      await postChat(s.url, { model: "openai/sim", stream: true, messages: [{ role: "user", content: "u" }] })
+    ).text();
+    expect((sim.requests[0]!.body as Json).stream_options).toEqual({ include_usage: true });
+  });
+});
+
+describe("one request id per logical request", () => {
+  test("the same id on every retry", async () => {
+    const key = uniqueKey();
+    const res = await postChat(s.url, {
+      model: `anthropic/sim@status=529,retry_after_ms=5,fail_times=2,key=${key}`,
+      messages: [{ role: "user", content: "r" }],
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Json).attempts).toBe(3);
+    expect(proxy.requests.map((r) => r.status)).toEqual([529, 529, 200]);
+    const ids = new Set(proxy.requests.map((r) => r.requestId));
+    expect(ids.size).toBe(1);
+  });
+
+  test("the same id across fallbacks to other providers; a new id for the next request", async () => {
+    const res = await postChat(s.url, {
+      model: "openai/sim@status=503,retry_after_ms=1",
+      fallbacks: ["google/sim@tokens=1"],
+      stream: true,
+      messages: [{ role: "user", content: "f" }],
+    });
+    expect(parseSse(await res.text()).events.at(-1)?.event).toBe("done");
+    expect(proxy.requests.map((r) => r.provider)).toEqual(["openai", "openai", "openai", "google"]);
+    expect(new Set(proxy.requests.map((r) => r.requestId)).size).toBe(1);
+    const first = proxy.requests[0]!.requestId;
+    await (
+      await postChat(s.url, { model: "google/sim@tokens=1", messages: [{ role: "user", content: "n" }] })
+    ).text();
+    expect(proxy.requests.at(-1)!.requestId).not.toBe(first);
+  });
+});
+
+test("a rejected service token → clear upstream error naming the variable", async () => {
+  const bad = await startTestAiServer(sim, {}, proxyUpstream("wrong-token-0123456"));
+  try {
+    const res = await postChat(bad.url, {
+      model: "anthropic/sim",
+      messages: [{ role: "user", content: "x" }],
+    });
+    expect(res.status).toBe(502);
+    const body = (await res.json()) as Json;
+    expect(body.error.code).toBe("upstream_error");
+    expect(body.error.message).toContain("PIPBOT_SERVICE_TOKEN");
+    expect(body.error.message).not.toContain("wrong-token-0123456");
+    expect(proxy.requests[0]?.rejected).toContain("x-pipbot-service-token");
+  } finally {
+    await bad.stop();
+  }
+});
+
+test("healthz reports proxy mode with every provider available", async () => {
+  const body = (await (await fetch(`${s.url}/healthz`)).json()) as Json;
+  expect(body.mode).toBe("proxy");
+  expect(body.providers).toEqual({ anthropic: true, openai: true, google: true });
+});
