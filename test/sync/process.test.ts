@@ -1,0 +1,201 @@
+/**
+ * The sync worker as a REAL child process (`bun src/cli.ts sync`) against a real SQLite file and the
+ * fake sync-v1 receiver: disabled mode keeps the outbox and the next configured start drains it;
+ * SIGTERM stops gracefully without acking an unanswered push; repeated SIGKILLs while another
+ * writer keeps writing lose nothing and duplicate nothing.
+ */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { openStore, type Store } from "../../src/shared/store/index.ts";
+import { type SyncReceiver, startSyncReceiver } from "../fakes/sync-receiver.ts";
+import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
+import { isAscending, localIds, SECRET, USER } from "./harness.ts";
+
+let dir: { path: string; cleanup(): void };
+let writer: Store;
+let rx: SyncReceiver;
+let sessionId: string;
+const procs: RunningProcess[] = [];
+
+beforeEach(async () => {
+  dir = tempDir("pipbot-syncproc-");
+  writer = openStore(dir.path);
+  sessionId = writer.getOrCreateSession("main").id;
+  rx = await startSyncReceiver({ secret: SECRET, userId: USER });
+});
+afterEach(async () => {
+  for (const p of procs.splice(0)) {
+    p.kill("SIGKILL");
+    await p.exited;
+  }
+  await rx.stop();
+  writer.close();
+  dir.cleanup();
+});
+
+let n = 0;
+function write(count: number): void {
+  for (let i = 0; i < count; i++) {
+    writer.appendMessage({
+      sessionId,
+      role: n % 2 ? "assistant" : "user",
+      content: [{ type: "text", text: `m${n++}` }],
+    });
+  }
+}
+
+async function startWorker(extra: Record<string, string> = {}, configured = true) {
+  const port = await freePort();
+  const p = spawnPipbot(
+    ["sync"],
+    childEnv({
+      DATA_DIR: dir.path,
+      SYNC_STATUS_PORT: String(port),
+      SYNC_POLL_INTERVAL_MS: "10",
+      SYNC_BACKOFF_BASE_MS: "20",
+      SYNC_BACKOFF_CAP_MS: "200",
+      ...(configured ? { CONVEX_SITE_URL: rx.url, CLERK_USER_ID: USER, SYNC_SECRET: SECRET } : {}),
+      ...extra,
+    }),
+  );
+  procs.push(p);
+  const status = async () =>
+    (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Record<string, unknown>;
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, {
+    timeoutMs: 15_000,
+    what: "sync /healthz",
+  });
+  return { p, port, status };
+}
+
+const pending = () => writer.outboxStats().pending;
+
+describe("sync worker process", () => {
+  test("disabled: says so once, keeps the outbox, serves status; the next configured start drains it", async () => {
+    write(20);
+    const off = await startWorker({}, false);
+    const s = await off.status();
+    expect(s).toMatchObject({
+      state: "disabled",
+      pending: 20,
+      delivered: 0,
+      quarantined: 0,
+      lastError: null,
+    });
+    expect(typeof s.oldestPendingAgeMs).toBe("number");
+    write(5); // the gateway keeps writing while sync is disabled
+    await waitFor(async () => (await off.status()).pending === 25, { what: "status sees new rows" });
+    off.p.kill("SIGTERM");
+    expect(await off.p.exited).toBe(0);
+    expect(off.p.records().filter((r) => r.event === "sync_disabled").length).toBe(1);
+    expect(off.p.records().filter((r) => r.msg === "pipbot sync starting").length).toBe(1);
+    expect(rx.requests.length).toBe(0);
+    expect(writer.outboxStats()).toMatchObject({ pending: 25, delivered: 0 });
+
+    const on = await startWorker();
+    await waitFor(
+      async () => rx.store.size === 25 && (await on.status()).state === "idle" && pending() === 0,
+      {
+        what: "outbox drained after configuration appeared",
+      },
+    );
+    expect(rx.ids()).toEqual(localIds(writer));
+    on.p.kill("SIGINT");
+    expect(await on.p.exited).toBe(0);
+    const out = on.p.output();
+    expect(out).not.toContain(SECRET);
+    expect(out).not.toMatch(/v1=[0-9a-f]{64}/);
+    expect(on.p.records().some((r) => r.event === "sync_batch" && r.outcome === "delivered")).toBe(true);
+  });
+
+  test("SIGTERM during an unanswered push: exits 0 within the grace period and acks nothing", async () => {
+    rx.faults.delayMs = 30_000;
+    write(8);
+    const w = await startWorker({ SYNC_SHUTDOWN_GRACE_MS: "300" });
+    await waitFor(() => rx.accepted.length === 1, { what: "push in flight" });
+    w.p.kill("SIGTERM");
+    expect(await w.p.exited).toBe(0);
+    expect(writer.outboxStats()).toMatchObject({ pending: 8, delivered: 0 });
+    expect(w.p.records().some((r) => r.outcome === "aborted")).toBe(true);
+  });
+
+  test("a partial Convex configuration is refused at startup (exit 78, every missing variable named)", async () => {
+    const port = await freePort();
+    const p = spawnPipbot(
+      ["sync"],
+      childEnv({ DATA_DIR: dir.path, SYNC_STATUS_PORT: String(port), SYNC_SECRET: SECRET }),
+    );
+    procs.push(p);
+    expect(await p.exited).toBe(78);
+    expect(p.output()).toContain("CONVEX_URL");
+    expect(p.output()).toContain("CLERK_USER_ID");
+    expect(p.output()).not.toContain(SECRET);
+  });
+
+  test("a busy status port is a clear startup failure (exit 1), not a hang", async () => {
+    const blocker = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("busy") });
+    try {
+      const p = spawnPipbot(
+        ["sync"],
+        childEnv({ DATA_DIR: dir.path, SYNC_STATUS_PORT: String(blocker.port) }),
+      );
+      procs.push(p);
+      expect(await p.exited).toBe(1);
+      expect(p.output()).toContain("SYNC_STATUS_PORT");
+    } finally {
+      await blocker.stop(true);
+    }
+  });
+
+  test("SIGKILL at random moments while another writer writes: exactly the local messages arrive, once each", async () => {
+    write(300);
+    let writing = true;
+    const writerLoop = (async () => {
+      while (writing) {
+        write(1 + Math.floor(Math.random() * 3));
+        await new Promise((r) => setTimeout(r, 5)); // pacing the writer, not synchronisation
+      }
+    })();
+    try {
+      for (let round = 0; round < 6; round++) {
+        rx.faults.delayMs = 0;
+        rx.onAccepted = undefined;
+        const before = rx.accepted.length;
+        const w = await startWorker();
+        if (round % 2 === 0) {
+          // Kill inside the critical window: the receiver has upserted, the worker has not acked.
+          let killed = false;
+          rx.onAccepted = () => {
+            rx.faults.delayMs = 200; // the answer leaves after the kill
+            w.p.kill("SIGKILL");
+            rx.onAccepted = undefined;
+            killed = true;
+          };
+          await waitFor(() => killed, { what: `round ${round}: kill between upsert and ack` });
+        } else {
+          await waitFor(() => rx.accepted.length > before, { what: `round ${round}: worker pushing` });
+          await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 40))); // a random instant
+          w.p.kill("SIGKILL");
+        }
+        expect(await w.p.exited).not.toBe(0);
+      }
+    } finally {
+      writing = false;
+      await writerLoop;
+    }
+    rx.faults.delayMs = 0;
+    rx.onAccepted = undefined;
+    const final = await startWorker();
+    await waitFor(() => pending() === 0 && rx.store.size === localIds(writer).size, {
+      timeoutMs: 30_000,
+      what: "everything delivered after the kills",
+    });
+    expect(rx.ids()).toEqual(localIds(writer));
+    expect(rx.conflicts).toBe(0);
+    expect(rx.accepted.reduce((a, b) => a + b.duplicates, 0)).toBeGreaterThan(0); // replays happened and were absorbed
+    expect(isAscending(rx.firstSeenSeqs)).toBe(true);
+    for (const b of rx.accepted) expect(isAscending(b.seqs)).toBe(true);
+    expect(writer.db.query("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+    final.p.kill("SIGTERM");
+    expect(await final.p.exited).toBe(0);
+  });
+});
