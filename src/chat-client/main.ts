@@ -1,0 +1,194 @@
+/**
+ * `pipbot chat`: a terminal client for a gateway (protocol 4).
+ *   pipbot chat "hello"        one-shot: stream the reply to stdout, exit 0 on final
+ *   pipbot chat                interactive prompt with history, streaming, Ctrl-C aborts a reply
+ * The only chat-client file that reads the environment or installs signal handlers.
+ */
+import { createInterface } from "node:readline";
+import { parseCommandArgs } from "../shared/cli-args.ts";
+import { buildInfo } from "../shared/identity.ts";
+import { ChatConnection, type GatewayClientError, safeUrl } from "./client.ts";
+import { startTurn, type Turn, type TurnResult } from "./turn.ts";
+
+const USAGE = `usage: pipbot chat [--url ws://HOST:PORT] [--token TOKEN] [--session KEY] [message]
+
+Chat with a pipbot (or any OpenClaw-compatible) gateway.
+  With a message: stream the reply to stdout and exit (0 final, 1 run error or aborted,
+  3 cannot connect, 4 authentication rejected).
+  Without one: an interactive prompt. Ctrl-C aborts the current reply; Ctrl-C twice when idle
+  (or Ctrl-D, /exit) quits.
+
+  --url      gateway URL (default ws://127.0.0.1:$GATEWAY_PORT, GATEWAY_PORT defaults to 18789)
+  --token    gateway token (default $CLAWDBOT_GATEWAY_TOKEN or $OPENCLAW_GATEWAY_TOKEN)
+  --session  session key (default main)`;
+
+export const EXIT = { ok: 0, runFailed: 1, usage: 2, connect: 3, auth: 4 } as const;
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    { url: { type: "string" }, token: { type: "string" }, session: { type: "string" } },
+    USAGE,
+    { positionals: 1 },
+  );
+  const url = values.url ?? `ws://127.0.0.1:${process.env.GATEWAY_PORT || "18789"}`;
+  const token =
+    values.token ?? (process.env.CLAWDBOT_GATEWAY_TOKEN || process.env.OPENCLAW_GATEWAY_TOKEN || undefined);
+  const sessionKey = values.session ?? "main";
+  const message = positionals[0];
+
+  let current: Turn | null = null;
+  const conn = new ChatConnection({
+    url,
+    token,
+    clientVersion: buildInfo().version,
+    onEvent: (ev) => current?.onEvent(ev),
+    onClose: (code, reason) => current?.onClose(code, reason),
+  });
+  try {
+    await conn.connect();
+  } catch (e) {
+    const err = e as GatewayClientError;
+    if (err.kind === "auth") {
+      process.stderr.write(
+        `pipbot chat: authentication rejected by ${safeUrl(url)}: ${err.message}${err.code ? ` [${err.code}]` : ""}\n` +
+          "Fix: pass --token or set CLAWDBOT_GATEWAY_TOKEN to the gateway's token\n",
+      );
+      return EXIT.auth;
+    }
+    process.stderr.write(`pipbot chat: ${err.message}\n`);
+    return EXIT.connect;
+  }
+
+  if (message !== undefined) {
+    if (message.trim() === "") {
+      conn.close();
+      process.stderr.write("pipbot chat: the message is empty\n");
+      return EXIT.usage;
+    }
+    let interrupted = 0;
+    const onSigint = () => {
+      interrupted++;
+      if (interrupted === 1) void current?.abort();
+      else process.exit(130);
+    };
+    process.on("SIGINT", onSigint);
+    current = startTurn(conn, sessionKey, message, (s) => void process.stdout.write(s));
+    const r = await current.result;
+    process.off("SIGINT", onSigint);
+    conn.close();
+    return report(r, true);
+  }
+
+  return interactive(conn, sessionKey, (t) => {
+    current = t;
+  });
+}
+
+/** Print how a turn ended (stderr for anything but final); return the exit code. */
+function report(r: TurnResult, oneShot: boolean): number {
+  if (r.text !== "" && !r.text.endsWith("\n")) process.stdout.write("\n");
+  switch (r.state) {
+    case "final":
+      return EXIT.ok;
+    case "aborted":
+      process.stderr.write(oneShot ? "pipbot chat: reply aborted\n" : "[aborted]\n");
+      return EXIT.runFailed;
+    case "error":
+      process.stderr.write(`pipbot chat: run failed (${r.kind}): ${r.message}\n`);
+      return EXIT.runFailed;
+    default:
+      process.stderr.write(`pipbot chat: ${r.message}\n`);
+      return EXIT.connect;
+  }
+}
+
+async function interactive(
+  conn: ChatConnection,
+  sessionKey: string,
+  setTurn: (t: Turn | null) => void,
+): Promise<number> {
+  const out = process.stdout;
+  try {
+    const h = await conn.request<{ messages?: { role: string; content?: { text?: string }[] }[] }>(
+      "chat.history",
+      {
+        sessionKey,
+        limit: 10,
+      },
+    );
+    const msgs = h.messages ?? [];
+    if (msgs.length > 0) out.write(`-- last ${msgs.length} message(s) of session ${sessionKey} --\n`);
+    for (const m of msgs) {
+      const text = (m.content ?? []).map((b) => b.text ?? "").join("");
+      out.write(`${m.role === "user" ? "you" : "assistant"}: ${text}\n`);
+    }
+  } catch (e) {
+    process.stderr.write(`pipbot chat: could not load history: ${(e as Error).message}\n`);
+  }
+  out.write(`connected to session ${sessionKey}; Ctrl-C aborts a reply, Ctrl-C twice or Ctrl-D quits\n`);
+
+  const rl = createInterface({ input: process.stdin, output: out, terminal: process.stdin.isTTY === true });
+  const lines: string[] = [];
+  let eof = false;
+  let busy: Turn | null = null;
+  let idleInterrupts = 0;
+  let wake: (() => void) | null = null;
+  const poke = () => {
+    wake?.();
+    wake = null;
+  };
+  rl.on("line", (l) => {
+    lines.push(l);
+    poke();
+  });
+  rl.on("close", () => {
+    eof = true;
+    poke();
+  });
+  rl.on("SIGINT", () => {
+    if (busy) {
+      void busy.abort();
+      return;
+    }
+    idleInterrupts++;
+    if (idleInterrupts >= 2) {
+      eof = true;
+      poke();
+    } else out.write("\n(press Ctrl-C again to quit)\n");
+  });
+  rl.setPrompt("> ");
+  rl.prompt();
+  let code: number = EXIT.ok;
+  for (;;) {
+    if (lines.length === 0) {
+      if (eof || conn.closed) break;
+      await new Promise<void>((r) => {
+        wake = r;
+      });
+      continue;
+    }
+    const line = (lines.shift() as string).trim();
+    if (line === "") {
+      rl.prompt();
+      continue;
+    }
+    if (line === "/exit" || line === "/quit") break;
+    idleInterrupts = 0;
+    out.write("assistant: ");
+    busy = startTurn(conn, sessionKey, line, (s) => void out.write(s));
+    setTurn(busy);
+    const r = await busy.result;
+    busy = null;
+    setTurn(null);
+    const c = report(r, false);
+    if (r.state === "closed") {
+      code = c;
+      break;
+    }
+    if (!eof) rl.prompt();
+  }
+  rl.close();
+  conn.close();
+  return code;
+}

@@ -1,0 +1,152 @@
+/**
+ * The gateway's client of the AI server: `POST ${AI_URL}/chat` with `stream:true`, read as SSE
+ * (eventsource-parser) and validated event by event with the shared contract. Aborting the signal
+ * aborts the fetch, which cancels the AI server's upstream request.
+ *
+ * A stream that ends without `done` or `error` is an error, never a success.
+ */
+import { createParser, type EventSourceMessage } from "eventsource-parser";
+import { parseStreamEvent, type StreamEvent } from "../shared/chat-api.ts";
+import { type ErrorCode, PipbotError } from "../shared/errors.ts";
+
+export interface AiClientOptions {
+  baseUrl: string;
+  token?: string | undefined;
+  fetch?: typeof fetch;
+}
+
+export interface AiChatInput {
+  model?: string | undefined;
+  messages: { role: "user" | "assistant"; content: string }[];
+  conversationId: string;
+}
+
+export interface AiClient {
+  /** Stream the events of one chat; throws PipbotError on HTTP/connection failures. */
+  stream(input: AiChatInput, signal: AbortSignal): AsyncGenerator<StreamEvent>;
+  /** GET /healthz with a short timeout: the parsed body, or an error string. */
+  health(timeoutMs?: number): Promise<{ ok: true; body: unknown } | { ok: false; error: string }>;
+}
+
+export function createAiClient(opts: AiClientOptions): AiClient {
+  const doFetch = opts.fetch ?? fetch;
+  const base = opts.baseUrl.replace(/\/+$/, "");
+  const headers: Record<string, string> = { "content-type": "application/json", accept: "text/event-stream" };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+
+  async function* stream(input: AiChatInput, signal: AbortSignal): AsyncGenerator<StreamEvent> {
+    const body = {
+      ...(input.model ? { model: input.model } : {}),
+      messages: input.messages,
+      stream: true,
+      metadata: { conversationId: input.conversationId },
+    };
+    let res: Response;
+    try {
+      res = await doFetch(`${base}/chat`, { method: "POST", headers, body: JSON.stringify(body), signal });
+    } catch (e) {
+      if (signal.aborted) throw abortError(signal);
+      throw new PipbotError("upstream_connection", `AI server unreachable: ${errorMessage(e)}`, {
+        retryable: true,
+        cause: e,
+      });
+    }
+    if (!res.ok) throw await httpError(res);
+    if (!res.body) throw new PipbotError("upstream_error", "AI server sent an empty response");
+
+    const queue: StreamEvent[] = [];
+    let invalid: string | undefined;
+    const parser = createParser({
+      onEvent: (m: EventSourceMessage) => {
+        const ev = parseStreamEvent(m.event ?? "message", m.data);
+        if (ev) queue.push(ev);
+        else if (m.event === "start" || m.event === "delta" || m.event === "done" || m.event === "error") {
+          invalid ??= `malformed ${m.event} event from the AI server`;
+        }
+      },
+    });
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let terminal = false;
+    try {
+      for (;;) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch (e) {
+          if (signal.aborted) throw abortError(signal);
+          throw new PipbotError("upstream_connection", `AI server stream broke: ${errorMessage(e)}`, {
+            retryable: true,
+            cause: e,
+          });
+        }
+        if (chunk.done) break;
+        parser.feed(decoder.decode(chunk.value, { stream: true }));
+        if (invalid) throw new PipbotError("upstream_error", invalid);
+        while (queue.length > 0) {
+          const ev = queue.shift() as StreamEvent;
+          if (ev.type === "done" || ev.type === "error") terminal = true;
+          yield ev;
+          if (terminal) return;
+        }
+      }
+    } finally {
+      if (!terminal) reader.cancel().catch(() => {});
+    }
+    if (signal.aborted) throw abortError(signal);
+    throw new PipbotError("upstream_connection", "AI server stream ended before the reply was complete", {
+      retryable: true,
+    });
+  }
+
+  async function health(timeoutMs = 1500) {
+    try {
+      const res = await doFetch(`${base}/healthz`, { signal: AbortSignal.timeout(timeoutMs) });
+      const body = await res.json().catch(() => null);
+      if (!res.ok) return { ok: false as const, error: `HTTP ${res.status}` };
+      return { ok: true as const, body };
+    } catch (e) {
+      return { ok: false as const, error: errorMessage(e) };
+    }
+  }
+
+  return { stream, health };
+}
+
+function abortError(signal: AbortSignal): PipbotError {
+  const reason = signal.reason;
+  if (reason instanceof PipbotError) return reason;
+  return new PipbotError("client_closed", "request aborted");
+}
+
+function errorMessage(e: unknown): string {
+  if (e instanceof Error) {
+    if (e.name === "TimeoutError") return "timed out";
+    return e.message.replace(/https?:\/\/\S+/g, "<url>");
+  }
+  return String(e);
+}
+
+async function httpError(res: Response): Promise<PipbotError> {
+  let code = "upstream_error";
+  let message = `AI server answered HTTP ${res.status}`;
+  let retryable = res.status >= 500 || res.status === 429;
+  let retryAfterMs: number | undefined;
+  try {
+    const body = (await res.json()) as {
+      error?: { code?: unknown; message?: unknown; retryable?: unknown; retryAfterMs?: unknown };
+    };
+    const e = body?.error;
+    if (e && typeof e.code === "string") code = e.code;
+    if (e && typeof e.message === "string") message = e.message;
+    if (e && typeof e.retryable === "boolean") retryable = e.retryable;
+    if (e && typeof e.retryAfterMs === "number") retryAfterMs = e.retryAfterMs;
+  } catch {
+    /* not JSON: keep the status line */
+  }
+  return new PipbotError(code as ErrorCode, message, {
+    status: res.status,
+    retryable,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  });
+}

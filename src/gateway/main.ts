@@ -1,0 +1,127 @@
+/**
+ * `pipbot gateway`: the gateway process. The only gateway file that reads the environment, calls
+ * Bun.serve and installs signal handlers; everything else is app.ts and what it composes.
+ */
+import { randomBytes } from "node:crypto";
+import { parseCommandArgs } from "../shared/cli-args.ts";
+import { gatewayEnv, isLoopbackHost, loadConfigOrExit, secretValues } from "../shared/config/index.ts";
+import { buildInfo, identity } from "../shared/identity.ts";
+import { createLogger } from "../shared/log.ts";
+import { openStore } from "../shared/store/index.ts";
+import { createGateway } from "./app.ts";
+
+const USAGE = `usage: pipbot gateway
+
+Runs the OpenClaw-compatible WebSocket gateway (protocol 3 and 4) on GATEWAY_HOST:GATEWAY_PORT
+(default 127.0.0.1:18789), with GET /healthz and GET /readyz. Clients authenticate with
+CLAWDBOT_GATEWAY_TOKEN (alias OPENCLAW_GATEWAY_TOKEN); on a loopback bind without one, a token is
+generated and printed once. Chats are stored in DATA_DIR and answered by the AI server at AI_URL.`;
+
+export async function main(argv: string[]): Promise<number> {
+  parseCommandArgs(argv, {}, USAGE);
+  const config = loadConfigOrExit(gatewayEnv);
+  const log = createLogger({ proc: "gateway", level: config.LOG_LEVEL, secrets: secretValues(process.env) });
+  log.info({ event: "identity", ...identity(["gateway"]) }, "pipbot gateway starting");
+
+  let token = config.CLAWDBOT_GATEWAY_TOKEN;
+  const generated = !token;
+  if (!token) {
+    // The config rule already refuses a non-loopback bind without a token; keep the guard here too.
+    if (!isLoopbackHost(config.GATEWAY_HOST)) {
+      process.stderr.write(
+        `pipbot gateway: CLAWDBOT_GATEWAY_TOKEN is required when GATEWAY_HOST (${config.GATEWAY_HOST}) is not loopback\n`,
+      );
+      return 78;
+    }
+    token = randomBytes(24).toString("hex");
+  }
+  log.redactor.add([token]);
+
+  let store: ReturnType<typeof openStore>;
+  try {
+    store = openStore(config.DATA_DIR);
+  } catch (e) {
+    log.fatal(
+      { err: e, dataDir: config.DATA_DIR },
+      `cannot open the store in DATA_DIR: ${(e as Error).message}`,
+    );
+    return 1;
+  }
+  const interrupted = store.closeInterruptedRuns();
+  if (interrupted.length > 0) {
+    log.warn(
+      { event: "runs_interrupted", runIds: interrupted.map((r) => r.runId) },
+      `closed ${interrupted.length} run(s) interrupted by a previous stop`,
+    );
+  }
+
+  const gw = createGateway({
+    config,
+    token,
+    logger: log,
+    store,
+    version: buildInfo().version,
+    clientIpHeader: process.env.FLY_APP_NAME ? "fly-client-ip" : undefined,
+  });
+
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({
+      hostname: config.GATEWAY_HOST,
+      port: config.GATEWAY_PORT,
+      fetch: gw.fetch,
+      websocket: gw.websocket,
+    });
+  } catch (e) {
+    log.fatal(
+      { err: e, host: config.GATEWAY_HOST, port: config.GATEWAY_PORT },
+      `cannot listen on ${config.GATEWAY_HOST}:${config.GATEWAY_PORT}: ${(e as Error).message}. Fix: set GATEWAY_PORT to a free port`,
+    );
+    await gw.stop();
+    store.close();
+    return 1;
+  }
+  const shownHost = config.GATEWAY_HOST.includes(":") ? `[${config.GATEWAY_HOST}]` : config.GATEWAY_HOST;
+  log.info(
+    {
+      event: "gateway_ready",
+      host: config.GATEWAY_HOST,
+      port: server.port,
+      aiUrl: config.AI_URL,
+      generatedToken: generated,
+    },
+    `gateway listening on ws://${shownHost}:${server.port}`,
+  );
+  if (generated) {
+    // A human line, never a log record: the token goes in the URL fragment, which browsers do not send.
+    process.stderr.write(
+      `\npipbot gateway: no CLAWDBOT_GATEWAY_TOKEN set, so one was generated for this run.\n` +
+        `  Open:  http://${shownHost}:${server.port}/#token=${token}\n` +
+        `  Or:    CLAWDBOT_GATEWAY_TOKEN=${token} pipbot chat --url ws://${shownHost}:${server.port}\n\n`,
+    );
+  }
+
+  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<NodeJS.Signals>();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      log.info({ event: "gateway_stopping", signal: sig }, `received ${sig}; stopping`);
+      requestStop(sig);
+    } else {
+      log.warn({ event: "gateway_stopping", signal: sig }, `received ${sig} again; exiting now`);
+      process.exit(1);
+    }
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+
+  await stopRequested;
+  await gw.stop({ reason: "gateway stopping", restartExpectedMs: 5000 });
+  await server.stop(true);
+  store.close();
+  log.info({ event: "gateway_stopped" }, "gateway stopped");
+  process.off("SIGTERM", onSignal);
+  process.off("SIGINT", onSignal);
+  return 0;
+}

@@ -1,0 +1,159 @@
+/**
+ * The method table: every request method the gateway answers after the handshake, with its params
+ * schema. Anything not in the table is `unknown method`. `hello-ok.features.methods` is exactly
+ * the keys of this table.
+ */
+import { z } from "zod";
+import type { Store } from "../shared/store/index.ts";
+import type { AiClient } from "./ai-client.ts";
+import type { ChatRuns } from "./chat.ts";
+import { historyPayload } from "./context.ts";
+import { describeZodError, GatewayError, invalidRequest } from "./protocol.ts";
+
+export interface MethodContext {
+  runs: ChatRuns;
+  store: Store;
+  ai: AiClient;
+  /** GET the sync worker's /status (short timeout). */
+  syncStatus: () => Promise<{ ok: true; body: unknown } | { ok: false; error: string }>;
+  version: string;
+  startedAt: number;
+  connections: () => number;
+  model: string | undefined;
+  now: () => number;
+}
+
+type Handler = (ctx: MethodContext, params: unknown) => unknown | Promise<unknown>;
+
+/** Keep chat.history JSON under this many bytes (the oldest messages are dropped). */
+export const HISTORY_MAX_BYTES = 6 * 1024 * 1024;
+
+const sendParams = z.looseObject({
+  sessionKey: z.string().min(1).max(512),
+  message: z.string(),
+  idempotencyKey: z.string().min(1).max(256),
+  timeoutMs: z.number().int().min(0).optional(),
+  attachments: z.array(z.unknown()).optional(),
+});
+const historyParams = z.looseObject({
+  sessionKey: z.string().min(1),
+  limit: z.number().int().min(1).max(1000).optional(),
+});
+const abortParams = z.looseObject({ sessionKey: z.string().min(1), runId: z.string().min(1).optional() });
+
+function parse<T extends z.ZodType>(method: string, schema: T, params: unknown): z.infer<T> {
+  const r = schema.safeParse(params ?? {});
+  if (!r.success) throw invalidRequest(`invalid ${method} params: ${describeZodError(r.error)}`);
+  return r.data;
+}
+
+const chatSend: Handler = (ctx, raw) => {
+  const p = parse("chat.send", sendParams, raw);
+  if (p.message.trim() === "") {
+    if (p.attachments && p.attachments.length > 0)
+      throw invalidRequest("attachments are not supported by this gateway");
+    throw invalidRequest("message or attachment required");
+  }
+  if (p.message.trim() === "/stop") return ctx.runs.abort(p.sessionKey, undefined, "stop");
+  return ctx.runs.send({
+    sessionKey: p.sessionKey,
+    message: p.message,
+    idempotencyKey: p.idempotencyKey,
+    timeoutMs: p.timeoutMs,
+  });
+};
+
+const chatHistory: Handler = (ctx, raw) => {
+  const p = parse("chat.history", historyParams, raw);
+  const session = ctx.store.findSession(p.sessionKey);
+  if (!session) return { sessionKey: p.sessionKey, sessionId: null, messages: [] };
+  const stored = ctx.store.listMessages(session.id, p.limit ?? 200);
+  return {
+    sessionKey: p.sessionKey,
+    sessionId: session.id,
+    messages: historyPayload(stored, HISTORY_MAX_BYTES),
+  };
+};
+
+const chatAbort: Handler = (ctx, raw) => {
+  const p = parse("chat.abort", abortParams, raw);
+  return ctx.runs.abort(p.sessionKey, p.runId, "rpc");
+};
+
+const health: Handler = async (ctx) => {
+  const t0 = ctx.now();
+  const [ai, sync] = await Promise.all([ctx.ai.health(1500), ctx.syncStatus()]);
+  return {
+    ok: true,
+    ts: ctx.now(),
+    durationMs: ctx.now() - t0,
+    store: { ok: ctx.store.ping() },
+    ai: ai.ok ? { ok: true, ...(isObject(ai.body) ? ai.body : {}) } : { ok: false, error: ai.error },
+    sync: sync.ok
+      ? { ok: true, ...(isObject(sync.body) ? sync.body : {}) }
+      : { ok: false, error: sync.error },
+    connections: ctx.connections(),
+    activeRuns: ctx.runs.activeCount,
+  };
+};
+
+const status: Handler = (ctx) => ({
+  ok: true,
+  ts: ctx.now(),
+  version: ctx.version,
+  uptimeMs: ctx.now() - ctx.startedAt,
+  connections: ctx.connections(),
+  activeRuns: ctx.runs.activeCount,
+  model: ctx.model ?? null,
+  sessions: ctx.store.listSessions(1000).length,
+});
+
+const sessionsList: Handler = (ctx) => {
+  const sessions = ctx.store.listSessions(200).map((s) => ({
+    key: s.key,
+    sessionId: s.id,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+  }));
+  return { ts: ctx.now(), count: sessions.length, sessions };
+};
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+export const METHODS: Record<string, Handler> = {
+  "chat.send": chatSend,
+  "chat.history": chatHistory,
+  "chat.abort": chatAbort,
+  health,
+  status,
+  "agent.identity.get": () => ({ agentId: "main", name: "pipbot" }),
+  "agents.list": () => ({
+    defaultId: "main",
+    mainKey: "main",
+    scope: "per-sender",
+    agents: [{ id: "main" }],
+  }),
+  "sessions.list": sessionsList,
+  "node.list": () => ({ nodes: [] }),
+  "device.pair.list": () => ({ pending: [], paired: [] }),
+};
+
+export const METHOD_NAMES = Object.keys(METHODS);
+export const EVENT_NAMES = ["connect.challenge", "chat", "tick", "shutdown"];
+
+/** Run one method; unknown names and thrown errors become GatewayErrors. */
+export async function callMethod(ctx: MethodContext, method: string, params: unknown): Promise<unknown> {
+  const handler = METHODS[method];
+  if (method === "connect") throw invalidRequest("invalid request: already connected");
+  if (!handler) throw invalidRequest(`unknown method: ${method.slice(0, 100)}`);
+  try {
+    return await handler(ctx, params);
+  } catch (e) {
+    if (e instanceof GatewayError) throw e;
+    throw new GatewayError("UNAVAILABLE", `${method} failed: ${e instanceof Error ? e.message : String(e)}`, {
+      retryable: true,
+    });
+  }
+}

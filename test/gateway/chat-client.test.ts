@@ -1,0 +1,107 @@
+/**
+ * `pipbot chat` as a real child process against a real in-process gateway: one-shot success,
+ * auth failure, connection refused, run error; interactive mode with piped stdin (history shown,
+ * one message streamed, clean exit at end of input).
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { CLI, childEnv, freePort, ROOT, spawnPipbot, waitFor } from "../helpers/index.ts";
+import { startFakeAi, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
+
+let ai: Awaited<ReturnType<typeof startFakeAi>>;
+let t: TestGateway;
+
+beforeAll(async () => {
+  ai = await startFakeAi();
+  t = await startTestGateway({ aiUrl: ai.url });
+});
+afterAll(async () => {
+  await t.stop();
+  await ai.stop();
+});
+
+test("one-shot: streams the reply to stdout and exits 0", async () => {
+  const p = spawnPipbot(
+    ["chat", "--url", t.wsUrl, "--session", "cli", "hello from cli"],
+    childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
+  );
+  expect(await p.exited).toBe(0);
+  expect(p.output()).toBe("You said: hello from cli. w1 w2 w3 w4 w5\n");
+  expect(t.store.listMessages(t.store.findSession("cli")?.id as string).map((m) => m.role)).toEqual([
+    "user",
+    "assistant",
+  ]);
+});
+
+test("one-shot with --token and OPENCLAW_GATEWAY_TOKEN", async () => {
+  const a = spawnPipbot(["chat", "--url", t.wsUrl, "--token", TOKEN, "x"], childEnv());
+  expect(await a.exited).toBe(0);
+  const b = spawnPipbot(["chat", "--url", t.wsUrl, "y"], childEnv({ OPENCLAW_GATEWAY_TOKEN: TOKEN }));
+  expect(await b.exited).toBe(0);
+});
+
+test("wrong token: exit 4 with the reason on stderr, token not echoed", async () => {
+  const p = spawnPipbot(
+    ["chat", "--url", t.wsUrl, "hi"],
+    childEnv({ CLAWDBOT_GATEWAY_TOKEN: "wrong-token-abc" }),
+  );
+  expect(await p.exited).toBe(4);
+  expect(p.output()).toContain("authentication rejected");
+  expect(p.output()).toContain("AUTH_TOKEN_MISMATCH");
+  expect(p.output()).not.toContain("wrong-token-abc");
+});
+
+test("connection refused: exit 3", async () => {
+  const port = await freePort();
+  const p = spawnPipbot(
+    ["chat", "--url", `ws://127.0.0.1:${port}`, "hi"],
+    childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
+  );
+  expect(await p.exited).toBe(3);
+  expect(p.output()).toContain("cannot connect");
+});
+
+test("run error: exit 1 with the error on stderr", async () => {
+  const p = spawnPipbot(
+    ["chat", "--url", t.wsUrl, "[error_after:2] boom"],
+    childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
+  );
+  expect(await p.exited).toBe(1);
+  expect(p.output()).toContain("run failed (unknown): provider failed mid-stream");
+});
+
+test("interactive: shows history, streams a reply per line, exits 0 at end of input", async () => {
+  // Seed one exchange so there is history to show.
+  const seed = spawnPipbot(
+    ["chat", "--url", t.wsUrl, "--session", "inter", "earlier message"],
+    childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
+  );
+  expect(await seed.exited).toBe(0);
+  const proc = Bun.spawn(["bun", CLI, "chat", "--url", t.wsUrl, "--session", "inter"], {
+    cwd: ROOT,
+    env: childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let out = "";
+  const dec = new TextDecoder();
+  const pump = (async () => {
+    for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) out += dec.decode(chunk);
+  })();
+  await waitFor(() => out.includes("connected to session inter"), { what: "interactive banner" });
+  expect(out).toContain("you: earlier message");
+  expect(out).toContain("assistant: You said: earlier message.");
+  proc.stdin.write("second question\n");
+  proc.stdin.flush();
+  await waitFor(() => out.includes("You said: second question. w1 w2 w3 w4 w5"), { what: "streamed reply" });
+  proc.stdin.end();
+  expect(await proc.exited).toBe(0);
+  await pump;
+  const s = t.store.findSession("inter");
+  expect(t.store.listMessages(s?.id as string).map((m) => m.role)).toEqual([
+    "user",
+    "assistant",
+    "user",
+    "assistant",
+  ]);
+});

@@ -1,0 +1,260 @@
+/**
+ * Chat runs over a real in-process gateway and a fake AI server that speaks the exact /chat SSE
+ * contract: acks, streaming order, storage, idempotency, aborts, errors, ordering per session.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { waitFor } from "../helpers/index.ts";
+import { connected, type RawClient, startFakeAi, startTestGateway, type TestGateway } from "./helpers.ts";
+
+let ai: Awaited<ReturnType<typeof startFakeAi>>;
+let t: TestGateway;
+const clients: RawClient[] = [];
+
+beforeAll(async () => {
+  ai = await startFakeAi();
+});
+afterAll(async () => {
+  await ai.stop();
+});
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await t?.stop();
+});
+
+async function setup(settings = {}) {
+  t = await startTestGateway({ aiUrl: ai.url, settings });
+  const c = await connected(t.wsUrl);
+  clients.push(c);
+  return c;
+}
+
+function text(p: Record<string, unknown>): string {
+  const m = p.message as { content: { text: string }[] } | undefined;
+  return m ? m.content.map((b) => b.text).join("") : "";
+}
+
+describe("chat.send", () => {
+  test("acks with started, streams deltas in order, ends with one final, stores both messages", async () => {
+    const c = await setup();
+    const res = await c.call("chat.send", {
+      sessionKey: "main",
+      message: "hello there",
+      idempotencyKey: "run-1",
+    });
+    expect(res.ok).toBe(true);
+    expect(res.payload).toEqual({ runId: "run-1", status: "started" });
+    const fin = await c.terminal("run-1");
+    expect(fin.state).toBe("final");
+    const events = c.chat("run-1");
+    const deltas = events.filter((p) => p.state === "delta");
+    expect(deltas.length).toBeGreaterThan(0);
+    // Cumulative message = concatenation of deltaTexts; seq strictly increasing per run.
+    let acc = "";
+    for (const d of deltas) {
+      acc += d.deltaText as string;
+      expect(text(d)).toBe(acc);
+    }
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    expect(events.filter((p) => ["final", "error", "aborted"].includes(p.state as string))).toHaveLength(1);
+    expect(text(fin)).toBe("You said: hello there. w1 w2 w3 w4 w5");
+    expect(fin.stopReason).toBe("end_turn");
+    expect(fin.usage).toMatchObject({ input: 3, output: 6 });
+    expect(fin.sessionKey).toBe("main");
+    // Connection-level seq never skips.
+    const seqs = c
+      .events()
+      .filter((f) => f.event !== "connect.challenge")
+      .map((f) => f.seq as number);
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+
+    const h = await c.call("chat.history", { sessionKey: "agent:main:main" });
+    const msgs = (h.payload as { messages: Record<string, unknown>[] }).messages;
+    expect(msgs.map((m) => m.role)).toEqual(["user", "assistant"]);
+    expect(msgs[0]?.content).toEqual([{ type: "text", text: "hello there" }]);
+    expect(msgs[1]?.content).toEqual([{ type: "text", text: "You said: hello there. w1 w2 w3 w4 w5" }]);
+    expect(msgs[1]).toMatchObject({ model: "anthropic/fake", stopReason: "end_turn" });
+    expect((h.payload as { sessionKey: string }).sessionKey).toBe("agent:main:main");
+    const run = t.store.getRun("run-1");
+    expect(run?.state).toBe("final");
+    // The run was sent the history with the new user message last.
+    expect(ai.requests.at(-1)?.body.messages.at(-1)).toEqual({ role: "user", content: "hello there" });
+    expect(ai.requests.at(-1)?.body.metadata?.conversationId).toBe(run?.sessionId as string);
+    // One wide log line per turn.
+    const turn = t.logs.records().find((r) => r.msg === "chat turn" && r.runId === "run-1");
+    expect(turn).toMatchObject({ outcome: "final", model: "anthropic/fake", chars: 37 });
+    expect(typeof turn?.ttftMs).toBe("number");
+  });
+
+  test("the user message is stored before the ack", async () => {
+    const c = await setup();
+    const id = c.req("chat.send", {
+      sessionKey: "s-ack",
+      message: "[slow] stored first",
+      idempotencyKey: "ack-1",
+    });
+    await c.response(id);
+    const s = t.store.findSession("s-ack");
+    expect(s).not.toBeNull();
+    expect(t.store.listMessages(s?.id as string).map((m) => m.role)).toContain("user");
+    await c.call("chat.abort", { sessionKey: "s-ack" });
+    await c.terminal("ack-1");
+  });
+
+  test("a duplicate idempotency key is in_flight while running and the cached result after, never a second run", async () => {
+    const c = await setup();
+    await c.call("chat.send", { sessionKey: "main", message: "[slow] dup", idempotencyKey: "dup-1" });
+    const before = ai.requests.length;
+    const again = await c.call("chat.send", {
+      sessionKey: "main",
+      message: "[slow] dup",
+      idempotencyKey: "dup-1",
+    });
+    expect(again.payload).toEqual({ runId: "dup-1", status: "in_flight" });
+    await c.call("chat.abort", { sessionKey: "main", runId: "dup-1" });
+    await c.terminal("dup-1");
+    const third = await c.call("chat.send", {
+      sessionKey: "main",
+      message: "[slow] dup",
+      idempotencyKey: "dup-1",
+    });
+    expect(third.payload).toEqual({ runId: "dup-1", status: "aborted" });
+    const r2 = await c.call("chat.send", { sessionKey: "main", message: "ok", idempotencyKey: "dup-2" });
+    expect(r2.payload).toEqual({ runId: "dup-2", status: "started" });
+    await c.terminal("dup-2");
+    const r3 = await c.call("chat.send", { sessionKey: "main", message: "ok", idempotencyKey: "dup-2" });
+    expect(r3.payload).toEqual({ runId: "dup-2", status: "ok" });
+    expect(ai.requests.length - before).toBe(1);
+    const userMsgs = t.store
+      .listMessages(t.store.findSession("main")?.id as string)
+      .filter((m) => m.role === "user");
+    expect(userMsgs).toHaveLength(2);
+  });
+
+  test("chat.abort mid-stream: aborted event, partial text stored, upstream request cancelled", async () => {
+    const c = await setup();
+    await c.call("chat.send", { sessionKey: "main", message: "[slow] abort me", idempotencyKey: "ab-1" });
+    await waitFor(() => c.chat("ab-1").filter((p) => p.state === "delta").length >= 3, {
+      what: "some deltas",
+    });
+    const res = await c.call("chat.abort", { sessionKey: "main", runId: "ab-1" });
+    expect(res.payload).toEqual({ ok: true, aborted: true, runIds: ["ab-1"] });
+    const end = await c.terminal("ab-1");
+    expect(end.state).toBe("aborted");
+    expect(end.stopReason).toBe("rpc");
+    expect(c.chat("ab-1").some((p) => p.state === "final")).toBe(false);
+    const run = t.store.getRun("ab-1");
+    expect(run?.state).toBe("aborted");
+    expect(run?.partialText.startsWith("You said: [slow] abort me.")).toBe(true);
+    const msgs = t.store.listMessages(run?.sessionId as string);
+    expect(msgs.at(-1)?.role).toBe("assistant");
+    expect(msgs.at(-1)?.status).toBe("aborted");
+    await waitFor(() => ai.requests.at(-1)?.aborted, { what: "upstream request aborted" });
+  });
+
+  test("/stop aborts the session's runs with stopReason stop", async () => {
+    const c = await setup();
+    await c.call("chat.send", { sessionKey: "main", message: "[slow] long", idempotencyKey: "st-1" });
+    await waitFor(() => c.chat("st-1").length > 0, { what: "first delta" });
+    const res = await c.call("chat.send", { sessionKey: "main", message: "/stop", idempotencyKey: "st-2" });
+    expect(res.payload).toEqual({ ok: true, aborted: true, runIds: ["st-1"] });
+    const end = await c.terminal("st-1");
+    expect(end).toMatchObject({ state: "aborted", stopReason: "stop" });
+  });
+
+  test("chat.abort with a runId of another session is rejected", async () => {
+    const c = await setup();
+    await c.call("chat.send", { sessionKey: "s1", message: "[slow] x", idempotencyKey: "other-1" });
+    const res = await c.call("chat.abort", { sessionKey: "s2", runId: "other-1" });
+    expect(res.ok).toBe(false);
+    expect(res.error).toMatchObject({ code: "INVALID_REQUEST", message: "runId does not match sessionKey" });
+    const none = await c.call("chat.abort", { sessionKey: "nobody" });
+    expect(none.payload).toEqual({ ok: true, aborted: false, runIds: [] });
+    await c.call("chat.abort", { sessionKey: "s1" });
+    await c.terminal("other-1");
+  });
+
+  test("an in-stream error ends as error (not final) with errorKind, partial kept", async () => {
+    const c = await setup();
+    await c.call("chat.send", { sessionKey: "main", message: "[error_after:3] go", idempotencyKey: "er-1" });
+    const end = await c.terminal("er-1");
+    expect(end.state).toBe("error");
+    expect(end.errorMessage).toBe("provider failed mid-stream");
+    expect(end.errorKind).toBe("unknown");
+    expect(c.chat("er-1").some((p) => p.state === "final")).toBe(false);
+    const run = t.store.getRun("er-1");
+    expect(run?.state).toBe("error");
+    expect(run?.errorMessage).toBe("provider failed mid-stream");
+  });
+
+  test("a cut connection ends as error; HTTP errors map to errorKind", async () => {
+    const c = await setup();
+    await c.call("chat.send", { sessionKey: "main", message: "[cut_after:2] go", idempotencyKey: "cut-1" });
+    expect((await c.terminal("cut-1")).state).toBe("error");
+    await c.call("chat.send", { sessionKey: "main", message: "[ratelimit]", idempotencyKey: "rl-1" });
+    expect(await c.terminal("rl-1")).toMatchObject({
+      state: "error",
+      errorKind: "rate_limit",
+      errorMessage: "slow down",
+    });
+    await c.call("chat.send", { sessionKey: "main", message: "[http500]", idempotencyKey: "h5-1" });
+    expect(await c.terminal("h5-1")).toMatchObject({ state: "error", errorMessage: "boom" });
+  });
+
+  test("runs of one session are serialised in arrival order; other sessions run concurrently", async () => {
+    const c = await setup();
+    await c.call("chat.send", { sessionKey: "a", message: "[slow] first", idempotencyKey: "o-1" });
+    await c.call("chat.send", { sessionKey: "a", message: "second", idempotencyKey: "o-2" });
+    await c.call("chat.send", { sessionKey: "b", message: "other session", idempotencyKey: "o-3" });
+    // b finishes while a's first run still streams; a's second has not started.
+    await c.terminal("o-3");
+    expect(c.chat("o-1").some((p) => p.state === "final")).toBe(false);
+    expect(c.chat("o-2")).toHaveLength(0);
+    await c.call("chat.abort", { sessionKey: "a", runId: "o-1" });
+    await c.terminal("o-2");
+    // The second run saw the first run's (partial) reply in its context, and not itself twice.
+    const sent = ai.requests.find((r) => r.body.messages.at(-1)?.content === "second");
+    expect(sent?.body.messages.map((m) => m.role)).toEqual(["user", "assistant", "user"]);
+  });
+
+  test("context budget drops the oldest messages first", async () => {
+    const c = await setup({ GATEWAY_CONTEXT_BUDGET_CHARS: 20 });
+    await c.call("chat.send", { sessionKey: "main", message: "one", idempotencyKey: "cb-1" });
+    await c.terminal("cb-1");
+    await c.call("chat.send", { sessionKey: "main", message: "two", idempotencyKey: "cb-2" });
+    await c.terminal("cb-2");
+    const sent = ai.requests.at(-1)?.body.messages ?? [];
+    expect(sent.at(-1)).toEqual({ role: "user", content: "two" });
+    expect(sent.some((m) => m.content === "one")).toBe(false);
+    expect(sent).toEqual([{ role: "user", content: "two" }]);
+  });
+
+  test("two clients see the same chat events", async () => {
+    const c = await setup();
+    const d = await connected(t.wsUrl, { minProtocol: 3, maxProtocol: 3 });
+    clients.push(d);
+    await c.call("chat.send", { sessionKey: "main", message: "shared", idempotencyKey: "two-1" });
+    await c.terminal("two-1");
+    await d.terminal("two-1");
+    const strip = (ps: Record<string, unknown>[]) => ps.map(({ message: _m, ...rest }) => rest);
+    expect(strip(d.chat("two-1"))).toEqual(strip(c.chat("two-1")));
+    expect(text(d.chat("two-1").at(-1) as Record<string, unknown>)).toBe(
+      text(c.chat("two-1").at(-1) as Record<string, unknown>),
+    );
+  });
+
+  test("bad chat params get INVALID_REQUEST and nothing is stored", async () => {
+    const c = await setup();
+    const empty = await c.call("chat.send", { sessionKey: "main", message: "   ", idempotencyKey: "e-1" });
+    expect(empty.error).toMatchObject({ code: "INVALID_REQUEST", message: "message or attachment required" });
+    const wrong = await c.call("chat.send", { sessionKey: "main", message: 42, idempotencyKey: "e-2" });
+    expect(wrong.error).toMatchObject({ code: "INVALID_REQUEST" });
+    expect((wrong.error as { message: string }).message).toStartWith("invalid chat.send params: message");
+    const noKey = await c.call("chat.send", { sessionKey: "main", message: "x" });
+    expect(noKey.ok).toBe(false);
+    const hist = await c.call("chat.history", { sessionKey: "main", limit: 5000 });
+    expect(hist.error).toMatchObject({ code: "INVALID_REQUEST" });
+    expect(t.store.findSession("main")).toBeNull();
+    const unknown = await c.call("chat.history", { sessionKey: "never-used" });
+    expect(unknown.payload).toMatchObject({ sessionKey: "never-used", messages: [] });
+  });
+});

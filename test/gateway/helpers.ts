@@ -1,0 +1,308 @@
+/**
+ * Gateway test kit: an in-process gateway on port 0 with a real SQLite store in a temp dir, a
+ * fake AI server that speaks the exact `/chat` SSE contract (for fast, controllable runs), and a
+ * raw WebSocket client (`ws`) that records every frame for strict assertions.
+ */
+import WebSocket from "ws";
+import { createGateway, type Gateway, type GatewaySettings } from "../../src/gateway/app.ts";
+import { formatStreamEvent } from "../../src/shared/chat-api.ts";
+import { createLogger, memoryDestination } from "../../src/shared/log.ts";
+import { openStore, type Store } from "../../src/shared/store/index.ts";
+import { tempDir, waitFor } from "../helpers/index.ts";
+
+export const TOKEN = "test-gateway-token-123";
+
+// ---- fake AI server ------------------------------------------------------------------------------
+
+export interface FakeAiRequest {
+  body: {
+    model?: string;
+    messages: { role: string; content: string }[];
+    metadata?: { conversationId?: string };
+  };
+  headers: Headers;
+  aborted: boolean;
+  done: boolean;
+}
+
+/**
+ * A `/chat` SSE server. The reply is `You said: <last user text>.` followed by `words` filler
+ * words, one per delta, `delayMs` apart. Behaviour switches ride in the last user message:
+ * `[error_after:N]` (in-stream error event), `[cut_after:N]` (connection dropped), `[slow]`
+ * (200 words, 20 ms apart), `[http500]`, `[ratelimit]`.
+ */
+export async function startFakeAi(opts: { words?: number; delayMs?: number } = {}) {
+  const requests: FakeAiRequest[] = [];
+  const enc = new TextEncoder();
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    idleTimeout: 0,
+    async fetch(req) {
+      const path = new URL(req.url).pathname;
+      if (path === "/healthz") return Response.json({ ok: true, mode: "direct", simulator: true });
+      if (path !== "/chat" || req.method !== "POST") return new Response("nf", { status: 404 });
+      const body = (await req.json()) as FakeAiRequest["body"];
+      const rec: FakeAiRequest = { body, headers: req.headers, aborted: false, done: false };
+      requests.push(rec);
+      const last = [...body.messages].reverse().find((m) => m.role === "user")?.content ?? "";
+      if (last.includes("[http500]")) {
+        rec.done = true;
+        return Response.json(
+          { error: { code: "upstream_error", message: "boom", retryable: true } },
+          { status: 502 },
+        );
+      }
+      if (last.includes("[ratelimit]")) {
+        rec.done = true;
+        return Response.json(
+          { error: { code: "rate_limited", message: "slow down", retryable: true, retryAfterMs: 1000 } },
+          { status: 429 },
+        );
+      }
+      const slow = last.includes("[slow]");
+      const words = slow ? 200 : (opts.words ?? 5);
+      const delayMs = slow ? 20 : (opts.delayMs ?? 0);
+      const errorAfter = /\[error_after:(\d+)\]/.exec(last)?.[1];
+      const cutAfter = /\[cut_after:(\d+)\]/.exec(last)?.[1];
+      const chunks = [`You said: ${last}.`, ...Array.from({ length: words }, (_, i) => ` w${i + 1}`)];
+      const signal = req.signal;
+      const stream = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          const send = (s: string) => controller.enqueue(enc.encode(s));
+          send(
+            formatStreamEvent({ type: "start", data: { id: "r1", provider: "anthropic", model: "fake" } }),
+          );
+          let text = "";
+          for (let i = 0; i < chunks.length; i++) {
+            if (signal.aborted) {
+              rec.aborted = true;
+              controller.close();
+              return;
+            }
+            if (errorAfter !== undefined && i === Number(errorAfter)) {
+              send(
+                formatStreamEvent({
+                  type: "error",
+                  data: { code: "upstream_error", message: "provider failed mid-stream", retryable: true },
+                }),
+              );
+              rec.done = true;
+              controller.close();
+              return;
+            }
+            if (cutAfter !== undefined && i === Number(cutAfter)) {
+              rec.done = true;
+              controller.error(new Error("cut"));
+              return;
+            }
+            text += chunks[i];
+            send(formatStreamEvent({ type: "delta", data: { text: chunks[i] as string } }));
+            if (delayMs > 0) await Bun.sleep(delayMs);
+          }
+          send(
+            formatStreamEvent({
+              type: "done",
+              data: {
+                message: { role: "assistant", content: [{ type: "text", text }] },
+                stopReason: "end_turn",
+                usage: {
+                  inputTokens: 3,
+                  outputTokens: chunks.length,
+                  cacheReadTokens: 0,
+                  cacheWriteTokens: 0,
+                  reasoningTokens: 0,
+                },
+              },
+            }),
+          );
+          rec.done = true;
+          controller.close();
+        },
+        cancel() {
+          rec.aborted = true;
+        },
+      });
+      signal.addEventListener("abort", () => {
+        rec.aborted = true;
+      });
+      return new Response(stream, { headers: { "content-type": "text/event-stream" } });
+    },
+  });
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    requests,
+    stop: () => server.stop(true),
+  };
+}
+
+// ---- in-process gateway --------------------------------------------------------------------------
+
+export interface TestGateway {
+  gw: Gateway;
+  port: number;
+  wsUrl: string;
+  httpUrl: string;
+  store: Store;
+  dataDir: string;
+  logs: ReturnType<typeof memoryDestination>;
+  stop(): Promise<void>;
+}
+
+export async function startTestGateway(
+  opts: { aiUrl: string; settings?: Partial<GatewaySettings>; tickIntervalMs?: number; token?: string } = {
+    aiUrl: "http://127.0.0.1:9",
+  },
+): Promise<TestGateway> {
+  const dir = tempDir("pipbot-gw-");
+  const store = openStore(dir.path);
+  const logs = memoryDestination();
+  const logger = createLogger({ proc: "gateway", level: "debug", destination: logs, pretty: false });
+  const config: GatewaySettings = {
+    AI_URL: opts.aiUrl,
+    SYNC_STATUS_PORT: 1,
+    GATEWAY_DELTA_WINDOW_MS: 30,
+    GATEWAY_CONTEXT_BUDGET_CHARS: 400_000,
+    GATEWAY_RUN_TIMEOUT_MS: 60_000,
+    GATEWAY_HANDSHAKE_TIMEOUT_MS: 10_000,
+    GATEWAY_MAX_BUFFERED_BYTES: 2 * 1024 * 1024,
+    GATEWAY_AUTH_MAX_FAILURES: 10,
+    ...opts.settings,
+  };
+  const token = opts.token ?? TOKEN;
+  logger.redactor.add([token]);
+  const gw = createGateway({
+    config,
+    token,
+    logger,
+    store,
+    version: "test",
+    ...(opts.tickIntervalMs ? { tickIntervalMs: opts.tickIntervalMs } : {}),
+  });
+  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: gw.fetch, websocket: gw.websocket });
+  let stopped = false;
+  return {
+    gw,
+    port: server.port as number,
+    wsUrl: `ws://127.0.0.1:${server.port}`,
+    httpUrl: `http://127.0.0.1:${server.port}`,
+    store,
+    dataDir: dir.path,
+    logs,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await gw.stop();
+      await server.stop(true);
+      store.close();
+      dir.cleanup();
+    },
+  };
+}
+
+// ---- raw client -----------------------------------------------------------------------------------
+
+export type Frame = Record<string, unknown> & { type: string };
+
+export class RawClient {
+  readonly frames: Frame[] = [];
+  readonly raw: string[] = [];
+  closed: { code: number; reason: string } | null = null;
+  private nextId = 0;
+
+  constructor(readonly ws: WebSocket) {
+    ws.on("message", (data) => {
+      const text = data.toString();
+      this.raw.push(text);
+      try {
+        this.frames.push(JSON.parse(text) as Frame);
+      } catch {
+        /* recorded raw */
+      }
+    });
+    ws.on("close", (code, reason) => {
+      this.closed = { code, reason: reason.toString() };
+    });
+    ws.on("error", () => {});
+  }
+
+  static async open(url: string, headers?: Record<string, string>): Promise<RawClient> {
+    const ws = new WebSocket(url, { perMessageDeflate: false, ...(headers ? { headers } : {}) });
+    const c = new RawClient(ws);
+    await new Promise<void>((res, rej) => {
+      ws.once("open", () => res());
+      ws.once("error", rej);
+    });
+    return c;
+  }
+
+  send(obj: unknown): void {
+    this.ws.send(typeof obj === "string" ? obj : JSON.stringify(obj));
+  }
+
+  req(method: string, params?: unknown): string {
+    const id = `q${++this.nextId}`;
+    this.send({ type: "req", id, method, ...(params !== undefined ? { params } : {}) });
+    return id;
+  }
+
+  async response(id: string, timeoutMs = 10_000): Promise<Frame> {
+    return waitFor(() => this.frames.find((f) => f.type === "res" && f.id === id), {
+      timeoutMs,
+      what: `response ${id}`,
+    });
+  }
+
+  async call(method: string, params?: unknown): Promise<Frame> {
+    return this.response(this.req(method, params));
+  }
+
+  events(name?: string): Frame[] {
+    return this.frames.filter((f) => f.type === "event" && (name === undefined || f.event === name));
+  }
+
+  chat(runId: string): Record<string, unknown>[] {
+    return this.events("chat")
+      .map((f) => f.payload as Record<string, unknown>)
+      .filter((p) => p.runId === runId);
+  }
+
+  async terminal(runId: string, timeoutMs = 20_000): Promise<Record<string, unknown>> {
+    return waitFor(
+      () => this.chat(runId).find((p) => p.state === "final" || p.state === "error" || p.state === "aborted"),
+      { timeoutMs, what: `terminal chat event of ${runId}` },
+    );
+  }
+
+  async waitClosed(timeoutMs = 10_000): Promise<{ code: number; reason: string }> {
+    return waitFor(() => this.closed, { timeoutMs, what: "socket close" });
+  }
+
+  /** Wait for the challenge, send connect, return the hello response frame. */
+  async handshake(params: Record<string, unknown> = {}): Promise<Frame> {
+    await waitFor(() => this.events("connect.challenge")[0], { what: "connect.challenge" });
+    return this.call("connect", {
+      minProtocol: 4,
+      maxProtocol: 4,
+      client: { id: "test", version: "1", platform: "linux", mode: "test" },
+      auth: { token: TOKEN },
+      ...params,
+    });
+  }
+
+  close(): void {
+    try {
+      this.ws.close();
+    } catch {
+      /* ignore */
+    }
+  }
+}
+
+/** Connect and authenticate (protocol 4 unless overridden). */
+export async function connected(url: string, params: Record<string, unknown> = {}): Promise<RawClient> {
+  const c = await RawClient.open(url);
+  const hello = await c.handshake(params);
+  if (hello.ok !== true) throw new Error(`handshake failed: ${JSON.stringify(hello.error)}`);
+  return c;
+}
