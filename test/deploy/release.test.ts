@@ -1,0 +1,364 @@
+/**
+ * `pipbot release` as a real child process (`bun src/cli.ts release …`) with fake fly, skopeo,
+ * docker and git executables on PATH (test/fixtures/deploy/bin/fake-tool.ts): the exact commands
+ * and their order, the immutable tag and refs, the dirty-tree guard, the skopeo→docker fallback,
+ * failures that stop the release and are recorded as failed, dry runs, rollback and list.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLI, ROOT, spawnCaptured, tempDir } from "../helpers/index.ts";
+
+const FAKE = join(ROOT, "test/fixtures/deploy/bin/fake-tool.ts");
+const SHA = "89abcdef0123456789abcdef0123456789abcdef";
+const SHA7 = SHA.slice(0, 7);
+const BACKUP = "ghcr.io/acme/pipbot";
+const TAG_RE = new RegExp(`deploy-(\\d{14})-${SHA7}`);
+
+const temps: { cleanup(): void }[] = [];
+afterEach(() => {
+  for (const t of temps.splice(0)) t.cleanup();
+});
+
+interface Call {
+  tool: string;
+  argv: string[];
+  cwd: string;
+}
+
+interface Run {
+  code: number;
+  output: string;
+  calls: Call[];
+  records: Record<string, unknown>[];
+  dir: string;
+}
+
+/**
+ * A temp "checkout": the two Fly configs (release runs from the repository root) and a bin/
+ * holding executable wrappers for `tools` — the only directory on PATH.
+ */
+function sandbox(tools: string[]): { dir: string; bin: string; log: string; releaseLog: string } {
+  const t = tempDir("pipbot-release-");
+  temps.push(t);
+  for (const f of ["fly.toml", "fly-integrated.toml", "bun.lock"]) {
+    copyFileSync(join(ROOT, f), join(t.path, f));
+  }
+  // A node_modules pin that matches the copied bun.lock (separate mode checks it).
+  mkdirSync(join(t.path, "deploy"));
+  const pin = { bunLockSha256: sha256(join(t.path, "bun.lock")) };
+  writeFileSync(join(t.path, "deploy/nix-deps.json"), JSON.stringify(pin));
+  const bin = join(t.path, "bin");
+  mkdirSync(bin);
+  for (const tool of tools) {
+    const path = join(bin, tool);
+    writeFileSync(path, `#!/bin/sh\nexec '${process.execPath}' '${FAKE}' ${tool} "$@"\n`);
+    chmodSync(path, 0o755);
+  }
+  return { dir: t.path, bin, log: join(t.path, "calls.jsonl"), releaseLog: join(t.path, "releases.jsonl") };
+}
+
+function sha256(path: string): string {
+  return new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
+}
+
+function readJsonLines(path: string): Record<string, unknown>[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+async function release(
+  args: string[],
+  opts: { tools?: string[]; env?: Record<string, string>; box?: ReturnType<typeof sandbox> } = {},
+): Promise<Run> {
+  const box = opts.box ?? sandbox(opts.tools ?? ["fly", "skopeo", "docker", "git"]);
+  const p = spawnCaptured(
+    [process.execPath, CLI, "release", ...args],
+    {
+      PATH: box.bin,
+      HOME: box.dir,
+      FAKE_TOOLS_LOG: box.log,
+      FAKE_GIT_SHA: SHA,
+      PIPBOT_RELEASE_LOG: box.releaseLog,
+      ...opts.env,
+    },
+    { cwd: box.dir },
+  );
+  const code = await p.exited;
+  return {
+    code,
+    output: p.output(),
+    calls: readJsonLines(box.log) as unknown as Call[],
+    records: readJsonLines(box.releaseLog),
+    dir: box.dir,
+  };
+}
+
+const cmd = (c: Call) => [c.tool, ...c.argv].join(" ");
+
+describe("pipbot release (integrated)", () => {
+  test("builds with an immutable tag, backs it up with skopeo, records it and prints the refs", async () => {
+    const r = await release(["--backup-repo", BACKUP]);
+    expect(r.code).toBe(0);
+    const tag = TAG_RE.exec(r.output)?.[0] ?? "";
+    expect(tag).toMatch(/^deploy-\d{14}-89abcde$/);
+    const ref = `registry.fly.io/pipbot-prod:${tag}`;
+
+    const build = r.calls.find((c) => c.tool === "fly" && c.argv[0] === "deploy");
+    const buildArg = build?.argv.find((a) => a.startsWith("BUILD_TIME=")) ?? "";
+    const buildTime = buildArg.slice("BUILD_TIME=".length);
+    expect(build?.argv).toEqual([
+      "deploy",
+      "--build-only",
+      "--push",
+      "--image-label",
+      tag,
+      "-c",
+      "fly-integrated.toml",
+      "-a",
+      "pipbot-prod",
+      "--build-arg",
+      `GIT_SHA=${SHA}`,
+      "--build-arg",
+      `BUILD_TIME=${buildTime}`,
+    ]);
+    // The build time is the tag's timestamp, as ISO UTC.
+    const stamp = tag.slice("deploy-".length, "deploy-".length + 14);
+    expect(buildTime.replace(/[-:TZ]/g, "")).toBe(stamp);
+    expect(build?.cwd).toBe(r.dir);
+
+    expect(r.calls.map(cmd)).toEqual([
+      "git rev-parse HEAD",
+      "git status --porcelain",
+      `fly ${build?.argv.join(" ")}`,
+      "fly auth docker",
+      `skopeo copy docker://${ref} docker://${BACKUP}:${tag}`,
+    ]);
+
+    // The ref is computed from the label, never scraped from fly's output (the fake prints a
+    // decoy "image:" line; only that line may mention it).
+    expect(r.output).toContain(`Released ${ref}`);
+    expect(r.output.split("\n").filter((l) => l.includes("scraped"))).toHaveLength(1);
+    expect(r.output).toContain(`npx convex env set PIPBOT_IMAGE ${ref}`);
+    expect(r.output).toContain(`fly machine update <machine-id> --app <user-app> --image ${ref}`);
+
+    expect(r.records).toHaveLength(1);
+    expect(r.records[0]).toMatchObject({
+      action: "release",
+      status: "released",
+      mode: "integrated",
+      app: "pipbot-prod",
+      config: "fly-integrated.toml",
+      tag,
+      ref,
+      sha: SHA,
+      dirty: false,
+      backupRef: `${BACKUP}:${tag}`,
+    });
+    expect(typeof r.records[0]?.time).toBe("string");
+  });
+
+  test("PIPBOT_BACKUP_REPO and PIPBOT_PROVISIONING_CMD are honoured", async () => {
+    const env = { PIPBOT_BACKUP_REPO: "ghcr.io/other/img", PIPBOT_PROVISIONING_CMD: "set-image --ref={ref}" };
+    const r = await release([], { env });
+    expect(r.code).toBe(0);
+    const tag = TAG_RE.exec(r.output)?.[0] ?? "";
+    expect(r.calls.at(-1)?.argv.at(-1)).toBe(`docker://ghcr.io/other/img:${tag}`);
+    expect(r.output).toContain(`set-image --ref=registry.fly.io/pipbot-prod:${tag}`);
+  });
+
+  test("falls back to docker pull/tag/push when skopeo is not installed", async () => {
+    const r = await release(["--backup-repo", BACKUP], { tools: ["fly", "docker", "git"] });
+    expect(r.code).toBe(0);
+    const tag = TAG_RE.exec(r.output)?.[0] ?? "";
+    const ref = `registry.fly.io/pipbot-prod:${tag}`;
+    expect(r.calls.slice(3).map(cmd)).toEqual([
+      "fly auth docker",
+      `docker pull ${ref}`,
+      `docker tag ${ref} ${BACKUP}:${tag}`,
+      `docker push ${BACKUP}:${tag}`,
+    ]);
+  });
+
+  test("refuses a dirty work tree (nothing built); --allow-dirty releases it as <sha>-dirty", async () => {
+    const env = { FAKE_GIT_STATUS: " M src/cli.ts\n?? notes.txt\n" };
+    const refused = await release(["--backup-repo", BACKUP], { env });
+    expect(refused.code).toBe(1);
+    expect(refused.output).toContain("uncommitted changes (2 paths)");
+    expect(refused.output).toContain("src/cli.ts");
+    expect(refused.output).toContain("--allow-dirty");
+    expect(refused.calls.some((c) => c.tool === "fly")).toBe(false);
+    expect(refused.records).toEqual([]);
+
+    const allowed = await release(["--backup-repo", BACKUP, "--allow-dirty"], { env });
+    expect(allowed.code).toBe(0);
+    const build = allowed.calls.find((c) => c.tool === "fly" && c.argv[0] === "deploy");
+    expect(build?.argv).toContain(`GIT_SHA=${SHA}-dirty`);
+    expect(allowed.records[0]).toMatchObject({ status: "released", dirty: true, sha: SHA });
+  });
+
+  test("the default release log is ./.release-log.jsonl, and it does not make the tree dirty", async () => {
+    const box = sandbox(["fly", "skopeo", "git"]);
+    const env = { PIPBOT_RELEASE_LOG: "", FAKE_GIT_STATUS: "?? .release-log.jsonl\n" };
+    const first = await release(["--backup-repo", BACKUP], { box, env });
+    expect(first.output).not.toContain("uncommitted changes");
+    expect(first.code).toBe(0);
+    const second = await release(["--backup-repo", BACKUP], { box, env });
+    expect(second.code).toBe(0);
+    const records = readJsonLines(join(box.dir, ".release-log.jsonl"));
+    expect(records.map((r) => r.status)).toEqual(["released", "released"]);
+    // The second release points at the first as the rollback target.
+    expect(second.output).toContain(`pipbot release rollback ${String(records[0]?.tag)}`);
+  });
+
+  test("a failed backup copy fails the release, says the image was pushed, and is recorded as failed", async () => {
+    const r = await release(["--backup-repo", BACKUP], { env: { FAKE_FAIL: "skopeo=3" } });
+    expect(r.code).toBe(1);
+    expect(r.output).toContain('step "backup copy" failed (exit 3)');
+    expect(r.output).toContain("WAS pushed, but its backup copy failed");
+    expect(r.output).toContain("skopeo copy docker://registry.fly.io/pipbot-prod:");
+    expect(r.output).not.toContain("Released registry.fly.io");
+    expect(r.output).not.toContain("npx convex env set");
+    expect(r.records).toHaveLength(1);
+    expect(r.records[0]).toMatchObject({ status: "failed", failedStep: "backup copy", exitCode: 3 });
+  });
+
+  test("a failed build stops before any copy and is recorded as failed", async () => {
+    const r = await release(["--backup-repo", BACKUP], { env: { FAKE_FAIL: "fly:deploy=2" } });
+    expect(r.code).toBe(1);
+    expect(r.output).toContain('step "build" failed (exit 2): fly deploy --build-only');
+    expect(r.calls.some((c) => c.tool === "skopeo")).toBe(false);
+    expect(r.calls.some((c) => c.tool === "fly" && c.argv[0] === "auth")).toBe(false);
+    expect(r.records[0]).toMatchObject({ status: "failed", failedStep: "build", exitCode: 2 });
+  });
+
+  test("a failing git stops the release with the step named", async () => {
+    const r = await release(["--backup-repo", BACKUP], { env: { FAKE_FAIL: "git:rev-parse=128" } });
+    expect(r.code).toBe(1);
+    expect(r.output).toContain('step "git" failed (exit 128): git rev-parse HEAD');
+    expect(r.calls.some((c) => c.tool === "fly")).toBe(false);
+  });
+
+  test("--dry-run prints every command and runs nothing but read-only git", async () => {
+    const r = await release(["--backup-repo", BACKUP, "--dry-run"]);
+    expect(r.code).toBe(0);
+    expect(r.calls.map((c) => c.tool)).toEqual(["git", "git"]);
+    expect(r.output).toContain("$ fly deploy --build-only --push --image-label deploy-");
+    expect(r.output).toContain("$ fly auth docker");
+    expect(r.output).toContain(`$ skopeo copy docker://registry.fly.io/pipbot-prod:deploy-`);
+    expect(r.output).toContain("nothing was built, pushed, copied or recorded");
+    expect(r.records).toEqual([]);
+  });
+
+  test("usage errors: no backup registry, a tagged backup repo, an unknown mode (exit 2, nothing run)", async () => {
+    for (const args of [[], ["--backup-repo", `${BACKUP}:latest`], ["--mode", "both", "--no-backup"]]) {
+      const r = await release(args);
+      expect(`${args.join(" ")} → ${r.code}`).toBe(`${args.join(" ")} → 2`);
+      expect(r.calls).toEqual([]);
+      expect(r.output).toContain("usage: pipbot release");
+    }
+  });
+
+  test("missing tools fail before anything is built", async () => {
+    const noCopy = await release(["--backup-repo", BACKUP], { tools: ["fly", "git"] });
+    expect(noCopy.code).toBe(1);
+    expect(noCopy.output).toContain("neither skopeo nor docker");
+    expect(noCopy.calls).toEqual([]);
+    const noFly = await release(["--no-backup"], { tools: ["git"] });
+    expect(noFly.code).toBe(1);
+    expect(noFly.output).toContain("fly (flyctl) is not on PATH");
+  });
+});
+
+describe("pipbot release --mode separate", () => {
+  test("builds the AI server app from fly.toml; --app overrides the app", async () => {
+    const r = await release(["--mode", "separate", "--backup-repo", "ghcr.io/acme/pipbot-ai"]);
+    expect(r.code).toBe(0);
+    const build = r.calls.find((c) => c.tool === "fly" && c.argv[0] === "deploy");
+    expect(build?.argv.slice(5, 9)).toEqual(["-c", "fly.toml", "-a", "pipbot-ai"]);
+    expect(r.output).toContain("Released registry.fly.io/pipbot-ai:deploy-");
+    expect(r.records[0]).toMatchObject({ mode: "separate", app: "pipbot-ai", config: "fly.toml" });
+
+    const other = await release(["--mode", "separate", "--app", "pipbot-ai-staging", "--no-backup"]);
+    expect(other.code).toBe(0);
+    expect(other.calls.map(cmd).join("\n")).toContain("-c fly.toml -a pipbot-ai-staging");
+    const copied = other.calls.some((c) => c.tool === "skopeo" || (c.tool === "fly" && c.argv[0] === "auth"));
+    expect(copied).toBe(false);
+    expect(other.output).toContain("backup   none (--no-backup)");
+  });
+
+  test("refuses to build when deploy/nix-deps.json was computed for another bun.lock", async () => {
+    const box = sandbox(["fly", "skopeo", "git"]);
+    writeFileSync(join(box.dir, "bun.lock"), `${readFileSync(join(box.dir, "bun.lock"), "utf8")}\n`);
+    const r = await release(["--mode", "separate", "--no-backup"], { box });
+    expect(r.code).toBe(1);
+    expect(r.output).toContain("deploy/nix-deps.json was computed for another bun.lock");
+    expect(r.output).toContain(sha256(join(box.dir, "bun.lock")));
+    expect(r.calls).toEqual([]);
+    // Integrated mode does not build with Nix and is not affected.
+    expect((await release(["--no-backup"], { box })).code).toBe(0);
+  });
+});
+
+describe("pipbot release rollback / list", () => {
+  test("rollback redeploys an earlier tag, records it, and list shows the history", async () => {
+    const box = sandbox(["fly", "skopeo", "git"]);
+    const first = await release(["--backup-repo", BACKUP], { box });
+    expect(first.code).toBe(0);
+    const tag = TAG_RE.exec(first.output)?.[0] ?? "";
+
+    const rb = await release(["rollback", tag], { box });
+    expect(rb.code).toBe(0);
+    const deploy = rb.calls.at(-1);
+    expect(deploy && cmd(deploy)).toBe(
+      `fly deploy --image registry.fly.io/pipbot-prod:${tag} -c fly-integrated.toml -a pipbot-prod`,
+    );
+    expect(rb.output).toContain("config and secrets are NOT rolled back");
+    expect(rb.output).toContain(`npx convex env set PIPBOT_IMAGE registry.fly.io/pipbot-prod:${tag}`);
+    expect(rb.output).not.toContain("warning:");
+    expect(rb.records.at(-1)).toMatchObject({ action: "rollback", status: "rolled-back", tag });
+
+    const listed = await release(["list"], { box });
+    expect(listed.code).toBe(0);
+    const lines = listed.output.trim().split("\n");
+    expect(lines[0]).toMatch(/^TIME\s+ACTION\s+STATUS/);
+    expect(lines.filter((l) => l.includes(tag))).toHaveLength(2);
+    expect(listed.output).toContain("rolled-back");
+
+    const json = await release(["list", "--json"], { box });
+    expect(
+      json.output
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l).action),
+    ).toEqual(["release", "rollback"]);
+  });
+
+  test("rollback warns about an unknown tag, refuses `latest`, and a failed deploy is recorded", async () => {
+    const box = sandbox(["fly", "git"]);
+    const unknown = await release(["rollback", "deploy-20260101000000-abcdef0"], { box });
+    expect(unknown.code).toBe(0);
+    expect(unknown.output).toContain("warning: deploy-20260101000000-abcdef0 is not a successful release");
+
+    const latest = await release(["rollback", "latest"], { box });
+    expect(latest.code).toBe(2);
+    expect(latest.output).toContain("moving pointer");
+
+    const failed = await release(["rollback", "deploy-20260101000000-abcdef0"], {
+      box,
+      env: { FAKE_FAIL: "fly:deploy=5" },
+    });
+    expect(failed.code).toBe(1);
+    expect(failed.output).toContain('step "deploy" failed (exit 5)');
+    expect(failed.records.at(-1)).toMatchObject({ action: "rollback", status: "failed", exitCode: 5 });
+  });
+
+  test("list on an empty log says so", async () => {
+    const r = await release(["list"]);
+    expect(r.code).toBe(0);
+    expect(r.output).toContain("no releases recorded");
+  });
+});
