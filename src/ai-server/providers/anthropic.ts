@@ -1,53 +1,37 @@
 /** Anthropic Messages through `@anthropic-ai/sdk` (SDK retries off; our retry loop owns retries). */
 import Anthropic from "@anthropic-ai/sdk";
 import type { StopReason } from "../../shared/chat-api.ts";
-import type { PipbotError } from "../../shared/errors.ts";
+import { sdkAdapter, stainlessError, stainlessOptions } from "./sdk-adapter.ts";
 import type {
   ProviderAdapter,
   ProviderCall,
   ProviderClientConfig,
   ProviderEvent,
-  ProviderResult,
   UsagePatch,
 } from "./types.ts";
-import { upstreamError } from "./upstream-errors.ts";
 
 const DEFAULT_MAX_TOKENS = 4096;
 
-function mapError(e: unknown): PipbotError {
-  if (e instanceof Anthropic.APIConnectionError)
-    return upstreamError({ provider: "anthropic", connection: true, message: e.message, cause: e });
-  if (e instanceof Anthropic.APIError) {
-    const body = e.error as { error?: { type?: string; message?: string } } | undefined;
-    return upstreamError({
-      provider: "anthropic",
-      ...(e.status !== undefined ? { status: e.status } : { inStream: true }),
-      headers: e.headers ?? null,
-      message: body?.error?.message ?? e.apiMessage ?? e.message,
-      ...(body?.error?.type ? { type: body.error.type } : {}),
-      cause: e,
-    });
-  }
-  return upstreamError({
-    provider: "anthropic",
-    connection: true,
-    message: e instanceof Error ? e.message : String(e),
-    cause: e,
+const mapError = (e: unknown) =>
+  stainlessError<InstanceType<typeof Anthropic.APIError>>("anthropic", e, Anthropic, (err) => {
+    const body = err.error as { error?: { type?: string; message?: string } } | undefined;
+    return { message: body?.error?.message ?? err.apiMessage ?? err.message, type: body?.error?.type };
   });
-}
 
-function usageOf(u: Partial<Record<string, unknown>> | null | undefined): UsagePatch {
+function usageOf(u: object | null | undefined): UsagePatch {
   const out: UsagePatch = {};
   if (!u) return out;
-  const num = (v: unknown) => (typeof v === "number" ? v : undefined);
-  const set = (k: keyof UsagePatch, v: unknown) => {
-    const n = num(v);
-    if (n !== undefined) out[k] = n;
-  };
-  set("inputTokens", u.input_tokens);
-  set("outputTokens", u.output_tokens);
-  set("cacheReadTokens", u.cache_read_input_tokens);
-  set("cacheWriteTokens", u.cache_creation_input_tokens);
+  const src = u as Record<string, unknown>;
+  const fields: [keyof UsagePatch, string][] = [
+    ["inputTokens", "input_tokens"],
+    ["outputTokens", "output_tokens"],
+    ["cacheReadTokens", "cache_read_input_tokens"],
+    ["cacheWriteTokens", "cache_creation_input_tokens"],
+  ];
+  for (const [k, wire] of fields) {
+    const v = src[wire];
+    if (typeof v === "number") out[k] = v;
+  }
   return out;
 }
 
@@ -66,69 +50,38 @@ function params(call: ProviderCall) {
   };
 }
 
-export function anthropicAdapter(cfg: ProviderClientConfig): ProviderAdapter {
-  const client = new Anthropic({
-    apiKey: cfg.apiKey,
-    ...(cfg.baseURL ? { baseURL: cfg.baseURL } : {}),
-    defaultHeaders: cfg.defaultHeaders,
-    fetch: cfg.fetch,
-    maxRetries: 0,
-    timeout: 24 * 3600 * 1000, // our phase timers own timeouts
-  });
-
-  async function* events(
-    stream: AsyncIterable<Anthropic.RawMessageStreamEvent>,
-  ): AsyncGenerator<ProviderEvent> {
-    try {
-      for await (const ev of stream) {
-        switch (ev.type) {
-          case "message_start":
-            yield { type: "usage", usage: usageOf(ev.message.usage as unknown as Record<string, unknown>) };
-            break;
-          case "content_block_delta":
-            if (ev.delta.type === "text_delta" && ev.delta.text) yield { type: "text", text: ev.delta.text };
-            break;
-          case "message_delta":
-            yield { type: "usage", usage: usageOf(ev.usage as unknown as Record<string, unknown>) };
-            if (ev.delta.stop_reason) yield { type: "stop", reason: stopReason(ev.delta.stop_reason) };
-            break;
-          default:
-            break;
-        }
-      }
-    } catch (e) {
-      throw mapError(e);
+async function* events(
+  stream: AsyncIterable<Anthropic.RawMessageStreamEvent>,
+): AsyncGenerator<ProviderEvent> {
+  for await (const ev of stream) {
+    if (ev.type === "message_start") yield { type: "usage", usage: usageOf(ev.message.usage) };
+    else if (ev.type === "content_block_delta") {
+      if (ev.delta.type === "text_delta" && ev.delta.text) yield { type: "text", text: ev.delta.text };
+    } else if (ev.type === "message_delta") {
+      yield { type: "usage", usage: usageOf(ev.usage) };
+      if (ev.delta.stop_reason) yield { type: "stop", reason: stopReason(ev.delta.stop_reason) };
     }
   }
+}
 
-  return {
+export function anthropicAdapter(cfg: ProviderClientConfig): ProviderAdapter {
+  const client = new Anthropic(stainlessOptions(cfg));
+  return sdkAdapter({
     provider: "anthropic",
-    async openStream(call) {
-      try {
-        const stream = await client.messages.create(
-          { ...params(call), stream: true },
-          { signal: call.signal, headers: call.headers },
-        );
-        return events(stream);
-      } catch (e) {
-        throw mapError(e);
-      }
+    mapError,
+    events,
+    stream: (call) =>
+      client.messages.create(
+        { ...params(call), stream: true },
+        { signal: call.signal, headers: call.headers },
+      ),
+    async complete(call) {
+      const msg = await client.messages.create(params(call), { signal: call.signal, headers: call.headers });
+      return {
+        text: msg.content.map((b) => (b.type === "text" ? b.text : "")).join(""),
+        stopReason: stopReason(msg.stop_reason),
+        usage: usageOf(msg.usage),
+      };
     },
-    async complete(call): Promise<ProviderResult> {
-      try {
-        const msg = await client.messages.create(params(call), {
-          signal: call.signal,
-          headers: call.headers,
-        });
-        const text = msg.content.map((b) => (b.type === "text" ? b.text : "")).join("");
-        return {
-          text,
-          stopReason: stopReason(msg.stop_reason),
-          usage: usageOf(msg.usage as unknown as Record<string, unknown>),
-        };
-      } catch (e) {
-        throw mapError(e);
-      }
-    },
-  };
+  });
 }

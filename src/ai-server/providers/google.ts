@@ -1,38 +1,30 @@
 /**
  * Gemini through `@google/genai` (no retryOptions, so the SDK does not retry). The SDK's ApiError
- * carries no headers, so each call uses a fetch wrapper that keeps the response headers for
- * retry-after.
+ * carries no headers, so each call uses a fetch wrapper that keeps the response headers (in the
+ * call context) for retry-after / x-should-retry.
  */
 import { ApiError, type GenerateContentResponse, GoogleGenAI } from "@google/genai";
 import type { StopReason } from "../../shared/chat-api.ts";
-import type { PipbotError } from "../../shared/errors.ts";
+import { type CallContext, connectionFailure, sdkAdapter } from "./sdk-adapter.ts";
 import type {
   ProviderAdapter,
   ProviderCall,
   ProviderClientConfig,
   ProviderEvent,
-  ProviderResult,
   UsagePatch,
 } from "./types.ts";
 import { upstreamError } from "./upstream-errors.ts";
 
-function mapError(e: unknown, headers: Headers | null): PipbotError {
-  if (e instanceof ApiError) {
-    const m = /"status"\s*:\s*"([A-Z_]+)"/.exec(e.message);
-    return upstreamError({
-      provider: "google",
-      // An error chunk inside a 200 stream also surfaces as ApiError (with the chunk's code).
-      status: e.status,
-      headers,
-      message: e.message,
-      ...(m?.[1] ? { type: m[1] } : {}),
-      cause: e,
-    });
-  }
+function mapError(e: unknown, ctx: CallContext) {
+  if (!(e instanceof ApiError)) return connectionFailure("google", e);
+  const m = /"status"\s*:\s*"([A-Z_]+)"/.exec(e.message);
   return upstreamError({
     provider: "google",
-    connection: true,
-    message: e instanceof Error ? e.message : String(e),
+    // An error chunk inside a 200 stream also surfaces as ApiError (with the chunk's code).
+    status: e.status,
+    headers: ctx.headers,
+    message: e.message,
+    ...(m?.[1] ? { type: m[1] } : {}),
     cause: e,
   });
 }
@@ -64,6 +56,24 @@ function textOf(r: GenerateContentResponse): string {
   return parts.map((p) => (typeof p.text === "string" && !p.thought ? p.text : "")).join("");
 }
 
+async function* events(stream: AsyncIterable<GenerateContentResponse>): AsyncGenerator<ProviderEvent> {
+  let stop: string | undefined;
+  for await (const chunk of stream) {
+    const text = textOf(chunk);
+    if (text) yield { type: "text", text };
+    if (chunk.usageMetadata) yield { type: "usage", usage: usageOf(chunk) };
+    stop = chunk.candidates?.[0]?.finishReason ?? stop;
+  }
+  // Gemini has no end marker: a body that ends without a finishReason was cut short.
+  if (stop === undefined)
+    throw upstreamError({
+      provider: "google",
+      connection: true,
+      message: "stream ended without a finish reason",
+    });
+  yield { type: "stop", reason: stopReason(stop) };
+}
+
 export function googleAdapter(cfg: ProviderClientConfig): ProviderAdapter {
   const ai = new GoogleGenAI({
     apiKey: cfg.apiKey,
@@ -74,17 +84,16 @@ export function googleAdapter(cfg: ProviderClientConfig): ProviderAdapter {
     },
   });
 
-  function request(call: ProviderCall) {
-    const seen: { headers: Headers | null } = { headers: null };
+  function params(call: ProviderCall, ctx: CallContext) {
     const trackingFetch: typeof fetch = Object.assign(
       async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
         const res = await cfg.fetch(input, init);
-        seen.headers = res.headers;
+        ctx.headers = res.headers;
         return res;
       },
       { preconnect: fetch.preconnect },
     );
-    const params = {
+    return {
       model: call.model,
       contents: call.messages.map((m) => ({
         role: m.role === "assistant" ? "model" : "user",
@@ -98,57 +107,20 @@ export function googleAdapter(cfg: ProviderClientConfig): ProviderAdapter {
         ...(call.temperature !== undefined ? { temperature: call.temperature } : {}),
       },
     };
-    return { params, seen };
   }
 
-  async function* events(
-    stream: AsyncIterable<GenerateContentResponse>,
-    seen: { headers: Headers | null },
-  ): AsyncGenerator<ProviderEvent> {
-    let stop: string | undefined;
-    try {
-      for await (const chunk of stream) {
-        const text = textOf(chunk);
-        if (text) yield { type: "text", text };
-        if (chunk.usageMetadata) yield { type: "usage", usage: usageOf(chunk) };
-        stop = chunk.candidates?.[0]?.finishReason ?? stop;
-      }
-    } catch (e) {
-      throw mapError(e, seen.headers);
-    }
-    // Gemini has no end marker: a body that ends without a finishReason was cut short.
-    if (stop === undefined)
-      throw upstreamError({
-        provider: "google",
-        connection: true,
-        message: "stream ended without a finish reason",
-      });
-    yield { type: "stop", reason: stopReason(stop) };
-  }
-
-  return {
+  return sdkAdapter({
     provider: "google",
-    async openStream(call) {
-      const { params, seen } = request(call);
-      try {
-        const stream = await ai.models.generateContentStream(params);
-        return events(stream, seen);
-      } catch (e) {
-        throw mapError(e, seen.headers);
-      }
+    mapError,
+    events,
+    stream: (call, ctx) => ai.models.generateContentStream(params(call, ctx)),
+    async complete(call, ctx) {
+      const r = await ai.models.generateContent(params(call, ctx));
+      return {
+        text: textOf(r),
+        stopReason: stopReason(r.candidates?.[0]?.finishReason),
+        usage: usageOf(r),
+      };
     },
-    async complete(call): Promise<ProviderResult> {
-      const { params, seen } = request(call);
-      try {
-        const r = await ai.models.generateContent(params);
-        return {
-          text: textOf(r),
-          stopReason: stopReason(r.candidates?.[0]?.finishReason),
-          usage: usageOf(r),
-        };
-      } catch (e) {
-        throw mapError(e, seen.headers);
-      }
-    },
-  };
+  });
 }

@@ -1,0 +1,121 @@
+/**
+ * What the three provider adapters share: the SDK client options (retries and timeouts off: our
+ * retry loop and phase timers own them), the error mapping of the two Stainless SDKs
+ * (`@anthropic-ai/sdk`, `openai`), and `sdkAdapter`, which turns a provider's request/stream
+ * functions into a `ProviderAdapter` whose every failure — request, response or in-stream — is a
+ * PipbotError.
+ */
+import { PipbotError } from "../../shared/errors.ts";
+import type {
+  Provider,
+  ProviderAdapter,
+  ProviderCall,
+  ProviderClientConfig,
+  ProviderEvent,
+  ProviderResult,
+} from "./types.ts";
+import { upstreamError } from "./upstream-errors.ts";
+
+/** SDK-level timeout: effectively none; the phase timers (connect/first token/idle/total) bound calls. */
+export const SDK_TIMEOUT_MS = 24 * 3600 * 1000;
+
+/** Options common to the Anthropic and OpenAI SDK clients. */
+export function stainlessOptions(cfg: ProviderClientConfig) {
+  return {
+    apiKey: cfg.apiKey,
+    ...(cfg.baseURL ? { baseURL: cfg.baseURL } : {}),
+    defaultHeaders: cfg.defaultHeaders,
+    fetch: cfg.fetch,
+    maxRetries: 0,
+    timeout: SDK_TIMEOUT_MS,
+  };
+}
+
+/** Any failure that is not an SDK API error: a transport failure (refused, reset, cut). */
+export function connectionFailure(provider: Provider, e: unknown): PipbotError {
+  return upstreamError({
+    provider,
+    connection: true,
+    message: e instanceof Error ? e.message : String(e),
+    cause: e,
+  });
+}
+
+/** The error classes and fields the Stainless SDKs (Anthropic, OpenAI) share. */
+export interface StainlessErrors {
+  APIConnectionError: abstract new (...args: never[]) => Error;
+  APIError: abstract new (...args: never[]) => Error & { status?: number; headers?: Headers };
+}
+
+/**
+ * Map a Stainless SDK error: connection errors, API errors (an error without a status is an error
+ * event inside a 200 stream), anything else as a connection failure. `detail` pulls the provider's
+ * error message and type out of the API error.
+ */
+export function stainlessError<E extends Error & { status?: number; headers?: Headers }>(
+  provider: Provider,
+  e: unknown,
+  sdk: StainlessErrors,
+  detail: (e: E) => { message: string; type?: string | null | undefined },
+): PipbotError {
+  if (e instanceof sdk.APIConnectionError) return connectionFailure(provider, e);
+  if (e instanceof sdk.APIError) {
+    const err = e as E;
+    const d = detail(err);
+    return upstreamError({
+      provider,
+      ...(err.status !== undefined ? { status: err.status } : { inStream: true }),
+      headers: err.headers ?? null,
+      message: d.message,
+      ...(d.type ? { type: d.type } : {}),
+      cause: e,
+    });
+  }
+  return connectionFailure(provider, e);
+}
+
+/** Per-call state an adapter may fill (Google keeps the response headers for retry-after). */
+export interface CallContext {
+  headers: Headers | null;
+}
+
+export interface SdkBinding<Chunk> {
+  provider: Provider;
+  /** SDK error → PipbotError (errors already PipbotError pass through untouched). */
+  mapError(e: unknown, ctx: CallContext): PipbotError;
+  /** Send the streaming request; resolves once the upstream answered 2xx. */
+  stream(call: ProviderCall, ctx: CallContext): Promise<AsyncIterable<Chunk>>;
+  /** SDK stream chunks → canonical events (may throw at the end, e.g. no stop reason). */
+  events(chunks: AsyncIterable<Chunk>): AsyncIterable<ProviderEvent>;
+  complete(call: ProviderCall, ctx: CallContext): Promise<ProviderResult>;
+}
+
+export function sdkAdapter<Chunk>(b: SdkBinding<Chunk>): ProviderAdapter {
+  const fail = (e: unknown, ctx: CallContext) => (e instanceof PipbotError ? e : b.mapError(e, ctx));
+  async function* guarded(chunks: AsyncIterable<Chunk>, ctx: CallContext): AsyncGenerator<ProviderEvent> {
+    try {
+      yield* b.events(chunks);
+    } catch (e) {
+      throw fail(e, ctx);
+    }
+  }
+  return {
+    provider: b.provider,
+    async openStream(call) {
+      const ctx: CallContext = { headers: null };
+      try {
+        return guarded(await b.stream(call, ctx), ctx);
+      } catch (e) {
+        throw fail(e, ctx);
+      }
+    },
+    async complete(call) {
+      const ctx: CallContext = { headers: null };
+      try {
+        return await b.complete(call, ctx);
+      } catch (e) {
+        throw fail(e, ctx);
+      }
+    },
+  };
+}
