@@ -41,7 +41,21 @@ export interface AppDeps {
   simulator: boolean;
   /** Lift the server's idle timeout for a long request (main.ts: `server.timeout(req, 0)`). */
   holdOpen?: (req: Request) => void;
+  /**
+   * Aborted when the process stops draining (main.ts, after AI_DRAIN_MS): requests still in flight
+   * end with a retryable `shutting_down` error — an SSE `error` event, never a cut — and new
+   * requests are refused with 503.
+   */
+  shutdown?: AbortSignal;
   newId?: () => string;
+}
+
+/** The error in-flight requests end with when the server stops. */
+export function shuttingDownError(): PipbotError {
+  return new PipbotError("shutting_down", "the AI server is shutting down: retry the request", {
+    retryable: true,
+    retryAfterMs: 1000,
+  });
 }
 
 interface Normalized {
@@ -81,6 +95,7 @@ export function createApp(deps: AppDeps) {
   );
 
   app.use("*", async (c, next) => {
+    if (deps.shutdown?.aborted && c.req.method === "POST") throw shuttingDownError();
     if (s.token && !secureEqual(bearerToken(c.req.header("authorization")), s.token))
       throw new PipbotError(
         "unauthorized",
@@ -112,22 +127,33 @@ export function createApp(deps: AppDeps) {
   ) {
     deps.holdOpen?.(req);
     const accounting = { store: deps.store, logger: deps.logger, simulator: deps.simulator };
+    // Aborted by the caller going away (reason: none → client_closed) or by the shutdown.
+    const caller = new AbortController();
+    const onGone = () => caller.abort();
+    const onShutdown = () => caller.abort(shuttingDownError());
+    req.signal.addEventListener("abort", onGone, { once: true });
+    deps.shutdown?.addEventListener("abort", onShutdown, { once: true });
+    const release = () => {
+      req.signal.removeEventListener("abort", onGone);
+      deps.shutdown?.removeEventListener("abort", onShutdown);
+    };
     if (!p.stream) {
-      const o = await runChat(engine, p, req.signal);
+      const o = await runChat(engine, p, caller.signal).finally(release);
       account(accounting, p, o, api);
       if (o.status === "ok")
         return Response.json(body(o), { headers: { "x-pipbot-request-id": p.requestId } });
       return fail(o.error);
     }
-    const caller = new AbortController();
-    req.signal.addEventListener("abort", () => caller.abort(), { once: true });
     return sseResponse({
       requestId: p.requestId,
       keepAliveMs: s.keepAliveMs,
       caller,
       frames: framing,
       run: (hooks) => runChat(engine, p, caller.signal, hooks),
-      finished: (o) => account(accounting, p, o, api),
+      finished: (o) => {
+        release();
+        account(accounting, p, o, api);
+      },
     });
   }
 

@@ -126,6 +126,11 @@ export async function runChat(
   const tries: ChatOutcome["tries"] = [];
 
   const aborted = () => signal.aborted && !totalExpired;
+  /** Why the caller's signal fired: its PipbotError reason (e.g. shutting_down) or client_closed. */
+  const abortError = () =>
+    signal.reason instanceof PipbotError
+      ? signal.reason
+      : new PipbotError("client_closed", "the caller closed the request");
 
   /** One upstream attempt; throws a PipbotError. */
   async function attempt(candidate: ModelRef): Promise<void> {
@@ -141,7 +146,7 @@ export async function runChat(
       if (!plan.stream) {
         // The reply arrives whole with the response headers: bounded by the first-token timeout.
         timer.arm("first_token", cfg.firstTokenTimeoutMs);
-        const r = await deps.registry.get(candidate.provider).complete(call);
+        const r = await adapter.complete(call);
         text = r.text;
         usage = r.usage;
         stopReason = r.stopReason;
@@ -178,7 +183,7 @@ export async function runChat(
     } catch (e) {
       if (timer.expired) throw timeoutError(timer.expired.phase, timer.expired.ms, candidate.id);
       if (totalExpired) throw timeoutError("total", cfg.totalTimeoutMs, candidate.id);
-      if (signal.aborted) throw new PipbotError("client_closed", "the caller closed the request");
+      if (signal.aborted) throw abortError();
       throw toPipbotError(e, "upstream_error");
     } finally {
       timer.clear();
@@ -209,9 +214,7 @@ export async function runChat(
           const wait = backoffMs(retry + 1, err.retryAfterMs, deps.random);
           if (performance.now() + wait >= deadline) break; // no time to wait here: try the next model
           if (!(await abortableDelay(wait, request.signal))) {
-            lastError = totalExpired
-              ? timeoutError("total", cfg.totalTimeoutMs, candidate.id)
-              : new PipbotError("client_closed", "the caller closed the request");
+            lastError = totalExpired ? timeoutError("total", cfg.totalTimeoutMs, candidate.id) : abortError();
             break candidates;
           }
         }

@@ -24,8 +24,10 @@ on AI_HOST:AI_PORT (default 127.0.0.1:3000). Upstream: the Convex usage proxy wh
 PIPBOT_SERVICE_TOKEN and CLERK_USER_ID are set, else the providers directly (ANTHROPIC_API_KEY,
 OPENAI_API_KEY, GEMINI_API_KEY). See docs/AI-SERVER.md.`;
 
-/** How long a graceful stop waits for in-flight requests before closing them. */
-const DRAIN_MS = 10_000;
+/** After the drain deadline: how long the `shutting_down` error events get to reach the callers. */
+const FLUSH_MS = 1_000;
+
+const after = (ms: number) => new Promise<"deadline">((r) => setTimeout(() => r("deadline"), ms));
 
 export function upstreamSettings(c: AiConfig): UpstreamSettings {
   const site = convexSiteUrl(c);
@@ -103,7 +105,9 @@ export async function main(argv: string[]): Promise<number> {
   if (!store) return 1;
 
   const holder: { server?: ReturnType<typeof Bun.serve> } = {};
+  const shutdown = new AbortController();
   const app = createApp({
+    shutdown: shutdown.signal,
     settings: appSettings(config),
     registry,
     store,
@@ -140,10 +144,22 @@ export async function main(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => resolve("SIGTERM"));
     process.once("SIGINT", () => resolve("SIGINT"));
   });
-  log.info({ signal, inFlight: server.pendingRequests }, "stopping: draining in-flight requests");
-  const timer = setTimeout(() => void server.stop(true), DRAIN_MS);
-  await server.stop(false);
-  clearTimeout(timer);
+  log.info(
+    { signal, inFlight: server.pendingRequests, drainMs: config.AI_DRAIN_MS },
+    "stopping: draining in-flight requests",
+  );
+  // No new connections; idle keep-alive connections close now; in-flight requests may finish.
+  const stopped = server.stop(false).then(() => "stopped" as const);
+  if ((await Promise.race([stopped, after(config.AI_DRAIN_MS)])) === "deadline") {
+    // Still running after AI_DRAIN_MS: end them with a retryable shutting_down error (an SSE
+    // `error` event, a 503 for non-stream) well before the supervisor's SIGKILL, then close.
+    log.warn(
+      { inFlight: server.pendingRequests, drainMs: config.AI_DRAIN_MS },
+      "drain deadline: ending in-flight requests with shutting_down",
+    );
+    shutdown.abort();
+    if ((await Promise.race([stopped, after(FLUSH_MS)])) === "deadline") await server.stop(true);
+  }
   store.close();
   log.info({ signal }, "AI server stopped");
   return 0;

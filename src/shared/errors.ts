@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   upstream_connection: 502,
   timeout: 504,
   unavailable: 503,
+  shutting_down: 503,
   config_invalid: 500,
 } as const;
 

@@ -114,6 +114,10 @@ export const aiEnv = defineEnv(
       doc: "Label the AI server as running on the local upstream simulator (identity line, /healthz simulator:true, logs). Set by `pipbot demo` and tests.",
       fix: "set PIPBOT_SIMULATOR to 1 when the base URLs point at `pipbot dev upstream-sim`, else unset it",
     }),
+    AI_DRAIN_MS: envVar(positiveInt(5_000), {
+      doc: "On SIGTERM: how long in-flight requests may finish before they are ended with a retryable `shutting_down` error (keep it below SUPERVISOR_GRACE_MS, default 8000).",
+      fix: "set AI_DRAIN_MS to milliseconds below SUPERVISOR_GRACE_MS, e.g. 5000",
+    }),
     AI_KEEPALIVE_MS: envVar(positiveInt(15_000), {
       doc: "SSE keep-alive comment interval while the upstream is silent.",
       fix: "set AI_KEEPALIVE_MS to milliseconds, e.g. 15000",
