@@ -8,6 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, tempDir } from "../helpers/index.ts";
+import { type Captured, runCaptured } from "./lib/run.ts";
 
 const HAVE_NIX = Bun.which("nix") !== null && Bun.which("nix-instantiate") !== null;
 const STUB = join(ROOT, "test/fixtures/deploy/nixpkgs-stub");
@@ -35,18 +36,9 @@ function flakeCopy(edit?: (flake: string) => string): { dir: string; home: strin
   return { dir: t.path, home };
 }
 
-async function nix(args: string[], home: string): Promise<{ code: number; out: string; err: string }> {
-  const proc = Bun.spawn(["nix", ...FEATURES, ...args], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, XDG_CACHE_HOME: join(home, "cache") },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { code, out, err };
+function nix(args: string[], home: string): Promise<Captured> {
+  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, XDG_CACHE_HOME: join(home, "cache") };
+  return runCaptured(["nix", ...FEATURES, ...args], env);
 }
 
 const OVERRIDE = ["--override-input", "nixpkgs", `path:${STUB}`];

@@ -7,6 +7,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync } from "node:f
 import { dirname, join, posix } from "node:path";
 import { ROOT } from "../../helpers/index.ts";
 import type { StageFs } from "./dockerfile-model.ts";
+import { runCaptured } from "./run.ts";
 
 const BUILTIN = /^(node:|bun:|bun$)/;
 const NODE_BUILTINS = new Set([
@@ -112,16 +113,7 @@ export function stageCopy(fs: StageFs, appDir: string, dir: string, prodDeps: Se
 
 export async function bunBuild(dir: string, entry: string): Promise<{ code: number; output: string }> {
   const outdir = `--outdir=${join(dir, ".resolve-check")}`;
-  const proc = Bun.spawn([process.execPath, "build", "--target=bun", outdir, entry], {
-    cwd: dir,
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" },
-  });
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { code, output: out + err };
+  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" };
+  const r = await runCaptured([process.execPath, "build", "--target=bun", outdir, entry], env, { cwd: dir });
+  return { code: r.code, output: r.out + r.err };
 }
