@@ -24,7 +24,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: Co
   },
   demo: {
     summary: "run the whole runtime against the bundled upstream simulator (no keys)",
-    load: () => import("./demo/main.ts"),
+    load: () => import("./supervisor/main.ts").then((m) => ({ main: m.demoMain })),
   },
   chat: { summary: "terminal chat client for a gateway", load: () => import("./chat-client/main.ts") },
   release: {

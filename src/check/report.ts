@@ -15,8 +15,8 @@ import {
   type Problem,
   processEnvs,
 } from "../shared/config/index.ts";
+import { ProcfileError, parseProcfile, startOrder } from "../shared/procfile.ts";
 import { REDACTED } from "../shared/redact.ts";
-import { ProcfileError, parseProcfile, startOrder } from "../supervisor/procfile.ts";
 
 export type ProcName = keyof typeof processEnvs;
 export const PROC_NAMES = Object.keys(processEnvs) as ProcName[];

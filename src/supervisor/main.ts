@@ -1,10 +1,12 @@
 /**
- * `pipbot start [--only a,b] [--procfile PATH]`: the supervisor process. The only file of the
- * supervisor that reads the environment, spawns processes and installs signal handlers; the
- * policies live in supervisor.ts / policy.ts / output.ts / procfile.ts / readiness.ts.
+ * `pipbot start [--only a,b] [--procfile PATH]` and `pipbot demo`: the supervisor process. The
+ * only file of the supervisor that reads the environment, spawns processes and installs signal
+ * handlers; the policies live in supervisor.ts / policy.ts / output.ts / readiness.ts / demo.ts,
+ * the Procfile parser in shared/procfile.ts (`pipbot check` reads the Procfile too).
  */
-import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
 import {
   type Env,
@@ -18,9 +20,8 @@ import {
   secretValues,
   supervisorEnv,
 } from "../shared/config/index.ts";
-import { identity } from "../shared/identity.ts";
+import { identity, ROOT_DIR } from "../shared/identity.ts";
 import { createLogger, type PipbotLogger } from "../shared/log.ts";
-import { prettyLine, tagLine } from "./output.ts";
 import {
   commandArgv,
   type ProcEntry,
@@ -28,8 +29,10 @@ import {
   parseProcfile,
   selectProcesses,
   startOrder,
-} from "./procfile.ts";
-import { readinessFor } from "./readiness.ts";
+} from "../shared/procfile.ts";
+import { demoBanner, demoEnv, readyMessage, SIM_NAME, simProcess, simUrl } from "./demo.ts";
+import { prettyLine, tagLine } from "./output.ts";
+import { type ReadinessCheck, readinessFor } from "./readiness.ts";
 import { type ChildHandle, type Clock, Supervisor } from "./supervisor.ts";
 
 export const USAGE = `usage: pipbot start [--only NAMES] [--procfile PATH]
@@ -54,6 +57,8 @@ export interface SuperviseOptions {
   tty?: boolean;
   /** Extra secret values to redact from child output (e.g. a generated token). */
   secrets?: string[];
+  /** Processes to run before the Procfile's (the demo's simulator), with their readiness checks. */
+  before?: { entry: ProcEntry; check: ReadinessCheck }[];
 }
 
 /** Known Procfile names whose configuration is checked before anything starts. */
@@ -138,30 +143,37 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     return EX_CONFIG;
   }
 
+  const names = [...(opts.before ?? []).map((b) => b.entry.name), ...entries.map((e) => e.name)];
+  // Human output on a terminal (unless this supervisor is itself supervised): every line, the
+  // supervisor's own included, as `name | level msg`; otherwise JSON lines.
+  const tty = opts.tty ?? (process.stdout.isTTY === true && !opts.env.PIPBOT_SUPERVISED);
+  const write = opts.write ?? ((line: string) => void process.stdout.write(line));
+  const width = Math.max("supervisor".length, ...names.map((n) => n.length));
+  const own = (text: string) =>
+    tty ? prettyLine("supervisor", "stdout", { text }, names.length, width) : text;
   const logger: PipbotLogger = createLogger({
     proc: "supervisor",
     level: cfg.LOG_LEVEL,
     secrets: [...secretValues(opts.env), ...(opts.secrets ?? [])],
-    ...(opts.write ? { destination: { write: opts.write } } : {}),
-    ...(opts.tty !== undefined ? { pretty: opts.tty } : {}),
+    destination: {
+      write: (chunk) => {
+        for (const line of chunk.split("\n")) if (line) write(`${own(line)}\n`);
+      },
+    },
   });
-  const names = entries.map((e) => e.name);
   logger.info(
     { event: "identity", ...identity(names, opts.env), procfile: procfilePath },
     "pipbot supervisor starting",
   );
 
-  const tty = opts.tty ?? (process.stdout.isTTY === true && !opts.env.PIPBOT_SUPERVISED);
-  const write = opts.write ?? ((line: string) => void process.stdout.write(line));
-  const width = Math.max(...names.map((n) => n.length));
   const output = (
     proc: string,
     stream: "stdout" | "stderr",
     line: { text: string; part?: { index: number; last: boolean } },
   ) => {
     const text = tty
-      ? prettyLine(proc, stream, line, names.indexOf(proc), width)
-      : tagLine(proc, stream, line, new Date());
+      ? prettyLine(proc, stream, line, names.indexOf(proc), width, logger.redactor)
+      : tagLine(proc, stream, line, new Date(), logger.redactor);
     write(`${logger.redactor.string(text)}\n`);
   };
 
@@ -171,7 +183,10 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
   childEnv.PIPBOT_SUPERVISED = "1";
 
   const sup = new Supervisor({
-    processes: entries.map((entry) => ({ entry, check: readinessFor(entry.name, cfg) })),
+    processes: [
+      ...(opts.before ?? []),
+      ...entries.map((entry) => ({ entry, check: readinessFor(entry.name, cfg) })),
+    ],
     settings: {
       readyTimeoutMs: cfg.SUPERVISOR_READY_TIMEOUT_MS,
       shutdownBudgetMs: cfg.SUPERVISOR_SHUTDOWN_BUDGET_MS,
@@ -231,4 +246,55 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   return supervise({ argv, env: process.env, signals: true });
+}
+
+export const DEMO_USAGE = `usage: pipbot demo [--model MODEL] [--sim-port N]
+
+Runs the AI server, sync worker and gateway locally against the bundled upstream SIMULATOR (not a
+real model): replies are deterministic ("You said: <your message>." then filler words). The
+simulator runs as one more supervised process ("${SIM_NAME}", started first, stopped last).
+Data goes to $DATA_DIR (default ./data/demo). Stop with Ctrl-C.
+
+options:
+  --model MODEL    simulator model, may carry options (default anthropic/simulator),
+                   e.g. "anthropic/simulator@tokens=200,rate=20" for a slow 10 s stream
+  --sim-port N     port of the simulator (default: any free port)
+  -h, --help       show this help`;
+
+/** A loopback port that was free a moment ago (the simulator child is told to listen on it). */
+function freeLoopbackPort(): number {
+  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(null) });
+  const port = probe.port ?? 0;
+  probe.stop(true);
+  return port;
+}
+
+/** `pipbot demo`: the supervisor in demo mode (see demo.ts). */
+export async function demoMain(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(
+    argv,
+    { model: { type: "string" }, "sim-port": { type: "string" } },
+    DEMO_USAGE,
+  );
+  const given = values["sim-port"] === undefined ? 0 : Number(values["sim-port"]);
+  if (!Number.isInteger(given) || given < 0 || given > 65535)
+    throw new UsageError(`--sim-port must be a port number, got ${values["sim-port"]}`, DEMO_USAGE);
+  const dataDir = resolve(process.env.DATA_DIR?.trim() || "./data/demo");
+  mkdirSync(dataDir, { recursive: true });
+  const token =
+    process.env.CLAWDBOT_GATEWAY_TOKEN?.trim() ||
+    process.env.OPENCLAW_GATEWAY_TOKEN?.trim() ||
+    randomBytes(24).toString("hex");
+  const simPort = given || freeLoopbackPort();
+  const url = simUrl(simPort);
+  const env = demoEnv(process.env, { simUrl: url, dataDir, token, model: values.model });
+  process.stderr.write(demoBanner({ simUrl: url, model: env.AI_DEFAULT_MODEL ?? "", dataDir }));
+  return supervise({
+    argv: ["--procfile", join(ROOT_DIR, "Procfile")],
+    env,
+    signals: true,
+    secrets: [token],
+    before: [simProcess(simPort)],
+    onReady: () => process.stderr.write(readyMessage({ gatewayPort: env.GATEWAY_PORT ?? "18789", token })),
+  });
 }

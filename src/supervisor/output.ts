@@ -4,7 +4,10 @@
  * into pieces marked `"part"` so nothing is lost and memory stays bounded. Each line is then tagged
  * with the child's name: a JSON object stays valid JSON (with `"proc"` added if absent); any other
  * line is wrapped in a JSON line. On a terminal, lines get a coloured `name | ` prefix instead.
+ * Given a Redactor, a JSON line with a credential-named field (`token`, `authorization`, …) is
+ * re-serialized with that field redacted; the caller redacts secret values in the final text.
  */
+import { isSecretKey, REDACTED, type Redactor } from "../shared/redact.ts";
 
 export type StreamName = "stdout" | "stderr";
 
@@ -63,13 +66,34 @@ export class LineSplitter {
   }
 }
 
+/** True when a parsed JSON value has a credential-named field with a value, at any depth. */
+export function hasSecretField(v: unknown, depth = 0): boolean {
+  if (!v || typeof v !== "object" || depth > 32) return false;
+  if (Array.isArray(v)) return v.some((x) => hasSecretField(x, depth + 1));
+  for (const [k, x] of Object.entries(v)) {
+    if (isSecretKey(k) && x !== null && x !== "" && x !== REDACTED) return true;
+    if (hasSecretField(x, depth + 1)) return true;
+  }
+  return false;
+}
+
 /** One child output line as a JSON log line (no trailing newline). */
-export function tagLine(proc: string, stream: StreamName, line: Line, now: Date): string {
+export function tagLine(
+  proc: string,
+  stream: StreamName,
+  line: Line,
+  now: Date,
+  redactor?: Redactor,
+): string {
   const t = line.text;
   if (!line.part && t.startsWith("{") && t.endsWith("}")) {
     try {
       const obj = JSON.parse(t) as unknown;
       if (obj && typeof obj === "object" && !Array.isArray(obj)) {
+        if (redactor && hasSecretField(obj)) {
+          const clean = redactor.value(obj) as Record<string, unknown>;
+          return JSON.stringify("proc" in clean ? clean : { proc, ...clean });
+        }
         if ("proc" in obj) return t;
         const rest = t.slice(1).trimStart();
         return rest === "}" ? `{"proc":${JSON.stringify(proc)}}` : `{"proc":${JSON.stringify(proc)},${rest}`;
@@ -99,13 +123,15 @@ export function prettyLine(
   line: Line,
   colourIndex: number,
   width: number,
+  redactor?: Redactor,
 ): string {
   const c = COLOURS[colourIndex % COLOURS.length];
   const prefix = `\x1b[${c}m${proc.padEnd(width)} |\x1b[0m `;
   let body = line.text;
   if (!line.part && body.startsWith("{")) {
     try {
-      const obj = JSON.parse(body) as Record<string, unknown>;
+      const parsed = JSON.parse(body) as Record<string, unknown>;
+      const obj = redactor && hasSecretField(parsed) ? (redactor.value(parsed) as typeof parsed) : parsed;
       const { level, time, msg, proc: _p, pid: _pid, hostname: _h, ...rest } = obj;
       const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : "";
       body = `${String(level ?? "info")} ${String(msg ?? "")}${extra}`;

@@ -7,6 +7,7 @@
  * so this file is one state machine; `main.ts` provides the real adapters.
  */
 import type { Logger } from "pino";
+import type { ProcEntry } from "../shared/procfile.ts";
 import { type Line, LineSplitter, type StreamName } from "./output.ts";
 import {
   Backoff,
@@ -17,7 +18,6 @@ import {
   type ExitStatus,
   failureExitCode,
 } from "./policy.ts";
-import type { ProcEntry } from "./procfile.ts";
 import { type FetchLike, probe, type ReadinessCheck } from "./readiness.ts";
 
 export interface ChildHandle {

@@ -8,7 +8,7 @@ import {
   parseProcfile,
   selectProcesses,
   startOrder,
-} from "../../src/supervisor/procfile.ts";
+} from "../../src/shared/procfile.ts";
 import { reachableHost, readinessFor } from "../../src/supervisor/readiness.ts";
 
 describe("Procfile", () => {

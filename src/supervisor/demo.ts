@@ -1,12 +1,34 @@
 /**
- * What `pipbot demo` sets up: the runtime's environment pointed at the simulator, and the text it
- * prints. Pure functions (main.ts starts the simulator and the supervisor).
+ * `pipbot demo`: the supervisor in demo mode. The bundled upstream simulator runs as one more
+ * supervised child (`bun src/cli.ts dev upstream-sim`, started first, stopped last), and the
+ * runtime's environment points the AI server at it in direct mode, labelled as the simulator.
+ * Pure functions of their inputs: main.ts picks the port, starts the supervisor and prints the text.
  */
+import type { ProcEntry } from "../shared/procfile.ts";
+import type { ReadinessCheck } from "./readiness.ts";
 
 export const DEMO_MODEL = "anthropic/simulator";
+/** The Procfile-style name of the simulator child (it shows as `proc` on its lines). */
+export const SIM_NAME = "upstream-sim";
 
 /** Provisioning variables the demo never passes on: it must not talk to Convex. */
 const CONVEX_VARS = ["CONVEX_URL", "CONVEX_SITE_URL", "PIPBOT_SERVICE_TOKEN", "CLERK_USER_ID", "SYNC_SECRET"];
+
+export function simUrl(simPort: number): string {
+  return `http://127.0.0.1:${simPort}`;
+}
+
+/** The simulator child, with its readiness check (its /healthz), to run before the Procfile's. */
+export function simProcess(simPort: number): { entry: ProcEntry; check: ReadinessCheck } {
+  return {
+    entry: {
+      name: SIM_NAME,
+      command: `bun src/cli.ts dev upstream-sim --port ${simPort} --host 127.0.0.1`,
+      line: 0,
+    },
+    check: { kind: "http", url: `${simUrl(simPort)}/healthz` },
+  };
+}
 
 export function demoEnv(
   base: Record<string, string | undefined>,
@@ -45,9 +67,9 @@ export function demoBanner(o: { simUrl: string; model: string; dataDir: string }
     "│ This is NOT a real model: replies are deterministic test text.           │",
     "└──────────────────────────────────────────────────────────────────────────┘",
     `  model:      ${o.model} (simulator)`,
-    `  simulator:  ${o.simUrl}`,
+    `  simulator:  ${o.simUrl} (process "${SIM_NAME}")`,
     `  data:       ${o.dataDir}`,
-    "  starting ai → sync → gateway …",
+    `  starting ${SIM_NAME} → ai → sync → gateway …`,
     "",
     "",
   ].join("\n");

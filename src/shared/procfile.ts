@@ -2,6 +2,7 @@
  * Procfile parsing and start order. The Procfile is the single list of processes (foreman and
  * overmind run the same file): `name: command` lines, `#` comments, blank lines.
  * Known processes start in dependency order (ai → sync → gateway); any others follow in file order.
+ * Shared because the supervisor runs it and `pipbot check` validates it.
  */
 
 export interface ProcEntry {
