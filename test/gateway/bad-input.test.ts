@@ -1,32 +1,14 @@
 /**
  * Abuse the gateway while a healthy client keeps chatting: a flood of wrong tokens (rate limited
- * per address), a client that never reads (slow consumer), and a thousand connections opening and
+ * per address), a client that never reads (slow consumer), and two thousand connections opening and
  * closing (some mid-handshake). The gateway stays up, answers every case as specified, loses
  * nothing, and ends with no leaked connections.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import { childEnv, ROOT, type RunningProcess, spawnCaptured, waitFor } from "../helpers/index.ts";
-import { connected, RawClient, startFakeAi, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
+import { expect, test } from "bun:test";
+import { childEnv, ROOT, spawnCaptured, waitFor } from "../helpers/index.ts";
+import { gatewayHarness, RawClient, TOKEN } from "./helpers.ts";
 
-let ai: Awaited<ReturnType<typeof startFakeAi>>;
-let t: TestGateway;
-const clients: RawClient[] = [];
-const procs: RunningProcess[] = [];
-
-beforeAll(async () => {
-  ai = await startFakeAi();
-});
-afterAll(async () => {
-  await ai.stop();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  for (const p of procs.splice(0)) {
-    p.kill("SIGKILL");
-    await p.exited;
-  }
-  await t?.stop();
-});
+const h = gatewayHarness();
 
 /** One full chat turn on `c`; returns the final text. */
 async function chatOnce(c: RawClient, key: string): Promise<string> {
@@ -38,13 +20,11 @@ async function chatOnce(c: RawClient, key: string): Promise<string> {
 }
 
 test("a flood of wrong tokens is rate limited per address; the healthy client keeps chatting", async () => {
-  t = await startTestGateway({ aiUrl: ai.url, settings: { GATEWAY_AUTH_MAX_FAILURES: 10 } });
-  const healthy = await connected(t.wsUrl);
-  clients.push(healthy);
+  const t = await h.start({ settings: { GATEWAY_AUTH_MAX_FAILURES: 10 } });
+  const healthy = await h.connect();
   const results: Record<string, unknown>[] = [];
   for (let i = 0; i < 15; i++) {
-    const c = await RawClient.open(t.wsUrl);
-    clients.push(c);
+    const c = await h.open();
     const res = await c.handshake({ auth: { token: `wrong-${i}` } });
     results.push(res.error as Record<string, unknown>);
     expect((await c.waitClosed()).code).toBe(1008);
@@ -59,8 +39,7 @@ test("a flood of wrong tokens is rate limited per address; the healthy client ke
   expect(limited.retryAfterMs).toBeGreaterThan(0);
   expect(limited.retryAfterMs).toBeLessThanOrEqual(60_000);
   // While limited, even the right token from that address is refused (no oracle for guessing).
-  const right = await RawClient.open(t.wsUrl);
-  clients.push(right);
+  const right = await h.open();
   expect(((await right.handshake()).error as { details: { code: string } }).details.code).toBe(
     "AUTH_RATE_LIMITED",
   );
@@ -70,9 +49,8 @@ test("a flood of wrong tokens is rate limited per address; the healthy client ke
 });
 
 test("a client that never reads is closed 1008 slow consumer; others keep chatting", async () => {
-  t = await startTestGateway({ aiUrl: ai.url, settings: { GATEWAY_MAX_BUFFERED_BYTES: 64 * 1024 } });
-  const healthy = await connected(t.wsUrl);
-  clients.push(healthy);
+  const t = await h.start({ settings: { GATEWAY_MAX_BUFFERED_BYTES: 64 * 1024 } });
+  const healthy = await h.connect();
   // Some history worth reading back, ~100 KB per chat.history answer.
   const big = "x".repeat(50_000);
   for (let i = 0; i < 2; i++) {
@@ -83,7 +61,10 @@ test("a client that never reads is closed 1008 slow consumer; others keep chatti
   // socket, and keeps asking for ~100 KB history answers. The kernel buffers fill, then the
   // gateway's own send buffer grows past the limit.
   const slow = spawnCaptured(["node", "-e", SLOW_CLIENT, t.wsUrl, TOKEN], childEnv());
-  procs.push(slow);
+  h.defer(async () => {
+    slow.kill("SIGKILL");
+    await slow.exited;
+  });
   await slow.waitForOutput(/paused/);
   await waitFor(
     () =>
@@ -118,10 +99,9 @@ ws.on("message", (d) => {
 });
 `;
 
-test("a thousand connections opening and closing (some mid-handshake) leave nothing behind", async () => {
-  t = await startTestGateway({ aiUrl: ai.url });
-  const healthy = await connected(t.wsUrl);
-  clients.push(healthy);
+test("two thousand connections opening and closing (some mid-handshake) leave nothing behind", async () => {
+  const t = await h.start();
+  const healthy = await h.connect();
   let turns = 0;
   const chatter = (async () => {
     while (turns < 5) {
@@ -129,8 +109,9 @@ test("a thousand connections opening and closing (some mid-handshake) leave noth
       turns++;
     }
   })();
+  const CHURN = 2000;
   const batch = 50;
-  for (let b = 0; b < 1000 / batch; b++) {
+  for (let b = 0; b < CHURN / batch; b++) {
     await Promise.all(
       Array.from({ length: batch }, async (_, i) => {
         const c = await RawClient.open(t.wsUrl);
@@ -149,6 +130,6 @@ test("a thousand connections opening and closing (some mid-handshake) leave noth
   await chatter;
   expect(turns).toBe(5);
   await waitFor(() => t.gw.stats().connections === 1, { what: "only the healthy connection left" });
-  expect(t.gw.stats().upgrades).toBe(1001);
+  expect(t.gw.stats().upgrades).toBe(CHURN + 1);
   expect(await chatOnce(healthy, "after-churn")).toStartWith("You said: after-churn.");
 }, 60_000);

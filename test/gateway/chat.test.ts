@@ -2,30 +2,15 @@
  * Chat runs over a real in-process gateway and a fake AI server that speaks the exact /chat SSE
  * contract: acks, streaming order, storage, idempotency, aborts, errors, ordering per session.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { waitFor } from "../helpers/index.ts";
-import { connected, type RawClient, startFakeAi, startTestGateway, type TestGateway } from "./helpers.ts";
+import { gatewayHarness } from "./helpers.ts";
 
-let ai: Awaited<ReturnType<typeof startFakeAi>>;
-let t: TestGateway;
-const clients: RawClient[] = [];
-
-beforeAll(async () => {
-  ai = await startFakeAi();
-});
-afterAll(async () => {
-  await ai.stop();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await t?.stop();
-});
+const h = gatewayHarness();
 
 async function setup(settings = {}) {
-  t = await startTestGateway({ aiUrl: ai.url, settings });
-  const c = await connected(t.wsUrl);
-  clients.push(c);
-  return c;
+  const t = await h.start({ settings });
+  return { t, c: await h.connect(), ai: h.ai };
 }
 
 function text(p: Record<string, unknown>): string {
@@ -35,7 +20,7 @@ function text(p: Record<string, unknown>): string {
 
 describe("chat.send", () => {
   test("acks with started, streams deltas in order, ends with one final, stores both messages", async () => {
-    const c = await setup();
+    const { t, c, ai } = await setup();
     const res = await c.call("chat.send", {
       sessionKey: "main",
       message: "hello there",
@@ -86,7 +71,7 @@ describe("chat.send", () => {
   });
 
   test("the user message is stored before the ack", async () => {
-    const c = await setup();
+    const { t, c } = await setup();
     const id = c.req("chat.send", {
       sessionKey: "s-ack",
       message: "[slow] stored first",
@@ -101,22 +86,14 @@ describe("chat.send", () => {
   });
 
   test("a duplicate idempotency key is in_flight while running and the cached result after, never a second run", async () => {
-    const c = await setup();
+    const { t, c, ai } = await setup();
     await c.call("chat.send", { sessionKey: "main", message: "[slow] dup", idempotencyKey: "dup-1" });
     const before = ai.requests.length;
-    const again = await c.call("chat.send", {
-      sessionKey: "main",
-      message: "[slow] dup",
-      idempotencyKey: "dup-1",
-    });
+    const again = await c.chatSend("main", "[slow] dup", "dup-1");
     expect(again.payload).toEqual({ runId: "dup-1", status: "in_flight" });
     await c.call("chat.abort", { sessionKey: "main", runId: "dup-1" });
     await c.terminal("dup-1");
-    const third = await c.call("chat.send", {
-      sessionKey: "main",
-      message: "[slow] dup",
-      idempotencyKey: "dup-1",
-    });
+    const third = await c.chatSend("main", "[slow] dup", "dup-1");
     expect(third.payload).toEqual({ runId: "dup-1", status: "aborted" });
     const r2 = await c.call("chat.send", { sessionKey: "main", message: "ok", idempotencyKey: "dup-2" });
     expect(r2.payload).toEqual({ runId: "dup-2", status: "started" });
@@ -131,7 +108,7 @@ describe("chat.send", () => {
   });
 
   test("chat.abort mid-stream: aborted event, partial text stored, upstream request cancelled", async () => {
-    const c = await setup();
+    const { t, c, ai } = await setup();
     await c.call("chat.send", { sessionKey: "main", message: "[slow] abort me", idempotencyKey: "ab-1" });
     await waitFor(() => c.chat("ab-1").filter((p) => p.state === "delta").length >= 3, {
       what: "some deltas",
@@ -152,7 +129,7 @@ describe("chat.send", () => {
   });
 
   test("/stop aborts the session's runs with stopReason stop", async () => {
-    const c = await setup();
+    const { c } = await setup();
     await c.call("chat.send", { sessionKey: "main", message: "[slow] long", idempotencyKey: "st-1" });
     await waitFor(() => c.chat("st-1").length > 0, { what: "first delta" });
     const res = await c.call("chat.send", { sessionKey: "main", message: "/stop", idempotencyKey: "st-2" });
@@ -162,7 +139,7 @@ describe("chat.send", () => {
   });
 
   test("chat.abort with a runId of another session is rejected", async () => {
-    const c = await setup();
+    const { c } = await setup();
     await c.call("chat.send", { sessionKey: "s1", message: "[slow] x", idempotencyKey: "other-1" });
     const res = await c.call("chat.abort", { sessionKey: "s2", runId: "other-1" });
     expect(res.ok).toBe(false);
@@ -174,7 +151,7 @@ describe("chat.send", () => {
   });
 
   test("an in-stream error ends as error (not final) with errorKind, partial kept", async () => {
-    const c = await setup();
+    const { t, c } = await setup();
     await c.call("chat.send", { sessionKey: "main", message: "[error_after:3] go", idempotencyKey: "er-1" });
     const end = await c.terminal("er-1");
     expect(end.state).toBe("error");
@@ -187,7 +164,7 @@ describe("chat.send", () => {
   });
 
   test("a cut connection ends as error; HTTP errors map to errorKind", async () => {
-    const c = await setup();
+    const { c } = await setup();
     await c.call("chat.send", { sessionKey: "main", message: "[cut_after:2] go", idempotencyKey: "cut-1" });
     expect((await c.terminal("cut-1")).state).toBe("error");
     await c.call("chat.send", { sessionKey: "main", message: "[ratelimit]", idempotencyKey: "rl-1" });
@@ -201,7 +178,7 @@ describe("chat.send", () => {
   });
 
   test("runs of one session are serialised in arrival order; other sessions run concurrently", async () => {
-    const c = await setup();
+    const { c, ai } = await setup();
     await c.call("chat.send", { sessionKey: "a", message: "[slow] first", idempotencyKey: "o-1" });
     await c.call("chat.send", { sessionKey: "a", message: "second", idempotencyKey: "o-2" });
     await c.call("chat.send", { sessionKey: "b", message: "other session", idempotencyKey: "o-3" });
@@ -217,7 +194,7 @@ describe("chat.send", () => {
   });
 
   test("context budget drops the oldest messages first", async () => {
-    const c = await setup({ GATEWAY_CONTEXT_BUDGET_CHARS: 20 });
+    const { c, ai } = await setup({ GATEWAY_CONTEXT_BUDGET_CHARS: 20 });
     await c.call("chat.send", { sessionKey: "main", message: "one", idempotencyKey: "cb-1" });
     await c.terminal("cb-1");
     await c.call("chat.send", { sessionKey: "main", message: "two", idempotencyKey: "cb-2" });
@@ -229,9 +206,8 @@ describe("chat.send", () => {
   });
 
   test("two clients see the same chat events", async () => {
-    const c = await setup();
-    const d = await connected(t.wsUrl, { minProtocol: 3, maxProtocol: 3 });
-    clients.push(d);
+    const { c } = await setup();
+    const d = await h.connect({ minProtocol: 3, maxProtocol: 3 });
     await c.call("chat.send", { sessionKey: "main", message: "shared", idempotencyKey: "two-1" });
     await c.terminal("two-1");
     await d.terminal("two-1");
@@ -243,7 +219,7 @@ describe("chat.send", () => {
   });
 
   test("bad chat params get INVALID_REQUEST and nothing is stored", async () => {
-    const c = await setup();
+    const { t, c } = await setup();
     const empty = await c.call("chat.send", { sessionKey: "main", message: "   ", idempotencyKey: "e-1" });
     expect(empty.error).toMatchObject({ code: "INVALID_REQUEST", message: "message or attachment required" });
     const wrong = await c.call("chat.send", { sessionKey: "main", message: 42, idempotencyKey: "e-2" });

@@ -18,7 +18,7 @@ import {
   tempDir,
   waitFor,
 } from "../helpers/index.ts";
-import { connected, type RawClient, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
+import { connected, httpOk, type RawClient, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
 
 const HAVE_AI = existsSync(join(ROOT, "src", "ai-server", "main.ts"));
 
@@ -29,14 +29,6 @@ let aiDir: ReturnType<typeof tempDir> | undefined;
 let t: TestGateway | undefined;
 const clients: RawClient[] = [];
 const procs: RunningProcess[] = [];
-
-async function httpOk(url: string): Promise<boolean> {
-  try {
-    return (await fetch(url)).ok;
-  } catch {
-    return false;
-  }
-}
 
 describe.skipIf(!HAVE_AI)("gateway + real AI server + upstream simulator", () => {
   beforeAll(async () => {
@@ -148,19 +140,11 @@ describe.skipIf(!HAVE_AI)("gateway + real AI server + upstream simulator", () =>
     clients.push(d);
     const before = sim.requests.length;
     await c.call("chat.send", { sessionKey: "main", message: "once", idempotencyKey: "e2e-idem" });
-    const dup = await d.call("chat.send", {
-      sessionKey: "main",
-      message: "once",
-      idempotencyKey: "e2e-idem",
-    });
+    const dup = await d.chatSend("main", "once", "e2e-idem");
     expect(dup.payload).toEqual({ runId: "e2e-idem", status: "in_flight" });
     await c.terminal("e2e-idem");
     await d.terminal("e2e-idem");
-    const after = await c.call("chat.send", {
-      sessionKey: "main",
-      message: "once",
-      idempotencyKey: "e2e-idem",
-    });
+    const after = await c.chatSend("main", "once", "e2e-idem");
     expect(after.payload).toEqual({ runId: "e2e-idem", status: "ok" });
     expect(sim.requests.length - before).toBe(1);
     const strip = (ps: Record<string, unknown>[]) => ps.map((p) => [p.seq, p.state, p.deltaText]);

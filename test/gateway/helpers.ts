@@ -3,6 +3,7 @@
  * fake AI server that speaks the exact `/chat` SSE contract (for fast, controllable runs), and a
  * raw WebSocket client (`ws`) that records every frame for strict assertions.
  */
+import { afterAll, afterEach, beforeAll } from "bun:test";
 import WebSocket from "ws";
 import { createGateway, type Gateway, type GatewaySettings } from "../../src/gateway/app.ts";
 import { formatStreamEvent } from "../../src/shared/chat-api.ts";
@@ -257,6 +258,11 @@ export class RawClient {
     return this.response(this.req(method, params));
   }
 
+  /** `chat.send` of `message` with `idempotencyKey` in `sessionKey`; the response frame. */
+  async chatSend(sessionKey: string, message: string, idempotencyKey: string): Promise<Frame> {
+    return this.call("chat.send", { sessionKey, message, idempotencyKey });
+  }
+
   events(name?: string): Frame[] {
     return this.frames.filter((f) => f.type === "event" && (name === undefined || f.event === name));
   }
@@ -305,4 +311,73 @@ export async function connected(url: string, params: Record<string, unknown> = {
   const hello = await c.handshake(params);
   if (hello.ok !== true) throw new Error(`handshake failed: ${JSON.stringify(hello.error)}`);
   return c;
+}
+
+/** True when GET `url` answers 2xx (false while the server is not up yet). */
+export async function httpOk(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url)).ok;
+  } catch {
+    return false;
+  }
+}
+
+// ---- per-file harness -----------------------------------------------------------------------------
+
+export type FakeAi = Awaited<ReturnType<typeof startFakeAi>>;
+
+/**
+ * The setup every gateway test file shares: one fake AI server for the file, a fresh gateway per
+ * test (`start`), and everything opened through the harness closed after each test.
+ */
+export function gatewayHarness(fakeAiOpts: Parameters<typeof startFakeAi>[0] = {}) {
+  let ai: FakeAi | undefined;
+  let current: TestGateway | undefined;
+  const clients: { close(): void }[] = [];
+  const cleanups: (() => unknown)[] = [];
+  beforeAll(async () => {
+    ai = await startFakeAi(fakeAiOpts);
+  });
+  afterAll(async () => {
+    await ai?.stop();
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    for (const f of cleanups.splice(0).reverse()) await f();
+    await current?.stop();
+    current = undefined;
+  });
+  const h = {
+    get ai(): FakeAi {
+      if (!ai) throw new Error("the fake AI server is not started (use the harness inside a test)");
+      return ai;
+    },
+    get t(): TestGateway {
+      if (!current) throw new Error("no gateway: call start() first");
+      return current;
+    },
+    /** A fresh in-process gateway on port 0 talking to the fake AI server (unless aiUrl is given). */
+    async start(opts: Partial<Parameters<typeof startTestGateway>[0]> = {}): Promise<TestGateway> {
+      await current?.stop();
+      current = await startTestGateway({ ...opts, aiUrl: opts.aiUrl || h.ai.url });
+      return current;
+    },
+    /** An authenticated raw client (closed after the test). */
+    async connect(params: Record<string, unknown> = {}, url?: string): Promise<RawClient> {
+      return h.track(await connected(url ?? h.t.wsUrl, params));
+    },
+    /** An open, not yet authenticated raw client (closed after the test). */
+    async open(headers?: Record<string, string>): Promise<RawClient> {
+      return h.track(await RawClient.open(h.t.wsUrl, headers));
+    },
+    track<T extends { close(): void }>(c: T): T {
+      clients.push(c);
+      return c;
+    },
+    /** Run `f` after the test (before the gateway stops), last registered first. */
+    defer(f: () => unknown): void {
+      cleanups.push(f);
+    },
+  };
+  return h;
 }

@@ -3,27 +3,21 @@
  * connect, chat (deltas + final), history, abort, and a wrong token that must stop it from
  * reconnecting (counted server-side).
  */
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { GatewayClient, type GatewayReconnectPausedInfo } from "@openclaw/gateway-client";
 import { waitFor } from "../helpers/index.ts";
-import { startFakeAi, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
+import { gatewayHarness, type TestGateway, TOKEN } from "./helpers.ts";
 
 type Ev = { event: string; payload?: unknown; seq?: number };
 
-let ai: Awaited<ReturnType<typeof startFakeAi>>;
+const h = gatewayHarness();
 let t: TestGateway;
-const started: GatewayClient[] = [];
 
-beforeAll(async () => {
-  ai = await startFakeAi();
-});
-afterAll(async () => {
-  await ai.stop();
-});
-afterEach(async () => {
-  for (const c of started.splice(0)) c.stop();
-  await t?.stop();
-});
+/** A started GatewayClient, stopped after the test. */
+function track(c: GatewayClient): GatewayClient {
+  h.track({ close: () => c.stop() });
+  return c;
+}
 
 function client(token: string) {
   const events: Ev[] = [];
@@ -46,7 +40,7 @@ function client(token: string) {
     },
     onGap: (g) => void gaps.push(g),
   });
-  started.push(c);
+  track(c);
   c.start();
   return {
     c,
@@ -64,7 +58,7 @@ function client(token: string) {
 }
 
 test("GatewayClient connects, chats (deltas + final), reads history and aborts", async () => {
-  t = await startTestGateway({ aiUrl: ai.url });
+  t = await h.start();
   const k = client(TOKEN);
   const hello = await waitFor(() => k.hello(), { what: "hello-ok" });
   expect(hello.protocol).toBe(4);
@@ -104,11 +98,10 @@ test("GatewayClient connects, chats (deltas + final), reads history and aborts",
 });
 
 test("a wrong token: AUTH_TOKEN_MISMATCH, close 1008, and the client stops reconnecting", async () => {
-  t = await startTestGateway({ aiUrl: ai.url });
+  t = await h.start();
   const closes: number[] = [];
   const k = client("definitely-wrong-token");
   k.c.stop();
-  started.pop();
   // A fresh client with onClose so the close code is observed.
   const paused: GatewayReconnectPausedInfo[] = [];
   const errors: Error[] = [];
@@ -120,7 +113,7 @@ test("a wrong token: AUTH_TOKEN_MISMATCH, close 1008, and the client stops recon
     onReconnectPaused: (info) => void paused.push(info),
     onClose: (code) => void closes.push(code),
   });
-  started.push(c);
+  track(c);
   const upgradesBefore = t.gw.stats().upgrades;
   c.start();
   const info = await waitFor(() => paused[0], { what: "reconnect paused" });

@@ -3,12 +3,12 @@
  * published JSON Schema for protocol 4), every handshake failure of the spec with its close code,
  * post-handshake errors, ticks, shutdown, the small methods and the HTTP health routes.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Ajv from "ajv";
 import { ROOT, waitFor } from "../helpers/index.ts";
-import { connected, RawClient, startFakeAi, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
+import { gatewayHarness, type TestGateway, TOKEN } from "./helpers.ts";
 
 const schema = JSON.parse(
   readFileSync(join(ROOT, "node_modules/@openclaw/gateway-protocol/protocol.schema.json"), "utf8"),
@@ -22,30 +22,14 @@ const validate = (def: string, value: unknown) => {
   return ok ? null : JSON.stringify(v.errors);
 };
 
-let ai: Awaited<ReturnType<typeof startFakeAi>>;
+const h = gatewayHarness();
 let t: TestGateway;
-const clients: RawClient[] = [];
 
-beforeAll(async () => {
-  ai = await startFakeAi();
-});
-afterAll(async () => {
-  await ai.stop();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await t?.stop();
-});
-
-async function gateway(opts: Parameters<typeof startTestGateway>[0] = { aiUrl: "" }) {
-  t = await startTestGateway({ ...opts, aiUrl: opts.aiUrl || ai.url });
+async function gateway(opts: Parameters<typeof h.start>[0] = {}) {
+  t = await h.start(opts);
   return t;
 }
-async function open(headers?: Record<string, string>) {
-  const c = await RawClient.open(t.wsUrl, headers);
-  clients.push(c);
-  return c;
-}
+const open = (headers?: Record<string, string>) => h.open(headers);
 
 describe("handshake", () => {
   test("challenge first (no seq), then a schema-valid protocol-4 hello-ok with exactly the spec's keys", async () => {
@@ -201,7 +185,7 @@ describe("handshake", () => {
   });
 
   test("no connect within the deadline closes 1008 handshake timeout", async () => {
-    await gateway({ aiUrl: "", settings: { GATEWAY_HANDSHAKE_TIMEOUT_MS: 300 } });
+    await gateway({ settings: { GATEWAY_HANDSHAKE_TIMEOUT_MS: 300 } });
     const a = await open();
     expect(await a.waitClosed(5000)).toEqual({ code: 1008, reason: "handshake timeout" });
     const log = t.logs.records().find((r) => r.msg === "gateway connection closed");
@@ -212,8 +196,7 @@ describe("handshake", () => {
 describe("after the handshake", () => {
   test("non-request frames, bad JSON and unknown methods get INVALID_REQUEST; the socket stays open", async () => {
     await gateway();
-    const c = await connected(t.wsUrl);
-    clients.push(c);
+    const c = await h.connect();
     c.send({ type: "event", id: "e1", event: "x" });
     c.send("[1,2");
     c.send({ type: "req", id: "", method: "health" });
@@ -231,19 +214,16 @@ describe("after the handshake", () => {
 
   test("a frame over policy.maxPayload closes 1009; other clients are unaffected", async () => {
     await gateway();
-    const other = await connected(t.wsUrl);
-    clients.push(other);
-    const c = await connected(t.wsUrl);
-    clients.push(c);
+    const other = await h.connect();
+    const c = await h.connect();
     c.send(`{"type":"req","id":"big","method":"status","params":"${"x".repeat(25 * 1024 * 1024)}"}`);
     expect((await c.waitClosed(20_000)).code).toBe(1009);
     expect((await other.call("status")).ok).toBe(true);
   });
 
   test("ticks every tickIntervalMs with a gap-free seq", async () => {
-    await gateway({ aiUrl: "", tickIntervalMs: 50 });
-    const c = await connected(t.wsUrl);
-    clients.push(c);
+    await gateway({ tickIntervalMs: 50 });
+    const c = await h.connect();
     await waitFor(() => c.events("tick").length >= 3, { what: "3 ticks" });
     const ticks = c.events("tick");
     expect(validate("TickEvent", ticks[0]?.payload)).toBeNull();
@@ -258,8 +238,7 @@ describe("after the handshake", () => {
 
   test("stop: runs end, shutdown event, then close 1012", async () => {
     await gateway();
-    const c = await connected(t.wsUrl);
-    clients.push(c);
+    const c = await h.connect();
     await c.call("chat.send", { sessionKey: "main", message: "[slow] bye", idempotencyKey: "sd-1" });
     await waitFor(() => c.chat("sd-1").length > 0, { what: "a delta" });
     await t.gw.stop({ reason: "test stop", restartExpectedMs: 1000 });
@@ -283,15 +262,14 @@ describe("small methods and HTTP", () => {
       fetch: () => Response.json({ state: "idle", pending: 0, delivered: 3 }),
     });
     try {
-      await gateway({ aiUrl: "", settings: { SYNC_STATUS_PORT: sync.port as number } });
-      const c = await connected(t.wsUrl);
-      clients.push(c);
-      const h = (await c.call("health")).payload as Record<string, unknown>;
-      expect(h.ok).toBe(true);
-      expect(typeof h.ts).toBe("number");
-      expect(typeof h.durationMs).toBe("number");
-      expect(h.ai).toMatchObject({ ok: true, simulator: true });
-      expect(h.sync).toMatchObject({ ok: true, state: "idle", delivered: 3 });
+      await gateway({ settings: { SYNC_STATUS_PORT: sync.port as number } });
+      const c = await h.connect();
+      const hl = (await c.call("health")).payload as Record<string, unknown>;
+      expect(hl.ok).toBe(true);
+      expect(typeof hl.ts).toBe("number");
+      expect(typeof hl.durationMs).toBe("number");
+      expect(hl.ai).toMatchObject({ ok: true, simulator: true });
+      expect(hl.sync).toMatchObject({ ok: true, state: "idle", delivered: 3 });
       expect((await c.call("agent.identity.get")).payload).toMatchObject({ agentId: "main" });
       expect((await c.call("agents.list")).payload).toEqual({
         defaultId: "main",
@@ -314,12 +292,11 @@ describe("small methods and HTTP", () => {
 
   test("health reports an unreachable AI server and sync worker instead of failing", async () => {
     await gateway({ aiUrl: "http://127.0.0.1:9" });
-    const c = await connected(t.wsUrl);
-    clients.push(c);
-    const h = (await c.call("health")).payload as Record<string, unknown>;
-    expect(h.ok).toBe(true);
-    expect(h.ai).toMatchObject({ ok: false });
-    expect(h.sync).toMatchObject({ ok: false });
+    const c = await h.connect();
+    const hl = (await c.call("health")).payload as Record<string, unknown>;
+    expect(hl.ok).toBe(true);
+    expect(hl.ai).toMatchObject({ ok: false });
+    expect(hl.sync).toMatchObject({ ok: false });
   });
 
   test("/healthz and /readyz need no token and never redirect", async () => {

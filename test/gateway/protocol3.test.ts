@@ -4,10 +4,10 @@
  * spec's shape without `auth`). It connects, chats, reads history, aborts, and is refused on a
  * wrong token.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import WebSocket from "ws";
 import { waitFor } from "../helpers/index.ts";
-import { startFakeAi, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
+import { gatewayHarness, TOKEN } from "./helpers.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -100,6 +100,9 @@ class Proto3Client {
       this.closed = { code, reason: reason.toString() };
     });
   }
+  close(): void {
+    this.ws.close();
+  }
   static async open(url: string) {
     const ws = new WebSocket(url);
     await new Promise<void>((r, j) => {
@@ -136,24 +139,11 @@ class Proto3Client {
   }
 }
 
-let ai: Awaited<ReturnType<typeof startFakeAi>>;
-let t: TestGateway;
-const open: Proto3Client[] = [];
-beforeAll(async () => {
-  ai = await startFakeAi();
-});
-afterAll(async () => {
-  await ai.stop();
-});
-afterEach(async () => {
-  for (const c of open.splice(0)) c.ws.close();
-  await t?.stop();
-});
+const h = gatewayHarness();
 
 test("protocol 3: strict frames through connect, chat, history and abort", async () => {
-  t = await startTestGateway({ aiUrl: ai.url });
-  const c = await Proto3Client.open(t.wsUrl);
-  open.push(c);
+  const t = await h.start();
+  const c = h.track(await Proto3Client.open(t.wsUrl));
   const hello = await c.connect(TOKEN);
   expect(hello.ok).toBe(true);
   expect(validateHello3(hello.payload as Obj)).toBeNull();
@@ -199,9 +189,8 @@ test("protocol 3: strict frames through connect, chat, history and abort", async
 });
 
 test("protocol 3: a wrong token gets a strict error response and close 1008", async () => {
-  t = await startTestGateway({ aiUrl: ai.url });
-  const c = await Proto3Client.open(t.wsUrl);
-  open.push(c);
+  const t = await h.start();
+  const c = h.track(await Proto3Client.open(t.wsUrl));
   const res = await c.connect("wrong-token-x");
   expect(res.ok).toBe(false);
   expect((res.error as Obj).message).toBe("unauthorized: gateway token mismatch");
