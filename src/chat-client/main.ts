@@ -5,6 +5,7 @@
  * The only chat-client file that reads the environment or installs signal handlers.
  */
 import { createInterface } from "node:readline";
+import { readTokenFile, tokenFilePath } from "../gateway/token.ts";
 import { parseCommandArgs } from "../shared/cli-args.ts";
 import { buildInfo } from "../shared/identity.ts";
 import { ChatConnection, type GatewayClientError, safeUrl } from "./client.ts";
@@ -19,7 +20,9 @@ Chat with a pipbot (or any OpenClaw-compatible) gateway.
   (or Ctrl-D, /exit) quits.
 
   --url      gateway URL (default ws://127.0.0.1:$GATEWAY_PORT, GATEWAY_PORT defaults to 18789)
-  --token    gateway token (default $CLAWDBOT_GATEWAY_TOKEN or $OPENCLAW_GATEWAY_TOKEN)
+  --token    gateway token (default $CLAWDBOT_GATEWAY_TOKEN or $OPENCLAW_GATEWAY_TOKEN, else the
+             token a gateway generated in $DATA_DIR/gateway-token, DATA_DIR defaulting to ./data,
+             then ./data/demo)
   --session  session key (default main)`;
 
 export const EXIT = { ok: 0, runFailed: 1, usage: 2, connect: 3, auth: 4 } as const;
@@ -32,8 +35,8 @@ export async function main(argv: string[]): Promise<number> {
     { positionals: 1 },
   );
   const url = values.url ?? `ws://127.0.0.1:${process.env.GATEWAY_PORT || "18789"}`;
-  const token =
-    values.token ?? (process.env.CLAWDBOT_GATEWAY_TOKEN || process.env.OPENCLAW_GATEWAY_TOKEN || undefined);
+  const found = findToken(values.token, process.env);
+  const token = found?.token;
   const sessionKey = values.session ?? "main";
   const message = positionals[0];
 
@@ -52,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err.kind === "auth") {
       process.stderr.write(
         `pipbot chat: authentication rejected by ${safeUrl(url)}: ${err.message}${err.code ? ` [${err.code}]` : ""}\n` +
-          "Fix: pass --token or set CLAWDBOT_GATEWAY_TOKEN to the gateway's token\n",
+          `${found ? `(token from ${found.source}) ` : ""}Fix: pass --token or set CLAWDBOT_GATEWAY_TOKEN to the gateway's token\n`,
       );
       return EXIT.auth;
     }
@@ -83,6 +86,27 @@ export async function main(argv: string[]): Promise<number> {
   return interactive(conn, sessionKey, (t) => {
     current = t;
   });
+}
+
+/**
+ * Where the token comes from: --token, the environment, else the file a gateway without a
+ * configured token generated in its DATA_DIR ($DATA_DIR, or ./data, then ./data/demo).
+ */
+export function findToken(
+  flag: string | undefined,
+  env: Record<string, string | undefined>,
+): { token: string; source: string } | undefined {
+  if (flag) return { token: flag, source: "--token" };
+  for (const name of ["CLAWDBOT_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_TOKEN"]) {
+    const v = env[name]?.trim();
+    if (v) return { token: v, source: name };
+  }
+  const dirs = env.DATA_DIR?.trim() ? [env.DATA_DIR.trim()] : ["./data", "./data/demo"];
+  for (const dir of dirs) {
+    const t = readTokenFile(dir);
+    if (t) return { token: t, source: tokenFilePath(dir) };
+  }
+  return undefined;
 }
 
 /** Print how a turn ended (stderr for anything but final); return the exit code. */

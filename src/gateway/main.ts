@@ -9,13 +9,15 @@ import { buildInfo, identity } from "../shared/identity.ts";
 import { createLogger } from "../shared/log.ts";
 import { openStore } from "../shared/store/index.ts";
 import { createGateway } from "./app.ts";
+import { loadOrCreateToken } from "./token.ts";
 
 const USAGE = `usage: pipbot gateway
 
 Runs the OpenClaw-compatible WebSocket gateway (protocol 3 and 4) on GATEWAY_HOST:GATEWAY_PORT
 (default 127.0.0.1:18789), with GET /healthz and GET /readyz. Clients authenticate with
 CLAWDBOT_GATEWAY_TOKEN (alias OPENCLAW_GATEWAY_TOKEN); on a loopback bind without one, a token is
-generated and printed once. Chats are stored in DATA_DIR and answered by the AI server at AI_URL.`;
+generated once, saved in DATA_DIR/gateway-token (mode 0600) and reused on every start; on a
+terminal its ready-to-use URL is printed. Chats are stored in DATA_DIR and answered by the AI server at AI_URL.`;
 
 export async function main(argv: string[]): Promise<number> {
   parseCommandArgs(argv, {}, USAGE);
@@ -24,7 +26,7 @@ export async function main(argv: string[]): Promise<number> {
   log.info({ event: "identity", ...identity(["gateway"]) }, "pipbot gateway starting");
 
   let token = config.CLAWDBOT_GATEWAY_TOKEN;
-  const generated = !token;
+  let tokenFile: string | undefined;
   if (!token) {
     // The config rule already refuses a non-loopback bind without a token; keep the guard here too.
     if (!isLoopbackHost(config.GATEWAY_HOST)) {
@@ -33,9 +35,29 @@ export async function main(argv: string[]): Promise<number> {
       );
       return 78;
     }
-    token = randomBytes(24).toString("hex");
+    try {
+      const t = loadOrCreateToken(config.DATA_DIR);
+      token = t.token;
+      tokenFile = t.path;
+      log.redactor.add([token]);
+      log.info(
+        { event: "gateway_token", tokenFile, created: t.created },
+        t.created
+          ? `no CLAWDBOT_GATEWAY_TOKEN set: generated a token and saved it in ${tokenFile} (mode 0600)`
+          : `no CLAWDBOT_GATEWAY_TOKEN set: using the token saved in ${tokenFile}`,
+      );
+    } catch (e) {
+      // A read-only DATA_DIR: still usable locally, but clients must be given the token again after a restart.
+      token = randomBytes(24).toString("hex");
+      log.redactor.add([token]);
+      log.warn(
+        { event: "gateway_token", err: e, dataDir: config.DATA_DIR },
+        `cannot save a generated token in DATA_DIR (${(e as Error).message}); using one for this run only`,
+      );
+    }
+  } else {
+    log.redactor.add([token]);
   }
-  log.redactor.add([token]);
 
   let store: ReturnType<typeof openStore>;
   try {
@@ -88,17 +110,29 @@ export async function main(argv: string[]): Promise<number> {
       host: config.GATEWAY_HOST,
       port: server.port,
       aiUrl: config.AI_URL,
-      generatedToken: generated,
+      generatedToken: !config.CLAWDBOT_GATEWAY_TOKEN,
     },
     `gateway listening on ws://${shownHost}:${server.port}`,
   );
-  if (generated) {
-    // A human line, never a log record: the token goes in the URL fragment, which browsers do not send.
-    process.stderr.write(
-      `\npipbot gateway: no CLAWDBOT_GATEWAY_TOKEN set, so one was generated for this run.\n` +
-        `  Open:  http://${shownHost}:${server.port}/#token=${token}\n` +
-        `  Or:    CLAWDBOT_GATEWAY_TOKEN=${token} pipbot chat --url ws://${shownHost}:${server.port}\n\n`,
-    );
+  if (!config.CLAWDBOT_GATEWAY_TOKEN) {
+    const httpUrl = `http://${shownHost}:${server.port}`;
+    // The token value is shown only to a human at a terminal, never in a (JSON) log line: under the
+    // supervisor or with stderr redirected the line names the file instead. The token rides in the
+    // URL fragment, which browsers never send to a server.
+    if (process.stderr.isTTY === true && !process.env.PIPBOT_SUPERVISED) {
+      process.stderr.write(
+        `\npipbot gateway: no CLAWDBOT_GATEWAY_TOKEN set; clients use the generated token${tokenFile ? ` saved in ${tokenFile}` : ""}.\n` +
+          `  Open:  ${httpUrl}/#token=${token}\n` +
+          `  Chat:  pipbot chat --url ws://${shownHost}:${server.port}${tokenFile ? "" : ` --token ${token}`}\n\n`,
+      );
+    } else {
+      log.info(
+        { event: "gateway_token_hint", url: httpUrl, ...(tokenFile ? { tokenFile } : {}) },
+        tokenFile
+          ? `clients use the token in ${tokenFile}: run \`pipbot chat\` (it reads that file) or open ${httpUrl}/ and paste it`
+          : `no token file: set CLAWDBOT_GATEWAY_TOKEN so clients survive a restart`,
+      );
+    }
   }
 
   const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<NodeJS.Signals>();
