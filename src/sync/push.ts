@@ -68,8 +68,11 @@ export type PushOutcome =
   | { kind: "ok"; status: number; ackedThroughSeq: number; inserted?: number; duplicates?: number }
   /** Network error, timeout, 408, 429, 5xx, or anything unexpected: back off and retry the same entries. */
   | { kind: "retry"; status?: number; retryAfterMs?: number; message: string }
-  /** 401/403: a configuration fault; retry slowly. */
-  | { kind: "auth"; status: number; message: string }
+  /**
+   * 401/403: a configuration fault; retry slowly. `clockSkewMs` = our clock minus the receiver's
+   * (from its `Date` header), when it answered one.
+   */
+  | { kind: "auth"; status: number; message: string; clockSkewMs?: number }
   /** 400/413: the receiver refuses these entries; split the batch. */
   | { kind: "reject"; status: number; message: string }
   /** Our own stop aborted the request: nothing was acknowledged. */
@@ -120,7 +123,15 @@ export function classifyResponse(
     };
   }
   const reason = `HTTP ${status}${bodyText ? `: ${snippet(bodyText)}` : ""}`;
-  if (status === 401 || status === 403) return { kind: "auth", status, message: reason };
+  if (status === 401 || status === 403) {
+    const theirs = Date.parse(headers.get("date") ?? "");
+    return {
+      kind: "auth",
+      status,
+      message: reason,
+      ...(Number.isNaN(theirs) ? {} : { clockSkewMs: nowMs - theirs }),
+    };
+  }
   if (status === 400 || status === 413) return { kind: "reject", status, message: reason };
   const retryAfterMs = parseRetryAfter(headers.get("retry-after"), nowMs);
   return { kind: "retry", status, message: reason, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
@@ -134,15 +145,39 @@ export interface PushDeps {
   newBatchId?: () => string;
 }
 
+/** A batch as it goes on the wire: the exact bytes that are signed and sent. */
+export interface EncodedBatch {
+  batchId: string;
+  rawBody: string;
+  /** UTF-8 length of `rawBody`. */
+  bytes: number;
+}
+
+export function encodeBatch(
+  entries: OutboxEntry[],
+  target: Pick<PushTarget, "userId" | "machineId">,
+  batchId: string = crypto.randomUUID(),
+): EncodedBatch {
+  const rawBody = JSON.stringify(buildBody(entries, target, batchId));
+  return { batchId, rawBody, bytes: Buffer.byteLength(rawBody) };
+}
+
 /** POST one batch. Never throws: every failure is an outcome. */
 export async function pushBatch(
   entries: OutboxEntry[],
   target: PushTarget,
   deps: PushDeps,
 ): Promise<PushResult> {
-  const batchId = deps.newBatchId?.() ?? crypto.randomUUID();
-  const rawBody = JSON.stringify(buildBody(entries, target, batchId));
-  const bytes = Buffer.byteLength(rawBody);
+  return postBatch(encodeBatch(entries, target, deps.newBatchId?.() ?? crypto.randomUUID()), target, deps);
+}
+
+/** POST an encoded batch, signed at send time. Never throws: every failure is an outcome. */
+export async function postBatch(
+  batch: EncodedBatch,
+  target: PushTarget,
+  deps: PushDeps,
+): Promise<PushResult> {
+  const { batchId, rawBody, bytes } = batch;
   const started = performance.now();
   const timeout = AbortSignal.timeout(target.timeoutMs);
   const signal = deps.signal ? AbortSignal.any([deps.signal, timeout]) : timeout;

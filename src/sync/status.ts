@@ -11,6 +11,8 @@ export interface LastError {
   at: number;
   message: string;
   status?: number;
+  /** What to check (401/403: credentials, provisioning, or the machine clock). */
+  hint?: string;
 }
 
 export interface SyncStatus {
