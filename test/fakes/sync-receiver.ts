@@ -1,10 +1,15 @@
 /**
  * A fake Convex sync endpoint that implements sync-v1 EXACTLY (shared/specs/convex-contracts.md):
- * `POST /sync/v1/push` with `x-pipbot-user-id`, `x-pipbot-timestamp` (±300 s) and
- * `x-pipbot-signature: v1=<hex HMAC-SHA256(secret, ts + "." + rawBody)>` checked in constant time over
- * the raw body (401 otherwise); the body validated strictly (exact keys, ≤ 200 entries, ≤ 1 MB,
- * seqs ascending; 400/413 otherwise); an idempotent upsert on (userId, id); and
- * `200 {ackedThroughSeq, inserted, duplicates}`.
+ * - `POST /sync/v1/push`, `content-type: application/json`;
+ * - `x-pipbot-user-id` must be the user, `x-pipbot-timestamp` (unix seconds) at most 300 s from the
+ *   receiver's clock, and `x-pipbot-signature: v1=<lowercase hex HMAC-SHA256(secret, ts + "." +
+ *   rawBody)>` compared in constant time over the raw body bytes: 401 otherwise;
+ * - the body validated strictly (exact keys, `userId` = the header, seqs ascending: 400), at most
+ *   200 entries and 1 MB (read strictly as 1,000,000 bytes: 413);
+ * - an idempotent upsert of each entry on (userId, id): a replay changes nothing;
+ * - `200 {ackedThroughSeq, inserted, duplicates}`, where `ackedThroughSeq` is the highest seq of the
+ *   batch through which every entry is stored.
+ * Every answer carries a `Date` header from the receiver's clock (as a real HTTP server does).
  *
  * A real HTTP server (node:http, so a test can reset a connection) on 127.0.0.1, port 0 by default.
  * It deliberately does not import src/sync: signing is verified independently of the sender.
@@ -15,7 +20,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { z } from "zod";
 
 export const MAX_ENTRIES = 200;
-export const MAX_BODY_BYTES = 1024 * 1024;
+export const MAX_BODY_BYTES = 1_000_000;
 export const TIMESTAMP_TOLERANCE_S = 300;
 
 const entrySchema = z
@@ -61,6 +66,8 @@ export interface Faults {
   resetNext: number;
   /** Upsert only the first N entries of each batch and ack through the last of them. */
   ackLimit?: number;
+  /** Upsert the batch, then answer only once this settles (a response the test releases). */
+  hold?: Promise<void>;
 }
 
 export interface BatchRecord {
@@ -83,7 +90,7 @@ export interface SyncReceiver {
   url: string;
   port: number;
   faults: Faults;
-  /** Stored entries by `${userId}:${id}` (each stored exactly once: the effect). */
+  /** Stored entries by `storeKey(userId, id)` (each stored exactly once: the effect). */
   store: Map<string, ReceivedEntry & { userId: string }>;
   /** Seqs of entries in the order they were FIRST inserted. */
   firstSeenSeqs: number[];
@@ -93,6 +100,9 @@ export interface SyncReceiver {
   requests: RequestRecord[];
   /** Replays whose content differed from what was stored (must stay 0). */
   conflicts: number;
+  /** Requests being handled right now, and the most ever at once (one batch in flight: 1). */
+  inFlight: number;
+  maxInFlight: number;
   /** Called after a batch was upserted and before its answer is sent. */
   onAccepted?: (b: BatchRecord) => void;
   ids(): Set<string>;
@@ -115,10 +125,14 @@ export function defaultFaults(): Faults {
   return { failNext: [], authFail: false, poisonIds: new Set(), delayMs: 0, resetNext: 0 };
 }
 
-function verifySignature(secret: string, timestamp: string, rawBody: string, header: string): boolean {
+/** The upsert key: (userId, id), unambiguous whatever characters the ids contain. */
+export const storeKey = (userId: string, id: string) => JSON.stringify([userId, id]);
+
+/** HMAC over the raw body BYTES (not a decoded string), compared in constant time. */
+function verifySignature(secret: string, timestamp: string, rawBody: Buffer, header: string): boolean {
   const m = /^v1=([0-9a-f]{64})$/.exec(header);
   if (!m) return false;
-  const expected = createHmac("sha256", secret).update(`${timestamp}.${rawBody}`).digest();
+  const expected = createHmac("sha256", secret).update(`${timestamp}.`).update(rawBody).digest();
   return timingSafeEqual(Buffer.from(m[1]!, "hex"), expected);
 }
 
@@ -128,7 +142,11 @@ export async function startSyncReceiver(opts: ReceiverOptions): Promise<SyncRece
   let server: Server;
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { "content-type": "application/json", ...headers });
+    res.writeHead(status, {
+      "content-type": "application/json",
+      date: new Date(now()).toUTCString(),
+      ...headers,
+    });
     res.end(typeof body === "string" ? body : JSON.stringify(body));
   };
 
@@ -141,6 +159,8 @@ export async function startSyncReceiver(opts: ReceiverOptions): Promise<SyncRece
     accepted: [],
     requests: [],
     conflicts: 0,
+    inFlight: 0,
+    maxInFlight: 0,
     ids: () => new Set([...r.store.values()].map((e) => e.id)),
     down: async () => {
       await new Promise<void>((res) => {
@@ -182,7 +202,8 @@ export async function startSyncReceiver(opts: ReceiverOptions): Promise<SyncRece
       req.socket.destroy();
       return;
     }
-    if (req.method !== "POST" || req.url !== "/sync/v1/push") return reply(404, { error: "not found" });
+    if (req.url !== "/sync/v1/push") return reply(404, { error: "not found" });
+    if (req.method !== "POST") return reply(405, { error: "use POST" });
     if (req.headers["content-type"] !== "application/json")
       return reply(400, { error: "content-type must be application/json" });
 
@@ -197,7 +218,7 @@ export async function startSyncReceiver(opts: ReceiverOptions): Promise<SyncRece
     if (!/^\d+$/.test(ts) || Math.abs(Math.floor(now() / 1000) - Number(ts)) > TIMESTAMP_TOLERANCE_S) {
       return reply(401, { error: "timestamp outside the allowed window" });
     }
-    if (!verifySignature(opts.secret, ts, rawBody, sig)) return reply(401, { error: "bad signature" });
+    if (!verifySignature(opts.secret, ts, raw, sig)) return reply(401, { error: "bad signature" });
 
     // Injected faults.
     if (r.faults.authFail) return reply(401, { error: "token revoked" });
@@ -236,12 +257,15 @@ export async function startSyncReceiver(opts: ReceiverOptions): Promise<SyncRece
     const take = r.faults.ackLimit === undefined ? body.entries : body.entries.slice(0, r.faults.ackLimit);
     const batch: BatchRecord = { batchId: body.batchId, seqs: [], ids: [], inserted: 0, duplicates: 0 };
     for (const e of take) {
-      const key = `${userId}:${e.id}`;
+      const key = storeKey(userId, e.id);
       const existing = r.store.get(key);
       if (existing) {
         batch.duplicates++;
         const { userId: _u, ...stored } = existing;
-        if (JSON.stringify(stored) !== JSON.stringify(e)) r.conflicts++;
+        if (JSON.stringify(stored) !== JSON.stringify(e)) {
+          r.conflicts++; // an upsert: the latest version wins (local messages never change, so: 0)
+          r.store.set(key, { ...e, userId });
+        }
       } else {
         r.store.set(key, { ...e, userId });
         r.firstSeenSeqs.push(e.seq);
@@ -253,6 +277,7 @@ export async function startSyncReceiver(opts: ReceiverOptions): Promise<SyncRece
     r.accepted.push(batch);
     r.onAccepted?.(batch);
     if (r.faults.delayMs > 0) await new Promise((res) => setTimeout(res, r.faults.delayMs));
+    if (r.faults.hold) await r.faults.hold;
     if (res.destroyed) return;
     reply(200, {
       ackedThroughSeq: take.at(-1)?.seq ?? 0,
@@ -263,6 +288,14 @@ export async function startSyncReceiver(opts: ReceiverOptions): Promise<SyncRece
 
   function makeServer(): Server {
     const s = createServer((req, res) => {
+      r.inFlight++;
+      r.maxInFlight = Math.max(r.maxInFlight, r.inFlight);
+      let counted = true;
+      const release = () => {
+        if (counted) r.inFlight--;
+        counted = false;
+      };
+      res.on("close", release);
       handle(req, res).catch((e) => {
         if (!res.headersSent) send(res, 500, { error: String(e) });
       });

@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { openStore, type Store } from "../../src/shared/store/index.ts";
-import { type SyncReceiver, startSyncReceiver } from "../fakes/sync-receiver.ts";
+import { type SyncReceiver, startSyncReceiver, storeKey } from "../fakes/sync-receiver.ts";
 import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
 import { isAscending, localIds, SECRET, USER } from "./harness.ts";
 
@@ -118,6 +118,86 @@ describe("sync worker process", () => {
     expect(w.p.records().some((r) => r.outcome === "aborted")).toBe(true);
   });
 
+  test("a second SIGTERM abandons the in-flight push at once, without waiting for the grace period", async () => {
+    rx.faults.hold = new Promise(() => {}); // the receiver never answers
+    write(5);
+    // A grace period far beyond this test's deadline: only the second signal can end the process in time.
+    const w = await startWorker({ SYNC_SHUTDOWN_GRACE_MS: "600000" });
+    await waitFor(() => rx.accepted.length === 1, { what: "push in flight" });
+    w.p.kill("SIGTERM");
+    await waitFor(() => w.p.records().some((r) => r.event === "sync_stopping"), {
+      what: "first SIGTERM seen",
+    });
+    w.p.kill("SIGTERM");
+    expect(await w.p.exited).toBe(0);
+    const stopping = w.p.records().filter((r) => r.event === "sync_stopping");
+    expect(stopping.length).toBe(2);
+    expect(String(stopping[1]!.msg)).toContain("again");
+    expect(w.p.records().some((r) => r.outcome === "aborted")).toBe(true);
+    expect(w.p.records().find((r) => r.event === "sync_stopped")).toMatchObject({ pending: 5, delivered: 0 });
+    expect(writer.outboxStats()).toMatchObject({ pending: 5, delivered: 0 }); // upserted remotely, not acked
+  });
+
+  test("SIGTERM while a push is answered within the grace period: it is acked, then exit 0", async () => {
+    const release = Promise.withResolvers<void>();
+    rx.faults.hold = release.promise;
+    write(7);
+    const w = await startWorker({ SYNC_SHUTDOWN_GRACE_MS: "600000" });
+    await waitFor(() => rx.accepted.length === 1, { what: "push in flight" });
+    w.p.kill("SIGTERM");
+    await waitFor(() => w.p.records().some((r) => r.event === "sync_stopping"), { what: "SIGTERM seen" });
+    release.resolve();
+    expect(await w.p.exited).toBe(0);
+    expect(writer.outboxStats()).toMatchObject({ pending: 0, delivered: 7 });
+    expect(rx.requests.length).toBe(1);
+    expect(w.p.records().some((r) => r.event === "sync_batch" && r.outcome === "delivered")).toBe(true);
+  });
+
+  test("401: loud once, auth_error with a hint on /status, slow retry, recovery when Convex accepts again", async () => {
+    rx.faults.authFail = true;
+    write(4);
+    const w = await startWorker({ SYNC_AUTH_RETRY_MS: "50" });
+    await waitFor(() => rx.requests.length >= 3, { what: "several 401s" });
+    const s = await w.status();
+    expect(s).toMatchObject({ state: "auth_error", pending: 4, lastSuccessAt: null });
+    expect(s.lastError).toMatchObject({ status: 401 });
+    expect(String((s.lastError as { hint: string }).hint)).toContain("SYNC_SECRET");
+    rx.faults.authFail = false;
+    await waitFor(async () => pending() === 0 && (await w.status()).state === "idle", { what: "recovered" });
+    const errors = w.p.records().filter((r) => r.level === "error");
+    expect(errors.length).toBe(1);
+    expect(errors[0]!.event).toBe("sync_auth_error");
+    expect(w.p.records().some((r) => r.event === "sync_auth_recovered")).toBe(true);
+    expect(typeof (await w.status()).lastSuccessAt).toBe("number");
+    w.p.kill("SIGTERM");
+    expect(await w.p.exited).toBe(0);
+  });
+
+  test("a poisoned entry: quarantined after N lone 400s, counted in /status, listed on /quarantine", async () => {
+    write(3);
+    const bad = writer.appendMessage({
+      sessionId,
+      role: "user",
+      content: [{ type: "text", text: "poison" }],
+    });
+    write(3);
+    rx.faults.poisonIds.add(bad.id);
+    const w = await startWorker({ SYNC_QUARANTINE_AFTER: "2" });
+    await waitFor(async () => (await w.status()).quarantined === 1 && pending() === 0, {
+      what: "quarantined, the rest delivered",
+    });
+    expect(await w.status()).toMatchObject({ pending: 0, delivered: 6, quarantined: 1 });
+    const q = (await (await fetch(`http://127.0.0.1:${w.port}/quarantine`)).json()) as {
+      entries: { messageId: string; lastError: string }[];
+    };
+    expect(q.entries.map((e) => e.messageId)).toEqual([bad.id]);
+    expect(q.entries[0]!.lastError).toContain("400");
+    expect(rx.requests.filter((r) => r.entries === 1 && r.status === 400).length).toBe(2);
+    expect(rx.ids().has(bad.id)).toBe(false);
+    w.p.kill("SIGTERM");
+    expect(await w.p.exited).toBe(0);
+  });
+
   test("a partial Convex configuration is refused at startup (exit 78, every missing variable named)", async () => {
     const port = await freePort();
     const p = spawnPipbot(
@@ -190,6 +270,13 @@ describe("sync worker process", () => {
       what: "everything delivered after the kills",
     });
     expect(rx.ids()).toEqual(localIds(writer));
+    // …with exactly the local content, not just the ids.
+    for (const m of writer.db.query("SELECT id, content FROM messages").all() as {
+      id: string;
+      content: string;
+    }[]) {
+      expect(rx.store.get(storeKey(USER, m.id))?.content).toEqual(JSON.parse(m.content));
+    }
     expect(rx.conflicts).toBe(0);
     expect(rx.accepted.reduce((a, b) => a + b.duplicates, 0)).toBeGreaterThan(0); // replays happened and were absorbed
     expect(isAscending(rx.firstSeenSeqs)).toBe(true);

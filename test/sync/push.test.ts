@@ -5,9 +5,17 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { OutboxEntry } from "../../src/shared/store/index.ts";
-import { buildBody, classifyResponse, PUSH_PATH, type PushTarget, pushBatch } from "../../src/sync/push.ts";
+import { authHint } from "../../src/sync/outcome.ts";
+import {
+  buildBody,
+  classifyResponse,
+  encodeBatch,
+  PUSH_PATH,
+  type PushTarget,
+  pushBatch,
+} from "../../src/sync/push.ts";
 import { signatureHex, signedHeaders } from "../../src/sync/sign.ts";
-import { type SyncReceiver, startSyncReceiver } from "../fakes/sync-receiver.ts";
+import { MAX_BODY_BYTES, type SyncReceiver, startSyncReceiver } from "../fakes/sync-receiver.ts";
 
 const SECRET = "push-test-secret-abcdefghijklmnop";
 const USER = "user_push";
@@ -42,8 +50,8 @@ function entry(over: Partial<OutboxEntry> = {}): OutboxEntry {
 const deps = { fetch, now: Date.now };
 
 /** POST a raw body with explicit headers (to forge). */
-async function rawPush(body: string, headers: Record<string, string>) {
-  const res = await fetch(`${rx.url}${PUSH_PATH}`, { method: "POST", body, headers });
+async function rawPush(body: string, headers: Record<string, string>, url = rx.url) {
+  const res = await fetch(`${url}${PUSH_PATH}`, { method: "POST", body, headers });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
@@ -139,11 +147,63 @@ describe("signing (verified by the receiver)", () => {
     expect((await rawPush(body, ts(-299))).status).toBe(200);
   });
 
+  test("the timestamp window is ±300 s inclusive, judged by the receiver's own clock", async () => {
+    const clock = Date.parse("2026-06-01T12:00:00.500Z"); // a fixed receiver clock: no second boundary races
+    const fixed = await startSyncReceiver({ secret: SECRET, userId: USER, now: () => clock });
+    try {
+      const at = (offsetS: number) => {
+        const body = JSON.stringify(buildBody([entry()], target, crypto.randomUUID()));
+        const headers = signedHeaders({
+          secret: SECRET,
+          userId: USER,
+          rawBody: body,
+          nowMs: clock + offsetS * 1000,
+        });
+        return rawPush(body, headers, fixed.url).then((r) => r.status);
+      };
+      expect(await at(-300)).toBe(200);
+      expect(await at(300)).toBe(200);
+      expect(await at(-301)).toBe(401);
+      expect(await at(301)).toBe(401);
+      expect(await at(0)).toBe(200);
+    } finally {
+      await fixed.stop();
+    }
+  });
+
+  test("the signature covers the raw UTF-8 bytes (non-ASCII text, emoji)", async () => {
+    const es = [entry({ content: [{ type: "text", text: "héllo wörld 👋 — ✓ \u2028 «»" }] })];
+    const r = await pushBatch(es, target, deps);
+    expect(r.outcome).toMatchObject({ kind: "ok", ackedThroughSeq: es[0]!.seq });
+    expect([...rx.store.values()].find((e) => e.id === es[0]!.id)?.content).toEqual(es[0]!.content);
+  });
+
   test("a worker with a skewed clock or a wrong secret is rejected (auth)", async () => {
     const skewed = await pushBatch([entry()], target, { fetch, now: () => Date.now() - 10 * 60_000 });
     expect(skewed.outcome).toMatchObject({ kind: "auth", status: 401 });
+    // The receiver's Date header tells how far off we are: the hint names the clock.
+    const skew = (skewed.outcome as { clockSkewMs?: number }).clockSkewMs!;
+    expect(skew).toBeLessThan(-9 * 60_000);
+    expect(skew).toBeGreaterThan(-11 * 60_000);
+    expect(authHint(skew)).toContain("behind");
     const wrong = await pushBatch([entry()], { ...target, secret: "wrong-secret-0123456789" }, deps);
     expect(wrong.outcome).toMatchObject({ kind: "auth", status: 401 });
+  });
+
+  test("the receiver enforces 1 MB (1,000,000 bytes) per body: one byte more is a 413", async () => {
+    const sized = (bytes: number) => {
+      const e = entry({ content: [{ type: "text", text: "" }] });
+      const batchId = crypto.randomUUID();
+      const empty = encodeBatch([e], target, batchId).bytes;
+      e.content = [{ type: "text", text: "x".repeat(bytes - empty) }];
+      const b = encodeBatch([e], target, batchId);
+      expect(b.bytes).toBe(bytes);
+      return b.rawBody;
+    };
+    const push = (body: string) =>
+      rawPush(body, signedHeaders({ secret: SECRET, userId: USER, rawBody: body, nowMs: Date.now() }));
+    expect((await push(sized(MAX_BODY_BYTES))).status).toBe(200);
+    expect((await push(sized(MAX_BODY_BYTES + 1))).status).toBe(413);
   });
 
   test("the receiver enforces the contract limits (strict keys, ≤ 200 entries)", async () => {
@@ -155,6 +215,21 @@ describe("signing (verified by the receiver)", () => {
       signedHeaders({ secret: SECRET, userId: USER, rawBody: body, nowMs: Date.now() }),
     );
     expect(r.status).toBe(400);
+    // userId in the body must be the signed header's user.
+    const other = JSON.stringify({ ...buildBody([entry()], target, crypto.randomUUID()), userId: "user_x" });
+    const r2 = await rawPush(
+      other,
+      signedHeaders({ secret: SECRET, userId: USER, rawBody: other, nowMs: Date.now() }),
+    );
+    expect(r2.status).toBe(400);
+    // Descending seqs within a batch.
+    const [a, b] = [entry(), entry()];
+    const desc = JSON.stringify(buildBody([b, a], target, crypto.randomUUID()));
+    const r3 = await rawPush(
+      desc,
+      signedHeaders({ secret: SECRET, userId: USER, rawBody: desc, nowMs: Date.now() }),
+    );
+    expect(r3.status).toBe(400);
   });
 });
 
@@ -199,6 +274,16 @@ describe("classifyResponse", () => {
     [302, "", "retry"],
   ])("%i %s → %s", (status, body, kind) => {
     expect(classifyResponse(status, h(), body, now).kind).toBe(kind as "ok");
+  });
+
+  test("401/403 carry the clock skew from the receiver's Date header, when it sent one", () => {
+    const at = (d: string) => classifyResponse(401, h({ date: d }), "", now);
+    expect(at("Thu, 01 Jan 2026 00:10:00 GMT")).toMatchObject({ kind: "auth", clockSkewMs: -600_000 });
+    expect(classifyResponse(403, h(), "", now)).not.toHaveProperty("clockSkewMs");
+    expect(authHint(-600_000)).toContain("600 s behind");
+    expect(authHint(400_000)).toContain("ahead");
+    expect(authHint(2_000)).toContain("SYNC_SECRET"); // small skew: not the clock
+    expect(authHint(undefined)).toContain("SYNC_SECRET");
   });
 
   test("Retry-After in seconds or as an HTTP date", () => {

@@ -3,6 +3,8 @@
  * delivery and order, prompt wake-up, each fault class, status, and graceful stop.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { MAX_BATCH_BYTES } from "../../src/sync/batching.ts";
+import { startSyncReceiver } from "../fakes/sync-receiver.ts";
 import { waitFor } from "../helpers/index.ts";
 import { type Harness, isAscending, localIds, makeHarness, SECRET, USER } from "./harness.ts";
 
@@ -29,6 +31,7 @@ describe("delivery", () => {
       expect(b.seqs.length).toBeLessThanOrEqual(200);
     }
     expect(h.receiver.accepted.length).toBe(3); // 200 + 200 + 50: back-to-back full batches
+    expect(h.receiver.maxInFlight).toBe(1); // one batch in flight
     // The receiver validates exact keys (strict schema); spot-check one stored assistant entry.
     const e = [...h.receiver.store.values()].find((x) => x.role === "assistant")!;
     expect(Object.keys(e).sort()).toEqual(
@@ -78,6 +81,35 @@ describe("delivery", () => {
     expect(all).not.toMatch(/v1=[0-9a-f]{64}/);
   });
 
+  test("batches stay within 1 MB of body on the sender's side (no 413 needed)", async () => {
+    const ids = h.write(40, (i) => `${i} ${"y".repeat(60_000)}`); // 2.4 MB in all
+    h.startRunner();
+    await waitFor(receivedAll(40), { what: "40 × 60 kB delivered" });
+    expect(h.receiver.ids()).toEqual(new Set(ids));
+    const sent = h.receiver.requests;
+    expect(sent.every((r) => r.status === 200)).toBe(true);
+    expect(sent.length).toBeGreaterThanOrEqual(3);
+    for (const r of sent) expect(r.bytes).toBeLessThanOrEqual(MAX_BATCH_BYTES);
+    expect(sent.filter((r) => r.bytes > MAX_BATCH_BYTES * 0.9).length).toBeGreaterThan(0); // batches are filled
+    expect(isAscending(h.receiver.firstSeenSeqs)).toBe(true);
+  });
+
+  test("an entry larger than 1 MB on its own is never sent: quarantined at once, kept, the rest delivered", async () => {
+    const [a] = h.write(1);
+    const [big] = h.write(1, () => "z".repeat(MAX_BATCH_BYTES + 10));
+    const [c] = h.write(1);
+    const runner = h.startRunner();
+    await waitFor(() => h.receiver.store.size === 2 && allDelivered(), {
+      what: "2 delivered, 1 quarantined",
+    });
+    expect(h.receiver.ids()).toEqual(new Set([a!, c!]));
+    for (const r of h.receiver.requests) expect(r.bytes).toBeLessThanOrEqual(MAX_BATCH_BYTES);
+    expect(h.workerStore.quarantinedEntries().map((q) => q.messageId)).toEqual([big!]);
+    expect(runner.status()).toMatchObject({ quarantined: 1, delivered: 2, pending: 0 });
+    expect(runner.status().lastError?.message).toContain("too large");
+    expect(h.writer.getMessage(big!)).not.toBeNull();
+  });
+
   test("a receiver acking less than sent leaves the rest pending, then delivers it", async () => {
     h.receiver.faults.ackLimit = 3;
     h.write(10);
@@ -125,14 +157,20 @@ describe("faults", () => {
     h.write(3);
     const runner = h.startRunner();
     await waitFor(receivedAll(3), { what: "delivered after resets" });
+    const successAt = runner.status().lastSuccessAt;
+    expect(typeof successAt).toBe("number");
     await h.receiver.down();
     h.write(250);
     await waitFor(() => runner.status().state === "backing_off", { what: "backing_off while down" });
     expect(runner.status().lastError?.message).toContain("network error");
-    expect(runner.status().pending).toBe(250);
+    // Status during the outage: the backlog, how old its oldest entry is, the last success kept.
+    await waitFor(() => (runner.status().oldestPendingAgeMs ?? 0) > 0, { what: "the backlog ages" });
+    expect(runner.status()).toMatchObject({ pending: 250, lastSuccessAt: successAt, delivered: 3 });
     await h.receiver.up();
     await waitFor(receivedAll(253), { what: "backlog drained after the receiver came back" });
     expect(isAscending(h.receiver.firstSeenSeqs)).toBe(true);
+    expect(runner.status().oldestPendingAgeMs).toBeNull();
+    expect(runner.status().lastSuccessAt).toBeGreaterThanOrEqual(successAt!);
   });
 
   test("a slow answer past the request timeout is retried; the replay changes nothing", async () => {
@@ -179,6 +217,44 @@ describe("faults", () => {
     expect(h.logs.records().some((r) => r.event === "sync_auth_recovered")).toBe(true);
   });
 
+  test("403 is an auth_error too, with the hint in status", async () => {
+    h.receiver.faults.failNext.push({ status: 403 }, { status: 403 });
+    h.write(2);
+    const runner = h.startRunner();
+    await waitFor(() => runner.status().state === "auth_error", { what: "auth_error on 403" });
+    expect(runner.status().lastError).toMatchObject({ status: 403 });
+    expect(runner.status().lastError?.hint).toContain("SYNC_SECRET");
+    await waitFor(receivedAll(2), { what: "delivered after the 403s" });
+    expect(h.logs.records().filter((r) => r.event === "sync_auth_error").length).toBe(1);
+    expect(h.delays.filter((d) => d === 20).length).toBeGreaterThanOrEqual(2); // the slow auth retry (authRetryMs)
+  });
+
+  test("a clock more than 300 s off shows as auth_error whose hint names the clock", async () => {
+    const ahead = await startSyncReceiver({
+      secret: SECRET,
+      userId: USER,
+      now: () => Date.now() + 20 * 60_000,
+    });
+    try {
+      h.write(1);
+      const runner = h.startRunner({
+        target: { siteUrl: ahead.url, userId: USER, machineId: null, secret: SECRET, timeoutMs: 5_000 },
+      });
+      await waitFor(() => runner.status().state === "auth_error", { what: "auth_error from clock skew" });
+      const err = runner.status().lastError!;
+      expect(err.status).toBe(401);
+      expect(err.message).toContain("timestamp");
+      expect(err.hint).toMatch(/clock is \d+ s behind Convex/);
+      const loud = h.logs.records().find((r) => r.event === "sync_auth_error")!;
+      expect(loud.level).toBe("error");
+      expect(String(loud.msg)).toContain("behind Convex");
+      await runner.stop(100);
+      expect(ahead.store.size).toBe(0);
+    } finally {
+      await ahead.stop();
+    }
+  });
+
   test("413 splits the batch in halves until the receiver accepts; order kept", async () => {
     h.receiver.faults.maxEntries = 7;
     const ids = h.write(40);
@@ -186,6 +262,7 @@ describe("faults", () => {
     await waitFor(receivedAll(40), { what: "40 delivered through splits" });
     expect(h.receiver.ids()).toEqual(new Set(ids));
     for (const b of h.receiver.accepted) expect(b.seqs.length).toBeLessThanOrEqual(7);
+    expect(h.receiver.maxInFlight).toBe(1); // halves are sent one after the other
     expect(isAscending(h.receiver.firstSeenSeqs)).toBe(true);
     expect(h.logs.records().some((r) => r.outcome === "split" && r.status === 413)).toBe(true);
     expect(h.workerStore.quarantinedEntries()).toEqual([]);
@@ -240,6 +317,19 @@ describe("stop", () => {
     await waitFor(receivedAll(6), { what: "re-delivered after restart" });
     expect(h.receiver.accepted.at(-1)!.duplicates).toBe(6);
     expect(h.receiver.conflicts).toBe(0);
+  });
+
+  test("graceful stop lets an in-flight push that answers within the grace period finish and ack", async () => {
+    const release = Promise.withResolvers<void>();
+    h.receiver.faults.hold = release.promise;
+    h.write(6);
+    const runner = h.startRunner();
+    await waitFor(() => h.receiver.accepted.length === 1, { what: "batch reached the receiver" });
+    const stopped = runner.stop(60_000);
+    release.resolve(); // the receiver answers during the grace period
+    await stopped;
+    expect(h.workerStore.outboxStats()).toMatchObject({ pending: 0, delivered: 6 });
+    expect(h.receiver.requests.length).toBe(1); // and no new push started after stop
   });
 
   test("stop while idle or backing off returns promptly", async () => {
