@@ -13,11 +13,11 @@ import {
   checkBackupRepo,
   checkTag,
   type Mode,
-  machineUpdateCommand,
+  PROVISIONING_CMD_HELP,
   planRelease,
   planRollback,
-  provisioningCommand,
   releaseTag,
+  rolloutCommands,
   shellQuote,
 } from "./plan.ts";
 import {
@@ -27,7 +27,7 @@ import {
   type ReleaseRecord,
   readRecords,
 } from "./release-log.ts";
-import { type Exec, query, runSteps, StepError } from "./steps.ts";
+import { type Exec, query, runSteps, StepError, type StepFailure } from "./steps.ts";
 
 export interface Ctx {
   cwd: string;
@@ -37,7 +37,8 @@ export interface Ctx {
   err: (line: string) => void;
   now: () => Date;
   logPath: string;
-  provisioningTemplate: string;
+  /** PIPBOT_PROVISIONING_CMD; null when unset (an integrated release then refuses to start). */
+  provisioningTemplate: string | null;
 }
 
 export class ReleaseUsageError extends Error {}
@@ -94,9 +95,21 @@ export function staleNixDeps(cwd: string): string | null {
   );
 }
 
-function record(ctx: Ctx, rec: ReleaseRecord): boolean {
+/** Append one attempt to the release log, stamped now, failed when `failure` is set. */
+function record(
+  ctx: Ctx,
+  rec: Omit<ReleaseRecord, "time" | "status">,
+  ok: ReleaseRecord["status"],
+  failure: StepFailure | null,
+): boolean {
+  const full: ReleaseRecord = {
+    time: new Date().toISOString(),
+    ...rec,
+    status: failure ? "failed" : ok,
+    ...(failure ? { failedStep: failure.step, exitCode: failure.code } : {}),
+  };
   try {
-    appendRecord(ctx.logPath, rec);
+    appendRecord(ctx.logPath, full);
     return true;
   } catch (e) {
     ctx.err(`could not append to the release log ${ctx.logPath}: ${(e as Error).message}`);
@@ -128,6 +141,11 @@ export async function release(ctx: Ctx, o: ReleaseOptions): Promise<number> {
     if (bad) throw new ReleaseUsageError(bad);
   }
   const { config, app } = resolveTarget(ctx, o.mode, o.app);
+  if (o.mode === "integrated" && !ctx.provisioningTemplate) {
+    // A release is complete only when provisioning stores the new ref: know how before building.
+    if (!o.dryRun) throw new ReleaseUsageError(PROVISIONING_CMD_HELP);
+    ctx.err(`warning: ${PROVISIONING_CMD_HELP}`);
+  }
   if (o.mode === "separate") {
     const stale = staleNixDeps(ctx.cwd);
     if (stale) {
@@ -203,32 +221,19 @@ export async function release(ctx: Ctx, o: ReleaseOptions): Promise<number> {
   const from = `${sha.slice(0, 7)}${dirty ? " + uncommitted changes" : ""}`;
   ctx.out(`${o.dryRun ? "[dry-run] " : ""}Releasing pipbot (${o.mode}) from ${from} as ${plan.tag}`);
   const failure = await runSteps(plan.steps, ctx.exec, ctx.out, o.dryRun);
-  const provision = provisioningCommand(ctx.provisioningTemplate, plan.ref);
+  const rollout = rolloutCommands({ ...plan, provisioningTemplate: ctx.provisioningTemplate });
 
   if (o.dryRun) {
     ctx.out("");
     ctx.out("[dry-run] nothing was built, pushed, copied or recorded. A real run would print:");
-    ctx.out(`  image      ${plan.ref}`);
-    ctx.out(`  provision  ${provision}`);
-    ctx.out(`  in place   ${machineUpdateCommand(plan.ref)}`);
+    ctx.out(`  image  ${plan.ref}`);
+    for (const [what, command] of rollout) ctx.out(`  ${what}\n    ${command}`);
     return 0;
   }
 
-  const base: ReleaseRecord = {
-    time: new Date().toISOString(),
-    action: "release",
-    status: failure ? "failed" : "released",
-    mode: o.mode,
-    app,
-    config,
-    tag: plan.tag,
-    ref: plan.ref,
-    sha,
-    dirty,
-    backupRef: plan.backupRef,
-    ...(failure ? { failedStep: failure.step, exitCode: failure.code } : {}),
-  };
-  const logged = record(ctx, base);
+  const { tag, ref, backupRef } = plan;
+  const attempt = { action: "release" as const, mode: o.mode, app, config, tag, ref, sha, dirty, backupRef };
+  const logged = record(ctx, attempt, "released", failure);
 
   if (failure) {
     ctx.err(`step "${failure.step}" failed (exit ${failure.code}): ${failure.command}`);
@@ -253,10 +258,7 @@ export async function release(ctx: Ctx, o: ReleaseOptions): Promise<number> {
   ctx.out(`  built    ${plan.buildTime}`);
   ctx.out(`  config   ${config} (app ${app}, mode ${o.mode})`);
   ctx.out("");
-  ctx.out("Point provisioning at it (user machines are created from this stored ref, not from fly.toml):");
-  ctx.out(`  ${provision}`);
-  ctx.out("Update one running user machine in place (keeps its volume):");
-  ctx.out(`  ${machineUpdateCommand(plan.ref)}`);
+  for (const [what, command] of rollout) ctx.out(`${what}\n  ${command}`);
   const prev = previousRelease(readRecords(ctx.logPath).records, app, plan.tag);
   const modeFlag = o.mode === "separate" ? " --mode separate" : "";
   ctx.out(`Roll back: pipbot release rollback ${prev ? prev.tag : "<earlier tag>"}${modeFlag}`);
@@ -288,26 +290,24 @@ export async function rollback(ctx: Ctx, o: RollbackOptions): Promise<number> {
   const plan = planRollback({ mode: o.mode, app, config, tag: o.tag });
   ctx.out(`${o.dryRun ? "[dry-run] " : ""}Rolling ${app} back to ${plan.ref}`);
   const failure = await runSteps(plan.steps, ctx.exec, ctx.out, o.dryRun);
-  const provision = provisioningCommand(ctx.provisioningTemplate, plan.ref);
+  // The deploy above already updated the app's own machines: what is left is everything else.
+  const rollout = rolloutCommands({
+    ...plan,
+    provisioningTemplate: ctx.provisioningTemplate,
+    deployed: true,
+  });
   if (o.dryRun) {
-    ctx.out("[dry-run] nothing was deployed or recorded.");
-    ctx.out(`  provision  ${provision}`);
+    ctx.out("[dry-run] nothing was deployed or recorded. Then:");
+    for (const [what, command] of rollout) ctx.out(`  ${what}\n    ${command}`);
     return 0;
   }
-  const logged = record(ctx, {
-    time: new Date().toISOString(),
-    action: "rollback",
-    status: failure ? "failed" : "rolled-back",
-    mode: o.mode,
-    app,
-    config,
-    tag: o.tag,
-    ref: plan.ref,
-    sha: null,
-    dirty: false,
-    backupRef: null,
-    ...(failure ? { failedStep: failure.step, exitCode: failure.code } : {}),
-  });
+  const attempt = { action: "rollback" as const, mode: o.mode, app, config, tag: o.tag, ref: plan.ref };
+  const logged = record(
+    ctx,
+    { ...attempt, sha: null, dirty: false, backupRef: null },
+    "rolled-back",
+    failure,
+  );
   if (failure) {
     ctx.err(`step "${failure.step}" failed (exit ${failure.code}): ${failure.command}`);
     ctx.err(`rollback to ${o.tag} FAILED${logged ? ` (recorded in ${ctx.logPath})` : ""}`);
@@ -315,10 +315,7 @@ export async function rollback(ctx: Ctx, o: RollbackOptions): Promise<number> {
   }
   ctx.out("");
   ctx.out(`Rolled ${app}'s own machines back to ${plan.ref} (config and secrets are NOT rolled back).`);
-  ctx.out("Point provisioning at it too (new user machines):");
-  ctx.out(`  ${provision}`);
-  ctx.out("Update running user machines in place (keeps their volumes):");
-  ctx.out(`  ${machineUpdateCommand(plan.ref)}`);
+  for (const [what, command] of rollout) ctx.out(`${what}\n  ${command}`);
   return logged ? 0 : 1;
 }
 

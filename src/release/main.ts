@@ -6,7 +6,7 @@
 import { resolve } from "node:path";
 import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
 import { type Ctx, list, ReleaseUsageError, release, rollback } from "./commands.ts";
-import { DEFAULT_PROVISIONING_CMD, parseMode } from "./plan.ts";
+import { parseMode } from "./plan.ts";
 import { DEFAULT_RELEASE_LOG } from "./release-log.ts";
 import type { Exec, ExecResult } from "./steps.ts";
 
@@ -33,8 +33,9 @@ options:
 environment:
   PIPBOT_RELEASE_LOG       release log path (default ./${DEFAULT_RELEASE_LOG})
   PIPBOT_BACKUP_REPO       default --backup-repo
-  PIPBOT_PROVISIONING_CMD  command printed to point provisioning at a ref ({ref} is replaced;
-                           default: ${DEFAULT_PROVISIONING_CMD})`;
+  PIPBOT_PROVISIONING_CMD  REQUIRED for an integrated release: the command that points your
+                           provisioning backend at an image ref ({ref} is replaced), printed
+                           after the release, e.g. 'npx convex env set PIPBOT_IMAGE {ref}'`;
 
 const OPTIONS = {
   mode: { type: "string" },
@@ -89,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
     err: (line) => void process.stderr.write(`pipbot release: ${line}\n`),
     now: () => new Date(),
     logPath: resolve(cwd, env.PIPBOT_RELEASE_LOG?.trim() || DEFAULT_RELEASE_LOG),
-    provisioningTemplate: env.PIPBOT_PROVISIONING_CMD?.trim() || DEFAULT_PROVISIONING_CMD,
+    provisioningTemplate: env.PIPBOT_PROVISIONING_CMD?.trim() || null,
   };
   const mode = parseMode(values.mode);
   if (!mode) throw new UsageError(`--mode must be integrated or separate, not "${values.mode}"`, USAGE);

@@ -14,8 +14,16 @@ export const CONFIG_FOR_MODE: Record<Mode, string> = {
 };
 
 export const FLY_REGISTRY = "registry.fly.io";
-/** Default command that points provisioning at a new image; `{ref}` is replaced by the ref. */
-export const DEFAULT_PROVISIONING_CMD = "npx convex env set PIPBOT_IMAGE {ref}";
+/**
+ * The provisioning backend (outside this repository) creates every user machine from an image
+ * ref it stores; only the operator knows the command that updates it, so there is NO default:
+ * `PIPBOT_PROVISIONING_CMD` (with `{ref}`) must be set for an integrated release.
+ */
+export const PROVISIONING_CMD_HELP =
+  "PIPBOT_PROVISIONING_CMD is not set: pipbot cannot tell you how to point provisioning at the new image.\n" +
+  "  Set it to the command that updates the image ref your provisioning backend creates user machines from,\n" +
+  "  with {ref} where the ref goes, e.g. PIPBOT_PROVISIONING_CMD='npx convex env set PIPBOT_IMAGE {ref}' when\n" +
+  '  provisioning reads process.env.PIPBOT_IMAGE (docs/DEPLOY.md, "Provisioning")';
 
 export interface Step {
   /** Short name used in progress lines and failure messages ("build", "backup copy"…). */
@@ -190,8 +198,41 @@ export function provisioningCommand(template: string, ref: string): string {
   return template.includes("{ref}") ? template.replaceAll("{ref}", ref) : `${template} ${ref}`;
 }
 
-export function machineUpdateCommand(ref: string): string {
-  return `fly machine update <machine-id> --app <user-app> --image ${ref}`;
+export function machineUpdateCommand(ref: string, app = "<user-app>"): string {
+  return `fly machine update <machine-id> --app ${app} --image ${ref}`;
+}
+
+/**
+ * What to run after a release (or, `deployed`, after a rollback that already redeployed the app's
+ * own machines) to put `ref` into service, as [what, command] pairs.
+ */
+export function rolloutCommands(o: {
+  mode: Mode;
+  app: string;
+  config: string;
+  ref: string;
+  provisioningTemplate: string | null;
+  deployed?: boolean;
+}): [string, string][] {
+  if (o.mode === "separate") {
+    const deploy = shellQuote(["fly", "deploy", "--image", o.ref, "-c", o.config, "-a", o.app]);
+    const inPlace = machineUpdateCommand(o.ref, o.app);
+    if (o.deployed) return [];
+    return [
+      ["Roll it out to the AI server app's machines:", deploy],
+      ["Or update one of its machines in place:", inPlace],
+    ];
+  }
+  const provision = o.provisioningTemplate
+    ? provisioningCommand(o.provisioningTemplate, o.ref)
+    : `(PIPBOT_PROVISIONING_CMD is not set) store ${o.ref} where provisioning reads its image ref`;
+  return [
+    [
+      "Point provisioning at it (user machines are created from this stored ref, not from fly.toml):",
+      provision,
+    ],
+    ["Update one running user machine in place (keeps its volume):", machineUpdateCommand(o.ref)],
+  ];
 }
 
 /** A command line as a POSIX shell would need it typed. */

@@ -14,6 +14,7 @@ const SHA = "89abcdef0123456789abcdef0123456789abcdef";
 const SHA7 = SHA.slice(0, 7);
 const BACKUP = "ghcr.io/acme/pipbot";
 const TAG_RE = new RegExp(`deploy-(\\d{14})-${SHA7}`);
+const PROVISION = "npx convex env set PIPBOT_IMAGE {ref}";
 
 const temps: { cleanup(): void }[] = [];
 afterEach(() => {
@@ -83,6 +84,7 @@ async function release(
       FAKE_TOOLS_LOG: box.log,
       FAKE_GIT_SHA: SHA,
       PIPBOT_RELEASE_LOG: box.releaseLog,
+      PIPBOT_PROVISIONING_CMD: PROVISION,
       ...opts.env,
     },
     { cwd: box.dir },
@@ -110,21 +112,9 @@ describe("pipbot release (integrated)", () => {
     const build = r.calls.find((c) => c.tool === "fly" && c.argv[0] === "deploy");
     const buildArg = build?.argv.find((a) => a.startsWith("BUILD_TIME=")) ?? "";
     const buildTime = buildArg.slice("BUILD_TIME=".length);
-    expect(build?.argv).toEqual([
-      "deploy",
-      "--build-only",
-      "--push",
-      "--image-label",
-      tag,
-      "-c",
-      "fly-integrated.toml",
-      "-a",
-      "pipbot-prod",
-      "--build-arg",
-      `GIT_SHA=${SHA}`,
-      "--build-arg",
-      `BUILD_TIME=${buildTime}`,
-    ]);
+    const flags = `--image-label ${tag} -c fly-integrated.toml -a pipbot-prod`;
+    const args = `--build-arg GIT_SHA=${SHA} --build-arg BUILD_TIME=${buildTime}`;
+    expect(build?.argv.join(" ")).toBe(`deploy --build-only --push ${flags} ${args}`);
     // The build time is the tag's timestamp, as ISO UTC.
     const stamp = tag.slice("deploy-".length, "deploy-".length + 14);
     expect(buildTime.replace(/[-:TZ]/g, "")).toBe(stamp);
@@ -168,6 +158,30 @@ describe("pipbot release (integrated)", () => {
     const tag = TAG_RE.exec(r.output)?.[0] ?? "";
     expect(r.calls.at(-1)?.argv.at(-1)).toBe(`docker://ghcr.io/other/img:${tag}`);
     expect(r.output).toContain(`set-image --ref=registry.fly.io/pipbot-prod:${tag}`);
+  });
+
+  test("without PIPBOT_PROVISIONING_CMD an integrated release refuses to start (a dry run warns)", async () => {
+    const env = { PIPBOT_PROVISIONING_CMD: "" };
+    const r = await release(["--backup-repo", BACKUP], { env });
+    expect(r.code).toBe(2);
+    expect(r.output).toContain("PIPBOT_PROVISIONING_CMD is not set");
+    expect(r.output).toContain("{ref}");
+    expect(r.calls).toEqual([]);
+    expect(r.records).toEqual([]);
+
+    const dry = await release(["--backup-repo", BACKUP, "--dry-run"], { env });
+    expect(dry.code).toBe(0);
+    expect(dry.output).toContain("warning: PIPBOT_PROVISIONING_CMD is not set");
+    expect(dry.output).toMatch(
+      /\(PIPBOT_PROVISIONING_CMD is not set\) store registry\.fly\.io\/pipbot-prod:deploy-/,
+    );
+  });
+
+  test("a template without {ref} gets the ref appended", async () => {
+    const r = await release(["--no-backup"], { env: { PIPBOT_PROVISIONING_CMD: "./set-image.sh" } });
+    expect(r.code).toBe(0);
+    const tag = TAG_RE.exec(r.output)?.[0] ?? "";
+    expect(r.output).toContain(`  ./set-image.sh registry.fly.io/pipbot-prod:${tag}\n`);
   });
 
   test("falls back to docker pull/tag/push when skopeo is not installed", async () => {
@@ -224,6 +238,41 @@ describe("pipbot release (integrated)", () => {
     expect(r.output).not.toContain("npx convex env set");
     expect(r.records).toHaveLength(1);
     expect(r.records[0]).toMatchObject({ status: "failed", failedStep: "backup copy", exitCode: 3 });
+  });
+
+  test("a failed docker push (no skopeo) fails the release and prints only what is left to retry", async () => {
+    const r = await release(["--backup-repo", BACKUP], {
+      tools: ["fly", "docker", "git"],
+      env: { FAKE_FAIL: "docker:push=1" },
+    });
+    expect(r.code).toBe(1);
+    const tag = TAG_RE.exec(r.output)?.[0] ?? "";
+    expect(r.output).toContain('step "backup push" failed (exit 1)');
+    expect(r.output).toContain("WAS pushed, but its backup copy failed");
+    const retry = r.output.slice(r.output.indexOf("Retry the copy with:"));
+    expect(retry).toContain(`docker push ${BACKUP}:${tag}`);
+    expect(retry).not.toContain("docker pull");
+    expect(r.output).not.toContain("Released registry.fly.io");
+    expect(r.records[0]).toMatchObject({ status: "failed", failedStep: "backup push", exitCode: 1 });
+  });
+
+  test("a failed registry login stops before the copy", async () => {
+    const r = await release(["--backup-repo", BACKUP], { env: { FAKE_FAIL: "fly:auth=1" } });
+    expect(r.code).toBe(1);
+    expect(r.output).toContain('step "registry login" failed (exit 1): fly auth docker');
+    expect(r.calls.some((c) => c.tool === "skopeo")).toBe(false);
+    expect(r.records[0]).toMatchObject({ status: "failed", failedStep: "registry login" });
+  });
+
+  test("a release log that cannot be written fails the release after saying what was done", async () => {
+    const box = sandbox(["fly", "skopeo", "git"]);
+    writeFileSync(join(box.dir, "not-a-dir"), "");
+    const env = { PIPBOT_RELEASE_LOG: join(box.dir, "not-a-dir", "releases.jsonl") };
+    const r = await release(["--backup-repo", BACKUP], { box, env });
+    expect(r.code).toBe(1);
+    expect(r.output).toContain("could not append to the release log");
+    expect(r.output).toContain("was built and backed up, but the release log could not be written");
+    expect(r.output).not.toContain("Released registry.fly.io");
   });
 
   test("a failed build stops before any copy and is recorded as failed", async () => {
@@ -290,6 +339,17 @@ describe("pipbot release --mode separate", () => {
     expect(other.output).toContain("backup   none (--no-backup)");
   });
 
+  test("prints the AI app's own rollout, not provisioning (no PIPBOT_PROVISIONING_CMD needed)", async () => {
+    const r = await release(["--mode", "separate", "--no-backup"], { env: { PIPBOT_PROVISIONING_CMD: "" } });
+    expect(r.code).toBe(0);
+    const tag = TAG_RE.exec(r.output)?.[0] ?? "";
+    const ref = `registry.fly.io/pipbot-ai:${tag}`;
+    expect(r.output).toContain(`  fly deploy --image ${ref} -c fly.toml -a pipbot-ai\n`);
+    expect(r.output).toContain(`  fly machine update <machine-id> --app pipbot-ai --image ${ref}\n`);
+    expect(r.output).not.toContain("provisioning");
+    expect(r.output).not.toContain("PIPBOT_IMAGE");
+  });
+
   test("refuses to build when deploy/nix-deps.json was computed for another bun.lock", async () => {
     const box = sandbox(["fly", "skopeo", "git"]);
     writeFileSync(join(box.dir, "bun.lock"), `${readFileSync(join(box.dir, "bun.lock"), "utf8")}\n`);
@@ -354,6 +414,15 @@ describe("pipbot release rollback / list", () => {
     expect(failed.code).toBe(1);
     expect(failed.output).toContain('step "deploy" failed (exit 5)');
     expect(failed.records.at(-1)).toMatchObject({ action: "rollback", status: "failed", exitCode: 5 });
+  });
+
+  test("rollback in separate mode redeploys the AI app and prints nothing about provisioning", async () => {
+    const r = await release(["rollback", "deploy-20260101000000-abcdef0", "--mode", "separate"]);
+    expect(r.code).toBe(0);
+    expect(r.calls.map(cmd)).toEqual([
+      "fly deploy --image registry.fly.io/pipbot-ai:deploy-20260101000000-abcdef0 -c fly.toml -a pipbot-ai",
+    ]);
+    expect(r.output).not.toContain("provisioning");
   });
 
   test("list on an empty log says so", async () => {
