@@ -1,4 +1,5 @@
 /** Helpers for the supervisor's e2e tests: Procfiles of fixture processes in a temp dir. */
+import { afterEach } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { childEnv, freePort, ROOT, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
@@ -30,6 +31,11 @@ export interface Scenario {
 export function serverCmd(name: "ai" | "sync" | "gateway", events: string, extra = ""): string {
   const portEnv = { ai: "AI_PORT", sync: "SYNC_STATUS_PORT", gateway: "GATEWAY_PORT" }[name];
   return `bun ${join(FIXTURES, "server.ts")} --name ${name} --port-env ${portEnv} --events ${events} ${extra}`.trim();
+}
+
+/** The crash fixture (see fixtures/supervisor/crash.ts); its run counter lives in `dir`. */
+export function crashCmd(events: string, dir: string, extra: string): string {
+  return `bun ${join(FIXTURES, "crash.ts")} --events ${events} --state ${join(dir, "state")} ${extra}`;
 }
 
 export async function scenario(lines: (s: { events: string; dir: string }) => string[]): Promise<Scenario> {
@@ -86,4 +92,47 @@ export function waitForEvent(p: Running, event: string, timeoutMs = 20_000, chil
       what: `supervisor event ${event}${child ? ` for ${child}` : ""}`,
     },
   );
+}
+
+/** Pids of the fixture events `what` (e.g. "start", "grandchild"). */
+export function pidsOf(s: Scenario, what: string): number[] {
+  return s
+    .readEvents()
+    .filter((e) => e[0] === what)
+    .map((e) => Number(e[2]));
+}
+
+/**
+ * For a test file: `const run = supervisorRuns()` registers an afterEach that SIGKILLs each
+ * supervisor a test started, then every fixture pid it recorded (no fixture may outlive its
+ * test), then removes the temp dir. `run(lines, env, args)` writes the Procfile and starts
+ * `pipbot start` on it.
+ */
+export function supervisorRuns() {
+  let cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.reverse()) await c();
+    cleanups = [];
+  });
+  return async (
+    lines: Parameters<typeof scenario>[0],
+    env: Record<string, string> = {},
+    args: string[] = [],
+  ): Promise<{ s: Scenario; p: Running }> => {
+    const s = await scenario(lines);
+    const p = startSupervisor(s, env, args);
+    cleanups.push(async () => {
+      p.kill("SIGKILL");
+      await p.exited;
+      for (const [, , pid] of s.readEvents()) {
+        const n = Number(pid);
+        if (n > 0 && isAlive(n))
+          try {
+            process.kill(n, "SIGKILL");
+          } catch {}
+      }
+      s.cleanup();
+    });
+    return { s, p };
+  };
 }

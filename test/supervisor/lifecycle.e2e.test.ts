@@ -2,61 +2,28 @@
  * The supervisor against REAL child processes: start order with readiness, startup failures,
  * graceful stop in reverse order (children and grandchildren gone), grace expiry, second signal.
  */
-import { afterEach, describe, expect, test } from "bun:test";
-import { join } from "node:path";
+import { describe, expect, test } from "bun:test";
 import { waitFor } from "../helpers/index.ts";
-import {
-  exitLines,
-  FIXTURES,
-  isAlive,
-  type Running,
-  type Scenario,
-  scenario,
-  serverCmd,
-  startSupervisor,
-  waitForEvent,
-} from "./helpers.ts";
+import { crashCmd, exitLines, isAlive, pidsOf, serverCmd, supervisorRuns, waitForEvent } from "./helpers.ts";
 
-let cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.reverse()) await c();
-  cleanups = [];
-});
+const run = supervisorRuns();
 
-function track(s: Scenario, p?: Running) {
-  cleanups.push(async () => {
-    if (p) {
-      p.kill("SIGKILL");
-      await p.exited;
-    }
-    // Belt and braces: no fixture may outlive its test.
-    for (const [, , pid] of s.readEvents()) {
-      const n = Number(pid);
-      if (n > 0 && isAlive(n))
-        try {
-          process.kill(n, "SIGKILL");
-        } catch {}
-    }
-    s.cleanup();
-  });
-}
-
-const pidsOf = (s: Scenario, what: string) =>
-  s
-    .readEvents()
-    .filter((e) => e[0] === what)
-    .map((e) => Number(e[2]));
+/** ai, and a gateway that ignores SIGTERM (only SIGKILL ends it). */
+const stubbornGateway =
+  (extra = "") =>
+  ({ events }: { events: string }) => [
+    `ai: ${serverCmd("ai", events)}`,
+    `gateway: ${serverCmd("gateway", events, `--ignore-term ${extra}`.trim())}`,
+  ];
 
 describe("pipbot start: readiness and order", () => {
   test("each process starts only after the one before is ready (ai → sync → gateway)", async () => {
     // File order is the reverse of the start order, and ai takes a while to listen.
-    const s = await scenario(({ events }) => [
+    const { s, p } = await run(({ events }) => [
       `gateway: ${serverCmd("gateway", events)}`,
       `sync: ${serverCmd("sync", events)}`,
       `ai: ${serverCmd("ai", events, "--ready-delay 700")}`,
     ]);
-    const p = startSupervisor(s);
-    track(s, p);
     await waitForEvent(p, "all_ready");
     const seq = s.readEvents().map((e) => `${e[0]} ${e[1]}`);
     expect(seq).toEqual([
@@ -93,13 +60,14 @@ describe("pipbot start: readiness and order", () => {
   });
 
   test("a child that never gets ready is a startup failure naming it; nothing after it starts", async () => {
-    const s = await scenario(({ events }) => [
-      `ai: ${serverCmd("ai", events, "--never-listen")}`,
-      `sync: ${serverCmd("sync", events)}`,
-      `gateway: ${serverCmd("gateway", events)}`,
-    ]);
-    const p = startSupervisor(s, { SUPERVISOR_READY_TIMEOUT_MS: "1500" });
-    track(s, p);
+    const { s, p } = await run(
+      ({ events }) => [
+        `ai: ${serverCmd("ai", events, "--never-listen")}`,
+        `sync: ${serverCmd("sync", events)}`,
+        `gateway: ${serverCmd("gateway", events)}`,
+      ],
+      { SUPERVISOR_READY_TIMEOUT_MS: "1500" },
+    );
     const code = await p.exited;
     expect(code).not.toBe(0);
     const failure = p.records().find((r) => r.event === "supervisor_failure");
@@ -112,13 +80,11 @@ describe("pipbot start: readiness and order", () => {
   });
 
   test("a child that exits before it is ready fails startup with the child's exit code", async () => {
-    const s = await scenario(({ events, dir }) => [
+    const { s, p } = await run(({ events, dir }) => [
       `ai: ${serverCmd("ai", events)}`,
-      `sync: bun ${join(FIXTURES, "crash.ts")} --events ${events} --state ${join(dir, "state")} --code 3`,
+      `sync: ${crashCmd(events, dir, "--code 3")}`,
       `gateway: ${serverCmd("gateway", events)}`,
     ]);
-    const p = startSupervisor(s);
-    track(s, p);
     expect(await p.exited).toBe(3);
     const failure = p.records().find((r) => r.event === "supervisor_failure");
     expect(failure?.child).toBe("sync");
@@ -132,17 +98,15 @@ describe("pipbot start: readiness and order", () => {
 
 describe("pipbot start: stopping", () => {
   test("SIGTERM stops children in reverse order; children and grandchildren are gone; exit 0", async () => {
-    const s = await scenario(({ events }) => [
-      `ai: ${serverCmd("ai", events)}`,
-      `sync: ${serverCmd("sync", events)}`,
-      `gateway: ${serverCmd("gateway", events, "--grandchild")}`,
-    ]);
     const budget = 6000;
-    const p = startSupervisor(s, {
-      SUPERVISOR_SHUTDOWN_BUDGET_MS: String(budget),
-      SUPERVISOR_GRACE_MS: "3000",
-    });
-    track(s, p);
+    const { s, p } = await run(
+      ({ events }) => [
+        `ai: ${serverCmd("ai", events)}`,
+        `sync: ${serverCmd("sync", events)}`,
+        `gateway: ${serverCmd("gateway", events, "--grandchild")}`,
+      ],
+      { SUPERVISOR_SHUTDOWN_BUDGET_MS: String(budget), SUPERVISOR_GRACE_MS: "3000" },
+    );
     await waitForEvent(p, "all_ready");
     const grandchild = pidsOf(s, "grandchild")[0]!;
     expect(isAlive(grandchild)).toBe(true);
@@ -164,9 +128,7 @@ describe("pipbot start: stopping", () => {
   });
 
   test("SIGINT works like SIGTERM", async () => {
-    const s = await scenario(({ events }) => [`ai: ${serverCmd("ai", events)}`]);
-    const p = startSupervisor(s);
-    track(s, p);
+    const { s, p } = await run(({ events }) => [`ai: ${serverCmd("ai", events)}`]);
     await waitForEvent(p, "all_ready");
     p.kill("SIGINT");
     expect(await p.exited).toBe(0);
@@ -174,12 +136,10 @@ describe("pipbot start: stopping", () => {
   });
 
   test("a child that ignores SIGTERM is killed after its grace; the others still stop", async () => {
-    const s = await scenario(({ events }) => [
-      `ai: ${serverCmd("ai", events)}`,
-      `gateway: ${serverCmd("gateway", events, "--ignore-term")}`,
-    ]);
-    const p = startSupervisor(s, { SUPERVISOR_GRACE_MS: "800", SUPERVISOR_SHUTDOWN_BUDGET_MS: "10000" });
-    track(s, p);
+    const { s, p } = await run(stubbornGateway(), {
+      SUPERVISOR_GRACE_MS: "800",
+      SUPERVISOR_SHUTDOWN_BUDGET_MS: "10000",
+    });
     await waitForEvent(p, "all_ready");
     p.kill("SIGTERM");
     expect(await p.exited).toBe(0);
@@ -191,13 +151,11 @@ describe("pipbot start: stopping", () => {
   });
 
   test("a second signal forces the kill at once", async () => {
-    const s = await scenario(({ events }) => [
-      `ai: ${serverCmd("ai", events)}`,
-      `gateway: ${serverCmd("gateway", events, "--ignore-term --grandchild")}`,
-    ]);
     // The grace is far longer than the test waits: only the second signal can end this quickly.
-    const p = startSupervisor(s, { SUPERVISOR_GRACE_MS: "60000", SUPERVISOR_SHUTDOWN_BUDGET_MS: "60000" });
-    track(s, p);
+    const { s, p } = await run(stubbornGateway("--grandchild"), {
+      SUPERVISOR_GRACE_MS: "60000",
+      SUPERVISOR_SHUTDOWN_BUDGET_MS: "60000",
+    });
     await waitForEvent(p, "all_ready");
     p.kill("SIGTERM");
     await waitFor(() => s.readEvents().some((e) => e[0] === "term" && e[1] === "gateway"), {

@@ -2,56 +2,32 @@
  * Restarts against REAL child processes: backoff delays grow, a crash loop stops everything with
  * the child's exit code, `--only` and `--procfile`, and child output tagging end to end.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { waitFor } from "../helpers/index.ts";
 import {
+  crashCmd,
   exitLines,
   FIXTURES,
   isAlive,
-  type Running,
-  type Scenario,
-  scenario,
   serverCmd,
-  startSupervisor,
+  supervisorRuns,
   waitForEvent,
 } from "./helpers.ts";
 
-let cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.reverse()) await c();
-  cleanups = [];
-});
-function track(s: Scenario, p: Running) {
-  cleanups.push(async () => {
-    p.kill("SIGKILL");
-    await p.exited;
-    for (const [, , pid] of s.readEvents()) {
-      const n = Number(pid);
-      if (n > 0 && isAlive(n))
-        try {
-          process.kill(n, "SIGKILL");
-        } catch {}
-    }
-    s.cleanup();
-  });
-}
-
-const crashCmd = (events: string, dir: string, extra: string) =>
-  `bun ${join(FIXTURES, "crash.ts")} --events ${events} --state ${join(dir, "state")} ${extra}`;
+const run = supervisorRuns();
 
 describe("pipbot start: restarts", () => {
   test("a crashing child is restarted with growing delays (100, 200, 400, capped 400)", async () => {
-    const s = await scenario(({ events, dir }) => [
-      `worker: ${crashCmd(events, dir, "--code 5 --first-uptime 400")}`,
-    ]);
-    const p = startSupervisor(s, {
-      SUPERVISOR_READY_UPTIME_MS: "200",
-      SUPERVISOR_BACKOFF_INITIAL_MS: "100",
-      SUPERVISOR_BACKOFF_MAX_MS: "400",
-      SUPERVISOR_CRASH_LOOP_RESTARTS: "50",
-    });
-    track(s, p);
+    const { s, p } = await run(
+      ({ events, dir }) => [`worker: ${crashCmd(events, dir, "--code 5 --first-uptime 400")}`],
+      {
+        SUPERVISOR_READY_UPTIME_MS: "200",
+        SUPERVISOR_BACKOFF_INITIAL_MS: "100",
+        SUPERVISOR_BACKOFF_MAX_MS: "400",
+        SUPERVISOR_CRASH_LOOP_RESTARTS: "50",
+      },
+    );
     await waitFor(() => exitLines(p, "worker").length >= 5, { timeoutMs: 30_000, what: "five worker exits" });
     const exits = exitLines(p, "worker").slice(0, 5);
     expect(exits.map((r) => r.nextDelayMs)).toEqual([100, 200, 400, 400, 400]);
@@ -75,17 +51,18 @@ describe("pipbot start: restarts", () => {
   });
 
   test("crash loop: more than K restarts within the window stops everything, exit = child's code", async () => {
-    const s = await scenario(({ events, dir }) => [
-      `ai: ${serverCmd("ai", events)}`,
-      `worker: ${crashCmd(events, dir, "--code 7 --first-uptime 300")}`,
-    ]);
-    const p = startSupervisor(s, {
-      SUPERVISOR_READY_UPTIME_MS: "200",
-      SUPERVISOR_BACKOFF_INITIAL_MS: "50",
-      SUPERVISOR_CRASH_LOOP_RESTARTS: "3",
-      SUPERVISOR_CRASH_LOOP_WINDOW_MS: "60000",
-    });
-    track(s, p);
+    const { s, p } = await run(
+      ({ events, dir }) => [
+        `ai: ${serverCmd("ai", events)}`,
+        `worker: ${crashCmd(events, dir, "--code 7 --first-uptime 300")}`,
+      ],
+      {
+        SUPERVISOR_READY_UPTIME_MS: "200",
+        SUPERVISOR_BACKOFF_INITIAL_MS: "50",
+        SUPERVISOR_CRASH_LOOP_RESTARTS: "3",
+        SUPERVISOR_CRASH_LOOP_WINDOW_MS: "60000",
+      },
+    );
     const code = await Promise.race([p.exited, Bun.sleep(30_000).then(() => "still running")]);
     expect(code).toBe(7);
     const exits = exitLines(p, "worker");
@@ -100,13 +77,15 @@ describe("pipbot start: restarts", () => {
 
 describe("pipbot start: --only and --procfile", () => {
   test("--only runs a subset in dependency order", async () => {
-    const s = await scenario(({ events }) => [
-      `gateway: ${serverCmd("gateway", events)}`,
-      `ai: ${serverCmd("ai", events)}`,
-      `sync: ${serverCmd("sync", events)}`,
-    ]);
-    const p = startSupervisor(s, {}, ["--only", "gateway,ai"]);
-    track(s, p);
+    const { s, p } = await run(
+      ({ events }) => [
+        `gateway: ${serverCmd("gateway", events)}`,
+        `ai: ${serverCmd("ai", events)}`,
+        `sync: ${serverCmd("sync", events)}`,
+      ],
+      {},
+      ["--only", "gateway,ai"],
+    );
     await waitForEvent(p, "all_ready");
     expect(
       s
@@ -119,9 +98,7 @@ describe("pipbot start: --only and --procfile", () => {
   });
 
   test("--only with an unknown name is a usage error (exit 2) naming it", async () => {
-    const s = await scenario(({ events }) => [`ai: ${serverCmd("ai", events)}`]);
-    const p = startSupervisor(s, {}, ["--only", "ai,nope"]);
-    track(s, p);
+    const { s, p } = await run(({ events }) => [`ai: ${serverCmd("ai", events)}`], {}, ["--only", "ai,nope"]);
     expect(await p.exited).toBe(2);
     expect(p.output()).toContain('unknown process "nope"');
     expect(p.output()).toContain("usage: pipbot start");
@@ -129,12 +106,10 @@ describe("pipbot start: --only and --procfile", () => {
   });
 
   test("bad configuration of a known process: nothing starts, exit 78", async () => {
-    const s = await scenario(({ events }) => [
-      `ai: ${serverCmd("ai", events)}`,
-      `gateway: ${serverCmd("gateway", events)}`,
-    ]);
-    const p = startSupervisor(s, { GATEWAY_HOST: "0.0.0.0", AI_MAX_RETRIES: "many" });
-    track(s, p);
+    const { s, p } = await run(
+      ({ events }) => [`ai: ${serverCmd("ai", events)}`, `gateway: ${serverCmd("gateway", events)}`],
+      { GATEWAY_HOST: "0.0.0.0", AI_MAX_RETRIES: "many" },
+    );
     expect(await p.exited).toBe(78);
     expect(p.output()).toContain("pipbot start: not starting anything");
     expect(p.output()).toContain("AI_MAX_RETRIES");
@@ -143,9 +118,7 @@ describe("pipbot start: --only and --procfile", () => {
   });
 
   test("a bad Procfile is reported with its line numbers (exit 78)", async () => {
-    const s = await scenario(() => ["this is not a process line", "web:"]);
-    const p = startSupervisor(s);
-    track(s, p);
+    const { p } = await run(() => ["this is not a process line", "web:"]);
     expect(await p.exited).toBe(78);
     expect(p.output()).toContain("Procfile:3: expected");
     expect(p.output()).toContain('Procfile:4: process "web" has no command');
@@ -154,9 +127,9 @@ describe("pipbot start: --only and --procfile", () => {
 
 describe("pipbot start: child output", () => {
   test("JSON stays JSON (proc added), plain lines wrapped, split/partial/long lines kept", async () => {
-    const s = await scenario(() => [`out: bun ${join(FIXTURES, "output.ts")}`]);
-    const p = startSupervisor(s, { SUPERVISOR_READY_UPTIME_MS: "200" });
-    track(s, p);
+    const { p } = await run(() => [`out: bun ${join(FIXTURES, "output.ts")}`], {
+      SUPERVISOR_READY_UPTIME_MS: "200",
+    });
     await waitFor(() => p.output().includes("after long line"), { what: "output after the long line" });
     p.kill("SIGTERM");
     expect(await p.exited).toBe(0);

@@ -7,6 +7,21 @@ import { z } from "zod";
 import { commonVars } from "./common.ts";
 import { defineEnv, envVar, host, port, positiveInt } from "./env.ts";
 
+/** A process's bind address, read by the supervisor to reach its health endpoint. */
+function readinessHost(what: string, fix: string) {
+  return envVar(host("127.0.0.1"), {
+    doc: `Readiness: ${what}'s bind address (a wildcard bind is polled on 127.0.0.1).`,
+    fix,
+  });
+}
+
+function readinessPort(what: string, name: string, def: number) {
+  return envVar(port(def), {
+    doc: `Readiness: ${what}'s port (GET /healthz).`,
+    fix: `set ${name} to a TCP port, e.g. ${def}`,
+  });
+}
+
 export const supervisorEnv = defineEnv("supervisor", {
   ...commonVars,
   SUPERVISOR_READY_TIMEOUT_MS: envVar(positiveInt(20_000), {
@@ -49,24 +64,12 @@ export const supervisorEnv = defineEnv("supervisor", {
     doc: "Path of the Procfile the supervisor runs (`--procfile` wins). Children run in its directory.",
     fix: "set PROCFILE to the path of an existing Procfile",
   }),
-  AI_HOST: envVar(host("127.0.0.1"), {
-    doc: "Readiness: the AI server's bind address (a wildcard bind is polled on 127.0.0.1).",
-    fix: "set AI_HOST to 127.0.0.1 or ::",
-  }),
-  AI_PORT: envVar(port(3000), {
-    doc: "Readiness: the AI server's port (GET /healthz).",
-    fix: "set AI_PORT to a TCP port, e.g. 3000",
-  }),
+  AI_HOST: readinessHost("the AI server", "set AI_HOST to 127.0.0.1 or ::"),
+  AI_PORT: readinessPort("the AI server", "AI_PORT", 3000),
   SYNC_STATUS_PORT: envVar(port(18790), {
     doc: "Readiness: the sync worker's loopback status port (GET /healthz).",
     fix: "set SYNC_STATUS_PORT to a TCP port, e.g. 18790",
   }),
-  GATEWAY_HOST: envVar(host("127.0.0.1"), {
-    doc: "Readiness: the gateway's bind address (a wildcard bind is polled on 127.0.0.1).",
-    fix: "set GATEWAY_HOST to 127.0.0.1, 0.0.0.0 or ::",
-  }),
-  GATEWAY_PORT: envVar(port(18789), {
-    doc: "Readiness: the gateway's port (GET /healthz).",
-    fix: "set GATEWAY_PORT to a TCP port, e.g. 18789",
-  }),
+  GATEWAY_HOST: readinessHost("the gateway", "set GATEWAY_HOST to 127.0.0.1, 0.0.0.0 or ::"),
+  GATEWAY_PORT: readinessPort("the gateway", "GATEWAY_PORT", 18789),
 });
