@@ -8,12 +8,18 @@
  * 3. Steady state: a REAL `bun src/cli.ts sync` child while this process writes R messages/s for S
  *    seconds; the delay from a message being stored (created_at) to its ack (outbox.delivered_at):
  *    p50/p99/max.
- * Targets (C-sync brief): ≥ 2,000 messages/s drained; p99 delay ≤ 1 s at steady state.
+ * Everything is measured in the same run, so the runner is judged against a baseline taken on the
+ * same machine under the same background load: drain rate as a ratio of the baseline rate, and the
+ * steady-state p50/p99 next to the baseline's one-entry round trip p50/p99.
+ * Targets (issue 4): ≥ 2,000 messages/s drained; p99 delay ≤ 1 s at steady state.
  */
+import { execSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { createLogger } from "../src/shared/log.ts";
 import { openStore, type Store } from "../src/shared/store/index.ts";
+import { ENVELOPE_BYTES, MAX_BATCH_BYTES } from "../src/sync/batching.ts";
 import { buildBody, PUSH_PATH } from "../src/sync/push.ts";
 import { SyncRunner } from "../src/sync/runner.ts";
 import { signedHeaders } from "../src/sync/sign.ts";
@@ -56,7 +62,7 @@ async function baseline(): Promise<{ rate: number; single: number[] }> {
   fill(store, BACKLOG);
   const batches: string[] = [];
   for (let after = 0; ; ) {
-    const page = store.pendingOutbox(200, 1024 * 1024 - 512, after);
+    const page = store.pendingOutbox(200, MAX_BATCH_BYTES - ENVELOPE_BYTES, after);
     if (page.length === 0) break;
     batches.push(JSON.stringify(buildBody(page, { userId: USER, machineId: null }, crypto.randomUUID())));
     after = page.at(-1)!.seq;
@@ -168,7 +174,18 @@ async function steady(): Promise<{ delays: number[]; batches: number }> {
 }
 
 const cpu = /model name\s*:\s*(.+)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "unknown";
-console.log(`machine: ${navigator.hardwareConcurrency} cores, ${cpu}, Bun ${Bun.version}`);
+const nproc = (() => {
+  try {
+    return execSync("nproc").toString().trim();
+  } catch {
+    return String(navigator.hardwareConcurrency);
+  }
+})();
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ");
+console.log(`machine: nproc ${nproc}, ${cpu}, bun --version ${Bun.version}, load average at start ${load()}`);
 const base = await baseline();
 console.log(
   `baseline: plain fetch loop of signed 200-entry batches → receiver: ${base.rate.toFixed(0)} msgs/s; one-entry push round trip p50 ${pct(base.single, 50).toFixed(1)} ms, p99 ${pct(base.single, 99).toFixed(1)} ms`,
@@ -180,6 +197,12 @@ console.log(
 const s = await steady();
 const p50 = pct(s.delays, 50);
 const p99 = pct(s.delays, 99);
+const b50 = pct(base.single, 50);
+const b99 = pct(base.single, 99);
 console.log(
-  `steady: ${RATE} msgs/s for ${SECONDS} s (${s.delays.length} messages, ${s.batches} batches), stored → acked: p50 ${p50} ms, p99 ${p99} ms, max ${Math.max(...s.delays)} ms (target p99 ≤ 1000) ${p99 <= 1000 ? "OK" : "ABOVE TARGET"}; the idle poll (25 ms) adds ~12 ms on average`,
+  `steady: ${RATE} msgs/s for ${SECONDS} s (${s.delays.length} messages, ${s.batches} batches), stored → acked: p50 ${p50} ms, p99 ${p99} ms, max ${Math.max(...s.delays)} ms (target p99 ≤ 1000) ${p99 <= 1000 ? "OK" : "ABOVE TARGET"}`,
 );
+console.log(
+  `steady vs baseline one-entry round trip: p50 ${p50} ms vs ${b50.toFixed(1)} ms (+${(p50 - b50).toFixed(1)} ms), p99 ${p99} ms vs ${b99.toFixed(1)} ms (+${(p99 - b99).toFixed(1)} ms); the difference is mostly the idle poll (SYNC_POLL_INTERVAL_MS 25: ~12.5 ms on average, 25 ms at worst) and ms rounding of created_at/delivered_at`,
+);
+console.log(`load average at end ${load()}`);
