@@ -317,7 +317,13 @@ export class ChatRuns {
         ...(errorKind ? { errorKind } : {}),
       });
     } catch (e) {
+      // Nothing of the end was written (one transaction). Never announce a final or aborted reply
+      // that chat.history would not show: the run ends as an error, and the store keeps it
+      // `running`, so the next start closes it as interrupted with its last checkpoint.
       this.o.logger.error({ err: e, runId: run.runId }, "chat run: could not store the result");
+      outcome = "error";
+      errorMessage = "the reply could not be stored (store unavailable)";
+      errorKind = "unknown";
     }
     this.active.delete(run.runId);
     const idem = this.idem.get(run.runId);

@@ -234,3 +234,118 @@ describe("chat.send", () => {
     expect(unknown.payload).toMatchObject({ sessionKey: "never-used", messages: [] });
   });
 });
+
+describe("streaming and storage details", () => {
+  test("the first delta goes out at once; later ones are coalesced within the window", async () => {
+    // A window far longer than any test: only the first delta may be sent before the stream ends.
+    const { c, ai } = await setup({ GATEWAY_DELTA_WINDOW_MS: 600_000 });
+    await c.chatSend("main", "[hold] first", "co-1");
+    // The upstream is stalled after its first chunk: this delta cannot have waited for more text
+    // or for the window.
+    const first = await waitFor(() => c.chat("co-1").find((p) => p.state === "delta"), {
+      what: "the first delta while the upstream is held",
+    });
+    expect(first.deltaText).toBe("You said: [hold] first.");
+    expect(c.chat("co-1")).toHaveLength(1);
+    ai.release();
+    const fin = await c.terminal("co-1");
+    expect(fin.state).toBe("final");
+    const deltas = c.chat("co-1").filter((p) => p.state === "delta");
+    // The five later chunks arrived within the window: one coalesced delta, flushed before final.
+    expect(deltas.map((d) => d.deltaText)).toEqual(["You said: [hold] first.", " w1 w2 w3 w4 w5"]);
+    expect(text(deltas[1] as Record<string, unknown>)).toBe("You said: [hold] first. w1 w2 w3 w4 w5");
+    expect(c.chat("co-1").map((p) => p.state)).toEqual(["delta", "delta", "final"]);
+  });
+
+  test("the AI server gets Authorization: Bearer AI_SERVER_TOKEN when it is set, nothing otherwise", async () => {
+    const { c, ai } = await setup({ AI_SERVER_TOKEN: "ai-server-token-0123456789" });
+    await c.chatSend("main", "with bearer", "bt-1");
+    await c.terminal("bt-1");
+    const withToken = ai.requests.find((r) => r.body.messages.at(-1)?.content === "with bearer");
+    expect(withToken?.headers.get("authorization")).toBe("Bearer ai-server-token-0123456789");
+    const { c: c2 } = await setup();
+    await c2.chatSend("main", "without bearer", "bt-2");
+    await c2.terminal("bt-2");
+    const without = ai.requests.find((r) => r.body.messages.at(-1)?.content === "without bearer");
+    expect(without?.headers.get("authorization")).toBeNull();
+  });
+
+  test("every stored message, user and assistant, has its outbox entry", async () => {
+    const { t, c } = await setup();
+    await c.chatSend("main", "one", "ob-1");
+    await c.chatSend("main", "[error_after:2] two", "ob-2");
+    await c.chatSend("other", "[slow] three", "ob-3");
+    await c.terminal("ob-1");
+    await c.terminal("ob-2");
+    await waitFor(() => c.chat("ob-3").length > 0, { what: "a delta of ob-3" });
+    await c.call("chat.abort", { sessionKey: "other" });
+    await c.terminal("ob-3");
+    const rows = t.store.db
+      .query(
+        "SELECT m.role, m.status, o.seq FROM messages m LEFT JOIN outbox o ON o.message_id = m.id ORDER BY m.rowid",
+      )
+      .all() as { role: string; status: string | null; seq: number | null }[];
+    expect(rows.map((r) => `${r.role}:${r.status}`).sort()).toEqual([
+      "assistant:aborted",
+      "assistant:error",
+      "assistant:final",
+      "user:null",
+      "user:null",
+      "user:null",
+    ]);
+    expect(rows.every((r) => typeof r.seq === "number")).toBe(true);
+  });
+
+  test("a message whose outbox entry cannot be written is not stored: no ack, and no final", async () => {
+    const { t, c } = await setup();
+    // Make the outbox refuse one message: the whole transaction must roll back.
+    t.store.db.exec(`CREATE TRIGGER refuse_user BEFORE INSERT ON outbox
+      WHEN (SELECT content FROM messages WHERE id = NEW.message_id) LIKE '%refuse me%'
+      BEGIN SELECT RAISE(ABORT, 'outbox refused'); END`);
+    const res = await c.chatSend("main", "refuse me", "tx-1");
+    expect(res.ok).toBe(false);
+    expect(res.error).toMatchObject({ code: "UNAVAILABLE", retryable: true });
+    expect(t.store.getRun("tx-1")).toBeNull();
+    expect(t.store.db.query("SELECT COUNT(*) AS n FROM messages").get()).toEqual({ n: 0 });
+
+    // Now refuse the assistant reply of a run: its end is not stored, so the clients get `error`
+    // (never a `final` that chat.history would not show), and the user message stays.
+    t.store.db.exec(`CREATE TRIGGER refuse_reply BEFORE INSERT ON outbox
+      WHEN (SELECT role FROM messages WHERE id = NEW.message_id) = 'assistant'
+      BEGIN SELECT RAISE(ABORT, 'outbox refused'); END`);
+    expect((await c.chatSend("main", "store my reply", "tx-2")).ok).toBe(true);
+    const end = await c.terminal("tx-2");
+    expect(end.state).toBe("error");
+    expect(end.errorMessage).toBe("the reply could not be stored (store unavailable)");
+    expect(c.chat("tx-2").some((p) => p.state === "final")).toBe(false);
+    const msgs = t.store.listMessages(t.store.findSession("main")?.id as string);
+    expect(msgs.map((m) => m.role)).toEqual(["user"]);
+    expect(t.store.db.query("SELECT COUNT(*) AS n FROM outbox").get()).toEqual({ n: 1 });
+    // The run is left for the next start to close as interrupted.
+    expect(t.store.getRun("tx-2")?.state).toBe("running");
+  });
+
+  test("many concurrent runs over several sessions, some aborted: exactly one terminal event each", async () => {
+    const { t, c, ai } = await setup();
+    const ids = Array.from({ length: 40 }, (_, i) => `mc-${i}`);
+    await Promise.all(
+      ids.map((id, i) =>
+        c.chatSend(
+          `s${i % 8}`,
+          i % 5 === 0 ? `[slow] ${id}` : i % 7 === 0 ? `[error_after:1] ${id}` : id,
+          id,
+        ),
+      ),
+    );
+    for (let s = 0; s < 8; s += 3) await c.call("chat.abort", { sessionKey: `s${s}` });
+    await Promise.all(ids.map((id) => c.terminal(id, 60_000)));
+    for (const id of ids) {
+      const ends = c.chat(id).filter((p) => ["final", "error", "aborted"].includes(p.state as string));
+      expect(ends).toHaveLength(1);
+      expect(c.chat(id).at(-1)).toBe(ends[0] as Record<string, unknown>);
+      expect(t.store.getRun(id)?.state as string).toBe(ends[0]?.state as string);
+    }
+    expect(t.gw.stats().activeRuns).toBe(0);
+    expect(ai.requests.length).toBeGreaterThan(0);
+  });
+});

@@ -30,10 +30,12 @@ export interface FakeAiRequest {
  * A `/chat` SSE server. The reply is `You said: <last user text>.` followed by `words` filler
  * words, one per delta, `delayMs` apart. Behaviour switches ride in the last user message:
  * `[error_after:N]` (in-stream error event), `[cut_after:N]` (connection dropped), `[slow]`
- * (200 words, 20 ms apart), `[http500]`, `[ratelimit]`.
+ * (200 words, 20 ms apart), `[http500]`, `[ratelimit]`, `[hold]` (after the first delta the stream
+ * waits until the test calls `release()`).
  */
 export async function startFakeAi(opts: { words?: number; delayMs?: number } = {}) {
   const requests: FakeAiRequest[] = [];
+  let gate = Promise.withResolvers<void>();
   const enc = new TextEncoder();
   const server = Bun.serve({
     port: 0,
@@ -66,6 +68,7 @@ export async function startFakeAi(opts: { words?: number; delayMs?: number } = {
       const delayMs = slow ? 20 : (opts.delayMs ?? 0);
       const errorAfter = /\[error_after:(\d+)\]/.exec(last)?.[1];
       const cutAfter = /\[cut_after:(\d+)\]/.exec(last)?.[1];
+      const hold = last.includes("[hold]") ? gate.promise : undefined;
       const chunks = [`You said: ${last}.`, ...Array.from({ length: words }, (_, i) => ` w${i + 1}`)];
       const signal = req.signal;
       const stream = new ReadableStream<Uint8Array>({
@@ -97,6 +100,7 @@ export async function startFakeAi(opts: { words?: number; delayMs?: number } = {
               controller.error(new Error("cut"));
               return;
             }
+            if (hold && i === 1) await hold;
             text += chunks[i];
             send(formatStreamEvent({ type: "delta", data: { text: chunks[i] as string } }));
             if (delayMs > 0) await Bun.sleep(delayMs);
@@ -133,6 +137,11 @@ export async function startFakeAi(opts: { words?: number; delayMs?: number } = {
   return {
     url: `http://127.0.0.1:${server.port}`,
     requests,
+    /** Let every `[hold]` stream waiting after its first delta go on. */
+    release: () => {
+      gate.resolve();
+      gate = Promise.withResolvers<void>();
+    },
     stop: () => server.stop(true),
   };
 }
@@ -342,6 +351,7 @@ export function gatewayHarness(fakeAiOpts: Parameters<typeof startFakeAi>[0] = {
     await ai?.stop();
   });
   afterEach(async () => {
+    ai?.release();
     for (const c of clients.splice(0)) c.close();
     for (const f of cleanups.splice(0).reverse()) await f();
     await current?.stop();

@@ -130,3 +130,37 @@ test("a wrong token: AUTH_TOKEN_MISMATCH, close 1008, and the client stops recon
   }).catch(() => false);
   expect(again).toBe(false);
 });
+
+test("AUTH_RATE_LIMITED: the client gets retryAfterMs and stops reconnecting", async () => {
+  t = await h.start({ settings: { GATEWAY_AUTH_MAX_FAILURES: 1 } });
+  const watch = (token: string) => {
+    const paused: GatewayReconnectPausedInfo[] = [];
+    const errors: Error[] = [];
+    const c = track(
+      new GatewayClient({
+        url: t.wsUrl,
+        token,
+        deviceIdentity: null,
+        onConnectError: (e) => void errors.push(e),
+        onReconnectPaused: (info) => void paused.push(info),
+      }),
+    );
+    c.start();
+    return { paused, errors };
+  };
+  const wrong = watch("definitely-wrong-token");
+  expect((await waitFor(() => wrong.paused[0], { what: "paused after mismatch" })).detailCode).toBe(
+    "AUTH_TOKEN_MISMATCH",
+  );
+  // The address is now limited: even the right token is refused, with a retry hint.
+  const before = t.gw.stats().upgrades;
+  const right = watch(TOKEN);
+  const info = await waitFor(() => right.paused[0], { what: "paused after rate limit" });
+  expect(info.detailCode).toBe("AUTH_RATE_LIMITED");
+  expect(info.code).toBe(1008);
+  const err = right.errors[0] as Error & { details?: unknown; retryAfterMs?: number };
+  expect(String(err.message)).toContain("too many failed authentication attempts");
+  expect(t.gw.stats().upgrades - before).toBe(1);
+  const limited = t.logs.records().find((r) => r.msg === "gateway auth rate limited");
+  expect(limited?.retryAfterMs as number).toBeGreaterThan(0);
+});

@@ -1,12 +1,19 @@
 /**
  * Pure pieces of the gateway, without a port: version negotiation, close reasons, the auth
- * limiter's sliding window (time injected), context building and history trimming.
+ * limiter's sliding window (time injected), context building and history trimming, slow-consumer
+ * handling over a fake socket, and the idempotency window of chat runs with an injected clock.
  */
 import { describe, expect, test } from "bun:test";
+import type { AiClient } from "../../src/gateway/ai-client.ts";
 import { AuthRateLimiter, checkToken } from "../../src/gateway/auth.ts";
+import { type ChatEventPayload, ChatRuns } from "../../src/gateway/chat.ts";
+import { Connection } from "../../src/gateway/connection.ts";
 import { buildContext, errorKindOf, historyPayload } from "../../src/gateway/context.ts";
 import { closeReason, negotiateProtocol, parseRequestFrame } from "../../src/gateway/protocol.ts";
-import type { StoredMessage } from "../../src/shared/store/index.ts";
+import type { StreamEvent } from "../../src/shared/chat-api.ts";
+import { createLogger, memoryDestination } from "../../src/shared/log.ts";
+import { openStore, type StoredMessage } from "../../src/shared/store/index.ts";
+import { tempDir, waitFor } from "../helpers/index.ts";
 
 describe("protocol", () => {
   test("negotiation prefers 4, falls back to 3, else null", () => {
@@ -135,5 +142,117 @@ describe("context", () => {
     expect(errorKindOf("context_length_exceeded")).toBe("context_length");
     expect(errorKindOf("refusal")).toBe("refusal");
     expect(errorKindOf("upstream_error", "boom")).toBe("unknown");
+  });
+});
+
+describe("slow consumer (Connection over a fake socket)", () => {
+  function fakeSocket() {
+    const sock = {
+      buffered: 0,
+      sent: [] as string[],
+      closed: null as { code?: number; reason?: string } | null,
+      send(data: string) {
+        sock.sent.push(data);
+        return data.length;
+      },
+      close(code?: number, reason?: string) {
+        sock.closed = { code, reason };
+      },
+      getBufferedAmount: () => sock.buffered,
+    };
+    return sock;
+  }
+
+  test("over maxBufferedBytes: ticks and deltas are dropped without a seq gap; anything else closes 1008", () => {
+    const sock = fakeSocket();
+    const conn = new Connection(sock, { connId: "c1", addr: "a", openedAt: 0, maxBufferedBytes: 100 });
+    conn.state = "open";
+    expect(conn.sendEvent("tick", '{"ts":1}', true)).toBe(true);
+    sock.buffered = 101;
+    expect(conn.sendEvent("tick", '{"ts":2}', true)).toBe(false);
+    expect(conn.sendEvent("chat", '{"state":"delta"}', true)).toBe(false);
+    expect(conn.droppedEvents).toBe(2);
+    expect(sock.closed).toBeNull();
+    sock.buffered = 0;
+    expect(conn.sendEvent("chat", '{"state":"delta"}', true)).toBe(true);
+    const seqs = sock.sent.map((s) => (JSON.parse(s) as { seq: number }).seq);
+    expect(seqs).toEqual([1, 2]);
+    sock.buffered = 101;
+    expect(conn.sendEvent("chat", '{"state":"final"}')).toBe(false);
+    expect(sock.closed).toEqual({ code: 1008, reason: "slow consumer" });
+    expect(conn.closeCause).toBe("1008 slow consumer");
+    expect(sock.sent).toHaveLength(2);
+  });
+
+  test("a response over the limit closes 1008 too", () => {
+    const sock = fakeSocket();
+    const conn = new Connection(sock, { connId: "c2", addr: "a", openedAt: 0, maxBufferedBytes: 10 });
+    conn.state = "open";
+    sock.buffered = 11;
+    expect(conn.sendResponse({ type: "res", id: "1", ok: true, payload: {} })).toBe(false);
+    expect(sock.closed).toEqual({ code: 1008, reason: "slow consumer" });
+  });
+});
+
+describe("idempotency window (ChatRuns with an injected clock)", () => {
+  test("same key: in_flight while running, the cached result after, still no second run after 5+ minutes", async () => {
+    const dir = tempDir("pipbot-gw-idem-");
+    const store = openStore(dir.path);
+    let now = 1_000_000;
+    let streams = 0;
+    const gate = Promise.withResolvers<void>();
+    const ai: AiClient = {
+      async *stream() {
+        streams++;
+        yield { type: "start", data: { id: "x", provider: "anthropic", model: "m" } } as StreamEvent;
+        await gate.promise;
+        yield { type: "delta", data: { text: "hi" } } as StreamEvent;
+        yield {
+          type: "done",
+          data: {
+            message: { role: "assistant", content: [{ type: "text", text: "hi" }] },
+            stopReason: "end_turn",
+            usage: {
+              inputTokens: 1,
+              outputTokens: 1,
+              cacheReadTokens: 0,
+              cacheWriteTokens: 0,
+              reasoningTokens: 0,
+            },
+          },
+        } as StreamEvent;
+      },
+      health: async () => ({ ok: true, body: {} }),
+    };
+    const events: ChatEventPayload[] = [];
+    const runs = new ChatRuns({
+      store,
+      ai,
+      logger: createLogger({ proc: "gateway", destination: memoryDestination(), pretty: false }),
+      emit: (p) => void events.push(p),
+      deltaWindowMs: 10,
+      contextBudgetChars: 1000,
+      runTimeoutMs: 60_000,
+      now: () => now,
+    });
+    try {
+      const input = { sessionKey: "main", message: "hello", idempotencyKey: "k1" };
+      expect(runs.send(input)).toEqual({ runId: "k1", status: "started" });
+      now += 60_000;
+      expect(runs.send(input)).toEqual({ runId: "k1", status: "in_flight" });
+      gate.resolve();
+      await waitFor(() => events.find((e) => e.state === "final"), { what: "final" });
+      now += 4 * 60_000;
+      expect(runs.send(input)).toEqual({ runId: "k1", status: "ok" });
+      // Past the in-memory window the store still knows the key (the run id): no second run.
+      now += 6 * 60_000;
+      expect(runs.send(input)).toEqual({ runId: "k1", status: "ok" });
+      expect(streams).toBe(1);
+      expect(store.listMessages(store.findSession("main")?.id as string)).toHaveLength(2);
+    } finally {
+      await runs.shutdown();
+      store.close();
+      dir.cleanup();
+    }
   });
 });
