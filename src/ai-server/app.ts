@@ -139,7 +139,8 @@ export function createApp(deps: AppDeps) {
     };
     if (!p.stream) {
       const o = await runChat(engine, p, caller.signal).finally(release);
-      account(accounting, p, o, api);
+      // Off the response path: the SQLite insert and the wide log line run once the reply is out.
+      setImmediate(() => account(accounting, p, o, api));
       if (o.status === "ok")
         return Response.json(body(o), { headers: { "x-pipbot-request-id": p.requestId } });
       return fail(o.error);

@@ -352,7 +352,10 @@ describe("usage accounting", () => {
     await (
       await postChat(s.url, { model: "openai/sim@status=500", messages: [{ role: "user", content: "u" }] })
     ).text();
-    const rows = s.usageRows();
+    // Non-stream usage is recorded just after the reply is sent (off the response path).
+    const rows = await waitFor(() => (s.usageRows().length === 3 ? s.usageRows() : null), {
+      what: "three usage rows",
+    });
     expect(rows.map((r) => r.status)).toEqual(["ok", "ok", "error"]);
     expect(rows[0]).toMatchObject({
       provider: "anthropic",
