@@ -236,12 +236,12 @@ describe("sync worker process", () => {
       }
     })();
     try {
-      for (let round = 0; round < 6; round++) {
+      for (let round = 0; round < 9; round++) {
         rx.faults.delayMs = 0;
         rx.onAccepted = undefined;
         const before = rx.accepted.length;
         const w = await startWorker();
-        if (round % 2 === 0) {
+        if (round % 3 === 0) {
           // Kill inside the critical window: the receiver has upserted, the worker has not acked.
           let killed = false;
           rx.onAccepted = () => {
@@ -251,9 +251,13 @@ describe("sync worker process", () => {
             killed = true;
           };
           await waitFor(() => killed, { what: `round ${round}: kill between upsert and ack` });
-        } else {
+        } else if (round % 3 === 1) {
           await waitFor(() => rx.accepted.length > before, { what: `round ${round}: worker pushing` });
           await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 40))); // a random instant
+          w.p.kill("SIGKILL");
+        } else {
+          // A random instant soon after startup: before, during or after the first push or ack.
+          await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 15)));
           w.p.kill("SIGKILL");
         }
         expect(await w.p.exited).not.toBe(0);
