@@ -57,6 +57,18 @@ describe("logging", () => {
     expect(dest.lines.join("")).not.toContain("generated-token-xyz");
   });
 
+  test("token counts are not credentials: input_tokens, max_tokens, tokens stay readable", () => {
+    const { log, dest } = capture([]);
+    log.info(
+      { usage: { input_tokens: 12, output_tokens: 3, tokens: 15 }, max_tokens: 100, token: "t0k3n-v4lue" },
+      "u",
+    );
+    const rec = dest.records()[0] as { usage: Record<string, number>; max_tokens: number; token: string };
+    expect(rec.usage).toEqual({ input_tokens: 12, output_tokens: 3, tokens: 15 });
+    expect(rec.max_tokens).toBe(100);
+    expect(rec.token).toBe("[REDACTED]");
+  });
+
   test("bearer credentials and key-shaped strings are redacted even when unknown", () => {
     const r = new Redactor();
     expect(r.string("Authorization: Bearer abcdefghijkl")).not.toContain("abcdefghijkl");

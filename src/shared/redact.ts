@@ -10,8 +10,9 @@
 
 export const REDACTED = "[REDACTED]";
 
+// `token` only in the singular: `tokens`, `input_tokens`, `max_tokens` are counts, not credentials.
 const SECRET_KEY =
-  /(^|[_\-.])(token|secret|password|passwd|api[_-]?key|apikey|authorization|signature|cookie|set-cookie|x-api-key|x-goog-api-key|x-pipbot-service-token|x-pipbot-signature|credential|private[_-]?key)s?$/i;
+  /(^|[_\-.])(token|(?:secret|password|passwd|api[_-]?key|apikey|authorization|signature|cookie|set-cookie|x-api-key|x-goog-api-key|x-pipbot-service-token|x-pipbot-signature|credential|private[_-]?key)s?)$/i;
 
 const SECRET_PATTERNS: RegExp[] = [
   /sk-ant-[A-Za-z0-9_-]{8,}/g,

@@ -31,7 +31,7 @@ import {
   startOrder,
 } from "../shared/procfile.ts";
 import { demoBanner, demoEnv, readyMessage, SIM_NAME, simProcess, simUrl } from "./demo.ts";
-import { prettyLine, tagLine } from "./output.ts";
+import { prettyLine, scrubLine, tagLine } from "./output.ts";
 import { type ReadinessCheck, readinessFor } from "./readiness.ts";
 import { type ChildHandle, type Clock, Supervisor } from "./supervisor.ts";
 
@@ -224,6 +224,7 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     clock: realClock,
     fetch: (url, init) => fetch(url, { ...init, redirect: "manual" }),
     output,
+    scrub: (text) => scrubLine(text, logger.redactor),
     logger,
     ...(opts.onReady ? { onReady: () => opts.onReady?.(sup) } : {}),
   });

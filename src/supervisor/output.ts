@@ -77,6 +77,19 @@ export function hasSecretField(v: unknown, depth = 0): boolean {
   return false;
 }
 
+/** A child's raw line with credential-named JSON fields and secret values redacted (for quoting). */
+export function scrubLine(text: string, redactor: Redactor): string {
+  if (text.startsWith("{") && text.endsWith("}")) {
+    try {
+      const obj = JSON.parse(text) as unknown;
+      if (hasSecretField(obj)) return redactor.string(JSON.stringify(redactor.value(obj)));
+    } catch {
+      // not JSON
+    }
+  }
+  return redactor.string(text);
+}
+
 /** One child output line as a JSON log line (no trailing newline). */
 export function tagLine(
   proc: string,
@@ -132,7 +145,7 @@ export function prettyLine(
     try {
       const parsed = JSON.parse(body) as Record<string, unknown>;
       const obj = redactor && hasSecretField(parsed) ? (redactor.value(parsed) as typeof parsed) : parsed;
-      const { level, time, msg, proc: _p, pid: _pid, hostname: _h, ...rest } = obj;
+      const { level, time, msg, proc: _p, hostname: _h, ...rest } = obj;
       const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : "";
       body = `${String(level ?? "info")} ${String(msg ?? "")}${extra}`;
       void time;

@@ -60,6 +60,8 @@ export interface SupervisorDeps {
   logger: Logger;
   /** Called once every process is ready (the demo prints its banner here). */
   onReady?: () => void;
+  /** Redacts a child's raw line before it is kept for quoting in a failure message. */
+  scrub?: (text: string) => string;
 }
 
 interface Instance {
@@ -248,7 +250,8 @@ export class Supervisor {
   }
 
   private emit(m: Managed, stream: StreamName, line: Line): void {
-    m.recent.push(line.text.length > 500 ? `${line.text.slice(0, 500)}…` : line.text);
+    const text = this.d.scrub ? this.d.scrub(line.text) : line.text;
+    m.recent.push(text.length > 500 ? `${text.slice(0, 500)}…` : text);
     if (m.recent.length > RECENT_LINES) m.recent.shift();
     this.d.output(m.entry.name, stream, line);
   }

@@ -1,7 +1,5 @@
 /** Unit tests of the supervisor's pure policies: Procfile, backoff, crash-loop window, exit codes, output. */
 import { describe, expect, test } from "bun:test";
-import { LineSplitter, prettyLine, tagLine } from "../../src/supervisor/output.ts";
-import { Backoff, CrashLoopWindow, failureExitCode } from "../../src/supervisor/policy.ts";
 import {
   commandArgv,
   ProcfileError,
@@ -9,6 +7,9 @@ import {
   selectProcesses,
   startOrder,
 } from "../../src/shared/procfile.ts";
+import { REDACTED, Redactor } from "../../src/shared/redact.ts";
+import { hasSecretField, LineSplitter, prettyLine, tagLine } from "../../src/supervisor/output.ts";
+import { Backoff, CrashLoopWindow, failureExitCode } from "../../src/supervisor/policy.ts";
 import { reachableHost, readinessFor } from "../../src/supervisor/readiness.ts";
 
 describe("Procfile", () => {
@@ -156,5 +157,28 @@ describe("output", () => {
     expect(l).toContain("ai      |");
     expect(l).toContain("info hello");
     expect(l).toContain('"port":3');
+  });
+  test("tagLine/prettyLine with a Redactor: credential-named fields redacted, the line stays JSON", () => {
+    const r = new Redactor();
+    const text = JSON.stringify({
+      level: "info",
+      msg: "m",
+      token: "t0ken-value",
+      nested: { Authorization: "x" },
+    });
+    const tagged = JSON.parse(tagLine("gw", "stdout", { text }, now, r));
+    expect(tagged).toEqual({
+      proc: "gw",
+      level: "info",
+      msg: "m",
+      token: REDACTED,
+      nested: { Authorization: REDACTED },
+    });
+    // Lines without such a field are passed through byte for byte (no re-serialization).
+    const plain = '{"level":"info","msg":"usage","input_tokens":12, "n":1.0}';
+    expect(tagLine("ai", "stdout", { text: plain }, now, r)).toBe(`{"proc":"ai",${plain.slice(1)}`);
+    expect(prettyLine("gw", "stdout", { text }, 0, 2, r)).not.toContain("t0ken-value");
+    expect(hasSecretField({ a: [{ signature: "s" }] })).toBe(true);
+    expect(hasSecretField({ token: REDACTED, password: "", apiKey: null })).toBe(false);
   });
 });
