@@ -15,9 +15,10 @@ const USAGE = `usage: pipbot chat [--url ws://HOST:PORT] [--token TOKEN] [--sess
 
 Chat with a pipbot (or any OpenClaw-compatible) gateway.
   With a message: stream the reply to stdout and exit (0 final, 1 run error or aborted,
-  3 cannot connect, 4 authentication rejected).
-  Without one: an interactive prompt. Ctrl-C aborts the current reply; Ctrl-C twice when idle
-  (or Ctrl-D, /exit) quits.
+  2 usage error, 3 cannot connect or connection lost, 4 authentication rejected; Ctrl-C aborts
+  the reply (exit 1), a second Ctrl-C exits 130 at once).
+  Without one: an interactive prompt. Ctrl-C aborts the reply being streamed, a second Ctrl-C
+  (or Ctrl-C twice at the prompt, Ctrl-D, /exit) quits.
 
   --url      gateway URL (default ws://127.0.0.1:$GATEWAY_PORT, GATEWAY_PORT defaults to 18789)
   --token    gateway token (default $CLAWDBOT_GATEWAY_TOKEN or $OPENCLAW_GATEWAY_TOKEN, else the
@@ -156,7 +157,10 @@ async function interactive(
   const lines: string[] = [];
   let eof = false;
   let busy: Turn | null = null;
-  let idleInterrupts = 0;
+  // Consecutive Ctrl-C with no line sent in between: the first aborts the reply being streamed
+  // (or, at the prompt, asks for confirmation); the second quits.
+  let interrupts = 0;
+  const { promise: quit, resolve: requestQuit } = Promise.withResolvers<"quit">();
   let wake: (() => void) | null = null;
   const poke = () => {
     wake?.();
@@ -171,15 +175,19 @@ async function interactive(
     poke();
   });
   rl.on("SIGINT", () => {
+    interrupts++;
+    if (interrupts >= 2) {
+      eof = true;
+      requestQuit("quit");
+      poke();
+      return;
+    }
     if (busy) {
       void busy.abort();
       return;
     }
-    idleInterrupts++;
-    if (idleInterrupts >= 2) {
-      eof = true;
-      poke();
-    } else out.write("\n(press Ctrl-C again to quit)\n");
+    out.write("\n(press Ctrl-C again or Ctrl-D to quit)\n");
+    rl.prompt();
   });
   rl.setPrompt("> ");
   rl.prompt();
@@ -187,9 +195,7 @@ async function interactive(
   for (;;) {
     if (lines.length === 0) {
       if (eof || conn.closed) break;
-      await new Promise<void>((r) => {
-        wake = r;
-      });
+      await Promise.race([new Promise<void>((r) => (wake = r)), quit]);
       continue;
     }
     const line = (lines.shift() as string).trim();
@@ -198,13 +204,17 @@ async function interactive(
       continue;
     }
     if (line === "/exit" || line === "/quit") break;
-    idleInterrupts = 0;
+    interrupts = 0;
     out.write("assistant: ");
     busy = startTurn(conn, sessionKey, line, (s) => void out.write(s));
     setTurn(busy);
-    const r = await busy.result;
+    const r = await Promise.race([busy.result, quit]);
     busy = null;
     setTurn(null);
+    if (r === "quit") {
+      out.write("\n");
+      break;
+    }
     const c = report(r, false);
     if (r.state === "closed") {
       code = c;

@@ -1,0 +1,133 @@
+/**
+ * `pipbot chat` interactive mode on a REAL pseudo-terminal (tmux, its own server socket): keys are
+ * typed with `send-keys`, the screen is read with `capture-pane`, and every step waits on a screen
+ * condition with a deadline. Ctrl-C aborts the reply being streamed (the program stays), a second
+ * Ctrl-C quits; Ctrl-C twice at the prompt and Ctrl-D quit too; the exit code is shown on screen.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { CLI, ROOT, waitFor } from "../helpers/index.ts";
+import { startFakeAi, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
+
+const HAVE_TMUX = Bun.which("tmux") !== null;
+const SOCKET = `pipbot-chat-pty-${process.pid}`;
+
+let ai: Awaited<ReturnType<typeof startFakeAi>>;
+let t: TestGateway;
+let pane = 0;
+const sessions: string[] = [];
+
+function tmux(...args: string[]): string {
+  const r = Bun.spawnSync(["tmux", "-L", SOCKET, ...args], { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`tmux ${args[0]} failed: ${r.stderr.toString()}`);
+  return r.stdout.toString();
+}
+
+/** Start `pipbot chat` in a fresh tmux session; the shell prints EXIT:<code> when it ends. */
+function startChat(session: string): string {
+  const name = `chat${++pane}`;
+  const cmd = `cd ${ROOT} && CLAWDBOT_GATEWAY_TOKEN=${TOKEN} bun ${CLI} chat --url ${t.wsUrl} --session ${session}; echo EXIT:$?; sleep 600`;
+  sessions.push(name);
+  tmux("new-session", "-d", "-s", name, "-x", "160", "-y", "50", "sh", "-c", cmd);
+  return name;
+}
+
+const screen = (name: string) => tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", name);
+
+async function waitScreen(name: string, what: string, cond: (s: string) => boolean, timeoutMs = 15_000) {
+  try {
+    return await waitFor(() => (cond(screen(name)) ? true : undefined), { timeoutMs, what });
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n--- screen ---\n${screen(name)}`);
+  }
+}
+
+const keys = (name: string, ...k: string[]) => void tmux("send-keys", "-t", name, ...k);
+
+describe.skipIf(!HAVE_TMUX)("pipbot chat on a terminal", () => {
+  beforeAll(async () => {
+    ai = await startFakeAi();
+    t = await startTestGateway({ aiUrl: ai.url });
+  });
+  afterAll(async () => {
+    try {
+      tmux("kill-server");
+    } catch {
+      /* no server left */
+    }
+    rmSync(join(process.env.TMUX_TMPDIR || "/tmp", `tmux-${process.getuid?.() ?? 0}`, SOCKET), {
+      force: true,
+    });
+    await t.stop();
+    await ai.stop();
+  });
+  afterEach(() => {
+    for (; sessions.length > 0; ) {
+      try {
+        tmux("kill-session", "-t", sessions.pop() as string);
+      } catch {
+        /* already gone */
+      }
+    }
+  });
+
+  test("Ctrl-C aborts the reply, not the program; the next line still works; Ctrl-C twice at the prompt quits (exit 0)", async () => {
+    const w = startChat("pty-a");
+    await waitScreen(w, "the banner", (s) => s.includes("connected to session pty-a"));
+    keys(w, "[slow] stream for a while", "Enter");
+    await waitScreen(w, "streaming started", (s) =>
+      /You said: \[slow\] stream for a while\. w1 w2 w3/.test(s),
+    );
+    keys(w, "C-c");
+    await waitScreen(w, "[aborted]", (s) => s.includes("[aborted]"));
+    const sessionId = t.store.findSession("pty-a")?.id as string;
+    const aborted = t.store.listMessages(sessionId).at(-1);
+    expect(aborted?.status).toBe("aborted");
+    expect(aborted?.content[0]?.text).toStartWith("You said: [slow] stream for a while.");
+    expect(screen(w)).not.toContain("EXIT:");
+
+    keys(w, "after the abort", "Enter");
+    await waitScreen(w, "the second reply", (s) => s.includes("You said: after the abort. w1 w2 w3 w4 w5"));
+    keys(w, "C-c");
+    await waitScreen(w, "the quit hint", (s) => s.includes("press Ctrl-C again"));
+    expect(screen(w)).not.toContain("EXIT:");
+    keys(w, "C-c");
+    await waitScreen(w, "exit", (s) => s.includes("EXIT:"));
+    expect(screen(w)).toContain("EXIT:0");
+    expect(t.store.listMessages(sessionId).map((m) => [m.role, m.status])).toEqual([
+      ["user", null],
+      ["assistant", "aborted"],
+      ["user", null],
+      ["assistant", "final"],
+    ]);
+  }, 60_000);
+
+  test("a second Ctrl-C while the reply is being aborted quits at once; Ctrl-D at the prompt quits", async () => {
+    const w = startChat("pty-b");
+    await waitScreen(w, "the banner", (s) => s.includes("connected to session pty-b"));
+    keys(w, "[slow] again", "Enter");
+    await waitScreen(w, "streaming started", (s) => /You said: \[slow\] again\. w1 w2/.test(s));
+    keys(w, "C-c");
+    keys(w, "C-c");
+    await waitScreen(w, "exit", (s) => s.includes("EXIT:"));
+    expect(screen(w)).toContain("EXIT:0");
+    // The run was aborted (not left streaming) even though the program quit.
+    await waitFor(() => ["aborted", "error"].includes(t.store.getRun(runOf("pty-b"))?.state ?? ""), {
+      what: "the run ended",
+    });
+    expect(t.store.getRun(runOf("pty-b"))?.state).toBe("aborted");
+
+    const d = startChat("pty-b");
+    await waitScreen(d, "the banner with history", (s) => s.includes("connected to session pty-b"));
+    expect(screen(d)).toContain("you: [slow] again");
+    keys(d, "C-d");
+    await waitScreen(d, "exit", (s) => s.includes("EXIT:"));
+    expect(screen(d)).toContain("EXIT:0");
+  }, 60_000);
+});
+
+function runOf(sessionKey: string): string {
+  const id = t.store.findSession(sessionKey)?.id as string;
+  return t.store.listMessages(id).find((m) => m.role === "user")?.runId as string;
+}
