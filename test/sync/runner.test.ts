@@ -300,6 +300,31 @@ describe("faults", () => {
     expect(isAscending(h.receiver.firstSeenSeqs)).toBe(true);
     expect(localIds(h.writer).size).toBe(25);
   });
+
+  test("lone rejections are counted in the store: a restart does not reset the way to quarantine", async () => {
+    const ids = h.write(5);
+    const bad = ids[2]!;
+    h.receiver.faults.poisonIds.add(bad);
+    const lone400s = () => h.receiver.requests.filter((r) => r.entries === 1 && r.status === 400).length;
+    // First worker: after the first lone rejection it would wait 10 minutes; stop it there.
+    const first = h.startRunner({
+      sleep: undefined,
+      backoff: { baseMs: 600_000, capMs: 600_000 },
+      random: () => 0.99,
+    });
+    await waitFor(() => lone400s() === 1 && first.status().state === "backing_off", {
+      what: "first lone 400",
+    });
+    await first.stop(100);
+    expect(h.workerStore.quarantinedEntries()).toEqual([]);
+    // Second worker (quarantineAfter 3): two more lone rejections, not three.
+    h.startRunner();
+    await waitFor(() => h.workerStore.quarantinedEntries().length === 1 && allDelivered(), {
+      what: "quarantined",
+    });
+    expect(lone400s()).toBe(3);
+    expect(h.receiver.store.size).toBe(4);
+  });
 });
 
 describe("stop", () => {
