@@ -112,7 +112,7 @@ export function fromStage(model: DockerfileModel, ref: string, before: Stage): S
  * node_modules, a Nix store closure): any path below them counts as present.
  */
 function opaque(dir: string): boolean {
-  return dir.endsWith("/node_modules") || dir.startsWith("/rootfs") || dir.startsWith("/nix");
+  return dir.endsWith("/node_modules") || dir.startsWith("/rootfs/nix") || dir.startsWith("/nix");
 }
 
 export interface SimFile {
@@ -180,9 +180,16 @@ export class StageFs {
           this.problems.push(`${where}: stage "${from}" never creates ${srcAbs}`);
           continue;
         }
-        const target = destIsDir ? posix.join(destAbs, posix.basename(srcAbs)) : destAbs;
-        // A whole directory (e.g. node_modules) from another stage: the dest tree is "produced".
+        // Docker: a directory's CONTENTS go to dest (`COPY --from=b /rootfs/ /` fills /); a file
+        // goes to dest, or into it when dest is a directory.
+        const srcIsDir = src.endsWith("/") || (sfs.has(srcAbs) && !sfs.files.has(srcAbs));
+        const target = srcIsDir || !destIsDir ? destAbs : posix.join(destAbs, posix.basename(srcAbs));
+        // A whole directory (e.g. node_modules) from another stage: the dest tree is "produced",
+        // and so is whatever that stage produced below it.
         this.produced.add(target);
+        for (const d of sfs.produced) {
+          if (d.startsWith(`${srcAbs}/`)) this.produced.add(posix.join(target, d.slice(srcAbs.length + 1)));
+        }
         for (const [p, f] of sfs.files) {
           if (p === srcAbs || p.startsWith(`${srcAbs}/`)) {
             const rel = p === srcAbs ? "" : p.slice(srcAbs.length + 1);
