@@ -191,7 +191,7 @@ export function handleOversized(
   r: Pick<PushResult, "batchId" | "bytes">,
   maxBytes: number,
 ): Step {
-  const line = { ...batchLine(entries, { ...r, durationMs: 0 }), status: null };
+  const line = batchLine(entries, { ...r, durationMs: 0 }); // status: null (nothing was sent)
   const message = `batch body of ${r.bytes} bytes exceeds the sync-v1 limit of ${maxBytes} bytes`;
   if (entries.length > 1) {
     ctx.log.warn(
