@@ -67,7 +67,20 @@ describe("pipbot start: restarts", () => {
     expect(code).toBe(7);
     const exits = exitLines(p, "worker");
     expect(exits.map((r) => r.action)).toEqual(["restart", "restart", "restart", "crash_loop"]);
-    expect(p.records().find((r) => r.event === "supervisor_failure")?.child).toBe("worker");
+    // Bounded: K restarts = K+1 runs of the worker, and no further start after the crash loop.
+    expect(s.readEvents().filter((e) => e[0] === "start" && e[1] === "crash")).toHaveLength(4);
+    expect(p.records().filter((r) => r.event === "child_start" && r.child === "worker")).toHaveLength(4);
+    const failure = p.records().find((r) => r.event === "supervisor_failure");
+    expect(failure).toMatchObject({ child: "worker", exitCode: 7 });
+    expect(String(failure?.msg)).toContain(
+      "crash loop: exited with code 7, more than 3 restarts within 60000 ms",
+    );
+    // Detected inside the window: from the worker's first start to the stop, by the log's clock.
+    const t = (r: Record<string, unknown> | undefined) => Date.parse(String(r?.time));
+    const firstStart = p.records().find((r) => r.event === "child_start" && r.child === "worker");
+    const done = p.records().find((r) => r.event === "shutdown_complete");
+    expect(done?.exitCode).toBe(7);
+    expect(t(done) - t(firstStart)).toBeLessThan(60_000);
     // The healthy process was stopped too.
     expect(exitLines(p, "ai")[0]?.action).toBe("stopped");
     for (const [what, , pid] of s.readEvents())

@@ -129,7 +129,21 @@ describe.skipIf(runtimeMissing)("real runtime", () => {
     expect(await chat.exited).toBe(0);
     expect(chat.output()).toContain("You said: hello demo.");
 
+    // The simulator is a supervised child: ready first, stopped last, labelled in the identity line.
+    const ready = demo.records().filter((r) => r.event === "child_ready");
+    expect(ready.map((r) => r.child)).toEqual(["upstream-sim", "ai", "sync", "gateway"]);
+    expect(demo.records().find((r) => r.event === "identity")?.processes).toEqual([
+      "upstream-sim",
+      "ai",
+      "sync",
+      "gateway",
+    ]);
+    expect(demo.records().some((r) => r.proc === "upstream-sim")).toBe(true);
+
     demo.kill("SIGTERM");
     expect(await demo.exited).toBe(0);
+    const exits = demo.records().filter((r) => r.event === "child_exit");
+    expect(exits.map((r) => r.child)).toEqual(["gateway", "sync", "ai", "upstream-sim"]);
+    for (const r of exits) expect(r.action).toBe("stopped");
   });
 });
