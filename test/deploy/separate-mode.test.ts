@@ -1,9 +1,11 @@
 /**
- * The separate deployment, end to end with real processes: the AI server as its own "app"
- * (`pipbot ai` with AI_SERVER_TOKEN, as fly.toml runs it) and the user's VM running only the
- * gateway and the sync worker under the supervisor (`pipbot start --only gateway,sync` with
- * AI_URL + the same token). A chat over the gateway reaches the AI server and the upstream
- * simulator; calls without the token are rejected; a token-less public bind refuses to start.
+ * The separate deployment, end to end with real processes and the REAL configs: the AI server as
+ * its own "app" with fly.toml's [env] (AI_HOST=::, a non-loopback bind, so AI_SERVER_TOKEN is
+ * required) and the user's VM with deploy/fly-separate-vm.toml's command
+ * (`pipbot start --only gateway,sync`) and [env], AI_URL pointing at the AI app, the same token.
+ * Only ports, DATA_DIR, the upstream (the simulator) and the secrets are set by the test. A chat
+ * over the gateway reaches the AI server and the upstream; calls without the token are
+ * rejected; a token-less public bind refuses to start.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
@@ -18,10 +20,15 @@ import {
   tempDir,
   waitFor,
 } from "../helpers/index.ts";
+import { readToml } from "./lib/fly-rules.ts";
 
 const NEEDED = ["src/ai-server/main.ts", "src/gateway/main.ts", "src/sync/main.ts", "src/supervisor/main.ts"];
 const READY = NEEDED.every((f) => existsSync(join(ROOT, f)));
 
+const AI_APP = readToml(join(ROOT, "fly.toml"));
+const VM = readToml(join(ROOT, "deploy/fly-separate-vm.toml"));
+/** The VM's command without `bun src/cli.ts`: ["start", "--only", "gateway,sync"]. */
+const VM_ARGS = (VM.processes?.app ?? "").split(" ").slice(2);
 const AI_TOKEN = "separate-ai-token-0123456789abcdef";
 const GW_TOKEN = "separate-gateway-token-0123";
 const dirs = [tempDir("pipbot-separate-ai-"), tempDir("pipbot-separate-vm-")];
@@ -44,11 +51,11 @@ describe.skipIf(!READY)("separate mode: AI server app + `pipbot start --only gat
     sim = await startUpstreamSim();
     const aiPort = await freePort();
     aiUrl = `http://127.0.0.1:${aiPort}`;
+    expect(AI_APP.env?.AI_HOST).toBe("::");
     ai = spawnPipbot(
       ["ai"],
       childEnv({
-        PIPBOT_MODE: "separate",
-        AI_HOST: "127.0.0.1",
+        ...AI_APP.env,
         AI_PORT: String(aiPort),
         AI_SERVER_TOKEN: AI_TOKEN,
         DATA_DIR: dirs[0]!.path,
@@ -64,12 +71,12 @@ describe.skipIf(!READY)("separate mode: AI server app + `pipbot start --only gat
     });
 
     gwPort = await freePort();
+    expect(VM_ARGS).toEqual(["start", "--only", "gateway,sync"]);
     vm = spawnPipbot(
-      ["start", "--only", "gateway,sync"],
+      VM_ARGS,
       childEnv({
-        PIPBOT_MODE: "separate",
+        ...VM.env,
         DATA_DIR: dirs[1]!.path,
-        GATEWAY_HOST: "127.0.0.1",
         GATEWAY_PORT: String(gwPort),
         SYNC_STATUS_PORT: String(await freePort()),
         CLAWDBOT_GATEWAY_TOKEN: GW_TOKEN,
@@ -105,6 +112,14 @@ describe.skipIf(!READY)("separate mode: AI server app + `pipbot start --only gat
     expect(res.status).toBe(200);
     expect(await res.text()).toContain("You said: direct.");
     expect(await status(`${aiUrl}/healthz`)).toBe(200);
+  });
+
+  test("the AI server binds the wildcard (reachable on ::1 too) and demands the token there as well", async () => {
+    const v6 = aiUrl.replace("127.0.0.1", "[::1]");
+    expect(await status(`${v6}/healthz`)).toBe(200);
+    const body = JSON.stringify({ messages: [{ role: "user", content: "v6" }] });
+    const headers = { "content-type": "application/json" };
+    expect(await status(`${v6}/chat`, { method: "POST", body, headers })).toBe(401);
   });
 
   test("the user's VM runs only the gateway and the sync worker", async () => {
