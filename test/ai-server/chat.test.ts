@@ -189,6 +189,26 @@ describe("retries and fallbacks", () => {
     expect(sim.requests).toHaveLength(1);
   });
 
+  test("x-should-retry: false stops the retry of a 503; true retries a 400", async () => {
+    const s = await server({ maxRetries: 2 });
+    const no = await postChat(s.url, {
+      model: "openai/sim@status=503,should_retry=false",
+      messages: [{ role: "user", content: "x" }],
+    });
+    expect(no.status).toBe(503);
+    expect(((await no.json()) as Json).error.retryable).toBe(false);
+    expect(sim.requests).toHaveLength(1);
+    sim.reset();
+    const key = uniqueKey();
+    const yes = await postChat(s.url, {
+      model: `anthropic/sim@status=400,should_retry=true,retry_after_ms=1,fail_times=1,key=${key}`,
+      messages: [{ role: "user", content: "x" }],
+    });
+    expect(yes.status).toBe(200);
+    expect(((await yes.json()) as Json).attempts).toBe(2);
+    expect(sim.requests.map((r) => r.status)).toEqual([400, 200]);
+  });
+
   test("all attempts failing → the last error with its status and retry hint", async () => {
     const s = await server({ maxRetries: 1 });
     const res = await postChat(s.url, {
@@ -336,7 +356,41 @@ describe("caller abort", () => {
     });
 });
 
+test("aborting a non-stream /chat cancels the upstream request and records usage as aborted", async () => {
+  const s = await server();
+  const ac = new AbortController();
+  const pending = postChat(
+    s.url,
+    { model: "anthropic/sim@latency=20000", messages: [{ role: "user", content: "wait" }] },
+    {},
+    ac.signal,
+  ).catch((e: unknown) => e);
+  await waitFor(() => sim.requests.length === 1, { what: "the upstream request" });
+  ac.abort();
+  await pending;
+  await waitFor(() => sim.requests[0]?.aborted, { what: "simulator to see the upstream request aborted" });
+  const row = await waitFor(() => s.usageRows().find((r) => r.status === "aborted"), {
+    what: "aborted usage row",
+  });
+  expect(row).toMatchObject({ provider: "anthropic", output_tokens: 0 });
+});
+
 describe("usage accounting", () => {
+  test("a stream cut mid-way is recorded as failed, with estimated output (the final usage never came)", async () => {
+    const s = await server({ maxRetries: 0 });
+    const res = await postChat(s.url, {
+      model: "openai/sim@fault=cut_after:3,tokens=50",
+      stream: true,
+      messages: [{ role: "user", content: "cut" }],
+    });
+    expect(parseSse(await res.text()).events.at(-1)?.event).toBe("error");
+    const row = await waitFor(() => s.usageRows()[0], { what: "usage row" });
+    expect(row).toMatchObject({ provider: "openai", status: "error", error_code: "upstream_connection" });
+    expect(row.estimated).toBe(1);
+    expect(Number(row.output_tokens)).toBeGreaterThan(0);
+    expect(Number(row.input_tokens)).toBeGreaterThan(0);
+  });
+
   test("completed and failed requests are recorded; GET /usage totals them", async () => {
     const s = await server({ maxRetries: 0 });
     await (

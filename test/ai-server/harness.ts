@@ -46,6 +46,7 @@ export async function startTestAiServer(
   sim: UpstreamSim,
   settings: Partial<AppSettings> = {},
   upstream: UpstreamSettings = directUpstream(sim),
+  serve: { idleTimeoutS?: number; holdOpen?: boolean } = {},
 ): Promise<TestAiServer> {
   const dir = tempDir("pipbot-ai-");
   const store = openStore(dir.path);
@@ -59,9 +60,14 @@ export async function startTestAiServer(
     store,
     logger,
     simulator: true,
-    holdOpen: (req) => server?.timeout(req, 0),
+    ...(serve.holdOpen === false ? {} : { holdOpen: (req: Request) => server?.timeout(req, 0) }),
   });
-  server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => app.fetch(req) });
+  server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    ...(serve.idleTimeoutS !== undefined ? { idleTimeout: serve.idleTimeoutS } : {}),
+    fetch: (req) => app.fetch(req),
+  });
   const s = server;
   return {
     url: `http://127.0.0.1:${s.port}`,

@@ -2,6 +2,7 @@
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
+import { waitFor } from "../helpers/index.ts";
 import { startTestAiServer, type TestAiServer } from "./harness.ts";
 
 let sim: UpstreamSim;
@@ -57,6 +58,42 @@ test("stream with include_usage: deltas, finish_reason, usage chunk", async () =
   const last = chunks.at(-1);
   expect(last?.choices).toEqual([]);
   expect(last?.usage?.completion_tokens).toBe(4);
+});
+
+test("stream without include_usage: no usage chunk, usage: null on none", async () => {
+  const chunks: OpenAI.ChatCompletionChunk[] = [];
+  for await (const c of await client.chat.completions.create({
+    model: "anthropic/sim@tokens=2",
+    stream: true,
+    messages: [{ role: "user", content: "plain" }],
+  }))
+    chunks.push(c);
+  expect(chunks.map((c) => c.choices[0]?.delta.content ?? "").join("")).toBe("You said: plain. w1");
+  expect(chunks.every((c) => c.choices.length === 1 && !c.usage)).toBe(true);
+  expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe("stop");
+});
+
+test("the SDK aborting a stream cancels the upstream request; usage is recorded as aborted", async () => {
+  const ac = new AbortController();
+  const stream = await client.chat.completions.create(
+    { model: "openai/sim@tokens=200,rate=20", stream: true, messages: [{ role: "user", content: "long" }] },
+    { signal: ac.signal },
+  );
+  let received = 0;
+  // The openai SDK ends the iteration quietly when its own signal aborts.
+  for await (const c of stream)
+    if (c.choices[0]?.delta.content) {
+      received++;
+      ac.abort();
+    }
+  expect(received).toBeGreaterThanOrEqual(1);
+  const up = await waitFor(() => sim.requests.find((r) => r.aborted), { what: "upstream abort" });
+  expect(up.chunksSent).toBeLessThan(200);
+  const row = await waitFor(
+    () => s.usageRows().find((r) => r.status === "aborted" && r.provider === "openai"),
+    { what: "aborted usage row" },
+  );
+  expect(row.estimated).toBe(1); // include_usage never arrived upstream: estimated
 });
 
 test("a mid-stream upstream failure makes the SDK throw (never a clean end)", async () => {

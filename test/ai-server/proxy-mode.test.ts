@@ -105,6 +105,41 @@ describe("one request id per logical request", () => {
   });
 });
 
+test("without FLY_MACHINE_ID or a conversation id those headers are absent; secrets never reach the logs", async () => {
+  const plain = await startTestAiServer(
+    sim,
+    {},
+    {
+      proxy: { siteUrl: proxy.url, serviceToken: SERVICE_TOKEN, userId: USER },
+      keys: {},
+      baseUrls: {},
+    },
+  );
+  try {
+    for (const provider of ["anthropic", "openai", "google"] as const) {
+      const res = await postChat(plain.url, {
+        model: `${provider}/sim@tokens=1`,
+        stream: provider !== "openai",
+        messages: [{ role: "user", content: "x" }],
+      });
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    expect(proxy.requests).toHaveLength(3);
+    for (const r of proxy.requests) {
+      expect(r.rejected).toBeUndefined();
+      expect(r.machineId).toBeNull();
+      expect(r.conversationId).toBeNull();
+      expect(r.userId).toBe(USER);
+    }
+    // The harness logger does not know this token: it must simply never be logged.
+    expect(plain.logs.lines.length).toBeGreaterThan(0);
+    expect(plain.logs.lines.join("\n")).not.toContain(SERVICE_TOKEN);
+  } finally {
+    await plain.stop();
+  }
+});
+
 test("a rejected service token → clear upstream error naming the variable", async () => {
   const bad = await startTestAiServer(sim, {}, proxyUpstream("wrong-token-0123456"));
   try {
@@ -118,6 +153,7 @@ test("a rejected service token → clear upstream error naming the variable", as
     expect(body.error.message).toContain("PIPBOT_SERVICE_TOKEN");
     expect(body.error.message).not.toContain("wrong-token-0123456");
     expect(proxy.requests[0]?.rejected).toContain("x-pipbot-service-token");
+    expect(bad.logs.lines.join("\n")).not.toContain("wrong-token-0123456");
   } finally {
     await bad.stop();
   }

@@ -1,0 +1,83 @@
+/**
+ * Bun's own timers must not cut legitimate long requests:
+ * - `Bun.serve` idle timeout (default 10 s): the app lifts it per request (`server.timeout(req, 0)`
+ *   via `holdOpen`). Shown here with a 1 s server idle timeout and a 6 s silent upstream, next to a
+ *   control server without `holdOpen` that Bun does cut (its socket sweep runs every ~4 s).
+ * - Bun `fetch`'s ~300 s socket idle timeout: every upstream request the three SDKs make goes
+ *   through our fetch with `timeout: false` (checked on the calls themselves).
+ */
+import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
+import { parseSse, postChat, startTestAiServer, type TestAiServer } from "./harness.ts";
+
+let sim: UpstreamSim;
+const servers: TestAiServer[] = [];
+// biome-ignore lint/suspicious/noExplicitAny: assertions walk arbitrary JSON bodies
+type Json = Record<string, any>;
+
+beforeAll(async () => {
+  sim = await startUpstreamSim();
+});
+afterAll(() => sim.stop());
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.stop();
+  sim.reset();
+});
+
+const slow = { firstTokenTimeoutMs: 30_000, connectTimeoutMs: 30_000, keepAliveMs: 60_000, maxRetries: 0 };
+
+test("a 6 s silent upstream outlives a 1 s Bun.serve idle timeout (stream and non-stream); without holdOpen Bun cuts it", async () => {
+  const held = await startTestAiServer(sim, slow, undefined, { idleTimeoutS: 1 });
+  const control = await startTestAiServer(sim, slow, undefined, { idleTimeoutS: 1, holdOpen: false });
+  servers.push(held, control);
+  const msg = [{ role: "user", content: "slow" }];
+  const [stream, nonStream, cut] = await Promise.all([
+    postChat(held.url, { model: "anthropic/sim@ttft=6000,tokens=2", stream: true, messages: msg }).then((r) =>
+      r.text(),
+    ),
+    postChat(held.url, { model: "openai/sim@latency=6000,tokens=2", messages: msg }).then(async (r) => ({
+      status: r.status,
+      body: (await r.json()) as Json,
+    })),
+    postChat(control.url, { model: "google/sim@ttft=6000,tokens=2", stream: true, messages: msg })
+      .then((r) => r.text())
+      .catch((e: unknown) => `cut: ${String(e)}`),
+  ]);
+  expect(parseSse(stream).events.at(-1)?.event).toBe("done");
+  expect(nonStream.status).toBe(200);
+  expect(nonStream.body.message.content[0].text).toBe("You said: slow. w1");
+  // The control: same request, no holdOpen — the server's idle timer closes the connection.
+  expect(cut).not.toContain("event: done");
+}, 20_000);
+
+test("every upstream fetch of the three SDKs is made with Bun's socket idle timeout off (timeout: false)", async () => {
+  const s = await startTestAiServer(sim);
+  servers.push(s);
+  const original = globalThis.fetch;
+  const calls: { url: string; timeout: unknown }[] = [];
+  globalThis.fetch = Object.assign(
+    (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+      const url = input instanceof Request ? input.url : String(input);
+      if (url.startsWith(sim.url)) calls.push({ url, timeout: (init as { timeout?: unknown })?.timeout });
+      return original(input, init);
+    },
+    { preconnect: original.preconnect },
+  );
+  try {
+    for (const provider of ["anthropic", "openai", "google"] as const)
+      for (const stream of [false, true]) {
+        const res = await postChat(s.url, {
+          model: `${provider}/sim@tokens=2`,
+          stream,
+          messages: [{ role: "user", content: "t" }],
+        });
+        expect(res.status).toBe(200);
+        await res.text();
+      }
+  } finally {
+    globalThis.fetch = original;
+  }
+  expect(sim.requests).toHaveLength(6);
+  expect(calls).toHaveLength(6);
+  expect(calls.every((c) => c.timeout === false)).toBe(true);
+});
