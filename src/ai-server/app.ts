@@ -217,7 +217,8 @@ export function createApp(deps: AppDeps) {
     let since = 0;
     if (raw !== undefined && raw !== "") {
       since = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-      if (!Number.isFinite(since))
+      // Also out of Date's range (±8.64e15 ms) → 400, not a RangeError later.
+      if (Number.isNaN(new Date(since).getTime()))
         throw new PipbotError(
           "invalid_request",
           `since must be an ISO date or epoch milliseconds, got "${raw}"`,

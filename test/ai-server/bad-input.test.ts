@@ -135,8 +135,11 @@ test("unknown route → 404 in the one shape; bad ?since → 400; the server sti
   const nf = await fetch(`${s.url}/nope`);
   expect(nf.status).toBe(404);
   expect(((await nf.json()) as Json).error.code).toBe("not_found");
-  const since = await fetch(`${s.url}/usage?since=yesterday`);
-  expect(since.status).toBe(400);
+  for (const bad of ["yesterday", "99999999999999999999", "2026-13-45"]) {
+    const since = await fetch(`${s.url}/usage?since=${bad}`);
+    expect(since.status).toBe(400);
+    expect(((await since.json()) as Json).error).toMatchObject({ code: "invalid_request" });
+  }
   const ok = await postChat(s.url, {
     model: "openai/sim@tokens=1",
     messages: [{ role: "user", content: "still up" }],
