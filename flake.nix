@@ -21,25 +21,24 @@
     let
       bunVersion = "1.4.5";
       # Bun itself comes from npm's per-platform packages: the exact version, checked against the
-      # registry's own integrity hashes (whatever Bun the nixpkgs revision happens to carry).
-      bunDists = {
-        x86_64-linux = {
-          pkg = "bun-linux-x64";
-          hash = "sha512-IWX9BELoGHAUtMonkeSaNaZwXzRk+oDw6Mk+HBFXd3KHYIBNBsIGRupMZPcgNoDbJpLu6gAJjIoIVPZtt1aJ1g==";
-        };
-        aarch64-linux = {
-          pkg = "bun-linux-aarch64";
-          hash = "sha512-4BXmsSKnjOrlGWqZV4x/oWa7AVoR+B6lCXddMzOAXBIm3t50eslg9wb66gmtW1AamEQ1l1CDvmmruysEhqOWMg==";
-        };
-        x86_64-darwin = {
-          pkg = "bun-darwin-x64";
-          hash = "sha512-qkLPMGHZM9NI6CeHTWwVezzmlo6cC4Ta7yUAjYIWXS366qQcOlcp75t2uZyiuVRBMPS0h9qE0tCcvCHGaFqjJg==";
-        };
-        aarch64-darwin = {
-          pkg = "bun-darwin-aarch64";
-          hash = "sha512-4MIFXHmctH2EhAxLXm2/qxNtv17dFtLJylvaOCsrgq6KSqHTs6eW5YSrJjRbJxYUJaR901fsN8JfZOa+CsWpWQ==";
-        };
+      # registry's own integrity hashes (`npm view @oven/bun-<platform>@<version> dist.integrity`),
+      # whatever Bun the nixpkgs revision happens to carry.
+      npmPlatform = {
+        x86_64-linux = "linux-x64";
+        aarch64-linux = "linux-aarch64";
+        x86_64-darwin = "darwin-x64";
+        aarch64-darwin = "darwin-aarch64";
       };
+      bunIntegrity = {
+        linux-x64 = "sha512-IWX9BELoGHAUtMonkeSaNaZwXzRk+oDw6Mk+HBFXd3KHYIBNBsIGRupMZPcgNoDbJpLu6gAJjIoIVPZtt1aJ1g==";
+        linux-aarch64 = "sha512-4BXmsSKnjOrlGWqZV4x/oWa7AVoR+B6lCXddMzOAXBIm3t50eslg9wb66gmtW1AamEQ1l1CDvmmruysEhqOWMg==";
+        darwin-x64 = "sha512-qkLPMGHZM9NI6CeHTWwVezzmlo6cC4Ta7yUAjYIWXS366qQcOlcp75t2uZyiuVRBMPS0h9qE0tCcvCHGaFqjJg==";
+        darwin-aarch64 = "sha512-4MIFXHmctH2EhAxLXm2/qxNtv17dFtLJylvaOCsrgq6KSqHTs6eW5YSrJjRbJxYUJaR901fsN8JfZOa+CsWpWQ==";
+      };
+      bunDists = builtins.mapAttrs (_: platform: {
+        pkg = "bun-${platform}";
+        hash = bunIntegrity.${platform};
+      }) npmPlatform;
       systems = builtins.attrNames bunDists;
       linuxSystems = [
         "x86_64-linux"

@@ -7,6 +7,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { staleNixDeps } from "../../src/release/commands.ts";
 import { ROOT, tempDir } from "../helpers/index.ts";
 import { type Captured, runCaptured } from "./lib/run.ts";
 
@@ -48,6 +49,31 @@ async function evalAttr(f: { dir: string; home: string }, attr: string, apply?: 
   const mode = apply ? ["--json", "--apply", apply] : ["--raw"];
   return nix(["eval", ...mode, ...OVERRIDE, `path:${f.dir}#${attr}`], f.home);
 }
+
+describe("deploy/nix-deps.json tracks bun.lock (no Nix needed)", () => {
+  test("it was computed for THIS bun.lock: change a dependency and this fails until the pin is updated", () => {
+    expect(staleNixDeps(ROOT)).toBeNull();
+    const pin = JSON.parse(readFileSync(join(ROOT, "deploy/nix-deps.json"), "utf8")) as Record<
+      string,
+      string
+    >;
+    expect(pin.nodeModulesHash).toMatch(/^sha256-[A-Za-z0-9+/]{43}=$/);
+  });
+
+  test("a stale pin is reported with the new bun.lock hash and the fix", () => {
+    const t = tempDir("pipbot-nix-deps-");
+    temps.push(t);
+    mkdirSync(join(t.path, "deploy"));
+    cpSync(join(ROOT, "deploy/nix-deps.json"), join(t.path, "deploy/nix-deps.json"));
+    writeFileSync(join(t.path, "bun.lock"), `${readFileSync(join(ROOT, "bun.lock"), "utf8")}\n`);
+    const problem = staleNixDeps(t.path) ?? "";
+    expect(problem).toContain("deploy/nix-deps.json was computed for another bun.lock");
+    expect(problem).toContain(
+      new Bun.CryptoHasher("sha256").update(readFileSync(join(t.path, "bun.lock"))).digest("hex"),
+    );
+    expect(problem).toContain("nix build .#nodeModules");
+  });
+});
 
 describe.skipIf(!HAVE_NIX)("flake.nix (skipped when nix is absent: apt-get install -y nix-bin)", () => {
   test("parses (nix-instantiate --parse)", () => {
