@@ -13,9 +13,15 @@
  */
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
-import WebSocket from "ws";
 import { startUpstreamSim } from "../src/dev/upstream-sim.ts";
-import { childEnv, freePort, spawnPipbot, tempDir, waitFor } from "../test/helpers/index.ts";
+import {
+  childEnv,
+  freePort,
+  type RunningProcess,
+  spawnPipbot,
+  tempDir,
+  waitFor,
+} from "../test/helpers/index.ts";
 
 const N_TTFT = Number(process.env.BENCH_TTFT_N ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 200);
@@ -42,24 +48,28 @@ async function ok(url: string) {
   }
 }
 
-/** A minimal protocol-4 client: connect, then request/response + event callback. */
+/**
+ * A minimal protocol-4 client on Bun's native WebSocket (the one `pipbot chat` uses; the direct
+ * baseline uses Bun's native fetch, so neither side pays for a JS protocol library): connect, then
+ * request/response + event callback.
+ */
 async function wsClient(
   url: string,
   onEvent: (e: { event: string; payload: Record<string, unknown> }) => void,
 ) {
-  const ws = new WebSocket(url, { perMessageDeflate: false });
+  const ws = new WebSocket(url);
   const waiting = new Map<string, (f: Record<string, unknown>) => void>();
   let n = 0;
   const { promise: challenged, resolve: onChallenge } = Promise.withResolvers<void>();
-  ws.on("message", (d) => {
-    const fr = JSON.parse(d.toString()) as Record<string, unknown>;
+  ws.onmessage = (m) => {
+    const fr = JSON.parse(String(m.data)) as Record<string, unknown>;
     if (fr.type === "res") waiting.get(fr.id as string)?.(fr);
     else if (fr.event === "connect.challenge") onChallenge();
     else onEvent(fr as never);
-  });
+  };
   await new Promise<void>((r, j) => {
-    ws.once("open", () => r());
-    ws.once("error", j);
+    ws.onopen = () => r();
+    ws.onerror = (e) => j(e);
   });
   const call = (method: string, params: unknown) =>
     new Promise<Record<string, unknown>>((resolve) => {
@@ -85,7 +95,6 @@ async function main() {
   const sim = await startUpstreamSim();
   const dir = tempDir("pipbot-bench-gw-");
   const aiPort = await freePort();
-  const gwPort = await freePort();
   const aiUrl = `http://127.0.0.1:${aiPort}`;
   const ai = spawnPipbot(
     ["ai"],
@@ -99,18 +108,25 @@ async function main() {
       LOG_LEVEL: "warn",
     }),
   );
-  const gw = spawnPipbot(
-    ["gateway"],
-    childEnv({
-      GATEWAY_PORT: String(gwPort),
-      DATA_DIR: dir.path,
-      AI_URL: aiUrl,
-      CLAWDBOT_GATEWAY_TOKEN: TOKEN,
-      AI_DEFAULT_MODEL: MODEL_FAST,
-      SYNC_STATUS_PORT: String(await freePort()),
-      LOG_LEVEL: "warn",
-    }),
-  );
+  const gatewayProc = async (dataDir: string) => {
+    const port = await freePort();
+    const proc = spawnPipbot(
+      ["gateway"],
+      childEnv({
+        GATEWAY_PORT: String(port),
+        DATA_DIR: dataDir,
+        AI_URL: aiUrl,
+        CLAWDBOT_GATEWAY_TOKEN: TOKEN,
+        AI_DEFAULT_MODEL: MODEL_FAST,
+        SYNC_STATUS_PORT: String(await freePort()),
+        LOG_LEVEL: "warn",
+      }),
+    );
+    return { proc, port };
+  };
+  const { proc: gw, port: gwPort } = await gatewayProc(dir.path);
+  const memDir = tempDir("pipbot-bench-gw-mem-");
+  let gwMem: RunningProcess | undefined;
   const out: string[] = [];
   const log = (s: string) => {
     out.push(s);
@@ -221,26 +237,35 @@ async function main() {
     c.ws.close();
 
     // ---- 3. idle connection memory -----------------------------------------------------------
-    Bun.gc(true);
-    await waitFor(
-      async () => ((await (await fetch(`http://127.0.0.1:${gwPort}/healthz`)).json()) as { ok: boolean }).ok,
-    );
-    const before = rssKb(gw.proc.pid);
+    // A fresh gateway process, so nothing of the phases above is still being collected.
+    const mem = await gatewayProc(memDir.path);
+    gwMem = mem.proc;
+    await waitFor(() => ok(`http://127.0.0.1:${mem.port}/healthz`), { timeoutMs: 30_000, what: "gateway 2" });
+    const memUrl = `ws://127.0.0.1:${mem.port}`;
     const idle: WebSocket[] = [];
+    // Warm-up: the code paths of a connection (and their JIT) are loaded before the baseline.
+    for (const k of await Promise.all(Array.from({ length: 20 }, () => wsClient(memUrl, () => {})))) {
+      idle.push(k.ws);
+    }
+    const settled = async (pid: number) => {
+      // Measurement pacing, not synchronisation: give the gateway's GC a moment, take the last value.
+      let v = rssKb(pid);
+      for (let i = 0; i < 5; i++) {
+        await Bun.sleep(300);
+        v = rssKb(pid);
+      }
+      return v;
+    };
+    const before = await settled(mem.proc.proc.pid);
     for (let b = 0; b < IDLE; b += 100) {
       const batch = await Promise.all(
-        Array.from({ length: Math.min(100, IDLE - b) }, () => wsClient(wsUrl, () => {})),
+        Array.from({ length: Math.min(100, IDLE - b) }, () => wsClient(memUrl, () => {})),
       );
       for (const k of batch) idle.push(k.ws);
     }
-    let after = rssKb(gw.proc.pid);
-    // Let the gateway settle (its GC runs on its own schedule); take the settled value.
-    for (let i = 0; i < 5; i++) {
-      await Bun.sleep(200); // measurement pacing, not synchronisation
-      after = Math.min(after, rssKb(gw.proc.pid));
-    }
+    const after = await settled(mem.proc.proc.pid);
     const perConn = ((after - before) * 1024) / IDLE;
-    log(`## Memory (${IDLE} idle authenticated connections)`);
+    log(`## Memory (${IDLE} idle authenticated connections, fresh gateway process, after 20 warm-up ones)`);
     log(
       `gateway RSS before ${before} kB, after ${after} kB → ${f(perConn / 1024)} KB per connection (target ≤ 20 KB)`,
     );
@@ -249,10 +274,12 @@ async function main() {
     log(`## Machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "unknown CPU"}, Bun ${Bun.version}`);
   } finally {
     gw.kill("SIGTERM");
+    gwMem?.kill("SIGTERM");
     ai.kill("SIGTERM");
-    await Promise.all([gw.exited, ai.exited]);
+    await Promise.all([gw.exited, ai.exited, gwMem?.exited]);
     await sim.stop();
     dir.cleanup();
+    memDir.cleanup();
   }
   return out;
 }
