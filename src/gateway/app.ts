@@ -33,6 +33,7 @@ import {
   parseRequestFrame,
   TICK_INTERVAL_MS,
 } from "./protocol.ts";
+import { webChatHeaders, webChatPage } from "./webchat.ts";
 
 export interface GatewaySettings {
   AI_URL: string;
@@ -169,11 +170,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (!h.ok) return c.json({ ok: false, reason: `AI server not ready: ${h.error}` }, 503);
     return c.json({ ok: true });
   });
-  http.get("/", (c) =>
-    c.text(
-      "pipbot gateway: connect a WebSocket client (OpenClaw protocol 3/4) to this address, or run `pipbot chat`.\n",
-    ),
-  );
+  // The web chat: no token needed to load it (it holds none); the browser keeps the token of the
+  // URL fragment in memory. A new CSP nonce per response.
+  http.get("/", () => {
+    const nonce = crypto.randomUUID().replaceAll("-", "");
+    return new Response(webChatPage(nonce, methodCtx.version), { headers: webChatHeaders(nonce) });
+  });
   http.notFound((c) => c.json(new PipbotError("not_found", "not found").toHttpBody(), 404));
   http.onError((err, c) => {
     const e = toPipbotError(err);

@@ -314,4 +314,46 @@ describe("small methods and HTTP", () => {
     expect(body.ok).toBe(false);
     expect(body.reason).toStartWith("AI server not ready");
   });
+
+  test("GET / serves the web chat without a token, never caches it, and holds no token", async () => {
+    await gateway();
+    const res = await fetch(`${t.httpUrl}/`, { redirect: "manual" });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toStartWith("text/html");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+    expect(res.headers.get("set-cookie")).toBeNull();
+    const html = await res.text();
+    expect(html).not.toContain(TOKEN);
+    // It speaks protocol 4 and reads the token from the fragment; it stores it nowhere.
+    for (const s of [
+      "location.hash",
+      "connect.challenge",
+      "minProtocol: 4",
+      "chat.send",
+      "chat.history",
+      "chat.abort",
+      "deltaText",
+    ]) {
+      expect(html).toContain(s);
+    }
+    for (const s of ["localStorage", "sessionStorage", "document.cookie", "?token="])
+      expect(html).not.toContain(s);
+    // The only script is inline, allowed by a per-response nonce.
+    const csp = res.headers.get("content-security-policy") ?? "";
+    const nonce = /'nonce-([0-9a-f]+)'/.exec(csp)?.[1];
+    expect(nonce).toBeTruthy();
+    expect(html).toContain(`<script nonce="${nonce}">`);
+    expect(html.match(/<script/g)).toHaveLength(1);
+    // The script at least compiles (a browser test is out of scope here).
+    const code = html.slice(html.indexOf(">", html.indexOf("<script")) + 1, html.indexOf("</script>"));
+    expect(() => new Function(code)).not.toThrow();
+    expect(csp).toContain("default-src 'none'");
+    const again = await fetch(`${t.httpUrl}/`);
+    expect(again.headers.get("content-security-policy")).not.toContain(nonce as string);
+    // A token in the query string is neither needed nor echoed.
+    const q = await fetch(`${t.httpUrl}/?token=${TOKEN}`);
+    expect(q.status).toBe(200);
+    expect(await q.text()).not.toContain(TOKEN);
+  });
 });
