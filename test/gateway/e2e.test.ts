@@ -21,6 +21,7 @@ import {
 import { connected, httpOk, type RawClient, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
 
 const HAVE_AI = existsSync(join(ROOT, "src", "ai-server", "main.ts"));
+const AI_SERVER_TOKEN = "e2e-ai-server-token-0123456789";
 
 let sim: UpstreamSim;
 let ai: RunningProcess;
@@ -45,6 +46,8 @@ describe.skipIf(!HAVE_AI)("gateway + real AI server + upstream simulator", () =>
         ANTHROPIC_API_KEY: "sim",
         AI_DEFAULT_MODEL: "anthropic/sim",
         PIPBOT_SIMULATOR: "1",
+        // As in the separate deployment: the AI server demands the bearer token.
+        AI_SERVER_TOKEN,
       }),
     );
     await waitFor(() => httpOk(`${aiUrl}/healthz`), { timeoutMs: 20_000, what: "AI server /healthz" });
@@ -68,7 +71,7 @@ describe.skipIf(!HAVE_AI)("gateway + real AI server + upstream simulator", () =>
   });
 
   async function gatewayWithModel(model: string) {
-    t = await startTestGateway({ aiUrl, settings: { AI_DEFAULT_MODEL: model } });
+    t = await startTestGateway({ aiUrl, settings: { AI_DEFAULT_MODEL: model, AI_SERVER_TOKEN } });
     const c = await connected(t.wsUrl);
     clients.push(c);
     return { t, c };
@@ -128,6 +131,17 @@ describe.skipIf(!HAVE_AI)("gateway + real AI server + upstream simulator", () =>
     expect(t.store.getRun("e2e-err")?.state).toBe("error");
   });
 
+  test("without AI_SERVER_TOKEN the AI server refuses the run: error (never final)", async () => {
+    t = await startTestGateway({ aiUrl, settings: { AI_DEFAULT_MODEL: "anthropic/sim" } });
+    const c = await connected(t.wsUrl);
+    clients.push(c);
+    await c.chatSend("main", "no bearer", "e2e-nobearer");
+    const end = await c.terminal("e2e-nobearer");
+    expect(end.state).toBe("error");
+    expect(end.errorMessage as string).toContain("bearer token");
+    expect(c.chat("e2e-nobearer").some((p) => p.state === "final")).toBe(false);
+  });
+
   test("a cut upstream connection ends as error", async () => {
     const { c } = await gatewayWithModel("anthropic/sim@tokens=20,fault=cut_after:3");
     await c.call("chat.send", { sessionKey: "main", message: "cut", idempotencyKey: "e2e-cut" });
@@ -160,6 +174,7 @@ describe.skipIf(!HAVE_AI)("gateway + real AI server + upstream simulator", () =>
         DATA_DIR: dir.path,
         AI_URL: aiUrl,
         CLAWDBOT_GATEWAY_TOKEN: TOKEN,
+        AI_SERVER_TOKEN,
         AI_DEFAULT_MODEL: "anthropic/sim@tokens=400,rate=40",
         SYNC_STATUS_PORT: String(await freePort()),
       });
@@ -210,6 +225,12 @@ describe.skipIf(!HAVE_AI)("gateway + real AI server + upstream simulator", () =>
       expect(gw2.records().some((r) => r.event === "runs_interrupted")).toBe(true);
       gw2.kill("SIGTERM");
       expect(await gw2.exited).toBe(0);
+      // A stop is announced: `shutdown` first, then close 1012 so clients reconnect.
+      expect(await c2.waitClosed()).toEqual({ code: 1012, reason: "service restart" });
+      expect(c2.events("shutdown")[0]?.payload).toEqual({
+        reason: "gateway stopping",
+        restartExpectedMs: 5000,
+      });
     } finally {
       dir.cleanup();
     }
