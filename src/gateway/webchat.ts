@@ -112,7 +112,8 @@ export function webChatPage(nonce: string, version: string): string {
   }
 
   function onChat(p) {
-    if (!p || !p.runId) return;
+    // Only this session's runs (events go to every client; "main" and "agent:main:main" are one).
+    if (!p || !p.runId || (p.sessionKey !== SESSION && p.sessionKey !== "agent:main:main")) return;
     let b = bubbles.get(p.runId);
     if (!b) {
       b = add("assistant", "");
