@@ -149,7 +149,12 @@ export class ChatRuns {
     this.active.set(run.runId, run);
     this.idem.set(run.runId, { runId: run.runId, sessionId, status: "in_flight" });
     const prev = this.tails.get(sessionId) ?? Promise.resolve();
-    const tail = prev.then(() => this.execute(run));
+    // execute() never rejects by design; should it ever, the runs queued behind it must still run
+    // (a rejected tail would skip them and leave them without a terminal event).
+    const tail = prev
+      .catch(() => {})
+      .then(() => this.execute(run))
+      .catch((e: unknown) => this.o.logger.error({ err: e, runId: run.runId }, "chat run crashed"));
     this.tails.set(sessionId, tail);
     void tail.finally(() => {
       if (this.tails.get(sessionId) === tail) this.tails.delete(sessionId);

@@ -4,8 +4,8 @@
  * one message streamed, clean exit at end of input).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { CLI, childEnv, freePort, ROOT, spawnPipbot, waitFor } from "../helpers/index.ts";
-import { startFakeAi, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
+import { CLI, childEnv, freePort, ROOT, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
+import { httpOk, startFakeAi, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
 
 let ai: Awaited<ReturnType<typeof startFakeAi>>;
 let t: TestGateway;
@@ -58,6 +58,45 @@ test("connection refused: exit 3", async () => {
   );
   expect(await p.exited).toBe(3);
   expect(p.output()).toContain("cannot connect");
+});
+
+test("usage errors: exit 2", async () => {
+  const empty = spawnPipbot(["chat", "--url", t.wsUrl, "   "], childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }));
+  expect(await empty.exited).toBe(2);
+  expect(empty.output()).toContain("the message is empty");
+  const bad = spawnPipbot(["chat", "--nope"], childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }));
+  expect(await bad.exited).toBe(2);
+});
+
+test("the gateway dies mid-reply (kill -9): exit 3 with the reason", async () => {
+  const dir = tempDir("pipbot-chat-kill-");
+  const port = await freePort();
+  const gw = spawnPipbot(
+    ["gateway"],
+    childEnv({
+      GATEWAY_PORT: String(port),
+      DATA_DIR: dir.path,
+      AI_URL: ai.url,
+      CLAWDBOT_GATEWAY_TOKEN: TOKEN,
+      SYNC_STATUS_PORT: String(await freePort()),
+    }),
+  );
+  try {
+    await waitFor(() => httpOk(`http://127.0.0.1:${port}/healthz`), { timeoutMs: 20_000, what: "gateway" });
+    const p = spawnPipbot(
+      ["chat", "--url", `ws://127.0.0.1:${port}`, "[hold] cut me off"],
+      childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
+    );
+    await p.waitForOutput(/You said: \[hold\] cut me off\./);
+    gw.kill("SIGKILL");
+    expect(await p.exited).toBe(3);
+    expect(p.output()).toContain("connection closed");
+  } finally {
+    gw.kill("SIGKILL");
+    await gw.exited;
+    ai.release();
+    dir.cleanup();
+  }
 });
 
 test("run error: exit 1 with the error on stderr", async () => {

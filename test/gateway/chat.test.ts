@@ -349,3 +349,19 @@ describe("streaming and storage details", () => {
     expect(ai.requests.length).toBeGreaterThan(0);
   });
 });
+
+test("a run longer than its timeoutMs ends as error with errorKind timeout, partial kept", async () => {
+  const { t, c } = await setup();
+  const res = await c.call("chat.send", {
+    sessionKey: "main",
+    message: "[hold] never finishes",
+    idempotencyKey: "to-1",
+    timeoutMs: 300,
+  });
+  expect(res.ok).toBe(true);
+  const end = await c.terminal("to-1");
+  expect(end).toMatchObject({ state: "error", errorKind: "timeout" });
+  expect(end.errorMessage as string).toContain("300 ms");
+  expect(t.store.getRun("to-1")).toMatchObject({ state: "error", errorKind: "timeout" });
+  expect(t.store.getRun("to-1")?.partialText).toBe("You said: [hold] never finishes.");
+});
