@@ -219,6 +219,9 @@
 
           # dockerTools images: CA certificates + SSL_CERT_FILE, a numeric non-root user, /tmp
           # (1777) and HOME, tini as the entrypoint (Bun would otherwise be PID 1).
+          # They run as 10001 from the first instruction: fine for Docker named volumes (they take
+          # /data's owner from the image), NOT for a fresh root-owned Fly volume. On Fly, the
+          # integrated image is Dockerfile.integrated (its entrypoint hands the volume over).
           mkImage =
             {
               name,

@@ -5,7 +5,7 @@
  * dev shell, with the same pinned Bun as the Dockerfiles. Nothing is built or downloaded.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { staleNixDeps } from "../../src/release/commands.ts";
 import { ROOT, tempDir } from "../helpers/index.ts";
@@ -58,6 +58,24 @@ describe("deploy/nix-deps.json tracks bun.lock (no Nix needed)", () => {
       string
     >;
     expect(pin.nodeModulesHash).toMatch(/^sha256-[A-Za-z0-9+/]{43}=$/);
+  });
+
+  test("flake.lock, once committed, locks the nixpkgs branch flake.nix names; until then the build copies flake.lock*", () => {
+    const branch = /inputs\.nixpkgs\.url = "github:NixOS\/nixpkgs\/([\w.-]+)"/.exec(
+      readFileSync(join(ROOT, "flake.nix"), "utf8"),
+    )?.[1];
+    expect(branch).toMatch(/^nixos-\d\d\.\d\d$/);
+    const lockPath = join(ROOT, "flake.lock");
+    if (!existsSync(lockPath)) {
+      expect(readFileSync(join(ROOT, "Dockerfile.nix"), "utf8")).toContain("COPY flake.nix flake.lock* ");
+      return;
+    }
+    const lock = JSON.parse(readFileSync(lockPath, "utf8")) as {
+      nodes: Record<string, { locked?: { rev?: string; narHash?: string }; original?: { ref?: string } }>;
+    };
+    expect(lock.nodes.nixpkgs?.original?.ref).toBe(branch);
+    expect(lock.nodes.nixpkgs?.locked?.rev).toMatch(/^[0-9a-f]{40}$/);
+    expect(lock.nodes.nixpkgs?.locked?.narHash).toMatch(/^sha256-/);
   });
 
   test("a stale pin is reported with the new bun.lock hash and the fix", () => {
