@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Ajv from "ajv";
 import { ROOT, waitFor } from "../helpers/index.ts";
-import { gatewayHarness, type TestGateway, TOKEN } from "./helpers.ts";
+import { gatewayHarness, RawClient, type TestGateway, TOKEN } from "./helpers.ts";
 
 const schema = JSON.parse(
   readFileSync(join(ROOT, "node_modules/@openclaw/gateway-protocol/protocol.schema.json"), "utf8"),
@@ -162,6 +162,18 @@ describe("handshake", () => {
     const d = await open();
     d.send("{not json");
     expect(await d.waitClosed()).toEqual({ code: 1008, reason: "invalid request frame" });
+  });
+
+  test("the WebSocket answers on / and /ws only; no upgrades once stopping", async () => {
+    await gateway();
+    const ws = h.track(await RawClient.open(`${t.wsUrl}/ws`));
+    expect((await ws.handshake()).ok).toBe(true);
+    const other = await RawClient.open(`${t.wsUrl}/elsewhere`).catch((e: Error) => e);
+    expect(other).toBeInstanceOf(Error);
+    expect(String(other)).toContain("404");
+    await t.gw.stop();
+    const late = await RawClient.open(t.wsUrl).catch((e: Error) => e);
+    expect(String(late)).toContain("503");
   });
 
   test("unknown connect keys, client ids and modes are accepted (lenient)", async () => {
