@@ -256,14 +256,6 @@ describe("pipbot release (integrated)", () => {
     expect(r.records[0]).toMatchObject({ status: "failed", failedStep: "backup push", exitCode: 1 });
   });
 
-  test("a failed registry login stops before the copy", async () => {
-    const r = await release(["--backup-repo", BACKUP], { env: { FAKE_FAIL: "fly:auth=1" } });
-    expect(r.code).toBe(1);
-    expect(r.output).toContain('step "registry login" failed (exit 1): fly auth docker');
-    expect(r.calls.some((c) => c.tool === "skopeo")).toBe(false);
-    expect(r.records[0]).toMatchObject({ status: "failed", failedStep: "registry login" });
-  });
-
   test("a release log that cannot be written fails the release after saying what was done", async () => {
     const box = sandbox(["fly", "skopeo", "git"]);
     writeFileSync(join(box.dir, "not-a-dir"), "");
@@ -275,20 +267,42 @@ describe("pipbot release (integrated)", () => {
     expect(r.output).not.toContain("Released registry.fly.io");
   });
 
-  test("a failed build stops before any copy and is recorded as failed", async () => {
-    const r = await release(["--backup-repo", BACKUP], { env: { FAKE_FAIL: "fly:deploy=2" } });
+  // Each failing step stops the release, names itself with its exit code, runs nothing after it,
+  // and (once the tag exists) is recorded as failed.
+  const FAILURES = [
+    {
+      fail: "git:rev-parse=128",
+      step: "git",
+      code: 128,
+      says: "git rev-parse HEAD",
+      never: "fly",
+      recorded: false,
+    },
+    {
+      fail: "fly:deploy=2",
+      step: "build",
+      code: 2,
+      says: "fly deploy --build-only",
+      never: "fly auth",
+      recorded: true,
+    },
+    {
+      fail: "fly:auth=1",
+      step: "registry login",
+      code: 1,
+      says: "fly auth docker",
+      never: "skopeo",
+      recorded: true,
+    },
+  ];
+  test.each(FAILURES)("a failing $step step stops the release ($fail)", async (f) => {
+    const r = await release(["--backup-repo", BACKUP], { env: { FAKE_FAIL: f.fail } });
     expect(r.code).toBe(1);
-    expect(r.output).toContain('step "build" failed (exit 2): fly deploy --build-only');
-    expect(r.calls.some((c) => c.tool === "skopeo")).toBe(false);
-    expect(r.calls.some((c) => c.tool === "fly" && c.argv[0] === "auth")).toBe(false);
-    expect(r.records[0]).toMatchObject({ status: "failed", failedStep: "build", exitCode: 2 });
-  });
-
-  test("a failing git stops the release with the step named", async () => {
-    const r = await release(["--backup-repo", BACKUP], { env: { FAKE_FAIL: "git:rev-parse=128" } });
-    expect(r.code).toBe(1);
-    expect(r.output).toContain('step "git" failed (exit 128): git rev-parse HEAD');
-    expect(r.calls.some((c) => c.tool === "fly")).toBe(false);
+    expect(r.output).toContain(`step "${f.step}" failed (exit ${f.code}): ${f.says}`);
+    expect(r.calls.map(cmd).some((c) => c.startsWith(f.never))).toBe(false);
+    expect(r.output).not.toContain("Released registry.fly.io");
+    const expected = f.recorded ? [{ status: "failed", failedStep: f.step, exitCode: f.code }] : [];
+    expect(r.records).toMatchObject(expected);
   });
 
   test("--dry-run prints every command and runs nothing but read-only git", async () => {
