@@ -12,8 +12,6 @@ export const SSE_HEADERS = {
   "x-accel-buffering": "no",
 };
 
-const enc = new TextEncoder();
-
 export interface SseRun {
   requestId: string;
   keepAliveMs: number;
@@ -65,63 +63,89 @@ export function chatFraming(requestId: string): SseFraming {
 export function sseResponse(r: SseRun, extraHeaders: Record<string, string> = {}): Response {
   let closed = false;
   let keepAlive: ReturnType<typeof setInterval> | undefined;
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
+  // A Bun "direct" stream: frames are written straight into the response sink (no JS queue, no
+  // per-chunk encode) and flushed as `write` decides.
+  const source: Bun.DirectUnderlyingSource<Uint8Array> = {
+    type: "direct",
+    async pull(c) {
       let lastWrite = Date.now();
       let started = false;
-      const write = (s: string) => {
-        if (closed || s.length === 0) return;
+      let firstDelta = true;
+      let flushQueued = false;
+      const flush = () => {
+        flushQueued = false;
+        if (closed) return;
         try {
-          c.enqueue(enc.encode(s));
-          lastWrite = Date.now();
+          c.flush();
         } catch {
           closed = true;
         }
       };
-      // An immediate comment puts the response headers on the wire before the first token.
-      write(": ok\n\n");
-      keepAlive = setInterval(() => {
-        if (Date.now() - lastWrite >= r.keepAliveMs / 2) write(": keep-alive\n\n");
-      }, r.keepAliveMs);
-      const finish = () => {
-        clearInterval(keepAlive);
-        if (closed) return;
-        closed = true;
+      /**
+       * Write a frame. `now` flushes it to the socket at once (the first comment, the first token,
+       * keep-alives); other frames are flushed together at the end of the current turn, so a burst
+       * of upstream chunks read at once costs one socket write, not one per delta.
+       */
+      const write = (s: string, now = false) => {
+        if (closed || s.length === 0) return;
         try {
-          c.close();
+          c.write(s);
+          lastWrite = Date.now();
         } catch {
-          /* already closed by the caller */
+          closed = true;
+          return;
+        }
+        if (now) flush();
+        else if (!flushQueued) {
+          flushQueued = true;
+          setImmediate(flush);
         }
       };
-      r.run({
-        onFirstToken: (ref) => {
-          started = true;
-          write(r.frames.start(ref));
-        },
-        onDelta: (text) => write(r.frames.delta(text)),
-      }).then(
-        (o) => {
-          if (!started) write(r.frames.start(o.ref));
-          write(o.status === "ok" ? r.frames.done(o) : r.frames.error(o));
-          finish();
-          r.finished(o);
-        },
-        (e: unknown) => {
-          // runChat does not reject; if it ever does, the stream still ends with an error event.
-          const msg = e instanceof Error ? e.message : String(e);
-          write(
-            `event: error\ndata: ${JSON.stringify({ code: "internal", message: msg, retryable: false })}\n\n`,
-          );
-          finish();
-        },
-      );
+      // An immediate comment puts the response headers on the wire before the first token.
+      write(": ok\n\n", true);
+      keepAlive = setInterval(() => {
+        if (Date.now() - lastWrite >= r.keepAliveMs / 2) write(": keep-alive\n\n", true);
+      }, r.keepAliveMs);
+      let o: ChatOutcome | undefined;
+      try {
+        o = await r.run({
+          onFirstToken: (ref) => {
+            started = true;
+            write(r.frames.start(ref));
+          },
+          onDelta: (text) => {
+            write(r.frames.delta(text), firstDelta);
+            firstDelta = false;
+          },
+        });
+        if (!started) write(r.frames.start(o.ref));
+        write(o.status === "ok" ? r.frames.done(o) : r.frames.error(o));
+      } catch (e) {
+        // runChat does not reject; if it ever does, the stream still ends with an error event.
+        const msg = e instanceof Error ? e.message : String(e);
+        write(
+          `event: error\ndata: ${JSON.stringify({ code: "internal", message: msg, retryable: false })}\n\n`,
+        );
+      } finally {
+        clearInterval(keepAlive);
+        if (!closed) {
+          closed = true;
+          try {
+            c.close();
+          } catch {
+            /* already closed by the caller */
+          }
+        }
+      }
+      if (o) r.finished(o);
     },
     cancel() {
       closed = true;
       clearInterval(keepAlive);
       r.caller.abort();
     },
-  });
+  };
+  const body = new ReadableStream<Uint8Array>(source);
   return new Response(body, {
     headers: { ...SSE_HEADERS, "x-pipbot-request-id": r.requestId, ...extraHeaders },
   });
