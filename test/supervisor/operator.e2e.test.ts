@@ -90,48 +90,78 @@ describe("pipbot start: identity line", () => {
   });
 });
 
-describe("pipbot start: on a terminal", () => {
-  test("stdout a TTY: every line as `name | level msg`, no JSON; Ctrl-C stops it, exit 0", async () => {
+/** Run `cmd` (a shell command line) with a real pseudo-terminal as its stdin and stdout. */
+function underPty(cmd: string, env: Record<string, string>) {
+  const p = Bun.spawn(["script", "-qefc", cmd, "/dev/null"], {
+    cwd: ROOT,
+    env,
+    stdin: "pipe",
+    stdout: "pipe",
+  });
+  const o = { text: "", proc: p, pumped: Promise.resolve() };
+  o.pumped = (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of p.stdout) o.text += dec.decode(chunk, { stream: true });
+  })();
+  return o;
+}
+
+const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
+
+describe("on a terminal", () => {
+  test("pipbot start, stdout a TTY: every line as `name | level msg`, no JSON; Ctrl-C stops it, exit 0", async () => {
     const t = tempDir("pipbot-tty-");
     try {
       const procfile = join(t.path, "Procfile");
       writeFileSync(procfile, `out: bun ${join(FIXTURES, "output.ts")}\n`);
       const env = childEnv({ SUPERVISOR_READY_UPTIME_MS: "200" });
       delete env.PIPBOT_SUPERVISED;
-      // `script` gives the supervisor a real pseudo-terminal as stdout (and stdin).
-      const cmd = `exec bun ${CLI} start --procfile ${procfile}`;
-      const p = Bun.spawn(["script", "-qefc", cmd, "/dev/null"], {
-        cwd: ROOT,
-        env,
-        stdin: "pipe",
-        stdout: "pipe",
-      });
-      let text = "";
-      const pump = (async () => {
-        const dec = new TextDecoder();
-        for await (const chunk of p.stdout) text += dec.decode(chunk, { stream: true });
-      })();
+      const pty = underPty(`exec bun ${CLI} start --procfile ${procfile}`, env);
       try {
-        await waitFor(() => text.includes("all processes ready"), { timeoutMs: 20_000, what: "all ready" });
-        await waitFor(() => text.includes("after long line"), { what: "the child's output" });
-        p.stdin.write("\x03"); // Ctrl-C on the terminal: SIGINT to the supervisor
-        p.stdin.flush();
-        expect(await p.exited).toBe(0);
-        await pump;
+        await waitFor(() => pty.text.includes("all processes ready"), {
+          timeoutMs: 20_000,
+          what: "all ready",
+        });
+        await waitFor(() => pty.text.includes("after long line"), { what: "the child's output" });
+        pty.proc.stdin.write("\x03"); // Ctrl-C on the terminal: SIGINT to the supervisor
+        pty.proc.stdin.flush();
+        expect(await pty.proc.exited).toBe(0);
+        await pty.pumped;
       } finally {
-        p.kill("SIGKILL");
+        pty.proc.kill("SIGKILL");
       }
-      const plain = text.replace(/\x1b\[[0-9;]*m/g, "");
-      const lines = plain.split(/\r?\n/).filter((l) => l.trim() && l !== "^C");
+      const lines = stripAnsi(pty.text)
+        .split(/\r?\n/)
+        .filter((l) => l.trim() && l !== "^C");
       expect(lines.some((l) => l.startsWith("supervisor | info pipbot supervisor starting"))).toBe(true);
       expect(lines.some((l) => l.startsWith("out        | info json without proc"))).toBe(true);
       expect(lines.some((l) => l.startsWith("out        | plain stderr line"))).toBe(true);
       expect(lines.some((l) => l.startsWith("supervisor | info stopped"))).toBe(true);
       for (const l of lines) expect(l.replace(/^\^C/, "")).toMatch(/^(supervisor|out {7}) \| /);
-      expect(text).toContain("\x1b["); // coloured
+      expect(pty.text).toContain("\x1b["); // coloured
     } finally {
       t.cleanup();
     }
+  });
+
+  test("a process's own logger on a TTY is pretty (pino-pretty) and still redacts", async () => {
+    const env = childEnv();
+    delete env.PIPBOT_SUPERVISED;
+    const script = [
+      `const { createLogger } = await import(${JSON.stringify(join(ROOT, "src", "shared", "log.ts"))});`,
+      'const log = createLogger({ proc: "demo-proc", secrets: ["pty-secret-value-1"] });',
+      'log.info({ token: "field-secret-2", n: 7 }, "hello pty-secret-value-1");',
+    ].join(" ");
+    const pty = underPty(`exec bun -e '${script}'`, env);
+    expect(await pty.proc.exited).toBe(0);
+    await pty.pumped;
+    const text = stripAnsi(pty.text);
+    expect(text).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: hello \[REDACTED\]/m);
+    expect(text).toContain('proc: "demo-proc"');
+    expect(text).toContain("n: 7");
+    expect(text).not.toContain("pty-secret-value-1");
+    expect(text).not.toContain("field-secret-2");
+    expect(text.trimStart().startsWith("{")).toBe(false);
   });
 });
 

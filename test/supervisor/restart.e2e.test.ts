@@ -50,6 +50,38 @@ describe("pipbot start: restarts", () => {
     expect(await p.exited).toBe(0);
   });
 
+  test("the backoff resets after a stable uptime: the next crash restarts fast again", async () => {
+    // Runs 1-3 crash quickly (delays grow), run 4 stays up past SUPERVISOR_STABLE_MS, run 5 crashes.
+    const { p } = await run(
+      ({ events, dir }) => [`worker: ${crashCmd(events, dir, "--code 5 --uptimes 300,0,0,2500,0")}`],
+      {
+        SUPERVISOR_READY_UPTIME_MS: "200",
+        SUPERVISOR_BACKOFF_INITIAL_MS: "100",
+        SUPERVISOR_STABLE_MS: "1500",
+        SUPERVISOR_CRASH_LOOP_RESTARTS: "50",
+      },
+    );
+    await waitFor(() => exitLines(p, "worker").length >= 5, { timeoutMs: 30_000, what: "five worker exits" });
+    const exits = exitLines(p, "worker").slice(0, 5);
+    expect(exits.map((r) => r.nextDelayMs)).toEqual([100, 200, 400, 100, 200]);
+    expect(Number(exits[3]?.uptimeMs)).toBeGreaterThanOrEqual(1500);
+    p.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+  });
+
+  test("a child killed by a signal: the supervisor exits 128+signal", async () => {
+    const { p } = await run(({ events, dir }) => [`worker: ${crashCmd(events, dir, "--signal SIGKILL")}`], {
+      SUPERVISOR_READY_UPTIME_MS: "5000",
+    });
+    expect(await p.exited).toBe(137);
+    expect(exitLines(p, "worker")[0]).toMatchObject({
+      signal: "SIGKILL",
+      code: null,
+      action: "startup_failure",
+    });
+    expect(p.records().find((r) => r.event === "supervisor_failure")?.exitCode).toBe(137);
+  });
+
   test("crash loop: more than K restarts within the window stops everything, exit = child's code", async () => {
     const { s, p } = await run(
       ({ events, dir }) => [
