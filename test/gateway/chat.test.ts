@@ -2,16 +2,27 @@
  * Chat runs over a real in-process gateway and a fake AI server that speaks the exact /chat SSE
  * contract: acks, streaming order, storage, idempotency, aborts, errors, ordering per session.
  */
-import { describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { waitFor } from "../helpers/index.ts";
-import { gatewayHarness } from "./helpers.ts";
+import { gatewayHarness, type RawClient, validate } from "./helpers.ts";
 
 const h = gatewayHarness();
+const seen: RawClient[] = [];
 
 async function setup(settings = {}) {
   const t = await h.start({ settings });
-  return { t, c: await h.connect(), ai: h.ai };
+  const c = await h.connect();
+  seen.push(c);
+  return { t, c, ai: h.ai };
 }
+
+// Every chat event any test received is valid per the published protocol-4 schema (no extra keys).
+afterEach(() => {
+  for (const c of seen.splice(0)) {
+    for (const ev of c.events("chat")) expect(validate("ChatEvent", ev.payload)).toBeNull();
+    for (const f of c.frames.filter((f) => f.type === "res")) expect(validate("ResponseFrame", f)).toBeNull();
+  }
+});
 
 function text(p: Record<string, unknown>): string {
   const m = p.message as { content: { text: string }[] } | undefined;

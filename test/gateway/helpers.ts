@@ -4,14 +4,34 @@
  * raw WebSocket client (`ws`) that records every frame for strict assertions.
  */
 import { afterAll, afterEach, beforeAll } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import Ajv from "ajv";
 import WebSocket from "ws";
 import { createGateway, type Gateway, type GatewaySettings } from "../../src/gateway/app.ts";
 import { formatStreamEvent } from "../../src/shared/chat-api.ts";
 import { createLogger, memoryDestination } from "../../src/shared/log.ts";
 import { openStore, type Store } from "../../src/shared/store/index.ts";
-import { tempDir, waitFor } from "../helpers/index.ts";
+import { ROOT, tempDir, waitFor } from "../helpers/index.ts";
 
 export const TOKEN = "test-gateway-token-123";
+
+// ---- the published protocol schema ----------------------------------------------------------------
+
+const ajv = new Ajv({ strict: false, allErrors: true });
+ajv.addSchema({
+  ...(JSON.parse(
+    readFileSync(join(ROOT, "node_modules/@openclaw/gateway-protocol/protocol.schema.json"), "utf8"),
+  ) as object),
+  $id: "openclaw",
+});
+
+/** Validate `value` against a definition of @openclaw/gateway-protocol's schema: null, or the errors. */
+export function validate(def: string, value: unknown): string | null {
+  const v = ajv.getSchema(`openclaw#/definitions/${def}`);
+  if (!v) throw new Error(`no schema ${def}`);
+  return v(value) ? null : JSON.stringify(v.errors);
+}
 
 // ---- fake AI server ------------------------------------------------------------------------------
 

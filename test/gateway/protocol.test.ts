@@ -4,23 +4,8 @@
  * post-handshake errors, ticks, shutdown, the small methods and the HTTP health routes.
  */
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import Ajv from "ajv";
-import { ROOT, waitFor } from "../helpers/index.ts";
-import { gatewayHarness, RawClient, type TestGateway, TOKEN } from "./helpers.ts";
-
-const schema = JSON.parse(
-  readFileSync(join(ROOT, "node_modules/@openclaw/gateway-protocol/protocol.schema.json"), "utf8"),
-) as object;
-const ajv = new Ajv({ strict: false, allErrors: true });
-ajv.addSchema({ ...schema, $id: "openclaw" });
-const validate = (def: string, value: unknown) => {
-  const v = ajv.getSchema(`openclaw#/definitions/${def}`);
-  if (!v) throw new Error(`no schema ${def}`);
-  const ok = v(value);
-  return ok ? null : JSON.stringify(v.errors);
-};
+import { waitFor } from "../helpers/index.ts";
+import { gatewayHarness, RawClient, type TestGateway, TOKEN, validate } from "./helpers.ts";
 
 const h = gatewayHarness();
 let t: TestGateway;
