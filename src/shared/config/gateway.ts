@@ -16,7 +16,7 @@ export const gatewayEnv = defineEnv(
       fix: "set GATEWAY_PORT to a free TCP port, e.g. 18789",
     }),
     CLAWDBOT_GATEWAY_TOKEN: envVar(secret(8), {
-      doc: "Token chat clients present in `connect` (alias OPENCLAW_GATEWAY_TOKEN). Unset on loopback: one is generated and printed.",
+      doc: "Token chat clients present in `connect` (alias OPENCLAW_GATEWAY_TOKEN). Unset on loopback: a generated one is kept in DATA_DIR/gateway-token (mode 0600) and reused across restarts; required on any other bind.",
       fix: "set CLAWDBOT_GATEWAY_TOKEN to a random string of at least 8 characters, e.g. `openssl rand -hex 24`",
       secret: true,
       aliases: ["OPENCLAW_GATEWAY_TOKEN"],
