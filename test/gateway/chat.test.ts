@@ -141,7 +141,7 @@ describe("chat.send", () => {
 
   test("/stop aborts the session's runs with stopReason stop", async () => {
     const { c } = await setup();
-    await c.call("chat.send", { sessionKey: "main", message: "[slow] long", idempotencyKey: "st-1" });
+    await c.call("chat.send", { sessionKey: "main", message: "[hold] long", idempotencyKey: "st-1" });
     await waitFor(() => c.chat("st-1").length > 0, { what: "first delta" });
     const res = await c.call("chat.send", { sessionKey: "main", message: "/stop", idempotencyKey: "st-2" });
     expect(res.payload).toEqual({ ok: true, aborted: true, runIds: ["st-1"] });
@@ -151,7 +151,7 @@ describe("chat.send", () => {
 
   test("chat.abort with a runId of another session is rejected", async () => {
     const { c } = await setup();
-    await c.call("chat.send", { sessionKey: "s1", message: "[slow] x", idempotencyKey: "other-1" });
+    await c.call("chat.send", { sessionKey: "s1", message: "[hold] x", idempotencyKey: "other-1" });
     const res = await c.call("chat.abort", { sessionKey: "s2", runId: "other-1" });
     expect(res.ok).toBe(false);
     expect(res.error).toMatchObject({ code: "INVALID_REQUEST", message: "runId does not match sessionKey" });
@@ -190,13 +190,16 @@ describe("chat.send", () => {
 
   test("runs of one session are serialised in arrival order; other sessions run concurrently", async () => {
     const { c, ai } = await setup();
-    await c.call("chat.send", { sessionKey: "a", message: "[slow] first", idempotencyKey: "o-1" });
+    // o-1 is held after its first delta until the test lets it go: no timing involved.
+    await c.call("chat.send", { sessionKey: "a", message: "[hold] first", idempotencyKey: "o-1" });
     await c.call("chat.send", { sessionKey: "a", message: "second", idempotencyKey: "o-2" });
     await c.call("chat.send", { sessionKey: "b", message: "other session", idempotencyKey: "o-3" });
-    // b finishes while a's first run still streams; a's second has not started.
+    await waitFor(() => c.chat("o-1").length > 0, { what: "o-1 streaming" });
+    // b runs to its end while a's first run is still going; a's second has not started.
     await c.terminal("o-3");
     expect(c.chat("o-1").some((p) => p.state === "final")).toBe(false);
     expect(c.chat("o-2")).toHaveLength(0);
+    expect(ai.requests.some((r) => r.body.messages.at(-1)?.content === "second")).toBe(false);
     await c.call("chat.abort", { sessionKey: "a", runId: "o-1" });
     await c.terminal("o-2");
     // The second run saw the first run's (partial) reply in its context, and not itself twice.

@@ -236,7 +236,7 @@ describe("after the handshake", () => {
   test("stop: runs end, shutdown event, then close 1012", async () => {
     await gateway();
     const c = await h.connect();
-    await c.call("chat.send", { sessionKey: "main", message: "[slow] bye", idempotencyKey: "sd-1" });
+    await c.call("chat.send", { sessionKey: "main", message: "[hold] bye", idempotencyKey: "sd-1" });
     await waitFor(() => c.chat("sd-1").length > 0, { what: "a delta" });
     await t.gw.stop({ reason: "test stop", restartExpectedMs: 1000 });
     const closed = await c.waitClosed();
