@@ -66,6 +66,7 @@ export const DEFAULTS = {
   aiPort: defaultOf(aiEnv.vars.AI_PORT) as number,
   shutdownBudgetMs: defaultOf(supervisorEnv.vars.SUPERVISOR_SHUTDOWN_BUDGET_MS) as number,
   aiDrainMs: defaultOf(aiEnv.vars.AI_DRAIN_MS) as number,
+  graceMs: defaultOf(supervisorEnv.vars.SUPERVISOR_GRACE_MS) as number,
 };
 
 /** The command each kind must run (the Dockerfile CMD, or a [processes] override). */
@@ -231,6 +232,17 @@ export function flyProblems(path: string, kind: FlyKind, dockerfile?: string): V
   const what = kind === "ai-app" ? "AI_DRAIN_MS" : "SUPERVISOR_SHUTDOWN_BUDGET_MS";
   if (!(budgetMs / 1000 < kill) || kill > 300) {
     add("kill-timeout", `kill_timeout ${kill}s must exceed ${what} (${budgetMs} ms) and be at most 300 s`);
+  }
+  if (kind === "integrated") {
+    // Under the supervisor the stop timings nest: AI drain < per-process grace ≤ total budget.
+    const drain = Number(env.AI_DRAIN_MS ?? DEFAULTS.aiDrainMs);
+    const grace = Number(env.SUPERVISOR_GRACE_MS ?? DEFAULTS.graceMs);
+    if (!(drain < grace && grace <= budgetMs)) {
+      add(
+        "kill-timeout",
+        `AI_DRAIN_MS ${drain} < SUPERVISOR_GRACE_MS ${grace} ≤ budget ${budgetMs} must hold`,
+      );
+    }
   }
   if (!["SIGTERM", "SIGINT"].includes(doc.kill_signal ?? "SIGINT")) {
     add("kill-signal", `kill_signal ${doc.kill_signal}: pipbot handles SIGTERM and SIGINT only`);
