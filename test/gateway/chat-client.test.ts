@@ -99,6 +99,22 @@ test("the gateway dies mid-reply (kill -9): exit 3 with the reason", async () =>
   }
 });
 
+test("one-shot Ctrl-C (SIGINT) aborts the reply: exit 1, the partial stays in history", async () => {
+  const p = spawnPipbot(
+    ["chat", "--url", t.wsUrl, "--session", "sigint", "[hold] interrupt me"],
+    childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
+  );
+  await p.waitForOutput(/You said: \[hold\] interrupt me\./);
+  p.kill("SIGINT");
+  expect(await p.exited).toBe(1);
+  expect(p.output()).toContain("reply aborted");
+  const msgs = t.store.listMessages(t.store.findSession("sigint")?.id as string);
+  expect(msgs.map((m) => [m.role, m.status])).toEqual([
+    ["user", null],
+    ["assistant", "aborted"],
+  ]);
+});
+
 test("run error: exit 1 with the error on stderr", async () => {
   const p = spawnPipbot(
     ["chat", "--url", t.wsUrl, "[error_after:2] boom"],
