@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { CLI, childEnv, freePort, ROOT, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
-import { httpOk, startFakeAi, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
+import { spawnGateway, startFakeAi, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
 
 let ai: Awaited<ReturnType<typeof startFakeAi>>;
 let t: TestGateway;
@@ -71,8 +71,7 @@ test("usage errors: exit 2", async () => {
 test("the gateway dies mid-reply (kill -9): exit 3 with the reason", async () => {
   const dir = tempDir("pipbot-chat-kill-");
   const port = await freePort();
-  const gw = spawnPipbot(
-    ["gateway"],
+  const gw = await spawnGateway(
     childEnv({
       GATEWAY_PORT: String(port),
       DATA_DIR: dir.path,
@@ -80,9 +79,9 @@ test("the gateway dies mid-reply (kill -9): exit 3 with the reason", async () =>
       CLAWDBOT_GATEWAY_TOKEN: TOKEN,
       SYNC_STATUS_PORT: String(await freePort()),
     }),
+    port,
   );
   try {
-    await waitFor(() => httpOk(`http://127.0.0.1:${port}/healthz`), { timeoutMs: 20_000, what: "gateway" });
     const p = spawnPipbot(
       ["chat", "--url", `ws://127.0.0.1:${port}`, "[hold] cut me off"],
       childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),

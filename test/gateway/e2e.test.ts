@@ -18,7 +18,15 @@ import {
   tempDir,
   waitFor,
 } from "../helpers/index.ts";
-import { connected, httpOk, type RawClient, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
+import {
+  connected,
+  httpOk,
+  type RawClient,
+  spawnGateway,
+  startTestGateway,
+  type TestGateway,
+  TOKEN,
+} from "./helpers.ts";
 
 const HAVE_AI = existsSync(join(ROOT, "src", "ai-server", "main.ts"));
 const AI_SERVER_TOKEN = "e2e-ai-server-token-0123456789";
@@ -178,12 +186,8 @@ describe.skipIf(!HAVE_AI)("gateway + real AI server + upstream simulator", () =>
         AI_DEFAULT_MODEL: "anthropic/sim@tokens=400,rate=40",
         SYNC_STATUS_PORT: String(await freePort()),
       });
-      const gw1 = spawnPipbot(["gateway"], env);
+      const gw1 = await spawnGateway(env, port);
       procs.push(gw1);
-      await waitFor(() => httpOk(`http://127.0.0.1:${port}/healthz`), {
-        timeoutMs: 20_000,
-        what: "gateway up",
-      });
       const c = await connected(`ws://127.0.0.1:${port}`);
       clients.push(c);
       await c.call("chat.send", {
@@ -202,12 +206,8 @@ describe.skipIf(!HAVE_AI)("gateway + real AI server + upstream simulator", () =>
       await gw1.exited;
       await c.waitClosed();
 
-      const gw2 = spawnPipbot(["gateway"], env);
+      const gw2 = await spawnGateway(env, port, "gateway restarted");
       procs.push(gw2);
-      await waitFor(() => httpOk(`http://127.0.0.1:${port}/healthz`), {
-        timeoutMs: 20_000,
-        what: "gateway restarted",
-      });
       const c2 = await connected(`ws://127.0.0.1:${port}`);
       clients.push(c2);
       const h = (await c2.call("chat.history", { sessionKey: "main" })).payload as {

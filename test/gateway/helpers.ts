@@ -12,7 +12,7 @@ import { createGateway, type Gateway, type GatewaySettings } from "../../src/gat
 import { formatStreamEvent } from "../../src/shared/chat-api.ts";
 import { createLogger, memoryDestination } from "../../src/shared/log.ts";
 import { openStore, type Store } from "../../src/shared/store/index.ts";
-import { ROOT, tempDir, waitFor } from "../helpers/index.ts";
+import { ROOT, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
 
 export const TOKEN = "test-gateway-token-123";
 
@@ -410,4 +410,20 @@ export function gatewayHarness(fakeAiOpts: Parameters<typeof startFakeAi>[0] = {
     },
   };
   return h;
+}
+
+/** `pipbot gateway` as a child process, returned once its /healthz answers on `port`. */
+export async function spawnGateway(
+  env: Record<string, string>,
+  port: number,
+  what = "gateway up",
+): Promise<RunningProcess> {
+  const p = spawnPipbot(["gateway"], env);
+  await waitFor(() => httpOk(`http://127.0.0.1:${port}/healthz`), { timeoutMs: 20_000, what }).catch(
+    (e: Error) => {
+      p.kill("SIGKILL");
+      throw new Error(`${e.message}\n${p.output()}`);
+    },
+  );
+  return p;
 }

@@ -18,7 +18,7 @@ import {
   tempDir,
   waitFor,
 } from "../helpers/index.ts";
-import { connected, httpOk, startFakeAi } from "./helpers.ts";
+import { connected, httpOk, spawnGateway, startFakeAi } from "./helpers.ts";
 
 let ai: Awaited<ReturnType<typeof startFakeAi>>;
 const procs: RunningProcess[] = [];
@@ -53,9 +53,8 @@ async function gatewayEnv() {
 }
 
 async function startGateway(env: Record<string, string>, port: number) {
-  const p = spawnPipbot(["gateway"], env);
+  const p = await spawnGateway(env, port);
   procs.push(p);
-  await waitFor(() => httpOk(`http://127.0.0.1:${port}/healthz`), { timeoutMs: 20_000, what: "gateway up" });
   return p;
 }
 
