@@ -4,12 +4,16 @@
  * handling over a fake socket, and the idempotency window of chat runs with an injected clock.
  */
 import { describe, expect, test } from "bun:test";
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { findToken } from "../../src/chat-client/main.ts";
 import type { AiClient } from "../../src/gateway/ai-client.ts";
 import { AuthRateLimiter, checkToken } from "../../src/gateway/auth.ts";
 import { type ChatEventPayload, ChatRuns } from "../../src/gateway/chat.ts";
 import { Connection } from "../../src/gateway/connection.ts";
 import { buildContext, errorKindOf, historyPayload } from "../../src/gateway/context.ts";
 import { closeReason, negotiateProtocol, parseRequestFrame } from "../../src/gateway/protocol.ts";
+import { loadOrCreateToken } from "../../src/gateway/token.ts";
 import type { StreamEvent } from "../../src/shared/chat-api.ts";
 import { createLogger, memoryDestination } from "../../src/shared/log.ts";
 import { openStore, type StoredMessage } from "../../src/shared/store/index.ts";
@@ -252,6 +256,42 @@ describe("idempotency window (ChatRuns with an injected clock)", () => {
     } finally {
       await runs.shutdown();
       store.close();
+      dir.cleanup();
+    }
+  });
+});
+
+describe("pipbot chat: where the token comes from", () => {
+  test("--token, then the env, then $DATA_DIR/gateway-token, else ./data then ./data/demo", () => {
+    const dir = tempDir("pipbot-chat-token-");
+    const cwd = process.cwd();
+    try {
+      process.chdir(dir.path);
+      expect(findToken(undefined, {})).toBeUndefined();
+      const demo = loadOrCreateToken(join(".", "data", "demo")).token;
+      expect(findToken(undefined, {})).toEqual({
+        token: demo,
+        source: join("data", "demo", "gateway-token"),
+      });
+      const local = loadOrCreateToken(join(".", "data")).token;
+      expect(findToken(undefined, {})?.token).toBe(local);
+      expect(findToken(undefined, { DATA_DIR: "./data/demo" })?.token).toBe(demo);
+      expect(findToken(undefined, { DATA_DIR: "./elsewhere" })).toBeUndefined();
+      expect(findToken(undefined, { OPENCLAW_GATEWAY_TOKEN: "from-openclaw-env" })?.source).toBe(
+        "OPENCLAW_GATEWAY_TOKEN",
+      );
+      expect(
+        findToken(undefined, { CLAWDBOT_GATEWAY_TOKEN: "a-env-token", OPENCLAW_GATEWAY_TOKEN: "b" }),
+      ).toEqual({ token: "a-env-token", source: "CLAWDBOT_GATEWAY_TOKEN" });
+      expect(findToken("flag-token", { CLAWDBOT_GATEWAY_TOKEN: "a-env-token" })).toEqual({
+        token: "flag-token",
+        source: "--token",
+      });
+      // The file is reused, never rewritten, and kept private.
+      expect(loadOrCreateToken(join(".", "data"))).toMatchObject({ token: local, created: false });
+      expect(statSync(join("data", "gateway-token")).mode & 0o777).toBe(0o600);
+    } finally {
+      process.chdir(cwd);
       dir.cleanup();
     }
   });
