@@ -42,6 +42,15 @@ describe("handshake", () => {
     ]);
     expect(hello.protocol).toBe(4);
     expect(Object.keys(hello.server as object).sort()).toEqual(["connId", "version"]);
+    expect(Object.keys(hello.features as object).sort()).toEqual(["events", "methods"]);
+    expect(hello.snapshot).toEqual({
+      presence: [],
+      health: {},
+      stateVersion: { presence: 0, health: 0 },
+      uptimeMs: (hello.snapshot as { uptimeMs: number }).uptimeMs,
+      sessionDefaults: { defaultAgentId: "main", mainKey: "main", mainSessionKey: "agent:main:main" },
+    });
+    expect(Number.isInteger((hello.snapshot as { uptimeMs: number }).uptimeMs)).toBe(true);
     expect(hello.auth).toEqual({ role: "operator", scopes: ["operator.admin"] });
     expect(hello.policy).toEqual({
       maxPayload: 25 * 1024 * 1024,
