@@ -241,7 +241,7 @@ describe("failures after the first token end the stream with an error event", ()
 
   for (const provider of ["anthropic", "openai", "google"] as const)
     test(`${provider}: connection cut mid-stream → error event, never done`, async () => {
-      const s = await server();
+      const s = await server({ maxRetries: 2, fallbackModels: ["openai/sim@tokens=2"] });
       const res = await postChat(s.url, {
         model: `${provider}/sim@fault=cut_after:2`,
         stream: true,
@@ -252,6 +252,7 @@ describe("failures after the first token end the stream with an error event", ()
       expect(events.at(-1)?.event).toBe("error");
       expect((events.at(-1)!.data as Json).code).toBe("upstream_connection");
       expect(events.filter((e) => e.event === "delta")).toHaveLength(2);
+      expect(sim.requests).toHaveLength(1); // retryable, but tokens were sent: no retry
     });
 });
 
