@@ -7,11 +7,11 @@ import {
   envVar,
   host,
   httpUrl,
-  isLoopbackHost,
   nonNegativeInt,
   port,
   positiveInt,
   secret,
+  tokenRequiredOffLoopback,
 } from "./env.ts";
 
 const modelList = z
@@ -123,16 +123,11 @@ export const aiEnv = defineEnv(
       fix: "set AI_KEEPALIVE_MS to milliseconds, e.g. 15000",
     }),
   },
-  (v) =>
-    !isLoopbackHost(v.AI_HOST) && !v.AI_SERVER_TOKEN
-      ? [
-          {
-            variable: "AI_SERVER_TOKEN",
-            message: `is required when AI_HOST (${v.AI_HOST}) is not a loopback address`,
-            fix: "set AI_SERVER_TOKEN (≥ 16 characters) and send it as Authorization: Bearer, or bind AI_HOST=127.0.0.1",
-          },
-        ]
-      : [],
+  tokenRequiredOffLoopback(
+    "AI_HOST",
+    "AI_SERVER_TOKEN",
+    "set AI_SERVER_TOKEN (≥ 16 characters) and send it as Authorization: Bearer, or bind AI_HOST=127.0.0.1",
+  ),
   (v) => {
     const convex = Boolean(v.CONVEX_URL ?? v.CONVEX_SITE_URL);
     if (!convex) return [];

@@ -182,3 +182,21 @@ export function isLoopbackHost(h: string): boolean {
   const x = h.replace(/^\[|\]$/g, "").toLowerCase();
   return x === "localhost" || x === "::1" || /^127\.\d+\.\d+\.\d+$/.test(x);
 }
+
+/**
+ * A rule for `defineEnv`: binding `hostVar` to a non-loopback address requires `tokenVar`
+ * (`fix` says how to set the token or bind loopback).
+ */
+export function tokenRequiredOffLoopback(
+  hostVar: string,
+  tokenVar: string,
+  fix: string,
+): (values: Record<string, unknown>) => Problem[] {
+  return (v) => {
+    const h = String(v[hostVar] ?? "");
+    if (isLoopbackHost(h) || v[tokenVar]) return [];
+    return [
+      { variable: tokenVar, message: `is required when ${hostVar} (${h}) is not a loopback address`, fix },
+    ];
+  };
+}
