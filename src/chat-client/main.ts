@@ -5,8 +5,8 @@
  * The only chat-client file that reads the environment or installs signal handlers.
  */
 import { createInterface } from "node:readline";
-import { readTokenFile, tokenFilePath } from "../gateway/token.ts";
 import { parseCommandArgs } from "../shared/cli-args.ts";
+import { readTokenFile, tokenFilePath } from "../shared/gateway-token.ts";
 import { buildInfo } from "../shared/identity.ts";
 import { ChatConnection, type GatewayClientError, safeUrl } from "./client.ts";
 import { startTurn, type Turn, type TurnResult } from "./turn.ts";

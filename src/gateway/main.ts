@@ -5,11 +5,11 @@
 import { randomBytes } from "node:crypto";
 import { parseCommandArgs } from "../shared/cli-args.ts";
 import { gatewayEnv, isLoopbackHost, loadConfigOrExit, secretValues } from "../shared/config/index.ts";
+import { loadOrCreateToken } from "../shared/gateway-token.ts";
 import { buildInfo, identity } from "../shared/identity.ts";
 import { createLogger } from "../shared/log.ts";
 import { openStore } from "../shared/store/index.ts";
 import { createGateway } from "./app.ts";
-import { loadOrCreateToken } from "./token.ts";
 
 const USAGE = `usage: pipbot gateway
 

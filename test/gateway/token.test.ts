@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { statSync } from "node:fs";
-import { readTokenFile, tokenFilePath } from "../../src/gateway/token.ts";
+import { readTokenFile, tokenFilePath } from "../../src/shared/gateway-token.ts";
 import {
   CLI,
   childEnv,
