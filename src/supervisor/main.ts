@@ -1,7 +1,7 @@
 /**
  * `pipbot start [--only a,b] [--procfile PATH]` and `pipbot demo`: the supervisor process. The
  * only file of the supervisor that reads the environment, spawns processes and installs signal
- * handlers; the policies live in supervisor.ts / policy.ts / output.ts / readiness.ts / demo.ts,
+ * handlers; the policies live in supervisor.ts / child.ts / policy.ts / output.ts / readiness.ts / demo.ts,
  * the Procfile parser in shared/procfile.ts (`pipbot check` reads the Procfile too).
  */
 import { randomBytes } from "node:crypto";

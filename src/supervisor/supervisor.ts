@@ -4,40 +4,24 @@
  * stop request stops children in reverse order within a budget, then SIGKILLs every process group.
  *
  * Everything that touches the OS is injected (`spawn`, `killGroup`, `clock`, `fetch`, `output`),
- * so this file is one state machine; `main.ts` provides the real adapters.
+ * so this file is one state machine; one child's own mechanics (spawn, output, readiness wait)
+ * live in child.ts, and `main.ts` provides the real adapters.
  */
 import type { Logger } from "pino";
 import type { ProcEntry } from "../shared/procfile.ts";
-import { type Line, LineSplitter, type StreamName } from "./output.ts";
+import { Child, type Clock, type Instance, type OutputFn, type SpawnFn } from "./child.ts";
 import {
-  Backoff,
   type BackoffSettings,
   type CrashLoopSettings,
-  CrashLoopWindow,
   describeExit,
   type ExitStatus,
   failureExitCode,
 } from "./policy.ts";
-import { type FetchLike, probe, type ReadinessCheck } from "./readiness.ts";
+import type { FetchLike, ReadinessCheck } from "./readiness.ts";
 
-export interface ChildHandle {
-  pid: number;
-  stdout: ReadableStream<Uint8Array> | null;
-  stderr: ReadableStream<Uint8Array> | null;
-  exited: Promise<ExitStatus>;
-}
-
-export type SpawnFn = (spec: { name: string; command: string }) => ChildHandle;
+export type { ChildHandle, Clock, OutputFn, SpawnFn } from "./child.ts";
 /** Send `signal` to the whole process group led by `pid` (errors such as ESRCH are ignored). */
 export type KillGroupFn = (pid: number, signal: "SIGTERM" | "SIGKILL") => void;
-
-export interface Clock {
-  now(): number;
-  /** Resolves after `ms`, or early (without error) when `signal` aborts. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-export type OutputFn = (proc: string, stream: StreamName, line: Line) => void;
 
 export interface SupervisorSettings {
   readyTimeoutMs: number;
@@ -64,34 +48,10 @@ export interface SupervisorDeps {
   scrub?: (text: string) => string;
 }
 
-interface Instance {
-  pid: number;
-  startedAt: number;
-  status: ExitStatus | null;
-  exited: Promise<ExitStatus>;
-  /** Resolves when the exit has been handled (output flushed, exit line logged). */
-  handled: Promise<void>;
-  pumps: Promise<unknown>;
-  splitters: { splitter: LineSplitter; stream: StreamName }[];
-}
-
-interface Managed {
-  entry: ProcEntry;
-  check: ReadinessCheck;
-  backoff: Backoff;
-  window: CrashLoopWindow;
-  everReady: boolean;
-  restarts: number;
-  current: Instance | null;
-  recent: string[];
-}
-
 export type SupervisorState = "idle" | "starting" | "running" | "stopping" | "stopped";
 
-const RECENT_LINES = 15;
-
 export class Supervisor {
-  private readonly managed: Managed[];
+  private readonly managed: Child[];
   private state: SupervisorState = "idle";
   private readonly stopCtl = new AbortController();
   private readonly forceCtl = new AbortController();
@@ -105,16 +65,16 @@ export class Supervisor {
   private readonly pending = new Set<Promise<unknown>>();
 
   constructor(private readonly d: SupervisorDeps) {
-    this.managed = d.processes.map(({ entry, check }) => ({
-      entry,
-      check,
-      backoff: new Backoff(d.settings.backoff),
-      window: new CrashLoopWindow(d.settings.crashLoop),
-      everReady: false,
-      restarts: 0,
-      current: null,
-      recent: [],
-    }));
+    this.managed = d.processes.map(
+      ({ entry, check }) =>
+        new Child(entry, check, d.settings, {
+          spawn: d.spawn,
+          clock: d.clock,
+          fetch: d.fetch,
+          output: d.output,
+          ...(d.scrub ? { scrub: d.scrub } : {}),
+        }),
+    );
   }
 
   get status(): SupervisorState {
@@ -137,7 +97,7 @@ export class Supervisor {
       if (this.state !== "starting") break;
       const inst = this.spawn(m);
       if (!inst) break;
-      const res = await this.awaitReady(m, inst, this.d.settings.readyTimeoutMs);
+      const res = await this.awaitReady(m, inst);
       if (this.state !== "starting") break;
       if (res !== "ready") {
         this.fail(m, res, inst.status);
@@ -187,10 +147,10 @@ export class Supervisor {
     return this.stopRequested ? 0 : 1;
   }
 
-  private spawn(m: Managed): Instance | null {
-    let handle: ChildHandle;
+  private spawn(m: Child): Instance | null {
+    let inst: Instance;
     try {
-      handle = this.d.spawn({ name: m.entry.name, command: m.entry.command });
+      inst = m.start((i, status) => this.onExit(m, i, status));
     } catch (e) {
       this.d.logger.error(
         { event: "spawn_failed", child: m.entry.name, err: e },
@@ -199,31 +159,12 @@ export class Supervisor {
       this.fail(m, `could not be started: ${(e as Error).message}`, null);
       return null;
     }
-    const splitters: Instance["splitters"] = [];
-    const pumps = Promise.all([
-      this.pump(m, handle.stdout, "stdout", splitters),
-      this.pump(m, handle.stderr, "stderr", splitters),
-    ]);
-    const inst: Instance = {
-      pid: handle.pid,
-      startedAt: this.d.clock.now(),
-      status: null,
-      exited: handle.exited,
-      handled: Promise.resolve(),
-      pumps,
-      splitters,
-    };
-    m.current = inst;
-    inst.handled = handle.exited.then((status) => {
-      inst.status = status;
-      return this.onExit(m, inst, status);
-    });
     this.track(inst.handled);
     this.d.logger.info(
       {
         event: "child_start",
         child: m.entry.name,
-        pid: handle.pid,
+        pid: inst.pid,
         command: m.entry.command,
         restarts: m.restarts,
       },
@@ -232,67 +173,18 @@ export class Supervisor {
     return inst;
   }
 
-  private async pump(
-    m: Managed,
-    stream: ReadableStream<Uint8Array> | null,
-    name: StreamName,
-    splitters: Instance["splitters"],
-  ): Promise<void> {
-    if (!stream) return;
-    const splitter = new LineSplitter();
-    splitters.push({ splitter, stream: name });
-    try {
-      for await (const chunk of stream) for (const line of splitter.push(chunk)) this.emit(m, name, line);
-    } catch {
-      // the pipe broke: whatever was held is flushed below
-    }
-    for (const line of splitter.flush()) this.emit(m, name, line);
+  private awaitReady(m: Child, inst: Instance): Promise<"ready" | string> {
+    return m.awaitReady(inst, {
+      timeoutMs: this.d.settings.readyTimeoutMs,
+      pollMs: this.d.settings.pollMs ?? 10,
+      stopping: () => this.state === "stopping" || this.state === "stopped",
+      stop: this.stopCtl.signal,
+    });
   }
 
-  private emit(m: Managed, stream: StreamName, line: Line): void {
-    const text = this.d.scrub ? this.d.scrub(line.text) : line.text;
-    m.recent.push(text.length > 500 ? `${text.slice(0, 500)}…` : text);
-    if (m.recent.length > RECENT_LINES) m.recent.shift();
-    this.d.output(m.entry.name, stream, line);
-  }
-
-  /** "ready", or why the child is not ready. */
-  private async awaitReady(m: Managed, inst: Instance, timeoutMs: number): Promise<"ready" | string> {
-    const { clock } = this.d;
-    const poll = this.d.settings.pollMs ?? 10;
-    const deadline = clock.now() + timeoutMs;
-    for (;;) {
-      if (inst.status) return `${describeExit(inst.status)} before it was ready`;
-      if (this.state === "stopping" || this.state === "stopped") return "stopped before it was ready";
-      let ok: boolean;
-      if (m.check.kind === "http")
-        ok = await probe(this.d.fetch, m.check.url, Math.min(1000, Math.max(50, deadline - clock.now())));
-      else ok = clock.now() - inst.startedAt >= m.check.ms;
-      if (inst.status) return `${describeExit(inst.status)} before it was ready`;
-      if (ok) {
-        m.everReady = true;
-        return "ready";
-      }
-      const left = deadline - clock.now();
-      if (left <= 0) {
-        const how =
-          m.check.kind === "http" ? `${m.check.url} did not answer 2xx` : `did not stay up ${m.check.ms} ms`;
-        return `not ready within ${timeoutMs} ms (${how})`;
-      }
-      const wait =
-        m.check.kind === "uptime"
-          ? Math.min(poll, Math.max(1, inst.startedAt + m.check.ms - clock.now()))
-          : poll;
-      await Promise.race([clock.sleep(Math.min(wait, left), this.stopCtl.signal), inst.exited]);
-    }
-  }
-
-  private async onExit(m: Managed, inst: Instance, status: ExitStatus): Promise<void> {
+  private async onExit(m: Child, inst: Instance, status: ExitStatus): Promise<void> {
     const { clock, logger } = this.d;
-    // Grandchildren may keep the pipes open: flush what we have after a short wait.
-    await Promise.race([inst.pumps, clock.sleep(250)]);
-    for (const { splitter, stream } of inst.splitters)
-      for (const line of splitter.flush()) this.emit(m, stream, line);
+    await m.drain(inst);
     const now = clock.now();
     const base = {
       event: "child_exit",
@@ -304,6 +196,14 @@ export class Supervisor {
       restarts: m.restarts,
     };
     if (this.state === "stopping" || this.state === "stopped") {
+      // Its own exit before it was ready is what failed startup (fail() may have run first).
+      if (!inst.stopSent && !m.everReady && this.failure?.child === m.entry.name) {
+        logger.error(
+          { ...base, action: "startup_failure", nextDelayMs: null },
+          `${m.entry.name} ${describeExit(status)} before it was ready`,
+        );
+        return;
+      }
       logger.info(
         { ...base, action: "stopped", nextDelayMs: null },
         `${m.entry.name} ${describeExit(status)}`,
@@ -340,13 +240,13 @@ export class Supervisor {
     this.track(this.restartAfter(m, delay));
   }
 
-  private async restartAfter(m: Managed, delay: number): Promise<void> {
+  private async restartAfter(m: Child, delay: number): Promise<void> {
     await this.d.clock.sleep(delay, this.stopCtl.signal);
     if (this.state !== "starting" && this.state !== "running") return;
     m.restarts++;
     const inst = this.spawn(m);
     if (!inst) return;
-    const res = await this.awaitReady(m, inst, this.d.settings.readyTimeoutMs);
+    const res = await this.awaitReady(m, inst);
     if (res === "ready")
       this.d.logger.info(
         { event: "child_ready", child: m.entry.name, pid: inst.pid, restarts: m.restarts },
@@ -359,7 +259,7 @@ export class Supervisor {
       );
   }
 
-  private fail(m: Managed, reason: string, status: ExitStatus | null): void {
+  private fail(m: Child, reason: string, status: ExitStatus | null): void {
     if (this.state === "stopping" || this.state === "stopped") return;
     this.failure = { child: m.entry.name, code: failureExitCode(status), reason };
     const phase = this.state === "starting" ? "startup failed" : "giving up";
@@ -392,8 +292,7 @@ export class Supervisor {
       "second signal: killing every process group now",
     );
     this.forceCtl.abort();
-    for (const m of this.managed)
-      if (m.current && !m.current.status) this.d.killGroup(m.current.pid, "SIGKILL");
+    for (const m of this.managed) if (m.current && !m.current.status) this.stop(m.current, "SIGKILL");
   }
 
   private async shutdown(reason: string): Promise<void> {
@@ -416,7 +315,7 @@ export class Supervisor {
       const left = deadline - clock.now();
       if (this.forceCtl.signal.aborted || left <= 0) break;
       const grace = Math.min(settings.graceMs, left);
-      this.d.killGroup(inst.pid, "SIGTERM");
+      this.stop(inst, "SIGTERM");
       const exited = await Promise.race([
         inst.exited.then(() => true),
         clock.sleep(grace, this.forceCtl.signal).then(() => false),
@@ -426,13 +325,14 @@ export class Supervisor {
           { event: "grace_expired", child: m.entry.name, pid: inst.pid, graceMs: grace },
           `${m.entry.name} did not stop within ${grace} ms: SIGKILL`,
         );
-        this.d.killGroup(inst.pid, "SIGKILL");
+        this.stop(inst, "SIGKILL");
       }
       // Let its exit line be written before the next child is stopped (logs stay in stop order).
-      await Promise.race([inst.handled, clock.sleep(500, this.forceCtl.signal)]);
+      // `handled` is bounded (drain waits at most 250 ms for the pipes); the cap is for a loaded machine.
+      await Promise.race([inst.handled, clock.sleep(2000, this.forceCtl.signal)]);
     }
     // Whatever is left (children past the budget, grandchildren of stopped children): SIGKILL.
-    for (const m of this.managed) if (m.current) this.d.killGroup(m.current.pid, "SIGKILL");
+    for (const m of this.managed) if (m.current) this.stop(m.current, "SIGKILL");
     const live = this.managed.flatMap((m) => (m.current ? [m.current.handled] : []));
     await Promise.race([Promise.all([...live, ...this.pending]), clock.sleep(2000)]);
     logger.info(
@@ -444,6 +344,12 @@ export class Supervisor {
       },
       "stopped",
     );
+  }
+
+  /** Signal an instance's whole process group as part of stopping. */
+  private stop(inst: Instance, signal: "SIGTERM" | "SIGKILL"): void {
+    if (!inst.status) inst.stopSent = true;
+    this.d.killGroup(inst.pid, signal);
   }
 
   private track(p: Promise<unknown>): void {
