@@ -75,14 +75,27 @@ export function demoBanner(o: { simUrl: string; model: string; dataDir: string }
   ].join("\n");
 }
 
-export function readyMessage(o: { gatewayPort: string; token: string }): string {
+/**
+ * How to chat once everything is ready. The token is never printed: `pipbot chat` reads it from
+ * the environment or from `<dataDir>/gateway-token` (it looks in ./data and ./data/demo unless
+ * DATA_DIR says otherwise).
+ */
+export function readyMessage(o: {
+  gatewayPort: string;
+  /** Where the token is: the token file, or the variable the user set. */
+  tokenSource: string;
+  /** DATA_DIR to pass to `pipbot chat` (it would look in ./data first). */
+  chatDataDir?: string | undefined;
+}): string {
   const url = `ws://127.0.0.1:${o.gatewayPort}`;
+  const prefix = o.chatDataDir ? `DATA_DIR=${o.chatDataDir} ` : "";
+  const chat = `${prefix}bun src/cli.ts chat${o.gatewayPort === "18789" ? "" : ` --url ${url}`}`;
   return [
     "",
     `pipbot demo is ready (SIMULATOR, not a real model). Gateway: ${url}`,
-    "  Chat in this repository with:",
-    `    bun src/cli.ts chat --url ${url} --token ${o.token}`,
-    `  or one message:  bun src/cli.ts chat --url ${url} --token ${o.token} "hello"`,
+    `  Chat from another terminal in this repository (token: ${o.tokenSource}):`,
+    `    ${chat}`,
+    `  or one message:  ${chat} "hello"`,
     "  Stop with Ctrl-C.",
     "",
     "",

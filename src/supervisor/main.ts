@@ -4,9 +4,8 @@
  * handlers; the policies live in supervisor.ts / child.ts / policy.ts / output.ts / readiness.ts / demo.ts,
  * the Procfile parser in shared/procfile.ts (`pipbot check` reads the Procfile too).
  */
-import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
 import {
   type Env,
@@ -20,6 +19,7 @@ import {
   secretValues,
   supervisorEnv,
 } from "../shared/config/index.ts";
+import { loadOrCreateToken } from "../shared/gateway-token.ts";
 import { identity, ROOT_DIR } from "../shared/identity.ts";
 import { createLogger, type PipbotLogger } from "../shared/log.ts";
 import {
@@ -282,10 +282,15 @@ export async function demoMain(argv: string[]): Promise<number> {
     throw new UsageError(`--sim-port must be a port number, got ${values["sim-port"]}`, DEMO_USAGE);
   const dataDir = resolve(process.env.DATA_DIR?.trim() || "./data/demo");
   mkdirSync(dataDir, { recursive: true });
-  const token =
-    process.env.CLAWDBOT_GATEWAY_TOKEN?.trim() ||
-    process.env.OPENCLAW_GATEWAY_TOKEN?.trim() ||
-    randomBytes(24).toString("hex");
+  // The user's token, else the one kept in DATA_DIR/gateway-token (created on the first demo),
+  // which is where `pipbot chat` finds it.
+  const own = ["CLAWDBOT_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_TOKEN"].find((n) => process.env[n]?.trim());
+  const saved = own ? undefined : loadOrCreateToken(dataDir);
+  const token = own ? (process.env[own]?.trim() ?? "") : (saved?.token ?? "");
+  // `pipbot chat` tries ./data before ./data/demo: name the demo's directory unless it is ./data.
+  const rel = relative(process.cwd(), dataDir);
+  const chatDataDir =
+    !saved || dataDir === resolve("./data") ? undefined : rel && !rel.startsWith("..") ? `./${rel}` : dataDir;
   const simPort = given || freeLoopbackPort();
   const url = simUrl(simPort);
   const env = demoEnv(process.env, { simUrl: url, dataDir, token, model: values.model });
@@ -296,6 +301,13 @@ export async function demoMain(argv: string[]): Promise<number> {
     signals: true,
     secrets: [token],
     before: [simProcess(simPort)],
-    onReady: () => process.stderr.write(readyMessage({ gatewayPort: env.GATEWAY_PORT ?? "18789", token })),
+    onReady: () =>
+      process.stderr.write(
+        readyMessage({
+          gatewayPort: env.GATEWAY_PORT ?? "18789",
+          tokenSource: saved ? saved.path : `$${own}`,
+          chatDataDir,
+        }),
+      ),
   });
 }

@@ -4,7 +4,7 @@
  * to the upstream simulator. Skipped until all three processes' main.ts exist.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import {
@@ -109,21 +109,29 @@ describe.skipIf(runtimeMissing)("real runtime", () => {
     });
     const demo = spawnPipbot(["demo"], env);
     own(demo);
-    const m = await demo.waitForOutput(/--token (\S+) "hello"/, 45_000);
-    const token = m[1]!;
+    const dataDir = join(data.path, "demo");
+    const m = await demo.waitForOutput(/^ {4}(DATA_DIR=\S+) bun src\/cli\.ts chat --url (\S+)$/m, 45_000);
+    expect(m[1]).toBe(`DATA_DIR=${dataDir}`);
+    expect(m[2]).toBe(`ws://127.0.0.1:${env.GATEWAY_PORT}`);
+    // The token is kept in DATA_DIR/gateway-token (mode 0600), where `pipbot chat` finds it.
+    const tokenFile = join(dataDir, "gateway-token");
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    const token = readFileSync(tokenFile, "utf8").trim();
+    expect(token.length).toBeGreaterThanOrEqual(32);
     const out = demo.output();
     expect(out).toContain("SIMULATOR");
     expect(out).toContain("anthropic/simulator");
+    expect(out).toContain(`token: ${tokenFile}`);
     expect(out).not.toContain("?token=");
-    expect(existsSync(join(data.path, "demo"))).toBe(true);
+    // The token is printed nowhere: not in the log lines, not in the human text.
+    expect(out).not.toContain(token);
     const health = await fetch(`http://127.0.0.1:${env.GATEWAY_PORT}/healthz`);
     expect(health.status).toBe(200);
-    // The token never reaches the log lines (only the human "how to chat" text).
-    for (const r of demo.records()) expect(JSON.stringify(r)).not.toContain(token);
 
+    // Exactly what the demo says to run (the chat client reads the token file itself).
     const chat = spawnPipbot(
-      ["chat", "--url", `ws://127.0.0.1:${env.GATEWAY_PORT}`, "--token", token, "hello demo"],
-      childEnv(),
+      ["chat", "--url", `ws://127.0.0.1:${env.GATEWAY_PORT}`, "hello demo"],
+      childEnv({ DATA_DIR: dataDir }),
     );
     own(chat);
     expect(await chat.exited).toBe(0);
