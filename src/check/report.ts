@@ -15,6 +15,7 @@ import {
   type Problem,
   processEnvs,
 } from "../shared/config/index.ts";
+import { tokenFilePath } from "../shared/gateway-token.ts";
 import { ProcfileError, parseProcfile, startOrder } from "../shared/procfile.ts";
 import { REDACTED } from "../shared/redact.ts";
 
@@ -160,7 +161,7 @@ export function buildReport(
               (p) => p.variable === "CLAWDBOT_GATEWAY_TOKEN" || p.variable === "OPENCLAW_GATEWAY_TOKEN",
             )
           ? "invalid"
-          : "generated at startup (loopback only)",
+          : `from ${tokenFilePath(String(gw.DATA_DIR ?? "./data"))}, created on the first start (loopback only)`,
       aiUrl: gw.AI_URL,
       aiToken: has(gw.AI_SERVER_TOKEN) ? "set" : "unset",
     };

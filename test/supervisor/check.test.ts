@@ -42,6 +42,7 @@ describe("pipbot check (command)", () => {
     expect(out).toContain("mode direct; providers: anthropic yes, openai no, google no");
     expect(out).toContain("sync        disabled (missing CONVEX_URL, CLERK_USER_ID, SYNC_SECRET)");
     expect(out).toContain("start order ai → sync → gateway");
+    expect(out).toContain("token from data/gateway-token, created on the first start (loopback only)");
     expect(out).not.toContain(SECRET);
   });
 
