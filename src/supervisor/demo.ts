@@ -14,6 +14,19 @@ export const SIM_NAME = "upstream-sim";
 /** Provisioning variables the demo never passes on: it must not talk to Convex. */
 const CONVEX_VARS = ["CONVEX_URL", "CONVEX_SITE_URL", "PIPBOT_SERVICE_TOKEN", "CLERK_USER_ID", "SYNC_SECRET"];
 
+export const DEMO_USAGE = `usage: pipbot demo [--model MODEL] [--sim-port N]
+
+Runs the AI server, sync worker and gateway locally against the bundled upstream SIMULATOR (not a
+real model): replies are deterministic ("You said: <your message>." then filler words). The
+simulator runs as one more supervised process ("${SIM_NAME}", started first, stopped last).
+Data goes to $DATA_DIR (default ./data/demo). Stop with Ctrl-C.
+
+options:
+  --model MODEL    simulator model, may carry options (default anthropic/simulator),
+                   e.g. "anthropic/simulator@tokens=200,rate=20" for a slow 10 s stream
+  --sim-port N     port of the simulator (default: any free port)
+  -h, --help       show this help`;
+
 export function simUrl(simPort: number): string {
   return `http://127.0.0.1:${simPort}`;
 }

@@ -30,7 +30,7 @@ import {
   selectProcesses,
   startOrder,
 } from "../shared/procfile.ts";
-import { demoBanner, demoEnv, readyMessage, SIM_NAME, simProcess, simUrl } from "./demo.ts";
+import { DEMO_USAGE, demoBanner, demoEnv, readyMessage, simProcess, simUrl } from "./demo.ts";
 import { prettyLine, scrubLine, tagLine } from "./output.ts";
 import { type ReadinessCheck, readinessFor } from "./readiness.ts";
 import { type ChildHandle, type Clock, Supervisor } from "./supervisor.ts";
@@ -248,19 +248,6 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   return supervise({ argv, env: process.env, signals: true });
 }
-
-export const DEMO_USAGE = `usage: pipbot demo [--model MODEL] [--sim-port N]
-
-Runs the AI server, sync worker and gateway locally against the bundled upstream SIMULATOR (not a
-real model): replies are deterministic ("You said: <your message>." then filler words). The
-simulator runs as one more supervised process ("${SIM_NAME}", started first, stopped last).
-Data goes to $DATA_DIR (default ./data/demo). Stop with Ctrl-C.
-
-options:
-  --model MODEL    simulator model, may carry options (default anthropic/simulator),
-                   e.g. "anthropic/simulator@tokens=200,rate=20" for a slow 10 s stream
-  --sim-port N     port of the simulator (default: any free port)
-  -h, --help       show this help`;
 
 /** A loopback port that was free a moment ago (the simulator child is told to listen on it). */
 function freeLoopbackPort(): number {
