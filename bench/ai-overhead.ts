@@ -4,13 +4,20 @@
  *   baseline: the `openai` SDK → upstream simulator (OpenAI wire)
  *   through:  the same SDK → AI server /v1/chat/completions → (its openai SDK) → the simulator
  *
- * The simulator and the AI server run as real child processes (`pipbot dev upstream-sim`,
- * `pipbot ai`, LOG_LEVEL=info, one wide log line per request), the client here.
- * Reports added latency p50/p99 (non-stream), added time to first token p50/p99 (stream) and
- * requests/s at concurrency 1 and 32. Run: `bun bench/ai-overhead.ts [--n 300] [--seconds 3]`.
+ *   reference: the same SDK → a bare Bun.serve + fetch pass-through → the simulator (the cost of
+ *   one extra loopback HTTP hop on this machine, nothing else)
+ *
+ * The simulator, the AI server and the pass-through run as real child processes
+ * (`pipbot dev upstream-sim`, `pipbot ai` with LOG_LEVEL=info — one wide log line and one SQLite
+ * usage row per request), the client here. Series are interleaved request by request so drift
+ * hits every side alike. Reports added latency p50/p99 (non-stream), added time to first token
+ * p50/p99 (stream) and requests/s at concurrency 1 and 32.
+ * Run: `bun bench/ai-overhead.ts [--n 300] [--seconds 3]`.
  */
+
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { cpus } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import OpenAI from "openai";
 
@@ -55,17 +62,38 @@ const pct = (xs: number[], p: number) => {
 };
 const f = (x: number) => x.toFixed(3);
 
+/** CPU time (ms, all threads) a process has used so far; Linux /proc only, else NaN. */
+function cpuMs(pid: number): number {
+  const path = `/proc/${pid}/stat`;
+  if (!existsSync(path)) return Number.NaN;
+  const fields = (readFileSync(path, "utf8").split(") ")[1] ?? "").split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in 100 Hz ticks
+}
+
+/** A bare pass-through: what one extra Bun HTTP hop costs, for scale. */
+const PASS_THROUGH = `
+const up = process.env.UPSTREAM;
+Bun.serve({ hostname: "127.0.0.1", port: Number(process.env.PORT), async fetch(req) {
+  const u = new URL(req.url);
+  if (u.pathname === "/healthz") return new Response("ok");
+  const h = new Headers(req.headers); h.delete("host");
+  const r = await fetch(up + u.pathname + u.search, { method: req.method, headers: h, body: await req.arrayBuffer() });
+  return new Response(r.body, { status: r.status, headers: r.headers });
+}});`;
+
 async function main() {
   const simPort = await freePort();
   const aiPort = await freePort();
+  const passPort = await freePort();
   const simUrl = `http://127.0.0.1:${simPort}`;
   const aiUrl = `http://127.0.0.1:${aiPort}`;
+  const passUrl = `http://127.0.0.1:${passPort}`;
   const baseEnv = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     HOME: process.env.HOME ?? "/tmp",
     PIPBOT_SUPERVISED: "1",
   };
-  const dataDir = `${ROOT}/.bench-data-${process.pid}`;
+  const dataDir = mkdtempSync(join(tmpdir(), "pipbot-bench-ai-"));
   const sim = Bun.spawn(["bun", CLI, "dev", "upstream-sim", "--port", String(simPort)], {
     env: baseEnv,
     stdout: "ignore",
@@ -85,11 +113,18 @@ async function main() {
     stdout: "ignore",
     stderr: "inherit",
   });
+  const pass = Bun.spawn(["bun", "-e", PASS_THROUGH], {
+    env: { ...baseEnv, PORT: String(passPort), UPSTREAM: simUrl },
+    stdout: "ignore",
+    stderr: "inherit",
+  });
   try {
     await waitHealthy(`${simUrl}/healthz`, "simulator");
     await waitHealthy(`${aiUrl}/healthz`, "AI server");
+    await waitHealthy(`${passUrl}/healthz`, "pass-through");
     const direct = new OpenAI({ apiKey: "sim", baseURL: `${simUrl}/v1`, maxRetries: 0 });
     const through = new OpenAI({ apiKey: "sim", baseURL: `${aiUrl}/v1`, maxRetries: 0 });
+    const bare = new OpenAI({ apiKey: "sim", baseURL: `${passUrl}/v1`, maxRetries: 0 });
     const msg = [{ role: "user" as const, content: "benchmark" }];
 
     const nonStream = async (c: OpenAI, model: string) => {
@@ -111,25 +146,37 @@ async function main() {
     };
 
     // warm-up (JIT, keep-alive pools, SQLite)
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0; i < 100; i++) {
       await nonStream(direct, "sim");
       await nonStream(through, "openai/sim");
+      await nonStream(bare, "sim");
       await ttft(direct, "sim");
       await ttft(through, "openai/sim");
+      await ttft(bare, "sim");
     }
 
     const d: number[] = [];
     const t: number[] = [];
+    const b: number[] = [];
     const ds: number[] = [];
     const ts: number[] = [];
+    const bs: number[] = [];
+    const cpu0 = { ai: cpuMs(ai.pid), pass: cpuMs(pass.pid) };
     for (let i = 0; i < N; i++) {
-      // interleaved so drift affects both sides alike
+      // interleaved so drift affects every side alike
       d.push(await nonStream(direct, "sim"));
       t.push(await nonStream(through, "openai/sim"));
+      b.push(await nonStream(bare, "sim"));
       ds.push(await ttft(direct, "sim"));
       ts.push(await ttft(through, "openai/sim"));
+      bs.push(await ttft(bare, "sim"));
     }
 
+    // CPU per request (one non-stream + one stream request per i), robust to other load on the box.
+    const cpuPerReq = {
+      ai: ((cpuMs(ai.pid) - cpu0.ai) * 1000) / (2 * N),
+      pass: ((cpuMs(pass.pid) - cpu0.pass) * 1000) / (2 * N),
+    };
     const rps = async (c: OpenAI, model: string, concurrency: number) => {
       let count = 0;
       const end = performance.now() + SECONDS * 1000;
@@ -149,23 +196,31 @@ async function main() {
     const r32t = await rps(through, "openai/sim", 32);
 
     const cpu = cpus()[0]?.model ?? "unknown";
+    const row = (name: string, base: number[], ai: number[], ref: number[], p: number) =>
+      `| ${name} p${p} (ms) | ${f(pct(base, p))} | ${f(pct(ai, p))} | **${f(pct(ai, p) - pct(base, p))}** | ${f(pct(ref, p) - pct(base, p))} |`;
     const lines = [
       `machine: ${cpus().length} cores, ${cpu}, Bun ${Bun.version}; n=${N} per series, ${SECONDS}s per throughput run`,
       "",
-      "| measure | direct (SDK → sim) | through AI server | added |",
+      "| measure | direct (SDK → sim) | through AI server | added by AI server | added by a bare pass-through |",
+      "|---|---|---|---|---|",
+      row("non-stream latency", d, t, b, 50),
+      row("non-stream latency", d, t, b, 99),
+      row("stream TTFT", ds, ts, bs, 50),
+      row("stream TTFT", ds, ts, bs, 99),
+      "",
+      `CPU per request (mean of the non-stream and stream series, all threads): AI server ${cpuPerReq.ai.toFixed(0)} µs, bare pass-through ${cpuPerReq.pass.toFixed(0)} µs`,
+      "",
+      "| throughput (non-stream) | direct (SDK → sim) | through AI server | ratio |",
       "|---|---|---|---|",
-      `| non-stream latency p50 (ms) | ${f(pct(d, 50))} | ${f(pct(t, 50))} | ${f(pct(t, 50) - pct(d, 50))} |`,
-      `| non-stream latency p99 (ms) | ${f(pct(d, 99))} | ${f(pct(t, 99))} | ${f(pct(t, 99) - pct(d, 99))} |`,
-      `| stream TTFT p50 (ms) | ${f(pct(ds, 50))} | ${f(pct(ts, 50))} | ${f(pct(ts, 50) - pct(ds, 50))} |`,
-      `| stream TTFT p99 (ms) | ${f(pct(ds, 99))} | ${f(pct(ts, 99))} | ${f(pct(ts, 99) - pct(ds, 99))} |`,
-      `| requests/s, concurrency 1 | ${r1d.toFixed(0)} | ${r1t.toFixed(0)} | ratio ${(r1t / r1d).toFixed(2)} |`,
-      `| requests/s, concurrency 32 | ${r32d.toFixed(0)} | ${r32t.toFixed(0)} | ratio ${(r32t / r32d).toFixed(2)} |`,
+      `| requests/s, concurrency 1 | ${r1d.toFixed(0)} | ${r1t.toFixed(0)} | ${(r1t / r1d).toFixed(2)} |`,
+      `| requests/s, concurrency 32 | ${r32d.toFixed(0)} | ${r32t.toFixed(0)} | ${(r32t / r32d).toFixed(2)} |`,
     ];
     process.stdout.write(`${lines.join("\n")}\n`);
   } finally {
     sim.kill("SIGTERM");
     ai.kill("SIGTERM");
-    await Promise.all([sim.exited, ai.exited]);
+    pass.kill("SIGTERM");
+    await Promise.all([sim.exited, ai.exited, pass.exited]);
     await Bun.$`rm -rf ${dataDir}`.quiet().nothrow();
   }
 }
