@@ -1,8 +1,13 @@
-/** The real `bun src/cli.ts ai` process: config refusal, token auth, chat over the simulator, SIGTERM. */
+/**
+ * The real `bun src/cli.ts ai` process: config refusal, token auth, chat over the simulator, and the
+ * SIGTERM drain — in-flight requests may finish within AI_DRAIN_MS; those still running at the
+ * deadline end with a retryable `shutting_down` error (an SSE `error` event, never a cut), the
+ * upstream request is cancelled, and the process exits 0 well inside the supervisor's grace.
+ */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
-import { parseSse, postChat } from "./harness.ts";
+import { parseSse, postChat, readUntil } from "./harness.ts";
 
 let sim: UpstreamSim;
 const procs: RunningProcess[] = [];
@@ -22,6 +27,7 @@ afterEach(async () => {
     await p.exited;
   }
   for (const d of dirs.splice(0)) d.cleanup();
+  sim.reset();
 });
 
 function env(extra: Record<string, string>) {
@@ -93,4 +99,74 @@ test("non-loopback bind with a token: bearer required everywhere but /healthz; c
   const out = p.output();
   expect(out).not.toContain(TOKEN);
   expect(out).not.toContain(KEY);
+});
+
+async function startAi(drainMs: number): Promise<{ p: RunningProcess; url: string }> {
+  const port = await freePort();
+  const p = spawnPipbot(["ai"], env({ AI_PORT: String(port), AI_DRAIN_MS: String(drainMs) }));
+  procs.push(p);
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(async () => (await fetch(`${url}/healthz`)).ok, { timeoutMs: 15_000, what: "/healthz" });
+  return { p, url };
+}
+
+test("a stream still running at the AI_DRAIN_MS deadline ends with a retryable shutting_down error event", async () => {
+  const { p, url } = await startAi(200);
+  // 400 chunks at 20/s: 20 s, far longer than the drain.
+  const res = await postChat(url, {
+    model: "openai/sim@tokens=400,rate=20",
+    stream: true,
+    messages: [{ role: "user", content: "long" }],
+  });
+  let text = await readUntil(res, (t) => t.includes("event: delta"));
+  p.kill("SIGTERM");
+  text += await readUntil(res, () => false);
+  const { events } = parseSse(text);
+  expect(events.filter((e) => e.event === "done")).toHaveLength(0);
+  const last = events.at(-1);
+  expect(last?.event).toBe("error");
+  expect(last?.data as Json).toMatchObject({ code: "shutting_down", retryable: true });
+  expect(await p.exited).toBe(0);
+  // The upstream request was cancelled, not left running.
+  const up = await waitFor(() => sim.requests.find((r) => r.aborted), { what: "upstream abort" });
+  expect(up.chunksSent).toBeLessThan(400);
+  const line = p.records().find((r) => r.msg === "chat request failed");
+  expect(line).toMatchObject({ errorCode: "shutting_down", status: "error", provider: "openai" });
+  expect(
+    p.records().some((r) => r.msg === "drain deadline: ending in-flight requests with shutting_down"),
+  ).toBe(true);
+  expect(p.output()).not.toContain(KEY);
+});
+
+test("a non-stream request still running at the deadline gets 503 shutting_down in the one error shape", async () => {
+  const { p, url } = await startAi(200);
+  const pending = postChat(url, {
+    model: "anthropic/sim@latency=20000",
+    messages: [{ role: "user", content: "slow" }],
+  });
+  await waitFor(() => sim.requests.length === 1, { what: "the upstream request" });
+  p.kill("SIGTERM");
+  const res = await pending;
+  expect(res.status).toBe(503);
+  expect(((await res.json()) as Json).error).toMatchObject({ code: "shutting_down", retryable: true });
+  expect(await p.exited).toBe(0);
+});
+
+test("a stream that finishes within AI_DRAIN_MS completes normally after SIGTERM", async () => {
+  const { p, url } = await startAi(7_000);
+  // 20 chunks at 20/s: about one second, inside the drain.
+  const res = await postChat(url, {
+    model: "anthropic/sim@tokens=20,rate=20",
+    stream: true,
+    messages: [{ role: "user", content: "short" }],
+  });
+  let text = await readUntil(res, (t) => t.includes("event: delta"));
+  p.kill("SIGTERM");
+  await p.waitForOutput(/stopping: draining in-flight requests/);
+  text += await readUntil(res, () => false);
+  const { events } = parseSse(text);
+  expect(events.at(-1)?.event).toBe("done");
+  expect(events.filter((e) => e.event === "delta")).toHaveLength(20);
+  expect(await p.exited).toBe(0);
+  expect(p.records().some((r) => String(r.msg).startsWith("drain deadline"))).toBe(false);
 });
