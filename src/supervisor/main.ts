@@ -4,7 +4,7 @@
  * handlers; the policies live in supervisor.ts / child.ts / policy.ts / output.ts / readiness.ts / demo.ts,
  * the Procfile parser in shared/procfile.ts (`pipbot check` reads the Procfile too).
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
 import {
@@ -89,6 +89,29 @@ function killGroup(pid: number, signal: "SIGTERM" | "SIGKILL"): void {
   } catch {
     // ESRCH: the group is already gone
   }
+}
+
+/** True while a non-zombie process of group `pgid` exists (Linux: /proc; elsewhere kill -0). */
+function groupAlive(pgid: number): boolean {
+  if (!existsSync("/proc/self/stat")) {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(pgrp) === pgid && state !== "Z" && state !== "X") return true;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return false;
 }
 
 function loadProcesses(path: string, only: string[] | undefined): ProcEntry[] {
@@ -221,6 +244,7 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
       };
     },
     killGroup,
+    groupAlive,
     clock: realClock,
     fetch: (url, init) => fetch(url, { ...init, redirect: "manual" }),
     output,

@@ -46,6 +46,8 @@ export interface SupervisorDeps {
   onReady?: () => void;
   /** Redacts a child's raw line before it is kept for quoting in a failure message. */
   scrub?: (text: string) => string;
+  /** True while a process of the group led by `pid` is still running (zombies do not count). */
+  groupAlive?: (pid: number) => boolean;
 }
 
 export type SupervisorState = "idle" | "starting" | "running" | "stopping" | "stopped";
@@ -57,7 +59,6 @@ export class Supervisor {
   private readonly forceCtl = new AbortController();
   private stopRequested = false;
   private failure: { child: string; code: number; reason: string } | null = null;
-  private shutdownDone: Promise<void> | null = null;
   private resolveStopped!: () => void;
   private readonly stopped = new Promise<void>((r) => {
     this.resolveStopped = r;
@@ -79,13 +80,6 @@ export class Supervisor {
 
   get status(): SupervisorState {
     return this.state;
-  }
-
-  /** Pids of the running children by name (for tests, the demo and the benchmark). */
-  pids(): Record<string, number | null> {
-    return Object.fromEntries(
-      this.managed.map((m) => [m.entry.name, m.current?.status ? null : (m.current?.pid ?? null)]),
-    );
   }
 
   /** Start everything, supervise until stopped; resolves with the exit code. */
@@ -279,7 +273,7 @@ export class Supervisor {
   private beginShutdown(reason: string): void {
     this.state = "stopping";
     this.stopCtl.abort();
-    this.shutdownDone = this.shutdown(reason).finally(() => {
+    void this.shutdown(reason).finally(() => {
       this.state = "stopped";
       this.resolveStopped();
     });
@@ -335,6 +329,16 @@ export class Supervisor {
     for (const m of this.managed) if (m.current) this.stop(m.current, "SIGKILL");
     const live = this.managed.flatMap((m) => (m.current ? [m.current.handled] : []));
     await Promise.race([Promise.all([...live, ...this.pending]), clock.sleep(2000)]);
+    // Exit only once every group is gone (a SIGKILLed grandchild may take a moment to die).
+    const leaders = this.managed.flatMap((m) => (m.current ? [m.current.pid] : []));
+    const alive = this.d.groupAlive;
+    let left = alive ? leaders.filter(alive) : [];
+    for (const end = clock.now() + 1000; alive && left.length > 0 && clock.now() < end; ) {
+      await clock.sleep(10);
+      left = left.filter(alive);
+    }
+    if (left.length > 0)
+      logger.warn({ event: "groups_left", groups: left }, `process groups still running: ${left.join(", ")}`);
     logger.info(
       {
         event: "shutdown_complete",
@@ -356,10 +360,5 @@ export class Supervisor {
     const q = p.catch((e) => this.d.logger.error({ err: e }, "supervisor internal error"));
     this.pending.add(q);
     void q.finally(() => this.pending.delete(q));
-  }
-
-  /** Resolves when the supervisor has fully stopped (for callers that did not await run()). */
-  whenStopped(): Promise<void> {
-    return this.stopped.then(() => this.shutdownDone ?? undefined);
   }
 }
