@@ -39,8 +39,12 @@ export interface AppDeps {
   store: Pick<Store, "recordUsage" | "usageTotals"> | null;
   logger: Logger;
   simulator: boolean;
-  /** Lift the server's idle timeout for a long request (main.ts: `server.timeout(req, 0)`). */
-  holdOpen?: (req: Request) => void;
+  /**
+   * Lift the server's idle timeout for a long request (main.ts: `server.timeout(req, 0)`). May
+   * return a function that restores it; it is called as the reply ends, so the keep-alive
+   * connection is reaped again when it idles afterwards (Bun keeps the 0 on the connection).
+   */
+  holdOpen?: (req: Request) => (() => void) | undefined;
   /**
    * Aborted when the process stops draining (main.ts, after AI_DRAIN_MS): requests still in flight
    * end with a retryable `shutting_down` error — an SSE `error` event, never a cut — and new
@@ -125,7 +129,7 @@ export function createApp(deps: AppDeps) {
     body: (o: Awaited<ReturnType<typeof runChat>>) => unknown,
     fail: (e: unknown) => Response,
   ) {
-    deps.holdOpen?.(req);
+    const restoreIdle = deps.holdOpen?.(req);
     const accounting = { store: deps.store, logger: deps.logger, simulator: deps.simulator };
     // Aborted by the caller going away (reason: none → client_closed) or by the shutdown.
     const caller = new AbortController();
@@ -139,6 +143,7 @@ export function createApp(deps: AppDeps) {
     };
     if (!p.stream) {
       const o = await runChat(engine, p, caller.signal).finally(release);
+      restoreIdle?.();
       // Off the response path: the SQLite insert and the wide log line run once the reply is out.
       setImmediate(() => account(accounting, p, o, api));
       if (o.status === "ok")
@@ -151,6 +156,7 @@ export function createApp(deps: AppDeps) {
       caller,
       frames: framing,
       run: (hooks) => runChat(engine, p, caller.signal, hooks),
+      ...(restoreIdle ? { beforeClose: restoreIdle } : {}),
       finished: (o) => {
         release();
         account(accounting, p, o, api);

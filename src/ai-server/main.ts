@@ -24,6 +24,9 @@ on AI_HOST:AI_PORT (default 127.0.0.1:3000). Upstream: the Convex usage proxy wh
 PIPBOT_SERVICE_TOKEN and CLERK_USER_ID are set, else the providers directly (ANTHROPIC_API_KEY,
 OPENAI_API_KEY, GEMINI_API_KEY). See docs/AI-SERVER.md.`;
 
+/** Bun.serve idle timeout (s) for connections between requests; lifted during each chat request. */
+const IDLE_TIMEOUT_S = 120;
+
 /** After the drain deadline: how long the `shutting_down` error events get to reach the callers. */
 const FLUSH_MS = 1_000;
 
@@ -113,14 +116,17 @@ export async function main(argv: string[]): Promise<number> {
     store,
     logger: log,
     simulator,
-    holdOpen: (req) => holder.server?.timeout(req, 0),
+    holdOpen: (req) => {
+      holder.server?.timeout(req, 0);
+      return () => holder.server?.timeout(req, IDLE_TIMEOUT_S);
+    },
   });
   let listening: ReturnType<typeof Bun.serve> | undefined;
   try {
     listening = Bun.serve({
       hostname: config.AI_HOST,
       port: config.AI_PORT,
-      idleTimeout: 120,
+      idleTimeout: IDLE_TIMEOUT_S,
       fetch: (req) => app.fetch(req),
     });
   } catch (e) {

@@ -19,6 +19,8 @@ export interface SseRun {
   caller: AbortController;
   /** Run the engine with the hooks; resolves with the outcome (never rejects). */
   run(hooks: ChatHooks): Promise<ChatOutcome>;
+  /** Called right before the stream is closed (main.ts: restore the connection's idle timeout). */
+  beforeClose?(): void;
   /** Called after the final event was written (accounting). */
   finished(outcome: ChatOutcome): void;
   /** Event stream framing (the /chat events, or the OpenAI-compatible chunks). */
@@ -131,6 +133,7 @@ export function sseResponse(r: SseRun, extraHeaders: Record<string, string> = {}
         if (!closed) {
           closed = true;
           try {
+            r.beforeClose?.();
             c.close();
           } catch {
             /* already closed by the caller */

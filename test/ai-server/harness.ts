@@ -60,7 +60,15 @@ export async function startTestAiServer(
     store,
     logger,
     simulator: true,
-    ...(serve.holdOpen === false ? {} : { holdOpen: (req: Request) => server?.timeout(req, 0) }),
+    ...(serve.holdOpen === false
+      ? {}
+      : {
+          // As main.ts: lift the idle timeout for the request, restore it as the reply ends.
+          holdOpen: (req: Request) => {
+            server?.timeout(req, 0);
+            return () => server?.timeout(req, serve.idleTimeoutS ?? 10);
+          },
+        }),
   });
   server = Bun.serve({
     port: 0,

@@ -2,12 +2,14 @@
  * Bun's own timers must not cut legitimate long requests:
  * - `Bun.serve` idle timeout (default 10 s): the app lifts it per request (`server.timeout(req, 0)`
  *   via `holdOpen`). Shown here with a 1 s server idle timeout and a 6 s silent upstream, next to a
- *   control server without `holdOpen` that Bun does cut (its socket sweep runs every ~4 s).
+ *   control server without `holdOpen` that Bun does cut (its socket sweep runs every ~4 s). The
+ *   lifted timeout is restored as the reply ends, so an idle keep-alive connection is still reaped.
  * - Bun `fetch`'s ~300 s socket idle timeout: every upstream request the three SDKs make goes
  *   through our fetch with `timeout: false` (checked on the calls themselves).
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
+import { waitFor } from "../helpers/index.ts";
 import { parseSse, postChat, startTestAiServer, type TestAiServer } from "./harness.ts";
 
 let sim: UpstreamSim;
@@ -48,6 +50,58 @@ test("a 6 s silent upstream outlives a 1 s Bun.serve idle timeout (stream and no
   expect(nonStream.body.message.content[0].text).toBe("You said: slow. w1");
   // The control: same request, no holdOpen — the server's idle timer closes the connection.
   expect(cut).not.toContain("event: done");
+}, 20_000);
+
+/** One HTTP/1.1 keep-alive request on a raw socket; resolves once the reply is complete. */
+async function rawKeepAlive(url: string, body: unknown, complete: (text: string) => boolean) {
+  const u = new URL(url);
+  const json = JSON.stringify(body);
+  const state = { text: "", closed: false };
+  let done: () => void = () => {};
+  const replied = new Promise<void>((r) => {
+    done = r;
+  });
+  const socket = await Bun.connect({
+    hostname: u.hostname,
+    port: Number(u.port),
+    socket: {
+      data(_s, chunk) {
+        state.text += new TextDecoder().decode(chunk);
+        if (complete(state.text)) done();
+      },
+      close() {
+        state.closed = true;
+      },
+    },
+  });
+  socket.write(
+    `POST /chat HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/json\r\nConnection: keep-alive\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`,
+  );
+  await replied;
+  return { state, socket };
+}
+
+test("after a chat reply the keep-alive connection is reaped again by the server idle timeout", async () => {
+  const s = await startTestAiServer(sim, { maxRetries: 0 }, undefined, { idleTimeoutS: 1 });
+  servers.push(s);
+  const msg = [{ role: "user", content: "k" }];
+  const conns = await Promise.all([
+    rawKeepAlive(s.url, { model: "anthropic/sim@tokens=2", stream: true, messages: msg }, (t) =>
+      t.includes("0\r\n\r\n"),
+    ),
+    rawKeepAlive(s.url, { model: "openai/sim@tokens=2", messages: msg }, (t) => t.endsWith("}")),
+  ]);
+  try {
+    expect(conns[0].state.text).toContain("event: done");
+    expect(conns[1].state.text).toContain("HTTP/1.1 200");
+    // Idle after the reply: Bun's 1 s idle timeout (swept every ~4 s) closes both connections.
+    await waitFor(() => conns.every((c) => c.state.closed), {
+      timeoutMs: 15_000,
+      what: "the server to close the idle keep-alive connections",
+    });
+  } finally {
+    for (const c of conns) c.socket.end();
+  }
 }, 20_000);
 
 test("every upstream fetch of the three SDKs is made with Bun's socket idle timeout off (timeout: false)", async () => {
