@@ -85,7 +85,7 @@ describe("all providers × stream / non-stream", () => {
     });
   }
 
-  test("gemini thought tokens count as output and reasoning", async () => {
+  test("gemini thought tokens count as output and reasoning (non-stream and stream)", async () => {
     const s = await server();
     const res = await postChat(s.url, {
       model: "google/sim@tokens=2,thoughts=7",
@@ -94,6 +94,14 @@ describe("all providers × stream / non-stream", () => {
     const body = (await res.json()) as Json;
     expect(body.usage.outputTokens).toBe(9);
     expect(body.usage.reasoningTokens).toBe(7);
+    const streamed = await postChat(s.url, {
+      model: "google/sim@tokens=3,thoughts=5",
+      stream: true,
+      messages: [{ role: "user", content: "x" }],
+    });
+    const done = parseSse(await streamed.text()).events.at(-1);
+    expect(done?.event).toBe("done");
+    expect((done?.data as Json).usage).toMatchObject({ outputTokens: 8, reasoningTokens: 5 });
   });
 
   test("bare model → default provider; no model → AI_DEFAULT_MODEL", async () => {
