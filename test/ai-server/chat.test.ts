@@ -101,7 +101,7 @@ describe("all providers × stream / non-stream", () => {
     });
     const done = parseSse(await streamed.text()).events.at(-1);
     expect(done?.event).toBe("done");
-    expect((done?.data as Json).usage).toMatchObject({ outputTokens: 8, reasoningTokens: 5 });
+    expect((done!.data as Json).usage).toMatchObject({ outputTokens: 8, reasoningTokens: 5 });
   });
 
   test("bare model → default provider; no model → AI_DEFAULT_MODEL", async () => {
