@@ -6,7 +6,7 @@
  */
 import { createInterface } from "node:readline";
 import { parseCommandArgs } from "../shared/cli-args.ts";
-import { readTokenFile, tokenFilePath } from "../shared/gateway-token.ts";
+import { newestTokenDir, readTokenFile, tokenFilePath } from "../shared/gateway-token.ts";
 import { buildInfo } from "../shared/identity.ts";
 import { ChatConnection, type GatewayClientError, safeUrl } from "./client.ts";
 import { startTurn, type Turn, type TurnResult } from "./turn.ts";
@@ -91,7 +91,8 @@ export async function main(argv: string[]): Promise<number> {
 
 /**
  * Where the token comes from: --token, the environment, else the file a gateway without a
- * configured token generated in its DATA_DIR ($DATA_DIR, or ./data, then ./data/demo).
+ * configured token generated in its DATA_DIR ($DATA_DIR, else whichever of ./data and ./data/demo
+ * a gateway started from last).
  */
 export function findToken(
   flag: string | undefined,
@@ -102,12 +103,10 @@ export function findToken(
     const v = env[name]?.trim();
     if (v) return { token: v, source: name };
   }
-  const dirs = env.DATA_DIR?.trim() ? [env.DATA_DIR.trim()] : ["./data", "./data/demo"];
-  for (const dir of dirs) {
-    const t = readTokenFile(dir);
-    if (t) return { token: t, source: tokenFilePath(dir) };
-  }
-  return undefined;
+  // With no DATA_DIR: ./data (pipbot start) or ./data/demo (pipbot demo), whichever gateway started last.
+  const dir = env.DATA_DIR?.trim() || newestTokenDir(["./data", "./data/demo"]);
+  const t = dir ? readTokenFile(dir) : undefined;
+  return dir && t ? { token: t, source: tokenFilePath(dir) } : undefined;
 }
 
 /** Print how a turn ended (stderr for anything but final); return the exit code. */

@@ -5,7 +5,16 @@
  * `pipbot chat` reads the same file when no token is given. Nothing here logs or prints.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  utimesSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 
 export const TOKEN_FILE = "gateway-token";
@@ -35,6 +44,13 @@ export function loadOrCreateToken(dataDir: string): { token: string; path: strin
   const existing = readTokenFile(dataDir);
   if (existing) {
     tightenMode(path);
+    // Touch it: the newest token file is the one of the gateway started last (see newestTokenDir).
+    try {
+      const now = new Date();
+      utimesSync(path, now, now);
+    } catch {
+      /* read-only data dir: the token still works */
+    }
     return { token: existing, path, created: false };
   }
   mkdirSync(dataDir, { recursive: true });
@@ -66,4 +82,15 @@ function tightenMode(path: string): void {
   } catch {
     /* best effort: reading worked, the mode is the operator's business */
   }
+}
+
+/** Of `dirs`, the one whose token file was written or used last by a gateway start (or undefined). */
+export function newestTokenDir(dirs: string[]): string | undefined {
+  let best: { dir: string; mtimeMs: number } | undefined;
+  for (const dir of dirs) {
+    if (!readTokenFile(dir)) continue;
+    const { mtimeMs } = statSync(tokenFilePath(dir));
+    if (!best || mtimeMs > best.mtimeMs) best = { dir, mtimeMs };
+  }
+  return best?.dir;
 }

@@ -4,7 +4,7 @@
  * handling over a fake socket, and the idempotency window of chat runs with an injected clock.
  */
 import { describe, expect, test } from "bun:test";
-import { statSync } from "node:fs";
+import { statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { findToken } from "../../src/chat-client/main.ts";
 import type { AiClient } from "../../src/gateway/ai-client.ts";
@@ -262,7 +262,7 @@ describe("idempotency window (ChatRuns with an injected clock)", () => {
 });
 
 describe("pipbot chat: where the token comes from", () => {
-  test("--token, then the env, then $DATA_DIR/gateway-token, else ./data then ./data/demo", () => {
+  test("--token, then the env, then $DATA_DIR/gateway-token, else the newest of ./data and ./data/demo", () => {
     const dir = tempDir("pipbot-chat-token-");
     const cwd = process.cwd();
     try {
@@ -274,7 +274,12 @@ describe("pipbot chat: where the token comes from", () => {
         source: join("data", "demo", "gateway-token"),
       });
       const local = loadOrCreateToken(join(".", "data")).token;
+      // Both exist: the token of the gateway started last wins (each start touches its file).
+      utimesSync(join("data", "demo", "gateway-token"), new Date(1_000_000), new Date(1_000_000));
       expect(findToken(undefined, {})?.token).toBe(local);
+      loadOrCreateToken(join(".", "data", "demo")); // a demo gateway starts again
+      expect(findToken(undefined, {})?.token).toBe(demo);
+      utimesSync(join("data", "demo", "gateway-token"), new Date(1_000_000), new Date(1_000_000));
       expect(findToken(undefined, { DATA_DIR: "./data/demo" })?.token).toBe(demo);
       expect(findToken(undefined, { DATA_DIR: "./elsewhere" })).toBeUndefined();
       expect(findToken(undefined, { OPENCLAW_GATEWAY_TOKEN: "from-openclaw-env" })?.source).toBe(
