@@ -277,7 +277,8 @@ describe("pipbot chat: where the token comes from", () => {
       // Both exist: the token of the gateway started last wins (each start touches its file).
       utimesSync(join("data", "demo", "gateway-token"), new Date(1_000_000), new Date(1_000_000));
       expect(findToken(undefined, {})?.token).toBe(local);
-      loadOrCreateToken(join(".", "data", "demo")); // a demo gateway starts again
+      utimesSync(join("data", "gateway-token"), new Date(2_000_000), new Date(2_000_000));
+      loadOrCreateToken(join(".", "data", "demo")); // a demo gateway starts again (touches its file)
       expect(findToken(undefined, {})?.token).toBe(demo);
       utimesSync(join("data", "demo", "gateway-token"), new Date(1_000_000), new Date(1_000_000));
       expect(findToken(undefined, { DATA_DIR: "./data/demo" })?.token).toBe(demo);
