@@ -62,6 +62,15 @@ describe("configuration", () => {
     expect(loadEnv(aiEnv, { AI_HOST: "127.0.0.5" }).ok).toBe(true);
   });
 
+  test("bounded values name their range: a 5 ms handshake deadline is refused", () => {
+    for (const bad of ["5", "600000", "1.5", "soon"]) {
+      const g = loadEnv(gatewayEnv, { GATEWAY_HANDSHAKE_TIMEOUT_MS: bad });
+      expect(g.ok).toBe(false);
+      expect(!g.ok && g.problems[0]?.message).toContain("between 100 and 60000");
+    }
+    expect(loadEnv(gatewayEnv, { GATEWAY_HANDSHAKE_TIMEOUT_MS: "100" }).ok).toBe(true);
+  });
+
   test("proxy mode needs its token and user; sync needs all three of its variables or none", () => {
     const a = loadEnv(aiEnv, { CONVEX_URL: "https://happy-cat-123.convex.cloud" });
     expect(!a.ok && a.problems.map((p) => p.variable).sort()).toEqual([

@@ -146,6 +146,15 @@ export const positiveInt = (def: number, what = "a positive whole number") =>
     .positive(`must be ${what}`)
     .default(def);
 
+/** A whole number in [min, max], with a default. */
+export const intBetween = (def: number, min: number, max: number) =>
+  z.coerce
+    .number({ message: `must be a whole number between ${min} and ${max}` })
+    .int(`must be a whole number between ${min} and ${max}`)
+    .min(min, `must be a whole number between ${min} and ${max}`)
+    .max(max, `must be a whole number between ${min} and ${max}`)
+    .default(def);
+
 export const nonNegativeInt = (def: number) =>
   z.coerce
     .number({ message: "must be a whole number ≥ 0" })

@@ -1,7 +1,17 @@
 /** Gateway variables. The gateway helper module owns the tuning knobs at the bottom. */
 import { z } from "zod";
 import { commonVars } from "./common.ts";
-import { defineEnv, envVar, host, httpUrl, isLoopbackHost, port, positiveInt, secret } from "./env.ts";
+import {
+  defineEnv,
+  envVar,
+  host,
+  httpUrl,
+  intBetween,
+  port,
+  positiveInt,
+  secret,
+  tokenRequiredOffLoopback,
+} from "./env.ts";
 
 export const gatewayEnv = defineEnv(
   "gateway",
@@ -50,9 +60,9 @@ export const gatewayEnv = defineEnv(
       doc: "Longest a chat run may take before it ends as an error (timeout).",
       fix: "set GATEWAY_RUN_TIMEOUT_MS to milliseconds, e.g. 600000",
     }),
-    GATEWAY_HANDSHAKE_TIMEOUT_MS: envVar(positiveInt(10_000), {
+    GATEWAY_HANDSHAKE_TIMEOUT_MS: envVar(intBetween(10_000, 100, 60_000), {
       doc: "How long a new WebSocket may take to complete the `connect` handshake before it is closed.",
-      fix: "set GATEWAY_HANDSHAKE_TIMEOUT_MS to milliseconds between 1000 and 60000, e.g. 10000",
+      fix: "set GATEWAY_HANDSHAKE_TIMEOUT_MS to milliseconds between 100 and 60000, e.g. 10000",
     }),
     GATEWAY_MAX_BUFFERED_BYTES: envVar(positiveInt(2 * 1024 * 1024), {
       doc: 'Per-connection send buffer limit (advertised as policy.maxBufferedBytes): above it ticks and chat deltas are dropped, other frames close the socket 1008 "slow consumer".',
@@ -63,14 +73,9 @@ export const gatewayEnv = defineEnv(
       fix: "set GATEWAY_AUTH_MAX_FAILURES to a positive number, e.g. 10",
     }),
   },
-  (v) =>
-    !isLoopbackHost(v.GATEWAY_HOST) && !v.CLAWDBOT_GATEWAY_TOKEN
-      ? [
-          {
-            variable: "CLAWDBOT_GATEWAY_TOKEN",
-            message: `is required when GATEWAY_HOST (${v.GATEWAY_HOST}) is not a loopback address`,
-            fix: "set CLAWDBOT_GATEWAY_TOKEN (≥ 8 characters), or bind GATEWAY_HOST=127.0.0.1",
-          },
-        ]
-      : [],
+  tokenRequiredOffLoopback(
+    "GATEWAY_HOST",
+    "CLAWDBOT_GATEWAY_TOKEN",
+    "set CLAWDBOT_GATEWAY_TOKEN (≥ 8 characters), or bind GATEWAY_HOST=127.0.0.1",
+  ),
 );
