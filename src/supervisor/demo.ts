@@ -90,25 +90,26 @@ export function demoBanner(o: { simUrl: string; model: string; dataDir: string }
 
 /**
  * How to chat once everything is ready. The token is never printed: `pipbot chat` reads it from
- * the environment or from `<dataDir>/gateway-token` (it looks in ./data and ./data/demo unless
- * DATA_DIR says otherwise).
+ * the environment or from `<dataDir>/gateway-token` (without DATA_DIR, the newest of ./data and
+ * ./data/demo).
  */
 export function readyMessage(o: {
   gatewayPort: string;
   /** Where the token is: the token file, or the variable the user set. */
   tokenSource: string;
-  /** DATA_DIR to pass to `pipbot chat` (it would look in ./data first). */
+  /** DATA_DIR to pass to `pipbot chat` when the data is neither in ./data nor ./data/demo. */
   chatDataDir?: string | undefined;
 }): string {
   const url = `ws://127.0.0.1:${o.gatewayPort}`;
   const prefix = o.chatDataDir ? `DATA_DIR=${o.chatDataDir} ` : "";
-  const chat = `${prefix}bun src/cli.ts chat${o.gatewayPort === "18789" ? "" : ` --url ${url}`}`;
+  const chat = `${prefix}./pipbot chat${o.gatewayPort === "18789" ? "" : ` --url ${url}`}`;
   return [
     "",
     `pipbot demo is ready (SIMULATOR, not a real model). Gateway: ${url}`,
     `  Chat from another terminal in this repository (token: ${o.tokenSource}):`,
     `    ${chat}`,
     `  or one message:  ${chat} "hello"`,
+    `  or in a browser: http://127.0.0.1:${o.gatewayPort}/ (paste the token from ${o.tokenSource})`,
     "  Stop with Ctrl-C.",
     "",
     "",

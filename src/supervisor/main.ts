@@ -298,10 +298,14 @@ export async function demoMain(argv: string[]): Promise<number> {
   const own = ["CLAWDBOT_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_TOKEN"].find((n) => process.env[n]?.trim());
   const saved = own ? undefined : loadOrCreateToken(dataDir);
   const token = own ? (process.env[own]?.trim() ?? "") : (saved?.token ?? "");
-  // `pipbot chat` tries ./data before ./data/demo: name the demo's directory unless it is ./data.
+  // `pipbot chat` finds the token of ./data or ./data/demo by itself (the newest): name any other.
   const rel = relative(process.cwd(), dataDir);
   const chatDataDir =
-    !saved || dataDir === resolve("./data") ? undefined : rel && !rel.startsWith("..") ? `./${rel}` : dataDir;
+    !saved || dataDir === resolve("./data") || dataDir === resolve("./data/demo")
+      ? undefined
+      : rel && !rel.startsWith("..")
+        ? `./${rel}`
+        : dataDir;
   const simPort = given || freeLoopbackPort();
   const url = simUrl(simPort);
   const env = demoEnv(process.env, { simUrl: url, dataDir, token, model: values.model });

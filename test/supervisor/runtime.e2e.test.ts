@@ -110,7 +110,7 @@ describe.skipIf(runtimeMissing)("real runtime", () => {
     const demo = spawnPipbot(["demo"], env);
     own(demo);
     const dataDir = join(data.path, "demo");
-    const m = await demo.waitForOutput(/^ {4}(DATA_DIR=\S+) bun src\/cli\.ts chat --url (\S+)$/m, 45_000);
+    const m = await demo.waitForOutput(/^ {4}(DATA_DIR=\S+) \.\/pipbot chat --url (\S+)$/m, 45_000);
     expect(m[1]).toBe(`DATA_DIR=${dataDir}`);
     expect(m[2]).toBe(`ws://127.0.0.1:${env.GATEWAY_PORT}`);
     // The token is kept in DATA_DIR/gateway-token (mode 0600), where `pipbot chat` finds it.
@@ -122,6 +122,10 @@ describe.skipIf(runtimeMissing)("real runtime", () => {
     expect(out).toContain("SIMULATOR");
     expect(out).toContain("anthropic/simulator");
     expect(out).toContain(`token: ${tokenFile}`);
+    // The browser line names the page and where the token is, never the token itself.
+    expect(out).toContain(
+      `or in a browser: http://127.0.0.1:${env.GATEWAY_PORT}/ (paste the token from ${tokenFile})`,
+    );
     expect(out).not.toContain("?token=");
     // The token is printed nowhere: not in the log lines, not in the human text.
     expect(out).not.toContain(token);
