@@ -1,7 +1,8 @@
 /**
  * One logical chat request against the upstreams: attempts, our single retry loop (only before
- * the first token reaches the caller), fallbacks across providers, phase timeouts, cancellation,
- * and the usage of what happened. Never throws: the outcome says ok / error / aborted.
+ * the first token reaches the caller — for a non-stream caller, at any point), fallbacks across
+ * providers, phase timeouts, cancellation, and the usage of what happened. Every attempt streams
+ * from the upstream, stream or not. Never throws: the outcome says ok / error / aborted.
  */
 import type { ChatUsage, StopReason } from "../shared/chat-api.ts";
 import { PipbotError, toPipbotError } from "../shared/errors.ts";
@@ -51,7 +52,10 @@ export interface ChatOutcome {
   latencyMs: number;
   ttftMs?: number;
   error?: PipbotError;
-  /** True once a token reached the caller (no retry or fallback after that). */
+  /**
+   * True once a token reached the caller (no retry or fallback after that). Never set for a
+   * non-stream caller: nothing reaches it before the whole reply, so it may be retried at any point.
+   */
   tokensSent: boolean;
   /** Per-attempt log: model, error code, upstream status. */
   tries: { model: string; error?: string; upstreamStatus?: unknown }[];
@@ -141,29 +145,31 @@ export async function runChat(
     const timer = new PhaseTimer(() => ac.abort());
     usage = {};
     complete = false;
+    // A non-stream caller gets only the answering attempt's reply: each attempt starts afresh.
+    if (!plan.stream) {
+      text = "";
+      ttftMs = undefined;
+    }
     const call: ProviderCall = { model: candidate.model, ...plan.call, headers, signal: ac.signal };
     try {
-      if (!plan.stream) {
-        // The reply arrives whole with the response headers: bounded by the first-token timeout.
-        timer.arm("first_token", cfg.firstTokenTimeoutMs);
-        const r = await adapter.complete(call);
-        text = r.text;
-        usage = r.usage;
-        stopReason = r.stopReason;
-        complete = true;
-        return;
-      }
+      // Non-stream callers too: the upstream is always called in streaming mode and the reply is
+      // assembled here, so the same phase timers bound a long generation while tokens flow.
       timer.arm("connect", cfg.connectTimeoutMs);
       const events = await adapter.openStream(call);
       timer.arm("first_token", cfg.firstTokenTimeoutMs);
       let stopped = false;
+      let first = true;
       for await (const ev of events) {
         if (ev.type === "text") {
-          if (!tokensSent) {
-            tokensSent = true;
+          if (first) {
+            first = false;
+            // Time to the answering attempt's first upstream token (non-stream: never sent on).
             ttftMs = performance.now() - started;
-            ref = candidate;
-            hooks.onFirstToken?.(candidate);
+            if (plan.stream) {
+              tokensSent = true;
+              ref = candidate;
+              hooks.onFirstToken?.(candidate);
+            }
           }
           text += ev.text;
           hooks.onDelta?.(ev.text);

@@ -49,7 +49,8 @@ describe("all providers × stream / non-stream", () => {
       expect(body.attempts).toBe(1);
       expect(sim.requests).toHaveLength(1);
       expect(sim.requests[0]?.provider).toBe(provider);
-      expect(sim.requests[0]?.stream).toBe(false);
+      // A non-stream caller's reply is assembled from an upstream stream (phase timeouts apply).
+      expect(sim.requests[0]?.stream).toBe(true);
     });
 
     test(`${provider} stream`, async () => {
@@ -310,15 +311,19 @@ describe("timeouts, each named", () => {
       });
     });
 
-  test("non-stream: the wait for the reply is bounded (first-token timeout) → 504", async () => {
-    const s = await server({ firstTokenTimeoutMs: 100, maxRetries: 0 });
-    const res = await postChat(s.url, {
-      model: "anthropic/sim@latency=3000",
-      messages: [{ role: "user", content: "t" }],
+  for (const c of cases)
+    test(`non-stream: ${c.phase} timeout → 504 naming the phase; the upstream request is cancelled`, async () => {
+      const s = await server({ ...c.settings, maxRetries: 0 });
+      const res = await postChat(s.url, { model: c.model, messages: [{ role: "user", content: "t" }] });
+      expect(res.status).toBe(504);
+      const err = ((await res.json()) as Json).error;
+      expect(err.code).toBe("timeout");
+      expect(err.message).toContain(`${c.phase} timeout`);
+      expect(err.message).toContain(c.v);
+      await waitFor(() => sim.requests[0]?.aborted, {
+        what: "simulator to see the upstream request aborted",
+      });
     });
-    expect(res.status).toBe(504);
-    expect(((await res.json()) as Json).error.message).toContain("AI_FIRST_TOKEN_TIMEOUT_MS");
-  });
 
   test("keep-alive comments while the upstream is silent", async () => {
     const s = await server({ keepAliveMs: 40 });
@@ -330,6 +335,114 @@ describe("timeouts, each named", () => {
     const { events, comments } = parseSse(await res.text());
     expect(comments).toContain("keep-alive");
     expect(events.at(-1)?.event).toBe("done");
+  });
+});
+
+describe("long non-stream replies (the upstream is streamed, the reply assembled)", () => {
+  test("a reply longer in total than AI_FIRST_TOKEN_TIMEOUT_MS succeeds while tokens flow (all providers, both APIs)", async () => {
+    // 20 chunks at 25/s: ~0.8 s in total, far above the 150 ms first-token and idle timeouts.
+    const s = await server({ firstTokenTimeoutMs: 150, idleTimeoutMs: 150, maxRetries: 0 });
+    const msg = [{ role: "user", content: "long" }];
+    const started = performance.now();
+    const [chats, completion] = await Promise.all([
+      Promise.all(
+        (["anthropic", "openai", "google"] as const).map(async (provider) => {
+          const res = await postChat(s.url, { model: `${provider}/sim@tokens=20,rate=25`, messages: msg });
+          return { provider, status: res.status, body: (await res.json()) as Json };
+        }),
+      ),
+      fetch(`${s.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "openai/sim@tokens=20,rate=25", messages: msg }),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Json })),
+    ]);
+    expect(performance.now() - started).toBeGreaterThan(600);
+    const words = Array.from({ length: 19 }, (_, i) => ` w${i + 1}`).join("");
+    for (const c of chats) {
+      expect(c.status).toBe(200);
+      expect(c.body.provider).toBe(c.provider);
+      expect(c.body.message).toEqual({
+        role: "assistant",
+        content: [{ type: "text", text: `You said: long.${words}` }],
+      });
+      expect(c.body.stopReason).toBe("end_turn");
+      expect(c.body.usage.outputTokens).toBe(20);
+      expect(c.body.usage.estimated).toBeUndefined();
+    }
+    expect(completion.status).toBe(200);
+    expect(completion.body.object).toBe("chat.completion");
+    expect(completion.body.choices[0].message.content).toBe(`You said: long.${words}`);
+    expect(completion.body.choices[0].finish_reason).toBe("stop");
+    expect(completion.body.usage.completion_tokens).toBe(20);
+    expect(sim.requests).toHaveLength(4);
+    expect(sim.requests.every((r) => r.stream && r.outcome === "completed")).toBe(true);
+    // The OpenAI upstream streams are asked for their usage chunk.
+    for (const r of sim.requests.filter((r) => r.provider === "openai"))
+      expect((r.body as Json).stream_options).toEqual({ include_usage: true });
+  });
+
+  test("usage is read from the stream (latest cumulative value) and recorded, with the time to the first upstream token", async () => {
+    const s = await server({ maxRetries: 0 });
+    const res = await postChat(s.url, {
+      model: "anthropic/sim@tokens=4,cache_read=3,cache_write=2,ttft=50",
+      metadata: { conversationId: "conv-ns" },
+      messages: [{ role: "user", content: "usage" }],
+    });
+    const body = (await res.json()) as Json;
+    expect(body.usage).toMatchObject({ outputTokens: 4, cacheReadTokens: 3, cacheWriteTokens: 2 });
+    expect(body.usage.inputTokens).toBeGreaterThan(0);
+    const row = await waitFor(() => s.usageRows()[0], { what: "usage row" });
+    expect(row).toMatchObject({
+      provider: "anthropic",
+      status: "ok",
+      output_tokens: 4,
+      cache_read_tokens: 3,
+      cache_write_tokens: 2,
+      attempts: 1,
+      conversation_id: "conv-ns",
+    });
+    expect(row.estimated).toBe(0);
+    expect(Number(row.ttft_ms)).toBeGreaterThanOrEqual(45);
+    expect(Number(row.ttft_ms)).toBeLessThanOrEqual(Number(row.latency_ms));
+  });
+
+  test("a failure after upstream tokens is still retried and falls back: nothing had reached the caller", async () => {
+    const s = await server({ maxRetries: 1 });
+    const res = await postChat(s.url, {
+      model: "anthropic/sim@fault=error_after:2,tokens=6",
+      fallbacks: ["openai/sim@fault=cut_after:2,tokens=6", "google/sim@tokens=3"],
+      messages: [{ role: "user", content: "again" }],
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Json;
+    expect(body.provider).toBe("google");
+    // Only the answering attempt's text: no leftovers from the attempts that failed mid-reply.
+    expect(body.message.content[0].text).toBe("You said: again. w1 w2");
+    expect(body.attempts).toBe(5);
+    expect(sim.requests.map((r) => `${r.provider}:${r.outcome}:${r.chunksSent}`)).toEqual([
+      "anthropic:error_event:2",
+      "anthropic:error_event:2",
+      "openai:cut:2",
+      "openai:cut:2",
+      "google:completed:3",
+    ]);
+    const row = await waitFor(() => s.usageRows()[0], { what: "usage row" });
+    expect(row).toMatchObject({ provider: "google", status: "ok", attempts: 5, output_tokens: 3 });
+  });
+
+  test("a mid-reply failure with no retries left → the error, with estimated usage of the partial reply", async () => {
+    const s = await server({ maxRetries: 0 });
+    const res = await postChat(s.url, {
+      model: "openai/sim@fault=cut_after:3,tokens=50",
+      messages: [{ role: "user", content: "cut" }],
+    });
+    expect(res.status).toBe(502);
+    expect(((await res.json()) as Json).error.code).toBe("upstream_connection");
+    const row = await waitFor(() => s.usageRows()[0], { what: "usage row" });
+    expect(row).toMatchObject({ provider: "openai", status: "error", error_code: "upstream_connection" });
+    expect(row.estimated).toBe(1);
+    expect(Number(row.output_tokens)).toBeGreaterThan(0);
   });
 });
 

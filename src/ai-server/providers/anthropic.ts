@@ -75,13 +75,5 @@ export function anthropicAdapter(cfg: ProviderClientConfig): ProviderAdapter {
         { ...params(call), stream: true },
         { signal: call.signal, headers: call.headers },
       ),
-    async complete(call) {
-      const msg = await client.messages.create(params(call), { signal: call.signal, headers: call.headers });
-      return {
-        text: msg.content.map((b) => (b.type === "text" ? b.text : "")).join(""),
-        stopReason: stopReason(msg.stop_reason),
-        usage: usageOf(msg.usage),
-      };
-    },
   });
 }

@@ -114,13 +114,5 @@ export function googleAdapter(cfg: ProviderClientConfig): ProviderAdapter {
     mapError,
     events,
     stream: (call, ctx) => ai.models.generateContentStream(params(call, ctx)),
-    async complete(call, ctx) {
-      const r = await ai.models.generateContent(params(call, ctx));
-      return {
-        text: textOf(r),
-        stopReason: stopReason(r.candidates?.[0]?.finishReason),
-        usage: usageOf(r),
-      };
-    },
   });
 }

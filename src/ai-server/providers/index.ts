@@ -10,7 +10,7 @@ import { googleAdapter } from "./google.ts";
 import { openaiAdapter } from "./openai.ts";
 import type { ProviderAdapter, ProviderClientConfig } from "./types.ts";
 
-export type { ProviderAdapter, ProviderCall, ProviderEvent, ProviderResult, UsagePatch } from "./types.ts";
+export type { ProviderAdapter, ProviderCall, ProviderEvent, UsagePatch } from "./types.ts";
 
 export interface UpstreamSettings {
   /** proxy-v1 when set. */

@@ -69,17 +69,5 @@ export function openaiAdapter(cfg: ProviderClientConfig): ProviderAdapter {
         { ...params(call), stream: true, stream_options: { include_usage: true } },
         { signal: call.signal, headers: call.headers },
       ),
-    async complete(call) {
-      const r = await client.chat.completions.create(params(call), {
-        signal: call.signal,
-        headers: call.headers,
-      });
-      const choice = r.choices[0];
-      return {
-        text: choice?.message?.content ?? "",
-        stopReason: stopReason(choice?.finish_reason),
-        usage: usageOf(r.usage),
-      };
-    },
   });
 }

@@ -12,7 +12,6 @@ import type {
   ProviderCall,
   ProviderClientConfig,
   ProviderEvent,
-  ProviderResult,
 } from "./types.ts";
 import { upstreamError } from "./upstream-errors.ts";
 
@@ -87,7 +86,6 @@ export interface SdkBinding<Chunk> {
   stream(call: ProviderCall, ctx: CallContext): Promise<AsyncIterable<Chunk>>;
   /** SDK stream chunks → canonical events (may throw at the end, e.g. no stop reason). */
   events(chunks: AsyncIterable<Chunk>): AsyncIterable<ProviderEvent>;
-  complete(call: ProviderCall, ctx: CallContext): Promise<ProviderResult>;
 }
 
 export function sdkAdapter<Chunk>(b: SdkBinding<Chunk>): ProviderAdapter {
@@ -105,14 +103,6 @@ export function sdkAdapter<Chunk>(b: SdkBinding<Chunk>): ProviderAdapter {
       const ctx: CallContext = { headers: null };
       try {
         return guarded(await b.stream(call, ctx), ctx);
-      } catch (e) {
-        throw fail(e, ctx);
-      }
-    },
-    async complete(call) {
-      const ctx: CallContext = { headers: null };
-      try {
-        return await b.complete(call, ctx);
       } catch (e) {
         throw fail(e, ctx);
       }

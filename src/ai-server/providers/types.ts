@@ -34,22 +34,17 @@ export type ProviderEvent =
   | { type: "usage"; usage: UsagePatch }
   | { type: "stop"; reason: StopReason | string };
 
-export interface ProviderResult {
-  text: string;
-  stopReason: StopReason | string;
-  usage: UsagePatch;
-}
-
 export interface ProviderAdapter {
   readonly provider: Provider;
   /**
+   * The only way the AI server calls an upstream (non-stream callers too: chat.ts assembles their
+   * reply from the stream, so the phase timeouts and stream usage apply alike).
+   *
    * Send a streaming request. Resolves once the upstream answered with response headers (a
    * non-2xx answer rejects with a PipbotError); iterating yields canonical events and throws a
    * PipbotError on an in-stream error or a cut connection.
    */
   openStream(call: ProviderCall): Promise<AsyncIterable<ProviderEvent>>;
-  /** Send a non-streaming request. Rejects with a PipbotError. */
-  complete(call: ProviderCall): Promise<ProviderResult>;
 }
 
 /** How an adapter reaches its upstream (direct provider or the Convex proxy). */
