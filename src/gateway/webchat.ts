@@ -46,6 +46,7 @@ export function webChatPage(nonce: string, version: string): string {
   .msg { max-width: 48rem; margin: 0 auto .75rem; white-space: pre-wrap; line-height: 1.4; }
   .msg .who { font-size: .75rem; opacity: .6; display: block; }
   .user { text-align: right; }
+  .user span:last-child { display: inline-block; text-align: left; background: #8882; padding: .35rem .7rem; border-radius: .6rem; }
   .note { font-size: .8rem; opacity: .7; }
   form { display: flex; gap: .5rem; padding: .75rem 1rem; border-top: 1px solid #8884; }
   input { flex: 1; font: inherit; padding: .5rem; }
@@ -72,10 +73,14 @@ export function webChatPage(nonce: string, version: string): string {
   const SESSION = "main";
   const $ = (id) => document.getElementById(id);
   const log = $("log"), status = $("status"), text = $("text"), go = $("go"), stop = $("stop");
-  // The token: from the fragment once, then only in this closure (never stored anywhere).
-  let token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
-  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
-  let ws = null, nextId = 0, retryMs = 1000, stopped = false, current = null;
+  // The token: from the fragment, then only in this closure (never stored anywhere).
+  function takeToken() {
+    const t = new URLSearchParams(location.hash.slice(1)).get("token") || "";
+    if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+    return t.trim();
+  }
+  let token = takeToken();
+  let ws = null, nextId = 0, retryMs = 1000, retryTimer = 0, stopped = false, current = null;
   const pending = new Map();
   const bubbles = new Map();
   const uid = () => (crypto.randomUUID ? crypto.randomUUID()
@@ -138,7 +143,11 @@ export function webChatPage(nonce: string, version: string): string {
       const h = await request("chat.history", { sessionKey: SESSION, limit: 50 });
       log.textContent = "";
       bubbles.clear();
-      for (const m of h.messages || []) add(m.role, textOf(m));
+      for (const m of h.messages || []) {
+        add(m.role, textOf(m));
+        if (m.stopReason === "rpc" || m.stopReason === "stop") note("[aborted]");
+        else if (m.stopReason === "interrupted") note("[interrupted]");
+      }
     } catch (e) {
       note("could not load history: " + e.message);
     }
@@ -148,13 +157,15 @@ export function webChatPage(nonce: string, version: string): string {
     text.focus();
   }
 
+  function askToken(why) {
+    status.textContent = why;
+    $("auth").hidden = false;
+    $("token").focus();
+  }
+
   function connect() {
-    if (!token) {
-      status.textContent = "token needed";
-      $("auth").hidden = false;
-      $("token").focus();
-      return;
-    }
+    clearTimeout(retryTimer);
+    if (!token) return askToken("token needed");
     $("auth").hidden = true;
     status.textContent = "connecting…";
     const sock = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/");
@@ -169,9 +180,12 @@ export function webChatPage(nonce: string, version: string): string {
           client: { id: "pipbot-webchat", version: VERSION, platform: "web", mode: "webchat" },
           role: "operator", scopes: ["operator.admin"], auth: { token },
         }).then(onHello, (e) => {
+          // Only the gateway's answer refuses; a socket closed meanwhile just reconnects.
+          if (!e.refused) return;
           authFailed = true;
           const code = e.details && e.details.code;
-          status.textContent = "not connected: " + e.message + (code ? " [" + code + "]" : "");
+          status.textContent = (code && String(code).startsWith("AUTH_") ? "token rejected: " : "not connected: ")
+            + e.message + (code ? " [" + code + "]" : "");
           if (code && String(code).startsWith("AUTH_")) token = "";
         });
       } else if (f.type === "event" && f.event === "chat") onChat(f.payload);
@@ -184,6 +198,7 @@ export function webChatPage(nonce: string, version: string): string {
         else {
           const e = new Error((f.error && f.error.message) || "request failed");
           e.details = f.error && f.error.details;
+          e.refused = true;
           p.reject(e);
         }
       }
@@ -195,16 +210,24 @@ export function webChatPage(nonce: string, version: string): string {
       text.disabled = true;
       setBusy(null);
       if (stopped) return;
+      // Refused (the reason stays in the status line): no reconnect; a rejected token is asked for.
       if (authFailed) {
-        if (!token) connect();
+        if (!token) askToken(status.textContent);
         return;
       }
       status.textContent = "disconnected (" + ev.code + "); retrying…";
-      setTimeout(connect, retryMs);
+      retryTimer = setTimeout(connect, retryMs);
       retryMs = Math.min(retryMs * 2, 15000);
     };
   }
 
+  // The link opened again in this tab (only the fragment changes: no reload).
+  addEventListener("hashchange", () => {
+    const t = takeToken();
+    if (!t) return;
+    token = t;
+    if (!ws) connect();
+  });
   $("auth").addEventListener("submit", (ev) => {
     ev.preventDefault();
     token = $("token").value.trim();
