@@ -1,2 +1,4 @@
-export * from "./store.ts";
+export type { FinishRun } from "./runs.ts";
+export { canonicalSessionKey } from "./sessions.ts";
+export { DB_FILE, dbPath, openStore, Store, type StoreOptions } from "./store.ts";
 export * from "./types.ts";

@@ -2,6 +2,8 @@
  * Versioned schema migrations, applied in order at startup inside one IMMEDIATE transaction each.
  * `PRAGMA user_version` records the last applied version. Never edit a released migration: append.
  */
+import type { Database } from "bun:sqlite";
+
 export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
   {
     version: 1,
@@ -78,3 +80,26 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
     `,
   },
 ];
+
+const userVersion = (db: Database): number =>
+  (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+
+/** The last applied migration's version (`PRAGMA user_version`). */
+export function schemaVersion(db: Database): number {
+  return userVersion(db);
+}
+
+/** Apply every migration newer than the database, each in its own IMMEDIATE transaction. */
+export function migrate(db: Database): void {
+  const current = userVersion(db);
+  for (const m of MIGRATIONS) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      // Re-check inside the lock: another process may have migrated meanwhile.
+      const v = userVersion(db);
+      if (v >= m.version) return;
+      db.exec(m.sql);
+      db.exec(`PRAGMA user_version = ${m.version}`);
+    }).immediate();
+  }
+}

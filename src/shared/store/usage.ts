@@ -1,0 +1,56 @@
+/** Usage: one row per AI server request (tokens, latency, outcome), and totals per provider/model. */
+import { type Connection, prepare, type Row } from "./sql.ts";
+import type { UsageRecord, UsageTotal } from "./types.ts";
+
+export class UsageLog {
+  private readonly q;
+
+  constructor(private readonly c: Connection) {
+    this.q = prepare(c.db, {
+      insert: `INSERT INTO usage (request_id, ts, provider, model, status, input_tokens, output_tokens, cache_read_tokens,
+                                  cache_write_tokens, reasoning_tokens, estimated, latency_ms, ttft_ms, attempts, conversation_id, error_code)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      totals: `SELECT provider, model, COUNT(*) AS requests, SUM(input_tokens) AS input, SUM(output_tokens) AS output,
+                      SUM(cache_read_tokens) AS cache_read, SUM(cache_write_tokens) AS cache_write,
+                      SUM(reasoning_tokens) AS reasoning, SUM(estimated) AS estimated,
+                      SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS failed
+               FROM usage WHERE ts >= ? GROUP BY provider, model ORDER BY provider, model`,
+    });
+  }
+
+  record(u: UsageRecord): void {
+    this.q.insert.run(
+      u.requestId,
+      u.ts ?? this.c.now(),
+      u.provider,
+      u.model,
+      u.status,
+      u.usage.inputTokens,
+      u.usage.outputTokens,
+      u.usage.cacheReadTokens,
+      u.usage.cacheWriteTokens,
+      u.usage.reasoningTokens,
+      u.usage.estimated ? 1 : 0,
+      u.latencyMs ?? null,
+      u.ttftMs ?? null,
+      u.attempts ?? 1,
+      u.conversationId ?? null,
+      u.errorCode ?? null,
+    );
+  }
+
+  totals(sinceMs: number): UsageTotal[] {
+    return (this.q.totals.all(sinceMs) as Row[]).map((r) => ({
+      provider: r.provider as string,
+      model: r.model as string,
+      requests: r.requests as number,
+      inputTokens: (r.input as number) ?? 0,
+      outputTokens: (r.output as number) ?? 0,
+      cacheReadTokens: (r.cache_read as number) ?? 0,
+      cacheWriteTokens: (r.cache_write as number) ?? 0,
+      reasoningTokens: (r.reasoning as number) ?? 0,
+      estimatedRequests: (r.estimated as number) ?? 0,
+      failedRequests: (r.failed as number) ?? 0,
+    }));
+  }
+}
