@@ -5,50 +5,15 @@
  *
  * Everything that touches the OS is injected (`spawn`, `killGroup`, `clock`, `fetch`, `output`),
  * so this file is one state machine; one child's own mechanics (spawn, output, readiness wait)
- * live in child.ts, and `main.ts` provides the real adapters.
+ * live in child.ts, the reverse-order stop in shutdown.ts, and `main.ts` provides the real adapters.
  */
-import type { Logger } from "pino";
-import type { ProcEntry } from "../shared/procfile.ts";
-import { Child, type Clock, type Instance, type OutputFn, type SpawnFn } from "./child.ts";
-import {
-  type BackoffSettings,
-  type CrashLoopSettings,
-  describeExit,
-  type ExitStatus,
-  failureExitCode,
-} from "./policy.ts";
-import type { FetchLike, ReadinessCheck } from "./readiness.ts";
+import { Child, type Instance } from "./child.ts";
+import type { GroupSignal, SupervisorDeps } from "./deps.ts";
+import { describeExit, type ExitStatus, failureExitCode } from "./policy.ts";
+import { shutdown } from "./shutdown.ts";
 
 export type { ChildHandle, Clock, OutputFn, SpawnFn } from "./child.ts";
-/** Send `signal` to the whole process group led by `pid` (errors such as ESRCH are ignored). */
-export type KillGroupFn = (pid: number, signal: "SIGTERM" | "SIGKILL") => void;
-
-export interface SupervisorSettings {
-  readyTimeoutMs: number;
-  shutdownBudgetMs: number;
-  graceMs: number;
-  backoff: BackoffSettings;
-  crashLoop: CrashLoopSettings;
-  /** Readiness poll interval (default 10 ms: a refused loopback connect costs next to nothing). */
-  pollMs?: number;
-}
-
-export interface SupervisorDeps {
-  processes: { entry: ProcEntry; check: ReadinessCheck }[];
-  settings: SupervisorSettings;
-  spawn: SpawnFn;
-  killGroup: KillGroupFn;
-  clock: Clock;
-  fetch: FetchLike;
-  output: OutputFn;
-  logger: Logger;
-  /** Called once every process is ready (the demo prints its banner here). */
-  onReady?: () => void;
-  /** Redacts a child's raw line before it is kept for quoting in a failure message. */
-  scrub?: (text: string) => string;
-  /** True while a process of the group led by `pid` is still running (zombies do not count). */
-  groupAlive?: (pid: number) => boolean;
-}
+export type { KillGroupFn, SupervisorDeps, SupervisorSettings } from "./deps.ts";
 
 export type SupervisorState = "idle" | "starting" | "running" | "stopping" | "stopped";
 
@@ -273,7 +238,19 @@ export class Supervisor {
   private beginShutdown(reason: string): void {
     this.state = "stopping";
     this.stopCtl.abort();
-    void this.shutdown(reason).finally(() => {
+    const { clock, logger, settings, groupAlive } = this.d;
+    void shutdown(reason, {
+      children: this.managed,
+      clock,
+      logger,
+      budgetMs: settings.shutdownBudgetMs,
+      graceMs: settings.graceMs,
+      force: this.forceCtl.signal,
+      stop: (inst, signal) => this.stop(inst, signal),
+      pending: this.pending,
+      groupAlive,
+      outcome: () => ({ exitCode: this.exitCode(), failure: this.failure }),
+    }).finally(() => {
       this.state = "stopped";
       this.resolveStopped();
     });
@@ -289,69 +266,8 @@ export class Supervisor {
     for (const m of this.managed) if (m.current && !m.current.status) this.stop(m.current, "SIGKILL");
   }
 
-  private async shutdown(reason: string): Promise<void> {
-    const { clock, logger, settings } = this.d;
-    const t0 = clock.now();
-    const deadline = t0 + settings.shutdownBudgetMs;
-    const order = [...this.managed].reverse();
-    logger.info(
-      {
-        event: "shutdown_start",
-        reason,
-        order: order.map((m) => m.entry.name),
-        budgetMs: settings.shutdownBudgetMs,
-      },
-      `stopping (${reason})`,
-    );
-    for (const m of order) {
-      const inst = m.current;
-      if (!inst || inst.status) continue;
-      const left = deadline - clock.now();
-      if (this.forceCtl.signal.aborted || left <= 0) break;
-      const grace = Math.min(settings.graceMs, left);
-      this.stop(inst, "SIGTERM");
-      const exited = await Promise.race([
-        inst.exited.then(() => true),
-        clock.sleep(grace, this.forceCtl.signal).then(() => false),
-      ]);
-      if (!exited && !inst.status) {
-        logger.warn(
-          { event: "grace_expired", child: m.entry.name, pid: inst.pid, graceMs: grace },
-          `${m.entry.name} did not stop within ${grace} ms: SIGKILL`,
-        );
-        this.stop(inst, "SIGKILL");
-      }
-      // Let its exit line be written before the next child is stopped (logs stay in stop order).
-      // `handled` is bounded (drain waits at most 250 ms for the pipes); the cap is for a loaded machine.
-      await Promise.race([inst.handled, clock.sleep(2000, this.forceCtl.signal)]);
-    }
-    // Whatever is left (children past the budget, grandchildren of stopped children): SIGKILL.
-    for (const m of this.managed) if (m.current) this.stop(m.current, "SIGKILL");
-    const live = this.managed.flatMap((m) => (m.current ? [m.current.handled] : []));
-    await Promise.race([Promise.all([...live, ...this.pending]), clock.sleep(2000)]);
-    // Exit only once every group is gone (a SIGKILLed grandchild may take a moment to die).
-    const leaders = this.managed.flatMap((m) => (m.current ? [m.current.pid] : []));
-    const alive = this.d.groupAlive;
-    let left = alive ? leaders.filter(alive) : [];
-    for (const end = clock.now() + 1000; alive && left.length > 0 && clock.now() < end; ) {
-      await clock.sleep(10);
-      left = left.filter(alive);
-    }
-    if (left.length > 0)
-      logger.warn({ event: "groups_left", groups: left }, `process groups still running: ${left.join(", ")}`);
-    logger.info(
-      {
-        event: "shutdown_complete",
-        durationMs: clock.now() - t0,
-        exitCode: this.exitCode(),
-        failure: this.failure,
-      },
-      "stopped",
-    );
-  }
-
   /** Signal an instance's whole process group as part of stopping. */
-  private stop(inst: Instance, signal: "SIGTERM" | "SIGKILL"): void {
+  private stop(inst: Instance, signal: GroupSignal): void {
     if (!inst.status) inst.stopSent = true;
     this.d.killGroup(inst.pid, signal);
   }
