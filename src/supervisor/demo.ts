@@ -4,6 +4,7 @@
  * runtime's environment points the AI server at it in direct mode, labelled as the simulator.
  * Pure functions of their inputs: main.ts picks the port, starts the supervisor and prints the text.
  */
+import { relative, resolve } from "node:path";
 import type { ProcEntry } from "../shared/procfile.ts";
 import type { ReadinessCheck } from "./readiness.ts";
 
@@ -86,6 +87,17 @@ export function demoBanner(o: { simUrl: string; model: string; dataDir: string }
     "",
     "",
   ].join("\n");
+}
+
+/**
+ * The DATA_DIR to name in the ready message for a token kept in `dataDir`: none for ./data or
+ * ./data/demo (`pipbot chat` finds the newest of those by itself), else the directory, relative
+ * to `cwd` when it lies below it.
+ */
+export function chatDataDirFor(dataDir: string, cwd: string): string | undefined {
+  if (dataDir === resolve(cwd, "./data") || dataDir === resolve(cwd, "./data/demo")) return undefined;
+  const rel = relative(cwd, dataDir);
+  return rel && !rel.startsWith("..") ? `./${rel}` : dataDir;
 }
 
 /**

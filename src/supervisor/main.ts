@@ -1,20 +1,18 @@
 /**
  * `pipbot start [--only a,b] [--procfile PATH]` and `pipbot demo`: the supervisor process. The
  * only file of the supervisor that reads the environment, spawns processes and installs signal
- * handlers; the policies live in supervisor.ts / child.ts / policy.ts / output.ts / readiness.ts / demo.ts,
- * the Procfile parser in shared/procfile.ts (`pipbot check` reads the Procfile too).
+ * handlers; the policies live in supervisor.ts / shutdown.ts / child.ts / policy.ts / output.ts /
+ * readiness.ts / demo.ts, the argument parsing in args.ts, what is derived from the environment in
+ * config.ts, the Procfile parser in shared/procfile.ts (`pipbot check` reads the Procfile too).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
-import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
+import { dirname, join, resolve } from "node:path";
+import { UsageError } from "../shared/cli-args.ts";
 import {
   type Env,
-  type EnvDefinition,
-  type EnvVars,
   EX_CONFIG,
   formatProblems,
   loadEnv,
-  processEnvs,
   type SupervisorConfig,
   secretValues,
   supervisorEnv,
@@ -30,20 +28,14 @@ import {
   selectProcesses,
   startOrder,
 } from "../shared/procfile.ts";
-import { DEMO_USAGE, demoBanner, demoEnv, readyMessage, simProcess, simUrl } from "./demo.ts";
-import { prettyLine, scrubLine, tagLine } from "./output.ts";
+import { parseDemoArgs, parseStartArgs, USAGE } from "./args.ts";
+import { childConfigProblems, childEnv, supervisorSettings } from "./config.ts";
+import { chatDataDirFor, demoBanner, demoEnv, readyMessage, simProcess, simUrl } from "./demo.ts";
+import { consoleFormat, scrubLine } from "./output.ts";
 import { type ReadinessCheck, readinessFor } from "./readiness.ts";
 import { type ChildHandle, type Clock, Supervisor } from "./supervisor.ts";
 
-export const USAGE = `usage: pipbot start [--only NAMES] [--procfile PATH]
-
-Runs every process of the Procfile (ai, sync, gateway) under supervision: start in order with
-readiness, restart with backoff, crash-loop detection, graceful stop in reverse order.
-
-options:
-  --only NAMES      comma-separated subset of the Procfile's processes, e.g. --only gateway,ai
-  --procfile PATH   the Procfile to run (default: $PROCFILE or ./Procfile)
-  -h, --help        show this help`;
+export { USAGE };
 
 export interface SuperviseOptions {
   argv: string[];
@@ -60,13 +52,6 @@ export interface SuperviseOptions {
   /** Processes to run before the Procfile's (the demo's simulator), with their readiness checks. */
   before?: { entry: ProcEntry; check: ReadinessCheck }[];
 }
-
-/** Known Procfile names whose configuration is checked before anything starts. */
-const CHILD_ENVS: Record<string, EnvDefinition<EnvVars> | undefined> = {
-  ai: processEnvs.ai as unknown as EnvDefinition<EnvVars>,
-  sync: processEnvs.sync as unknown as EnvDefinition<EnvVars>,
-  gateway: processEnvs.gateway as unknown as EnvDefinition<EnvVars>,
-};
 
 const realClock: Clock = {
   now: () => Date.now(),
@@ -128,22 +113,14 @@ function loadProcesses(path: string, only: string[] | undefined): ProcEntry[] {
 
 /** Run the supervisor until it stops; resolves with the exit code. */
 export async function supervise(opts: SuperviseOptions): Promise<number> {
-  const { values } = parseCommandArgs(
-    opts.argv,
-    { only: { type: "string" }, procfile: { type: "string" } },
-    USAGE,
-  );
+  const { procfile, only } = parseStartArgs(opts.argv);
   const loaded = loadEnv(supervisorEnv, opts.env);
   if (!loaded.ok) {
     process.stderr.write(`${formatProblems("start", loaded.problems)}\n`);
     return EX_CONFIG;
   }
   const cfg: SupervisorConfig = loaded.config;
-  const procfilePath = resolve(values.procfile ?? cfg.PROCFILE);
-  const only = values.only
-    ?.split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const procfilePath = resolve(procfile ?? cfg.PROCFILE);
   let entries: ProcEntry[];
   try {
     entries = loadProcesses(procfilePath, only);
@@ -155,12 +132,7 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
   }
 
   // Fail fast with one message when a known process would reject its configuration anyway.
-  const invalid = entries.flatMap((e) => {
-    const def = CHILD_ENVS[e.name];
-    if (!def) return [];
-    const res = loadEnv(def, opts.env);
-    return res.ok ? [] : [formatProblems(e.name, res.problems)];
-  });
+  const invalid = childConfigProblems(entries, opts.env);
   if (invalid.length > 0) {
     process.stderr.write(`pipbot start: not starting anything:\n${invalid.join("\n")}\n`);
     return EX_CONFIG;
@@ -171,16 +143,14 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
   // supervisor's own included, as `name | level msg`; otherwise JSON lines.
   const tty = opts.tty ?? (process.stdout.isTTY === true && !opts.env.PIPBOT_SUPERVISED);
   const write = opts.write ?? ((line: string) => void process.stdout.write(line));
-  const width = Math.max("supervisor".length, ...names.map((n) => n.length));
-  const own = (text: string) =>
-    tty ? prettyLine("supervisor", "stdout", { text }, names.length, width) : text;
+  const format = consoleFormat(tty, names);
   const logger: PipbotLogger = createLogger({
     proc: "supervisor",
     level: cfg.LOG_LEVEL,
     secrets: [...secretValues(opts.env), ...(opts.secrets ?? [])],
     destination: {
       write: (chunk) => {
-        for (const line of chunk.split("\n")) if (line) write(`${own(line)}\n`);
+        for (const line of chunk.split("\n")) if (line) write(`${format.own(line)}\n`);
       },
     },
   });
@@ -194,40 +164,23 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     stream: "stdout" | "stderr",
     line: { text: string; part?: { index: number; last: boolean } },
   ) => {
-    const text = tty
-      ? prettyLine(proc, stream, line, names.indexOf(proc), width, logger.redactor)
-      : tagLine(proc, stream, line, new Date(), logger.redactor);
+    const text = format.child(proc, stream, line, logger.redactor);
     write(`${logger.redactor.string(text)}\n`);
   };
 
   const cwd = dirname(procfilePath);
-  const childEnv: Record<string, string> = {};
-  for (const [k, v] of Object.entries(opts.env)) if (v !== undefined) childEnv[k] = v;
-  childEnv.PIPBOT_SUPERVISED = "1";
+  const env = childEnv(opts.env);
 
   const sup = new Supervisor({
     processes: [
       ...(opts.before ?? []),
       ...entries.map((entry) => ({ entry, check: readinessFor(entry.name, cfg) })),
     ],
-    settings: {
-      readyTimeoutMs: cfg.SUPERVISOR_READY_TIMEOUT_MS,
-      shutdownBudgetMs: cfg.SUPERVISOR_SHUTDOWN_BUDGET_MS,
-      graceMs: cfg.SUPERVISOR_GRACE_MS,
-      backoff: {
-        initialMs: cfg.SUPERVISOR_BACKOFF_INITIAL_MS,
-        maxMs: cfg.SUPERVISOR_BACKOFF_MAX_MS,
-        stableMs: cfg.SUPERVISOR_STABLE_MS,
-      },
-      crashLoop: {
-        maxRestarts: cfg.SUPERVISOR_CRASH_LOOP_RESTARTS,
-        windowMs: cfg.SUPERVISOR_CRASH_LOOP_WINDOW_MS,
-      },
-    },
+    settings: supervisorSettings(cfg),
     spawn: ({ command }): ChildHandle => {
       const proc = Bun.spawn(commandArgv(command), {
         cwd,
-        env: childEnv,
+        env,
         stdin: "ignore",
         stdout: "pipe",
         stderr: "pipe",
@@ -283,14 +236,7 @@ function freeLoopbackPort(): number {
 
 /** `pipbot demo`: the supervisor in demo mode (see demo.ts). */
 export async function demoMain(argv: string[]): Promise<number> {
-  const { values } = parseCommandArgs(
-    argv,
-    { model: { type: "string" }, "sim-port": { type: "string" } },
-    DEMO_USAGE,
-  );
-  const given = values["sim-port"] === undefined ? 0 : Number(values["sim-port"]);
-  if (!Number.isInteger(given) || given < 0 || given > 65535)
-    throw new UsageError(`--sim-port must be a port number, got ${values["sim-port"]}`, DEMO_USAGE);
+  const args = parseDemoArgs(argv);
   const dataDir = resolve(process.env.DATA_DIR?.trim() || "./data/demo");
   mkdirSync(dataDir, { recursive: true });
   // The user's token, else the one kept in DATA_DIR/gateway-token (created on the first demo),
@@ -299,16 +245,10 @@ export async function demoMain(argv: string[]): Promise<number> {
   const saved = own ? undefined : loadOrCreateToken(dataDir);
   const token = own ? (process.env[own]?.trim() ?? "") : (saved?.token ?? "");
   // `pipbot chat` finds the token of ./data or ./data/demo by itself (the newest): name any other.
-  const rel = relative(process.cwd(), dataDir);
-  const chatDataDir =
-    !saved || dataDir === resolve("./data") || dataDir === resolve("./data/demo")
-      ? undefined
-      : rel && !rel.startsWith("..")
-        ? `./${rel}`
-        : dataDir;
-  const simPort = given || freeLoopbackPort();
+  const chatDataDir = saved ? chatDataDirFor(dataDir, process.cwd()) : undefined;
+  const simPort = args.simPort || freeLoopbackPort();
   const url = simUrl(simPort);
-  const env = demoEnv(process.env, { simUrl: url, dataDir, token, model: values.model });
+  const env = demoEnv(process.env, { simUrl: url, dataDir, token, model: args.model });
   process.stderr.write(demoBanner({ simUrl: url, model: env.AI_DEFAULT_MODEL ?? "", dataDir }));
   return supervise({
     argv: ["--procfile", join(ROOT_DIR, "Procfile")],

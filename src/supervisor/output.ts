@@ -157,3 +157,20 @@ export function prettyLine(
   if (stream === "stderr") body = `\x1b[31m${body}\x1b[0m`;
   return prefix + body;
 }
+
+/**
+ * How the supervisor's console shows lines: on a terminal, `name | level msg` for its own lines
+ * and each child's (coloured by the child's place in `names`); otherwise its own lines as they
+ * are (JSON) and each child's tagged as a JSON line.
+ */
+export function consoleFormat(tty: boolean, names: string[]) {
+  const width = Math.max("supervisor".length, ...names.map((n) => n.length));
+  return {
+    own: (text: string): string =>
+      tty ? prettyLine("supervisor", "stdout", { text }, names.length, width) : text,
+    child: (proc: string, stream: StreamName, line: Line, redactor: Redactor): string =>
+      tty
+        ? prettyLine(proc, stream, line, names.indexOf(proc), width, redactor)
+        : tagLine(proc, stream, line, new Date(), redactor),
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * What the supervisor derives from its environment before starting anything: its supervision
+ * settings, the fail-fast check of each known child's configuration, and the children's
+ * environment. Pure functions of the values main.ts read.
+ */
+import {
+  type Env,
+  type EnvDefinition,
+  type EnvVars,
+  formatProblems,
+  loadEnv,
+  processEnvs,
+  type SupervisorConfig,
+} from "../shared/config/index.ts";
+import type { ProcEntry } from "../shared/procfile.ts";
+import type { SupervisorSettings } from "./deps.ts";
+
+/** Known Procfile names whose configuration is checked before anything starts. */
+const CHILD_ENVS: Record<string, EnvDefinition<EnvVars> | undefined> = {
+  ai: processEnvs.ai as unknown as EnvDefinition<EnvVars>,
+  sync: processEnvs.sync as unknown as EnvDefinition<EnvVars>,
+  gateway: processEnvs.gateway as unknown as EnvDefinition<EnvVars>,
+};
+
+export function supervisorSettings(cfg: SupervisorConfig): SupervisorSettings {
+  return {
+    readyTimeoutMs: cfg.SUPERVISOR_READY_TIMEOUT_MS,
+    shutdownBudgetMs: cfg.SUPERVISOR_SHUTDOWN_BUDGET_MS,
+    graceMs: cfg.SUPERVISOR_GRACE_MS,
+    backoff: {
+      initialMs: cfg.SUPERVISOR_BACKOFF_INITIAL_MS,
+      maxMs: cfg.SUPERVISOR_BACKOFF_MAX_MS,
+      stableMs: cfg.SUPERVISOR_STABLE_MS,
+    },
+    crashLoop: {
+      maxRestarts: cfg.SUPERVISOR_CRASH_LOOP_RESTARTS,
+      windowMs: cfg.SUPERVISOR_CRASH_LOOP_WINDOW_MS,
+    },
+  };
+}
+
+/** One formatted problem list per known process that would reject its configuration anyway. */
+export function childConfigProblems(entries: ProcEntry[], env: Env): string[] {
+  return entries.flatMap((e) => {
+    const def = CHILD_ENVS[e.name];
+    if (!def) return [];
+    const res = loadEnv(def, env);
+    return res.ok ? [] : [formatProblems(e.name, res.problems)];
+  });
+}
+
+/** The children's environment: the supervisor's own (unset values dropped), marked supervised. */
+export function childEnv(env: Env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  out.PIPBOT_SUPERVISED = "1";
+  return out;
+}
