@@ -5,7 +5,8 @@
  */
 import { resolve } from "node:path";
 import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
-import { type Ctx, list, ReleaseUsageError, release, rollback } from "./commands.ts";
+import { list, release, rollback } from "./commands.ts";
+import { type Ctx, ReleaseUsageError } from "./context.ts";
 import { parseMode } from "./plan.ts";
 import { DEFAULT_RELEASE_LOG } from "./release-log.ts";
 import type { Exec, ExecResult } from "./steps.ts";

@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { staleNixDeps } from "../../src/release/commands.ts";
+import { staleNixDeps } from "../../src/release/preflight.ts";
 import { ROOT, tempDir } from "../helpers/index.ts";
 import { type Captured, runCaptured } from "./lib/run.ts";
 
