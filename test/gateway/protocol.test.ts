@@ -351,7 +351,7 @@ describe("small methods and HTTP", () => {
     expect(nonce).toBeTruthy();
     expect(html).toContain(`<script nonce="${nonce}">`);
     expect(html.match(/<script/g)).toHaveLength(1);
-    // The script at least compiles (a browser test is out of scope here).
+    // The script at least compiles here; webchat.browser.test.ts runs it in Chromium.
     const code = html.slice(html.indexOf(">", html.indexOf("<script")) + 1, html.indexOf("</script>"));
     expect(() => new Function(code)).not.toThrow();
     expect(csp).toContain("default-src 'none'");
