@@ -28,6 +28,8 @@ export function account(d: AccountingDeps, plan: ChatPlan, o: ChatOutcome, api: 
     stopReason: o.stopReason,
     outputChars: o.text.length,
     ...(plan.conversationId ? { conversationId: plan.conversationId } : {}),
+    // Only when the caller sent its own identity (else it is the server's CLERK_USER_ID).
+    ...(plan.identity ? { userId: plan.identity.userId } : {}),
     ...(o.error ? { errorCode: o.error.code, error: o.error.message, retryable: o.error.retryable } : {}),
     ...(o.tries.length > 1 ? { tries: o.tries } : {}),
     ...(d.simulator ? { simulator: true } : {}),

@@ -11,7 +11,7 @@ import type { Logger } from "../shared/log.ts";
 import { bearerToken, secureEqual } from "../shared/secure-compare.ts";
 import type { Store } from "../shared/store/index.ts";
 import { account } from "./accounting.ts";
-import { type ChatPlan, type EngineConfig, runChat } from "./chat.ts";
+import { type CallerIdentity, type ChatPlan, type EngineConfig, runChat } from "./chat.ts";
 import { candidateModels, listedModels, type ModelDefaults, resolveModel } from "./models.ts";
 import {
   completionBody,
@@ -62,6 +62,46 @@ export function shuttingDownError(): PipbotError {
   });
 }
 
+/** The headers a caller (a user's VM) sends its own proxy-v1 identity in. */
+export const IDENTITY_HEADERS = {
+  userId: "x-pipbot-user-id",
+  serviceToken: "x-pipbot-service-token",
+} as const;
+
+/** Visible ASCII, no spaces or controls (what a Clerk user id and a service token are made of). */
+const IDENTITY_VALUE = { userId: /^[\x21-\x7e]{1,256}$/, serviceToken: /^[\x21-\x7e]{1,1024}$/ };
+
+/**
+ * The caller's own identity, when it sends one: both `x-pipbot-user-id` and
+ * `x-pipbot-service-token` (one without the other → 400). Trusted only from a caller that
+ * authenticated with AI_SERVER_TOKEN (the middleware checked the bearer before this runs): a server
+ * without a token — loopback only, the integrated deployment, where the server's own identity is
+ * the VM's — ignores the headers, so no local process can bill another identity through it.
+ */
+function callerIdentity(req: Request, token: string | undefined): CallerIdentity | undefined {
+  if (!token) return undefined;
+  const userId = req.headers.get(IDENTITY_HEADERS.userId);
+  const serviceToken = req.headers.get(IDENTITY_HEADERS.serviceToken);
+  if (userId === null && serviceToken === null) return undefined;
+  const missing =
+    userId === null ? IDENTITY_HEADERS.userId : serviceToken === null ? IDENTITY_HEADERS.serviceToken : null;
+  if (missing)
+    throw new PipbotError(
+      "invalid_request",
+      `${missing} is missing: send both ${IDENTITY_HEADERS.userId} and ${IDENTITY_HEADERS.serviceToken} (the calling VM's CLERK_USER_ID and PIPBOT_SERVICE_TOKEN), or neither`,
+      { details: { path: missing } },
+    );
+  const id = { userId: userId as string, serviceToken: serviceToken as string };
+  for (const k of ["userId", "serviceToken"] as const)
+    if (!IDENTITY_VALUE[k].test(id[k]))
+      throw new PipbotError(
+        "invalid_request",
+        `${IDENTITY_HEADERS[k]} must be ${k === "userId" ? "1–256" : "1–1024"} visible ASCII characters without spaces`,
+        { details: { path: IDENTITY_HEADERS[k] } },
+      );
+  return id;
+}
+
 interface Normalized {
   provider?: Provider;
   model?: string;
@@ -108,9 +148,10 @@ export function createApp(deps: AppDeps) {
     await next();
   });
 
-  function plan(n: Normalized): ChatPlan {
+  function plan(n: Normalized, req: Request): ChatPlan {
     const primary = resolveModel(n.model, n.provider, s);
     deps.registry.get(primary.provider); // provider_not_configured → 400 before any stream starts
+    const identity = callerIdentity(req, s.token);
     const p: ChatPlan = {
       requestId: newId(),
       candidates: candidateModels(primary, n.fallbacks ?? s.fallbackModels, s),
@@ -118,6 +159,7 @@ export function createApp(deps: AppDeps) {
       stream: n.stream,
     };
     if (n.conversationId) p.conversationId = n.conversationId;
+    if (identity) p.identity = identity;
     return p;
   }
 
@@ -177,7 +219,7 @@ export function createApp(deps: AppDeps) {
     if (r.model) n.model = r.model;
     if (r.fallbacks) n.fallbacks = r.fallbacks;
     if (r.metadata?.conversationId) n.conversationId = r.metadata.conversationId;
-    const p = plan(n);
+    const p = plan(n, c.req.raw);
     return execute(
       p,
       c.req.raw,
@@ -204,7 +246,7 @@ export function createApp(deps: AppDeps) {
     if (r.temperature != null) call.temperature = r.temperature;
     const n: Normalized = { stream: r.stream === true, call };
     if (r.model) n.model = r.model;
-    const p = plan(n);
+    const p = plan(n, c.req.raw);
     const id = `chatcmpl-${p.requestId}`;
     return execute(
       p,

@@ -33,6 +33,16 @@ export interface ChatPlan {
   call: Pick<ProviderCall, "messages" | "system" | "maxTokens" | "temperature">;
   conversationId?: string;
   stream: boolean;
+  /**
+   * The caller's own proxy-v1 identity (a VM calling the shared AI server, authenticated with
+   * AI_SERVER_TOKEN): sent upstream instead of the server's CLERK_USER_ID / PIPBOT_SERVICE_TOKEN.
+   */
+  identity?: CallerIdentity;
+}
+
+export interface CallerIdentity {
+  userId: string;
+  serviceToken: string;
 }
 
 export interface ChatHooks {
@@ -91,6 +101,20 @@ function finalUsage(
   return u;
 }
 
+/** A 401/403 from the proxy on a forwarded identity: point at the caller's values, not ours. */
+function callerCredentialError(e: PipbotError): PipbotError {
+  const st = e.details?.upstreamStatus;
+  if (st !== 401 && st !== 403) return e;
+  const message = `${e.message.replace(/ — check .*$/, "")} — the proxy rejected the caller's identity: check the calling VM's PIPBOT_SERVICE_TOKEN and CLERK_USER_ID (sent as x-pipbot-service-token / x-pipbot-user-id)`;
+  return new PipbotError(e.code, message, {
+    retryable: e.retryable,
+    status: e.status,
+    ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}),
+    ...(e.details ? { details: e.details } : {}),
+    cause: e,
+  });
+}
+
 export async function runChat(
   deps: EngineDeps,
   plan: ChatPlan,
@@ -116,7 +140,12 @@ export async function runChat(
   if (deps.proxyHeaders) {
     headers["x-pipbot-request-id"] = plan.requestId;
     if (plan.conversationId) headers["x-pipbot-conversation-id"] = plan.conversationId;
+    if (plan.identity) {
+      headers["x-pipbot-user-id"] = plan.identity.userId;
+      headers["x-pipbot-service-token"] = plan.identity.serviceToken;
+    }
   }
+  const apiKey = deps.proxyHeaders ? plan.identity?.serviceToken : undefined;
 
   let attempts = 0;
   let text = "";
@@ -151,6 +180,7 @@ export async function runChat(
       ttftMs = undefined;
     }
     const call: ProviderCall = { model: candidate.model, ...plan.call, headers, signal: ac.signal };
+    if (apiKey) call.apiKey = apiKey;
     try {
       // Non-stream callers too: the upstream is always called in streaming mode and the reply is
       // assembled here, so the same phase timers bound a long generation while tokens flow.
@@ -231,6 +261,7 @@ export async function runChat(
     signal.removeEventListener("abort", onCallerAbort);
   }
 
+  if (lastError && apiKey) lastError = callerCredentialError(lastError);
   const status = lastError === undefined ? "ok" : lastError.code === "client_closed" ? "aborted" : "error";
   const out: ChatOutcome = {
     status,

@@ -7,6 +7,10 @@ import { parseSse, postChat, startTestAiServer, type TestAiServer, uniqueKey } f
 
 const SERVICE_TOKEN = "svc-token-0123456789";
 const USER = "user_2abcdef";
+// A second user's VM calling the shared AI server with its own provisioned values.
+const VM_USER = "user_2vmcaller";
+const VM_TOKEN = "svc-token-vm-caller-987654";
+const AI_TOKEN = "ai-server-token-0123456789";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 let sim: UpstreamSim;
@@ -23,7 +27,12 @@ const proxyUpstream = (token = SERVICE_TOKEN): UpstreamSettings => ({
 
 beforeAll(async () => {
   sim = await startUpstreamSim();
-  proxy = await startFakeConvexProxy({ upstream: sim.url, serviceToken: SERVICE_TOKEN, userId: USER });
+  proxy = await startFakeConvexProxy({
+    upstream: sim.url,
+    serviceToken: SERVICE_TOKEN,
+    userId: USER,
+    users: { [VM_USER]: VM_TOKEN },
+  });
   s = await startTestAiServer(sim, { maxRetries: 2 }, proxyUpstream());
 });
 afterAll(async () => {
@@ -163,4 +172,138 @@ test("healthz reports proxy mode with every provider available", async () => {
   const body = (await (await fetch(`${s.url}/healthz`)).json()) as Json;
   expect(body.mode).toBe("proxy");
   expect(body.providers).toEqual({ anthropic: true, openai: true, google: true });
+});
+
+describe("per-request identity (separate deployment: one shared AI server, many VMs)", () => {
+  let shared: TestAiServer;
+  beforeAll(async () => {
+    shared = await startTestAiServer(sim, { token: AI_TOKEN, maxRetries: 2 }, proxyUpstream());
+  });
+  afterAll(() => shared.stop());
+  const auth = { authorization: `Bearer ${AI_TOKEN}` };
+  const vm = { ...auth, "x-pipbot-user-id": VM_USER, "x-pipbot-service-token": VM_TOKEN };
+
+  test("an authenticated caller's user id and service token replace the server's on every upstream call (all providers, retries, /v1)", async () => {
+    const key = uniqueKey();
+    for (const [i, provider] of (["anthropic", "openai", "google"] as const).entries()) {
+      const res = await postChat(
+        shared.url,
+        {
+          model: `${provider}/sim@tokens=2${provider === "anthropic" ? `,fail_times=1,retry_after_ms=1,key=${key}` : ""}`,
+          stream: i % 2 === 1,
+          messages: [{ role: "user", content: "mine" }],
+        },
+        vm,
+      );
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    const completion = await fetch(`${shared.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...vm },
+      body: JSON.stringify({ model: "openai/sim@tokens=1", messages: [{ role: "user", content: "v1" }] }),
+    });
+    expect(completion.status).toBe(200);
+    await completion.text();
+    // anthropic: a 529 then the retry, both with the caller's identity.
+    expect(proxy.requests.map((r) => `${r.provider}:${r.status}`)).toEqual([
+      "anthropic:529",
+      "anthropic:200",
+      "openai:200",
+      "google:200",
+      "openai:200",
+    ]);
+    for (const r of proxy.requests) {
+      expect(r.rejected).toBeUndefined(); // the proxy checked: token, SDK credential and user agree
+      expect(r.userId).toBe(VM_USER);
+    }
+    // The SDK credential and the identity header carry the caller's token, never the server's.
+    for (const r of sim.requests) {
+      expect(r.headers["x-pipbot-service-token"]).toBe(VM_TOKEN);
+      const credential = r.provider === "google" ? r.headers["x-goog-api-key"] : r.headers.authorization;
+      expect(credential).toContain(VM_TOKEN);
+    }
+    const lines = shared.logs.records().filter((l) => l.msg === "chat request");
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+    expect(lines.every((l) => l.userId === VM_USER)).toBe(true);
+    expect(shared.logs.lines.join("\n")).not.toContain(VM_TOKEN);
+  });
+
+  test("without identity headers the server's own identity is used (no userId in the log line)", async () => {
+    const res = await postChat(
+      shared.url,
+      { model: "anthropic/sim@tokens=1", messages: [{ role: "user", content: "x" }] },
+      auth,
+    );
+    expect(res.status).toBe(200);
+    await res.text();
+    expect(proxy.requests.map((r) => [r.userId, r.rejected])).toEqual([[USER, undefined]]);
+    expect(sim.requests[0]!.headers["x-pipbot-service-token"]).toBe(SERVICE_TOKEN);
+    const line = shared.logs.records().findLast((l) => l.msg === "chat request");
+    expect(line?.userId).toBeUndefined();
+  });
+
+  test("one identity header without the other → 400 naming the missing one; nothing goes upstream", async () => {
+    for (const [sent, missing] of [
+      [{ "x-pipbot-user-id": VM_USER }, "x-pipbot-service-token"],
+      [{ "x-pipbot-service-token": VM_TOKEN }, "x-pipbot-user-id"],
+    ] as const) {
+      const res = await postChat(
+        shared.url,
+        { model: "openai/sim", messages: [{ role: "user", content: "x" }] },
+        { ...auth, ...sent },
+      );
+      expect(res.status).toBe(400);
+      const err = ((await res.json()) as Json).error;
+      expect(err.code).toBe("invalid_request");
+      expect(err.message).toContain(`${missing} is missing`);
+      expect(JSON.stringify(err)).not.toContain(VM_TOKEN);
+    }
+    const bad = await postChat(
+      shared.url,
+      { model: "openai/sim", messages: [{ role: "user", content: "x" }] },
+      { ...vm, "x-pipbot-user-id": "has space" },
+    );
+    expect(bad.status).toBe(400);
+    expect(proxy.requests).toHaveLength(0);
+  });
+
+  test("a caller's token the proxy rejects → 502, the token in neither the reply nor the logs", async () => {
+    const wrong = "svc-token-not-this-users-000";
+    const res = await postChat(
+      shared.url,
+      { model: "google/sim", messages: [{ role: "user", content: "x" }] },
+      { ...vm, "x-pipbot-service-token": wrong },
+    );
+    expect(res.status).toBe(502);
+    const text = await res.text();
+    expect(text).not.toContain(wrong);
+    const message = (JSON.parse(text) as Json).error.message as string;
+    expect(message).toContain("the proxy rejected the caller's identity");
+    expect(message).toContain("x-pipbot-service-token");
+    expect(proxy.requests[0]?.rejected).toContain("x-pipbot-service-token");
+    expect(shared.logs.lines.join("\n")).not.toContain(wrong);
+  });
+
+  test("the bearer token is still required: identity headers alone are refused with 401", async () => {
+    const res = await postChat(
+      shared.url,
+      { model: "openai/sim", messages: [{ role: "user", content: "x" }] },
+      { "x-pipbot-user-id": VM_USER, "x-pipbot-service-token": VM_TOKEN },
+    );
+    expect(res.status).toBe(401);
+    expect(proxy.requests).toHaveLength(0);
+  });
+
+  test("a server without AI_SERVER_TOKEN (loopback, integrated) ignores identity headers: its own identity is used", async () => {
+    const res = await postChat(
+      s.url,
+      { model: "openai/sim@tokens=1", messages: [{ role: "user", content: "x" }] },
+      { "x-pipbot-user-id": VM_USER, "x-pipbot-service-token": VM_TOKEN },
+    );
+    expect(res.status).toBe(200);
+    await res.text();
+    expect(proxy.requests.map((r) => [r.userId, r.rejected])).toEqual([[USER, undefined]]);
+    expect(sim.requests[0]!.headers["x-pipbot-service-token"]).toBe(SERVICE_TOKEN);
+  });
 });

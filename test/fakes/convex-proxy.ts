@@ -3,6 +3,9 @@
  * headers the AI server must send, rejects wrong ones with the provider's own error shape (401),
  * and forwards everything else to the upstream simulator, passing status, body and SSE through
  * unchanged plus `x-pipbot-request-id`. Records every request (ids included) for assertions.
+ * Each user has its own service token (`serviceToken`/`userId`, plus any `users`): a request is
+ * accepted only when its `x-pipbot-service-token` and SDK credential are the token of the user it
+ * names in `x-pipbot-user-id`.
  */
 
 export type ProxyProvider = "anthropic" | "openai" | "google";
@@ -47,8 +50,15 @@ export async function startFakeConvexProxy(opts: {
   upstream: string;
   serviceToken: string;
   userId: string;
+  /** More provisioned users: user id → that user's service token. */
+  users?: Record<string, string>;
 }): Promise<FakeConvexProxy> {
   const requests: ProxyRequestLog[] = [];
+  const tokens = new Map<string, string>([
+    [opts.userId, opts.serviceToken],
+    ...Object.entries(opts.users ?? {}),
+  ]);
+  const known = new Set(tokens.values());
   const server = Bun.serve({
     port: 0,
     hostname: "127.0.0.1",
@@ -71,11 +81,11 @@ export async function startFakeConvexProxy(opts: {
       };
       requests.push(log);
       let problem: string | undefined;
-      if (h.get("x-pipbot-service-token") !== opts.serviceToken)
-        problem = "bad or missing x-pipbot-service-token";
-      else if (sdkCredential(provider, h) !== opts.serviceToken)
-        problem = "the SDK credential must be the service token";
-      else if (h.get("x-pipbot-user-id") !== opts.userId) problem = "bad or missing x-pipbot-user-id";
+      const token = h.get("x-pipbot-service-token");
+      if (token === null || !known.has(token)) problem = "bad or missing x-pipbot-service-token";
+      else if (sdkCredential(provider, h) !== token) problem = "the SDK credential must be the service token";
+      else if (tokens.get(h.get("x-pipbot-user-id") ?? "") !== token)
+        problem = "bad or missing x-pipbot-user-id (not the user of this service token)";
       else if (!UUID.test(h.get("x-pipbot-request-id") ?? ""))
         problem = "missing or malformed x-pipbot-request-id";
       if (problem) {

@@ -1,7 +1,7 @@
 /** Anthropic Messages through `@anthropic-ai/sdk` (SDK retries off; our retry loop owns retries). */
 import Anthropic from "@anthropic-ai/sdk";
 import type { StopReason } from "../../shared/chat-api.ts";
-import { sdkAdapter, stainlessError, stainlessOptions } from "./sdk-adapter.ts";
+import { sdkAdapter, stainlessError, stainlessHeaders, stainlessOptions } from "./sdk-adapter.ts";
 import type {
   ProviderAdapter,
   ProviderCall,
@@ -73,7 +73,7 @@ export function anthropicAdapter(cfg: ProviderClientConfig): ProviderAdapter {
     stream: (call) =>
       client.messages.create(
         { ...params(call), stream: true },
-        { signal: call.signal, headers: call.headers },
+        { signal: call.signal, headers: stainlessHeaders(call) },
       ),
   });
 }

@@ -101,7 +101,15 @@ export function googleAdapter(cfg: ProviderClientConfig): ProviderAdapter {
       })),
       config: {
         abortSignal: call.signal,
-        httpOptions: { headers: { ...cfg.defaultHeaders, ...call.headers }, fetch: trackingFetch },
+        httpOptions: {
+          // Per-call headers win; a per-call key replaces the client's in genai's credential header.
+          headers: {
+            ...cfg.defaultHeaders,
+            ...call.headers,
+            ...(call.apiKey ? { "x-goog-api-key": call.apiKey } : {}),
+          },
+          fetch: trackingFetch,
+        },
         ...(call.system !== undefined ? { systemInstruction: call.system } : {}),
         ...(call.maxTokens !== undefined ? { maxOutputTokens: call.maxTokens } : {}),
         ...(call.temperature !== undefined ? { temperature: call.temperature } : {}),

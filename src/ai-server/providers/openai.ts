@@ -1,7 +1,7 @@
 /** OpenAI Chat Completions (or any OpenAI-compatible server) through the `openai` SDK, retries off. */
 import OpenAI from "openai";
 import type { StopReason } from "../../shared/chat-api.ts";
-import { sdkAdapter, stainlessError, stainlessOptions } from "./sdk-adapter.ts";
+import { sdkAdapter, stainlessError, stainlessHeaders, stainlessOptions } from "./sdk-adapter.ts";
 import type {
   ProviderAdapter,
   ProviderCall,
@@ -67,7 +67,7 @@ export function openaiAdapter(cfg: ProviderClientConfig): ProviderAdapter {
     stream: (call) =>
       client.chat.completions.create(
         { ...params(call), stream: true, stream_options: { include_usage: true } },
-        { signal: call.signal, headers: call.headers },
+        { signal: call.signal, headers: stainlessHeaders(call) },
       ),
   });
 }

@@ -30,6 +30,14 @@ export function stainlessOptions(cfg: ProviderClientConfig) {
   };
 }
 
+/**
+ * The call's headers for a Stainless SDK (Anthropic and OpenAI both send their key as
+ * `Authorization: Bearer`): a per-call key replaces the client's (per-request headers win).
+ */
+export function stainlessHeaders(call: ProviderCall): Record<string, string> {
+  return call.apiKey ? { ...call.headers, authorization: `Bearer ${call.apiKey}` } : call.headers;
+}
+
 /** Any failure that is not an SDK API error: a transport failure (refused, reset, cut). */
 export function connectionFailure(provider: Provider, e: unknown): PipbotError {
   return upstreamError({

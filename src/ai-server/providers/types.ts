@@ -20,8 +20,13 @@ export interface ProviderCall {
   system?: string;
   maxTokens?: number;
   temperature?: number;
-  /** Extra request headers for this call (proxy-v1 request / conversation ids). */
+  /** Extra request headers for this call (proxy-v1 request / conversation ids, caller identity). */
   headers: Record<string, string>;
+  /**
+   * A credential for this call only, replacing the client's own key in the SDK's credential header
+   * (proxy-v1: the calling VM's service token, forwarded with its user id).
+   */
+  apiKey?: string;
   /** Aborts the upstream request (caller gone, timeout). */
   signal: AbortSignal;
 }
