@@ -32,20 +32,47 @@ export function timeoutError(phase: Phase | "total", ms: number, modelId: string
 export class PhaseTimer {
   expired: { phase: Phase; ms: number } | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the pending timer fires (performance.now() ms). */
+  private timerDue = 0;
+  private phase: Phase = "connect";
+  private ms = 0;
+  private deadline = 0;
 
   constructor(private readonly onExpire: () => void) {}
 
+  /**
+   * Start `phase` with `ms` from now. Re-arming for every token must stay cheap: a pending timer
+   * that fires no later than the new deadline is kept and, when it fires early, re-armed for the
+   * remainder — so a stream costs one timer per idle period, not a setTimeout per token.
+   */
   arm(phase: Phase, ms: number): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.expired = { phase, ms };
-      this.onExpire();
-    }, ms);
+    this.phase = phase;
+    this.ms = ms;
+    this.deadline = performance.now() + ms;
+    if (this.timer !== undefined && this.timerDue <= this.deadline) return;
+    this.schedule(ms);
   }
 
   clear(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerDue = performance.now() + ms;
+    this.timer = setTimeout(() => this.fire(), ms);
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    const left = this.deadline - performance.now();
+    // setTimeout may fire up to ~1 ms early by performance.now(); only a real remainder re-arms.
+    if (left > 1) {
+      this.schedule(left);
+      return;
+    }
+    this.expired = { phase: this.phase, ms: this.ms };
+    this.onExpire();
   }
 }

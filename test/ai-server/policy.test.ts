@@ -1,6 +1,7 @@
-/** Pure policy pieces: model resolution, retry backoff, upstream error classification. */
+/** Pure policy pieces: model resolution, retry backoff, upstream error classification, phase timer. */
 import { describe, expect, test } from "bun:test";
 import { candidateModels, listedModels, resolveModel } from "../../src/ai-server/models.ts";
+import { PhaseTimer } from "../../src/ai-server/phase-timer.ts";
 import { retryAfterMs, upstreamError } from "../../src/ai-server/providers/upstream-errors.ts";
 import { abortableDelay, backoffMs } from "../../src/ai-server/retry.ts";
 import { PipbotError } from "../../src/shared/errors.ts";
@@ -100,5 +101,39 @@ describe("upstream error classification", () => {
     expect(cls(500, { headers: new Headers({ "x-should-retry": "false" }) }).retryable).toBe(false);
     expect(cls(400, { headers: new Headers({ "x-should-retry": "true" }) }).retryable).toBe(true);
     expect(cls(429, { headers: new Headers({ "retry-after": "3" }) }).retryAfterMs).toBe(3000);
+  });
+});
+
+describe("phase timer", () => {
+  test("re-arming keeps pushing the deadline; expiry names the phase armed last; clear stops it", async () => {
+    const fired: number[] = [];
+    const t0 = performance.now();
+    const timer = new PhaseTimer(() => fired.push(performance.now() - t0));
+    timer.arm("first_token", 60);
+    // "tokens" every 20 ms for 200 ms: the 60 ms idle deadline never passes.
+    for (let i = 0; i < 10; i++) {
+      await Bun.sleep(20);
+      timer.arm("idle", 60);
+    }
+    expect(fired).toEqual([]);
+    await Bun.sleep(120);
+    expect(fired).toHaveLength(1);
+    expect(fired[0]).toBeGreaterThanOrEqual(250);
+    expect(timer.expired).toEqual({ phase: "idle", ms: 60 });
+
+    const short: string[] = [];
+    const t2 = new PhaseTimer(() => short.push("x"));
+    t2.arm("first_token", 10_000);
+    t2.arm("idle", 30); // a nearer deadline than the pending timer: re-scheduled earlier
+    await Bun.sleep(80);
+    expect(short).toEqual(["x"]);
+    expect(t2.expired?.phase).toBe("idle");
+
+    const never: string[] = [];
+    const t3 = new PhaseTimer(() => never.push("x"));
+    t3.arm("connect", 20);
+    t3.clear();
+    await Bun.sleep(50);
+    expect(never).toEqual([]);
   });
 });
