@@ -91,7 +91,7 @@ export const aiEnv = defineEnv(
       fix: "set AI_CONNECT_TIMEOUT_MS to milliseconds, e.g. 30000",
     }),
     AI_FIRST_TOKEN_TIMEOUT_MS: envVar(positiveInt(120_000), {
-      doc: "Phase timeout: from response headers to the first token.",
+      doc: "Phase timeout: from response headers to the first token (non-stream requests too: the upstream is streamed and the reply assembled).",
       fix: "set AI_FIRST_TOKEN_TIMEOUT_MS to milliseconds, e.g. 120000",
     }),
     AI_IDLE_TIMEOUT_MS: envVar(positiveInt(120_000), {
@@ -103,7 +103,7 @@ export const aiEnv = defineEnv(
       fix: "set AI_TOTAL_TIMEOUT_MS to milliseconds, e.g. 900000",
     }),
     AI_MAX_RETRIES: envVar(nonNegativeInt(2), {
-      doc: "Retries per model for retryable upstream failures before the first token (then fallbacks).",
+      doc: "Retries per model for retryable upstream failures before the first token reaches the caller (non-stream: at any point), then fallbacks.",
       fix: "set AI_MAX_RETRIES to a whole number, e.g. 2",
     }),
     AI_MAX_BODY_BYTES: envVar(positiveInt(4 * 1024 * 1024), {
