@@ -79,6 +79,14 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE INDEX usage_by_ts ON usage(ts);
     `,
   },
+  {
+    version: 2,
+    name: "usage.user_id: whom a request was billed to (separate deployment: the calling VM's user)",
+    sql: `
+      ALTER TABLE usage ADD COLUMN user_id TEXT;
+      CREATE INDEX usage_by_user ON usage(user_id, ts);
+    `,
+  },
 ];
 
 const userVersion = (db: Database): number =>

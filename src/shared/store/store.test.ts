@@ -1,6 +1,7 @@
+import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
 import { spawnCaptured, tempDir, waitFor } from "../../../test/helpers/index.ts";
-import { canonicalSessionKey, openStore, type Store } from "./index.ts";
+import { canonicalSessionKey, dbPath, openStore, type Store } from "./index.ts";
 import { MIGRATIONS } from "./migrations.ts";
 
 const dirs: { cleanup(): void }[] = [];
@@ -152,6 +153,80 @@ describe("store", () => {
         failedRequests: 1,
       },
     ]);
+  });
+
+  test("usage rows carry their user; totals of one user with usageTotals(since, user)", () => {
+    const s = fresh();
+    const u = { inputTokens: 3, outputTokens: 4, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 };
+    s.recordUsage({ requestId: "a", provider: "openai", model: "m", status: "ok", usage: u, userId: "user_a" });
+    s.recordUsage({ requestId: "b", provider: "openai", model: "m", status: "ok", usage: u, userId: "user_b" });
+    s.recordUsage({ requestId: "c", provider: "openai", model: "m", status: "ok", usage: u, userId: "user_b" });
+    s.recordUsage({ requestId: "d", provider: "google", model: "g", status: "ok", usage: u });
+    const rows = s.db.query("SELECT request_id, user_id FROM usage ORDER BY id").all();
+    expect(rows).toEqual([
+      { request_id: "a", user_id: "user_a" },
+      { request_id: "b", user_id: "user_b" },
+      { request_id: "c", user_id: "user_b" },
+      { request_id: "d", user_id: null },
+    ]);
+    expect(s.usageTotals(0).map((t) => [t.provider, t.requests])).toEqual([
+      ["google", 1],
+      ["openai", 3],
+    ]);
+    expect(s.usageTotals(0, "user_b")).toEqual([
+      expect.objectContaining({ provider: "openai", model: "m", requests: 2, inputTokens: 6, outputTokens: 8 }),
+    ]);
+    expect(s.usageTotals(0, "user_nobody")).toEqual([]);
+  });
+
+  test("a database at schema version 1 gets usage.user_id on open; nothing is lost", () => {
+    const d = tempDir();
+    dirs.push(d);
+    // The previous schema exactly as released: migration 1 only, user_version 1, with data.
+    const old = new Database(dbPath(d.path), { create: true });
+    old.exec(MIGRATIONS.find((m) => m.version === 1)!.sql);
+    old.exec("PRAGMA user_version = 1");
+    old.exec(`INSERT INTO sessions (id, key, created_at, updated_at) VALUES ('s1', 'agent:main:main', 1, 1)`);
+    old.exec(`INSERT INTO messages (id, session_id, role, content, created_at)
+              VALUES ('m1', 's1', 'user', '[{"type":"text","text":"kept"}]', 2)`);
+    old.exec(`INSERT INTO outbox (message_id, created_at) VALUES ('m1', 2)`);
+    old.exec(`INSERT INTO usage (request_id, ts, provider, model, status, input_tokens, output_tokens, conversation_id)
+              VALUES ('r-old', 5, 'anthropic', 'claude', 'ok', 11, 7, 'conv-1')`);
+    old.close();
+
+    const s = openStore(d.path);
+    stores.push(s);
+    expect(s.schemaVersion).toBe(MIGRATIONS.at(-1)!.version);
+    const cols = (s.db.query("PRAGMA table_info(usage)").all() as { name: string; notnull: number }[]).map(
+      (c) => [c.name, c.notnull],
+    );
+    expect(cols).toContainEqual(["user_id", 0]);
+    expect(s.db.query("SELECT request_id, user_id, input_tokens, conversation_id FROM usage").all()).toEqual([
+      { request_id: "r-old", user_id: null, input_tokens: 11, conversation_id: "conv-1" },
+    ]);
+    expect(s.listMessages("s1").map((m) => m.content)).toEqual([[{ type: "text", text: "kept" }]]);
+    expect(s.outboxStats()).toMatchObject({ pending: 1, lastSeq: 1 });
+    expect(s.usageTotals(0)).toEqual([
+      expect.objectContaining({ provider: "anthropic", model: "claude", requests: 1, inputTokens: 11 }),
+    ]);
+    // New rows take a user; the old one keeps none.
+    s.recordUsage({
+      requestId: "r-new",
+      provider: "anthropic",
+      model: "claude",
+      status: "ok",
+      usage: { inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 },
+      userId: "user_new",
+    });
+    expect(s.usageTotals(0, "user_new")).toEqual([expect.objectContaining({ requests: 1, inputTokens: 1 })]);
+    expect(s.usageTotals(0)).toEqual([expect.objectContaining({ requests: 2, inputTokens: 12 })]);
+    s.close();
+    stores.pop();
+    // Reopening runs nothing again.
+    const again = openStore(d.path);
+    stores.push(again);
+    expect(again.schemaVersion).toBe(MIGRATIONS.at(-1)!.version);
+    expect(again.usageTotals(0)).toEqual([expect.objectContaining({ requests: 2 })]);
   });
 
   test("two processes at once: a writer process and this reader/acker lose nothing and never fail busy", async () => {

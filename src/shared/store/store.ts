@@ -202,8 +202,8 @@ export class Store {
     this.usage.record(u);
   }
 
-  usageTotals(sinceMs = 0): UsageTotal[] {
-    return this.usage.totals(sinceMs);
+  usageTotals(sinceMs = 0, userId?: string): UsageTotal[] {
+    return this.usage.totals(sinceMs, userId);
   }
 }
 

@@ -103,6 +103,11 @@ export interface UsageRecord {
   attempts?: number;
   conversationId?: string;
   errorCode?: string;
+  /**
+   * The user the request is attributed to: the caller's forwarded CLERK_USER_ID, else the AI
+   * server's own (proxy mode); unset in direct mode without a forwarded identity.
+   */
+  userId?: string;
 }
 
 export interface UsageTotal {

@@ -1,4 +1,7 @@
-/** Usage: one row per AI server request (tokens, latency, outcome), and totals per provider/model. */
+/**
+ * Usage: one row per AI server request (tokens, latency, outcome, user), and totals per
+ * provider/model — of every user, or of one.
+ */
 import { type Connection, prepare, type Row } from "./sql.ts";
 import type { UsageRecord, UsageTotal } from "./types.ts";
 
@@ -8,13 +11,15 @@ export class UsageLog {
   constructor(private readonly c: Connection) {
     this.q = prepare(c.db, {
       insert: `INSERT INTO usage (request_id, ts, provider, model, status, input_tokens, output_tokens, cache_read_tokens,
-                                  cache_write_tokens, reasoning_tokens, estimated, latency_ms, ttft_ms, attempts, conversation_id, error_code)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                                  cache_write_tokens, reasoning_tokens, estimated, latency_ms, ttft_ms, attempts, conversation_id, error_code,
+                                  user_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       totals: `SELECT provider, model, COUNT(*) AS requests, SUM(input_tokens) AS input, SUM(output_tokens) AS output,
                       SUM(cache_read_tokens) AS cache_read, SUM(cache_write_tokens) AS cache_write,
                       SUM(reasoning_tokens) AS reasoning, SUM(estimated) AS estimated,
                       SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS failed
-               FROM usage WHERE ts >= ? GROUP BY provider, model ORDER BY provider, model`,
+               FROM usage WHERE ts >= ?1 AND (?2 IS NULL OR user_id = ?2)
+               GROUP BY provider, model ORDER BY provider, model`,
     });
   }
 
@@ -36,11 +41,13 @@ export class UsageLog {
       u.attempts ?? 1,
       u.conversationId ?? null,
       u.errorCode ?? null,
+      u.userId ?? null,
     );
   }
 
-  totals(sinceMs: number): UsageTotal[] {
-    return (this.q.totals.all(sinceMs) as Row[]).map((r) => ({
+  /** Totals since `sinceMs`; with `userId`, only that user's requests. */
+  totals(sinceMs: number, userId?: string): UsageTotal[] {
+    return (this.q.totals.all(sinceMs, userId ?? null) as Row[]).map((r) => ({
       provider: r.provider as string,
       model: r.model as string,
       requests: r.requests as number,
