@@ -157,11 +157,26 @@ describe("store", () => {
 
   test("usage rows carry their user; totals of one user with usageTotals(since, user)", () => {
     const s = fresh();
-    const u = { inputTokens: 3, outputTokens: 4, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 };
-    s.recordUsage({ requestId: "a", provider: "openai", model: "m", status: "ok", usage: u, userId: "user_a" });
-    s.recordUsage({ requestId: "b", provider: "openai", model: "m", status: "ok", usage: u, userId: "user_b" });
-    s.recordUsage({ requestId: "c", provider: "openai", model: "m", status: "ok", usage: u, userId: "user_b" });
-    s.recordUsage({ requestId: "d", provider: "google", model: "g", status: "ok", usage: u });
+    const u = {
+      inputTokens: 3,
+      outputTokens: 4,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      reasoningTokens: 0,
+    };
+    const row = (requestId: string, provider: string, userId?: string) =>
+      s.recordUsage({
+        requestId,
+        provider,
+        model: provider[0]!,
+        status: "ok",
+        usage: u,
+        ...(userId ? { userId } : {}),
+      });
+    row("a", "openai", "user_a");
+    row("b", "openai", "user_b");
+    row("c", "openai", "user_b");
+    row("d", "google");
     const rows = s.db.query("SELECT request_id, user_id FROM usage ORDER BY id").all();
     expect(rows).toEqual([
       { request_id: "a", user_id: "user_a" },
@@ -174,7 +189,13 @@ describe("store", () => {
       ["openai", 3],
     ]);
     expect(s.usageTotals(0, "user_b")).toEqual([
-      expect.objectContaining({ provider: "openai", model: "m", requests: 2, inputTokens: 6, outputTokens: 8 }),
+      expect.objectContaining({
+        provider: "openai",
+        model: "o",
+        requests: 2,
+        inputTokens: 6,
+        outputTokens: 8,
+      }),
     ]);
     expect(s.usageTotals(0, "user_nobody")).toEqual([]);
   });
