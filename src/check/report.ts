@@ -164,6 +164,8 @@ export function buildReport(
           : `from ${tokenFilePath(String(gw.DATA_DIR ?? "./data"))}, created on the first start (loopback only)`,
       aiUrl: gw.AI_URL,
       aiToken: has(gw.AI_SERVER_TOKEN) ? "set" : "unset",
+      // The VM's identity sent to the AI server (x-pipbot-user-id / x-pipbot-service-token).
+      aiIdentity: has(gw.CLERK_USER_ID) && has(gw.PIPBOT_SERVICE_TOKEN) ? `user ${gw.CLERK_USER_ID}` : "none",
     };
   }
   const dataDir = (values.supervisor ?? values.ai ?? values.sync ?? values.gateway)?.DATA_DIR;
@@ -237,7 +239,7 @@ export function formatReport(r: Report): string {
     );
   if (f.gateway)
     out.push(
-      `  gateway     bind ${f.gateway.bind}${f.gateway.publicBind ? " (public)" : ""}; token ${f.gateway.token}; AI at ${f.gateway.aiUrl} (token ${f.gateway.aiToken})`,
+      `  gateway     bind ${f.gateway.bind}${f.gateway.publicBind ? " (public)" : ""}; token ${f.gateway.token}; AI at ${f.gateway.aiUrl} (token ${f.gateway.aiToken}, identity ${f.gateway.aiIdentity})`,
     );
   if (f.procfile)
     out.push(

@@ -4,6 +4,10 @@
  * aborts the fetch, which cancels the AI server's upstream request.
  *
  * A stream that ends without `done` or `error` is an error, never a success.
+ *
+ * With `identity` (the VM's CLERK_USER_ID + PIPBOT_SERVICE_TOKEN) every chat carries
+ * `x-pipbot-user-id` / `x-pipbot-service-token`: a shared AI server authenticated by AI_SERVER_TOKEN
+ * then bills the call to this VM (a tokenless loopback AI server ignores them). Never logged.
  */
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { parseStreamEvent, type StreamEvent } from "../shared/chat-api.ts";
@@ -12,6 +16,8 @@ import { type ErrorCode, PipbotError } from "../shared/errors.ts";
 export interface AiClientOptions {
   baseUrl: string;
   token?: string | undefined;
+  /** The VM's proxy-v1 identity, forwarded on every chat (both values, or no identity at all). */
+  identity?: { userId: string; serviceToken: string } | undefined;
   fetch?: typeof fetch;
 }
 
@@ -33,6 +39,10 @@ export function createAiClient(opts: AiClientOptions): AiClient {
   const base = opts.baseUrl.replace(/\/+$/, "");
   const headers: Record<string, string> = { "content-type": "application/json", accept: "text/event-stream" };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.identity) {
+    headers["x-pipbot-user-id"] = opts.identity.userId;
+    headers["x-pipbot-service-token"] = opts.identity.serviceToken;
+  }
 
   async function* stream(input: AiChatInput, signal: AbortSignal): AsyncGenerator<StreamEvent> {
     const body = {

@@ -38,6 +38,9 @@ import { webChatHeaders, webChatPage } from "./webchat.ts";
 export interface GatewaySettings {
   AI_URL: string;
   AI_SERVER_TOKEN?: string | undefined;
+  /** The VM's identity, forwarded to the AI server (both or neither; the config rule checks). */
+  CLERK_USER_ID?: string | undefined;
+  PIPBOT_SERVICE_TOKEN?: string | undefined;
   AI_DEFAULT_MODEL?: string | undefined;
   SYNC_STATUS_PORT: number;
   GATEWAY_DELTA_WINDOW_MS: number;
@@ -92,8 +95,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const now = deps.now ?? Date.now;
   const startedAt = now();
   const doFetch = deps.fetch ?? fetch;
+  const identity =
+    config.CLERK_USER_ID && config.PIPBOT_SERVICE_TOKEN
+      ? { userId: config.CLERK_USER_ID, serviceToken: config.PIPBOT_SERVICE_TOKEN }
+      : undefined;
   const ai =
-    deps.ai ?? createAiClient({ baseUrl: config.AI_URL, token: config.AI_SERVER_TOKEN, fetch: doFetch });
+    deps.ai ??
+    createAiClient({ baseUrl: config.AI_URL, token: config.AI_SERVER_TOKEN, identity, fetch: doFetch });
   const limiter = new AuthRateLimiter({ maxFailures: config.GATEWAY_AUTH_MAX_FAILURES, now });
   const tickIntervalMs = deps.tickIntervalMs ?? TICK_INTERVAL_MS;
   const conns = new Set<Connection>();

@@ -110,6 +110,8 @@ export async function main(argv: string[]): Promise<number> {
       host: config.GATEWAY_HOST,
       port: server.port,
       aiUrl: config.AI_URL,
+      // The identity sent to the AI server with every chat (the token itself is never logged).
+      aiUserId: config.CLERK_USER_ID && config.PIPBOT_SERVICE_TOKEN ? config.CLERK_USER_ID : null,
       generatedToken: !config.CLAWDBOT_GATEWAY_TOKEN,
     },
     `gateway listening on ws://${shownHost}:${server.port}`,

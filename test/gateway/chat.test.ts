@@ -284,6 +284,26 @@ describe("streaming and storage details", () => {
     expect(without?.headers.get("authorization")).toBeNull();
   });
 
+  test("with CLERK_USER_ID + PIPBOT_SERVICE_TOKEN every chat carries the VM's identity headers", async () => {
+    const { c, ai } = await setup({
+      AI_SERVER_TOKEN: "ai-server-token-0123456789",
+      CLERK_USER_ID: "user_vm_a",
+      PIPBOT_SERVICE_TOKEN: "vm-a-service-token-0123",
+    });
+    await c.chatSend("main", "with identity", "id-1");
+    await c.terminal("id-1");
+    const sent = ai.requests.find((r) => r.body.messages.at(-1)?.content === "with identity");
+    expect(sent?.headers.get("x-pipbot-user-id")).toBe("user_vm_a");
+    expect(sent?.headers.get("x-pipbot-service-token")).toBe("vm-a-service-token-0123");
+    expect(sent?.headers.get("authorization")).toBe("Bearer ai-server-token-0123456789");
+    const { c: c2 } = await setup();
+    await c2.chatSend("main", "without identity", "id-2");
+    await c2.terminal("id-2");
+    const without = ai.requests.find((r) => r.body.messages.at(-1)?.content === "without identity");
+    expect(without?.headers.get("x-pipbot-user-id")).toBeNull();
+    expect(without?.headers.get("x-pipbot-service-token")).toBeNull();
+  });
+
   test("every stored message, user and assistant, has its outbox entry", async () => {
     const { t, c } = await setup();
     await c.chatSend("main", "one", "ob-1");

@@ -59,6 +59,35 @@ describe("pipbot check (command)", () => {
     expect(r.facts.gateway).toMatchObject({ bind: "0.0.0.0:18789", publicBind: true });
   });
 
+  test("the gateway's forwarded identity: both or neither, the service token never printed", async () => {
+    const svc = "gw-service-token-0123456789";
+    const one = spawnPipbot(["check", "--only", "gateway"], childEnv({ PIPBOT_SERVICE_TOKEN: svc }));
+    expect(await one.exited).toBe(1);
+    expect(one.output()).toContain("CLERK_USER_ID");
+    expect(one.output()).toContain("is required because PIPBOT_SERVICE_TOKEN is set");
+    expect(one.output()).not.toContain(svc);
+
+    const both = spawnPipbot(
+      ["check", "--only", "gateway"],
+      childEnv({ CLERK_USER_ID: "user_vm_1", PIPBOT_SERVICE_TOKEN: svc }),
+    );
+    expect(await both.exited).toBe(0);
+    const out = both.output();
+    expect(out).toContain("identity user user_vm_1");
+    expect(out).toContain("(set, redacted)");
+    expect(out).not.toContain(svc);
+
+    const json = spawnPipbot(
+      ["check", "--json", "--only", "gateway"],
+      childEnv({ CLERK_USER_ID: "user_vm_1", PIPBOT_SERVICE_TOKEN: svc }),
+    );
+    expect(await json.exited).toBe(0);
+    expect(json.output()).not.toContain(svc);
+    const r = JSON.parse(json.output()) as ReturnType<typeof buildReport>;
+    expect(r.facts.gateway).toMatchObject({ aiIdentity: "user user_vm_1" });
+    expect(r.processes.gateway?.config.PIPBOT_SERVICE_TOKEN).toBe("[REDACTED]");
+  });
+
   test("--only with an unknown process is a usage error", async () => {
     const p = spawnPipbot(["check", "--only", "gateway,web"], childEnv());
     expect(await p.exited).toBe(2);

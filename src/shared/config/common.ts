@@ -56,12 +56,12 @@ export const convexVars = {
     fix: "set CONVEX_SITE_URL to https://<deployment>.convex.site, or unset it",
   }),
   PIPBOT_SERVICE_TOKEN: envVar(secret(8), {
-    doc: "Per-VM secret accepted by the Convex usage proxy and sync endpoints.",
+    doc: "Per-VM secret accepted by the Convex usage proxy and sync endpoints. The gateway forwards it (with CLERK_USER_ID, both or neither) to the AI server as the VM's identity (separate deployment).",
     fix: "set PIPBOT_SERVICE_TOKEN to the token issued by provisioning (at least 8 characters)",
     secret: true,
   }),
   CLERK_USER_ID: envVar(optionalString(), {
-    doc: "The user this VM belongs to (usage attribution, sync).",
+    doc: "The user this VM belongs to (usage attribution, sync). The gateway forwards it (with PIPBOT_SERVICE_TOKEN, both or neither) to the AI server as the VM's identity (separate deployment).",
     fix: "set CLERK_USER_ID to the user's Clerk id, e.g. user_2abc…",
   }),
   SYNC_SECRET: envVar(secret(16), {

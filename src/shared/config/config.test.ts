@@ -81,6 +81,33 @@ describe("configuration", () => {
     expect(!s.ok && s.problems.map((p) => p.variable).sort()).toEqual(["CLERK_USER_ID", "SYNC_SECRET"]);
   });
 
+  test("gateway: CLERK_USER_ID and PIPBOT_SERVICE_TOKEN (the identity it forwards) both or neither", () => {
+    expect(loadEnv(gatewayEnv, {}).ok).toBe(true);
+    const both = loadEnv(gatewayEnv, { CLERK_USER_ID: "user_a", PIPBOT_SERVICE_TOKEN: "svc-token-a-0123" });
+    expect(both.ok && [both.config.CLERK_USER_ID, both.config.PIPBOT_SERVICE_TOKEN]).toEqual([
+      "user_a",
+      "svc-token-a-0123",
+    ]);
+    const onlyUser = loadEnv(gatewayEnv, { CLERK_USER_ID: "user_a" });
+    expect(!onlyUser.ok && onlyUser.problems.map((p) => p.variable)).toEqual(["PIPBOT_SERVICE_TOKEN"]);
+    expect(!onlyUser.ok && onlyUser.problems[0]?.message).toContain("because CLERK_USER_ID is set");
+    const onlyToken = loadEnv(gatewayEnv, { PIPBOT_SERVICE_TOKEN: "svc-token-a-0123" });
+    expect(!onlyToken.ok && onlyToken.problems.map((p) => p.variable)).toEqual(["CLERK_USER_ID"]);
+    // The one-line startup message names the missing variable and never shows the token.
+    const msg = formatProblems("gateway", onlyToken.ok ? [] : onlyToken.problems);
+    expect(msg).toContain("CLERK_USER_ID: is required because PIPBOT_SERVICE_TOKEN is set");
+    expect(msg).not.toContain("svc-token-a-0123");
+    // The same definitions as the AI server's (one doc), the token a secret of the gateway too.
+    expect(gatewayEnv.vars.PIPBOT_SERVICE_TOKEN).toBe(aiEnv.vars.PIPBOT_SERVICE_TOKEN);
+    expect(gatewayEnv.vars.CLERK_USER_ID).toBe(aiEnv.vars.CLERK_USER_ID);
+    expect(gatewayEnv.vars.PIPBOT_SERVICE_TOKEN.meta.secret).toBe(true);
+    if (!both.ok) return;
+    const shown = JSON.stringify(describeEnv(gatewayEnv, both.config));
+    expect(shown).not.toContain("svc-token-a-0123");
+    expect(shown).toContain('"CLERK_USER_ID":"user_a"');
+    expect(secretValues({ PIPBOT_SERVICE_TOKEN: "svc-token-a-0123" })).toEqual(["svc-token-a-0123"]);
+  });
+
   test("CONVEX_SITE_URL defaults from CONVEX_URL", () => {
     expect(convexSiteUrl({ CONVEX_URL: "https://happy-cat-123.convex.cloud" })).toBe(
       "https://happy-cat-123.convex.site",

@@ -1,6 +1,6 @@
 /** Gateway variables. The gateway helper module owns the tuning knobs at the bottom. */
 import { z } from "zod";
-import { commonVars } from "./common.ts";
+import { commonVars, convexVars } from "./common.ts";
 import {
   defineEnv,
   envVar,
@@ -40,6 +40,11 @@ export const gatewayEnv = defineEnv(
       fix: "set AI_SERVER_TOKEN to the same random string (≥ 16 characters) on the AI server and the gateway",
       secret: true,
     }),
+    // The VM's proxy-v1 identity, sent to the AI server as x-pipbot-user-id / x-pipbot-service-token
+    // (separate deployment: the shared AI app bills each call to the calling VM). Same definitions
+    // as the AI server's and the sync worker's, so the docs stay one.
+    CLERK_USER_ID: convexVars.CLERK_USER_ID,
+    PIPBOT_SERVICE_TOKEN: convexVars.PIPBOT_SERVICE_TOKEN,
     AI_DEFAULT_MODEL: envVar(z.string().optional(), {
       doc: "Model the gateway asks for (e.g. anthropic/claude-sonnet-4-5). Unset: the AI server's default.",
       fix: "set AI_DEFAULT_MODEL to provider/model, e.g. openai/gpt-4.1-mini",
@@ -78,4 +83,18 @@ export const gatewayEnv = defineEnv(
     "CLAWDBOT_GATEWAY_TOKEN",
     "set CLAWDBOT_GATEWAY_TOKEN (≥ 8 characters), or bind GATEWAY_HOST=127.0.0.1",
   ),
+  // The identity forwarded to the AI server: both or neither (the AI server refuses one alone).
+  (v) => {
+    if (Boolean(v.CLERK_USER_ID) === Boolean(v.PIPBOT_SERVICE_TOKEN)) return [];
+    const [missing, other] = v.CLERK_USER_ID
+      ? ["PIPBOT_SERVICE_TOKEN", "CLERK_USER_ID"]
+      : ["CLERK_USER_ID", "PIPBOT_SERVICE_TOKEN"];
+    return [
+      {
+        variable: missing,
+        message: `is required because ${other} is set (the gateway forwards both to the AI server as the VM's identity, or neither)`,
+        fix: `set ${missing} from provisioning, or unset ${other}`,
+      },
+    ];
+  },
 );
