@@ -11,9 +11,17 @@ export interface AccountingDeps {
   store: Pick<Store, "recordUsage"> | null;
   logger: Logger;
   simulator: boolean;
+  /** proxy-v1: the server's own CLERK_USER_ID, the user of a request without a forwarded identity. */
+  ownUserId?: string | undefined;
+}
+
+/** Whom the request is attributed to: the caller's forwarded user, else the server's own (proxy mode). */
+export function effectiveUserId(d: Pick<AccountingDeps, "ownUserId">, plan: ChatPlan): string | undefined {
+  return plan.identity?.userId ?? d.ownUserId;
 }
 
 export function account(d: AccountingDeps, plan: ChatPlan, o: ChatOutcome, api: "chat" | "openai"): void {
+  const userId = effectiveUserId(d, plan);
   const fields = {
     requestId: plan.requestId,
     api,
@@ -48,6 +56,7 @@ export function account(d: AccountingDeps, plan: ChatPlan, o: ChatOutcome, api: 
       ...(o.ttftMs !== undefined ? { ttftMs: Math.round(o.ttftMs) } : {}),
       attempts: o.attempts,
       ...(plan.conversationId ? { conversationId: plan.conversationId } : {}),
+      ...(userId !== undefined ? { userId } : {}),
       ...(o.error ? { errorCode: o.error.code } : {}),
     });
   } catch (e) {

@@ -172,7 +172,12 @@ export function createApp(deps: AppDeps) {
     fail: (e: unknown) => Response,
   ) {
     const restoreIdle = deps.holdOpen?.(req);
-    const accounting = { store: deps.store, logger: deps.logger, simulator: deps.simulator };
+    const accounting = {
+      store: deps.store,
+      logger: deps.logger,
+      simulator: deps.simulator,
+      ownUserId: deps.registry.userId,
+    };
     // Aborted by the caller going away (reason: none → client_closed) or by the shutdown.
     const caller = new AbortController();
     const onGone = () => caller.abort();
@@ -273,8 +278,18 @@ export function createApp(deps: AppDeps) {
           { details: { path: "since" } },
         );
     }
+    // ?user=<CLERK_USER_ID>: only the requests attributed to that user (usage.user_id).
+    const user = c.req.query("user");
+    if (user !== undefined && !IDENTITY_VALUE.userId.test(user))
+      throw new PipbotError("invalid_request", "user must be 1–256 visible ASCII characters without spaces", {
+        details: { path: "user" },
+      });
     if (!deps.store) throw new PipbotError("unavailable", "usage store is not open");
-    return c.json({ since: new Date(since).toISOString(), totals: deps.store.usageTotals(since) });
+    return c.json({
+      since: new Date(since).toISOString(),
+      ...(user !== undefined ? { user } : {}),
+      totals: deps.store.usageTotals(since, user),
+    });
   });
 
   return app;

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import type { UpstreamSettings } from "../../src/ai-server/providers/index.ts";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { type FakeConvexProxy, startFakeConvexProxy } from "../fakes/convex-proxy.ts";
+import { waitFor } from "../helpers/index.ts";
 import { parseSse, postChat, startTestAiServer, type TestAiServer, uniqueKey } from "./harness.ts";
 
 const SERVICE_TOKEN = "svc-token-0123456789";
@@ -241,6 +242,60 @@ describe("per-request identity (separate deployment: one shared AI server, many 
     expect(sim.requests[0]!.headers["x-pipbot-service-token"]).toBe(SERVICE_TOKEN);
     const line = shared.logs.records().findLast((l) => l.msg === "chat request");
     expect(line?.userId).toBeUndefined();
+  });
+
+  test("usage rows carry the effective user (the caller's, else the server's own); GET /usage?user= filters", async () => {
+    const before = shared.usageRows().length;
+    const ask = (headers: Record<string, string>, content: string) =>
+      postChat(
+        shared.url,
+        { model: "openai/sim@tokens=3", messages: [{ role: "user", content }] },
+        headers,
+      ).then((r) => r.text());
+    await ask(vm, "billed to the vm");
+    await ask(vm, "billed to the vm again");
+    await ask(auth, "billed to the server");
+    const rows = await waitFor(
+      () => (shared.usageRows().length === before + 3 ? shared.usageRows().slice(before) : null),
+      { what: "three usage rows" },
+    );
+    expect(rows.map((r) => r.user_id).sort()).toEqual([USER, VM_USER, VM_USER].sort());
+    const totals = async (q: string) => {
+      const res = await fetch(`${shared.url}/usage${q}`, { headers: auth });
+      expect(res.status).toBe(200);
+      return (await res.json()) as Json;
+    };
+    const mine = await totals(`?user=${VM_USER}`);
+    expect(mine.user).toBe(VM_USER);
+    const vmRequests = shared.usageRows().filter((r) => r.user_id === VM_USER).length;
+    expect(mine.totals.reduce((n: number, t: Json) => n + t.requests, 0)).toBe(vmRequests);
+    const all = await totals("");
+    expect(all.user).toBeUndefined();
+    expect(all.totals.reduce((n: number, t: Json) => n + t.requests, 0)).toBe(shared.usageRows().length);
+    expect((await totals("?user=nobody_here")).totals).toEqual([]);
+    const bad = await fetch(`${shared.url}/usage?user=${encodeURIComponent("has space")}`, { headers: auth });
+    expect(bad.status).toBe(400);
+  });
+
+  test("direct mode: the forwarded user is recorded, no identity → no user", async () => {
+    const direct = await startTestAiServer(sim, { token: AI_TOKEN });
+    try {
+      const ask = (headers: Record<string, string>) =>
+        postChat(
+          direct.url,
+          { model: "openai/sim", messages: [{ role: "user", content: "d" }] },
+          headers,
+        ).then((r) => r.text());
+      await ask(vm);
+      await ask(auth);
+      const rows = await waitFor(() => (direct.usageRows().length === 2 ? direct.usageRows() : null), {
+        what: "two usage rows",
+      });
+      expect(rows.map((r) => r.user_id).sort()).toEqual([null, VM_USER].sort());
+      expect(proxy.requests).toHaveLength(0);
+    } finally {
+      await direct.stop();
+    }
   });
 
   test("one identity header without the other → 400 naming the missing one; nothing goes upstream", async () => {

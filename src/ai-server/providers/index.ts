@@ -25,6 +25,8 @@ export interface UpstreamSettings {
 
 export interface ProviderRegistry {
   mode: "proxy" | "direct";
+  /** proxy-v1: the server's own CLERK_USER_ID (whom a call without a forwarded identity bills). */
+  userId?: string;
   configured: Record<Provider, boolean>;
   /** The adapter, or a `provider_not_configured` error naming the variables to set. */
   get(provider: Provider): ProviderAdapter;
@@ -138,6 +140,7 @@ export function createProviderRegistry(s: UpstreamSettings): ProviderRegistry {
   };
   return {
     mode: s.proxy ? "proxy" : "direct",
+    ...(s.proxy ? { userId: s.proxy.userId } : {}),
     configured,
     loaded: () => providers.filter((p) => adapters[p]?.isLoaded),
     get(provider) {
