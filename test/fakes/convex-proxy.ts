@@ -17,6 +17,8 @@ export interface ProxyRequestLog {
   conversationId: string | null;
   machineId: string | null;
   userId: string | null;
+  /** The `x-pipbot-service-token` it was sent (accepted only when it is `userId`'s own). */
+  serviceToken: string | null;
   /** The status the proxy answered (401 when it rejected the headers). */
   status: number;
   rejected?: string;
@@ -77,6 +79,7 @@ export async function startFakeConvexProxy(opts: {
         conversationId: h.get("x-pipbot-conversation-id"),
         machineId: h.get("x-pipbot-machine-id"),
         userId: h.get("x-pipbot-user-id"),
+        serviceToken: h.get("x-pipbot-service-token"),
         status: 0,
       };
       requests.push(log);
