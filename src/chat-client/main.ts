@@ -22,8 +22,8 @@ Chat with a pipbot (or any OpenClaw-compatible) gateway.
 
   --url      gateway URL (default ws://127.0.0.1:$GATEWAY_PORT, GATEWAY_PORT defaults to 18789)
   --token    gateway token (default $CLAWDBOT_GATEWAY_TOKEN or $OPENCLAW_GATEWAY_TOKEN, else the
-             token a gateway generated in $DATA_DIR/gateway-token, DATA_DIR defaulting to ./data,
-             then ./data/demo)
+             token a gateway generated in $DATA_DIR/gateway-token; without DATA_DIR, the newest
+             of ./data and ./data/demo)
   --session  session key (default main)`;
 
 export const EXIT = { ok: 0, runFailed: 1, usage: 2, connect: 3, auth: 4 } as const;
