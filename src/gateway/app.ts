@@ -1,39 +1,27 @@
 /**
- * The gateway: HTTP health routes (Hono) beside an OpenClaw-compatible WebSocket (Bun's native
- * server WebSocket). `createGateway` is a function of its inputs (config, token, logger, store,
- * AI client); main.ts hands `fetch` and `websocket` to Bun.serve, tests do the same on port 0.
+ * The gateway: HTTP routes (Hono, http-routes.ts) beside an OpenClaw-compatible WebSocket (Bun's
+ * native server WebSocket, sockets.ts). `createGateway` is a function of its inputs (config, token,
+ * logger, store, AI client); main.ts hands `fetch` and `websocket` to Bun.serve, tests do the same
+ * on port 0. This file composes the parts and owns the connection registry, chat broadcast, the
+ * handshake deadline, ticks and stop.
  *
  * Connection lifecycle: open → `connect.challenge` → first request must be `connect` (64 KiB
- * limit, deadline) → `hello-ok` → requests routed through the method table; ticks every
- * tickIntervalMs; on stop: `shutdown` then close 1012.
+ * limit, deadline; handshake.ts) → `hello-ok` → requests routed through the method table
+ * (dispatch.ts); ticks every tickIntervalMs; on stop: `shutdown` then close 1012.
  */
-import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
-import { Hono } from "hono";
-import { PipbotError, toPipbotError } from "../shared/errors.ts";
+import type { Server, WebSocketHandler } from "bun";
 import type { PipbotLogger } from "../shared/log.ts";
-import { bearerToken } from "../shared/secure-compare.ts";
 import type { Store } from "../shared/store/index.ts";
 import { type AiClient, createAiClient } from "./ai-client.ts";
-import { AuthRateLimiter, authError, checkToken, rateLimitedError } from "./auth.ts";
+import { AuthRateLimiter } from "./auth.ts";
 import { type ChatEventPayload, ChatRuns } from "./chat.ts";
-import { Connection } from "./connection.ts";
-import { callMethod, EVENT_NAMES, METHOD_NAMES, type MethodContext } from "./methods.ts";
-import {
-  CLOSE,
-  connectParamsSchema,
-  describeZodError,
-  errorResponse,
-  GatewayError,
-  helloOk,
-  invalidRequest,
-  MAX_PAYLOAD_BYTES,
-  negotiateProtocol,
-  okResponse,
-  PRE_HANDSHAKE_MAX_BYTES,
-  parseRequestFrame,
-  TICK_INTERVAL_MS,
-} from "./protocol.ts";
-import { webChatHeaders, webChatPage } from "./webchat.ts";
+import type { Connection } from "./connection.ts";
+import { dispatchRequest } from "./dispatch.ts";
+import { type HandshakeContext, handshake } from "./handshake.ts";
+import { createHttpRoutes } from "./http-routes.ts";
+import type { MethodContext } from "./methods.ts";
+import { CLOSE, TICK_INTERVAL_MS } from "./protocol.ts";
+import { createSockets, type WsData } from "./sockets.ts";
 
 export interface GatewaySettings {
   AI_URL: string;
@@ -66,13 +54,6 @@ export interface GatewayDeps {
   clientIpHeader?: string | undefined;
 }
 
-interface WsData {
-  connId: string;
-  addr: string;
-  bearer: string | undefined;
-  conn: Connection | null;
-}
-
 export interface GatewayStats {
   connections: number;
   pending: number;
@@ -94,6 +75,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const { config, logger, store } = deps;
   const now = deps.now ?? Date.now;
   const startedAt = now();
+  const version = deps.version ?? "0.0.0";
   const doFetch = deps.fetch ?? fetch;
   const identity =
     config.CLERK_USER_ID && config.PIPBOT_SERVICE_TOKEN
@@ -106,9 +88,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const tickIntervalMs = deps.tickIntervalMs ?? TICK_INTERVAL_MS;
   const conns = new Set<Connection>();
   const pending = new Set<Connection>();
-  let upgrades = 0;
   let stopping = false;
-  let nextConn = 0;
 
   const broadcastChat = (p: ChatEventPayload) => {
     const p4 = JSON.stringify(p);
@@ -160,233 +140,41 @@ export function createGateway(deps: GatewayDeps): Gateway {
     store,
     ai,
     syncStatus,
-    version: deps.version ?? "0.0.0",
+    version,
     startedAt,
     connections: () => conns.size,
     model: config.AI_DEFAULT_MODEL,
     now,
   };
 
-  // ---- HTTP -----------------------------------------------------------------------------------
-
-  const http = new Hono();
-  http.get("/healthz", (c) => c.json({ ok: true }));
-  http.get("/readyz", async (c) => {
-    if (stopping) return c.json({ ok: false, reason: "gateway is shutting down" }, 503);
-    if (!store.ping()) return c.json({ ok: false, reason: "store unavailable" }, 503);
-    const h = await ai.health(1000);
-    if (!h.ok) return c.json({ ok: false, reason: `AI server not ready: ${h.error}` }, 503);
-    return c.json({ ok: true });
-  });
-  // The web chat: no token needed to load it (it holds none); the browser keeps the token of the
-  // URL fragment in memory. A new CSP nonce per response.
-  http.get("/", () => {
-    const nonce = crypto.randomUUID().replaceAll("-", "");
-    return new Response(webChatPage(nonce, methodCtx.version), { headers: webChatHeaders(nonce) });
-  });
-  http.notFound((c) => c.json(new PipbotError("not_found", "not found").toHttpBody(), 404));
-  http.onError((err, c) => {
-    const e = toPipbotError(err);
-    logger.error({ err, path: new URL(c.req.url).pathname }, "gateway http error");
-    return c.json(e.toHttpBody(), e.status as 500);
+  const isStopping = () => stopping;
+  const http = createHttpRoutes({ store, ai, logger, version, isStopping });
+  const handshakeCtx: HandshakeContext = {
+    token: deps.token,
+    limiter,
+    logger,
+    version,
+    startedAt,
+    now,
+    maxBufferedBytes: config.GATEWAY_MAX_BUFFERED_BYTES,
+    tickIntervalMs,
+    pending,
+  };
+  const sockets = createSockets({
+    conns,
+    pending,
+    logger,
+    now,
+    maxBufferedBytes: config.GATEWAY_MAX_BUFFERED_BYTES,
+    clientIpHeader: deps.clientIpHeader,
+    isStopping,
+    onHandshake: (conn, text) => handshake(handshakeCtx, conn, text),
+    onRequest: (conn, text) => dispatchRequest(methodCtx, logger, conn, text),
   });
 
   const fetchHandler = (req: Request, server: Server<WsData>): Response | Promise<Response> | undefined => {
-    if (req.headers.get("upgrade")?.toLowerCase() === "websocket") {
-      const path = new URL(req.url).pathname;
-      if (path !== "/" && path !== "/ws") return new Response("not found", { status: 404 });
-      if (stopping)
-        return new Response("gateway is restarting", { status: 503, headers: { "retry-after": "2" } });
-      upgrades++;
-      const fromHeader = deps.clientIpHeader ? req.headers.get(deps.clientIpHeader)?.trim() : undefined;
-      const addr = fromHeader || server.requestIP(req)?.address || "unknown";
-      const data: WsData = {
-        connId: `c${(++nextConn).toString(36)}-${crypto.randomUUID().slice(0, 8)}`,
-        addr,
-        bearer: bearerToken(req.headers.get("authorization")),
-        conn: null,
-      };
-      if (server.upgrade(req, { data })) return undefined;
-      return new Response("WebSocket upgrade failed", { status: 400 });
-    }
+    if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return sockets.upgrade(req, server);
     return http.fetch(req);
-  };
-
-  // ---- WebSocket ------------------------------------------------------------------------------
-
-  const handshake = (conn: Connection, text: string) => {
-    const parsed = parseRequestFrame(text);
-    if (!parsed.ok) {
-      conn.close(CLOSE.policy, "invalid request frame");
-      return;
-    }
-    const { id, method, params } = parsed.frame;
-    const fail = (err: GatewayError, code: number, reason: string) => {
-      conn.sendResponse(errorResponse(id, err));
-      conn.close(code, reason);
-    };
-    if (method !== "connect") {
-      return fail(
-        invalidRequest("invalid handshake: first request must be connect"),
-        CLOSE.policy,
-        "invalid handshake",
-      );
-    }
-    const p = connectParamsSchema.safeParse(params);
-    if (!p.success) {
-      const msg = `invalid connect params: ${describeZodError(p.error)}`;
-      return fail(invalidRequest(msg), CLOSE.policy, "invalid connect params");
-    }
-    const protocol = negotiateProtocol(p.data.minProtocol, p.data.maxProtocol);
-    if (protocol === null) {
-      return fail(
-        invalidRequest("protocol mismatch", { code: "PROTOCOL_MISMATCH", expectedProtocol: 4 }),
-        CLOSE.protocolError,
-        "protocol mismatch",
-      );
-    }
-    const wait = limiter.retryAfterMs(conn.addr);
-    if (wait > 0) {
-      logger.warn({ connId: conn.connId, addr: conn.addr, retryAfterMs: wait }, "gateway auth rate limited");
-      return fail(rateLimitedError(wait), CLOSE.policy, "too many failed authentication attempts");
-    }
-    const outcome = checkToken(p.data.auth, conn.bearer, deps.token);
-    if (outcome !== "ok") {
-      limiter.recordFailure(conn.addr);
-      logger.warn(
-        {
-          connId: conn.connId,
-          addr: conn.addr,
-          client: p.data.client.id,
-          reason: outcome === "missing" ? "AUTH_TOKEN_MISSING" : "AUTH_TOKEN_MISMATCH",
-        },
-        "gateway auth failed",
-      );
-      return fail(
-        authError(outcome),
-        CLOSE.policy,
-        outcome === "missing"
-          ? "unauthorized: gateway token missing"
-          : "unauthorized: gateway token mismatch",
-      );
-    }
-    limiter.reset(conn.addr);
-    pending.delete(conn);
-    conn.state = "open";
-    conn.protocol = protocol;
-    conn.clientId = p.data.client.id;
-    conn.clientMode = p.data.client.mode;
-    const scopes = p.data.scopes && p.data.scopes.length > 0 ? p.data.scopes : ["operator.admin"];
-    conn.sendResponse(
-      okResponse(
-        id,
-        helloOk({
-          protocol,
-          version: methodCtx.version,
-          connId: conn.connId,
-          methods: METHOD_NAMES,
-          events: EVENT_NAMES,
-          uptimeMs: now() - startedAt,
-          maxBufferedBytes: config.GATEWAY_MAX_BUFFERED_BYTES,
-          tickIntervalMs,
-          scopes,
-        }),
-      ),
-    );
-    logger.debug(
-      { connId: conn.connId, protocol, client: conn.clientId, mode: conn.clientMode },
-      "gateway client connected",
-    );
-  };
-
-  const request = (conn: Connection, text: string) => {
-    const parsed = parseRequestFrame(text);
-    if (!parsed.ok) {
-      conn.sendResponse(
-        errorResponse(parsed.id ?? "invalid", invalidRequest(`invalid request frame: ${parsed.reason}`)),
-      );
-      return;
-    }
-    const { id, method, params } = parsed.frame;
-    callMethod(methodCtx, method, params).then(
-      (payload) => void conn.sendResponse(okResponse(id, payload)),
-      (e: unknown) => {
-        const err =
-          e instanceof GatewayError
-            ? e
-            : new GatewayError("UNAVAILABLE", "internal error", { retryable: true });
-        if (!(e instanceof GatewayError)) logger.error({ err: e, method }, "gateway method failed");
-        conn.sendResponse(errorResponse(id, err));
-      },
-    );
-  };
-
-  const websocket: WebSocketHandler<WsData> = {
-    maxPayloadLength: MAX_PAYLOAD_BYTES,
-    backpressureLimit: Math.max(64 * 1024 * 1024, config.GATEWAY_MAX_BUFFERED_BYTES * 4),
-    closeOnBackpressureLimit: false,
-    idleTimeout: 120,
-    sendPings: true,
-    perMessageDeflate: false,
-    open(ws: ServerWebSocket<WsData>) {
-      const conn = new Connection(ws, {
-        connId: ws.data.connId,
-        addr: ws.data.addr,
-        bearer: ws.data.bearer,
-        openedAt: now(),
-        maxBufferedBytes: config.GATEWAY_MAX_BUFFERED_BYTES,
-      });
-      ws.data.conn = conn;
-      conns.add(conn);
-      pending.add(conn);
-      if (stopping) {
-        conn.close(CLOSE.restart, "service restart");
-        return;
-      }
-      conn.sendChallenge(crypto.randomUUID(), now());
-    },
-    message(ws: ServerWebSocket<WsData>, message: string | Buffer) {
-      const conn = ws.data.conn;
-      if (!conn || conn.state === "closed") return;
-      conn.framesIn++;
-      const size = typeof message === "string" ? message.length : message.byteLength;
-      if (conn.state === "pending") {
-        if (
-          size > PRE_HANDSHAKE_MAX_BYTES ||
-          (typeof message === "string" && Buffer.byteLength(message) > PRE_HANDSHAKE_MAX_BYTES)
-        ) {
-          conn.close(CLOSE.tooBig, "handshake frame too large");
-          return;
-        }
-        handshake(conn, typeof message === "string" ? message : message.toString("utf8"));
-        return;
-      }
-      request(conn, typeof message === "string" ? message : message.toString("utf8"));
-    },
-    close(ws: ServerWebSocket<WsData>, code: number, reason: string) {
-      const conn = ws.data.conn;
-      if (!conn) return;
-      const wasOpen = conn.protocol !== null;
-      const cause = conn.closeCause ?? `client closed ${code}${reason ? ` ${reason.slice(0, 60)}` : ""}`;
-      conn.state = "closed";
-      conns.delete(conn);
-      pending.delete(conn);
-      logger.info(
-        {
-          connId: conn.connId,
-          addr: conn.addr,
-          protocol: conn.protocol,
-          client: conn.clientId,
-          authenticated: wasOpen,
-          durationMs: now() - conn.openedAt,
-          code,
-          cause,
-          framesIn: conn.framesIn,
-          droppedEvents: conn.droppedEvents,
-        },
-        "gateway connection closed",
-      );
-    },
   };
 
   const handshakeTimer = setInterval(
@@ -419,13 +207,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   return {
     fetch: fetchHandler,
-    websocket,
+    websocket: sockets.websocket,
     runs,
     stats: () => ({
       connections: conns.size,
       pending: pending.size,
       open: conns.size - pending.size,
-      upgrades,
+      upgrades: sockets.upgrades(),
       activeRuns: runs.activeCount,
     }),
     stop,

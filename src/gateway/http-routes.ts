@@ -1,0 +1,44 @@
+/**
+ * The gateway's HTTP routes (Hono): `/healthz`, `/readyz` (store, AI server, not stopping) and the
+ * web chat page at `/`. WebSocket upgrades never reach this app (sockets.ts takes them first).
+ */
+import { Hono } from "hono";
+import { PipbotError, toPipbotError } from "../shared/errors.ts";
+import type { PipbotLogger } from "../shared/log.ts";
+import type { Store } from "../shared/store/index.ts";
+import type { AiClient } from "./ai-client.ts";
+import { webChatHeaders, webChatPage } from "./webchat.ts";
+
+export interface HttpRoutesDeps {
+  store: Store;
+  ai: AiClient;
+  logger: PipbotLogger;
+  version: string;
+  isStopping: () => boolean;
+}
+
+export function createHttpRoutes(deps: HttpRoutesDeps): Hono {
+  const { store, ai, logger } = deps;
+  const http = new Hono();
+  http.get("/healthz", (c) => c.json({ ok: true }));
+  http.get("/readyz", async (c) => {
+    if (deps.isStopping()) return c.json({ ok: false, reason: "gateway is shutting down" }, 503);
+    if (!store.ping()) return c.json({ ok: false, reason: "store unavailable" }, 503);
+    const h = await ai.health(1000);
+    if (!h.ok) return c.json({ ok: false, reason: `AI server not ready: ${h.error}` }, 503);
+    return c.json({ ok: true });
+  });
+  // The web chat: no token needed to load it (it holds none); the browser keeps the token of the
+  // URL fragment in memory. A new CSP nonce per response.
+  http.get("/", () => {
+    const nonce = crypto.randomUUID().replaceAll("-", "");
+    return new Response(webChatPage(nonce, deps.version), { headers: webChatHeaders(nonce) });
+  });
+  http.notFound((c) => c.json(new PipbotError("not_found", "not found").toHttpBody(), 404));
+  http.onError((err, c) => {
+    const e = toPipbotError(err);
+    logger.error({ err, path: new URL(c.req.url).pathname }, "gateway http error");
+    return c.json(e.toHttpBody(), e.status as 500);
+  });
+  return http;
+}

@@ -1,0 +1,136 @@
+/**
+ * The WebSocket side of the gateway (Bun's native server WebSocket): the upgrade (path, stopping,
+ * client address, bearer header), then each socket's lifecycle: open → `connect.challenge`;
+ * frames before the handshake are limited to 64 KiB and go to the handshake, later ones to method
+ * dispatch; on close the connection leaves the registry and its one close line is logged.
+ */
+import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
+import type { PipbotLogger } from "../shared/log.ts";
+import { bearerToken } from "../shared/secure-compare.ts";
+import { Connection } from "./connection.ts";
+import { CLOSE, MAX_PAYLOAD_BYTES, PRE_HANDSHAKE_MAX_BYTES } from "./protocol.ts";
+
+export interface WsData {
+  connId: string;
+  addr: string;
+  bearer: string | undefined;
+  conn: Connection | null;
+}
+
+export interface SocketsOptions {
+  /** Every connection, pending or open. */
+  conns: Set<Connection>;
+  /** The connections still awaiting their handshake. */
+  pending: Set<Connection>;
+  logger: PipbotLogger;
+  now: () => number;
+  maxBufferedBytes: number;
+  /** Header carrying the real client address behind a trusted proxy (e.g. fly-client-ip). */
+  clientIpHeader?: string | undefined;
+  isStopping: () => boolean;
+  /** The first frame of a pending connection. */
+  onHandshake: (conn: Connection, text: string) => void;
+  /** A frame of an open connection. */
+  onRequest: (conn: Connection, text: string) => void;
+}
+
+export interface Sockets {
+  /** Answer a WebSocket upgrade request: undefined once upgraded, else the refusal. */
+  upgrade: (req: Request, server: Server<WsData>) => Response | undefined;
+  websocket: WebSocketHandler<WsData>;
+  upgrades: () => number;
+}
+
+export function createSockets(o: SocketsOptions): Sockets {
+  const { conns, pending, logger, now } = o;
+  let upgrades = 0;
+  let nextConn = 0;
+
+  const upgrade = (req: Request, server: Server<WsData>): Response | undefined => {
+    const path = new URL(req.url).pathname;
+    if (path !== "/" && path !== "/ws") return new Response("not found", { status: 404 });
+    if (o.isStopping())
+      return new Response("gateway is restarting", { status: 503, headers: { "retry-after": "2" } });
+    upgrades++;
+    const fromHeader = o.clientIpHeader ? req.headers.get(o.clientIpHeader)?.trim() : undefined;
+    const addr = fromHeader || server.requestIP(req)?.address || "unknown";
+    const data: WsData = {
+      connId: `c${(++nextConn).toString(36)}-${crypto.randomUUID().slice(0, 8)}`,
+      addr,
+      bearer: bearerToken(req.headers.get("authorization")),
+      conn: null,
+    };
+    if (server.upgrade(req, { data })) return undefined;
+    return new Response("WebSocket upgrade failed", { status: 400 });
+  };
+
+  const websocket: WebSocketHandler<WsData> = {
+    maxPayloadLength: MAX_PAYLOAD_BYTES,
+    backpressureLimit: Math.max(64 * 1024 * 1024, o.maxBufferedBytes * 4),
+    closeOnBackpressureLimit: false,
+    idleTimeout: 120,
+    sendPings: true,
+    perMessageDeflate: false,
+    open(ws: ServerWebSocket<WsData>) {
+      const conn = new Connection(ws, {
+        connId: ws.data.connId,
+        addr: ws.data.addr,
+        bearer: ws.data.bearer,
+        openedAt: now(),
+        maxBufferedBytes: o.maxBufferedBytes,
+      });
+      ws.data.conn = conn;
+      conns.add(conn);
+      pending.add(conn);
+      if (o.isStopping()) {
+        conn.close(CLOSE.restart, "service restart");
+        return;
+      }
+      conn.sendChallenge(crypto.randomUUID(), now());
+    },
+    message(ws: ServerWebSocket<WsData>, message: string | Buffer) {
+      const conn = ws.data.conn;
+      if (!conn || conn.state === "closed") return;
+      conn.framesIn++;
+      const size = typeof message === "string" ? message.length : message.byteLength;
+      if (conn.state === "pending") {
+        if (
+          size > PRE_HANDSHAKE_MAX_BYTES ||
+          (typeof message === "string" && Buffer.byteLength(message) > PRE_HANDSHAKE_MAX_BYTES)
+        ) {
+          conn.close(CLOSE.tooBig, "handshake frame too large");
+          return;
+        }
+        o.onHandshake(conn, typeof message === "string" ? message : message.toString("utf8"));
+        return;
+      }
+      o.onRequest(conn, typeof message === "string" ? message : message.toString("utf8"));
+    },
+    close(ws: ServerWebSocket<WsData>, code: number, reason: string) {
+      const conn = ws.data.conn;
+      if (!conn) return;
+      const wasOpen = conn.protocol !== null;
+      const cause = conn.closeCause ?? `client closed ${code}${reason ? ` ${reason.slice(0, 60)}` : ""}`;
+      conn.state = "closed";
+      conns.delete(conn);
+      pending.delete(conn);
+      logger.info(
+        {
+          connId: conn.connId,
+          addr: conn.addr,
+          protocol: conn.protocol,
+          client: conn.clientId,
+          authenticated: wasOpen,
+          durationMs: now() - conn.openedAt,
+          code,
+          cause,
+          framesIn: conn.framesIn,
+          droppedEvents: conn.droppedEvents,
+        },
+        "gateway connection closed",
+      );
+    },
+  };
+
+  return { upgrade, websocket, upgrades: () => upgrades };
+}
