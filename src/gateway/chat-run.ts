@@ -1,0 +1,229 @@
+/**
+ * One chat run, start to end: build the context, stream the AI server's reply as coalesced
+ * `delta` events (the first at once, then one per delta window), checkpoint the partial text,
+ * end on timeout or abort, store the result (finishRun) and only then emit the one terminal event
+ * (final / aborted / error), then log the one wide line per turn.
+ */
+import type { StreamEvent } from "../shared/chat-api.ts";
+import { isPipbotError, PipbotError } from "../shared/errors.ts";
+import type { Logger } from "../shared/log.ts";
+import type { Store, Usage } from "../shared/store/index.ts";
+import type { AiClient } from "./ai-client.ts";
+import { buildContext, type ErrorKind, errorKindOf, type WireUsage, wireUsage } from "./context.ts";
+
+export interface ChatEventPayload {
+  runId: string;
+  sessionKey: string;
+  seq: number;
+  state: "delta" | "final" | "aborted" | "error";
+  message?: { role: "assistant"; content: { type: "text"; text: string }[]; timestamp: number };
+  deltaText?: string;
+  errorMessage?: string;
+  errorKind?: ErrorKind;
+  usage?: WireUsage;
+  stopReason?: string;
+}
+
+/** What a run needs from the gateway (ChatRunsOptions adds the queue's own settings). */
+export interface RunSettings {
+  store: Store;
+  ai: AiClient;
+  logger: Logger;
+  /** Broadcast one chat event to every connected client. */
+  emit: (payload: ChatEventPayload) => void;
+  model?: string | undefined;
+  deltaWindowMs: number;
+  contextBudgetChars: number;
+  checkpointIntervalMs?: number;
+}
+
+export type AbortCause = "rpc" | "stop" | "shutdown";
+
+export interface ActiveRun {
+  runId: string;
+  sessionId: string;
+  sessionKey: string;
+  userMessageId: string;
+  controller: AbortController;
+  abortCause?: AbortCause;
+  seq: number;
+  timeoutMs: number;
+}
+
+export type RunOutcome = "final" | "aborted" | "error" | "interrupted";
+
+function emit(
+  s: RunSettings,
+  run: ActiveRun,
+  p: Omit<ChatEventPayload, "runId" | "sessionKey" | "seq">,
+): void {
+  run.seq += 1;
+  try {
+    s.emit({ runId: run.runId, sessionKey: run.sessionKey, seq: run.seq, ...p });
+  } catch (e) {
+    s.logger.error({ err: e, runId: run.runId }, "chat event broadcast failed");
+  }
+}
+
+export async function executeRun(
+  run: ActiveRun,
+  s: RunSettings,
+  now: () => number,
+  ended: (outcome: RunOutcome) => void,
+): Promise<void> {
+  const t0 = now();
+  let text = "";
+  let pending = "";
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
+  let lastCheckpoint = t0;
+  let ttftMs: number | null = null;
+  let model = s.model;
+  let usage: Usage | undefined;
+  let deltas = 0;
+  const message = (t: string) => ({
+    role: "assistant" as const,
+    content: [{ type: "text" as const, text: t }],
+    timestamp: now(),
+  });
+  const flush = () => {
+    if (flushTimer) clearTimeout(flushTimer);
+    flushTimer = undefined;
+    if (pending === "") return;
+    const deltaText = pending;
+    pending = "";
+    deltas++;
+    emit(s, run, { state: "delta", message: message(text), deltaText });
+  };
+  const timeout = setTimeout(() => {
+    run.controller.abort(new PipbotError("timeout", `the run took longer than ${run.timeoutMs} ms`));
+  }, run.timeoutMs);
+
+  let outcome: RunOutcome;
+  let errorMessage: string | undefined;
+  let errorKind: ErrorKind | undefined;
+  let stopReason: string | undefined;
+  try {
+    if (run.controller.signal.aborted) throw run.controller.signal.reason ?? new Error("aborted");
+    const history = s.store.listMessages(run.sessionId, 2000);
+    const messages = buildContext(history, run.userMessageId, s.contextBudgetChars);
+    let done: Extract<StreamEvent, { type: "done" }>["data"] | undefined;
+    for await (const ev of s.ai.stream(
+      { model: s.model, messages, conversationId: run.sessionId },
+      run.controller.signal,
+    )) {
+      if (ev.type === "start") {
+        model = `${ev.data.provider}/${ev.data.model}`;
+      } else if (ev.type === "delta") {
+        if (ev.data.text === "") continue;
+        text += ev.data.text;
+        pending += ev.data.text;
+        if (ttftMs === null) {
+          ttftMs = now() - t0;
+          flush();
+        } else if (!flushTimer) {
+          flushTimer = setTimeout(flush, s.deltaWindowMs);
+        }
+        const t = now();
+        if (t - lastCheckpoint >= (s.checkpointIntervalMs ?? 500)) {
+          lastCheckpoint = t;
+          s.store.saveRunPartial(run.runId, text);
+        }
+      } else if (ev.type === "done") {
+        done = ev.data;
+      } else {
+        throw new PipbotError(ev.data.code as never, ev.data.message, { retryable: ev.data.retryable });
+      }
+    }
+    if (!done) throw new PipbotError("upstream_error", "AI server stream ended without a result");
+    flush();
+    const doneText = done.message.content.map((b) => b.text).join("");
+    if (doneText.length > text.length) text = doneText;
+    usage = done.usage;
+    stopReason = done.stopReason;
+    outcome = "final";
+  } catch (e) {
+    flush();
+    if (run.abortCause === "rpc" || run.abortCause === "stop") {
+      outcome = "aborted";
+      stopReason = run.abortCause;
+    } else if (run.abortCause === "shutdown") {
+      outcome = "interrupted";
+      errorMessage = "run interrupted: the gateway is shutting down";
+      errorKind = "unknown";
+      stopReason = "interrupted";
+    } else {
+      const err = isPipbotError(e)
+        ? e
+        : new PipbotError("internal", e instanceof Error ? e.message : String(e));
+      outcome = "error";
+      errorMessage = err.message || err.code;
+      errorKind = err.code === "timeout" ? "timeout" : errorKindOf(err.code, err.message);
+      if (err.code === "internal") s.logger.error({ err: e, runId: run.runId }, "chat run failed");
+    }
+  } finally {
+    clearTimeout(timeout);
+    if (flushTimer) clearTimeout(flushTimer);
+  }
+
+  try {
+    s.store.finishRun(run.runId, {
+      state: outcome,
+      text,
+      ...(model ? { model } : {}),
+      ...(usage ? { usage } : {}),
+      ...(stopReason ? { stopReason } : {}),
+      ...(errorMessage ? { errorMessage } : {}),
+      ...(errorKind ? { errorKind } : {}),
+    });
+  } catch (e) {
+    // Nothing of the end was written (one transaction). Never announce a final or aborted reply
+    // that chat.history would not show: the run ends as an error, and the store keeps it
+    // `running`, so the next start closes it as interrupted with its last checkpoint.
+    s.logger.error({ err: e, runId: run.runId }, "chat run: could not store the result");
+    outcome = "error";
+    errorMessage = "the reply could not be stored (store unavailable)";
+    errorKind = "unknown";
+  }
+  ended(outcome);
+
+  if (outcome === "final") {
+    const u = wireUsage(usage);
+    emit(s, run, {
+      state: "final",
+      ...(text ? { message: message(text) } : {}),
+      ...(u ? { usage: u } : {}),
+      ...(stopReason ? { stopReason } : {}),
+    });
+  } else if (outcome === "aborted") {
+    emit(s, run, {
+      state: "aborted",
+      ...(text ? { message: message(text) } : {}),
+      stopReason: stopReason ?? "rpc",
+    });
+  } else {
+    emit(s, run, {
+      state: "error",
+      ...(text ? { message: message(text) } : {}),
+      errorMessage: errorMessage ?? "run failed",
+      errorKind: errorKind ?? "unknown",
+    });
+  }
+
+  s.logger.info(
+    {
+      runId: run.runId,
+      sessionKey: run.sessionKey,
+      sessionId: run.sessionId,
+      model: model ?? null,
+      outcome,
+      ttftMs,
+      durationMs: now() - t0,
+      chars: text.length,
+      deltas,
+      usage: usage ?? null,
+      stopReason: stopReason ?? null,
+      ...(errorKind ? { errorKind, errorMessage } : {}),
+    },
+    "chat turn",
+  );
+}
