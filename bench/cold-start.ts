@@ -8,7 +8,8 @@
  * once (the floor for four Bun processes). The AI server runs in direct mode against the upstream
  * simulator (started in this process), sync disabled, everything on loopback with a temp DATA_DIR.
  *
- * Memory is reported two ways: the sum of VmRSS (counts the pages of the bun executable that the
+ * Memory is reported three ways: the sum of PSS (smaps_rollup; shared pages split among every
+ * process that maps them, this script's own Bun included, so it slightly understates), the sum of VmRSS (counts the pages of the bun executable that the
  * four processes share once per process, so it overstates), and the unique resident memory: the
  * distinct physical pages mapped by any of the processes, from /proc/<pid>/pagemap (each shared
  * page counted once: what the runtime really holds; reading page frame numbers needs root, without
@@ -58,9 +59,20 @@ async function until200(url: string, deadlineMs: number): Promise<boolean> {
 
 interface TreeMem {
   rssKb: number;
+  /** Sum of PSS (smaps_rollup): each shared page split among the processes that map it. */
+  pssKb: number;
   /** Distinct physical pages of all the processes, in kB; null without access to page frames. */
   uniqueKb: number | null;
-  procs: { pid: number; name: string; rssKb: number; uniqueKb: number | null }[];
+  procs: { pid: number; name: string; rssKb: number; pssKb: number; uniqueKb: number | null }[];
+}
+
+/** Proportional set size of `pid` in kB (what `smem` reports); 0 when the process is gone. */
+function pssOf(pid: number): number {
+  try {
+    return Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
 }
 
 function rssOf(pid: number): number {
@@ -148,10 +160,11 @@ function treeMem(roots: number[]): TreeMem {
       frames = false;
     }
     for (const f of own) all.add(f);
-    return { pid, name, rssKb: rssOf(pid), uniqueKb: own.size * 4 };
+    return { pid, name, rssKb: rssOf(pid), pssKb: pssOf(pid), uniqueKb: own.size * 4 };
   });
   return {
     rssKb: procs.reduce((a, p) => a + p.rssKb, 0),
+    pssKb: procs.reduce((a, p) => a + p.pssKb, 0),
     uniqueKb: frames ? all.size * 4 : null,
     procs: procs.map((p) => ({ ...p, uniqueKb: frames ? p.uniqueKb : null })),
   };
@@ -293,11 +306,15 @@ try {
   if (mem && floor) {
     const u = (kb: number | null) => (kb === null ? "n/a (needs root)" : mb(kb));
     console.log(`\nidle memory after ${SETTLE_MS} ms, ${mem.procs.length} processes (first round):`);
-    console.log("| process | RSS | its own resident pages |\n|---|---|---|");
+    console.log("| process | RSS | PSS | its own resident pages |\n|---|---|---|---|");
     for (const p of mem.procs)
-      console.log(`| ${p.name} (pid ${p.pid}) | ${mb(p.rssKb)} | ${u(p.uniqueKb)} |`);
-    console.log(`| **all, shared pages once** | sum ${mb(mem.rssKb)} | **${u(mem.uniqueKb)}** |`);
-    console.log(`| baseline: 4 bare Bun.serve | sum ${mb(floor.rssKb)} | ${u(floor.uniqueKb)} |`);
+      console.log(`| ${p.name} (pid ${p.pid}) | ${mb(p.rssKb)} | ${mb(p.pssKb)} | ${u(p.uniqueKb)} |`);
+    console.log(
+      `| **all, shared pages once** | sum ${mb(mem.rssKb)} | sum ${mb(mem.pssKb)} | **${u(mem.uniqueKb)}** |`,
+    );
+    console.log(
+      `| baseline: 4 bare Bun.serve | sum ${mb(floor.rssKb)} | sum ${mb(floor.pssKb)} | ${u(floor.uniqueKb)} |`,
+    );
     const r = (a: number | null, b: number | null) => (a === null || !b ? "n/a" : `${(a / b).toFixed(2)}×`);
     console.log(
       `ratio pipbot / 4 bare Bun.serve: RSS sum ${r(mem.rssKb, floor.rssKb)}, unique ${r(mem.uniqueKb, floor.uniqueKb)}`,
