@@ -9,8 +9,9 @@
  * simulator (started in this process), sync disabled, everything on loopback with a temp DATA_DIR.
  *
  * Memory is reported three ways: the sum of PSS (smaps_rollup; shared pages split among every
- * process that maps them, this script's own Bun included, so it slightly understates), the sum of VmRSS (counts the pages of the bun executable that the
- * four processes share once per process, so it overstates), and the unique resident memory: the
+ * process that maps them, this script's own Bun included, so it slightly understates), the sum
+ * of VmRSS (counts the pages of the bun executable that the four processes share once per
+ * process, so it overstates), and the unique resident memory: the
  * distinct physical pages mapped by any of the processes, from /proc/<pid>/pagemap (each shared
  * page counted once: what the runtime really holds; reading page frame numbers needs root, without
  * it the script says so and prints the RSS sum only). The target is judged on the unique figure.
