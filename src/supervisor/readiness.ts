@@ -2,6 +2,9 @@
  * Readiness: how the supervisor knows a child is up. Known processes expose a health endpoint
  * (see the contracts); any other process counts as ready once it has stayed up for a short while.
  */
+import { reachableHost } from "../shared/config/env.ts";
+
+export { reachableHost };
 
 export type ReadinessCheck = { kind: "http"; url: string } | { kind: "uptime"; ms: number };
 
@@ -12,13 +15,6 @@ export interface ReadinessEnv {
   GATEWAY_HOST: string;
   GATEWAY_PORT: number;
   SUPERVISOR_READY_UPTIME_MS: number;
-}
-
-/** Where to reach a server bound to `host`: a wildcard bind is reached on loopback. */
-export function reachableHost(host: string): string {
-  const h = host.replace(/^\[|\]$/g, "");
-  if (h === "0.0.0.0" || h === "::" || h === "") return "127.0.0.1";
-  return h.includes(":") ? `[${h}]` : h;
 }
 
 export function readinessFor(name: string, env: ReadinessEnv): ReadinessCheck {

@@ -193,6 +193,16 @@ export function isLoopbackHost(h: string): boolean {
 }
 
 /**
+ * Where to reach a server bound to `host`: a wildcard bind (0.0.0.0, ::) is reached on loopback;
+ * an IPv6 literal is bracketed for a URL. Used by the supervisor's readiness and `pipbot status`.
+ */
+export function reachableHost(host: string): string {
+  const h = host.replace(/^\[|\]$/g, "");
+  if (h === "0.0.0.0" || h === "::" || h === "") return "127.0.0.1";
+  return h.includes(":") ? `[${h}]` : h;
+}
+
+/**
  * A rule for `defineEnv`: binding `hostVar` to a non-loopback address requires `tokenVar`
  * (`fix` says how to set the token or bind loopback).
  */
