@@ -22,6 +22,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: Co
     summary: "validate configuration; print each process's effective config",
     load: () => import("./check/main.ts"),
   },
+  status: {
+    summary: "ask the running processes how they are (up, ready, key facts); exit 1 if not",
+    load: () => import("./status/main.ts"),
+  },
   demo: {
     summary: "run the whole runtime against the bundled upstream simulator (no keys)",
     load: () => import("./supervisor/main.ts").then((m) => ({ main: m.demoMain })),
