@@ -395,7 +395,7 @@ export async function startUpstreamSim(
               // the response writer has taken everything queued, then one more turn for the socket.
               for (let spin = 0; spin < 1000 && (c.desiredSize ?? 0) < 0; spin++)
                 await new Promise((r) => setImmediate(r));
-              await new Promise((r) => setTimeout(r, 1));
+              await new Promise((r) => setTimeout(r, 15)); // bounded: lets the socket write land under load
               end("cut");
               c.error(undefined); // resets the connection (no terminating chunk)
               return;
