@@ -49,6 +49,9 @@ describe.skipIf(!HAVE_TMUX)("pipbot chat on a terminal", () => {
   beforeAll(async () => {
     ai = await startFakeAi();
     t = await startTestGateway({ aiUrl: ai.url });
+    // A session that lives for the whole file: killing a test's last session would otherwise make
+    // the tmux server exit, and the next test's new-session could race with the exiting server.
+    tmux("new-session", "-d", "-s", "keepalive", "sh", "-c", "sleep 3600");
   });
   afterAll(async () => {
     try {

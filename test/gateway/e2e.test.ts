@@ -7,22 +7,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
+import type { UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { openStore } from "../../src/shared/store/index.ts";
-import {
-  childEnv,
-  freePort,
-  ROOT,
-  type RunningProcess,
-  spawnPipbot,
-  tempDir,
-  waitFor,
-} from "../helpers/index.ts";
+import { childEnv, freePort, ROOT, type RunningProcess, tempDir, waitFor } from "../helpers/index.ts";
 import {
   connected,
-  httpOk,
   type RawClient,
+  type SimAiServer,
   spawnGateway,
+  startSimAiServer,
   startTestGateway,
   type TestGateway,
   TOKEN,
@@ -31,41 +24,22 @@ import {
 const HAVE_AI = existsSync(join(ROOT, "src", "ai-server", "main.ts"));
 const AI_SERVER_TOKEN = "e2e-ai-server-token-0123456789";
 
+let simAi: SimAiServer | undefined;
 let sim: UpstreamSim;
-let ai: RunningProcess;
 let aiUrl: string;
-let aiDir: ReturnType<typeof tempDir> | undefined;
 let t: TestGateway | undefined;
 const clients: RawClient[] = [];
 const procs: RunningProcess[] = [];
 
 describe.skipIf(!HAVE_AI)("gateway + real AI server + upstream simulator", () => {
   beforeAll(async () => {
-    sim = await startUpstreamSim();
-    aiDir = tempDir("pipbot-e2e-ai-");
-    const port = await freePort();
-    aiUrl = `http://127.0.0.1:${port}`;
-    ai = spawnPipbot(
-      ["ai"],
-      childEnv({
-        AI_PORT: String(port),
-        DATA_DIR: aiDir.path,
-        ANTHROPIC_BASE_URL: sim.url,
-        ANTHROPIC_API_KEY: "sim",
-        AI_DEFAULT_MODEL: "anthropic/sim",
-        PIPBOT_SIMULATOR: "1",
-        // As in the separate deployment: the AI server demands the bearer token.
-        AI_SERVER_TOKEN,
-      }),
-    );
-    await waitFor(() => httpOk(`${aiUrl}/healthz`), { timeoutMs: 20_000, what: "AI server /healthz" });
+    simAi = await startSimAiServer({ token: AI_SERVER_TOKEN, dirPrefix: "pipbot-e2e-ai-" });
+    sim = simAi.sim;
+    aiUrl = simAi.url;
   }, 30_000);
 
   afterAll(async () => {
-    ai?.kill("SIGTERM");
-    await ai?.exited;
-    await sim?.stop();
-    aiDir?.cleanup();
+    await simAi?.stop();
   });
 
   afterEach(async () => {

@@ -8,11 +8,20 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Ajv from "ajv";
 import WebSocket from "ws";
+import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { createGateway, type Gateway, type GatewaySettings } from "../../src/gateway/app.ts";
 import { formatStreamEvent } from "../../src/shared/chat-api.ts";
 import { createLogger, memoryDestination } from "../../src/shared/log.ts";
 import { openStore, type Store } from "../../src/shared/store/index.ts";
-import { ROOT, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
+import {
+  childEnv,
+  freePort,
+  ROOT,
+  type RunningProcess,
+  spawnPipbot,
+  tempDir,
+  waitFor,
+} from "../helpers/index.ts";
 
 export const TOKEN = "test-gateway-token-123";
 
@@ -426,4 +435,46 @@ export async function spawnGateway(
     },
   );
   return p;
+}
+
+/** The upstream simulator and a real `pipbot ai` on it (anthropic/sim), ready; `stop()` ends both. */
+export interface SimAiServer {
+  sim: UpstreamSim;
+  ai: RunningProcess;
+  /** http://127.0.0.1:<port> of the AI server. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startSimAiServer(opts: { token: string; dirPrefix: string }): Promise<SimAiServer> {
+  const sim = await startUpstreamSim();
+  const dir = tempDir(opts.dirPrefix);
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const ai = spawnPipbot(
+    ["ai"],
+    childEnv({
+      AI_PORT: String(port),
+      DATA_DIR: dir.path,
+      ANTHROPIC_BASE_URL: sim.url,
+      ANTHROPIC_API_KEY: "sim",
+      AI_DEFAULT_MODEL: "anthropic/sim",
+      PIPBOT_SIMULATOR: "1",
+      // As in the separate deployment: the AI server demands the bearer token.
+      AI_SERVER_TOKEN: opts.token,
+    }),
+  );
+  const stop = async () => {
+    ai.kill("SIGTERM");
+    await ai.exited;
+    await sim.stop();
+    dir.cleanup();
+  };
+  try {
+    await waitFor(() => httpOk(`${url}/healthz`), { timeoutMs: 20_000, what: "AI server /healthz" });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { sim, ai, url, stop };
 }

@@ -12,9 +12,16 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
-import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
-import { connected, httpOk, type RawClient, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
+import { waitFor } from "../helpers/index.ts";
+import {
+  connected,
+  type RawClient,
+  type SimAiServer,
+  startSimAiServer,
+  startTestGateway,
+  type TestGateway,
+  TOKEN,
+} from "./helpers.ts";
 
 // The page's globals, as far as the functions run in Chromium use them (the tsconfig has no DOM lib).
 interface PageElement {
@@ -45,10 +52,8 @@ const DEADLINE_MS = 15_000;
 
 if (SKIP) console.warn("webchat browser tests skipped: PIPBOT_SKIP_BROWSER=1");
 
-let sim: UpstreamSim;
-let ai: RunningProcess | undefined;
+let simAi: SimAiServer | undefined;
 let aiUrl: string;
-let aiDir: ReturnType<typeof tempDir> | undefined;
 let browser: Browser | undefined;
 const gateways: TestGateway[] = [];
 const contexts: BrowserContext[] = [];
@@ -125,31 +130,13 @@ describe.skipIf(SKIP)("web chat in headless Chromium (real gateway + AI server +
           ".ci/run does it), or set PIPBOT_SKIP_BROWSER=1 to skip the browser tests locally",
       );
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-    sim = await startUpstreamSim();
-    aiDir = tempDir("pipbot-browser-ai-");
-    const port = await freePort();
-    aiUrl = `http://127.0.0.1:${port}`;
-    ai = spawnPipbot(
-      ["ai"],
-      childEnv({
-        AI_PORT: String(port),
-        DATA_DIR: aiDir.path,
-        ANTHROPIC_BASE_URL: sim.url,
-        ANTHROPIC_API_KEY: "sim",
-        AI_DEFAULT_MODEL: "anthropic/sim",
-        PIPBOT_SIMULATOR: "1",
-        AI_SERVER_TOKEN,
-      }),
-    );
-    await waitFor(() => httpOk(`${aiUrl}/healthz`), { timeoutMs: 20_000, what: "AI server /healthz" });
+    simAi = await startSimAiServer({ token: AI_SERVER_TOKEN, dirPrefix: "pipbot-browser-ai-" });
+    aiUrl = simAi.url;
   }, 40_000);
 
   afterAll(async () => {
     await browser?.close();
-    ai?.kill("SIGTERM");
-    await ai?.exited;
-    await sim?.stop();
-    aiDir?.cleanup();
+    await simAi?.stop();
   });
 
   afterEach(async () => {

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { startUpstreamSim } from "../../src/dev/upstream-sim.ts";
 import type { StatusReport } from "../../src/status/render.ts";
 import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
-import { isAlive } from "../supervisor/helpers.ts";
+import { killSupervisorTree } from "../supervisor/helpers.ts";
 
 let cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -40,17 +40,7 @@ async function status(args: string[], env: Record<string, string>, deadlineMs = 
 }
 
 function ownSupervisor(p: RunningProcess) {
-  cleanups.push(async () => {
-    p.kill("SIGKILL");
-    await p.exited;
-    for (const r of p.records()) {
-      const pid = r.event === "child_start" ? Number(r.pid) : 0;
-      if (pid > 0 && isAlive(pid))
-        try {
-          process.kill(-pid, "SIGKILL");
-        } catch {}
-    }
-  });
+  cleanups.push(() => killSupervisorTree(p));
 }
 
 describe("pipbot status", () => {

@@ -2,7 +2,15 @@
 import { afterEach } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { childEnv, freePort, ROOT, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
+import {
+  childEnv,
+  freePort,
+  ROOT,
+  type RunningProcess,
+  spawnPipbot,
+  tempDir,
+  waitFor,
+} from "../helpers/index.ts";
 
 export const FIXTURES = join(ROOT, "test", "fixtures", "supervisor");
 
@@ -14,6 +22,22 @@ export function isAlive(pid: number): boolean {
     return state !== "Z" && state !== "X";
   } catch {
     return false;
+  }
+}
+
+/**
+ * SIGKILL a supervisor and then every child process group it started (from its `child_start`
+ * log lines), so that no grandchild of a test's runtime survives the test.
+ */
+export async function killSupervisorTree(p: RunningProcess): Promise<void> {
+  p.kill("SIGKILL");
+  await p.exited;
+  for (const r of p.records()) {
+    const pid = r.event === "child_start" ? Number(r.pid) : 0;
+    if (pid > 0 && isAlive(pid))
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {}
   }
 }
 

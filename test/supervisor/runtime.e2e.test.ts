@@ -16,7 +16,7 @@ import {
   tempDir,
   waitFor,
 } from "../helpers/index.ts";
-import { isAlive } from "./helpers.ts";
+import { isAlive, killSupervisorTree } from "./helpers.ts";
 
 const MAINS = ["ai-server", "sync", "gateway"].map((d) => join(ROOT, "src", d, "main.ts"));
 const runtimeMissing = !MAINS.every((f) => existsSync(f));
@@ -28,17 +28,7 @@ afterEach(async () => {
 });
 
 function own(p: RunningProcess) {
-  cleanups.push(async () => {
-    p.kill("SIGKILL");
-    await p.exited;
-    for (const r of p.records()) {
-      const pid = r.event === "child_start" ? Number(r.pid) : 0;
-      if (pid > 0 && isAlive(pid))
-        try {
-          process.kill(-pid, "SIGKILL");
-        } catch {}
-    }
-  });
+  cleanups.push(() => killSupervisorTree(p));
 }
 
 async function ports() {
