@@ -44,6 +44,7 @@ interface Vm {
   gatewayToken: string;
   dir: ReturnType<typeof tempDir>;
   port: number;
+  syncPort: number;
   rx?: SyncReceiver;
   proc?: RunningProcess;
 }
@@ -55,6 +56,7 @@ const vms: Vm[] = ["a", "b"].map((n) => ({
   gatewayToken: `gateway-token-vm-${n}-0123`,
   dir: tempDir(`pipbot-identity-vm-${n}-`),
   port: 0,
+  syncPort: 0,
 }));
 const aiDir = tempDir("pipbot-identity-ai-");
 const SECRETS = [AI_TOKEN, APP_TOKEN, ...vms.flatMap((v) => [v.token, v.syncSecret, v.gatewayToken])];
@@ -117,13 +119,14 @@ describe("separate mode: one shared AI server bills each user's VM to that user"
     for (const v of vms) {
       v.rx = await startSyncReceiver({ secret: v.syncSecret, userId: v.user });
       v.port = await freePort();
+      v.syncPort = await freePort();
       v.proc = spawnPipbot(
         VM_ARGS,
         childEnv({
           ...VM.env,
           DATA_DIR: v.dir.path,
           GATEWAY_PORT: String(v.port),
-          SYNC_STATUS_PORT: String(await freePort()),
+          SYNC_STATUS_PORT: String(v.syncPort),
           CLAWDBOT_GATEWAY_TOKEN: v.gatewayToken,
           AI_URL: aiUrl,
           AI_SERVER_TOKEN: AI_TOKEN,
@@ -205,7 +208,15 @@ describe("separate mode: one shared AI server bills each user's VM to that user"
           timeoutMs: 15_000,
           what: `VM ${v.name}'s synced reply`,
         },
-      );
+      ).catch(async (e) => {
+        // Say why (a rare full-suite flake): the sync worker's own status and the VM's last output.
+        const st = await fetch(`http://127.0.0.1:${v.syncPort}/status`)
+          .then((r) => r.text())
+          .catch((err) => String(err));
+        throw new Error(
+          `${String(e)}\nsync /status: ${st}\nreceiver entries: ${v.rx?.store.size}\nVM output (tail):\n${v.proc?.output().slice(-4000)}`,
+        );
+      });
   }, 60_000);
 
   test("no token or secret appears in any process's output", async () => {
