@@ -9,28 +9,12 @@
  */
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { dbPath } from "../../src/shared/store/index.ts";
 import { type FakeConvexProxy, startFakeConvexProxy } from "../fakes/convex-proxy.ts";
 import { type SyncReceiver, startSyncReceiver } from "../fakes/sync-receiver.ts";
-import {
-  childEnv,
-  freePort,
-  ROOT,
-  type RunningProcess,
-  spawnPipbot,
-  tempDir,
-  waitFor,
-} from "../helpers/index.ts";
-import { readToml } from "./lib/fly-rules.ts";
-
-const AI_APP = readToml(join(ROOT, "fly.toml"));
-const VM = readToml(join(ROOT, "deploy/fly-separate-vm.toml"));
-const VM_ARGS = (VM.processes?.app ?? "").split(" ").slice(2);
-const HAVE_V6 =
-  existsSync("/proc/net/if_inet6") && /^0{31}1 .* lo$/m.test(readFileSync("/proc/net/if_inet6", "utf8"));
+import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
+import { spawnAiApp, httpStatus as status, VM, VM_ARGS } from "./lib/separate-apps.ts";
 
 const AI_TOKEN = "identity-ai-token-0123456789abcdef";
 // The AI app's own provisioning (whom a call without a forwarded identity would bill).
@@ -67,14 +51,6 @@ let ai: RunningProcess;
 let aiUrl = "";
 const others: RunningProcess[] = [];
 
-async function status(url: string): Promise<number> {
-  try {
-    return (await fetch(url, { redirect: "manual" })).status;
-  } catch {
-    return 0;
-  }
-}
-
 function usageRows(): Record<string, unknown>[] {
   const db = new Database(dbPath(aiDir.path), { readonly: true });
   try {
@@ -93,27 +69,16 @@ describe("separate mode: one shared AI server bills each user's VM to that user"
       serviceToken: APP_TOKEN,
       users: Object.fromEntries(vms.map((v) => [v.user, v.token])),
     });
-    const aiPort = await freePort();
-    aiUrl = `http://127.0.0.1:${aiPort}`;
-    expect(AI_APP.env?.AI_HOST).toBe("::");
-    ai = spawnPipbot(
-      ["ai"],
-      childEnv({
-        ...AI_APP.env,
-        ...(HAVE_V6 ? {} : { AI_HOST: "0.0.0.0" }),
-        AI_PORT: String(aiPort),
-        AI_SERVER_TOKEN: AI_TOKEN,
-        DATA_DIR: aiDir.path,
+    ({ proc: ai, url: aiUrl } = await spawnAiApp({
+      token: AI_TOKEN,
+      dataDir: aiDir.path,
+      env: {
         CONVEX_SITE_URL: proxy.url,
         CLERK_USER_ID: APP_USER,
         PIPBOT_SERVICE_TOKEN: APP_TOKEN,
         AI_DEFAULT_MODEL: "anthropic/sim@tokens=4",
-      }),
-    );
-    await waitFor(async () => (await status(`${aiUrl}/healthz`)) === 200, {
-      timeoutMs: 20_000,
-      what: "the AI server's /healthz",
-    });
+      },
+    }));
 
     expect(VM_ARGS).toEqual(["start", "--only", "gateway,sync"]);
     for (const v of vms) {

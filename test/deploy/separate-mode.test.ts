@@ -8,7 +8,7 @@
  * rejected; a token-less public bind refuses to start.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import {
@@ -20,19 +20,12 @@ import {
   tempDir,
   waitFor,
 } from "../helpers/index.ts";
-import { readToml } from "./lib/fly-rules.ts";
+import { HAVE_V6, spawnAiApp, httpStatus as status, VM, VM_ARGS } from "./lib/separate-apps.ts";
 
 const NEEDED = ["src/ai-server/main.ts", "src/gateway/main.ts", "src/sync/main.ts", "src/supervisor/main.ts"];
 const READY = NEEDED.every((f) => existsSync(join(ROOT, f)));
 
-const AI_APP = readToml(join(ROOT, "fly.toml"));
-const VM = readToml(join(ROOT, "deploy/fly-separate-vm.toml"));
-/** The VM's command without `bun src/cli.ts`: ["start", "--only", "gateway,sync"]. */
-const VM_ARGS = (VM.processes?.app ?? "").split(" ").slice(2);
 const AI_TOKEN = "separate-ai-token-0123456789abcdef";
-/** ::1 on lo: IPv6 works here. Without it (some CI containers) `::` may not bind: use 0.0.0.0, also non-loopback. */
-const HAVE_V6 =
-  existsSync("/proc/net/if_inet6") && /^0{31}1 .* lo$/m.test(readFileSync("/proc/net/if_inet6", "utf8"));
 const GW_TOKEN = "separate-gateway-token-0123";
 const dirs = [tempDir("pipbot-separate-ai-"), tempDir("pipbot-separate-vm-")];
 let sim: UpstreamSim;
@@ -41,38 +34,19 @@ let vm: RunningProcess;
 let aiUrl = "";
 let gwPort = 0;
 
-async function status(url: string, init?: RequestInit): Promise<number> {
-  try {
-    return (await fetch(url, { ...init, redirect: "manual" })).status;
-  } catch {
-    return 0;
-  }
-}
-
 describe.skipIf(!READY)("separate mode: AI server app + `pipbot start --only gateway,sync`", () => {
   beforeAll(async () => {
     sim = await startUpstreamSim();
-    const aiPort = await freePort();
-    aiUrl = `http://127.0.0.1:${aiPort}`;
-    expect(AI_APP.env?.AI_HOST).toBe("::");
-    ai = spawnPipbot(
-      ["ai"],
-      childEnv({
-        ...AI_APP.env,
-        ...(HAVE_V6 ? {} : { AI_HOST: "0.0.0.0" }),
-        AI_PORT: String(aiPort),
-        AI_SERVER_TOKEN: AI_TOKEN,
-        DATA_DIR: dirs[0]!.path,
+    ({ proc: ai, url: aiUrl } = await spawnAiApp({
+      token: AI_TOKEN,
+      dataDir: dirs[0]!.path,
+      env: {
         ANTHROPIC_BASE_URL: sim.url,
         ANTHROPIC_API_KEY: "sim",
         AI_DEFAULT_MODEL: "anthropic/sim@tokens=6",
         PIPBOT_SIMULATOR: "1",
-      }),
-    );
-    await waitFor(async () => (await status(`${aiUrl}/healthz`)) === 200, {
-      timeoutMs: 20_000,
-      what: "the AI server's /healthz",
-    });
+      },
+    }));
 
     gwPort = await freePort();
     expect(VM_ARGS).toEqual(["start", "--only", "gateway,sync"]);
