@@ -8,6 +8,7 @@ import { gatewayEnv, isLoopbackHost, loadConfigOrExit, secretValues } from "../s
 import { loadOrCreateToken } from "../shared/gateway-token.ts";
 import { buildInfo, identity } from "../shared/identity.ts";
 import { createLogger } from "../shared/log.ts";
+import { onStopSignals, type StopReason } from "../shared/stop-signals.ts";
 import { openStore } from "../shared/store/index.ts";
 import { createGateway } from "./app.ts";
 
@@ -137,27 +138,26 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
-  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<NodeJS.Signals>();
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++;
-    if (signals === 1) {
-      log.info({ event: "gateway_stopping", signal: sig }, `received ${sig}; stopping`);
-      requestStop(sig);
-    } else {
-      log.warn({ event: "gateway_stopping", signal: sig }, `received ${sig} again; exiting now`);
-      process.exit(1);
-    }
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<StopReason>();
+  const offStop = onStopSignals(
+    {
+      graceful: (why) => {
+        log.info({ event: "gateway_stopping", signal: why }, `received ${why}; stopping`);
+        requestStop(why);
+      },
+      force: (why) => {
+        log.warn({ event: "gateway_stopping", signal: why }, `received ${why} again; exiting now`);
+        process.exit(1);
+      },
+    },
+    { env: process.env },
+  );
 
   await stopRequested;
   await gw.stop({ reason: "gateway stopping", restartExpectedMs: 5000 });
   await server.stop(true);
   store.close();
   log.info({ event: "gateway_stopped" }, "gateway stopped");
-  process.off("SIGTERM", onSignal);
-  process.off("SIGINT", onSignal);
+  offStop();
   return 0;
 }

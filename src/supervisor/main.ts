@@ -28,6 +28,7 @@ import {
   selectProcesses,
   startOrder,
 } from "../shared/procfile.ts";
+import { onStopSignals } from "../shared/stop-signals.ts";
 import { parseDemoArgs, parseStartArgs, USAGE } from "./args.ts";
 import { childConfigProblems, childEnv, supervisorSettings } from "./config.ts";
 import { chatDataDirFor, demoBanner, demoEnv, readyMessage, simProcess, simUrl } from "./demo.ts";
@@ -178,10 +179,12 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     ],
     settings: supervisorSettings(cfg),
     spawn: ({ command }): ChildHandle => {
+      // stdin is the parent-death pipe: only this process holds its write end, so the child
+      // reads end-of-file when the supervisor dies, however it dies (PIPBOT_PARENT_WATCH=stdin).
       const proc = Bun.spawn(commandArgv(command), {
         cwd,
         env,
-        stdin: "ignore",
+        stdin: "pipe",
         stdout: "pipe",
         stderr: "pipe",
         detached: true,
@@ -206,18 +209,18 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     ...(opts.onReady ? { onReady: () => opts.onReady?.(sup) } : {}),
   });
 
-  const onSignal = (sig: NodeJS.Signals) => sup.requestStop(sig);
-  if (opts.signals !== false) {
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
-  }
+  // First signal: graceful stop in reverse order; second: SIGKILL every group (shared semantics).
+  const offStop =
+    opts.signals === false
+      ? () => {}
+      : onStopSignals(
+          { graceful: (why) => sup.requestStop(why), force: (why) => sup.requestStop(why) },
+          { env: opts.env },
+        );
   try {
     return await sup.run();
   } finally {
-    if (opts.signals !== false) {
-      process.off("SIGTERM", onSignal);
-      process.off("SIGINT", onSignal);
-    }
+    offStop();
     logger.flush();
   }
 }

@@ -12,6 +12,7 @@ import {
 } from "../shared/config/index.ts";
 import { identity } from "../shared/identity.ts";
 import { createLogger, type PipbotLogger } from "../shared/log.ts";
+import { onStopSignals, type StopReason } from "../shared/stop-signals.ts";
 import { openStore, type Store } from "../shared/store/index.ts";
 import type { PushTarget } from "./push.ts";
 import { SyncRunner } from "./runner.ts";
@@ -113,26 +114,26 @@ export async function main(argv: string[]): Promise<number> {
     `sync worker ${runner ? "running" : "disabled"}; status on http://127.0.0.1:${server.port}/status`,
   );
 
-  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<NodeJS.Signals>();
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++;
-    if (signals === 1) {
-      log.info(
-        { event: "sync_stopping", signal: sig, graceMs: config.SYNC_SHUTDOWN_GRACE_MS },
-        `received ${sig}; stopping`,
-      );
-      requestStop(sig);
-    } else {
-      log.warn(
-        { event: "sync_stopping", signal: sig },
-        `received ${sig} again; abandoning the in-flight push now`,
-      );
-      runner?.abortNow();
-    }
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<StopReason>();
+  const offStop = onStopSignals(
+    {
+      graceful: (sig) => {
+        log.info(
+          { event: "sync_stopping", signal: sig, graceMs: config.SYNC_SHUTDOWN_GRACE_MS },
+          `received ${sig}; stopping`,
+        );
+        requestStop(sig);
+      },
+      force: (sig) => {
+        log.warn(
+          { event: "sync_stopping", signal: sig },
+          `received ${sig} again; abandoning the in-flight push now`,
+        );
+        runner?.abortNow();
+      },
+    },
+    { env: process.env },
+  );
 
   const loop = runner ? runner.start() : new Promise<void>(() => {});
   let code = 0;
@@ -156,7 +157,6 @@ export async function main(argv: string[]): Promise<number> {
     },
     "sync worker stopped",
   );
-  process.off("SIGTERM", onSignal);
-  process.off("SIGINT", onSignal);
+  offStop();
   return code;
 }

@@ -47,11 +47,14 @@ describe("Procfile", () => {
     expect(selectProcesses(e, undefined)).toHaveLength(3);
     expect(() => selectProcesses(e, ["ai", "web", "x"])).toThrow('unknown processes "web", "x"');
   });
-  test("plain commands run directly; anything shell-like runs under /bin/sh -c", () => {
-    expect(commandArgv("bun src/cli.ts gateway")).toEqual(["bun", "src/cli.ts", "gateway"]);
+  test("every line runs under /bin/sh -c, like foreman (exec lines make the shell the process)", () => {
+    expect(commandArgv("exec bun src/cli.ts gateway")).toEqual([
+      "/bin/sh",
+      "-c",
+      "exec bun src/cli.ts gateway",
+    ]);
     expect(commandArgv("a && b")).toEqual(["/bin/sh", "-c", "a && b"]);
     expect(commandArgv("FOO=1 bun x")).toEqual(["/bin/sh", "-c", "FOO=1 bun x"]);
-    expect(commandArgv("echo $HOME")).toEqual(["/bin/sh", "-c", "echo $HOME"]);
   });
 });
 
