@@ -33,6 +33,14 @@ import { parseDemoArgs, parseStartArgs, USAGE } from "./args.ts";
 import { childConfigProblems, childEnv, supervisorSettings } from "./config.ts";
 import { chatDataDirFor, demoBanner, demoEnv, readyMessage, simProcess, simUrl } from "./demo.ts";
 import { consoleFormat, scrubLine } from "./output.ts";
+import {
+  acquireLock,
+  bindTargets,
+  EX_UNAVAILABLE,
+  lockBusyMessage,
+  portBusyMessage,
+  portCollisions,
+} from "./preflight.ts";
 import { type ReadinessCheck, readinessFor } from "./readiness.ts";
 import { type ChildHandle, type Clock, Supervisor } from "./supervisor.ts";
 
@@ -100,6 +108,35 @@ function groupAlive(pgid: number): boolean {
   return false;
 }
 
+/** The supervisor pid of a DATA_DIR lock is still running (a live pipbot process, not a reused pid). */
+function isSupervisorPid(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+  if (!existsSync("/proc/self/cmdline")) return true;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    if (/^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2))) return false;
+    return /cli\.ts|pipbot/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** Why `host:port` cannot be bound right now, or null when it is free (the preflight bind). */
+function bindError(host: string, port: number): string | null {
+  if (port === 0) return null;
+  try {
+    Bun.serve({ hostname: host, port, fetch: () => new Response(null) }).stop(true);
+    return null;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code ?? (e as Error).message;
+  }
+}
+
 function loadProcesses(path: string, only: string[] | undefined): ProcEntry[] {
   let text: string;
   try {
@@ -139,6 +176,28 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     return EX_CONFIG;
   }
 
+  // Two processes on one port: a configuration error (exit 78), before anything else.
+  const targets = bindTargets(entries, cfg);
+  const collisions = portCollisions(targets);
+  if (collisions.length > 0) {
+    process.stderr.write(`pipbot start: not starting anything: ports collide:\n${collisions.join("\n")}\n`);
+    return EX_CONFIG;
+  }
+  // Another runtime on the same DATA_DIR, or a port already taken: exit 69, nothing started.
+  const lock = acquireLock(resolve(cfg.DATA_DIR), process.pid, isSupervisorPid);
+  if (!lock.ok) {
+    process.stderr.write(`${lockBusyMessage(resolve(cfg.DATA_DIR), lock)}\n`);
+    return EX_UNAVAILABLE;
+  }
+  for (const t of targets) {
+    const err = bindError(t.host, t.port);
+    if (err) {
+      lock.release();
+      process.stderr.write(`${portBusyMessage(t, err)}\n`);
+      return EX_UNAVAILABLE;
+    }
+  }
+
   const names = [...(opts.before ?? []).map((b) => b.entry.name), ...entries.map((e) => e.name)];
   // Human output on a terminal (unless this supervisor is itself supervised): every line, the
   // supervisor's own included, as `name | level msg`; otherwise JSON lines.
@@ -159,6 +218,11 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     { event: "identity", ...identity(names, opts.env), procfile: procfilePath },
     "pipbot supervisor starting",
   );
+  if (lock.stale)
+    logger.warn(
+      { event: "stale_lock", holder: lock.stale, dataDir: resolve(cfg.DATA_DIR) },
+      `took over the DATA_DIR lock of supervisor pid ${lock.stale.pid}, which is no longer running`,
+    );
 
   const output = (
     proc: string,
@@ -221,6 +285,7 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     return await sup.run();
   } finally {
     offStop();
+    lock.release();
     logger.flush();
   }
 }

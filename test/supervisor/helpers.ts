@@ -94,6 +94,7 @@ export function startSupervisor(s: Scenario, env: Record<string, string> = {}, a
     ["start", "--procfile", s.procfile, ...args],
     childEnv({
       ...s.ports,
+      DATA_DIR: s.dir,
       SUPERVISOR_READY_TIMEOUT_MS: "15000",
       SUPERVISOR_GRACE_MS: "5000",
       SUPERVISOR_SHUTDOWN_BUDGET_MS: "15000",
