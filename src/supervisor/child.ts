@@ -5,6 +5,7 @@
  * this file only runs and watches one child. Everything that touches the OS is injected.
  */
 import type { ProcEntry } from "../shared/procfile.ts";
+import type { ChildExit, ChildState } from "../shared/supervisor-status.ts";
 import { type Line, LineSplitter, type StreamName } from "./output.ts";
 import {
   Backoff,
@@ -63,6 +64,9 @@ export class Child {
   everReady = false;
   restarts = 0;
   current: Instance | null = null;
+  /** What the status file shows for it (the supervisor sets it on each change). */
+  state: ChildState = "starting";
+  lastExit: ChildExit | null = null;
   /** The last output lines (redacted), quoted when this child fails. */
   readonly recent: string[] = [];
 

@@ -29,6 +29,7 @@ import {
   startOrder,
 } from "../shared/procfile.ts";
 import { onStopSignals } from "../shared/stop-signals.ts";
+import { statusFilePath, writeStatusFile } from "../shared/supervisor-status.ts";
 import { parseDemoArgs, parseStartArgs, USAGE } from "./args.ts";
 import { childConfigProblems, childEnv, supervisorSettings } from "./config.ts";
 import { chatDataDirFor, demoBanner, demoEnv, readyMessage, simProcess, simUrl } from "./demo.ts";
@@ -233,6 +234,7 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     write(`${logger.redactor.string(text)}\n`);
   };
 
+  const statusPath = statusFilePath(resolve(cfg.DATA_DIR));
   const cwd = dirname(procfilePath);
   const env = childEnv(opts.env);
 
@@ -270,6 +272,8 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     output,
     scrub: (text) => scrubLine(text, logger.redactor),
     logger,
+    pid: process.pid,
+    onChange: (view) => writeStatusFile(statusPath, view),
     ...(opts.onReady ? { onReady: () => opts.onReady?.(sup) } : {}),
   });
 
