@@ -130,9 +130,13 @@ describe("on a terminal", () => {
       } finally {
         pty.proc.kill("SIGKILL");
       }
-      const lines = stripAnsi(pty.text)
+      // Each line: `HH:MM:SS.mmm name | …`; the time is checked, then cut for the comparisons.
+      const raw = stripAnsi(pty.text)
         .split(/\r?\n/)
+        .map((l) => l.replace(/^\^C/, ""))
         .filter((l) => l.trim() && l !== "^C");
+      for (const l of raw) expect(l).toMatch(/^\d\d:\d\d:\d\d\.\d{3} /);
+      const lines = raw.map((l) => l.slice(13));
       expect(lines.some((l) => l.startsWith("supervisor | info pipbot supervisor starting"))).toBe(true);
       expect(lines.some((l) => l.startsWith("out        | info json without proc"))).toBe(true);
       expect(lines.some((l) => l.startsWith("out        | plain stderr line"))).toBe(true);
