@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { UsageError } from "../shared/cli-args.ts";
+import { HelpRequested, UsageError } from "../shared/cli-args.ts";
 import {
   type Env,
   EX_CONFIG,
@@ -44,6 +44,7 @@ import {
 } from "./preflight.ts";
 import { type ReadinessCheck, readinessFor } from "./readiness.ts";
 import { type ChildHandle, type Clock, Supervisor } from "./supervisor.ts";
+import { UP_USAGE, upChoice } from "./up.ts";
 
 export { USAGE };
 
@@ -337,4 +338,17 @@ export async function demoMain(argv: string[]): Promise<number> {
         }),
       ),
   });
+}
+
+/** `pipbot up`: start or demo, chosen from the environment (with .env) — see up.ts. */
+export async function upMain(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) throw new HelpRequested(UP_USAGE);
+  const choice = upChoice(process.env);
+  process.stderr.write(`pipbot up: ${choice.why}\n`);
+  try {
+    return await (choice.mode === "start" ? main(argv) : demoMain(argv));
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(e.message, `${UP_USAGE}\n\n${e.usage}`);
+    throw e;
+  }
 }

@@ -55,7 +55,7 @@ describe("pipbot (dispatcher)", () => {
       expect(bad.out).toContain("--no-such-flag");
       expect(bad.out).toContain(`usage: pipbot ${c}`);
     }
-  });
+  }, 30_000);
 
   test("unexpected arguments are usage errors too", async () => {
     for (const args of [
