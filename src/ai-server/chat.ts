@@ -4,12 +4,14 @@
  * providers, phase timeouts, cancellation, and the usage of what happened. Every attempt streams
  * from the upstream, stream or not. Never throws: the outcome says ok / error / aborted.
  */
+
+import { abortableSleep } from "../shared/backoff.ts";
 import type { ChatUsage, StopReason } from "../shared/chat-api.ts";
 import { PipbotError, toPipbotError } from "../shared/errors.ts";
 import type { ModelRef } from "./models.ts";
 import { PhaseTimer, timeoutError } from "./phase-timer.ts";
 import type { ProviderCall, ProviderRegistry, UsagePatch } from "./providers/index.ts";
-import { abortableDelay, backoffMs } from "./retry.ts";
+import { backoffMs } from "./retry.ts";
 
 export interface EngineConfig {
   connectTimeoutMs: number;
@@ -249,7 +251,7 @@ export async function runChat(
           if (retry === cfg.maxRetries) break;
           const wait = backoffMs(retry + 1, err.retryAfterMs, deps.random);
           if (performance.now() + wait >= deadline) break; // no time to wait here: try the next model
-          if (!(await abortableDelay(wait, request.signal))) {
+          if (!(await abortableSleep(wait, request.signal))) {
             lastError = totalExpired ? timeoutError("total", cfg.totalTimeoutMs, candidate.id) : abortError();
             break candidates;
           }

@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { candidateModels, listedModels, resolveModel } from "../../src/ai-server/models.ts";
 import { PhaseTimer } from "../../src/ai-server/phase-timer.ts";
 import { retryAfterMs, upstreamError } from "../../src/ai-server/providers/upstream-errors.ts";
-import { abortableDelay, backoffMs } from "../../src/ai-server/retry.ts";
+import { backoffMs } from "../../src/ai-server/retry.ts";
 import { PipbotError } from "../../src/shared/errors.ts";
 import { manualClock } from "../helpers/manual-clock.ts";
 
@@ -59,14 +59,6 @@ describe("retry policy", () => {
     expect(backoffMs(1, undefined, () => 1)).toBe(250);
     expect(backoffMs(3, undefined, () => 1)).toBe(1000);
     expect(backoffMs(20, undefined, () => 1)).toBe(8000);
-  });
-
-  test("abortableDelay resolves false when aborted", async () => {
-    const ac = new AbortController();
-    const p = abortableDelay(60_000, ac.signal);
-    ac.abort();
-    expect(await p).toBe(false);
-    expect(await abortableDelay(0, new AbortController().signal)).toBe(true);
   });
 
   test("retry-after-ms, retry-after seconds and HTTP dates", () => {
