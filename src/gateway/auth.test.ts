@@ -1,6 +1,5 @@
 /** Gateway auth: constant-time token check and the failed-attempt limiter's sliding window (time injected). */
 import { describe, expect, test } from "bun:test";
-import type { StoredMessage } from "../shared/store/index.ts";
 import { AuthRateLimiter, checkToken } from "./auth.ts";
 
 describe("auth", () => {
@@ -40,18 +39,3 @@ describe("auth", () => {
     expect(l.retryAfterMs("c")).toBeGreaterThan(0);
   });
 });
-
-function _msg(id: string, role: "user" | "assistant", text: string, at: number): StoredMessage {
-  return {
-    id,
-    sessionId: "s",
-    runId: null,
-    role,
-    content: [{ type: "text", text }],
-    createdAt: at,
-    model: null,
-    usage: null,
-    stopReason: null,
-    status: null,
-  };
-}
