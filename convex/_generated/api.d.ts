@@ -1,0 +1,52 @@
+/* eslint-disable */
+/**
+ * Generated `api` utility.
+ *
+ * THIS CODE IS AUTOMATICALLY GENERATED.
+ *
+ * To regenerate, run `npx convex dev`.
+ * @module
+ */
+
+import type {
+  ApiFromModules,
+  FilterApi,
+  FunctionReference,
+} from "convex/server";
+import type * as attachments from "../attachments.js";
+import type * as conversations from "../conversations.js";
+import type * as credentials from "../credentials.js";
+import type * as http from "../http.js";
+import type * as lib_crypto from "../lib/crypto.js";
+import type * as lib_log from "../lib/log.js";
+import type * as lib_syncWire from "../lib/syncWire.js";
+import type * as syncIngest from "../syncIngest.js";
+import type * as syncPush from "../syncPush.js";
+
+/**
+ * A utility for referencing Convex functions in your app's API.
+ *
+ * Usage:
+ * ```js
+ * const myFunctionReference = api.myModule.myFunction;
+ * ```
+ */
+declare const fullApi: ApiFromModules<{
+  attachments: typeof attachments;
+  conversations: typeof conversations;
+  credentials: typeof credentials;
+  http: typeof http;
+  "lib/crypto": typeof lib_crypto;
+  "lib/log": typeof lib_log;
+  "lib/syncWire": typeof lib_syncWire;
+  syncIngest: typeof syncIngest;
+  syncPush: typeof syncPush;
+}>;
+export declare const api: FilterApi<
+  typeof fullApi,
+  FunctionReference<any, "public">
+>;
+export declare const internal: FilterApi<
+  typeof fullApi,
+  FunctionReference<any, "internal">
+>;
