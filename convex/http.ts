@@ -5,10 +5,14 @@
  * - `/admin/v1/*` — the operator API behind ADMIN_TOKEN (admin.ts), used by `pipbot release rollout`
  */
 import { httpRouter } from "convex/server";
+import { llm } from "./proxy";
 import { push } from "./syncPush";
 
 const http = httpRouter();
 
 http.route({ path: "/sync/v1/push", method: "POST", handler: push });
+for (const provider of ["anthropic", "openai", "google"])
+  for (const method of ["POST", "GET"] as const)
+    http.route({ pathPrefix: `/llm/${provider}/`, method, handler: llm });
 
 export default http;

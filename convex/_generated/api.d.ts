@@ -14,14 +14,21 @@ import type {
   FunctionReference,
 } from "convex/server";
 import type * as attachments from "../attachments.js";
+import type * as budgets from "../budgets.js";
 import type * as conversations from "../conversations.js";
 import type * as credentials from "../credentials.js";
 import type * as http from "../http.js";
 import type * as lib_crypto from "../lib/crypto.js";
 import type * as lib_log from "../lib/log.js";
+import type * as lib_periods from "../lib/periods.js";
+import type * as lib_pricing from "../lib/pricing.js";
+import type * as lib_providerWire from "../lib/providerWire.js";
 import type * as lib_syncWire from "../lib/syncWire.js";
+import type * as lib_usageMeter from "../lib/usageMeter.js";
+import type * as proxy from "../proxy.js";
 import type * as syncIngest from "../syncIngest.js";
 import type * as syncPush from "../syncPush.js";
+import type * as usage from "../usage.js";
 
 /**
  * A utility for referencing Convex functions in your app's API.
@@ -33,14 +40,21 @@ import type * as syncPush from "../syncPush.js";
  */
 declare const fullApi: ApiFromModules<{
   attachments: typeof attachments;
+  budgets: typeof budgets;
   conversations: typeof conversations;
   credentials: typeof credentials;
   http: typeof http;
   "lib/crypto": typeof lib_crypto;
   "lib/log": typeof lib_log;
+  "lib/periods": typeof lib_periods;
+  "lib/pricing": typeof lib_pricing;
+  "lib/providerWire": typeof lib_providerWire;
   "lib/syncWire": typeof lib_syncWire;
+  "lib/usageMeter": typeof lib_usageMeter;
+  proxy: typeof proxy;
   syncIngest: typeof syncIngest;
   syncPush: typeof syncPush;
+  usage: typeof usage;
 }>;
 export declare const api: FilterApi<
   typeof fullApi,

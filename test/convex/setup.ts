@@ -109,3 +109,28 @@ export function startLoopback(t: TestConvex): Loopback {
   });
   return { url: `http://127.0.0.1:${server.port}`, inFlight: () => inFlight, stop: () => server.stop(true) };
 }
+
+export const OPERATOR_KEY = "operator-provider-key-0123456789";
+
+/**
+ * Points the proxy at the upstream simulator with the operator's keys (the deployment's
+ * environment variables); returns the function that restores the previous values.
+ */
+export function providerEnv(simUrl: string, key = OPERATOR_KEY): () => void {
+  const set: Record<string, string> = {
+    ANTHROPIC_API_KEY: key,
+    OPENAI_API_KEY: key,
+    GEMINI_API_KEY: key,
+    ANTHROPIC_BASE_URL: simUrl,
+    OPENAI_BASE_URL: simUrl,
+    GOOGLE_BASE_URL: simUrl,
+  };
+  const before = Object.fromEntries(Object.keys(set).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, set);
+  return () => {
+    for (const [k, v] of Object.entries(before)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+}
