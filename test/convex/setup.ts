@@ -134,3 +134,31 @@ export function providerEnv(simUrl: string, key = OPERATOR_KEY): () => void {
     }
   };
 }
+
+/** Sets environment variables for the Convex code; returns the function that restores them. */
+export function setEnv(vars: Record<string, string>): () => void {
+  const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  return () => {
+    for (const [k, v] of Object.entries(before)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+}
+
+/** The deployment environment provisioning and rollouts read, pointed at the fakes (fast waits). */
+export function flyEnv(flyUrl: string, flyToken: string, extra: Record<string, string> = {}): () => void {
+  return setEnv({
+    FLY_API_URL: flyUrl,
+    FLY_API_TOKEN: flyToken,
+    FLY_USER_APP: "pipbot-users",
+    CONVEX_CLOUD_URL: "https://happy-otter-123.convex.cloud",
+    CONVEX_SITE_URL: "https://happy-otter-123.convex.site",
+    PIPBOT_FLY_WAIT_TIMEOUT_S: "1",
+    PIPBOT_CHECKS_TIMEOUT_MS: "300",
+    PIPBOT_CHECKS_POLL_MS: "5",
+    PIPBOT_FLY_BACKOFF_MS: "1",
+    ...extra,
+  });
+}
