@@ -194,7 +194,8 @@ export const fleetSummary = internalQuery({
   handler: async (ctx) => {
     const counts: Record<string, Record<string, number>> = {};
     for await (const m of ctx.db.query("machines")) {
-      const byState = (counts[m.imageRef] ??= {});
+      const byState = counts[m.imageRef] ?? {};
+      counts[m.imageRef] = byState;
       byState[m.state] = (byState[m.state] ?? 0) + 1;
     }
     return counts;

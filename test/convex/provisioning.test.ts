@@ -16,6 +16,8 @@ let restore: () => void;
 let t: TestConvex;
 let logs: ReturnType<typeof captureLogs>;
 let good: string;
+// biome-ignore lint/suspicious/noExplicitAny: assertions walk arbitrary JSON bodies
+type Json = Record<string, any>;
 
 beforeAll(async () => {
   fly = await startFakeFly();
@@ -76,7 +78,7 @@ describe("createMachine", () => {
     const r = await t.action(internal.provisioning.createMachine, { userId: "user_new1", region: "ams" });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    const body = fly.creates.at(-1) as { region: string; config: Record<string, any> };
+    const body = fly.creates.at(-1) as { region: string; config: Json };
     expect(body.region).toBe("ams");
     const c = body.config;
     expect(c.image).toBe(good);
@@ -140,7 +142,7 @@ describe("createMachine", () => {
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.error).toContain("did not start");
-    expect(r.events.some((e: any) => e.type === "exit")).toBe(true);
+    expect((r.events as Json[]).some((e) => e.type === "exit")).toBe(true);
     expect(fly.machines.get(r.machineId!)?.state).toBe("stopped"); // still there to inspect
     expect(fly.requests.some((q) => q.method === "DELETE")).toBe(false);
     const [row] = await t.query(internal.provisioning.machines, { state: "failed" });
