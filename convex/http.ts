@@ -5,6 +5,7 @@
  * - `/admin/v1/*` — the operator API behind ADMIN_TOKEN (admin.ts), used by `pipbot release rollout`
  */
 import { httpRouter } from "convex/server";
+import { admin } from "./admin";
 import { llm } from "./proxy";
 import { push } from "./syncPush";
 
@@ -14,5 +15,8 @@ http.route({ path: "/sync/v1/push", method: "POST", handler: push });
 for (const provider of ["anthropic", "openai", "google"])
   for (const method of ["POST", "GET"] as const)
     http.route({ pathPrefix: `/llm/${provider}/`, method, handler: llm });
+
+for (const method of ["GET", "POST"] as const)
+  http.route({ pathPrefix: "/admin/v1/", method, handler: admin });
 
 export default http;

@@ -203,7 +203,8 @@ export default defineSchema({
     ),
     waves: v.array(v.number()),
     currentWave: v.number(),
-    maxFailures: v.number(),
+    /** A wave fails when more than floor(size × maxFailureRate) of its machines fail. */
+    maxFailureRate: v.number(),
     concurrency: v.number(),
     total: v.number(),
     reason: v.optional(v.string()),
@@ -224,11 +225,14 @@ export default defineSchema({
       v.literal("updating"),
       v.literal("updated"),
       v.literal("failed"),
+      v.literal("restoring"),
       v.literal("restored"),
       v.literal("restore_failed"),
       v.literal("skipped"),
     ),
     error: v.optional(v.string()),
+    /** A tick owns an updating/restoring target until then (a crashed tick's targets are reclaimed after). */
+    leaseUntil: v.number(),
     updatedAt: v.number(),
   })
     .index("by_rollout_wave", ["rolloutId", "wave", "state"])

@@ -13,10 +13,12 @@ import type {
   FilterApi,
   FunctionReference,
 } from "convex/server";
+import type * as admin from "../admin.js";
 import type * as attachments from "../attachments.js";
 import type * as budgets from "../budgets.js";
 import type * as conversations from "../conversations.js";
 import type * as credentials from "../credentials.js";
+import type * as crons from "../crons.js";
 import type * as http from "../http.js";
 import type * as lib_crypto from "../lib/crypto.js";
 import type * as lib_flyApi from "../lib/flyApi.js";
@@ -30,6 +32,8 @@ import type * as lib_syncWire from "../lib/syncWire.js";
 import type * as lib_usageMeter from "../lib/usageMeter.js";
 import type * as provisioning from "../provisioning.js";
 import type * as proxy from "../proxy.js";
+import type * as rollout from "../rollout.js";
+import type * as rolloutTick from "../rolloutTick.js";
 import type * as syncIngest from "../syncIngest.js";
 import type * as syncPush from "../syncPush.js";
 import type * as usage from "../usage.js";
@@ -43,10 +47,12 @@ import type * as usage from "../usage.js";
  * ```
  */
 declare const fullApi: ApiFromModules<{
+  admin: typeof admin;
   attachments: typeof attachments;
   budgets: typeof budgets;
   conversations: typeof conversations;
   credentials: typeof credentials;
+  crons: typeof crons;
   http: typeof http;
   "lib/crypto": typeof lib_crypto;
   "lib/flyApi": typeof lib_flyApi;
@@ -60,6 +66,8 @@ declare const fullApi: ApiFromModules<{
   "lib/usageMeter": typeof lib_usageMeter;
   provisioning: typeof provisioning;
   proxy: typeof proxy;
+  rollout: typeof rollout;
+  rolloutTick: typeof rolloutTick;
   syncIngest: typeof syncIngest;
   syncPush: typeof syncPush;
   usage: typeof usage;

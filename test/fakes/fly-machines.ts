@@ -27,6 +27,8 @@ export interface FlyFaults {
   rateLimitNext: number;
   /** Images whose process exits at boot (the machine ends `stopped`, exit events recorded). */
   crash: Set<string>;
+  /** Machines that crash at boot whatever their image (a bad volume, say). */
+  crashIds: Set<string>;
   /** Images that start but whose checks stay `critical`. */
   failChecks: Set<string>;
   /** Called before each update is applied (e.g. to take the API down mid-rollout). */
@@ -66,7 +68,7 @@ export async function startFakeFly(opts: { token?: string } = {}): Promise<FakeF
     updates: new Map(),
     creates: [],
     requests: [],
-    faults: { rateLimitNext: 0, crash: new Set(), failChecks: new Set() },
+    faults: { rateLimitNext: 0, crash: new Set(), crashIds: new Set(), failChecks: new Set() },
     seed(app, image, n) {
       return Array.from({ length: n }, () => {
         const m = newMachine(app, { image }, "iad");
@@ -128,7 +130,7 @@ export async function startFakeFly(opts: { token?: string } = {}): Promise<FakeF
       event(m, "start", "started");
       setTimeout(() => {
         if (m.instance_id !== instance) return;
-        if (f.faults.crash.has(m.config.image)) {
+        if (f.faults.crash.has(m.config.image) || f.faults.crashIds.has(m.id)) {
           event(m, "exit", "stopped", { exit_event: { exit_code: 1, oom_killed: false, restarting: false } });
           m.state = "stopped";
           m.checks = checksFor(m, "critical");
