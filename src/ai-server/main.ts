@@ -12,6 +12,7 @@ import {
   secretValues,
 } from "../shared/config/index.ts";
 import { identity } from "../shared/identity.ts";
+import { INSTANCE_VAR, withInstanceHeader } from "../shared/instance.ts";
 import { createLogger, type PipbotLogger } from "../shared/log.ts";
 import { onStopSignals, type StopReason } from "../shared/stop-signals.ts";
 import { openStore, type Store } from "../shared/store/index.ts";
@@ -128,7 +129,7 @@ export async function main(argv: string[]): Promise<number> {
       hostname: config.AI_HOST,
       port: config.AI_PORT,
       idleTimeout: IDLE_TIMEOUT_S,
-      fetch: (req) => app.fetch(req),
+      fetch: withInstanceHeader((req: Request) => app.fetch(req), process.env[INSTANCE_VAR]),
     });
   } catch (e) {
     log.fatal(

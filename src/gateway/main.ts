@@ -7,6 +7,7 @@ import { parseCommandArgs } from "../shared/cli-args.ts";
 import { gatewayEnv, isLoopbackHost, loadConfigOrExit, secretValues } from "../shared/config/index.ts";
 import { loadOrCreateToken } from "../shared/gateway-token.ts";
 import { buildInfo, identity } from "../shared/identity.ts";
+import { INSTANCE_VAR, withInstanceHeader } from "../shared/instance.ts";
 import { createLogger } from "../shared/log.ts";
 import { onStopSignals, type StopReason } from "../shared/stop-signals.ts";
 import { openStore } from "../shared/store/index.ts";
@@ -92,7 +93,7 @@ export async function main(argv: string[]): Promise<number> {
     server = Bun.serve({
       hostname: config.GATEWAY_HOST,
       port: config.GATEWAY_PORT,
-      fetch: gw.fetch,
+      fetch: withInstanceHeader(gw.fetch, process.env[INSTANCE_VAR]),
       websocket: gw.websocket,
     });
   } catch (e) {

@@ -20,6 +20,7 @@ import {
 } from "../shared/config/index.ts";
 import { loadOrCreateToken } from "../shared/gateway-token.ts";
 import { identity, ROOT_DIR } from "../shared/identity.ts";
+import { INSTANCE_VAR } from "../shared/instance.ts";
 import { createLogger, type PipbotLogger } from "../shared/log.ts";
 import {
   commandArgv,
@@ -238,12 +239,12 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
       ...entries.map((entry) => ({ entry, check: readinessFor(entry.name, cfg) })),
     ],
     settings: supervisorSettings(cfg),
-    spawn: ({ command }): ChildHandle => {
+    spawn: ({ command, instanceId }): ChildHandle => {
       // stdin is the parent-death pipe: only this process holds its write end, so the child
       // reads end-of-file when the supervisor dies, however it dies (PIPBOT_PARENT_WATCH=stdin).
       const proc = Bun.spawn(commandArgv(command), {
         cwd,
-        env,
+        env: { ...env, [INSTANCE_VAR]: instanceId },
         stdin: "pipe",
         stdout: "pipe",
         stderr: "pipe",

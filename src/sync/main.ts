@@ -11,6 +11,7 @@ import {
   syncEnv,
 } from "../shared/config/index.ts";
 import { identity } from "../shared/identity.ts";
+import { INSTANCE_VAR, withInstanceHeader } from "../shared/instance.ts";
 import { createLogger, type PipbotLogger } from "../shared/log.ts";
 import { onStopSignals, type StopReason } from "../shared/stop-signals.ts";
 import { openStore, type Store } from "../shared/store/index.ts";
@@ -60,7 +61,11 @@ function disabledSource(store: Store): StatusSource {
 
 function startStatusServer(config: SyncConfig, source: StatusSource, log: PipbotLogger) {
   try {
-    return Bun.serve({ hostname: "127.0.0.1", port: config.SYNC_STATUS_PORT, fetch: statusHandler(source) });
+    return Bun.serve({
+      hostname: "127.0.0.1",
+      port: config.SYNC_STATUS_PORT,
+      fetch: withInstanceHeader(statusHandler(source), process.env[INSTANCE_VAR]),
+    });
   } catch (e) {
     log.fatal(
       { err: e, port: config.SYNC_STATUS_PORT },

@@ -67,5 +67,5 @@ describe("pipbot (dispatcher)", () => {
       expect({ args, code: r.code }).toEqual({ args, code: 2 });
       expect(r.out).toContain(`usage: pipbot ${args[0]}`);
     }
-  });
+  }, 30_000);
 });

@@ -68,9 +68,21 @@ describe("readiness", () => {
     SUPERVISOR_READY_UPTIME_MS: 500,
   };
   test("known processes use their health endpoints; wildcard binds are polled on loopback", () => {
-    expect(readinessFor("ai", env)).toEqual({ kind: "http", url: "http://127.0.0.1:3001/healthz" });
-    expect(readinessFor("sync", env)).toEqual({ kind: "http", url: "http://127.0.0.1:18791/healthz" });
-    expect(readinessFor("gateway", env)).toEqual({ kind: "http", url: "http://127.0.0.1:18788/healthz" });
+    expect(readinessFor("ai", env)).toEqual({
+      kind: "http",
+      url: "http://127.0.0.1:3001/healthz",
+      instance: true,
+    });
+    expect(readinessFor("sync", env)).toEqual({
+      kind: "http",
+      url: "http://127.0.0.1:18791/healthz",
+      instance: true,
+    });
+    expect(readinessFor("gateway", env)).toEqual({
+      kind: "http",
+      url: "http://127.0.0.1:18788/healthz",
+      instance: true,
+    });
     expect(readinessFor("web", env)).toEqual({ kind: "uptime", ms: 500 });
     expect(reachableHost("::1")).toBe("[::1]");
     expect(reachableHost("10.0.0.2")).toBe("10.0.0.2");
