@@ -180,7 +180,16 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     return EX_CONFIG;
   }
   // Another runtime on the same DATA_DIR, or a port already taken: exit 69, nothing started.
-  const lock = acquireLock(resolve(cfg.DATA_DIR), process.pid, isSupervisorPid);
+  let lock: ReturnType<typeof acquireLock>;
+  try {
+    lock = acquireLock(resolve(cfg.DATA_DIR), process.pid, isSupervisorPid);
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    process.stderr.write(
+      `pipbot start: cannot take the lock in DATA_DIR ${resolve(cfg.DATA_DIR)} (${why}). Fix: set DATA_DIR to a writable directory. Nothing was started.\n`,
+    );
+    return EX_CONFIG;
+  }
   if (!lock.ok) {
     process.stderr.write(`${lockBusyMessage(resolve(cfg.DATA_DIR), lock)}\n`);
     return EX_UNAVAILABLE;
