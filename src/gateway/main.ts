@@ -98,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
     });
   } catch (e) {
     log.fatal(
-      { err: e, host: config.GATEWAY_HOST, port: config.GATEWAY_PORT },
+      { err: (e as Error).message, host: config.GATEWAY_HOST, port: config.GATEWAY_PORT },
       `cannot listen on ${config.GATEWAY_HOST}:${config.GATEWAY_PORT}: ${(e as Error).message}. Fix: set GATEWAY_PORT to a free port`,
     );
     await gw.stop();

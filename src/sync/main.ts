@@ -68,7 +68,7 @@ function startStatusServer(config: SyncConfig, source: StatusSource, log: Pipbot
     });
   } catch (e) {
     log.fatal(
-      { err: e, port: config.SYNC_STATUS_PORT },
+      { err: (e as Error).message, port: config.SYNC_STATUS_PORT },
       `cannot serve sync status on 127.0.0.1:${config.SYNC_STATUS_PORT}: ${(e as Error).message}. Fix: set SYNC_STATUS_PORT to a free port`,
     );
     return null;
