@@ -179,7 +179,7 @@ describe("pipbot status", () => {
     const rep = JSON.parse(j.out) as StatusReport;
     expect(rep.ok).toBe(false);
     for (const p of Object.values(rep.processes)) expect(p).toMatchObject({ up: false, failure: "refused" });
-  });
+  }, 60_000);
 
   test("a server that accepts connections but never answers (on the AI port): timeout, exit 1, the others still reported", async () => {
     const hang = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Promise<Response>(() => {}) });
@@ -197,7 +197,7 @@ describe("pipbot status", () => {
     const rep = JSON.parse(j.out) as StatusReport;
     expect(rep.processes.ai).toMatchObject({ up: false, ready: false, failure: "timeout" });
     expect(rep.processes.sync).toMatchObject({ up: false, failure: "refused" });
-  });
+  }, 60_000);
 
   test("a real gateway alone whose AI server is not there: up, NOT READY with /readyz's reason, exit 1", async () => {
     const data = tempDir("pipbot-status-gw-");
@@ -230,7 +230,7 @@ describe("pipbot status", () => {
     expect(
       String((j.processes.gateway?.facts as { readyReason?: string } | undefined)?.readyReason),
     ).toStartWith("AI server not ready: ");
-  });
+  }, 60_000);
 
   test("a server on the gateway port exposing counts, live but not ready: the counts are shown, exit 1", async () => {
     const gw = Bun.serve({
@@ -257,7 +257,7 @@ describe("pipbot status", () => {
       failure: "http",
       facts: { readyReason: "AI server not ready: connection refused", counts: { connections: 3 } },
     });
-  });
+  }, 60_000);
 
   test("--only sync checks just that; an unknown process or flag value is a usage error (exit 2)", async () => {
     const env = childEnv(await ports());
@@ -274,5 +274,5 @@ describe("pipbot status", () => {
     const badTimeout = await status(["--timeout-ms", "soon"], env);
     expect(badTimeout.code).toBe(2);
     expect(badTimeout.out).toContain("--timeout-ms must be milliseconds");
-  });
+  }, 60_000);
 });

@@ -52,7 +52,7 @@ describe("pipbot start: secrets", () => {
     expect(out).toContain("[REDACTED]");
     // Tagging still produced valid JSON for every line.
     for (const l of out.split("\n").filter(Boolean)) expect(() => JSON.parse(l)).not.toThrow();
-  });
+  }, 60_000);
 });
 
 describe("pipbot start: identity line", () => {
@@ -87,7 +87,7 @@ describe("pipbot start: identity line", () => {
     expect(p.records()[0]?.event).toBe("identity");
     p.kill("SIGTERM");
     expect(await p.exited).toBe(0);
-  });
+  }, 60_000);
 });
 
 /** Run `cmd` (a shell command line) with a real pseudo-terminal as its stdin and stdout. */
@@ -146,7 +146,7 @@ describe("on a terminal", () => {
     } finally {
       t.cleanup();
     }
-  });
+  }, 60_000);
 
   test("a process's own logger on a TTY is pretty (pino-pretty) and still redacts", async () => {
     const env = childEnv();
@@ -166,7 +166,7 @@ describe("on a terminal", () => {
     expect(text).not.toContain("pty-secret-value-1");
     expect(text).not.toContain("field-secret-2");
     expect(text.trimStart().startsWith("{")).toBe(false);
-  });
+  }, 60_000);
 });
 
 describe("bad configuration at startup", () => {
@@ -193,6 +193,6 @@ describe("bad configuration at startup", () => {
       } finally {
         data.cleanup();
       }
-    });
+    }, 60_000);
   }
 });

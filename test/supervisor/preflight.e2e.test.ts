@@ -56,7 +56,7 @@ describe("pipbot start: preflight", () => {
       `AI_PORT and GATEWAY_PORT are both ${s.ports.AI_PORT}: ai and gateway cannot share a port`,
     );
     expectNothingStarted(s, p);
-  });
+  }, 60_000);
 
   test("a port already taken by something answering /healthz: exit 69 naming it, never 'ready'", async () => {
     const s = await fixtureRuntime();
@@ -75,7 +75,7 @@ describe("pipbot start: preflight", () => {
     expectNothingStarted(s, p);
     // The lock was released: a start after the port is free works.
     expect(existsSync(join(s.dir, "supervisor.lock"))).toBe(false);
-  });
+  }, 60_000);
 
   test("a second runtime on the same DATA_DIR: exit 69 naming the first one's pid; a killed one's lock is taken over", async () => {
     const s = await fixtureRuntime();
@@ -113,7 +113,7 @@ describe("pipbot start: preflight", () => {
     third.kill("SIGTERM");
     expect(await third.exited).toBe(0);
     expect(existsSync(join(s.dir, "supervisor.lock"))).toBe(false);
-  });
+  }, 60_000);
 
   test("readiness accepts only our child's answer: a stranger answering /healthz on the port never makes a restart 'ready'", async () => {
     // ai listens 2 s after it starts (it echoes its instance id, like the real processes).

@@ -42,7 +42,7 @@ describe("pipbot up", () => {
     expect(p.output()).not.toContain("key-from-dotenv");
     p.kill("SIGTERM");
     expect(await p.exited).toBe(0);
-  });
+  }, 60_000);
 
   test("no key in the environment or ./.env: the demo (its own option parsing answers)", async () => {
     const t = tempDir("pipbot-up-");
@@ -53,5 +53,5 @@ describe("pipbot up", () => {
     expect(p.output()).toContain("pipbot up: no provider key or CONVEX_URL configured (environment or .env)");
     expect(p.output()).toContain("--sim-port must be a port number");
     expect(p.output()).toContain("usage: pipbot demo");
-  });
+  }, 60_000);
 });
