@@ -11,6 +11,8 @@ import { z } from "zod";
 
 export const PROVIDERS = ["anthropic", "openai", "google"] as const;
 export type Provider = (typeof PROVIDERS)[number];
+/** "anthropic, openai or google", for messages. */
+export const PROVIDER_CHOICES = `${PROVIDERS.slice(0, -1).join(", ")} or ${PROVIDERS.at(-1)}`;
 
 export const textBlockSchema = z.object({ type: z.literal("text"), text: z.string() });
 
@@ -22,7 +24,7 @@ export const chatMessageSchema = z.object({
 });
 
 export const chatRequestSchema = z.strictObject({
-  provider: z.enum(PROVIDERS, { message: "provider must be anthropic, openai or google" }).optional(),
+  provider: z.enum(PROVIDERS, { message: `provider must be ${PROVIDER_CHOICES}` }).optional(),
   model: z.string().min(1, "model must be a non-empty string").optional(),
   messages: z.array(chatMessageSchema).min(1, "messages must contain at least one message"),
   system: z.string().optional(),
