@@ -98,6 +98,37 @@ function callerIdentity(req: Request, token: string | undefined): CallerIdentity
   return id;
 }
 
+/** Parts of the /chat contract the engine does not carry yet: a 400 naming them, never a drop. */
+function refuseNotYetSupported(r: ChatRequest): void {
+  const fields = [
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "reasoning",
+    "top_p",
+    "stop",
+    "seed",
+  ] as const;
+  for (const f of fields)
+    if (r[f] !== undefined)
+      throw new PipbotError("invalid_request", `${f} is not supported by this AI server yet`, {
+        details: { path: f },
+      });
+  r.messages.forEach((m, i) => {
+    if (typeof m.content === "string") return;
+    for (const p of m.content)
+      if (p.type !== "text")
+        throw new PipbotError(
+          "invalid_request",
+          `"${p.type}" content parts are not supported by this AI server yet`,
+          {
+            details: { path: `messages.${i}.content` },
+          },
+        );
+  });
+}
+
 interface Normalized {
   provider?: Provider;
   model?: string;
@@ -209,10 +240,11 @@ export function createApp(deps: AppDeps) {
 
   app.post("/chat", async (c) => {
     const r: ChatRequest = validate(chatRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
+    refuseNotYetSupported(r);
     const call: ChatPlan["call"] = {
       messages: r.messages.map((m) => ({ role: m.role, text: contentText(m.content) })),
     };
-    if (r.system !== undefined) call.system = r.system;
+    if (r.system !== undefined) call.system = contentText(r.system);
     if (r.max_tokens !== undefined) call.maxTokens = r.max_tokens;
     if (r.temperature !== undefined) call.temperature = r.temperature;
     const n: Normalized = { stream: r.stream === true, call };
