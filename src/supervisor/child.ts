@@ -82,10 +82,6 @@ export class Child {
     this.window = new CrashLoopWindow(policy.crashLoop);
   }
 
-  get name(): string {
-    return this.entry.name;
-  }
-
   /** Spawn a new instance (throws what `spawn` throws); `onExit` runs once it has exited. */
   start(onExit: (inst: Instance, status: ExitStatus) => Promise<void>): Instance {
     const handle = this.io.spawn({ name: this.entry.name, command: this.entry.command });
