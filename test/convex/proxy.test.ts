@@ -161,6 +161,26 @@ describe("forwarding and usage", () => {
   });
 });
 
+test("a row whose proxy action was killed (never finished) is closed as 'cut' by the cron after 31 minutes", async () => {
+  const requestId = crypto.randomUUID();
+  await t.mutation(internal.usage.start, { requestId, userId: USER, provider: "openai" });
+  const fresh = crypto.randomUUID();
+  await t.mutation(internal.usage.start, { requestId: fresh, userId: USER, provider: "openai" });
+  await t.run(async (ctx) => {
+    const r = await ctx.db
+      .query("usage")
+      .withIndex("by_requestId", (q) => q.eq("requestId", requestId))
+      .unique();
+    await ctx.db.patch(r!._id, { startedAt: Date.now() - 32 * 60_000 });
+  });
+  expect(await t.mutation(internal.usage.closeStale, {})).toBe(1);
+  expect(await row(requestId)).toMatchObject({
+    status: "cut",
+    error: expect.stringContaining("never closed"),
+  });
+  expect((await row(fresh))!.status).toBe("started");
+});
+
 describe("refusals in each provider's own shape", () => {
   test("bad, missing or revoked tokens and a wrong user → 401; nothing goes upstream; no secret logged", async () => {
     for (const p of ["anthropic", "openai", "google"] as const) {
