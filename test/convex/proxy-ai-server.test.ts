@@ -159,7 +159,14 @@ test("a client that goes away mid-stream leaves a closed 'cut' row with the toke
   expect(res.status).toBe(200);
   const requestId = res.headers.get("x-pipbot-request-id")!;
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  await reader.read();
+  // read until the model's text streams: the proxy is then mid-stream (not still connecting)
+  const dec = new TextDecoder();
+  let seen = "";
+  while (!seen.includes("event: delta")) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`the stream ended before any text: ${seen}`);
+    seen += dec.decode(value, { stream: true });
+  }
   // the row exists and says "started" while the stream runs (the first SSE bytes may come before
   // the proxy has written it: wait for it, bounded)
   const started = await waitFor(async () => (await row(requestId)) ?? null, {
