@@ -111,6 +111,18 @@ describe("all three SDKs through the Convex proxy", () => {
   });
 });
 
+test("a fallback to another provider under the same request id stays one row (the provider that answered)", async () => {
+  const res = await postChat(ai.url, {
+    model: "openai/sim@status=503,retry_after_ms=1",
+    fallbacks: ["google/sim@tokens=1"],
+    stream: true,
+    messages: [{ role: "user", content: "fall back through convex" }],
+  });
+  expect(parseSse(await res.text()).events.at(-1)?.event).toBe("done");
+  const r = (await row(res.headers.get("x-pipbot-request-id")!))!;
+  expect(r).toMatchObject({ status: "finalized", provider: "google", attempts: 4, outputTokens: 1 });
+});
+
 describe("budgets through the SDKs", () => {
   afterEach(async () => {
     await t.mutation(internal.budgets.set, { userId: USER, period: "day", limitUsd: null });
