@@ -85,9 +85,12 @@ export async function release(ctx: Ctx, o: ReleaseOptions): Promise<number> {
   ctx.out(`${o.dryRun ? "[dry-run] " : ""}Releasing pipbot (${o.mode}) from ${from} as ${plan.tag}`);
   let failure = await runSteps(plan.steps, ctx.exec, ctx.out, o.dryRun);
   const rollout = rolloutCommands({ ...plan, provisioningTemplate: ctx.provisioningTemplate });
-  const checks = plan.backupRef && plan.backupTool ? verifySteps(plan.backupTool, plan.ref, plan.backupRef) : [];
+  const checks =
+    plan.backupRef && plan.backupTool ? verifySteps(plan.backupTool, plan.ref, plan.backupRef) : [];
   if (checks.length > 0 && (o.dryRun || !failure)) {
-    ctx.out(`${o.dryRun ? "[dry-run] " : ""}==> ${VERIFY_STEP}: the backup must have the pushed image's digest`);
+    ctx.out(
+      `${o.dryRun ? "[dry-run] " : ""}==> ${VERIFY_STEP}: the backup must have the pushed image's digest`,
+    );
     for (const c of checks) ctx.out(`    $ ${shellQuote(c.cmd)}`);
   }
   let digest: string | null = null;

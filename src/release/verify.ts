@@ -37,7 +37,13 @@ export async function verifyBackup(
     const command = shellQuote(step.cmd);
     if (r.code !== 0 || r.stdout.trim() === "") {
       const why = r.stderr.trim() || "no manifest printed";
-      return { ok: false, step: VERIFY_STEP, code: r.code || 1, command, message: `could not ${step.what}: ${why}` };
+      return {
+        ok: false,
+        step: VERIFY_STEP,
+        code: r.code || 1,
+        command,
+        message: `could not ${step.what}: ${why}`,
+      };
     }
     digests.push(sha256Digest(r.stdout));
   }

@@ -217,7 +217,9 @@ describe("pipbot release (integrated)", () => {
     expect(r.output).toContain('step "backup verify" failed (exit 1)');
     expect(r.output).toContain("WAS pushed, but its backup copy failed");
     const retry = r.output.slice(r.output.indexOf("Retry the copy with:"));
-    expect(retry).toContain(`skopeo copy --all --preserve-digests docker://registry.fly.io/pipbot-prod:${tag}`);
+    expect(retry).toContain(
+      `skopeo copy --all --preserve-digests docker://registry.fly.io/pipbot-prod:${tag}`,
+    );
     expect(retry).toContain(`skopeo inspect --raw docker://${BACKUP}:${tag}`);
     expect(r.output).not.toContain("Released registry.fly.io");
     expect(r.output).not.toContain("npx convex env set");
@@ -347,7 +349,9 @@ describe("pipbot release (integrated)", () => {
     expect(r.calls.map((c) => c.tool)).toEqual(["git", "git"]);
     expect(r.output).toContain("$ fly deploy --build-only --push --image-label deploy-");
     expect(r.output).toContain("$ fly auth docker");
-    expect(r.output).toContain(`$ skopeo copy --all --preserve-digests docker://registry.fly.io/pipbot-prod:deploy-`);
+    expect(r.output).toContain(
+      `$ skopeo copy --all --preserve-digests docker://registry.fly.io/pipbot-prod:deploy-`,
+    );
     expect(r.output).toContain(`$ skopeo inspect --raw docker://${BACKUP}:deploy-`);
     expect(r.output).toContain("nothing was built, pushed, copied or recorded");
     expect(r.records).toEqual([]);
