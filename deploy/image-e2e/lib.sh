@@ -35,18 +35,30 @@ cleanup() {
   local code=$?
   set +e
   trap - ERR
-  for c in "${CONTAINERS[@]}"; do podman rm -f -t 0 "$c" >/dev/null 2>&1; done
+  # Only ever this run's own storage (never the machine's default /var/lib/containers).
+  if [ -n "${CONTAINERS_STORAGE_CONF:-}" ]; then
+    for c in "${CONTAINERS[@]}"; do podman rm -f -t 0 "$c" >/dev/null 2>&1; done
+  fi
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  # conmon runs `podman container cleanup` after a container ends, reading this run's config
+  # files: wait for every process that names $WORK to end before the files go away (else it
+  # falls back to the machine's defaults in /run/libpod, /var/lib/containers, /etc/cni).
+  if [ -n "${WORK:-}" ]; then
+    wait_until 30 no_process_in "$WORK" || echo "warning: processes still use $WORK" >&2
+  fi
   if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
     if [ "${PIPBOT_E2E_KEEP:-0}" = "1" ]; then
       echo "kept $WORK (PIPBOT_E2E_KEEP=1)"
     else
       # Images and layers live in $WORK/storage; unmount anything podman left mounted there.
-      podman image unmount --all >/dev/null 2>&1
+      [ -n "${CONTAINERS_STORAGE_CONF:-}" ] && podman image unmount --all >/dev/null 2>&1
       grep -F " $WORK/" /proc/mounts | awk '{ print $2 }' | sort -r | xargs -r -n1 umount -l 2>/dev/null
       rm -rf "$WORK"
     fi
   fi
+  # containers/image keeps a blob-info cache in /var/lib/containers/cache for root whatever the
+  # storage config says: remove it when this run created it.
+  [ "${VARLIB_CONTAINERS_EXISTED:-1}" = "0" ] && rm -rf /var/lib/containers
   echo
   echo "==================== image e2e summary ===================="
   printf '%s\n' "${RESULTS[@]}"
@@ -54,10 +66,19 @@ cleanup() {
   if [ "$FAILED" -eq 0 ] && [ "$code" -eq 0 ]; then
     echo "image e2e: PASSED ($PASSED checks)"
   else
-    echo "image e2e: FAILED ($FAILED failed, $PASSED passed${code:+, exit $code})" >&2
+    echo "image e2e: FAILED ($FAILED failed, $PASSED passed, exit ${code/#0/1})" >&2
     [ "$code" -eq 0 ] && code=1
   fi
   exit "$code"
+}
+
+no_process_in() {
+  local f
+  for f in /proc/[0-9]*/cmdline; do
+    [ "${f#/proc/}" = "$$/cmdline" ] && continue
+    tr '\0' ' ' 2>/dev/null <"$f" | grep -qF -- "$1" && return 1
+  done
+  return 0
 }
 
 free_port() {
@@ -94,7 +115,7 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "$WORK/events.log"
-tmp_dir = "$WORK/run/libpod"
+tmp_dir = "$WORK/t"
 volume_path = "$WORK/storage/volumes"
 [network]
 network_config_dir = "$WORK/conf/net"
@@ -282,7 +303,9 @@ run_pipbot() {
     --network slirp4netns:allow_host_loopback=true,port_handler=slirp4netns \
     -p "127.0.0.1:$port:18789" \
     --ulimit nofile=16384:16384 --ulimit nproc=8192:8192 \
-    -v "$vol:/data" --env-file "$envf" "$image" >/dev/null 2>>"$WORK/podman.log"
+    -v "$vol:/data" --env-file "$envf" "$image" >/dev/null 2>"$WORK/$name.run.log" && return 0
+  fail "podman run $name" "$(grep -v 'systemd' "$WORK/$name.run.log" | tail -3 | tr '\n' ' ')"
+  return 1
 }
 
 running() { [ "$(podman inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = "true" ]; }
@@ -388,7 +411,7 @@ check_refusal() {
   local what="$1" name="pipbot-e2e-refuse-${#RESULTS[@]}" code logs blocks started
   shift
   mkdir -p "$WORK/refuse-vol-$name"
-  run_pipbot "$name" "$WORK/refuse-vol-$name" "$(free_port)" "$IMAGE" "$@"
+  run_pipbot "$name" "$WORK/refuse-vol-$name" "$(free_port)" "$IMAGE" "$@" || return 0
   code=$(timeout 60 podman wait "$name" 2>/dev/null || echo "none within 60 s")
   logs=$(podman logs "$name" 2>&1)
   printf '%s\n' "$logs" >"$WORK/$name.log"
@@ -468,7 +491,7 @@ release_path() {
   fi
   local port
   port=$(free_port)
-  run_pipbot pipbot-e2e-backup "$WORK/volume3" "$port" "$backup"
+  run_pipbot pipbot-e2e-backup "$WORK/volume3" "$port" "$backup" || return 0
   if wait_ready "$port" pipbot-e2e-backup; then
     pass "backup image: boots to ready from $backup"
     check_identity pipbot-e2e-backup "" "image pulled from the backup"
