@@ -160,14 +160,14 @@ build_base() {
   local sources key rootfs bundir
   mapfile -t sources < <(apt_sources)
   [ "${#sources[@]}" -gt 0 ] || { echo "no Debian apt sources in /etc/apt" >&2; return 1; }
-  key=$( (cat "${sources[@]}"; echo "minbase bookworm"; mmdebstrap --version; date -u +%G-W%V) | sha256sum | cut -c1-16)
+  key=$( (cat "${sources[@]}"; echo "minbase bookworm tar"; mmdebstrap --version; date -u +%G-W%V) | sha256sum | cut -c1-16)
   rootfs="$CACHE/rootfs-bookworm-minbase-$key.tar"
-  if [ -s "$rootfs" ]; then
+  if [ -f "$rootfs" ] && [ -s "$rootfs" ]; then
     echo "rootfs: cached ($rootfs)"
   else
     echo "rootfs: mmdebstrap --variant=minbase bookworm (sources: ${sources[*]})"
-    rm -f "$CACHE"/rootfs-bookworm-minbase-*.tar
-    mmdebstrap --variant=minbase --quiet bookworm "$rootfs.part" "${sources[@]}" || return 1
+    rm -rf "$CACHE"/rootfs-bookworm-minbase-*
+    mmdebstrap --variant=minbase --format=tar --quiet bookworm "$rootfs.part" "${sources[@]}" || return 1
     mv "$rootfs.part" "$rootfs"
   fi
   bundir="$CACHE/bun-linux-x64-$BUN_VERSION"
@@ -480,7 +480,13 @@ release_path() {
   local inner
   inner=$(sk inspect --raw "docker://$backup" | bun -e 'console.log(JSON.parse(await Bun.stdin.text()).manifests[0].digest)')
   COMPRESSED_MB=$(sk inspect --raw "docker://127.0.0.1:$BACKUP_PORT/pipbot@$inner" |
-    bun -e 'const m = JSON.parse(await Bun.stdin.text()); console.log(Math.round(m.layers.reduce((a, l) => a + l.size, 0) / 1e6) + " MB in " + m.layers.length + " layers")')
+    bun -e '
+      const m = JSON.parse(await Bun.stdin.text());
+      const mb = (n) => (n / 1e6).toFixed(1);
+      const sizes = m.layers.map((l) => l.size);
+      const total = sizes.reduce((a, b) => a + b, 0);
+      console.log(`${mb(total)} MB in ${sizes.length} layers: stand-in base ${mb(sizes[0])} MB + pipbot ${mb(total - sizes[0])} MB (${sizes.slice(1).map(mb).join(" / ")})`);
+    ')
   note "registry: compressed image $COMPRESSED_MB"
 
   phase "boot the image pulled back from the backup registry"
