@@ -24,6 +24,7 @@ import type {
   Run,
   Session,
   StoredMessage,
+  UsageGroup,
   UsageRecord,
   UsageTotal,
 } from "./types.ts";
@@ -204,6 +205,11 @@ export class Store {
 
   usageTotals(sinceMs = 0, userId?: string): UsageTotal[] {
     return this.usage.totals(sinceMs, userId);
+  }
+
+  /** Usage per session, provider, model and day, for the gateway's usage panels. */
+  usageGroups(sinceMs: number, untilMs: number, offsetMs = 0): UsageGroup[] {
+    return this.usage.groups(sinceMs, untilMs, offsetMs);
   }
 }
 

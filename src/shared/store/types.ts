@@ -110,6 +110,22 @@ export interface UsageRecord {
   userId?: string;
 }
 
+/** Usage of one conversation, provider, model and day (the gateway's usage panels). */
+export interface UsageGroup {
+  conversationId: string | null;
+  provider: string;
+  model: string;
+  day: string;
+  requests: number;
+  failedRequests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  firstAt: number;
+  lastAt: number;
+}
+
 export interface UsageTotal {
   provider: string;
   model: string;
