@@ -200,7 +200,13 @@ export async function startTestGateway(
   const store = openStore(dir.path);
   const logs = memoryDestination();
   const logRing = new LogRing();
-  const logger = createLogger({ proc: "gateway", level: "debug", destination: logs, pretty: false, tee: logRing });
+  const logger = createLogger({
+    proc: "gateway",
+    level: "debug",
+    destination: logs,
+    pretty: false,
+    tee: logRing,
+  });
   const config: GatewaySettings = {
     AI_URL: opts.aiUrl,
     SYNC_STATUS_PORT: 1,
