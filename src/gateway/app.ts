@@ -58,6 +58,8 @@ export interface GatewayDeps {
   logRing?: LogRing;
   /** Who is running (version, git SHA, image); default: the build info without Fly variables. */
   identity?: Identity;
+  /** DATA_DIR (disk figures of `system.info`). */
+  dataDir?: string;
 }
 
 export interface GatewayStats {
@@ -156,7 +158,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       redactor: logger.redactor,
       logRing: deps.logRing,
       identity: deps.identity ?? buildIdentity(["gateway"], {}),
-      dataDir: (config as { DATA_DIR?: string }).DATA_DIR,
+      dataDir: deps.dataDir,
     },
   };
 

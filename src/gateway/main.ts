@@ -94,6 +94,7 @@ export async function main(argv: string[]): Promise<number> {
     version: buildInfo().version,
     identity: who,
     logRing,
+    dataDir: config.DATA_DIR,
     clientIpHeader: process.env.FLY_APP_NAME ? "fly-client-ip" : undefined,
   });
 

@@ -59,7 +59,13 @@ export class LogRing implements LogDestination {
    * The lines after `cursor` (or the newest ones without a cursor), at most `limit` lines and
    * `maxBytes` bytes — the newest that fit; `truncated` says some were left out.
    */
-  tail(opts: { cursor?: number | undefined; limit: number; maxBytes: number }): LogTail {
+  tail(opts: {
+    cursor?: number | undefined;
+    limit: number;
+    maxBytes: number;
+    /** How each line is shown (counted against maxBytes as shown). */
+    render?: (line: string) => string;
+  }): LogTail {
     const kept = this.lines.slice(this.head);
     const oldest = kept[0]?.start ?? this.size;
     let reset = false;
@@ -76,7 +82,8 @@ export class LogRing implements LogDestination {
     const out: string[] = [];
     let bytes = 0;
     for (let i = from.length - 1; i >= 0 && out.length < opts.limit; i--) {
-      const text = (from[i] as { text: string }).text;
+      const stored = (from[i] as { text: string }).text;
+      const text = opts.render ? opts.render(stored) : stored;
       const len = Buffer.byteLength(text) + 1;
       if (bytes + len > opts.maxBytes) break;
       bytes += len;

@@ -227,6 +227,7 @@ export async function startTestGateway(
     store,
     version: "test",
     logRing,
+    dataDir: dir.path,
     ...(opts.tickIntervalMs ? { tickIntervalMs: opts.tickIntervalMs } : {}),
   });
   const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: gw.fetch, websocket: gw.websocket });
