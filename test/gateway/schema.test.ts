@@ -223,7 +223,7 @@ describe("protocol 4 against protocol.schema.json", () => {
         err.code !== want.code ||
         err.details?.code !== want.details ||
         err.details?.method !== method ||
-        err.retryable !== false
+        err.retryable !== undefined
       )
         wrong.push(`${method}: ${JSON.stringify(res.error ?? res.payload)}`);
     }

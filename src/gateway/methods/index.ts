@@ -4,7 +4,7 @@
  * method of the published protocol is refused as NOT_OFFERED (`refusalOf`).
  */
 
-import type { GatewayError } from "../protocol.ts";
+import type { PipbotError } from "../../shared/errors.ts";
 import { CONFIG_WRITES, configGet } from "./config.ts";
 import { EMPTY_METHODS } from "./empty.ts";
 import { agentIdentity, commandsList } from "./identity.ts";
@@ -33,7 +33,7 @@ export const PANEL_METHODS: Record<string, MethodHandler> = {
  * Why a method outside the table is refused: a configuration write → CONFIG_MANAGED_BY_PLATFORM,
  * another method of the published protocol → NOT_OFFERED, anything else → null (`unknown method`).
  */
-export function refusalOf(method: string): GatewayError | null {
+export function refusalOf(method: string): PipbotError | null {
   if ((CONFIG_WRITES as readonly string[]).includes(method)) return configManaged(method);
   if (OPENCLAW_METHODS.has(method)) return notOffered(method);
   return null;

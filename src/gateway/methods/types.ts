@@ -4,11 +4,12 @@
  * gateway does not offer, and configuration that the platform manages.
  */
 import type { z } from "zod";
+import { PipbotError } from "../../shared/errors.ts";
 import type { Identity } from "../../shared/identity.ts";
 import type { LogRing } from "../../shared/log-ring.ts";
 import type { Redactor } from "../../shared/redact.ts";
 import type { MethodContext } from "../methods.ts";
-import { describeZodError, GatewayError, invalidRequest } from "../protocol.ts";
+import { describeZodError, invalidRequest } from "../protocol.ts";
 
 export type MethodHandler = (ctx: MethodContext, params: unknown) => unknown | Promise<unknown>;
 
@@ -33,21 +34,20 @@ export function parseParams<T extends z.ZodType>(method: string, schema: T, para
 /** `details.code` of a method this gateway knows but does not offer. */
 export const NOT_OFFERED = "NOT_OFFERED";
 
-/** The one refusal for a feature this gateway does not have (never retryable). */
-export function notOffered(method: string): GatewayError {
-  return new GatewayError("UNAVAILABLE", `${method} is not offered by this gateway (pipbot)`, {
+/** The one refusal for a feature this gateway does not have (wire: UNAVAILABLE, not retryable). */
+export function notOffered(method: string): PipbotError {
+  return new PipbotError("unavailable", `${method} is not offered by this gateway (pipbot)`, {
     details: { code: NOT_OFFERED, method },
-    retryable: false,
   });
 }
 
 /** `details.code` of a refused configuration write. */
 export const CONFIG_MANAGED = "CONFIG_MANAGED_BY_PLATFORM";
 
-export function configManaged(method: string): GatewayError {
-  return new GatewayError(
-    "INVALID_REQUEST",
+export function configManaged(method: string): PipbotError {
+  return new PipbotError(
+    "invalid_request",
     `${method}: this gateway's configuration is managed by the platform (environment of the VM) and is read-only here; change it where the VM is deployed`,
-    { details: { code: CONFIG_MANAGED, method }, retryable: false },
+    { details: { code: CONFIG_MANAGED, method } },
   );
 }
