@@ -7,6 +7,7 @@
  */
 import { v } from "convex/values";
 import { internal } from "./_generated/api";
+import type { Id } from "./_generated/dataModel";
 import { internalAction } from "./_generated/server";
 import { FlyApi, FlyUnavailable, flyFromEnv, lastEvents, waitHealthy } from "./lib/flyApi";
 import { logLine } from "./lib/log";
@@ -84,7 +85,7 @@ export const begin = internalAction({
     maxFailureRate: v.optional(v.number()),
     concurrency: v.optional(v.number()),
   },
-  handler: async (ctx, a): Promise<{ rolloutId: string; total: number; waves: number[]; digest: string }> => {
+  handler: async (ctx, a): Promise<{ rolloutId: Id<"rollouts">; total: number; waves: number[]; digest: string }> => {
     const { digest } = await resolveImage(a.imageRef);
     const r = await ctx.runMutation(internal.rollout.start, { ...a, digest });
     logLine({

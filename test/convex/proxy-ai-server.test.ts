@@ -160,8 +160,12 @@ test("a client that goes away mid-stream leaves a closed 'cut' row with the toke
   const requestId = res.headers.get("x-pipbot-request-id")!;
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   await reader.read();
-  // the row exists and says "started" while the stream runs
-  expect((await row(requestId))?.status).toBe("started");
+  // the row exists and says "started" while the stream runs (the first SSE bytes may come before
+  // the proxy has written it: wait for it, bounded)
+  const started = await waitFor(async () => (await row(requestId)) ?? null, {
+    what: "the started usage row",
+  });
+  expect(started.status).toBe("started");
   controller.abort();
   const closed = await waitFor(
     async () => {
