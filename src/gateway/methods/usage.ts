@@ -161,7 +161,7 @@ interface SessionAcc {
   first: number;
   last: number;
   models: Map<string, { provider: string; model: string; count: number; totals: Totals }>;
-  daily: Map<string, { tokens: number; cost: number; count: number }>;
+  daily: Map<string, { totals: Totals; count: number; failed: number }>;
   dailyModels: Map<
     string,
     { date: string; provider: string; model: string; tokens: number; cost: number; count: number }
@@ -209,10 +209,10 @@ export const sessionsUsage: MethodHandler = (ctx, raw) => {
     m.count += g.requests;
     add(m.totals, t);
     a.models.set(mk, m);
-    const d = a.daily.get(g.day) ?? { tokens: 0, cost: 0, count: 0 };
-    d.tokens += t.totalTokens;
-    d.cost += t.totalCost;
+    const d = a.daily.get(g.day) ?? { totals: emptyTotals(), count: 0, failed: 0 };
+    add(d.totals, t);
     d.count += g.requests;
+    d.failed += g.failedRequests;
     a.daily.set(g.day, d);
     const dmk = `${g.day}|${mk}`;
     const dm = a.dailyModels.get(dmk) ?? {
@@ -259,9 +259,10 @@ export const sessionsUsage: MethodHandler = (ctx, raw) => {
     }
     for (const [day, d] of a.daily) {
       const x = daily.get(day) ?? { date: day, tokens: 0, cost: 0, messages: 0, toolCalls: 0, errors: 0 };
-      x.tokens += d.tokens;
-      x.cost += d.cost;
+      x.tokens += d.totals.totalTokens;
+      x.cost += d.totals.totalCost;
       x.messages += d.count;
+      x.errors += d.failed;
       daily.set(day, x);
     }
     for (const [k, dm] of a.dailyModels) {
@@ -287,7 +288,22 @@ export const sessionsUsage: MethodHandler = (ctx, raw) => {
         lastActivity: a.last,
         durationMs: Math.max(0, a.last - a.first),
         activityDates: [...a.daily.keys()].sort(),
-        dailyBreakdown: [...a.daily].map(([day, d]) => ({ date: day, tokens: d.tokens, cost: d.cost })),
+        // Per day: the totals by token type too (the Control UI's daily "by type" chart reads them).
+        dailyBreakdown: [...a.daily].map(([day, d]) => ({
+          date: day,
+          tokens: d.totals.totalTokens,
+          cost: d.totals.totalCost,
+          ...d.totals,
+        })),
+        dailyMessageCounts: [...a.daily].map(([day, d]) => ({
+          date: day,
+          total: d.count,
+          user: 0,
+          assistant: d.count,
+          toolCalls: 0,
+          toolResults: 0,
+          errors: d.failed,
+        })),
         dailyModelUsage: [...a.dailyModels.values()],
         messageCounts: {
           total: a.requests,
@@ -319,6 +335,8 @@ export const sessionsUsage: MethodHandler = (ctx, raw) => {
       modelDaily: [...modelDaily.values()],
       daily: [...daily.values()].sort((x, y) => x.date.localeCompare(y.date)),
     },
+    // Read straight from the store: always complete and fresh (OpenClaw scans transcript files).
+    cacheStatus: { status: "fresh", cachedFiles: 0, pendingFiles: 0, staleFiles: 0, refreshedAt: ctx.now() },
     overview: {
       matchedSessions: all.length,
       returnedSessions: sessions.length,
