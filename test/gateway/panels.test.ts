@@ -96,6 +96,34 @@ describe("usage panels", () => {
     };
     expect(otherAgent.sessions).toEqual([]);
 
+    // Drill-down: the session's requests over time, and its messages.
+    const ts = (await c.call("sessions.usage.timeseries", { key: "agent:main:main" })).payload as {
+      sessionId: string;
+      points: Obj[];
+    };
+    expect(ts.sessionId).toBe(main.id);
+    expect(ts.points).toHaveLength(3); // the two in range and the old one
+    expect(ts.points[2]).toMatchObject({
+      input: 1_000_000,
+      output: 100_000,
+      model: "claude-sonnet-4-5-20250929",
+    });
+    expect(ts.points[2]?.cost).toBeCloseTo(4.5, 9);
+    const api = (await c.call("sessions.usage.timeseries", { key: "pipbot:ai-server-api" })).payload as {
+      points: Obj[];
+    };
+    expect(api.points.map((x) => x.model)).toEqual(["sim"]);
+    t.store.appendMessage({
+      sessionId: main.id,
+      role: "user",
+      content: [{ type: "text", text: "hello there" }],
+    });
+    const logs = (await c.call("sessions.usage.logs", { key: "agent:main:main" })).payload as { logs: Obj[] };
+    expect(logs.logs).toEqual([expect.objectContaining({ role: "user", content: "hello there" })]);
+    expect((await c.call("sessions.usage.logs", { key: "agent:main:nope" })).error).toMatchObject({
+      code: "INVALID_REQUEST",
+    });
+
     const bad = await c.call("sessions.usage", { startDate: "2026-13-99x", endDate: "2026-01-01" });
     expect(bad.error).toMatchObject({ code: "INVALID_REQUEST" });
     expect(String((bad.error as Obj).message)).toContain("startDate");

@@ -13,6 +13,7 @@ import { OPENCLAW_METHODS } from "./openclaw-methods.ts";
 import { health, lastHeartbeat, status, systemInfo } from "./status.ts";
 import { configManaged, type MethodHandler, notOffered } from "./types.ts";
 import { sessionsUsage, usageCost, usageStatus } from "./usage.ts";
+import { usageLogs, usageTimeseries } from "./usage-detail.ts";
 
 export const PANEL_METHODS: Record<string, MethodHandler> = {
   health,
@@ -22,6 +23,8 @@ export const PANEL_METHODS: Record<string, MethodHandler> = {
   "usage.status": usageStatus,
   "usage.cost": usageCost,
   "sessions.usage": sessionsUsage,
+  "sessions.usage.timeseries": usageTimeseries,
+  "sessions.usage.logs": usageLogs,
   "logs.tail": logsTail,
   "config.get": configGet,
   "agent.identity.get": agentIdentity,

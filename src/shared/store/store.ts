@@ -26,6 +26,7 @@ import type {
   StoredMessage,
   UsageGroup,
   UsageRecord,
+  UsageRequest,
   UsageTotal,
 } from "./types.ts";
 import { UsageLog } from "./usage.ts";
@@ -210,6 +211,11 @@ export class Store {
   /** Usage per session, provider, model and day, for the gateway's usage panels. */
   usageGroups(sinceMs: number, untilMs: number, offsetMs = 0): UsageGroup[] {
     return this.usage.groups(sinceMs, untilMs, offsetMs);
+  }
+
+  /** The newest `limit` usage rows of one session id (null: requests without a session). */
+  usageOfConversation(conversationId: string | null, limit = 200): UsageRequest[] {
+    return this.usage.ofConversation(conversationId, limit);
   }
 }
 

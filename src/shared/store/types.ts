@@ -119,6 +119,18 @@ export interface UsageGroup {
   lastAt: number;
 }
 
+/** One AI server request's tokens (the gateway's per-session usage timeline). */
+export interface UsageRequest {
+  ts: number;
+  provider: string;
+  model: string;
+  status: string;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+}
+
 export interface UsageTotal {
   provider: string;
   model: string;

@@ -3,7 +3,7 @@
  * provider/model — of every user, or of one.
  */
 import { type Connection, prepare, type Row } from "./sql.ts";
-import type { UsageGroup, UsageRecord, UsageTotal } from "./types.ts";
+import type { UsageGroup, UsageRecord, UsageRequest, UsageTotal } from "./types.ts";
 
 export class UsageLog {
   private readonly q;
@@ -27,6 +27,9 @@ export class UsageLog {
                       SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS failed, MIN(ts) AS first, MAX(ts) AS last
                FROM usage WHERE ts >= ?1 AND ts <= ?2
                GROUP BY conv, provider, model, day ORDER BY day, conv, provider, model LIMIT ?4`,
+      ofConversation: `SELECT * FROM (
+                 SELECT ts, provider, model, status, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens
+                 FROM usage WHERE conversation_id IS ?1 ORDER BY ts DESC, id DESC LIMIT ?2) ORDER BY ts`,
     });
   }
 
@@ -70,6 +73,20 @@ export class UsageLog {
       cacheWriteTokens: (r.cache_write as number) ?? 0,
       firstAt: r.first as number,
       lastAt: r.last as number,
+    }));
+  }
+
+  /** The newest `limit` requests of one conversation (null: those without one), oldest first. */
+  ofConversation(conversationId: string | null, limit: number): UsageRequest[] {
+    return (this.q.ofConversation.all(conversationId, limit) as Row[]).map((r) => ({
+      ts: r.ts as number,
+      provider: r.provider as string,
+      model: r.model as string,
+      status: r.status as string,
+      inputTokens: r.input_tokens as number,
+      outputTokens: r.output_tokens as number,
+      cacheReadTokens: r.cache_read_tokens as number,
+      cacheWriteTokens: r.cache_write_tokens as number,
     }));
   }
 
