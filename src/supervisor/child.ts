@@ -60,6 +60,12 @@ export interface ChildIo {
 }
 
 const RECENT_LINES = 15;
+/** A quoted line is cut to this many characters. */
+const RECENT_LINE_MAX_CHARS = 500;
+/** After an exit, how long the output pipes may take to close (grandchildren may hold them). */
+const DRAIN_MAX_MS = 250;
+/** One readiness probe's timeout: the time left until the deadline, within these bounds. */
+const PROBE_TIMEOUT_MS = { min: 50, max: 1000 };
 
 export class Child {
   readonly backoff: Backoff;
@@ -81,10 +87,6 @@ export class Child {
   ) {
     this.backoff = new Backoff(policy.backoff);
     this.window = new CrashLoopWindow(policy.crashLoop);
-  }
-
-  get name(): string {
-    return this.entry.name;
   }
 
   /** Spawn a new instance (throws what `spawn` throws); `onExit` runs once it has exited. */
@@ -116,7 +118,7 @@ export class Child {
 
   /** After an exit: wait briefly for the pipes (grandchildren may hold them), emit held lines. */
   async drain(inst: Instance): Promise<void> {
-    await Promise.race([inst.pumps, this.io.clock.sleep(250)]);
+    await Promise.race([inst.pumps, this.io.clock.sleep(DRAIN_MAX_MS)]);
     for (const { splitter, stream } of inst.splitters)
       for (const line of splitter.flush()) this.emit(stream, line);
   }
@@ -139,7 +141,7 @@ export class Child {
 
   private emit(stream: StreamName, line: Line): void {
     const text = this.io.scrub ? this.io.scrub(line.text) : line.text;
-    this.recent.push(text.length > 500 ? `${text.slice(0, 500)}…` : text);
+    this.recent.push(text.length > RECENT_LINE_MAX_CHARS ? `${text.slice(0, RECENT_LINE_MAX_CHARS)}…` : text);
     if (this.recent.length > RECENT_LINES) this.recent.shift();
     this.io.output(this.entry.name, stream, line);
   }
@@ -161,7 +163,10 @@ export class Child {
       if (o.stopping()) return "stopped before it was ready";
       let ok: boolean;
       if (check.kind === "http") {
-        const timeout = Math.min(1000, Math.max(50, deadline - clock.now()));
+        const timeout = Math.min(
+          PROBE_TIMEOUT_MS.max,
+          Math.max(PROBE_TIMEOUT_MS.min, deadline - clock.now()),
+        );
         const res = await probe(this.io.fetch, check.url, timeout, check.instance ? inst.id : undefined);
         ok = res === "ready";
         stranger ||= res === "stranger";
