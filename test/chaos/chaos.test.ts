@@ -12,14 +12,17 @@
  * and the regression tests of findings 4 and 5 (test/supervisor/preflight.e2e.test.ts,
  * parent-death.e2e.test.ts) fail on the code before their fixes.
  */
-import { expect, test } from "bun:test";
-import { runChaos, summary } from "./chaos.ts";
+import { beforeAll, expect, test } from "bun:test";
+import { type ChaosReport, runChaos, summary } from "./chaos.ts";
 
 const seed = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const fault = process.env.CHAOS_FAULT as "resend-new-key" | "drop-message" | undefined;
+const HISTORY = "chat.history";
 
-test(`chaos (seed ${seed}): kills at random moments under chat load lose nothing, double nothing, every send ends visibly`, async () => {
-  const report = await runChaos({
+// One run (about 35 s), judged by the two tests below.
+let report: ChaosReport;
+beforeAll(async () => {
+  report = await runChaos({
     seed,
     durationMs: Number(process.env.CHAOS_DURATION_MS ?? 30_000),
     clients: 4,
@@ -30,7 +33,16 @@ test(`chaos (seed ${seed}): kills at random moments under chat load lose nothing
     fault,
   });
   process.stderr.write(`${summary(report)}\n`);
+}, 240_000);
+
+test(`chaos (seed ${seed}): kills at random moments under chat load lose nothing, double nothing, every send terminal, receiver == store, every killed child restarted, ready at the end`, () => {
   expect(report.accepted).toBeGreaterThan(10);
   expect(report.kills.length).toBeGreaterThan(2);
-  expect(report.violations).toEqual([]);
-}, 240_000);
+  expect(report.violations.filter((v) => !v.includes(HISTORY))).toEqual([]);
+});
+
+// Issue 11 finding 1 (a failed turn stored as an assistant entry with its reason) is i11b's fix:
+// until it is merged, the failed turns of this run show no assistant entry and this test is red.
+test(`chaos (seed ${seed}): every accepted send is visible in chat.history (its message, then the reply or a failed-turn entry)`, () => {
+  expect(report.violations.filter((v) => v.includes(HISTORY))).toEqual([]);
+});

@@ -138,7 +138,11 @@ class RandomFailures extends Array<{ status: number }> {
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  // Three generators from the seed, so the kill schedule (when, what) replays exactly whatever the
+  // timing of the receiver's and the clients' draws.
   const draw = rng(o.seed);
+  const rxDraw = rng(o.seed ^ 0x5bd1e995);
+  const clientDraw = rng(o.seed ^ 0x27d4eb2f);
   const violations: string[] = [];
   const t0 = Date.now();
   log(`chaos: seed ${o.seed} (replay with CHAOS_SEED=${o.seed}), ${o.clients} clients, ${o.durationMs} ms`);
@@ -147,7 +151,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let rxRef: SyncReceiver | undefined;
   const rx = await startSyncReceiver({ secret: SECRET, userId: USER });
   rxRef = rx;
-  rx.faults.failNext = new RandomFailures(draw, o.pushFailShare, () => rxRef);
+  rx.faults.failNext = new RandomFailures(rxDraw, o.pushFailShare, () => rxRef);
   const data = tempDir("pipbot-chaos-");
   const ports = {
     AI_PORT: String(await freePort()),
@@ -255,7 +259,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           terminalSeen.set(key, status === "ok" ? "final" : status);
           return;
         }
-        if (draw() < o.reconnectShare) {
+        if (clientDraw() < o.reconnectShare) {
           c.close(); // a client that drops its connection mid-run, then re-sends the same key
           continue;
         }
