@@ -10,7 +10,9 @@
  * (dispatch.ts); ticks every tickIntervalMs; on stop: `shutdown` then close 1012.
  */
 import type { Server, WebSocketHandler } from "bun";
+import { identity as buildIdentity, type Identity } from "../shared/identity.ts";
 import type { PipbotLogger } from "../shared/log.ts";
+import type { LogRing } from "../shared/log-ring.ts";
 import type { Store } from "../shared/store/index.ts";
 import { type AiClient, createAiClient } from "./ai-client.ts";
 import { AuthRateLimiter } from "./auth.ts";
@@ -52,6 +54,12 @@ export interface GatewayDeps {
   tickIntervalMs?: number;
   /** Header carrying the real client address behind a trusted proxy (e.g. fly-client-ip). */
   clientIpHeader?: string | undefined;
+  /** The gateway's own recent log lines, for `logs.tail` (main.ts tees the logger into it). */
+  logRing?: LogRing;
+  /** Who is running (version, git SHA, image); default: the build info without Fly variables. */
+  identity?: Identity;
+  /** DATA_DIR (disk figures of `system.info`). */
+  dataDir?: string;
 }
 
 export interface GatewayStats {
@@ -153,6 +161,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
     connections: () => conns.size,
     model: config.AI_DEFAULT_MODEL,
     now,
+    panels: {
+      settings: config as unknown as Record<string, unknown>,
+      redactor: logger.redactor,
+      logRing: deps.logRing,
+      identity: deps.identity ?? buildIdentity(["gateway"], {}),
+      dataDir: deps.dataDir,
+    },
   };
 
   const isStopping = () => stopping;
