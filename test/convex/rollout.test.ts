@@ -79,7 +79,7 @@ async function fleet(n: number): Promise<FakeMachine[]> {
 const begin = (over: Record<string, unknown> = {}) =>
   t.action(internal.rolloutTick.begin, { imageRef: newImage, ...over });
 const status = (rolloutId?: string) =>
-  t.query(internal.rollout.status, rolloutId ? { rolloutId: rolloutId as Id<"rollouts"> } : {});
+  t.query(internal.rolloutControl.status, rolloutId ? { rolloutId: rolloutId as Id<"rollouts"> } : {});
 const settled = async (rolloutId: string, timeoutMs = 30_000) =>
   await waitFor(
     async () => {
@@ -197,7 +197,7 @@ describe("rollout", () => {
     expect(logs.lines.some((l) => l.includes("Fly API unreachable"))).toBe(true);
     fly.faults.beforeUpdate = undefined;
     await fly.up();
-    expect(await t.mutation(internal.rollout.resume, {})).toBe(r.rolloutId);
+    expect(await t.mutation(internal.rolloutControl.resume, {})).toBe(r.rolloutId);
     const s = await settled(r.rolloutId);
     expect(s).toMatchObject({ state: "completed", counts: { updated: 40 } });
     for (const m of ms) expect(fly.updates.get(m.id)).toBe(1);
@@ -209,7 +209,7 @@ describe("rollout", () => {
     fly.faults.beforeUpdate = () => {
       if (!aborted) {
         aborted = true;
-        void t.mutation(internal.rollout.abort, {});
+        void t.mutation(internal.rolloutControl.abort, {});
       }
     };
     const r = await begin({ canary: 1, concurrency: 1 });
