@@ -20,6 +20,7 @@ export const EMPTY_METHODS: Record<string, MethodHandler> = {
   "plugin.approval.list": list(() => []),
   "openclaw.approval.list": list(() => []),
   "approval.history": list(() => ({ items: [] })),
+  "exec.approval.grants.list": list(() => ({ grants: [] })),
   "question.list": list(() => ({ questions: [] })),
   // No updater on a VM: the platform rolls out new images.
   "update.status": list(() => ({ sentinel: null, updateAvailable: null })),
