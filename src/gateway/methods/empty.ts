@@ -49,5 +49,17 @@ export const EMPTY_METHODS: Record<string, MethodHandler> = {
   "skills.library.list": list(() => ({ skills: [] })),
   "skills.search": list(() => ({ results: [] })),
   "environments.list": list(() => ({ environments: [] })),
+  "tasks.list": list(() => ({ tasks: [] })),
+  "worktrees.list": list(() => ({ worktrees: [] })),
+  "artifacts.list": list(() => ({ artifacts: [] })),
+  // No voice: no talk modes, transports or providers.
+  "talk.catalog": list(() => ({
+    modes: [],
+    transports: [],
+    brains: [],
+    speech: { providers: [] },
+    transcription: { providers: [] },
+    realtime: { providers: [] },
+  })),
   "system-presence": list(() => []),
 };
