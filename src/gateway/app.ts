@@ -79,6 +79,14 @@ export interface Gateway {
   stop(opts?: { reason?: string; restartExpectedMs?: number }): Promise<void>;
 }
 
+/** The sync worker's /status (shown by the status panels) must answer within this. */
+const SYNC_STATUS_TIMEOUT_MS = 1000;
+
+/** How often unauthenticated connections are checked against the handshake timeout. */
+function handshakeSweepMs(handshakeTimeoutMs: number): number {
+  return Math.min(1000, Math.max(50, Math.floor(handshakeTimeoutMs / 4)));
+}
+
 export function createGateway(deps: GatewayDeps): Gateway {
   const { config, logger, store } = deps;
   const now = deps.now ?? Date.now;
@@ -131,7 +139,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const syncStatus = async () => {
     try {
       const res = await doFetch(`http://127.0.0.1:${config.SYNC_STATUS_PORT}/status`, {
-        signal: AbortSignal.timeout(1000),
+        signal: AbortSignal.timeout(SYNC_STATUS_TIMEOUT_MS),
       });
       if (!res.ok) return { ok: false as const, error: `HTTP ${res.status}` };
       return { ok: true as const, body: (await res.json()) as unknown };
@@ -192,13 +200,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return http.fetch(req);
   };
 
-  const handshakeTimer = setInterval(
-    () => {
-      const cutoff = now() - config.GATEWAY_HANDSHAKE_TIMEOUT_MS;
-      for (const c of pending) if (c.openedAt <= cutoff) c.close(CLOSE.policy, "handshake timeout");
-    },
-    Math.min(1000, Math.max(50, Math.floor(config.GATEWAY_HANDSHAKE_TIMEOUT_MS / 4))),
-  );
+  const handshakeTimer = setInterval(() => {
+    const cutoff = now() - config.GATEWAY_HANDSHAKE_TIMEOUT_MS;
+    for (const c of pending) if (c.openedAt <= cutoff) c.close(CLOSE.policy, "handshake timeout");
+  }, handshakeSweepMs(config.GATEWAY_HANDSHAKE_TIMEOUT_MS));
   const tickTimer = setInterval(() => {
     const payload = JSON.stringify({ ts: now() });
     for (const c of conns) if (c.state === "open") c.sendEvent("tick", payload, true);

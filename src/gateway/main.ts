@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { parseCommandArgs } from "../shared/cli-args.ts";
-import { gatewayEnv, isLoopbackHost, loadConfigOrExit, secretValues } from "../shared/config/index.ts";
+import { gatewayEnv, loadConfigOrExit, secretValues } from "../shared/config/index.ts";
 import { loadOrCreateToken } from "../shared/gateway-token.ts";
 import { buildInfo, identity } from "../shared/identity.ts";
 import { createLogger } from "../shared/log.ts";
@@ -37,13 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   let token = config.CLAWDBOT_GATEWAY_TOKEN;
   let tokenFile: string | undefined;
   if (!token) {
-    // The config rule already refuses a non-loopback bind without a token; keep the guard here too.
-    if (!isLoopbackHost(config.GATEWAY_HOST)) {
-      process.stderr.write(
-        `pipbot gateway: CLAWDBOT_GATEWAY_TOKEN is required when GATEWAY_HOST (${config.GATEWAY_HOST}) is not loopback\n`,
-      );
-      return 78;
-    }
+    // Only on a loopback bind: gatewayEnv's rule refuses a non-loopback one without a token.
     try {
       const t = loadOrCreateToken(config.DATA_DIR);
       token = t.token;

@@ -9,9 +9,9 @@ import { PipbotError } from "../shared/errors.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
 import type { ChatRuns } from "./chat.ts";
-import { historyPayload } from "./context.ts";
 import { PANEL_METHODS, type PanelDeps, refusalOf } from "./methods/index.ts";
 import { describeZodError, invalidRequest } from "./protocol.ts";
+import { historyPayload } from "./stored-messages.ts";
 
 export interface MethodContext {
   runs: ChatRuns;
