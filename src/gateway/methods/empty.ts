@@ -30,14 +30,14 @@ export const EMPTY_METHODS: Record<string, MethodHandler> = {
   "cron.list": list(() => ({ jobs: [], total: 0, offset: 0, limit: 0, hasMore: false, nextOffset: null })),
   "cron.status": list(() => ({ enabled: false, jobs: 0, nextWakeAtMs: null })),
   "cron.runs": list(() => ({ entries: [], total: 0, offset: 0, hasMore: false, nextOffset: null })),
-  "channels.status": list(() => ({
-    ts: Date.now(),
+  "channels.status": (ctx) => ({
+    ts: ctx.now(),
     channelOrder: [],
     channelLabels: {},
     channels: {},
     channelAccounts: {},
     channelDefaultAccountId: {},
-  })),
+  }),
   "channels.pairing.list": list(() => ({
     accounts: [],
     requests: [],
