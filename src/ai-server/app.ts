@@ -5,23 +5,20 @@
  * (OpenAI's shape under /v1/).
  */
 import { Hono } from "hono";
-import { type ChatRequest, chatRequestSchema, contentText, type Provider } from "../shared/chat-api.ts";
+import { type ChatRequest, chatRequestSchema, type Provider } from "../shared/chat-api.ts";
 import { errorResponse, PipbotError, toPipbotError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
 import { bearerToken, secureEqual } from "../shared/secure-compare.ts";
 import type { Store } from "../shared/store/index.ts";
 import { account } from "./accounting.ts";
 import { type CallerIdentity, type ChatPlan, type EngineConfig, runChat } from "./chat.ts";
+import { fromChatRequest } from "./chat-request.ts";
+import { checkMedia } from "./media.ts";
 import { candidateModels, listedModels, type ModelDefaults, resolveModel } from "./models.ts";
-import {
-  completionBody,
-  fromOpenAI,
-  modelsBody,
-  openaiErrorResponse,
-  openaiFraming,
-  openaiRequestSchema,
-} from "./openai-compat.ts";
-import type { ProviderRegistry } from "./providers/index.ts";
+import { completionBody, modelsBody, openaiErrorResponse, openaiFraming } from "./openai-compat.ts";
+import { fromOpenAI, openaiRequestSchema } from "./openai-request.ts";
+import { fitCall } from "./providers/capabilities.ts";
+import type { CallInput, ProviderRegistry } from "./providers/index.ts";
 import { readJsonBody, validate } from "./request-body.ts";
 import { chatFraming, chatResponseBody, type SseFraming, sseResponse } from "./sse.ts";
 
@@ -102,51 +99,34 @@ function callerIdentity(req: Request, token: string | undefined): CallerIdentity
   return id;
 }
 
-/** Parts of the /chat contract the engine does not carry yet: a 400 naming them, never a drop. */
-function refuseNotYetSupported(r: ChatRequest): void {
-  const fields = [
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-    "reasoning",
-    "top_p",
-    "stop",
-    "seed",
-  ] as const;
-  for (const f of fields)
-    if (r[f] !== undefined)
-      throw new PipbotError("invalid_request", `${f} is not supported by this AI server yet`, {
-        details: { path: f },
-      });
-  r.messages.forEach((m, i) => {
-    if (typeof m.content === "string") return;
-    for (const p of m.content)
-      if (p.type !== "text")
-        throw new PipbotError(
-          "invalid_request",
-          `"${p.type}" content parts are not supported by this AI server yet`,
-          {
-            details: { path: `messages.${i}.content` },
-          },
-        );
-  });
-}
-
 interface Normalized {
   provider?: Provider;
   model?: string;
   fallbacks?: string[];
   stream: boolean;
-  call: ChatPlan["call"];
+  call: CallInput;
   conversationId?: string;
+  /** Parameters no provider here can carry (unknown, n > 1 …). */
+  unsupported?: string[];
+  /** The caller allowed dropping what the provider cannot honour. */
+  allowDrop: boolean;
+  metadata?: Record<string, unknown>;
 }
+
+/** The request header that opts in to dropping unsupported parameters (like drop_params: true). */
+export const DROP_PARAMS_HEADER = "x-pipbot-drop-params";
+/** The response header naming what was dropped. */
+export const DROPPED_PARAMS_HEADER = "x-pipbot-dropped-params";
+export const REQUEST_ID_HEADER = "x-pipbot-request-id";
+
+const wantsDrop = (req: Request, field: boolean | undefined) =>
+  field === true || /^(1|true|yes)$/i.test(req.headers.get(DROP_PARAMS_HEADER) ?? "");
 
 export function createApp(deps: AppDeps) {
   const s = deps.settings;
   const newId = deps.newId ?? (() => crypto.randomUUID());
   const engine = { registry: deps.registry, config: s, proxyHeaders: deps.registry.mode === "proxy" };
-  const app = new Hono();
+  const app = new Hono<{ Variables: { requestId: string } }>();
 
   app.onError((err, c) => {
     const e = toPipbotError(err);
@@ -157,6 +137,14 @@ export function createApp(deps: AppDeps) {
   app.notFound((c) => {
     const e = new PipbotError("not_found", `no route for ${c.req.method} ${c.req.path}`);
     return c.req.path.startsWith("/v1/") ? openaiErrorResponse(e) : errorResponse(e);
+  });
+
+  // Every response — errors included — carries the request id (the plan of a chat request uses it).
+  app.use("*", async (c, next) => {
+    const id = newId();
+    c.set("requestId", id);
+    await next();
+    if (!c.res.headers.has(REQUEST_ID_HEADER)) c.header(REQUEST_ID_HEADER, id);
   });
 
   app.get("/healthz", (c) =>
@@ -179,29 +167,55 @@ export function createApp(deps: AppDeps) {
     await next();
   });
 
-  function plan(n: Normalized, req: Request): ChatPlan {
-    const primary = resolveModel(n.model, n.provider, s);
+  /** The plan, and the parameters dropped for the primary model (on request). */
+  function plan(n: Normalized, req: Request, requestId: string): { plan: ChatPlan; dropped: string[] } {
+    const primary = resolveModel(n.model, n.provider, s, deps.registry.configured);
     deps.registry.get(primary.provider); // provider_not_configured → 400 before any stream starts
     const identity = callerIdentity(req, s.token);
+    const unsupported = n.unsupported ?? [];
+    if (unsupported.length && !n.allowDrop)
+      throw new PipbotError(
+        "invalid_request",
+        `${unsupported.join(", ")} ${unsupported.length > 1 ? "are" : "is"} not supported by this AI server (for ${primary.id}): remove ${unsupported.length > 1 ? "them" : "it"}, or send drop_params: true (or the header ${DROP_PARAMS_HEADER}: true) to have ${unsupported.length > 1 ? "them" : "it"} dropped`,
+        { details: { path: unsupported[0], provider: primary.provider } },
+      );
+    checkMedia(n.call.messages);
+    // The primary's fit is checked now (a 400 before any stream); a fallback that cannot honour the
+    // request is skipped when its turn comes.
+    const fitted = fitCall(primary.provider, primary.model, n.call, n.allowDrop);
     const p: ChatPlan = {
-      requestId: newId(),
-      candidates: candidateModels(primary, n.fallbacks ?? s.fallbackModels, s),
-      call: n.call,
+      requestId,
+      candidates: candidateModels(primary, n.fallbacks ?? s.fallbackModels, s, deps.registry.configured),
+      call: fitted.call,
+      callFor: (ref) => {
+        if (ref.id === primary.id) return fitted.call;
+        try {
+          return fitCall(ref.provider, ref.model, n.call, n.allowDrop).call;
+        } catch (e) {
+          return toPipbotError(e);
+        }
+      },
       stream: n.stream,
     };
     if (n.conversationId) p.conversationId = n.conversationId;
     if (identity) p.identity = identity;
-    return p;
+    if (n.call.user !== undefined) p.user = n.call.user;
+    if (n.metadata) p.metadata = n.metadata;
+    return { plan: p, dropped: [...unsupported, ...fitted.dropped] };
   }
 
   async function execute(
     p: ChatPlan,
+    dropped: string[],
     req: Request,
-    api: "chat" | "openai",
+    api: "chat" | "openai" | "anthropic",
     framing: SseFraming,
     body: (o: Awaited<ReturnType<typeof runChat>>) => unknown,
     fail: (e: unknown) => Response,
   ) {
+    const extra: Record<string, string> = dropped.length
+      ? { [DROPPED_PARAMS_HEADER]: dropped.join(",") }
+      : {};
     const restoreIdle = deps.holdOpen?.(req);
     const accounting = {
       store: deps.store,
@@ -225,40 +239,43 @@ export function createApp(deps: AppDeps) {
       // Off the response path: the SQLite insert and the wide log line run once the reply is out.
       setImmediate(() => account(accounting, p, o, api));
       if (o.status === "ok")
-        return Response.json(body(o), { headers: { "x-pipbot-request-id": p.requestId } });
-      return fail(o.error);
+        return Response.json(body(o), { headers: { ...extra, [REQUEST_ID_HEADER]: p.requestId } });
+      const res = fail(o.error);
+      for (const [k, v] of Object.entries(extra)) res.headers.set(k, v);
+      return res;
     }
-    return sseResponse({
-      requestId: p.requestId,
-      keepAliveMs: s.keepAliveMs,
-      caller,
-      frames: framing,
-      run: (hooks) => runChat(engine, p, caller.signal, hooks),
-      ...(restoreIdle ? { beforeClose: restoreIdle } : {}),
-      finished: (o) => {
-        release();
-        account(accounting, p, o, api);
+    return sseResponse(
+      {
+        requestId: p.requestId,
+        keepAliveMs: s.keepAliveMs,
+        caller,
+        frames: framing,
+        run: (hooks) => runChat(engine, p, caller.signal, hooks),
+        ...(restoreIdle ? { beforeClose: restoreIdle } : {}),
+        finished: (o) => {
+          release();
+          account(accounting, p, o, api);
+        },
       },
-    });
+      extra,
+    );
   }
 
   app.post("/chat", async (c) => {
     const r: ChatRequest = validate(chatRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
-    refuseNotYetSupported(r);
-    const call: ChatPlan["call"] = {
-      messages: r.messages.map((m) => ({ role: m.role, text: contentText(m.content) })),
+    const n: Normalized = {
+      stream: r.stream === true,
+      call: fromChatRequest(r),
+      allowDrop: wantsDrop(c.req.raw, r.drop_params),
     };
-    if (r.system !== undefined) call.system = contentText(r.system);
-    if (r.max_tokens !== undefined) call.maxTokens = r.max_tokens;
-    if (r.temperature !== undefined) call.temperature = r.temperature;
-    const n: Normalized = { stream: r.stream === true, call };
     if (r.provider) n.provider = r.provider;
     if (r.model) n.model = r.model;
     if (r.fallbacks) n.fallbacks = r.fallbacks;
     if (r.metadata?.conversationId) n.conversationId = r.metadata.conversationId;
-    const p = plan(n, c.req.raw);
+    const { plan: p, dropped } = plan(n, c.req.raw, c.get("requestId"));
     return execute(
       p,
+      dropped,
       c.req.raw,
       "chat",
       chatFraming(p.requestId),
@@ -269,24 +286,20 @@ export function createApp(deps: AppDeps) {
 
   app.post("/v1/chat/completions", async (c) => {
     const r = validate(openaiRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
-    const { system, messages } = fromOpenAI(r);
-    if (messages.length === 0)
-      throw new PipbotError(
-        "invalid_request",
-        "messages must contain at least one user or assistant message",
-        { details: { path: "messages" } },
-      );
-    const call: ChatPlan["call"] = { messages };
-    if (system !== undefined) call.system = system;
-    const max = r.max_completion_tokens ?? r.max_tokens;
-    if (max != null) call.maxTokens = max;
-    if (r.temperature != null) call.temperature = r.temperature;
-    const n: Normalized = { stream: r.stream === true, call };
+    const { call, unsupported } = fromOpenAI(r);
+    const n: Normalized = {
+      stream: r.stream === true,
+      call,
+      unsupported,
+      allowDrop: wantsDrop(c.req.raw, r.drop_params),
+    };
     if (r.model) n.model = r.model;
-    const p = plan(n, c.req.raw);
+    if (r.metadata) n.metadata = r.metadata;
+    const { plan: p, dropped } = plan(n, c.req.raw, c.get("requestId"));
     const id = `chatcmpl-${p.requestId}`;
     return execute(
       p,
+      dropped,
       c.req.raw,
       "openai",
       openaiFraming(id, r.stream_options?.include_usage === true),

@@ -12,7 +12,14 @@ import type { Provider } from "../../shared/chat-api.ts";
 import { PipbotError } from "../../shared/errors.ts";
 import type { ProviderAdapter, ProviderClientConfig } from "./types.ts";
 
-export type { ProviderAdapter, ProviderCall, ProviderEvent, UsagePatch } from "./types.ts";
+export type {
+  CallInput,
+  ProviderAdapter,
+  ProviderCall,
+  ProviderEvent,
+  ProviderMessage,
+  UsagePatch,
+} from "./types.ts";
 
 export interface UpstreamSettings {
   /** proxy-v1 when set. */
