@@ -19,6 +19,7 @@ import { completionBody, modelsBody, openaiErrorResponse, openaiFraming } from "
 import { fromOpenAI, openaiRequestSchema } from "./openai-request.ts";
 import { fitCall } from "./providers/capabilities.ts";
 import type { CallInput, ProviderRegistry } from "./providers/index.ts";
+import { ReplyMemory } from "./reply-memory.ts";
 import { readJsonBody, validate } from "./request-body.ts";
 import { chatFraming, chatResponseBody, type SseFraming, sseResponse } from "./sse.ts";
 
@@ -127,6 +128,7 @@ export function createApp(deps: AppDeps) {
   const newId = deps.newId ?? (() => crypto.randomUUID());
   const engine = { registry: deps.registry, config: s, proxyHeaders: deps.registry.mode === "proxy" };
   const app = new Hono<{ Variables: { requestId: string } }>();
+  const memory = new ReplyMemory();
 
   app.onError((err, c) => {
     const e = toPipbotError(err);
@@ -180,6 +182,7 @@ export function createApp(deps: AppDeps) {
         { details: { path: unsupported[0], provider: primary.provider } },
       );
     checkMedia(n.call.messages);
+    memory.restore(n.call.messages);
     // The primary's fit is checked now (a 400 before any stream); a fallback that cannot honour the
     // request is skipped when its turn comes.
     const fitted = fitCall(primary.provider, primary.model, n.call, n.allowDrop);
@@ -235,6 +238,7 @@ export function createApp(deps: AppDeps) {
     };
     if (!p.stream) {
       const o = await runChat(engine, p, caller.signal).finally(release);
+      if (o.status === "ok") memory.remember(o.parts);
       restoreIdle?.();
       // Off the response path: the SQLite insert and the wide log line run once the reply is out.
       setImmediate(() => account(accounting, p, o, api));
@@ -254,6 +258,7 @@ export function createApp(deps: AppDeps) {
         ...(restoreIdle ? { beforeClose: restoreIdle } : {}),
         finished: (o) => {
           release();
+          if (o.status === "ok") memory.remember(o.parts);
           account(accounting, p, o, api);
         },
       },
