@@ -4,9 +4,11 @@
  * with `app.request()` or Bun.serve on port 0. One onError; errors in the one error shape
  * (OpenAI's shape under /v1/).
  */
+
 import { Hono } from "hono";
 import { type ChatRequest, chatRequestSchema, type Provider } from "../shared/chat-api.ts";
 import { errorResponse, PipbotError, toPipbotError } from "../shared/errors.ts";
+import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { Logger } from "../shared/log.ts";
 import { bearerToken, secureEqual } from "../shared/secure-compare.ts";
 import type { Store } from "../shared/store/index.ts";
@@ -60,12 +62,6 @@ export function shuttingDownError(): PipbotError {
   });
 }
 
-/** The headers a caller (a user's VM) sends its own proxy-v1 identity in. */
-export const IDENTITY_HEADERS = {
-  userId: "x-pipbot-user-id",
-  serviceToken: "x-pipbot-service-token",
-} as const;
-
 /** Visible ASCII, no spaces or controls (what a Clerk user id and a service token are made of). */
 const IDENTITY_VALUE = { userId: /^[\x21-\x7e]{1,256}$/, serviceToken: /^[\x21-\x7e]{1,1024}$/ };
 
@@ -78,15 +74,15 @@ const IDENTITY_VALUE = { userId: /^[\x21-\x7e]{1,256}$/, serviceToken: /^[\x21-\
  */
 function callerIdentity(req: Request, token: string | undefined): CallerIdentity | undefined {
   if (!token) return undefined;
-  const userId = req.headers.get(IDENTITY_HEADERS.userId);
-  const serviceToken = req.headers.get(IDENTITY_HEADERS.serviceToken);
+  const userId = req.headers.get(PIPBOT_HEADERS.userId);
+  const serviceToken = req.headers.get(PIPBOT_HEADERS.serviceToken);
   if (userId === null && serviceToken === null) return undefined;
   const missing =
-    userId === null ? IDENTITY_HEADERS.userId : serviceToken === null ? IDENTITY_HEADERS.serviceToken : null;
+    userId === null ? PIPBOT_HEADERS.userId : serviceToken === null ? PIPBOT_HEADERS.serviceToken : null;
   if (missing)
     throw new PipbotError(
       "invalid_request",
-      `${missing} is missing: send both ${IDENTITY_HEADERS.userId} and ${IDENTITY_HEADERS.serviceToken} (the calling VM's CLERK_USER_ID and PIPBOT_SERVICE_TOKEN), or neither`,
+      `${missing} is missing: send both ${PIPBOT_HEADERS.userId} and ${PIPBOT_HEADERS.serviceToken} (the calling VM's CLERK_USER_ID and PIPBOT_SERVICE_TOKEN), or neither`,
       { details: { path: missing } },
     );
   const id = { userId: userId as string, serviceToken: serviceToken as string };
@@ -94,8 +90,8 @@ function callerIdentity(req: Request, token: string | undefined): CallerIdentity
     if (!IDENTITY_VALUE[k].test(id[k]))
       throw new PipbotError(
         "invalid_request",
-        `${IDENTITY_HEADERS[k]} must be ${k === "userId" ? "1–256" : "1–1024"} visible ASCII characters without spaces`,
-        { details: { path: IDENTITY_HEADERS[k] } },
+        `${PIPBOT_HEADERS[k]} must be ${k === "userId" ? "1–256" : "1–1024"} visible ASCII characters without spaces`,
+        { details: { path: PIPBOT_HEADERS[k] } },
       );
   return id;
 }
@@ -114,14 +110,8 @@ interface Normalized {
   metadata?: Record<string, unknown>;
 }
 
-/** The request header that opts in to dropping unsupported parameters (like drop_params: true). */
-export const DROP_PARAMS_HEADER = "x-pipbot-drop-params";
-/** The response header naming what was dropped. */
-export const DROPPED_PARAMS_HEADER = "x-pipbot-dropped-params";
-export const REQUEST_ID_HEADER = "x-pipbot-request-id";
-
 const wantsDrop = (req: Request, field: boolean | undefined) =>
-  field === true || /^(1|true|yes)$/i.test(req.headers.get(DROP_PARAMS_HEADER) ?? "");
+  field === true || /^(1|true|yes)$/i.test(req.headers.get(PIPBOT_HEADERS.dropParams) ?? "");
 
 export function createApp(deps: AppDeps) {
   const s = deps.settings;
@@ -146,7 +136,7 @@ export function createApp(deps: AppDeps) {
     const id = newId();
     c.set("requestId", id);
     await next();
-    if (!c.res.headers.has(REQUEST_ID_HEADER)) c.header(REQUEST_ID_HEADER, id);
+    if (!c.res.headers.has(PIPBOT_HEADERS.requestId)) c.header(PIPBOT_HEADERS.requestId, id);
   });
 
   app.get("/healthz", (c) =>
@@ -178,7 +168,7 @@ export function createApp(deps: AppDeps) {
     if (unsupported.length && !n.allowDrop)
       throw new PipbotError(
         "invalid_request",
-        `${unsupported.join(", ")} ${unsupported.length > 1 ? "are" : "is"} not supported by this AI server (for ${primary.id}): remove ${unsupported.length > 1 ? "them" : "it"}, or send drop_params: true (or the header ${DROP_PARAMS_HEADER}: true) to have ${unsupported.length > 1 ? "them" : "it"} dropped`,
+        `${unsupported.join(", ")} ${unsupported.length > 1 ? "are" : "is"} not supported by this AI server (for ${primary.id}): remove ${unsupported.length > 1 ? "them" : "it"}, or send drop_params: true (or the header ${PIPBOT_HEADERS.dropParams}: true) to have ${unsupported.length > 1 ? "them" : "it"} dropped`,
         { details: { path: unsupported[0], provider: primary.provider } },
       );
     checkMedia(n.call.messages);
@@ -217,7 +207,7 @@ export function createApp(deps: AppDeps) {
     fail: (e: unknown) => Response,
   ) {
     const extra: Record<string, string> = dropped.length
-      ? { [DROPPED_PARAMS_HEADER]: dropped.join(",") }
+      ? { [PIPBOT_HEADERS.droppedParams]: dropped.join(",") }
       : {};
     const restoreIdle = deps.holdOpen?.(req);
     const accounting = {
@@ -243,7 +233,7 @@ export function createApp(deps: AppDeps) {
       // Off the response path: the SQLite insert and the wide log line run once the reply is out.
       setImmediate(() => account(accounting, p, o, api));
       if (o.status === "ok")
-        return Response.json(body(o), { headers: { ...extra, [REQUEST_ID_HEADER]: p.requestId } });
+        return Response.json(body(o), { headers: { ...extra, [PIPBOT_HEADERS.requestId]: p.requestId } });
       const res = fail(o.error);
       for (const [k, v] of Object.entries(extra)) res.headers.set(k, v);
       return res;

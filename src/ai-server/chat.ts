@@ -7,13 +7,15 @@
  * `attempt()` runs one upstream call and returns what happened; the loop in `runChat` alone
  * decides: done, retry the same model, fall back to the next one, or stop.
  */
+import { abortableSleep } from "../shared/backoff.ts";
 import type { AssistantPart, ChatUsage, StopReason } from "../shared/chat-api.ts";
 import { PipbotError, toPipbotError } from "../shared/errors.ts";
+import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { ModelRef } from "./models.ts";
 import { PhaseTimer, timeoutError } from "./phase-timer.ts";
 import type { CallInput, ProviderCall, ProviderRegistry, UsagePatch } from "./providers/index.ts";
 import { Reply, type ReplyHooks } from "./reply.ts";
-import { abortableDelay, backoffMs } from "./retry.ts";
+import { backoffMs } from "./retry.ts";
 
 export interface EngineConfig {
   connectTimeoutMs: number;
@@ -171,11 +173,11 @@ export async function runChat(
 
   const headers: Record<string, string> = {};
   if (deps.proxyHeaders) {
-    headers["x-pipbot-request-id"] = plan.requestId;
-    if (plan.conversationId) headers["x-pipbot-conversation-id"] = plan.conversationId;
+    headers[PIPBOT_HEADERS.requestId] = plan.requestId;
+    if (plan.conversationId) headers[PIPBOT_HEADERS.conversationId] = plan.conversationId;
     if (plan.identity) {
-      headers["x-pipbot-user-id"] = plan.identity.userId;
-      headers["x-pipbot-service-token"] = plan.identity.serviceToken;
+      headers[PIPBOT_HEADERS.userId] = plan.identity.userId;
+      headers[PIPBOT_HEADERS.serviceToken] = plan.identity.serviceToken;
     }
   }
   const apiKey = deps.proxyHeaders ? plan.identity?.serviceToken : undefined;
@@ -287,7 +289,7 @@ export async function runChat(
         if (retry === cfg.maxRetries) break;
         const wait = backoffMs(retry + 1, err.retryAfterMs, deps.random);
         if (performance.now() + wait >= deadline) break; // no time to wait here: try the next model
-        if (!(await abortableDelay(wait, request.signal))) {
+        if (!(await abortableSleep(wait, request.signal))) {
           lastError = totalExpired ? timeoutError("total", cfg.totalTimeoutMs, candidate.id) : abortError();
           next = "stop";
           break;

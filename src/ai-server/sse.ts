@@ -8,6 +8,7 @@ import {
   type StreamEvent,
   type ToolCallPart,
 } from "../shared/chat-api.ts";
+import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { ChatHooks, ChatOutcome } from "./chat.ts";
 import type { ModelRef } from "./models.ts";
 
@@ -169,7 +170,7 @@ export function sseResponse(r: SseRun, extraHeaders: Record<string, string> = {}
   };
   const body = new ReadableStream<Uint8Array>(source);
   return new Response(body, {
-    headers: { ...SSE_HEADERS, "x-pipbot-request-id": r.requestId, ...extraHeaders },
+    headers: { ...SSE_HEADERS, [PIPBOT_HEADERS.requestId]: r.requestId, ...extraHeaders },
   });
 }
 

@@ -4,10 +4,10 @@
  * end on timeout or abort, store the result (finishRun) and only then emit the one terminal event
  * (final / aborted / error), then log the one wide line per turn.
  */
-import { contentText, type StreamEvent } from "../shared/chat-api.ts";
+import { type ChatUsage, contentText, type StreamEvent } from "../shared/chat-api.ts";
 import { isPipbotError, PipbotError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
-import type { Store, Usage } from "../shared/store/index.ts";
+import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
 import { buildContext, type ErrorKind, errorKindOf, type WireUsage, wireUsage } from "./context.ts";
 
@@ -78,7 +78,7 @@ export async function executeRun(
   let lastCheckpoint = t0;
   let ttftMs: number | null = null;
   let model = s.model;
-  let usage: Usage | undefined;
+  let usage: ChatUsage | undefined;
   let deltas = 0;
   const message = (t: string) => ({
     role: "assistant" as const,

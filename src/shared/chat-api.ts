@@ -224,24 +224,17 @@ export const chatRequestSchema = z.strictObject({
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
-export interface ChatUsage {
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  reasoningTokens: number;
-  /** True when the upstream never reported usage (e.g. aborted OpenAI stream) and we estimated. */
-  estimated?: boolean;
-}
-
+/** Token usage of one request: the one usage type (the store, the AI server and the gateway use it). */
 export const chatUsageSchema = z.object({
   inputTokens: z.number(),
   outputTokens: z.number(),
   cacheReadTokens: z.number(),
   cacheWriteTokens: z.number(),
   reasoningTokens: z.number(),
+  /** True when the upstream never reported usage (e.g. aborted OpenAI stream) and we estimated. */
   estimated: z.boolean().optional(),
 });
+export type ChatUsage = z.infer<typeof chatUsageSchema>;
 
 /** Canonical stop reasons (each provider's are mapped onto these). */
 export type StopReason =
