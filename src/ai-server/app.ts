@@ -13,6 +13,13 @@ import type { Logger } from "../shared/log.ts";
 import { bearerToken, secureEqual } from "../shared/secure-compare.ts";
 import type { Store } from "../shared/store/index.ts";
 import { account } from "./accounting.ts";
+import {
+  anthropicErrorResponse,
+  anthropicFraming,
+  anthropicRequestSchema,
+  fromAnthropic,
+  messageBody,
+} from "./anthropic-compat.ts";
 import { type CallerIdentity, type ChatPlan, type EngineConfig, runChat } from "./chat.ts";
 import { fromChatRequest } from "./chat-request.ts";
 import { checkMedia } from "./media.ts";
@@ -96,6 +103,12 @@ function callerIdentity(req: Request, token: string | undefined): CallerIdentity
   return id;
 }
 
+/** Errors in the shape of the API the path belongs to. */
+function errorFor(path: string, e: PipbotError): Response {
+  if (path === "/v1/messages" || path.startsWith("/v1/messages/")) return anthropicErrorResponse(e);
+  return path.startsWith("/v1/") ? openaiErrorResponse(e) : errorResponse(e);
+}
+
 interface Normalized {
   provider?: Provider;
   model?: string;
@@ -124,11 +137,11 @@ export function createApp(deps: AppDeps) {
     const e = toPipbotError(err);
     if (e.status >= 500 && e.code === "internal")
       deps.logger.error({ err: err.message, path: c.req.path }, "unhandled error");
-    return c.req.path.startsWith("/v1/") ? openaiErrorResponse(e) : errorResponse(e);
+    return errorFor(c.req.path, e);
   });
   app.notFound((c) => {
     const e = new PipbotError("not_found", `no route for ${c.req.method} ${c.req.path}`);
-    return c.req.path.startsWith("/v1/") ? openaiErrorResponse(e) : errorResponse(e);
+    return errorFor(c.req.path, e);
   });
 
   // Every response — errors included — carries the request id (the plan of a chat request uses it).
@@ -151,7 +164,9 @@ export function createApp(deps: AppDeps) {
 
   app.use("*", async (c, next) => {
     if (deps.shutdown?.aborted && c.req.method === "POST") throw shuttingDownError();
-    if (s.token && !secureEqual(bearerToken(c.req.header("authorization")), s.token))
+    // Bearer (OpenAI-style clients, the gateway) or x-api-key (@anthropic-ai/sdk).
+    const presented = bearerToken(c.req.header("authorization")) ?? c.req.header("x-api-key");
+    if (s.token && !secureEqual(presented, s.token))
       throw new PipbotError(
         "unauthorized",
         "missing or wrong bearer token: send Authorization: Bearer <AI_SERVER_TOKEN>",
@@ -300,6 +315,35 @@ export function createApp(deps: AppDeps) {
       openaiFraming(id, r.stream_options?.include_usage === true),
       (o) => completionBody(id, o),
       openaiErrorResponse,
+    );
+  });
+
+  app.post("/v1/messages", async (c) => {
+    const r = validate(anthropicRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
+    const ref = resolveModel(r.model, undefined, s, deps.registry.configured);
+    if (ref.provider !== "anthropic")
+      throw new PipbotError(
+        "invalid_request",
+        `/v1/messages serves anthropic/ models only; ${ref.id} is a ${ref.provider} model: use /v1/chat/completions (or /chat) for it`,
+        { details: { path: "model" } },
+      );
+    const n: Normalized = {
+      stream: r.stream === true,
+      call: fromAnthropic(r),
+      model: ref.id,
+      fallbacks: [],
+      allowDrop: wantsDrop(c.req.raw, undefined),
+    };
+    const { plan: p, dropped } = plan(n, c.req.raw, c.get("requestId"));
+    const id = `msg_${p.requestId.replaceAll("-", "")}`;
+    return execute(
+      p,
+      dropped,
+      c.req.raw,
+      "anthropic",
+      anthropicFraming(id, r.model),
+      (o) => messageBody(id, r.model, o),
+      anthropicErrorResponse,
     );
   });
 
