@@ -187,7 +187,11 @@ async function* events(stream: AsyncIterable<OpenAI.ChatCompletionChunk>): Async
 }
 
 export function openaiAdapter(cfg: ProviderClientConfig): ProviderAdapter {
-  const client = new OpenAI(stainlessOptions(cfg));
+  const opts = stainlessOptions(cfg);
+  // Keyless (Ollama, vLLM, LM Studio): null removes the SDK's Authorization header.
+  const client = new OpenAI(
+    cfg.keyless ? { ...opts, defaultHeaders: { ...opts.defaultHeaders, Authorization: null } } : opts,
+  );
   return sdkAdapter({
     provider: "openai",
     mapError,

@@ -102,6 +102,8 @@ export interface ProviderClientConfig {
   defaultHeaders: Record<string, string>;
   /** fetch used by the SDK (Bun fetch without its 300 s socket timeout). */
   fetch: typeof fetch;
+  /** OpenAI-compatible server without a key (OPENAI_BASE_URL only): no Authorization header. */
+  keyless?: boolean;
   /** Anthropic: send the credential as `Authorization: Bearer` (ANTHROPIC_AUTH_TOKEN) instead of x-api-key. */
   bearer?: boolean;
   /** Google: Vertex AI with a service account instead of the Gemini API key. */
