@@ -8,7 +8,14 @@
 import Anthropic from "@anthropic-ai/sdk";
 import type { ContentPart, StopReason } from "../../shared/chat-api.ts";
 import { thinkingBudget } from "./capabilities.ts";
-import { sdkAdapter, stainlessError, stainlessHeaders, stainlessOptions } from "./sdk-adapter.ts";
+import {
+  type SseMessage,
+  sdkAdapter,
+  sseMessages,
+  stainlessError,
+  stainlessHeaders,
+  stainlessOptions,
+} from "./sdk-adapter.ts";
 import type {
   ProviderAdapter,
   ProviderCall,
@@ -17,6 +24,7 @@ import type {
   ProviderMessage,
   UsagePatch,
 } from "./types.ts";
+import { upstreamError } from "./upstream-errors.ts";
 
 const DEFAULT_MAX_TOKENS = 4096;
 /** The forced tool that carries schema-less JSON mode (json_object). */
@@ -177,9 +185,28 @@ export function anthropicParams(call: ProviderCall): AnthropicParams {
   return p;
 }
 
-async function* events(
-  stream: AsyncIterable<Anthropic.RawMessageStreamEvent>,
-): AsyncGenerator<ProviderEvent> {
+/** The events of an Anthropic stream; an `error` event throws like the SDK would. */
+async function* rawEvents(
+  messages: AsyncIterable<SseMessage>,
+): AsyncGenerator<Anthropic.RawMessageStreamEvent> {
+  for await (const m of messages) {
+    if (m.event === "ping") continue;
+    const json = JSON.parse(m.data) as
+      | Anthropic.RawMessageStreamEvent
+      | { type: "error"; error?: { type?: string; message?: string } };
+    if (json.type === "error")
+      throw upstreamError({
+        provider: "anthropic",
+        inStream: true,
+        message: json.error?.message ?? "error event in the stream",
+        ...(json.error?.type ? { type: json.error.type } : {}),
+      });
+    yield json;
+  }
+}
+
+async function* events(messages: AsyncIterable<SseMessage>): AsyncGenerator<ProviderEvent> {
+  const stream = rawEvents(messages);
   /** Content block index → what it is (tool calls numbered in reply order). */
   const blocks = new Map<
     number,
@@ -235,7 +262,11 @@ export function anthropicAdapter(cfg: ProviderClientConfig): ProviderAdapter {
     provider: "anthropic",
     mapError,
     events,
-    stream: (call) =>
-      client.messages.create(anthropicParams(call), { signal: call.signal, headers: stainlessHeaders(call) }),
+    stream: async (call) =>
+      sseMessages(
+        await client.messages
+          .create(anthropicParams(call), { signal: call.signal, headers: stainlessHeaders(call) })
+          .asResponse(),
+      ),
   });
 }

@@ -6,7 +6,14 @@
  */
 import OpenAI from "openai";
 import type { ContentPart, StopReason } from "../../shared/chat-api.ts";
-import { sdkAdapter, stainlessError, stainlessHeaders, stainlessOptions } from "./sdk-adapter.ts";
+import {
+  type SseMessage,
+  sdkAdapter,
+  sseMessages,
+  stainlessError,
+  stainlessHeaders,
+  stainlessOptions,
+} from "./sdk-adapter.ts";
 import type {
   ProviderAdapter,
   ProviderCall,
@@ -15,6 +22,7 @@ import type {
   ProviderMessage,
   UsagePatch,
 } from "./types.ts";
+import { upstreamError } from "./upstream-errors.ts";
 
 const mapError = (e: unknown) =>
   stainlessError<InstanceType<typeof OpenAI.APIError>>("openai", e, OpenAI, (err) => ({
@@ -153,9 +161,27 @@ export function openaiParams(call: ProviderCall): OpenAI.ChatCompletionCreatePar
   return p;
 }
 
-async function* events(stream: AsyncIterable<OpenAI.ChatCompletionChunk>): AsyncGenerator<ProviderEvent> {
+/** The chunks of an OpenAI stream; a `data: {"error": …}` frame throws like the SDK would. */
+async function* chunks(messages: AsyncIterable<SseMessage>): AsyncGenerator<OpenAI.ChatCompletionChunk> {
+  for await (const m of messages) {
+    if (m.data === "[DONE]") return;
+    const json = JSON.parse(m.data) as OpenAI.ChatCompletionChunk & {
+      error?: { message?: string; type?: string; code?: string };
+    };
+    if (json.error)
+      throw upstreamError({
+        provider: "openai",
+        inStream: true,
+        message: json.error.message ?? "error event in the stream",
+        ...((json.error.code ?? json.error.type) ? { type: json.error.code ?? json.error.type } : {}),
+      });
+    yield json;
+  }
+}
+
+async function* events(messages: AsyncIterable<SseMessage>): AsyncGenerator<ProviderEvent> {
   const open = new Set<number>();
-  for await (const chunk of stream) {
+  for await (const chunk of chunks(messages)) {
     const choice = chunk.choices[0];
     const delta = choice?.delta as
       | (OpenAI.ChatCompletionChunk.Choice.Delta & Record<string, unknown>)
@@ -196,10 +222,11 @@ export function openaiAdapter(cfg: ProviderClientConfig): ProviderAdapter {
     provider: "openai",
     mapError,
     events,
-    stream: (call) =>
-      client.chat.completions.create(openaiParams(call), {
-        signal: call.signal,
-        headers: stainlessHeaders(call),
-      }),
+    stream: async (call) =>
+      sseMessages(
+        await client.chat.completions
+          .create(openaiParams(call), { signal: call.signal, headers: stainlessHeaders(call) })
+          .asResponse(),
+      ),
   });
 }
