@@ -9,7 +9,7 @@ import { isPipbotError, PipbotError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
-import { buildContext, type ErrorKind, errorKindOf, type WireUsage, wireUsage } from "./context.ts";
+import { buildContext, type ErrorKind, errorKindOf, type WireUsage, wireUsage } from "./stored-messages.ts";
 
 export interface ChatEventPayload {
   runId: string;
