@@ -18,12 +18,6 @@ fail() {
 }
 note() { RESULTS+=("NOTE  $1"); echo "  note  $1"; }
 die() { fail "setup" "$1"; exit 1; }
-# check NAME CMD… — one check from a command's exit status.
-check() {
-  local name="$1"
-  shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
 lap() {
   local now
   now=$(date +%s)
