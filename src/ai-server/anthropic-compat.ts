@@ -4,7 +4,9 @@
  * pipbot as their base URL. Requests → the canonical call; replies, stream events and errors in
  * Anthropic's shapes. Other providers' models get a 400 pointing at /v1/chat/completions.
  */
+
 import { z } from "zod";
+import { retryAfterHeader } from "../shared/backoff.ts";
 import {
   type CacheControl,
   type ContentPart,
@@ -266,7 +268,7 @@ export function anthropicErrorBody(e: unknown) {
 export function anthropicErrorResponse(e: unknown): Response {
   const err = toPipbotError(e);
   const headers: Record<string, string> = { "content-type": "application/json" };
-  if (err.retryAfterMs !== undefined) headers["retry-after"] = String(Math.ceil(err.retryAfterMs / 1000));
+  if (err.retryAfterMs !== undefined) headers["retry-after"] = retryAfterHeader(err.retryAfterMs);
   return new Response(JSON.stringify(anthropicErrorBody(err)), { status: err.status, headers });
 }
 
