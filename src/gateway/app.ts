@@ -16,11 +16,14 @@ import { type AiClient, createAiClient } from "./ai-client.ts";
 import { AuthRateLimiter } from "./auth.ts";
 import { type ChatEventPayload, ChatRuns } from "./chat.ts";
 import type { Connection } from "./connection.ts";
+import { createControlUi } from "./control-ui.ts";
 import { dispatchRequest } from "./dispatch.ts";
 import { type HandshakeContext, handshake } from "./handshake.ts";
 import { createHttpRoutes } from "./http-routes.ts";
-import type { MethodContext } from "./methods.ts";
+import { HISTORY_MAX_BYTES, type MethodContext } from "./methods.ts";
+import { createModelCatalog } from "./model-catalog.ts";
 import { CLOSE, TICK_INTERVAL_MS } from "./protocol.ts";
+import { createSessionEvents } from "./session-events.ts";
 import { createSockets, type WsData } from "./sockets.ts";
 
 export interface GatewaySettings {
@@ -37,6 +40,8 @@ export interface GatewaySettings {
   GATEWAY_HANDSHAKE_TIMEOUT_MS: number;
   GATEWAY_MAX_BUFFERED_BYTES: number;
   GATEWAY_AUTH_MAX_FAILURES: number;
+  /** The OpenClaw Control UI bundle directory, served at /control/ (control-ui.ts). */
+  GATEWAY_CONTROL_UI_DIR?: string | undefined;
 }
 
 export interface GatewayDeps {
@@ -89,6 +94,28 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const conns = new Set<Connection>();
   const pending = new Set<Connection>();
   let stopping = false;
+  const events = createSessionEvents(conns, now);
+  const models = createModelCatalog({
+    baseUrl: config.AI_URL,
+    token: config.AI_SERVER_TOKEN,
+    defaultModel: config.AI_DEFAULT_MODEL,
+    fetch: doFetch,
+    now,
+  });
+
+  /** A run ended (its reply is stored): protocol-4 subscribers get the message and the change. */
+  const announceRunEnd = (p: ChatEventPayload) => {
+    const run = store.getRun(p.runId);
+    const session = run ? store.findSessionById(run.sessionId) : null;
+    if (!run || !session) return;
+    const msg = run.assistantMessageId ? store.getMessage(run.assistantMessageId) : null;
+    if (msg) events.message(session.key, msg, { runId: p.runId });
+    events.changed(session.key, "message", {
+      phase: "message",
+      ...(msg ? { messageId: msg.id } : {}),
+      status: p.state === "final" ? "done" : p.state === "aborted" ? "killed" : "failed",
+    });
+  };
 
   const broadcastChat = (p: ChatEventPayload) => {
     const p4 = JSON.stringify(p);
@@ -104,6 +131,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
         c.sendEvent("chat", p3, droppable);
       } else {
         c.sendEvent("chat", p4, droppable);
+      }
+    }
+    if (!droppable) {
+      try {
+        announceRunEnd(p);
+      } catch (e) {
+        logger.error({ err: e, runId: p.runId }, "session events: could not announce the end of a run");
       }
     }
   };
@@ -145,10 +179,16 @@ export function createGateway(deps: GatewayDeps): Gateway {
     connections: () => conns.size,
     model: config.AI_DEFAULT_MODEL,
     now,
+    models,
+    events,
+    historyMaxBytes: HISTORY_MAX_BYTES,
   };
 
   const isStopping = () => stopping;
-  const http = createHttpRoutes({ store, ai, logger, version, isStopping });
+  const controlUi = config.GATEWAY_CONTROL_UI_DIR
+    ? createControlUi(config.GATEWAY_CONTROL_UI_DIR)
+    : undefined;
+  const http = createHttpRoutes({ store, ai, logger, version, isStopping, controlUi });
   const handshakeCtx: HandshakeContext = {
     token: deps.token,
     limiter,

@@ -48,6 +48,13 @@ export class ChatRuns {
     return this.active.size;
   }
 
+  /** Run ids of the session's runs still streaming or queued, oldest first. */
+  activeRunIds(sessionId: string): string[] {
+    const ids: string[] = [];
+    for (const r of this.active.values()) if (r.sessionId === sessionId) ids.push(r.runId);
+    return ids;
+  }
+
   /** Start a run (user message stored before this returns), or answer a duplicate. */
   send(input: {
     sessionKey: string;

@@ -22,7 +22,7 @@ export function dispatchRequest(
     return;
   }
   const { id, method, params } = parsed.frame;
-  callMethod(ctx, method, params).then(
+  callMethod(ctx, method, params, conn).then(
     (payload) => void conn.sendResponse(okResponse(id, payload)),
     (e: unknown) => {
       const err =

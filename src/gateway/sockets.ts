@@ -8,6 +8,7 @@ import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import type { PipbotLogger } from "../shared/log.ts";
 import { bearerToken } from "../shared/secure-compare.ts";
 import { Connection } from "./connection.ts";
+import { CONTROL_UI_BASE } from "./control-ui.ts";
 import { CLOSE, MAX_PAYLOAD_BYTES, PRE_HANDSHAKE_MAX_BYTES } from "./protocol.ts";
 
 export interface WsData {
@@ -48,7 +49,8 @@ export function createSockets(o: SocketsOptions): Sockets {
 
   const upgrade = (req: Request, server: Server<WsData>): Response | undefined => {
     const path = new URL(req.url).pathname;
-    if (path !== "/" && path !== "/ws") return new Response("not found", { status: 404 });
+    if (path !== "/" && path !== "/ws" && path !== CONTROL_UI_BASE)
+      return new Response("not found", { status: 404 });
     if (o.isStopping())
       return new Response("gateway is restarting", { status: 503, headers: { "retry-after": "2" } });
     upgrades++;

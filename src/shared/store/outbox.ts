@@ -3,17 +3,26 @@
  * their delivery, failure and quarantine bookkeeping. Entries are written with their message.
  */
 import { type Connection, prepare, type Row, toContent, toUsage } from "./sql.ts";
-import type { OutboxEntry, OutboxStats } from "./types.ts";
+import {
+  ATTACHMENT_CHUNK_BYTES,
+  type MessageOutboxEntry,
+  type OtherOutboxEntry,
+  type OutboxEntry,
+  type OutboxStats,
+  wireEntry,
+} from "./types.ts";
 
 export class Outbox {
   private readonly q;
 
   constructor(private readonly c: Connection) {
     this.q = prepare(c.db, {
-      pending: `SELECT o.seq, o.attempts, m.*, s.key AS session_key
-                FROM outbox o JOIN messages m ON m.id = o.message_id JOIN sessions s ON s.id = m.session_id
+      pending: `SELECT o.seq, o.attempts, o.kind, o.entry_id, o.body, m.*, COALESCE(s.base_key, s.key) AS session_key
+                FROM outbox o LEFT JOIN messages m ON m.id = o.message_id LEFT JOIN sessions s ON s.id = m.session_id
                 WHERE o.delivered_at IS NULL AND o.quarantined_at IS NULL AND o.seq > ?
                 ORDER BY o.seq LIMIT ?`,
+      chunk: "SELECT substr(data, ?, ?) AS chunk FROM attachments WHERE id = ?",
+      insertOther: "INSERT INTO outbox (kind, entry_id, body, created_at) VALUES (?, ?, ?, ?)",
       deliver: "UPDATE outbox SET delivered_at = ? WHERE seq = ? AND delivered_at IS NULL",
       fail: "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ? RETURNING attempts",
       quarantine:
@@ -37,29 +46,61 @@ export class Outbox {
     const out: OutboxEntry[] = [];
     let bytes = 0;
     for (const r of rows) {
-      const entry: OutboxEntry = {
-        seq: r.seq as number,
-        id: r.id as string,
-        sessionKey: r.session_key as string,
-        sessionId: r.session_id as string,
-        role: r.role as "user" | "assistant",
-        content: toContent(r.content),
-        createdAt: r.created_at as number,
-        attempts: r.attempts as number,
-        bytes: 0,
-      };
-      if (r.model) entry.model = r.model as string;
-      const usage = toUsage(r.usage);
-      if (usage) entry.usage = usage;
-      if (r.stop_reason) entry.stopReason = r.stop_reason as string;
+      const entry = r.kind === "message" ? this.messageEntry(r) : this.otherEntry(r);
       // Exact size of the entry as sync-v1 serializes it (without our bookkeeping fields), + a comma.
-      const { attempts: _a, bytes: _b, ...wire } = entry;
-      entry.bytes = Buffer.byteLength(JSON.stringify(wire)) + 1;
+      entry.bytes = Buffer.byteLength(JSON.stringify(wireEntry(entry))) + 1;
       if (out.length > 0 && bytes + entry.bytes > maxBytes) break;
       bytes += entry.bytes;
       out.push(entry);
     }
     return out;
+  }
+
+  private messageEntry(r: Row): OutboxEntry {
+    const entry: MessageOutboxEntry = {
+      kind: "message",
+      seq: r.seq as number,
+      id: r.id as string,
+      sessionKey: r.session_key as string,
+      sessionId: r.session_id as string,
+      role: r.role as "user" | "assistant",
+      content: toContent(r.content),
+      createdAt: r.created_at as number,
+      attempts: r.attempts as number,
+      bytes: 0,
+    };
+    if (r.model) entry.model = r.model as string;
+    const usage = toUsage(r.usage);
+    if (usage) entry.usage = usage;
+    if (r.stop_reason) entry.stopReason = r.stop_reason as string;
+    return entry;
+  }
+
+  /** A tombstone or an attachment chunk: its stored body, plus the chunk's bytes as base64. */
+  private otherEntry(r: Row): OutboxEntry {
+    const body = JSON.parse(r.body as string) as Record<string, unknown>;
+    if (r.kind === "attachment_chunk") {
+      const index = body.index as number;
+      const got = this.q.chunk.get(
+        index * ATTACHMENT_CHUNK_BYTES + 1,
+        ATTACHMENT_CHUNK_BYTES,
+        body.attachmentId as string,
+      ) as { chunk: Uint8Array } | null;
+      body.data = got ? Buffer.from(got.chunk).toString("base64") : "";
+    }
+    return {
+      kind: r.kind as OtherOutboxEntry["kind"],
+      seq: r.seq as number,
+      id: r.entry_id as string,
+      body,
+      attempts: r.attempts as number,
+      bytes: 0,
+    };
+  }
+
+  /** Queue a non-message entry (the caller holds the transaction with the change it reports). */
+  insertOther(kind: OtherOutboxEntry["kind"], id: string, body: Record<string, unknown>): void {
+    this.q.insertOther.run(kind, id, JSON.stringify(body), this.c.now());
   }
 
   /** Mark entries delivered (after a 2xx). Idempotent. */
@@ -88,7 +129,7 @@ export class Outbox {
     return (
       this.c.db
         .query(
-          `SELECT seq, message_id, last_error, quarantined_at FROM outbox
+          `SELECT seq, entry_id AS message_id, last_error, quarantined_at FROM outbox
            WHERE quarantined_at IS NOT NULL AND delivered_at IS NULL ORDER BY seq LIMIT ?`,
         )
         .all(limit) as Row[]

@@ -16,7 +16,7 @@ import { Messages } from "./messages.ts";
 import { migrate, schemaVersion } from "./migrations.ts";
 import { Outbox } from "./outbox.ts";
 import { type FinishRun, Runs } from "./runs.ts";
-import { Sessions } from "./sessions.ts";
+import { type SessionPatch, Sessions } from "./sessions.ts";
 import type {
   NewMessage,
   OutboxEntry,
@@ -97,12 +97,50 @@ export class Store {
     return this.sessions.find(key);
   }
 
-  getOrCreateSession(key: string): Session {
-    return this.sessions.getOrCreate(key);
+  getOrCreateSession(key: string, init: { label?: string; model?: string } = {}): Session {
+    return this.sessions.getOrCreate(key, init);
+  }
+
+  findSessionById(id: string): Session | null {
+    return this.sessions.byId(id);
+  }
+
+  /** The live session carrying this label, if any. */
+  findSessionByLabel(label: string): Session | null {
+    return this.sessions.byLabel(label);
+  }
+
+  /** Set or clear (null) a session's label and model; creates the session if needed. */
+  patchSession(key: string, patch: SessionPatch): Session {
+    return this.sessions.patch(key, patch);
+  }
+
+  /** A new empty transcript under the same key; the old one is kept (and still synced). */
+  resetSession(key: string): { previous: Session | null; current: Session } {
+    return this.sessions.reset(key);
   }
 
   listSessions(limit = 100): Session[] {
     return this.sessions.listRecent(limit);
+  }
+
+  /**
+   * Delete a session: its live row is retired as deleted (messages hidden, kept for the entries
+   * still to sync) and a `session_tombstone` entry is queued, in one transaction.
+   */
+  deleteSession(key: string): Session | null {
+    return this.db
+      .transaction(() => {
+        const s = this.sessions.retireDeleted(key);
+        if (!s) return null;
+        this.outbox.insertOther("session_tombstone", `tombstone:${s.id}`, {
+          sessionKey: s.key,
+          sessionId: s.id,
+          deletedAt: s.deletedAt,
+        });
+        return s;
+      })
+      .immediate();
   }
 
   // ---- messages, each with its outbox entry (messages.ts) -----------------------------------

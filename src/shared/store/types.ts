@@ -16,9 +16,16 @@ export interface Usage {
 
 export interface Session {
   id: string;
+  /** The key clients use (for a retired row: the key it had, see `retiredAt`). */
   key: string;
   createdAt: number;
   updatedAt: number;
+  label?: string;
+  /** The model later turns of this session use (sessions.patch); unset: the default model. */
+  model?: string;
+  /** Set on an old transcript replaced by sessions.reset, or on a deleted session. */
+  retiredAt?: number;
+  deletedAt?: number;
 }
 
 export type MessageStatus = "final" | "aborted" | "error" | "interrupted";
@@ -66,8 +73,9 @@ export interface Run {
   stopReason: string | null;
 }
 
-/** One outbox entry joined with its message and session: exactly the sync-v1 entry fields. */
-export interface OutboxEntry {
+/** One message outbox entry joined with its message and session: exactly the sync-v1 entry fields. */
+export interface MessageOutboxEntry {
+  kind: "message";
   seq: number;
   id: string;
   sessionKey: string;
@@ -81,6 +89,28 @@ export interface OutboxEntry {
   attempts: number;
   /** Serialized size of the entry, for batch byte limits. */
   bytes: number;
+}
+
+/** A sync-v1 entry of another kind: its wire fields (without seq) are `body`. */
+export interface OtherOutboxEntry {
+  kind: "session_tombstone" | "attachment_chunk";
+  seq: number;
+  id: string;
+  body: Record<string, unknown>;
+  attempts: number;
+  bytes: number;
+}
+
+export type OutboxEntry = MessageOutboxEntry | OtherOutboxEntry;
+
+/** Raw bytes per attachment_chunk entry (sync-v1: one chunk always fits a 10^6-byte batch). */
+export const ATTACHMENT_CHUNK_BYTES = 262_144;
+
+/** The sync-v1 wire form of an entry: exactly its keys, nothing of our bookkeeping. */
+export function wireEntry(e: OutboxEntry): Record<string, unknown> {
+  if (e.kind !== "message") return { kind: e.kind, id: e.id, seq: e.seq, ...e.body };
+  const { attempts: _a, bytes: _b, kind: _k, ...wire } = e;
+  return wire;
 }
 
 export interface OutboxStats {
