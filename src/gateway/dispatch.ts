@@ -32,7 +32,10 @@ export function dispatchRequest(
       if (!(e instanceof GatewayError)) logger.error({ err: e, method }, "gateway method failed");
       else if (err.message.startsWith("unknown method")) {
         // What real clients call that we do not answer: visible in the logs, one line per call.
-        logger.info({ connId: conn.connId, client: conn.clientId, method: method.slice(0, 100) }, "unknown method");
+        logger.info(
+          { connId: conn.connId, client: conn.clientId, method: method.slice(0, 100) },
+          "unknown method",
+        );
       }
       conn.sendResponse(errorResponse(id, err));
     },

@@ -230,8 +230,8 @@ describe.skipIf(SKIP)("OpenClaw Control UI 2026.9 in headless Chromium (real gat
       what: "the aborted chat event",
     });
     expect(w.sent.some((f) => f.method === "chat.abort")).toBe(true);
-    const partial = ((aborted.payload?.message as { content: { text: string }[] }).content[0]?.text ??
-      "") as string;
+    const abortedMsg = aborted.payload?.message as { content: { text: string }[] } | undefined;
+    const partial = abortedMsg?.content[0]?.text ?? "";
     expect(partial).toStartWith("You said: a long story please.");
     expect(partial).not.toContain("w399");
     // The partial reply stays on the page and in the store.
