@@ -3,7 +3,9 @@
  * schema. Anything not in the table is `unknown method`. `hello-ok.features.methods` is exactly
  * the keys of this table.
  */
+
 import { z } from "zod";
+import { PipbotError } from "../shared/errors.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
 import type { ChatRuns } from "./chat.ts";
@@ -13,7 +15,7 @@ import { CHAT_STARTUP_METHODS } from "./methods/chat-startup.ts";
 import { MODEL_METHODS } from "./methods/models.ts";
 import { SESSION_METHODS } from "./methods/sessions.ts";
 import type { ModelCatalog } from "./model-catalog.ts";
-import { describeZodError, GatewayError, invalidRequest } from "./protocol.ts";
+import { describeZodError, invalidRequest } from "./protocol.ts";
 import type { SessionEvents } from "./session-events.ts";
 import { checkSessionKey } from "./session-keys.ts";
 import { historyPayload4, inputReceipts } from "./wire4.ts";
@@ -189,7 +191,7 @@ export const EVENT_NAMES = [
   "chat.metadata.changed",
 ];
 
-/** Run one method; unknown names and thrown errors become GatewayErrors. */
+/** Run one method; unknown names and thrown errors become PipbotErrors. */
 export async function callMethod(
   ctx: MethodContext,
   method: string,
@@ -202,8 +204,8 @@ export async function callMethod(
   try {
     return await handler(ctx, params, conn);
   } catch (e) {
-    if (e instanceof GatewayError) throw e;
-    throw new GatewayError("UNAVAILABLE", `${method} failed: ${e instanceof Error ? e.message : String(e)}`, {
+    if (e instanceof PipbotError) throw e;
+    throw new PipbotError("unavailable", `${method} failed: ${e instanceof Error ? e.message : String(e)}`, {
       retryable: true,
     });
   }

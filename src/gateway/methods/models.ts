@@ -3,8 +3,8 @@
  * this VM can use: their names only — a key never leaves the AI server).
  */
 import { z } from "zod";
+import { PipbotError } from "../../shared/errors.ts";
 import type { MethodContext } from "../methods.ts";
-import { GatewayError } from "../protocol.ts";
 import { splitModelId } from "../session-rows.ts";
 import { parseParams } from "./params.ts";
 
@@ -24,7 +24,7 @@ const authParams = z.looseObject({ refresh: z.boolean().optional(), agentId: z.s
 async function catalog(ctx: MethodContext, refresh: boolean) {
   const r = await ctx.models.list({ refresh });
   if (!r.ok)
-    throw new GatewayError("UNAVAILABLE", `models unavailable: ${r.error}`, {
+    throw new PipbotError("unavailable", `models unavailable: ${r.error}`, {
       retryable: true,
       retryAfterMs: 2000,
     });

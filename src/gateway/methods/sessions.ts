@@ -6,10 +6,11 @@
  * schema leaves a result open, what the OpenClaw 2026.9 gateway answers.
  */
 import { z } from "zod";
+import { PipbotError } from "../../shared/errors.ts";
 import type { Session } from "../../shared/store/index.ts";
 import type { Connection } from "../connection.ts";
 import type { MethodContext } from "../methods.ts";
-import { GatewayError, invalidRequest } from "../protocol.ts";
+import { invalidRequest } from "../protocol.ts";
 import { MAX_MESSAGE_SUBSCRIPTIONS } from "../session-events.ts";
 import { checkSessionKey, displayKey } from "../session-keys.ts";
 import { type RowOptions, sessionDefaults, sessionRow } from "../session-rows.ts";
@@ -76,7 +77,7 @@ export function rowOptions(ctx: MethodContext, s: Session, extra: RowOptions = {
 }
 
 function requireConn(conn: Connection | undefined): Connection {
-  if (!conn) throw new GatewayError("UNAVAILABLE", "no connection for this subscription");
+  if (!conn) throw new PipbotError("unavailable", "no connection for this subscription");
   return conn;
 }
 
@@ -84,7 +85,7 @@ function requireConn(conn: Connection | undefined): Connection {
 async function checkModel(ctx: MethodContext, model: string): Promise<string> {
   const models = await ctx.models.list();
   if (!models.ok)
-    throw new GatewayError("UNAVAILABLE", `cannot check the model: ${models.error}`, { retryable: true });
+    throw new PipbotError("unavailable", `cannot check the model: ${models.error}`, { retryable: true });
   const ids = models.models.map((m) => m.id);
   const found = ids.find((id) => id === model) ?? ids.find((id) => id.endsWith(`/${model}`));
   if (!found) {

@@ -2,16 +2,18 @@
  * Runs: one row per chat turn. Starting a run stores the user message; finishing it stores the
  * assistant message and the terminal state, each in one IMMEDIATE transaction.
  */
+
+import type { ChatUsage } from "../chat-api.ts";
 import type { Messages } from "./messages.ts";
 import { type Connection, prepare, type Row } from "./sql.ts";
-import type { Run, RunState, StoredMessage, Usage } from "./types.ts";
+import type { Run, RunState, StoredMessage } from "./types.ts";
 
 export interface FinishRun {
   state: Exclude<RunState, "running">;
   /** Assistant message to store with the run's end (absent: nothing to store, e.g. empty error). */
   text?: string;
   model?: string;
-  usage?: Usage;
+  usage?: ChatUsage;
   stopReason?: string;
   errorMessage?: string;
   errorKind?: string;

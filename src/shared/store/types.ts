@@ -1,17 +1,10 @@
 /** Row shapes of the store, as the processes see them (camelCase, JSON columns parsed). */
 
+import type { ChatUsage } from "../chat-api.ts";
+
 export interface TextBlock {
   type: "text";
   text: string;
-}
-
-export interface Usage {
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  reasoningTokens: number;
-  estimated?: boolean;
 }
 
 export interface Session {
@@ -38,7 +31,7 @@ export interface StoredMessage {
   content: TextBlock[];
   createdAt: number;
   model: string | null;
-  usage: Usage | null;
+  usage: ChatUsage | null;
   stopReason: string | null;
   status: MessageStatus | null;
 }
@@ -51,7 +44,7 @@ export interface NewMessage {
   id?: string;
   createdAt?: number;
   model?: string;
-  usage?: Usage;
+  usage?: ChatUsage;
   stopReason?: string;
   status?: MessageStatus;
 }
@@ -84,7 +77,7 @@ export interface MessageOutboxEntry {
   content: TextBlock[];
   createdAt: number;
   model?: string;
-  usage?: Usage;
+  usage?: ChatUsage;
   stopReason?: string;
   attempts: number;
   /** Serialized size of the entry, for batch byte limits. */
@@ -127,7 +120,7 @@ export interface UsageRecord {
   provider: string;
   model: string;
   status: string;
-  usage: Usage;
+  usage: ChatUsage;
   latencyMs?: number;
   ttftMs?: number;
   attempts?: number;
