@@ -48,6 +48,8 @@ export interface ActiveRun {
   abortCause?: AbortCause;
   seq: number;
   timeoutMs: number;
+  /** The session's model, when it has its own (sessions.patch). */
+  model?: string | undefined;
 }
 
 export type RunOutcome = "final" | "aborted" | "error" | "interrupted";
@@ -77,7 +79,8 @@ export async function executeRun(
   let flushTimer: ReturnType<typeof setTimeout> | undefined;
   let lastCheckpoint = t0;
   let ttftMs: number | null = null;
-  let model = s.model;
+  // The session's own model (sessions.patch) wins over the gateway's default.
+  let model = run.model ?? s.model;
   let usage: ChatUsage | undefined;
   let deltas = 0;
   const message = (t: string) => ({
@@ -108,7 +111,7 @@ export async function executeRun(
     const messages = buildContext(history, run.userMessageId, s.contextBudgetChars);
     let done: Extract<StreamEvent, { type: "done" }>["data"] | undefined;
     for await (const ev of s.ai.stream(
-      { model: s.model, messages, conversationId: run.sessionId },
+      { model: run.model ?? s.model, messages, conversationId: run.sessionId },
       run.controller.signal,
     )) {
       if (ev.type === "start") {

@@ -73,14 +73,16 @@ export class ChatRuns {
     }
     let sessionId: string;
     let userMessageId: string;
+    let model: string | undefined;
     try {
       const session = this.o.store.getOrCreateSession(input.sessionKey);
       sessionId = session.id;
+      model = session.model ?? this.o.model;
       const started = this.o.store.startRun({
         runId: input.idempotencyKey,
         sessionId,
         userText: input.message,
-        ...(this.o.model ? { model: this.o.model } : {}),
+        ...(model ? { model } : {}),
       });
       userMessageId = started.userMessage.id;
     } catch (e) {
@@ -102,6 +104,7 @@ export class ChatRuns {
       controller: new AbortController(),
       seq: 0,
       timeoutMs,
+      model,
     };
     this.active.set(run.runId, run);
     this.idem.started(run.runId, sessionId);

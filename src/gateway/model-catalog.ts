@@ -16,6 +16,8 @@ export type CatalogResult =
 
 export interface ModelCatalog {
   list(opts?: { refresh?: boolean }): Promise<CatalogResult>;
+  /** The default model of the last successful list (synchronous, for rows). */
+  lastDefault(): string | undefined;
 }
 
 export interface ModelCatalogOptions {
@@ -72,5 +74,6 @@ export function createModelCatalog(o: ModelCatalogOptions): ModelCatalog {
       if (value.ok) cached = { at: now(), value };
       return value;
     },
+    lastDefault: () => (cached?.value.ok ? cached.value.defaultModel : o.defaultModel),
   };
 }

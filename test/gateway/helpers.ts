@@ -446,7 +446,12 @@ export interface SimAiServer {
   stop(): Promise<void>;
 }
 
-export async function startSimAiServer(opts: { token: string; dirPrefix: string }): Promise<SimAiServer> {
+export async function startSimAiServer(opts: {
+  token: string;
+  dirPrefix: string;
+  /** More AI server variables (e.g. AI_MODELS). */
+  env?: Record<string, string>;
+}): Promise<SimAiServer> {
   const sim = await startUpstreamSim();
   const dir = tempDir(opts.dirPrefix);
   const port = await freePort();
@@ -462,6 +467,7 @@ export async function startSimAiServer(opts: { token: string; dirPrefix: string 
       PIPBOT_SIMULATOR: "1",
       // As in the separate deployment: the AI server demands the bearer token.
       AI_SERVER_TOKEN: opts.token,
+      ...opts.env,
     }),
   );
   const stop = async () => {

@@ -24,8 +24,9 @@ const metadataParams = z.looseObject({
 });
 
 export const CHAT_STARTUP_METHODS = {
-  "chat.startup": (ctx: MethodContext, raw: unknown, conn?: Connection) => {
+  "chat.startup": async (ctx: MethodContext, raw: unknown, conn?: Connection) => {
     const p = parseParams("chat.startup", startupParams, raw);
+    await ctx.models.list();
     if (conn) conn.subs.sessions = true;
     const key = checkSessionKey(p.sessionKey ?? MAIN_SESSION_KEY);
     const s = ctx.store.findSession(key);
@@ -36,7 +37,7 @@ export const CHAT_STARTUP_METHODS = {
       sessionId: s?.id ?? null,
       messages,
       pendingInputs: { items: [], total: 0 },
-      defaults: sessionDefaults(ctx.model),
+      defaults: sessionDefaults(ctx.model ?? ctx.models.lastDefault()),
       ...(s ? { sessionInfo: sessionRow(ctx.store, s, rowOptions(ctx, s)) } : {}),
       thinkingLevel: "off",
       ...(p.sessionKey === undefined

@@ -73,7 +73,11 @@ function checkAgent(agentId: string | undefined): void {
 }
 
 export function rowOptions(ctx: MethodContext, s: Session, extra: RowOptions = {}): RowOptions {
-  return { defaultModel: ctx.model, activeRunIds: ctx.runs.activeRunIds(s.id), ...extra };
+  return {
+    defaultModel: ctx.model ?? ctx.models.lastDefault(),
+    activeRunIds: ctx.runs.activeRunIds(s.id),
+    ...extra,
+  };
 }
 
 function requireConn(conn: Connection | undefined): Connection {
@@ -96,9 +100,10 @@ async function checkModel(ctx: MethodContext, model: string): Promise<string> {
   return found;
 }
 
-const list: Handler = (ctx, raw) => {
+const list: Handler = async (ctx, raw) => {
   const p = parseParams("sessions.list", listParams, raw);
   checkAgent(p.agentId);
+  await ctx.models.list(); // the default model rows and defaults show (cached; a failure shows none)
   const limit = p.limit ?? 200;
   const offset = p.offset ?? 0;
   let sessions = ctx.store.listSessions(Math.min(10_000, limit + offset + 1));
@@ -128,7 +133,7 @@ const list: Handler = (ctx, raw) => {
     totalCount: sessions.length,
     hasMore,
     ...(hasMore ? { nextOffset: offset + limit } : {}),
-    defaults: sessionDefaults(ctx.model),
+    defaults: sessionDefaults(ctx.model ?? ctx.models.lastDefault()),
     sessions: filtered,
   };
 };
@@ -191,13 +196,13 @@ const preview: Handler = (ctx, raw) => {
   return { ts: ctx.now(), previews };
 };
 
-const subscribe: Handler = (ctx, raw, conn) => {
+const subscribe: Handler = async (ctx, raw, conn) => {
   const c = requireConn(conn);
   c.subs.sessions = true;
   if (raw === undefined || (typeof raw === "object" && raw !== null && Object.keys(raw).length === 0)) {
     return { subscribed: true };
   }
-  return { subscribed: true, list: list(ctx, raw, conn) };
+  return { subscribed: true, list: await list(ctx, raw, conn) };
 };
 
 const unsubscribe: Handler = (_ctx, _raw, conn) => {
