@@ -94,7 +94,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const conns = new Set<Connection>();
   const pending = new Set<Connection>();
   let stopping = false;
-  const events = createSessionEvents(conns, now);
+  const events = createSessionEvents(conns, now, store);
   const models = createModelCatalog({
     baseUrl: config.AI_URL,
     token: config.AI_SERVER_TOKEN,

@@ -9,6 +9,7 @@ import { isPipbotError, PipbotError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
+import { withAttachments } from "./attachments.ts";
 import { buildContext, type ErrorKind, errorKindOf, type WireUsage, wireUsage } from "./context.ts";
 
 export interface ChatEventPayload {
@@ -108,7 +109,7 @@ export async function executeRun(
   try {
     if (run.controller.signal.aborted) throw run.controller.signal.reason ?? new Error("aborted");
     const history = s.store.listMessages(run.sessionId, 2000);
-    const messages = buildContext(history, run.userMessageId, s.contextBudgetChars);
+    const messages = withAttachments(buildContext(history, run.userMessageId, s.contextBudgetChars), s.store);
     let done: Extract<StreamEvent, { type: "done" }>["data"] | undefined;
     for await (const ev of s.ai.stream(
       { model: run.model ?? s.model, messages, conversationId: run.sessionId },

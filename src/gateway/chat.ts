@@ -8,6 +8,7 @@
  * goes out, so a client reading chat.history after the event sees the same thing.
  */
 import { PipbotError } from "../shared/errors.ts";
+import type { NewAttachment } from "../shared/store/index.ts";
 import {
   type AbortCause,
   type ActiveRun,
@@ -62,6 +63,8 @@ export class ChatRuns {
     message: string;
     idempotencyKey: string;
     timeoutMs?: number | undefined;
+    /** Validated attachments, stored with the user message (same transaction). */
+    attachments?: NewAttachment[];
   }): SendResult {
     const dup = this.idem.lookup(input.idempotencyKey);
     if (dup) return dup;
@@ -82,6 +85,7 @@ export class ChatRuns {
         runId: input.idempotencyKey,
         sessionId,
         userText: input.message,
+        ...(input.attachments ? { attachments: input.attachments } : {}),
         ...(model ? { model } : {}),
       });
       userMessageId = started.userMessage.id;

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { PipbotError } from "../shared/errors.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
+import { parseAttachments } from "./attachments.ts";
 import type { ChatRuns } from "./chat.ts";
 import type { Connection } from "./connection.ts";
 import { historyPayload } from "./context.ts";
@@ -67,11 +68,9 @@ function parse<T extends z.ZodType>(method: string, schema: T, params: unknown):
 
 const chatSend: Handler = (ctx, raw) => {
   const p = parse("chat.send", sendParams, raw);
-  if (p.message.trim() === "") {
-    if (p.attachments && p.attachments.length > 0)
-      throw invalidRequest("attachments are not supported by this gateway");
+  const attachments = p.attachments && p.attachments.length > 0 ? parseAttachments(p.attachments) : [];
+  if (p.message.trim() === "" && attachments.length === 0)
     throw invalidRequest("message or attachment required");
-  }
   checkSessionKey(p.sessionKey);
   // Events echo the key as the client spelled it (protocol-3 clients match on it).
   const sessionKey = p.sessionKey;
@@ -81,6 +80,7 @@ const chatSend: Handler = (ctx, raw) => {
     message: p.message,
     idempotencyKey: p.idempotencyKey,
     timeoutMs: p.timeoutMs,
+    ...(attachments.length > 0 ? { attachments } : {}),
   });
   if (result.status === "started") announceUserMessage(ctx, result.runId);
   return result;
@@ -104,7 +104,9 @@ const chatHistory: Handler = (ctx, raw, conn) => {
     return {
       sessionKey: p.sessionKey,
       sessionId: session?.id ?? null,
-      messages: session ? historyPayload4(ctx.store.listMessages(session.id, p.limit ?? 200), maxBytes) : [],
+      messages: session
+        ? historyPayload4(ctx.store.listMessages(session.id, p.limit ?? 200), maxBytes, ctx.store)
+        : [],
       pendingInputs: { items: [], total: 0 },
       ...(p.inputRunIds ? inputReceipts(ctx.store, session?.id, p.inputRunIds) : {}),
     };

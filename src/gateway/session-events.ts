@@ -8,7 +8,7 @@
 import type { StoredMessage } from "../shared/store/index.ts";
 import type { Connection } from "./connection.ts";
 import { displayKey } from "./session-keys.ts";
-import { wireMessage4 } from "./wire4.ts";
+import { type AttachmentSource, wireMessage4 } from "./wire4.ts";
 
 /** At most this many per-session message subscriptions per connection (a storm is refused). */
 export const MAX_MESSAGE_SUBSCRIPTIONS = 64;
@@ -21,7 +21,11 @@ export interface SessionEvents {
   metadataChanged(): void;
 }
 
-export function createSessionEvents(conns: Set<Connection>, now: () => number): SessionEvents {
+export function createSessionEvents(
+  conns: Set<Connection>,
+  now: () => number,
+  store: AttachmentSource,
+): SessionEvents {
   const open = function* () {
     for (const c of conns) if (c.state === "open" && c.protocol === 4) yield c;
   };
@@ -47,7 +51,7 @@ export function createSessionEvents(conns: Set<Connection>, now: () => number): 
         json ??= JSON.stringify({
           sessionKey: displayKey(storedKey),
           agentId: "main",
-          message: wireMessage4(message),
+          message: wireMessage4(message, store),
           messageId: message.id,
           ...(message.runId ? { runId: message.runId } : {}),
           ...extra,

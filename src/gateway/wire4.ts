@@ -7,13 +7,35 @@
 import type { Store, StoredMessage } from "../shared/store/index.ts";
 import { type WireMessage, wireMessage } from "./context.ts";
 
-export type WireMessage4 = WireMessage & {
+/** An attachment as OpenClaw transcripts carry it: the bytes inline (base64). */
+export interface AttachmentBlock {
+  type: "image" | "document";
+  mimeType: string;
+  data: string;
+  fileName?: string;
+}
+
+export type WireMessage4 = Omit<WireMessage, "content"> & {
+  content: ({ type: "text"; text: string } | AttachmentBlock)[];
   __openclaw: { id: string; seq?: number; idempotencyKey?: string };
   idempotencyKey?: string;
 };
 
-export function wireMessage4(m: StoredMessage, seq?: number): WireMessage4 {
+export type AttachmentSource = Pick<Store, "attachmentData">;
+
+export function wireMessage4(m: StoredMessage, store: AttachmentSource, seq?: number): WireMessage4 {
   const w: WireMessage4 = { ...wireMessage(m), __openclaw: { id: m.id } };
+  for (const b of m.content) {
+    if (b.type === "text") continue;
+    const data = store.attachmentData(b.attachmentId);
+    if (!data) continue; // a deleted session's files: the message's text still shows
+    w.content.push({
+      type: b.type,
+      mimeType: b.mimeType,
+      data: Buffer.from(data).toString("base64"),
+      ...(b.fileName ? { fileName: b.fileName } : {}),
+    });
+  }
   if (seq !== undefined) w.__openclaw.seq = seq;
   if (m.role === "user" && m.runId) {
     w.__openclaw.idempotencyKey = m.runId;
@@ -23,10 +45,29 @@ export function wireMessage4(m: StoredMessage, seq?: number): WireMessage4 {
 }
 
 /** History under `maxBytes` of JSON, oldest dropped first (same rule as historyPayload). */
-export function historyPayload4(messages: StoredMessage[], maxBytes: number): WireMessage4[] {
-  const wire = messages.map((m, i) => wireMessage4(m, i + 1));
-  const sizes = wire.map((m) => Buffer.byteLength(JSON.stringify(m)) + 1);
+export function historyPayload4(
+  messages: StoredMessage[],
+  maxBytes: number,
+  store: AttachmentSource,
+): WireMessage4[] {
+  const wire = messages.map((m, i) => wireMessage4(m, store, i + 1));
+  const sizeOf = (m: WireMessage4) => Buffer.byteLength(JSON.stringify(m)) + 1;
+  const sizes = wire.map(sizeOf);
   let total = sizes.reduce((a, b) => a + b, 0) + 1;
+  // Over budget: first the attachment bytes of the oldest messages give way (a short text note
+  // stays in their place), then whole messages, oldest first.
+  for (let i = 0; i < wire.length && total > maxBytes; i++) {
+    const m = wire[i] as WireMessage4;
+    if (!m.content.some((b) => b.type !== "text")) continue;
+    m.content = m.content.map((b) =>
+      b.type === "text"
+        ? b
+        : { type: "text", text: `[${b.type}${b.fileName ? ` ${b.fileName}` : ""}: not loaded]` },
+    );
+    const size = sizeOf(m);
+    total += size - (sizes[i] as number);
+    sizes[i] = size;
+  }
   let start = 0;
   while (start < wire.length && total > maxBytes) {
     total -= sizes[start] as number;

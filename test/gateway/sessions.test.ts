@@ -187,9 +187,8 @@ describe("sessions (protocol 4)", () => {
     const msgs = watcher.events("session.message").map((e) => e.payload as Record<string, unknown>);
     expect(msgs.map((m) => (m.message as { role: string }).role)).toEqual(["user", "assistant"]);
     expect(msgs[0]).toMatchObject({ sessionKey: "agent:main:work", runId: "p-2" });
-    expect((msgs[0]?.message as { __openclaw: { idempotencyKey: string } }).__openclaw.idempotencyKey).toBe(
-      "p-2",
-    );
+    const first = msgs[0]?.message as { __openclaw?: { idempotencyKey?: string } } | undefined;
+    expect(first?.__openclaw?.idempotencyKey).toBe("p-2");
     expect(bystander.events("session.message")).toEqual([]);
     expect(bystander.events("sessions.changed")).toEqual([]);
   }, 60_000);

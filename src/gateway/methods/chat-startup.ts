@@ -31,7 +31,9 @@ export const CHAT_STARTUP_METHODS = {
     const key = checkSessionKey(p.sessionKey ?? MAIN_SESSION_KEY);
     const s = ctx.store.findSession(key);
     const maxBytes = Math.min(ctx.historyMaxBytes, p.maxBytes ?? ctx.historyMaxBytes);
-    const messages = s ? historyPayload4(ctx.store.listMessages(s.id, p.limit ?? 200), maxBytes) : [];
+    const messages = s
+      ? historyPayload4(ctx.store.listMessages(s.id, p.limit ?? 200), maxBytes, ctx.store)
+      : [];
     return {
       sessionKey: displayKey(key),
       sessionId: s?.id ?? null,

@@ -161,7 +161,9 @@ const get: Handler = (ctx, raw) => {
   if (!key) throw invalidRequest("invalid sessions.get params: key is required");
   const s = ctx.store.findSession(checkSessionKey(key, "key"));
   if (!s) return { messages: [] };
-  return { messages: historyPayload4(ctx.store.listMessages(s.id, p.limit ?? 200), ctx.historyMaxBytes) };
+  return {
+    messages: historyPayload4(ctx.store.listMessages(s.id, p.limit ?? 200), ctx.historyMaxBytes, ctx.store),
+  };
 };
 
 const resolve: Handler = (ctx, raw) => {

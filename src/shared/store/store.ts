@@ -12,12 +12,14 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { Attachments } from "./attachments.ts";
 import { Messages } from "./messages.ts";
 import { migrate, schemaVersion } from "./migrations.ts";
 import { Outbox } from "./outbox.ts";
 import { type FinishRun, Runs } from "./runs.ts";
 import { type SessionPatch, Sessions } from "./sessions.ts";
 import type {
+  NewAttachment,
   NewMessage,
   OutboxEntry,
   OutboxStats,
@@ -52,6 +54,7 @@ export class Store {
   private readonly runs: Runs;
   private readonly outbox: Outbox;
   private readonly usage: UsageLog;
+  private readonly attachments: Attachments;
 
   constructor(path: string, opts: StoreOptions = {}) {
     this.path = path;
@@ -71,6 +74,7 @@ export class Store {
     this.runs = new Runs(c, this.messages);
     this.outbox = new Outbox(c);
     this.usage = new UsageLog(c);
+    this.attachments = new Attachments(c, this.outbox);
   }
 
   get schemaVersion(): number {
@@ -161,12 +165,38 @@ export class Store {
 
   // ---- runs (runs.ts) -----------------------------------------------------------------------
 
-  /** Start a run: stores the user message (+ outbox) and the run row in one transaction. */
-  startRun(input: { runId: string; sessionId: string; userText: string; model?: string }): {
+  /**
+   * Start a run: stores the user message (+ outbox), its attachments (+ their chunks' outbox
+   * entries) and the run row in one transaction: nothing is stored half.
+   */
+  startRun(input: {
+    runId: string;
+    sessionId: string;
+    userText: string;
+    model?: string;
+    attachments?: NewAttachment[];
+  }): {
     run: Run;
     userMessage: StoredMessage;
   } {
-    return this.runs.start(input);
+    const { attachments, ...rest } = input;
+    if (!attachments || attachments.length === 0) return this.runs.start(rest);
+    return this.db
+      .transaction(() => {
+        const started = this.runs.start({ ...rest, attachments: attachments.map((a) => a.ref) });
+        this.attachments.insert(started.userMessage, attachments);
+        return started;
+      })
+      .immediate();
+  }
+
+  /** The bytes of one attachment, or null. */
+  attachmentData(attachmentId: string): Uint8Array | null {
+    return this.attachments.data(attachmentId);
+  }
+
+  attachmentCount(): number {
+    return this.attachments.count();
   }
 
   getRun(runId: string): Run | null {

@@ -7,6 +7,35 @@ export interface TextBlock {
   text: string;
 }
 
+/**
+ * An attachment of a message, by reference (sync-v1 content block): the bytes live in the
+ * attachments table and travel to Convex as attachment_chunk entries.
+ */
+export interface AttachmentRef {
+  type: "image" | "document";
+  attachmentId: string;
+  mimeType: string;
+  fileName?: string;
+  size: number;
+  /** Lowercase hex SHA-256 of the whole file. */
+  sha256: string;
+  /** Never set: lets readers take `block.text` of any block (undefined for a reference). */
+  text?: never;
+}
+
+export type ContentBlock = TextBlock | AttachmentRef;
+
+/** An attachment to store with a user message (validated by the gateway). */
+export interface NewAttachment {
+  ref: AttachmentRef;
+  data: Uint8Array;
+}
+
+/** The text of a message's content (attachment references have none). */
+export function contentText(content: ContentBlock[]): string {
+  return content.map((b) => (b.type === "text" ? b.text : "")).join("");
+}
+
 export interface Session {
   id: string;
   /** The key clients use (for a retired row: the key it had, see `retiredAt`). */
@@ -28,7 +57,7 @@ export interface StoredMessage {
   sessionId: string;
   runId: string | null;
   role: "user" | "assistant";
-  content: TextBlock[];
+  content: ContentBlock[];
   createdAt: number;
   model: string | null;
   usage: ChatUsage | null;
@@ -39,7 +68,7 @@ export interface StoredMessage {
 export interface NewMessage {
   sessionId: string;
   role: "user" | "assistant";
-  content: TextBlock[];
+  content: ContentBlock[];
   runId?: string;
   id?: string;
   createdAt?: number;
@@ -74,7 +103,7 @@ export interface MessageOutboxEntry {
   sessionKey: string;
   sessionId: string;
   role: "user" | "assistant";
-  content: TextBlock[];
+  content: ContentBlock[];
   createdAt: number;
   model?: string;
   usage?: ChatUsage;
