@@ -90,7 +90,7 @@ describe("chat.send attachments", () => {
         sha256: sha(PDF),
       },
     ]);
-    const imageId = (user?.content[1] as { attachmentId: string }).attachmentId;
+    const imageId = (user?.content[1] as { attachmentId?: string } | undefined)?.attachmentId ?? "";
     expect(Buffer.from(t.store.attachmentData(imageId) ?? [])).toEqual(PNG);
 
     // Protocol 4 reads them back as content blocks (history and the live session.message).
