@@ -4,7 +4,9 @@
  * (GATEWAY_CONTROL_UI_DIR), in headless Chromium (Debian's `chromium`, playwright-core), against
  * the real gateway and the real AI server on the upstream simulator: a message typed and sent
  * streams to `final`, a reload shows the conversation, Stop aborts and keeps the partial reply,
- * and the page throws no error.
+ * an image attached in the composer reaches the AI server as an image part (asserted on the wire
+ * the AI server receives: a recording /chat server, since the AI server on main does not carry
+ * image parts to providers yet), and the page throws no error.
  *
  * Chromium missing → the tests FAIL (.ci/run installs it). Locally, `PIPBOT_SKIP_BROWSER=1` skips
  * them (never under CI=true).
@@ -14,7 +16,14 @@ import { existsSync } from "node:fs";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { waitFor } from "../helpers/index.ts";
 import { openclawClients } from "../helpers/openclaw-clients.ts";
-import { type SimAiServer, startSimAiServer, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
+import {
+  type SimAiServer,
+  startFakeAi,
+  startSimAiServer,
+  startTestGateway,
+  type TestGateway,
+  TOKEN,
+} from "./helpers.ts";
 
 const CHROMIUM = process.env.PIPBOT_CHROMIUM || "/usr/bin/chromium";
 const SKIP = process.env.PIPBOT_SKIP_BROWSER === "1" && !process.env.CI;
@@ -87,19 +96,19 @@ async function gateway(model: string): Promise<TestGateway> {
   return t;
 }
 
-const composer = (page: Page) => page.getByPlaceholder(/^Message /);
+const composer = (page: Page) => page.getByRole("textbox", { name: "Chat composer" });
 
 /** Open the Control UI with the token in the fragment and wait until the composer is usable. */
 async function openChat(w: WatchedPage, t: TestGateway): Promise<void> {
   await w.page.goto(`${t.httpUrl}/control/#token=${TOKEN}`);
-  await composer(w.page).waitFor();
-  await waitFor(
-    () => w.received.some((f) => f.type === "res" && f.ok && responseTo(w, f.id) === "chat.startup"),
-    {
+  // The chat view is ready once what it loads has answered (it re-renders the composer on each).
+  for (const method of ["chat.startup", "chat.metadata", "models.list", "agents.list", "models.authStatus"]) {
+    await waitFor(() => w.received.some((f) => f.type === "res" && f.ok && responseTo(w, f.id) === method), {
       timeoutMs: DEADLINE_MS,
-      what: "chat.startup answered",
-    },
-  );
+      what: `${method} answered`,
+    });
+  }
+  await composer(w.page).waitFor();
 }
 
 function responseTo(w: WatchedPage, id: string | undefined): string | undefined {
@@ -109,10 +118,14 @@ function responseTo(w: WatchedPage, id: string | undefined): string | undefined 
 const chatEvents = (w: WatchedPage, runId: string) =>
   w.received.filter((f) => f.type === "event" && f.event === "chat" && f.payload?.runId === runId);
 
-async function send(w: WatchedPage, text: string): Promise<string> {
+async function send(w: WatchedPage, text: string, attach?: () => Promise<void>): Promise<string> {
   const box = composer(w.page);
   await box.click();
   await box.fill(text);
+  if (attach) {
+    await attach();
+    await box.click();
+  }
   await w.page.keyboard.press("Enter");
   const req = await waitFor(
     () => w.sent.find((f) => f.method === "chat.send" && f.params?.message === text),
@@ -240,5 +253,50 @@ describe.skipIf(SKIP)("OpenClaw Control UI 2026.9 in headless Chromium (real gat
     expect(stored[1]?.status).toBe("aborted");
     expect(stored[1]?.content[0]?.text).toBe(partial);
     expect(w.pageErrors).toEqual([]);
+  }, 90_000);
+
+  test("an image attached in the composer reaches the AI server as an image part, and shows after a reload", async () => {
+    // The AI server's side of the wire recorded: what the gateway sent it for this turn.
+    const ai = await startFakeAi();
+    try {
+      const t = await startTestGateway({ aiUrl: ai.url, settings: { GATEWAY_CONTROL_UI_DIR: controlUiDir } });
+      gateways.push(t);
+      const w = await watchedPage();
+      await openChat(w, t);
+      const png = Buffer.from(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+        "base64",
+      );
+      await w.page
+        .locator("input[type=file]")
+        .first()
+        .setInputFiles({ name: "dot.png", mimeType: "image/png", buffer: png });
+      const runId = await send(w, "what is in this picture");
+      await waitFor(() => chatEvents(w, runId).some((f) => f.payload?.state === "final"), {
+        timeoutMs: DEADLINE_MS,
+        what: "the final chat event",
+      });
+      const sent = ai.requests.at(-1)?.body.messages.at(-1);
+      expect(sent).toEqual({
+        role: "user",
+        content: [
+          { type: "image", mimeType: "image/png", data: png.toString("base64") },
+          { type: "text", text: "what is in this picture" },
+        ],
+      });
+      const stored = t.store.listMessages(t.store.findSession("agent:main:main")?.id as string)[0];
+      expect(stored?.content.map((b) => b.type)).toEqual(["text", "image"]);
+      // After a reload the image is part of the conversation the UI shows.
+      await w.page.reload();
+      await composer(w.page).waitFor();
+      await w.page.getByText("what is in this picture", { exact: true }).first().waitFor();
+      await waitFor(
+        async () => (await w.page.locator(`img[src^="data:image/png"], img[src^="blob:"]`).count()) > 0,
+        { timeoutMs: DEADLINE_MS, what: "the image shown after the reload" },
+      );
+      expect(w.pageErrors).toEqual([]);
+    } finally {
+      await ai.stop();
+    }
   }, 90_000);
 });
