@@ -17,8 +17,10 @@ export class Outbox {
 
   constructor(private readonly c: Connection) {
     this.q = prepare(c.db, {
-      pending: `SELECT o.seq, o.attempts, o.kind, o.entry_id, o.body, m.*, COALESCE(s.base_key, s.key) AS session_key
+      pending: `SELECT o.seq, o.attempts, o.kind, o.entry_id, o.body, m.*, COALESCE(s.base_key, s.key) AS session_key,
+                       r.error_kind AS run_error_kind, r.error_message AS run_error_message
                 FROM outbox o LEFT JOIN messages m ON m.id = o.message_id LEFT JOIN sessions s ON s.id = m.session_id
+                LEFT JOIN runs r ON m.role = 'assistant' AND r.run_id = m.run_id
                 WHERE o.delivered_at IS NULL AND o.quarantined_at IS NULL AND o.seq > ?
                 ORDER BY o.seq LIMIT ?`,
       chunk: "SELECT substr(data, ?, ?) AS chunk FROM attachments WHERE id = ?",
@@ -72,7 +74,14 @@ export class Outbox {
     if (r.model) entry.model = r.model as string;
     const usage = toUsage(r.usage);
     if (usage) entry.usage = usage;
-    if (r.stop_reason) entry.stopReason = r.stop_reason as string;
+    const stop = syncStopReason(r.status as string | null, r.stop_reason as string | null);
+    if (stop) entry.stopReason = stop;
+    if (stop === "error" || (stop === "interrupted" && r.run_error_message)) {
+      entry.error = {
+        code: (r.run_error_kind as string | null) ?? "unknown",
+        message: (r.run_error_message as string | null) ?? "the turn failed",
+      };
+    }
     return entry;
   }
 
@@ -151,4 +160,16 @@ export class Outbox {
       lastSeq: (r.last_seq as number | null) ?? 0,
     };
   }
+}
+
+/**
+ * sync-v1's stopReason (end_turn|max_tokens|tool_use|aborted|interrupted|error) of a stored reply:
+ * a failed or cut turn says so; a finished one keeps the model's reason (a stop sequence is an
+ * end of turn); other provider reasons are left out rather than sent outside the contract.
+ */
+export function syncStopReason(status: string | null, stored: string | null): string | undefined {
+  if (status === "aborted" || status === "interrupted" || status === "error") return status;
+  if (stored === "end_turn" || stored === "max_tokens" || stored === "tool_use") return stored;
+  if (stored === "stop_sequence") return "end_turn";
+  return undefined;
 }

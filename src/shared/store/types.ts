@@ -107,7 +107,10 @@ export interface MessageOutboxEntry {
   createdAt: number;
   model?: string;
   usage?: ChatUsage;
+  /** sync-v1: end_turn|max_tokens|tool_use|aborted|interrupted|error. */
   stopReason?: string;
+  /** A failed (or interrupted) turn's error. */
+  error?: { code: string; message: string };
   attempts: number;
   /** Serialized size of the entry, for batch byte limits. */
   bytes: number;
