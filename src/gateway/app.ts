@@ -101,6 +101,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     defaultModel: config.AI_DEFAULT_MODEL,
     fetch: doFetch,
     now,
+    onChange: () => events.metadataChanged(),
   });
 
   /** A run ended (its reply is stored): protocol-4 subscribers get the message and the change. */

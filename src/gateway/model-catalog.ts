@@ -27,6 +27,8 @@ export interface ModelCatalogOptions {
   fetch?: typeof fetch;
   now?: () => number;
   ttlMs?: number;
+  /** Called when a list differs from the previous successful one (chat.metadata.changed). */
+  onChange?: () => void;
 }
 
 export function createModelCatalog(o: ModelCatalogOptions): ModelCatalog {
@@ -71,7 +73,11 @@ export function createModelCatalog(o: ModelCatalogOptions): ModelCatalog {
         inflight = undefined;
       });
       const value = await inflight;
-      if (value.ok) cached = { at: now(), value };
+      if (value.ok) {
+        const before = cached?.value.ok ? JSON.stringify(cached.value) : undefined;
+        cached = { at: now(), value };
+        if (before !== undefined && before !== JSON.stringify(value)) o.onChange?.();
+      }
       return value;
     },
     lastDefault: () => (cached?.value.ok ? cached.value.defaultModel : o.defaultModel),
