@@ -5,7 +5,7 @@ function server(lists: string[][]) {
   let i = 0;
   const calls: Request[] = [];
   const f = (async (input: string | URL | Request, init?: RequestInit) => {
-    calls.push(new Request(input, init));
+    calls.push(new Request(String(input), init));
     const ids = lists[Math.min(i++, lists.length - 1)] as string[];
     return Response.json({ object: "list", data: ids.map((id) => ({ id, owned_by: id.split("/")[0] })) });
   }) as typeof fetch;
