@@ -10,7 +10,7 @@ import type { Logger } from "../shared/log.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
 import { withAttachments } from "./attachments.ts";
-import { buildContext, type ErrorKind, errorKindOf, type WireUsage, wireUsage } from "./context.ts";
+import { buildContext, type ErrorKind, errorKindOf, type WireUsage, wireUsage } from "./stored-messages.ts";
 
 export interface ChatEventPayload {
   runId: string;

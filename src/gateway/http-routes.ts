@@ -1,6 +1,6 @@
 /**
  * The gateway's HTTP routes (Hono): `/healthz`, `/readyz` (store, AI server, not stopping) and the
- * web chat page at `/`. WebSocket upgrades never reach this app (sockets.ts takes them first).
+ * web chat page at `/`, the Control UI bootstrap config and avatar (control-ui-config.ts). WebSocket upgrades never reach this app (sockets.ts takes them first).
  */
 import { Hono } from "hono";
 import { PipbotError, toPipbotError } from "../shared/errors.ts";
@@ -8,6 +8,7 @@ import type { PipbotLogger } from "../shared/log.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
 import type { ControlUi } from "./control-ui.ts";
+import { registerControlUiConfig } from "./control-ui-config.ts";
 import { webChatHeaders, webChatPage } from "./webchat.ts";
 
 export interface HttpRoutesDeps {
@@ -37,6 +38,8 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Hono {
     const nonce = crypto.randomUUID().replaceAll("-", "");
     return new Response(webChatPage(nonce, deps.version), { headers: webChatHeaders(nonce) });
   });
+  registerControlUiConfig(http, deps.version);
+  // The Control UI's own files and routes come after its config and avatar (control-ui-config.ts).
   const controlUi = deps.controlUi;
   if (controlUi) {
     http.get("/control", (c) => c.redirect("/control/"));

@@ -4,10 +4,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { parseCommandArgs } from "../shared/cli-args.ts";
-import { gatewayEnv, isLoopbackHost, loadConfigOrExit, secretValues } from "../shared/config/index.ts";
+import { gatewayEnv, loadConfigOrExit, secretValues } from "../shared/config/index.ts";
 import { loadOrCreateToken } from "../shared/gateway-token.ts";
 import { buildInfo, identity } from "../shared/identity.ts";
+import { INSTANCE_VAR, withInstanceHeader } from "../shared/instance.ts";
 import { createLogger } from "../shared/log.ts";
+import { LogRing } from "../shared/log-ring.ts";
+import { onStopSignals, type StopReason } from "../shared/stop-signals.ts";
 import { openStore } from "../shared/store/index.ts";
 import { createGateway } from "./app.ts";
 
@@ -22,19 +25,21 @@ terminal its ready-to-use URL is printed. Chats are stored in DATA_DIR and answe
 export async function main(argv: string[]): Promise<number> {
   parseCommandArgs(argv, {}, USAGE);
   const config = loadConfigOrExit(gatewayEnv);
-  const log = createLogger({ proc: "gateway", level: config.LOG_LEVEL, secrets: secretValues(process.env) });
-  log.info({ event: "identity", ...identity(["gateway"]) }, "pipbot gateway starting");
+  // The newest log lines (already redacted) also stay in memory for the Control UI's logs panel.
+  const logRing = new LogRing();
+  const log = createLogger({
+    proc: "gateway",
+    level: config.LOG_LEVEL,
+    secrets: secretValues(process.env),
+    tee: logRing,
+  });
+  const who = identity(["gateway"]);
+  log.info({ event: "identity", ...who }, "pipbot gateway starting");
 
   let token = config.CLAWDBOT_GATEWAY_TOKEN;
   let tokenFile: string | undefined;
   if (!token) {
-    // The config rule already refuses a non-loopback bind without a token; keep the guard here too.
-    if (!isLoopbackHost(config.GATEWAY_HOST)) {
-      process.stderr.write(
-        `pipbot gateway: CLAWDBOT_GATEWAY_TOKEN is required when GATEWAY_HOST (${config.GATEWAY_HOST}) is not loopback\n`,
-      );
-      return 78;
-    }
+    // Only on a loopback bind: gatewayEnv's rule refuses a non-loopback one without a token.
     try {
       const t = loadOrCreateToken(config.DATA_DIR);
       token = t.token;
@@ -83,6 +88,9 @@ export async function main(argv: string[]): Promise<number> {
     logger: log,
     store,
     version: buildInfo().version,
+    identity: who,
+    logRing,
+    dataDir: config.DATA_DIR,
     clientIpHeader: process.env.FLY_APP_NAME ? "fly-client-ip" : undefined,
   });
 
@@ -91,12 +99,12 @@ export async function main(argv: string[]): Promise<number> {
     server = Bun.serve({
       hostname: config.GATEWAY_HOST,
       port: config.GATEWAY_PORT,
-      fetch: gw.fetch,
+      fetch: withInstanceHeader(gw.fetch, process.env[INSTANCE_VAR]),
       websocket: gw.websocket,
     });
   } catch (e) {
     log.fatal(
-      { err: e, host: config.GATEWAY_HOST, port: config.GATEWAY_PORT },
+      { err: (e as Error).message, host: config.GATEWAY_HOST, port: config.GATEWAY_PORT },
       `cannot listen on ${config.GATEWAY_HOST}:${config.GATEWAY_PORT}: ${(e as Error).message}. Fix: set GATEWAY_PORT to a free port`,
     );
     await gw.stop();
@@ -137,27 +145,26 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
-  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<NodeJS.Signals>();
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++;
-    if (signals === 1) {
-      log.info({ event: "gateway_stopping", signal: sig }, `received ${sig}; stopping`);
-      requestStop(sig);
-    } else {
-      log.warn({ event: "gateway_stopping", signal: sig }, `received ${sig} again; exiting now`);
-      process.exit(1);
-    }
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<StopReason>();
+  const offStop = onStopSignals(
+    {
+      graceful: (why) => {
+        log.info({ event: "gateway_stopping", signal: why }, `received ${why}; stopping`);
+        requestStop(why);
+      },
+      force: (why) => {
+        log.warn({ event: "gateway_stopping", signal: why }, `received ${why} again; exiting now`);
+        process.exit(1);
+      },
+    },
+    { env: process.env },
+  );
 
   await stopRequested;
   await gw.stop({ reason: "gateway stopping", restartExpectedMs: 5000 });
   await server.stop(true);
   store.close();
   log.info({ event: "gateway_stopped" }, "gateway stopped");
-  process.off("SIGTERM", onSignal);
-  process.off("SIGINT", onSignal);
+  offStop();
   return 0;
 }

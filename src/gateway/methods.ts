@@ -11,14 +11,15 @@ import type { AiClient } from "./ai-client.ts";
 import { parseAttachments } from "./attachments.ts";
 import type { ChatRuns } from "./chat.ts";
 import type { Connection } from "./connection.ts";
-import { historyPayload } from "./context.ts";
 import { CHAT_STARTUP_METHODS } from "./methods/chat-startup.ts";
+import { PANEL_METHODS, type PanelDeps, refusalOf } from "./methods/index.ts";
 import { MODEL_METHODS } from "./methods/models.ts";
 import { SESSION_METHODS } from "./methods/sessions.ts";
 import type { ModelCatalog } from "./model-catalog.ts";
 import { describeZodError, invalidRequest } from "./protocol.ts";
 import type { SessionEvents } from "./session-events.ts";
 import { checkSessionKey } from "./session-keys.ts";
+import { historyPayload } from "./stored-messages.ts";
 import { historyPayload4, inputReceipts } from "./wire4.ts";
 
 export interface MethodContext {
@@ -37,6 +38,8 @@ export interface MethodContext {
   /** Protocol-4 session subscriptions' events. */
   events: SessionEvents;
   historyMaxBytes: number;
+  /** What the owner panels read (methods/). */
+  panels: PanelDeps;
 }
 
 /** A method handler; `conn` is the calling connection (subscriptions need it). */
@@ -125,45 +128,10 @@ const chatAbort: Handler = (ctx, raw) => {
   return ctx.runs.abort(p.sessionKey, p.runId, "rpc");
 };
 
-const health: Handler = async (ctx) => {
-  const t0 = ctx.now();
-  const [ai, sync] = await Promise.all([ctx.ai.health(1500), ctx.syncStatus()]);
-  return {
-    ok: true,
-    ts: ctx.now(),
-    durationMs: ctx.now() - t0,
-    store: { ok: ctx.store.ping() },
-    ai: ai.ok ? { ok: true, ...(isObject(ai.body) ? ai.body : {}) } : { ok: false, error: ai.error },
-    sync: sync.ok
-      ? { ok: true, ...(isObject(sync.body) ? sync.body : {}) }
-      : { ok: false, error: sync.error },
-    connections: ctx.connections(),
-    activeRuns: ctx.runs.activeCount,
-  };
-};
-
-const status: Handler = (ctx) => ({
-  ok: true,
-  ts: ctx.now(),
-  version: ctx.version,
-  uptimeMs: ctx.now() - ctx.startedAt,
-  connections: ctx.connections(),
-  activeRuns: ctx.runs.activeCount,
-  model: ctx.model ?? null,
-  sessions: ctx.store.listSessions(1000).length,
-});
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 export const METHODS: Record<string, Handler> = {
   "chat.send": chatSend,
   "chat.history": chatHistory,
   "chat.abort": chatAbort,
-  health,
-  status,
-  "agent.identity.get": () => ({ agentId: "main", name: "pipbot" }),
   "agents.list": async (ctx) => {
     // The model the agent runs on: the composer needs it (no primary model = "no provider").
     const r = await ctx.models.list();
@@ -180,6 +148,7 @@ export const METHODS: Record<string, Handler> = {
   ...MODEL_METHODS,
   "node.list": () => ({ nodes: [] }),
   "device.pair.list": () => ({ pending: [], paired: [] }),
+  ...PANEL_METHODS,
 };
 
 export const METHOD_NAMES = Object.keys(METHODS);
@@ -200,9 +169,9 @@ export async function callMethod(
   params: unknown,
   conn?: Connection,
 ): Promise<unknown> {
-  const handler = METHODS[method];
+  const handler = Object.hasOwn(METHODS, method) ? METHODS[method] : undefined;
   if (method === "connect") throw invalidRequest("invalid request: already connected");
-  if (!handler) throw invalidRequest(`unknown method: ${method.slice(0, 100)}`);
+  if (!handler) throw refusalOf(method) ?? invalidRequest(`unknown method: ${method.slice(0, 100)}`);
   try {
     return await handler(ctx, params, conn);
   } catch (e) {

@@ -4,8 +4,8 @@
  * `defaults` block (the default model; model selection applies to the session only).
  */
 import type { Session, Store, StoredMessage } from "../shared/store/index.ts";
-import { messageText } from "./context.ts";
 import { AGENT_ID, displayKey, MAIN_SESSION_KEY } from "./session-keys.ts";
+import { messageText } from "./stored-messages.ts";
 
 export interface SessionRow {
   key: string;

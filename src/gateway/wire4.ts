@@ -5,7 +5,7 @@
  * `inputRunIds`, the receipts that say those inputs were taken.
  */
 import type { Store, StoredMessage } from "../shared/store/index.ts";
-import { type WireMessage, wireMessage } from "./context.ts";
+import { type WireMessage, wireMessage } from "./stored-messages.ts";
 
 /** An attachment as OpenClaw transcripts carry it: the bytes inline (base64). */
 export interface AttachmentBlock {

@@ -19,8 +19,9 @@ export class ProcfileError extends Error {
   }
 }
 
-/** The order the supervisor starts known processes in (and stops them in reverse). */
-export const KNOWN_ORDER = ["ai", "sync", "gateway"] as const;
+/** The runtime's processes, in the order the supervisor starts them (and stops them in reverse). */
+export const PROC_NAMES = ["ai", "sync", "gateway"] as const;
+export type ProcName = (typeof PROC_NAMES)[number];
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
 
@@ -63,8 +64,8 @@ export function parseProcfile(text: string, source = "Procfile"): ProcEntry[] {
 
 /** Known processes first in dependency order, then the others in file order. */
 export function startOrder(entries: ProcEntry[]): ProcEntry[] {
-  const known = KNOWN_ORDER.flatMap((n) => entries.filter((e) => e.name === n));
-  const others = entries.filter((e) => !(KNOWN_ORDER as readonly string[]).includes(e.name));
+  const known = PROC_NAMES.flatMap((n) => entries.filter((e) => e.name === n));
+  const others = entries.filter((e) => !(PROC_NAMES as readonly string[]).includes(e.name));
   return [...known, ...others];
 }
 
@@ -86,12 +87,10 @@ export function selectProcesses(entries: ProcEntry[], only: string[] | undefined
 }
 
 /**
- * The argv for a command: split directly when it is a plain list of words (so the child is the
- * process itself, not a shell), else run it with `/bin/sh -c` like foreman does.
+ * The argv for a command: always `/bin/sh -c <line>`, the way foreman and overmind run Procfile
+ * lines (variables, quotes, `&&`, redirections all work). A line starting with `exec` makes the
+ * shell replace itself, so the supervisor's child pid is the process itself (our Procfile does).
  */
 export function commandArgv(command: string): string[] {
-  const words = command.split(/\s+/).filter(Boolean);
-  const plain = /^[A-Za-z0-9_\-./:@%+,=]+$/;
-  if (words.every((w) => plain.test(w)) && !words[0]?.includes("=")) return words;
   return ["/bin/sh", "-c", command];
 }

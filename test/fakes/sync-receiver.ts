@@ -35,6 +35,8 @@ const blockSchema = z.union([
       fileName: z.string().optional(),
       size: z.number().int().nonnegative(),
       sha256: sha256Hex,
+      /** Never present: lets readers take `block.text` of any block. */
+      text: z.never().optional(),
     })
     .strict(),
 ]);

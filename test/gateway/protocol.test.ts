@@ -79,6 +79,8 @@ describe("handshake", () => {
     expect([...f.events].sort()).toEqual([...EVENT_NAMES].sort());
     expect(f.events).toContain("session.message");
     expect(f.events).toContain("sessions.changed");
+    for (const m of ["config.set", "config.apply", "config.patch", "wizard.start"])
+      expect(f.methods).not.toContain(m);
     expect((hello.snapshot as Record<string, unknown>).sessionDefaults).toEqual({
       defaultAgentId: "main",
       mainKey: "main",
@@ -212,8 +214,8 @@ describe("after the handshake", () => {
     c.send({ type: "event", id: "e1", event: "x" });
     c.send("[1,2");
     c.send({ type: "req", id: "", method: "health" });
-    const unknown = await c.call("config.get", {});
-    expect(unknown.error).toEqual({ code: "INVALID_REQUEST", message: "unknown method: config.get" });
+    const unknown = await c.call("no.such.method", {});
+    expect(unknown.error).toEqual({ code: "INVALID_REQUEST", message: "unknown method: no.such.method" });
     const again = await c.call("connect", {});
     expect(again.ok).toBe(false);
     const bad = c.frames.filter((f) => f.type === "res" && f.ok === false);

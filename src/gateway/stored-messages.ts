@@ -1,5 +1,5 @@
 /**
- * What a run sends to the model, and how stored messages look on the wire:
+ * What stored messages become: what a run sends to the model, and how they look on the wire:
  * - `buildContext`: the session's history up to the run's own user message, same-role neighbours
  *   merged, trimmed to a character budget (oldest dropped first; the newest user turn always kept).
  * - `historyPayload`: `chat.history` messages (oldest → newest) kept under a byte cap.

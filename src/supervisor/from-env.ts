@@ -12,15 +12,14 @@ import {
   processEnvs,
   type SupervisorConfig,
 } from "../shared/config/index.ts";
-import type { ProcEntry } from "../shared/procfile.ts";
+import { PROC_NAMES, type ProcEntry } from "../shared/procfile.ts";
+import { PARENT_WATCH_VAR } from "../shared/stop-signals.ts";
 import type { SupervisorSettings } from "./deps.ts";
 
 /** Known Procfile names whose configuration is checked before anything starts. */
-const CHILD_ENVS: Record<string, EnvDefinition<EnvVars> | undefined> = {
-  ai: processEnvs.ai as unknown as EnvDefinition<EnvVars>,
-  sync: processEnvs.sync as unknown as EnvDefinition<EnvVars>,
-  gateway: processEnvs.gateway as unknown as EnvDefinition<EnvVars>,
-};
+const CHILD_ENVS: Record<string, EnvDefinition<EnvVars> | undefined> = Object.fromEntries(
+  PROC_NAMES.map((name) => [name, processEnvs[name]]),
+);
 
 export function supervisorSettings(cfg: SupervisorConfig): SupervisorSettings {
   return {
@@ -49,10 +48,14 @@ export function childConfigProblems(entries: ProcEntry[], env: Env): string[] {
   });
 }
 
-/** The children's environment: the supervisor's own (unset values dropped), marked supervised. */
+/**
+ * The children's environment: the supervisor's own (unset values dropped), marked supervised, with
+ * the parent-death watch on (their stdin is a pipe from this supervisor).
+ */
 export function childEnv(env: Env): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
   out.PIPBOT_SUPERVISED = "1";
+  out[PARENT_WATCH_VAR] = "stdin";
   return out;
 }
