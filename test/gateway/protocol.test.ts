@@ -289,7 +289,7 @@ describe("small methods and HTTP", () => {
         defaultId: "main",
         mainKey: "main",
         scope: "per-sender",
-        agents: [{ id: "main", name: "pipbot" }],
+        agents: [{ id: "main", name: "pipbot", model: { primary: "anthropic/fake" } }],
       });
       expect((await c.call("node.list")).payload).toEqual({ nodes: [] });
       expect((await c.call("device.pair.list")).payload).toEqual({ pending: [], paired: [] });
