@@ -17,7 +17,7 @@ import type { Store } from "../shared/store/index.ts";
 import { type AiClient, createAiClient } from "./ai-client.ts";
 import { AuthRateLimiter } from "./auth.ts";
 import { type ChatEventPayload, ChatRuns } from "./chat.ts";
-import type { Connection } from "./connection.ts";
+import { ConnectionRegistry } from "./connections.ts";
 import { createControlUi } from "./control-ui.ts";
 import { dispatchRequest } from "./dispatch.ts";
 import { type HandshakeContext, handshake } from "./handshake.ts";
@@ -107,8 +107,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     createAiClient({ baseUrl: config.AI_URL, token: config.AI_SERVER_TOKEN, identity, fetch: doFetch });
   const limiter = new AuthRateLimiter({ maxFailures: config.GATEWAY_AUTH_MAX_FAILURES, now });
   const tickIntervalMs = deps.tickIntervalMs ?? TICK_INTERVAL_MS;
-  const conns = new Set<Connection>();
-  const pending = new Set<Connection>();
+  const conns = new ConnectionRegistry(logger, now);
   let stopping = false;
   const events = createSessionEvents(conns, now, store);
   const models = createModelCatalog({
@@ -222,11 +221,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
     now,
     maxBufferedBytes: config.GATEWAY_MAX_BUFFERED_BYTES,
     tickIntervalMs,
-    pending,
+    registry: conns,
   };
   const sockets = createSockets({
-    conns,
-    pending,
+    registry: conns,
     logger,
     now,
     maxBufferedBytes: config.GATEWAY_MAX_BUFFERED_BYTES,
@@ -243,7 +241,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   const handshakeTimer = setInterval(() => {
     const cutoff = now() - config.GATEWAY_HANDSHAKE_TIMEOUT_MS;
-    for (const c of pending) if (c.openedAt <= cutoff) c.close(CLOSE.policy, "handshake timeout");
+    for (const c of conns.pending()) if (c.openedAt <= cutoff) c.close(CLOSE.policy, "handshake timeout");
   }, handshakeSweepMs(config.GATEWAY_HANDSHAKE_TIMEOUT_MS));
   const tickTimer = setInterval(() => {
     const payload = JSON.stringify({ ts: now() });
@@ -272,8 +270,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     runs,
     stats: () => ({
       connections: conns.size,
-      pending: pending.size,
-      open: conns.size - pending.size,
+      pending: conns.pendingCount,
+      open: conns.size - conns.pendingCount,
       upgrades: sockets.upgrades(),
       activeRuns: runs.activeCount,
     }),

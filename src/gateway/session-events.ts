@@ -22,7 +22,7 @@ export interface SessionEvents {
 }
 
 export function createSessionEvents(
-  conns: Set<Connection>,
+  conns: Iterable<Connection>,
   now: () => number,
   store: AttachmentSource,
 ): SessionEvents {
