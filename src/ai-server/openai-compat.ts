@@ -4,6 +4,7 @@
  * `tool_calls` fragments, `reasoning_content` deltas) and errors in OpenAI's shapes; requests are
  * read in openai-request.ts.
  */
+import { retryAfterHeader } from "../shared/backoff.ts";
 import type { AssistantPart, ChatUsage, Provider, ToolCallPart } from "../shared/chat-api.ts";
 import { type PipbotError, toPipbotError } from "../shared/errors.ts";
 import type { ChatOutcome } from "./chat.ts";
@@ -102,7 +103,7 @@ export function openaiErrorResponse(e: unknown): Response {
   const err = toPipbotError(e);
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (err.retryAfterMs !== undefined) {
-    headers["retry-after"] = String(Math.ceil(err.retryAfterMs / 1000));
+    headers["retry-after"] = retryAfterHeader(err.retryAfterMs);
     headers["retry-after-ms"] = String(err.retryAfterMs);
   }
   return new Response(JSON.stringify(openaiErrorBody(err)), { status: err.status, headers });
