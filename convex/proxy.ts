@@ -11,6 +11,7 @@ import { verifyServiceToken } from "./credentials";
 import { logLine } from "./lib/log";
 import {
   allowedPath,
+  billablePath,
   type Provider,
   refusal,
   requestModel,
@@ -71,26 +72,31 @@ export const llm = httpAction(async (ctx, request) => {
   if (model) line.model = model;
   const machineId = h.get("x-pipbot-machine-id") ?? undefined;
   const conversationId = h.get("x-pipbot-conversation-id") ?? undefined;
-  const started = await ctx.runMutation(internal.usage.start, {
-    requestId,
-    userId,
-    provider,
-    ...(model ? { model } : {}),
-    ...(machineId ? { machineId } : {}),
-    ...(conversationId ? { conversationId } : {}),
-  });
-  if (started.refused) {
-    const r = started.refused;
-    const message = `over the ${r.period === "day" ? "daily" : "monthly"} budget of $${r.limitUsd} (spent $${r.spentUsd.toFixed(4)})`;
-    return refuse(r.period === "day" ? "budget_day" : "budget_month", message, r.retryAfterS);
+  // Generation calls are metered and budgeted; listing models or counting tokens is free.
+  const billable = billablePath(provider, path);
+  let attempt = 0;
+  if (billable) {
+    const started = await ctx.runMutation(internal.usage.start, {
+      requestId,
+      userId,
+      provider,
+      ...(model ? { model } : {}),
+      ...(machineId ? { machineId } : {}),
+      ...(conversationId ? { conversationId } : {}),
+    });
+    if (started.refused) {
+      const r = started.refused;
+      const message = `over the ${r.period === "day" ? "daily" : "monthly"} budget of $${r.limitUsd} (spent $${r.spentUsd.toFixed(4)})`;
+      return refuse(r.period === "day" ? "budget_day" : "budget_month", message, r.retryAfterS);
+    }
+    if (started.conflict || started.attempt === undefined)
+      return refuse("bad_request", "x-pipbot-request-id belongs to another user");
+    attempt = started.attempt;
+    line.attempt = attempt;
   }
-  if (started.conflict || started.attempt === undefined)
-    return refuse("bad_request", "x-pipbot-request-id belongs to another user");
-  const attempt = started.attempt;
-  line.attempt = attempt;
 
   const finish = async (f: Finish, tokens: Tokens) => {
-    await ctx.runMutation(internal.usage.finish, { requestId, attempt, ...f, ...tokens });
+    if (billable) await ctx.runMutation(internal.usage.finish, { requestId, attempt, ...f, ...tokens });
     logLine({
       ...line,
       ...tokens,
