@@ -162,7 +162,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     model: config.AI_DEFAULT_MODEL,
     now,
     panels: {
-      settings: config as unknown as Record<string, unknown>,
+      settings: config,
       redactor: logger.redactor,
       logRing: deps.logRing,
       identity: deps.identity ?? buildIdentity(["gateway"], {}),
