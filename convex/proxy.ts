@@ -131,13 +131,17 @@ export const llm = httpAction(async (ctx, request) => {
     await finish({ status: upstream.ok ? "finalized" : "failed", httpStatus: upstream.status }, zeroTokens());
     return new Response(text, { status: upstream.status, headers });
   }
-  return new Response(meteredBody(provider, upstream, finish), { status: upstream.status, headers });
+  return new Response(meteredBody(provider, upstream, request.signal, finish), {
+    status: upstream.status,
+    headers,
+  });
 });
 
 /** The upstream body, chunk for chunk, with the usage read on the way and the row finished once. */
 function meteredBody(
   provider: Provider,
   upstream: Response,
+  clientSignal: AbortSignal,
   finish: (f: Finish, t: Tokens) => Promise<void>,
 ): ReadableStream<Uint8Array> {
   const meter = new UsageMeter(provider, upstream.headers.get("content-type") ?? "");
@@ -157,7 +161,12 @@ function meteredBody(
       try {
         r = await reader.read();
       } catch (e) {
-        await close({ status: "cut", error: `upstream stream cut: ${(e as Error).name}` });
+        await close({
+          status: "cut",
+          error: clientSignal.aborted
+            ? "the client went away mid-response"
+            : `upstream stream cut: ${(e as Error).name}`,
+        });
         controller.error(e);
         return;
       }
