@@ -51,6 +51,8 @@ export function createAiClient(opts: AiClientOptions): AiClient {
       ...(input.model ? { model: input.model } : {}),
       messages: input.messages,
       stream: true,
+      // The AI server places Anthropic cache breakpoints (system + the last turns).
+      cache: "auto",
       metadata: { conversationId: input.conversationId },
     };
     let res: Response;

@@ -9,9 +9,12 @@
 /** The variables whose presence means "a real upstream is configured". */
 export const UPSTREAM_VARS = [
   "ANTHROPIC_API_KEY",
+  "ANTHROPIC_AUTH_TOKEN",
+  "CLAUDE_ACCESS_TOKEN",
   "OPENAI_API_KEY",
   "GEMINI_API_KEY",
   "GOOGLE_API_KEY",
+  "GOOGLE_APPLICATION_CREDENTIALS_JSON",
   "CONVEX_URL",
   "OPENAI_BASE_URL",
 ] as const;

@@ -74,7 +74,7 @@ test("a provider's SDK is loaded on its first call only; concurrent first calls 
   expect(registry.loaded()).toEqual([]);
   const events = await registry.get("openai").openStream({
     model: "sim@tokens=1",
-    messages: [{ role: "user", text: "x" }],
+    messages: [{ role: "user", content: [{ type: "text", text: "x" }] }],
     headers: {},
     signal: new AbortController().signal,
   });
