@@ -232,6 +232,16 @@ describe("rollout", () => {
     for (const m of ms) expect(fly.updates.get(m.id)).toBe(1);
   });
 
+  test("a machine Fly no longer has is skipped (marked destroyed), not counted as a failed update", async () => {
+    const ms = await fleet(5);
+    fly.machines.delete(ms[3]!.id);
+    const r = await begin({ canary: 1, growth: 4 });
+    const s = await settled(r.rolloutId);
+    expect(s).toMatchObject({ state: "completed", counts: { updated: 4, skipped: 1 } });
+    const gone = await t.query(internal.provisioning.machines, { state: "destroyed" });
+    expect(gone.map((m) => m.machineId)).toEqual([ms[3]!.id]);
+  });
+
   test("abort stops the rollout: no machine beyond the in-flight batch is touched", async () => {
     await fleet(30);
     let aborted = false;
