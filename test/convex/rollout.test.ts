@@ -4,7 +4,16 @@
  * (volume kept), a canary failure rolls the wave back and stops, a failure threshold per wave, a
  * crash of the Fly API mid-rollout resumes without a second update, and 1,000 machines.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import type { Id } from "../../convex/_generated/dataModel";
 import { LEASE_MS, waveSizes } from "../../convex/rollout.ts";
@@ -12,6 +21,9 @@ import { type FakeFly, type FakeMachine, startFakeFly } from "../fakes/fly-machi
 import { type FakeRegistry, startFakeRegistry } from "../fakes/registry.ts";
 import { waitFor } from "../helpers/index.ts";
 import { captureLogs, flyEnv, newConvex, type TestConvex } from "./setup.ts";
+
+// These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
+setDefaultTimeout(60_000);
 
 let fly: FakeFly;
 let registry: FakeRegistry;
