@@ -65,6 +65,15 @@ function emit(
   }
 }
 
+/**
+ * The model id as stored and shown: `provider/model`. The AI server's `start.model` is already the
+ * qualified id (`anthropic/claude-sonnet-4-5`); a bare one (other servers of the contract) gets its
+ * provider prefixed once, never twice.
+ */
+export function qualifiedModel(provider: string, model: string): string {
+  return model.startsWith(`${provider}/`) ? model : `${provider}/${model}`;
+}
+
 export async function executeRun(
   run: ActiveRun,
   s: RunSettings,
@@ -112,7 +121,7 @@ export async function executeRun(
       run.controller.signal,
     )) {
       if (ev.type === "start") {
-        model = `${ev.data.provider}/${ev.data.model}`;
+        model = qualifiedModel(ev.data.provider, ev.data.model);
       } else if (ev.type === "delta") {
         if (ev.data.text === "") continue;
         text += ev.data.text;

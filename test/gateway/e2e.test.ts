@@ -77,8 +77,15 @@ describe.skipIf(!HAVE_AI)("gateway + real AI server + upstream simulator", () =>
     expect(run?.state).toBe("final");
     const msgs = t.store.listMessages(run?.sessionId as string);
     expect(msgs.at(-1)?.content[0]?.text).toBe(finText);
-    expect(msgs.at(-1)?.model).toContain("sim");
     expect(msgs.at(-1)?.usage?.outputTokens).toBeGreaterThan(0);
+    // The model name is stored once qualified, never `anthropic/anthropic/…` (issue 11 finding 8):
+    // in the message, in chat.history and in the turn's log line.
+    expect(msgs.at(-1)?.model).toMatch(/^anthropic\/sim(@|$)/);
+    const h = await c.call("chat.history", { sessionKey: "main" });
+    const hist = (h.payload as { messages: { model?: string }[] }).messages;
+    expect(hist.at(-1)?.model).toBe(msgs.at(-1)?.model as string);
+    const turn = t.logs.records().find((r) => r.msg === "chat turn" && r.runId === "e2e-1");
+    expect(turn?.model).toBe(msgs.at(-1)?.model as string);
   });
 
   test("chat.abort mid-stream stores the partial and cancels the upstream request", async () => {

@@ -104,7 +104,10 @@ export async function startFakeAi(opts: { words?: number; delayMs?: number } = {
         async start(controller) {
           const send = (s: string) => controller.enqueue(enc.encode(s));
           send(
-            formatStreamEvent({ type: "start", data: { id: "r1", provider: "anthropic", model: "fake" } }),
+            formatStreamEvent({
+              type: "start",
+              data: { id: "r1", provider: "anthropic", model: "anthropic/fake" },
+            }),
           );
           let text = "";
           for (let i = 0; i < chunks.length; i++) {
