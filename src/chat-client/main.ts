@@ -109,6 +109,30 @@ export function findToken(
   return dir && t ? { token: t, source: tokenFilePath(dir) } : undefined;
 }
 
+export interface HistoryMessage {
+  role: string;
+  content?: { text?: string }[];
+  stopReason?: string;
+  errorMessage?: string;
+}
+
+/**
+ * One history entry as printed: `you: …` / `assistant: …`. A turn that ended aborted / interrupted
+ * / error shows its partial text (if any) as the assistant's, and the gateway's notice (always the
+ * last content block) on its own line in brackets, never as something the assistant said.
+ */
+export function historyLines(m: HistoryMessage): string {
+  const blocks = m.content ?? [];
+  const join = (bs: { text?: string }[]) => bs.map((b) => b.text ?? "").join("");
+  if (m.role !== "assistant") return `you: ${join(blocks)}\n`;
+  if (m.stopReason === "aborted" || m.stopReason === "interrupted" || m.stopReason === "error") {
+    const partial = join(blocks.slice(0, -1));
+    const notice = join(blocks.slice(-1)) || m.errorMessage || m.stopReason;
+    return `${partial ? `assistant: ${partial}\n` : ""}[${notice}]\n`;
+  }
+  return `assistant: ${join(blocks)}\n`;
+}
+
 /** Print how a turn ended (stderr for anything but final); return the exit code. */
 function report(r: TurnResult, oneShot: boolean): number {
   if (r.text !== "" && !r.text.endsWith("\n")) process.stdout.write("\n");
@@ -134,19 +158,10 @@ async function interactive(
 ): Promise<number> {
   const out = process.stdout;
   try {
-    const h = await conn.request<{ messages?: { role: string; content?: { text?: string }[] }[] }>(
-      "chat.history",
-      {
-        sessionKey,
-        limit: 10,
-      },
-    );
+    const h = await conn.request<{ messages?: HistoryMessage[] }>("chat.history", { sessionKey, limit: 10 });
     const msgs = h.messages ?? [];
     if (msgs.length > 0) out.write(`-- last ${msgs.length} message(s) of session ${sessionKey} --\n`);
-    for (const m of msgs) {
-      const text = (m.content ?? []).map((b) => b.text ?? "").join("");
-      out.write(`${m.role === "user" ? "you" : "assistant"}: ${text}\n`);
-    }
+    for (const m of msgs) out.write(historyLines(m));
   } catch (e) {
     process.stderr.write(`pipbot chat: could not load history: ${(e as Error).message}\n`);
   }

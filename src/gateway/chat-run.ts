@@ -48,6 +48,8 @@ export interface ActiveRun {
   abortCause?: AbortCause;
   seq: number;
   timeoutMs: number;
+  /** 1, or more when a client retried the turn after it failed (same idempotency key). */
+  attempt: number;
 }
 
 export type RunOutcome = "final" | "aborted" | "error" | "interrupted";
@@ -111,6 +113,7 @@ export async function executeRun(
   let errorMessage: string | undefined;
   let errorKind: ErrorKind | undefined;
   let stopReason: string | undefined;
+  let errorCode: string | undefined;
   try {
     if (run.controller.signal.aborted) throw run.controller.signal.reason ?? new Error("aborted");
     const history = s.store.listMessages(run.sessionId, 2000);
@@ -155,10 +158,12 @@ export async function executeRun(
     if (run.abortCause === "rpc" || run.abortCause === "stop") {
       outcome = "aborted";
       stopReason = run.abortCause;
+      errorMessage = run.abortCause === "stop" ? "Stopped with /stop." : "Stopped by the user.";
     } else if (run.abortCause === "shutdown") {
       outcome = "interrupted";
-      errorMessage = "run interrupted: the gateway is shutting down";
+      errorMessage = "The gateway restarted before the reply was complete. Send the message again.";
       errorKind = "unknown";
+      errorCode = "gateway_restart";
       stopReason = "interrupted";
     } else {
       const err = isPipbotError(e)
@@ -167,6 +172,7 @@ export async function executeRun(
       outcome = "error";
       errorMessage = err.message || err.code;
       errorKind = err.code === "timeout" ? "timeout" : errorKindOf(err.code, err.message);
+      errorCode = err.code;
       if (err.code === "internal") s.logger.error({ err: e, runId: run.runId }, "chat run failed");
     }
   } finally {
@@ -183,6 +189,7 @@ export async function executeRun(
       ...(stopReason ? { stopReason } : {}),
       ...(errorMessage ? { errorMessage } : {}),
       ...(errorKind ? { errorKind } : {}),
+      ...(errorCode ? { errorCode } : {}),
     });
   } catch (e) {
     // Nothing of the end was written (one transaction). Never announce a final or aborted reply
@@ -225,6 +232,7 @@ export async function executeRun(
       sessionId: run.sessionId,
       model: model ?? null,
       outcome,
+      attempt: run.attempt,
       ttftMs,
       durationMs: now() - t0,
       chars: text.length,

@@ -48,7 +48,11 @@ export class ChatRuns {
     return this.active.size;
   }
 
-  /** Start a run (user message stored before this returns), or answer a duplicate. */
+  /**
+   * Start a run (user message stored before this returns), or answer a duplicate: a key whose run
+   * is running or ended final / aborted answers its status; a key whose run ended error or
+   * interrupted runs that turn again (a retry: the stored user message, not a second copy).
+   */
   send(input: {
     sessionKey: string;
     message: string;
@@ -56,7 +60,7 @@ export class ChatRuns {
     timeoutMs?: number | undefined;
   }): SendResult {
     const dup = this.idem.lookup(input.idempotencyKey);
-    if (dup) return dup;
+    if (dup && dup.status !== "error") return dup;
     if (this.stopping) {
       throw new GatewayError("UNAVAILABLE", "gateway is shutting down", {
         retryable: true,
@@ -65,17 +69,32 @@ export class ChatRuns {
     }
     let sessionId: string;
     let userMessageId: string;
+    let attempt = 1;
     try {
-      const session = this.o.store.getOrCreateSession(input.sessionKey);
-      sessionId = session.id;
-      const started = this.o.store.startRun({
-        runId: input.idempotencyKey,
-        sessionId,
-        userText: input.message,
-        ...(this.o.model ? { model: this.o.model } : {}),
-      });
-      userMessageId = started.userMessage.id;
+      if (dup) {
+        const prior = this.o.store.getRun(input.idempotencyKey);
+        if (prior && prior.sessionId !== this.o.store.findSession(input.sessionKey)?.id) {
+          throw invalidRequest("idempotencyKey belongs to a run of another session");
+        }
+        const retried = this.o.store.retryRun(input.idempotencyKey);
+        // Not retryable after all (its end could not be stored, so the store still has it running).
+        if (!retried) return dup;
+        sessionId = retried.run.sessionId;
+        userMessageId = retried.userMessage.id;
+        attempt = retried.run.attempts;
+      } else {
+        const session = this.o.store.getOrCreateSession(input.sessionKey);
+        sessionId = session.id;
+        const started = this.o.store.startRun({
+          runId: input.idempotencyKey,
+          sessionId,
+          userText: input.message,
+          ...(this.o.model ? { model: this.o.model } : {}),
+        });
+        userMessageId = started.userMessage.id;
+      }
     } catch (e) {
+      if (e instanceof GatewayError) throw e;
       this.o.logger.error({ err: e, runId: input.idempotencyKey }, "chat.send: could not store the message");
       throw new GatewayError("UNAVAILABLE", "could not start the run: store unavailable", {
         retryable: true,
@@ -94,6 +113,7 @@ export class ChatRuns {
       controller: new AbortController(),
       seq: 0,
       timeoutMs,
+      attempt,
     };
     this.active.set(run.runId, run);
     this.idem.started(run.runId, sessionId);

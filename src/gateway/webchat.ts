@@ -71,6 +71,7 @@ export function webChatPage(nonce: string, version: string): string {
 (() => {
   const VERSION = ${JSON.stringify(version)};
   const SESSION = "main";
+  const ENDED = new Set(["aborted", "interrupted", "error"]);
   const $ = (id) => document.getElementById(id);
   const log = $("log"), status = $("status"), text = $("text"), go = $("go"), stop = $("stop");
   // The token: from the fragment, then only in this closure (never stored anywhere).
@@ -144,9 +145,13 @@ export function webChatPage(nonce: string, version: string): string {
       log.textContent = "";
       bubbles.clear();
       for (const m of h.messages || []) {
-        add(m.role, textOf(m));
-        if (m.stopReason === "rpc" || m.stopReason === "stop") note("[aborted]");
-        else if (m.stopReason === "interrupted") note("[interrupted]");
+        // A turn that ended aborted / interrupted / error: its partial text (if any), then the
+        // gateway's notice (always the last content block) shown as a note, not as the reply.
+        if (m.role === "assistant" && ENDED.has(m.stopReason) && Array.isArray(m.content)) {
+          const partial = textOf({ content: m.content.slice(0, -1) });
+          if (partial) add("assistant", partial);
+          note(textOf({ content: m.content.slice(-1) }) || "[" + m.stopReason + "]");
+        } else add(m.role, textOf(m));
       }
     } catch (e) {
       note("could not load history: " + e.message);

@@ -29,7 +29,10 @@ export interface WireEntry {
   createdAt: number;
   model?: string;
   usage?: OutboxEntry["usage"];
+  /** end_turn | max_tokens | tool_use | aborted | interrupted | error (sync-v1 extension). */
   stopReason?: string;
+  /** Why an assistant turn ended aborted / interrupted / error. */
+  error?: { code: string; message: string };
 }
 
 export interface PushBody {
@@ -52,6 +55,7 @@ export function toWireEntry(e: OutboxEntry): WireEntry {
   if (e.model !== undefined) w.model = e.model;
   if (e.usage !== undefined) w.usage = e.usage;
   if (e.stopReason !== undefined) w.stopReason = e.stopReason;
+  if (e.error !== undefined) w.error = e.error;
   return w;
 }
 

@@ -35,6 +35,7 @@ const entrySchema = z
     model: z.string().optional(),
     usage: z.record(z.string(), z.unknown()).optional(),
     stopReason: z.string().optional(),
+    error: z.object({ code: z.string(), message: z.string() }).strict().optional(),
   })
   .strict();
 

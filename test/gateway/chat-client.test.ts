@@ -130,6 +130,11 @@ test("interactive: shows history, streams a reply per line, exits 0 at end of in
     childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
   );
   expect(await seed.exited).toBe(0);
+  const failed = spawnPipbot(
+    ["chat", "--url", t.wsUrl, "--session", "inter", "[http500] this one fails"],
+    childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
+  );
+  expect(await failed.exited).toBe(1);
   const proc = Bun.spawn(["bun", CLI, "chat", "--url", t.wsUrl, "--session", "inter"], {
     cwd: ROOT,
     env: childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
@@ -145,6 +150,8 @@ test("interactive: shows history, streams a reply per line, exits 0 at end of in
   await waitFor(() => out.includes("connected to session inter"), { what: "interactive banner" });
   expect(out).toContain("you: earlier message");
   expect(out).toContain("assistant: You said: earlier message.");
+  // The failed turn is in the history, marked, not as the assistant's words (issue 11 finding 1).
+  expect(out).toContain("you: [http500] this one fails\n[⚠ Reply failed: boom]\n");
   proc.stdin.write("second question\n");
   proc.stdin.flush();
   await waitFor(() => out.includes("You said: second question. w1 w2 w3 w4 w5"), { what: "streamed reply" });
@@ -153,6 +160,8 @@ test("interactive: shows history, streams a reply per line, exits 0 at end of in
   await pump;
   const s = t.store.findSession("inter");
   expect(t.store.listMessages(s?.id as string).map((m) => m.role)).toEqual([
+    "user",
+    "assistant",
     "user",
     "assistant",
     "user",

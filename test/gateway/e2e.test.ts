@@ -202,7 +202,21 @@ describe.skipIf(!HAVE_AI)("gateway + real AI server + upstream simulator", () =>
         message: "crash during me",
         idempotencyKey: "e2e-crash",
       });
-      expect(again.payload).toEqual({ runId: "e2e-crash", status: "error" });
+      // The client's retry of the interrupted turn (same key) runs it again, with its stored message.
+      expect(again.payload).toEqual({ runId: "e2e-crash", status: "started" });
+      await waitFor(() => c2.chat("e2e-crash").some((p) => p.state === "delta"), {
+        what: "the retry streams",
+      });
+      await c2.call("chat.abort", { sessionKey: "main", runId: "e2e-crash" });
+      expect((await c2.terminal("e2e-crash")).state).toBe("aborted");
+      const after = (await c2.call("chat.history", { sessionKey: "main" })).payload as {
+        messages: { role: string; stopReason?: string }[];
+      };
+      expect(after.messages.map((m) => `${m.role}:${m.stopReason ?? ""}`)).toEqual([
+        "user:",
+        "assistant:interrupted",
+        "assistant:aborted",
+      ]);
       expect(gw2.records().some((r) => r.event === "runs_interrupted")).toBe(true);
       gw2.kill("SIGTERM");
       expect(await gw2.exited).toBe(0);

@@ -242,12 +242,18 @@ describe.skipIf(SKIP)("web chat in headless Chromium (real gateway + AI server +
       messages: { role: string; content: { text: string }[]; stopReason?: string }[];
     };
     expect(h.messages.map((m) => m.role)).toEqual(["user", "assistant"]);
-    const kept = h.messages[1]?.content.map((b) => b.text).join("") ?? "";
+    // The partial text, then the gateway's notice as the last block (issue 11 finding 1).
+    const kept =
+      h.messages[1]?.content
+        .slice(0, -1)
+        .map((b) => b.text)
+        .join("") ?? "";
+    expect(h.messages[1]?.content.at(-1)?.text).toBe("⏹ Stopped by the user.");
     expect(kept).toStartWith("You said: a long story please.");
     expect(kept).not.toContain(" w399");
     // The page shows what was stored (the abort's final payload carries the partial text).
     expect(shown).toBe(kept);
-    expect(h.messages[1]?.stopReason).toBe("rpc"); // aborted by chat.abort
+    expect(h.messages[1]?.stopReason).toBe("aborted");
     const runId = sent.find((f) => f.method === "chat.send")?.params?.idempotencyKey as string;
     expect(sent.find((f) => f.method === "chat.abort")?.params).toEqual({ sessionKey: "main", runId });
     const run = t.store.getRun(runId);
@@ -258,7 +264,7 @@ describe.skipIf(SKIP)("web chat in headless Chromium (real gateway + AI server +
     await page.goto("about:blank");
     await page.goto(`${t.httpUrl}/#token=${TOKEN}`);
     await waitConnected(page);
-    await page.locator("#log .note").filter({ hasText: "[aborted]" }).waitFor();
+    await page.locator("#log .note").filter({ hasText: "⏹ Stopped by the user." }).waitFor();
     expect(await assistantTexts(page)).toEqual([kept]);
 
     // The page can chat again after the abort.

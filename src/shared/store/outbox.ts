@@ -2,7 +2,7 @@
  * The outbox as the sync worker sees it: pending entries in seq order within batch limits, and
  * their delivery, failure and quarantine bookkeeping. Entries are written with their message.
  */
-import { type Connection, prepare, type Row, toContent, toUsage } from "./sql.ts";
+import { type Connection, prepare, type Row, toContent, toError, toUsage } from "./sql.ts";
 import type { OutboxEntry, OutboxStats } from "./types.ts";
 
 export class Outbox {
@@ -52,6 +52,8 @@ export class Outbox {
       const usage = toUsage(r.usage);
       if (usage) entry.usage = usage;
       if (r.stop_reason) entry.stopReason = r.stop_reason as string;
+      const error = toError(r.error);
+      if (error) entry.error = error;
       // Exact size of the entry as sync-v1 serializes it (without our bookkeeping fields), + a comma.
       const { attempts: _a, bytes: _b, ...wire } = entry;
       entry.bytes = Buffer.byteLength(JSON.stringify(wire)) + 1;

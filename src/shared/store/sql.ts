@@ -3,7 +3,7 @@
  * decoding of the JSON columns shared by the messages and outbox readers.
  */
 import type { Database, Statement } from "bun:sqlite";
-import type { TextBlock, Usage } from "./types.ts";
+import type { TextBlock, TurnError, Usage } from "./types.ts";
 
 export type Row = Record<string, unknown>;
 
@@ -24,3 +24,6 @@ export const toUsage = (raw: unknown): Usage | null =>
   typeof raw === "string" ? (JSON.parse(raw) as Usage) : null;
 
 export const toContent = (raw: unknown): TextBlock[] => JSON.parse(raw as string) as TextBlock[];
+
+export const toError = (raw: unknown): TurnError | null =>
+  typeof raw === "string" ? (JSON.parse(raw) as TurnError) : null;

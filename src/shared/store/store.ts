@@ -131,6 +131,11 @@ export class Store {
     return this.runs.start(input);
   }
 
+  /** Run a failed turn again (same idempotency key); null unless it ended error / interrupted. */
+  retryRun(runId: string): { run: Run; userMessage: StoredMessage } | null {
+    return this.runs.retry(runId);
+  }
+
   getRun(runId: string): Run | null {
     return this.runs.get(runId);
   }
@@ -144,7 +149,7 @@ export class Store {
    * End a running run: the assistant message (+ outbox) and the run's terminal state in one
    * transaction. Returns null if the run was not running (already ended: nothing is written).
    */
-  finishRun(runId: string, end: FinishRun): { run: Run; assistantMessage: StoredMessage | null } | null {
+  finishRun(runId: string, end: FinishRun): { run: Run; assistantMessage: StoredMessage } | null {
     return this.runs.end(runId, end);
   }
 

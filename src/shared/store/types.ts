@@ -23,6 +23,12 @@ export interface Session {
 
 export type MessageStatus = "final" | "aborted" | "error" | "interrupted";
 
+/** Why a turn did not end with a final reply: a short code and a sentence written for users. */
+export interface TurnError {
+  code: string;
+  message: string;
+}
+
 export interface StoredMessage {
   id: string;
   sessionId: string;
@@ -34,6 +40,8 @@ export interface StoredMessage {
   usage: Usage | null;
   stopReason: string | null;
   status: MessageStatus | null;
+  /** Set on assistant turns that ended aborted / interrupted / error. */
+  error: TurnError | null;
 }
 
 export interface NewMessage {
@@ -47,6 +55,7 @@ export interface NewMessage {
   usage?: Usage;
   stopReason?: string;
   status?: MessageStatus;
+  error?: TurnError;
 }
 
 export type RunState = "running" | "final" | "aborted" | "error" | "interrupted";
@@ -64,6 +73,8 @@ export interface Run {
   errorMessage: string | null;
   errorKind: string | null;
   stopReason: string | null;
+  /** 1, plus one for each retry of the turn after it failed (same idempotency key). */
+  attempts: number;
 }
 
 /** One outbox entry joined with its message and session: exactly the sync-v1 entry fields. */
@@ -78,6 +89,7 @@ export interface OutboxEntry {
   model?: string;
   usage?: Usage;
   stopReason?: string;
+  error?: TurnError;
   attempts: number;
   /** Serialized size of the entry, for batch byte limits. */
   bytes: number;
