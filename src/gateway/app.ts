@@ -13,6 +13,7 @@ import type { Server, WebSocketHandler } from "bun";
 import type { PipbotLogger } from "../shared/log.ts";
 import type { Store } from "../shared/store/index.ts";
 import { type AiClient, createAiClient } from "./ai-client.ts";
+import { AiAvailability } from "./ai-wait.ts";
 import { AuthRateLimiter } from "./auth.ts";
 import { type ChatEventPayload, ChatRuns } from "./chat.ts";
 import type { Connection } from "./connection.ts";
@@ -34,6 +35,8 @@ export interface GatewaySettings {
   GATEWAY_DELTA_WINDOW_MS: number;
   GATEWAY_CONTEXT_BUDGET_CHARS: number;
   GATEWAY_RUN_TIMEOUT_MS: number;
+  /** How long a run waits for an unreachable AI server (default 10 s; 0: no wait). */
+  GATEWAY_AI_WAIT_MS?: number;
   GATEWAY_HANDSHAKE_TIMEOUT_MS: number;
   GATEWAY_MAX_BUFFERED_BYTES: number;
   GATEWAY_AUTH_MAX_FAILURES: number;
@@ -84,6 +87,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const ai =
     deps.ai ??
     createAiClient({ baseUrl: config.AI_URL, token: config.AI_SERVER_TOKEN, identity, fetch: doFetch });
+  const aiAvailability = new AiAvailability(ai, config.GATEWAY_AI_WAIT_MS ?? 10_000, now);
   const limiter = new AuthRateLimiter({ maxFailures: config.GATEWAY_AUTH_MAX_FAILURES, now });
   const tickIntervalMs = deps.tickIntervalMs ?? TICK_INTERVAL_MS;
   const conns = new Set<Connection>();
@@ -117,6 +121,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     deltaWindowMs: config.GATEWAY_DELTA_WINDOW_MS,
     contextBudgetChars: config.GATEWAY_CONTEXT_BUDGET_CHARS,
     runTimeoutMs: config.GATEWAY_RUN_TIMEOUT_MS,
+    aiAvailability,
     now,
   });
 
@@ -144,11 +149,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
     startedAt,
     connections: () => conns.size,
     model: config.AI_DEFAULT_MODEL,
+    aiAvailability,
     now,
   };
 
   const isStopping = () => stopping;
-  const http = createHttpRoutes({ store, ai, logger, version, isStopping });
+  const http = createHttpRoutes({ store, ai, aiAvailability, logger, version, isStopping, now });
   const handshakeCtx: HandshakeContext = {
     token: deps.token,
     limiter,
@@ -195,6 +201,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     clearInterval(handshakeTimer);
     clearInterval(tickTimer);
     await runs.shutdown();
+    aiAvailability.stop();
     const payload = JSON.stringify({
       reason: opts.reason ?? "gateway stopping",
       ...(opts.restartExpectedMs !== undefined ? { restartExpectedMs: opts.restartExpectedMs } : {}),

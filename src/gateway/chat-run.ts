@@ -9,6 +9,13 @@ import { isPipbotError, PipbotError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Store, Usage } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
+import {
+  type AiAvailability,
+  abortableSleep,
+  aiUnavailableError,
+  isAiServerDown,
+  isShuttingDown,
+} from "./ai-wait.ts";
 import { buildContext, type ErrorKind, errorKindOf, type WireUsage, wireUsage } from "./context.ts";
 
 export interface ChatEventPayload {
@@ -35,6 +42,8 @@ export interface RunSettings {
   deltaWindowMs: number;
   contextBudgetChars: number;
   checkpointIntervalMs?: number;
+  /** Rides through AI server restarts (bounded wait); absent: a run fails at once. */
+  aiAvailability?: AiAvailability | undefined;
 }
 
 export type AbortCause = "rpc" | "stop" | "shutdown";
@@ -91,6 +100,7 @@ export async function executeRun(
   let model = s.model;
   let usage: Usage | undefined;
   let deltas = 0;
+  let aiRetries = 0;
   const message = (t: string) => ({
     role: "assistant" as const,
     content: [{ type: "text" as const, text: t }],
@@ -118,32 +128,67 @@ export async function executeRun(
     if (run.controller.signal.aborted) throw run.controller.signal.reason ?? new Error("aborted");
     const history = s.store.listMessages(run.sessionId, 2000);
     const messages = buildContext(history, run.userMessageId, s.contextBudgetChars);
-    let done: Extract<StreamEvent, { type: "done" }>["data"] | undefined;
-    for await (const ev of s.ai.stream(
-      { model: s.model, messages, conversationId: run.sessionId },
-      run.controller.signal,
-    )) {
-      if (ev.type === "start") {
-        model = qualifiedModel(ev.data.provider, ev.data.model);
-      } else if (ev.type === "delta") {
-        if (ev.data.text === "") continue;
-        text += ev.data.text;
-        pending += ev.data.text;
-        if (ttftMs === null) {
-          ttftMs = now() - t0;
-          flush();
-        } else if (!flushTimer) {
-          flushTimer = setTimeout(flush, s.deltaWindowMs);
+    type Done = Extract<StreamEvent, { type: "done" }>["data"];
+    const streamOnce = async (): Promise<Done | undefined> => {
+      let done: Done | undefined;
+      for await (const ev of s.ai.stream(
+        { model: s.model, messages, conversationId: run.sessionId },
+        run.controller.signal,
+      )) {
+        s.aiAvailability?.markUp();
+        if (ev.type === "start") {
+          model = qualifiedModel(ev.data.provider, ev.data.model);
+        } else if (ev.type === "delta") {
+          if (ev.data.text === "") continue;
+          text += ev.data.text;
+          pending += ev.data.text;
+          if (ttftMs === null) {
+            ttftMs = now() - t0;
+            flush();
+          } else if (!flushTimer) {
+            flushTimer = setTimeout(flush, s.deltaWindowMs);
+          }
+          const t = now();
+          if (t - lastCheckpoint >= (s.checkpointIntervalMs ?? 500)) {
+            lastCheckpoint = t;
+            s.store.saveRunPartial(run.runId, text);
+          }
+        } else if (ev.type === "done") {
+          done = ev.data;
+        } else {
+          throw new PipbotError(ev.data.code as never, ev.data.message, {
+            retryable: ev.data.retryable,
+          });
         }
-        const t = now();
-        if (t - lastCheckpoint >= (s.checkpointIntervalMs ?? 500)) {
-          lastCheckpoint = t;
-          s.store.saveRunPartial(run.runId, text);
+      }
+      return done;
+    };
+    // While the AI server restarts (and no text came yet), wait for it, bounded: see ai-wait.ts.
+    let done: Done | undefined;
+    let waitDeadline: number | undefined;
+    let brokenRetried = false;
+    for (;;) {
+      try {
+        done = await streamOnce();
+        break;
+      } catch (e) {
+        const avail = s.aiAvailability;
+        if (!avail || text !== "" || run.controller.signal.aborted || !isAiServerDown(e)) throw e;
+        // A failed connection or a broken stream while the AI server answers /healthz is not a
+        // restart: one more try at once, then the error. (A draining server says so: shutting_down.)
+        if (!isShuttingDown(e) && (await s.ai.health(1000)).ok) {
+          if (brokenRetried) throw e;
+          brokenRetried = true;
+          aiRetries++;
+          continue;
         }
-      } else if (ev.type === "done") {
-        done = ev.data;
-      } else {
-        throw new PipbotError(ev.data.code as never, ev.data.message, { retryable: ev.data.retryable });
+        waitDeadline ??= now() + avail.waitMs;
+        if (!(await avail.waitReachable(waitDeadline, run.controller.signal))) {
+          if (run.controller.signal.aborted) throw e;
+          throw aiUnavailableError(avail.waitMs);
+        }
+        await abortableSleep(Math.min(100 * 2 ** aiRetries, 1000), run.controller.signal);
+        aiRetries++;
       }
     }
     if (!done) throw new PipbotError("upstream_error", "AI server stream ended without a result");
@@ -171,7 +216,9 @@ export async function executeRun(
         : new PipbotError("internal", e instanceof Error ? e.message : String(e));
       outcome = "error";
       errorMessage = err.message || err.code;
-      errorKind = err.code === "timeout" ? "timeout" : errorKindOf(err.code, err.message);
+      // Waiting for the AI server ran out (ai-wait.ts): a timeout, retryable.
+      const aiDown = err.code === "unavailable" && err.details?.aiServer !== undefined;
+      errorKind = err.code === "timeout" || aiDown ? "timeout" : errorKindOf(err.code, err.message);
       errorCode = err.code;
       if (err.code === "internal") s.logger.error({ err: e, runId: run.runId }, "chat run failed");
     }
@@ -233,6 +280,7 @@ export async function executeRun(
       model: model ?? null,
       outcome,
       attempt: run.attempt,
+      ...(aiRetries > 0 ? { aiRetries } : {}),
       ttftMs,
       durationMs: now() - t0,
       chars: text.length,

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
+import { type AiAvailability, aiWaitReport } from "./ai-wait.ts";
 import type { ChatRuns } from "./chat.ts";
 import { historyPayload } from "./context.ts";
 import { describeZodError, GatewayError, invalidRequest } from "./protocol.ts";
@@ -20,6 +21,7 @@ export interface MethodContext {
   startedAt: number;
   connections: () => number;
   model: string | undefined;
+  aiAvailability: AiAvailability;
   now: () => number;
 }
 
@@ -83,12 +85,17 @@ const chatAbort: Handler = (ctx, raw) => {
 const health: Handler = async (ctx) => {
   const t0 = ctx.now();
   const [ai, sync] = await Promise.all([ctx.ai.health(1500), ctx.syncStatus()]);
+  if (ai.ok) ctx.aiAvailability.markUp();
+  else ctx.aiAvailability.markDown();
+  const wait = aiWaitReport(ctx.aiAvailability, ctx.now());
   return {
     ok: true,
     ts: ctx.now(),
     durationMs: ctx.now() - t0,
     store: { ok: ctx.store.ping() },
-    ai: ai.ok ? { ok: true, ...(isObject(ai.body) ? ai.body : {}) } : { ok: false, error: ai.error },
+    ai: ai.ok
+      ? { ok: true, ...(isObject(ai.body) ? ai.body : {}), waitingRuns: wait.waitingRuns }
+      : { ok: false, error: `AI server ${ai.error}`, ...wait },
     sync: sync.ok
       ? { ok: true, ...(isObject(sync.body) ? sync.body : {}) }
       : { ok: false, error: sync.error },
