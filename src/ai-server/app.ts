@@ -4,9 +4,11 @@
  * with `app.request()` or Bun.serve on port 0. One onError; errors in the one error shape
  * (OpenAI's shape under /v1/).
  */
+
 import { Hono } from "hono";
 import { type ChatRequest, chatRequestSchema, contentText, type Provider } from "../shared/chat-api.ts";
 import { errorResponse, PipbotError, toPipbotError } from "../shared/errors.ts";
+import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { Logger } from "../shared/log.ts";
 import { bearerToken, secureEqual } from "../shared/secure-compare.ts";
 import type { Store } from "../shared/store/index.ts";
@@ -62,12 +64,6 @@ export function shuttingDownError(): PipbotError {
   });
 }
 
-/** The headers a caller (a user's VM) sends its own proxy-v1 identity in. */
-export const IDENTITY_HEADERS = {
-  userId: "x-pipbot-user-id",
-  serviceToken: "x-pipbot-service-token",
-} as const;
-
 /** Visible ASCII, no spaces or controls (what a Clerk user id and a service token are made of). */
 const IDENTITY_VALUE = { userId: /^[\x21-\x7e]{1,256}$/, serviceToken: /^[\x21-\x7e]{1,1024}$/ };
 
@@ -80,15 +76,15 @@ const IDENTITY_VALUE = { userId: /^[\x21-\x7e]{1,256}$/, serviceToken: /^[\x21-\
  */
 function callerIdentity(req: Request, token: string | undefined): CallerIdentity | undefined {
   if (!token) return undefined;
-  const userId = req.headers.get(IDENTITY_HEADERS.userId);
-  const serviceToken = req.headers.get(IDENTITY_HEADERS.serviceToken);
+  const userId = req.headers.get(PIPBOT_HEADERS.userId);
+  const serviceToken = req.headers.get(PIPBOT_HEADERS.serviceToken);
   if (userId === null && serviceToken === null) return undefined;
   const missing =
-    userId === null ? IDENTITY_HEADERS.userId : serviceToken === null ? IDENTITY_HEADERS.serviceToken : null;
+    userId === null ? PIPBOT_HEADERS.userId : serviceToken === null ? PIPBOT_HEADERS.serviceToken : null;
   if (missing)
     throw new PipbotError(
       "invalid_request",
-      `${missing} is missing: send both ${IDENTITY_HEADERS.userId} and ${IDENTITY_HEADERS.serviceToken} (the calling VM's CLERK_USER_ID and PIPBOT_SERVICE_TOKEN), or neither`,
+      `${missing} is missing: send both ${PIPBOT_HEADERS.userId} and ${PIPBOT_HEADERS.serviceToken} (the calling VM's CLERK_USER_ID and PIPBOT_SERVICE_TOKEN), or neither`,
       { details: { path: missing } },
     );
   const id = { userId: userId as string, serviceToken: serviceToken as string };
@@ -96,10 +92,41 @@ function callerIdentity(req: Request, token: string | undefined): CallerIdentity
     if (!IDENTITY_VALUE[k].test(id[k]))
       throw new PipbotError(
         "invalid_request",
-        `${IDENTITY_HEADERS[k]} must be ${k === "userId" ? "1–256" : "1–1024"} visible ASCII characters without spaces`,
-        { details: { path: IDENTITY_HEADERS[k] } },
+        `${PIPBOT_HEADERS[k]} must be ${k === "userId" ? "1–256" : "1–1024"} visible ASCII characters without spaces`,
+        { details: { path: PIPBOT_HEADERS[k] } },
       );
   return id;
+}
+
+/** Parts of the /chat contract the engine does not carry yet: a 400 naming them, never a drop. */
+function refuseNotYetSupported(r: ChatRequest): void {
+  const fields = [
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "reasoning",
+    "top_p",
+    "stop",
+    "seed",
+  ] as const;
+  for (const f of fields)
+    if (r[f] !== undefined)
+      throw new PipbotError("invalid_request", `${f} is not supported by this AI server yet`, {
+        details: { path: f },
+      });
+  r.messages.forEach((m, i) => {
+    if (typeof m.content === "string") return;
+    for (const p of m.content)
+      if (p.type !== "text")
+        throw new PipbotError(
+          "invalid_request",
+          `"${p.type}" content parts are not supported by this AI server yet`,
+          {
+            details: { path: `messages.${i}.content` },
+          },
+        );
+  });
 }
 
 interface Normalized {
@@ -194,7 +221,7 @@ export function createApp(deps: AppDeps) {
       // Off the response path: the SQLite insert and the wide log line run once the reply is out.
       setImmediate(() => account(accounting, p, o, api));
       if (o.status === "ok")
-        return Response.json(body(o), { headers: { "x-pipbot-request-id": p.requestId } });
+        return Response.json(body(o), { headers: { [PIPBOT_HEADERS.requestId]: p.requestId } });
       return fail(o.error);
     }
     return sseResponse({
@@ -213,10 +240,11 @@ export function createApp(deps: AppDeps) {
 
   app.post("/chat", async (c) => {
     const r: ChatRequest = validate(chatRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
+    refuseNotYetSupported(r);
     const call: ChatPlan["call"] = {
       messages: r.messages.map((m) => ({ role: m.role, text: contentText(m.content) })),
     };
-    if (r.system !== undefined) call.system = r.system;
+    if (r.system !== undefined) call.system = contentText(r.system);
     if (r.max_tokens !== undefined) call.maxTokens = r.max_tokens;
     if (r.temperature !== undefined) call.temperature = r.temperature;
     const n: Normalized = { stream: r.stream === true, call };

@@ -4,12 +4,15 @@
  * providers, phase timeouts, cancellation, and the usage of what happened. Every attempt streams
  * from the upstream, stream or not. Never throws: the outcome says ok / error / aborted.
  */
+
+import { abortableSleep } from "../shared/backoff.ts";
 import type { ChatUsage, StopReason } from "../shared/chat-api.ts";
 import { PipbotError, toPipbotError } from "../shared/errors.ts";
+import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { ModelRef } from "./models.ts";
 import { PhaseTimer, timeoutError } from "./phase-timer.ts";
 import type { ProviderCall, ProviderRegistry, UsagePatch } from "./providers/index.ts";
-import { abortableDelay, backoffMs } from "./retry.ts";
+import { backoffMs } from "./retry.ts";
 
 export interface EngineConfig {
   connectTimeoutMs: number;
@@ -138,11 +141,11 @@ export async function runChat(
     plan.call.messages.reduce((n, m) => n + m.text.length, 0) + (plan.call.system?.length ?? 0);
   const headers: Record<string, string> = {};
   if (deps.proxyHeaders) {
-    headers["x-pipbot-request-id"] = plan.requestId;
-    if (plan.conversationId) headers["x-pipbot-conversation-id"] = plan.conversationId;
+    headers[PIPBOT_HEADERS.requestId] = plan.requestId;
+    if (plan.conversationId) headers[PIPBOT_HEADERS.conversationId] = plan.conversationId;
     if (plan.identity) {
-      headers["x-pipbot-user-id"] = plan.identity.userId;
-      headers["x-pipbot-service-token"] = plan.identity.serviceToken;
+      headers[PIPBOT_HEADERS.userId] = plan.identity.userId;
+      headers[PIPBOT_HEADERS.serviceToken] = plan.identity.serviceToken;
     }
   }
   const apiKey = deps.proxyHeaders ? plan.identity?.serviceToken : undefined;
@@ -249,7 +252,7 @@ export async function runChat(
           if (retry === cfg.maxRetries) break;
           const wait = backoffMs(retry + 1, err.retryAfterMs, deps.random);
           if (performance.now() + wait >= deadline) break; // no time to wait here: try the next model
-          if (!(await abortableDelay(wait, request.signal))) {
+          if (!(await abortableSleep(wait, request.signal))) {
             lastError = totalExpired ? timeoutError("total", cfg.totalTimeoutMs, candidate.id) : abortError();
             break candidates;
           }

@@ -29,16 +29,32 @@ export function timeoutError(phase: Phase | "total", ms: number, modelId: string
   });
 }
 
+/** The time source a PhaseTimer reads and schedules on (tests pass a manual one). */
+export interface TimerClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const REAL_CLOCK: TimerClock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
 export class PhaseTimer {
   expired: { phase: Phase; ms: number } | undefined;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  /** When the pending timer fires (performance.now() ms). */
+  private timer: unknown;
+  /** When the pending timer fires (clock ms). */
   private timerDue = 0;
   private phase: Phase = "connect";
   private ms = 0;
   private deadline = 0;
 
-  constructor(private readonly onExpire: () => void) {}
+  constructor(
+    private readonly onExpire: () => void,
+    private readonly clock: TimerClock = REAL_CLOCK,
+  ) {}
 
   /**
    * Start `phase` with `ms` from now. Re-arming for every token must stay cheap: a pending timer
@@ -48,25 +64,25 @@ export class PhaseTimer {
   arm(phase: Phase, ms: number): void {
     this.phase = phase;
     this.ms = ms;
-    this.deadline = performance.now() + ms;
+    this.deadline = this.clock.now() + ms;
     if (this.timer !== undefined && this.timerDue <= this.deadline) return;
     this.schedule(ms);
   }
 
   clear(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
 
   private schedule(ms: number): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timerDue = performance.now() + ms;
-    this.timer = setTimeout(() => this.fire(), ms);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timerDue = this.clock.now() + ms;
+    this.timer = this.clock.setTimeout(() => this.fire(), ms);
   }
 
   private fire(): void {
     this.timer = undefined;
-    const left = this.deadline - performance.now();
+    const left = this.deadline - this.clock.now();
     // setTimeout may fire up to ~1 ms early by performance.now(); only a real remainder re-arms.
     if (left > 1) {
       this.schedule(left);

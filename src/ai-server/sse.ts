@@ -2,7 +2,9 @@
  * The `/chat` SSE stream: start → delta… → exactly one of done / error, with keep-alive comments
  * while the upstream is silent. Caller disconnect (request signal or stream cancel) aborts the run.
  */
+
 import { type ChatResponse, formatStreamEvent, type StreamEvent } from "../shared/chat-api.ts";
+import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { ChatHooks, ChatOutcome } from "./chat.ts";
 import type { ModelRef } from "./models.ts";
 
@@ -150,7 +152,7 @@ export function sseResponse(r: SseRun, extraHeaders: Record<string, string> = {}
   };
   const body = new ReadableStream<Uint8Array>(source);
   return new Response(body, {
-    headers: { ...SSE_HEADERS, "x-pipbot-request-id": r.requestId, ...extraHeaders },
+    headers: { ...SSE_HEADERS, [PIPBOT_HEADERS.requestId]: r.requestId, ...extraHeaders },
   });
 }
 

@@ -8,6 +8,7 @@
  * fault=error_after:<n>|cut_after:<n>|gap:<ms>|tool_call, cache_read, cache_write, thoughts.
  */
 import type { Server } from "bun";
+import { abortableSleep } from "../shared/backoff.ts";
 import { anthropicWire } from "./sim-anthropic.ts";
 import { googleWire } from "./sim-google.ts";
 import { openaiWire } from "./sim-openai.ts";
@@ -71,23 +72,6 @@ class BadRequest extends Error {
   ) {
     super(message);
   }
-}
-
-/** Wait `ms`, ending early (resolving false) when `signal` aborts. */
-function delay(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (ms <= 0) return Promise.resolve(!signal.aborted);
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(true);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      resolve(false);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 type Json = Record<string, unknown>;
@@ -317,7 +301,7 @@ export async function startUpstreamSim(
     };
     req.signal.addEventListener("abort", onReqAbort, { once: true });
 
-    if (!(await delay(opts.latencyMs, abort.signal))) return new Response(null, { status: 499 });
+    if (!(await abortableSleep(opts.latencyMs, abort.signal))) return new Response(null, { status: 499 });
 
     // Pre-stream failure (always, or only the first fail_times requests of a key).
     let failStatus: number | undefined;
@@ -350,7 +334,7 @@ export async function startUpstreamSim(
         opts.ttftMs +
         (opts.rate > 0 ? ((plan.parts.length - 1) * 1000) / opts.rate : 0) +
         (opts.fault.kind === "gap" ? opts.fault.ms : 0);
-      if (!(await delay(waitMs, abort.signal))) return new Response(null, { status: 499 });
+      if (!(await abortableSleep(waitMs, abort.signal))) return new Response(null, { status: 499 });
       if (opts.fault.kind === "error_after") return fail(provider === "anthropic" ? 529 : 503, "Overloaded");
       const text = JSON.stringify(wire.json(plan));
       if (opts.fault.kind === "cut_after") {
@@ -381,7 +365,7 @@ export async function startUpstreamSim(
             log.endedAt ??= Date.now();
           };
           send(wire.pre(plan));
-          if (!(await delay(opts.ttftMs, abort.signal))) return;
+          if (!(await abortableSleep(opts.ttftMs, abort.signal))) return;
           const f = opts.fault;
           for (let i = 0; i <= plan.parts.length; i++) {
             if (f.kind === "error_after" && i === Math.min(f.n, plan.parts.length)) {
@@ -401,8 +385,8 @@ export async function startUpstreamSim(
               return;
             }
             if (i === plan.parts.length) break;
-            if (i > 0 && opts.rate > 0 && !(await delay(1000 / opts.rate, abort.signal))) return;
-            if (i === 1 && f.kind === "gap" && !(await delay(f.ms, abort.signal))) return;
+            if (i > 0 && opts.rate > 0 && !(await abortableSleep(1000 / opts.rate, abort.signal))) return;
+            if (i === 1 && f.kind === "gap" && !(await abortableSleep(f.ms, abort.signal))) return;
             if (abort.signal.aborted) return;
             send(wire.part(plan, i));
             log.chunksSent = i + 1;

@@ -9,9 +9,11 @@
  * `x-pipbot-user-id` / `x-pipbot-service-token`: a shared AI server authenticated by AI_SERVER_TOKEN
  * then bills the call to this VM (a tokenless loopback AI server ignores them). Never logged.
  */
+
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { parseStreamEvent, type StreamEvent } from "../shared/chat-api.ts";
 import { type ErrorCode, PipbotError } from "../shared/errors.ts";
+import { PIPBOT_HEADERS } from "../shared/headers.ts";
 
 export interface AiClientOptions {
   baseUrl: string;
@@ -40,8 +42,8 @@ export function createAiClient(opts: AiClientOptions): AiClient {
   const headers: Record<string, string> = { "content-type": "application/json", accept: "text/event-stream" };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   if (opts.identity) {
-    headers["x-pipbot-user-id"] = opts.identity.userId;
-    headers["x-pipbot-service-token"] = opts.identity.serviceToken;
+    headers[PIPBOT_HEADERS.userId] = opts.identity.userId;
+    headers[PIPBOT_HEADERS.serviceToken] = opts.identity.serviceToken;
   }
 
   async function* stream(input: AiChatInput, signal: AbortSignal): AsyncGenerator<StreamEvent> {

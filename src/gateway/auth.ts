@@ -2,8 +2,9 @@
  * Gateway authentication: the token check of `connect` (constant time, never logged) and the
  * per-address limiter of failed attempts (sliding window). Both are pure: time is injected.
  */
+
+import { PipbotError } from "../shared/errors.ts";
 import { secureEqual } from "../shared/secure-compare.ts";
-import { GatewayError } from "./protocol.ts";
 
 export type AuthOutcome = "ok" | "missing" | "mismatch";
 
@@ -25,18 +26,18 @@ function nonEmpty(s: string | undefined): string | undefined {
   return typeof s === "string" && s.length > 0 ? s : undefined;
 }
 
-export function authError(outcome: Exclude<AuthOutcome, "ok">): GatewayError {
+export function authError(outcome: Exclude<AuthOutcome, "ok">): PipbotError {
   return outcome === "missing"
-    ? new GatewayError("INVALID_REQUEST", "unauthorized: gateway token missing", {
+    ? new PipbotError("unauthorized", "unauthorized: gateway token missing", {
         details: { code: "AUTH_TOKEN_MISSING", recommendedNextStep: "update_auth_credentials" },
       })
-    : new GatewayError("INVALID_REQUEST", "unauthorized: gateway token mismatch", {
+    : new PipbotError("unauthorized", "unauthorized: gateway token mismatch", {
         details: { code: "AUTH_TOKEN_MISMATCH", recommendedNextStep: "update_auth_credentials" },
       });
 }
 
-export function rateLimitedError(retryAfterMs: number): GatewayError {
-  return new GatewayError("INVALID_REQUEST", "unauthorized: too many failed authentication attempts", {
+export function rateLimitedError(retryAfterMs: number): PipbotError {
+  return new PipbotError("rate_limited", "unauthorized: too many failed authentication attempts", {
     details: { code: "AUTH_RATE_LIMITED", recommendedNextStep: "wait_then_retry" },
     retryable: true,
     retryAfterMs: Math.max(1, retryAfterMs),

@@ -4,10 +4,10 @@
  * end on timeout or abort, store the result (finishRun) and only then emit the one terminal event
  * (final / aborted / error), then log the one wide line per turn.
  */
-import type { StreamEvent } from "../shared/chat-api.ts";
+import { type ChatUsage, contentText, type StreamEvent } from "../shared/chat-api.ts";
 import { isPipbotError, PipbotError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
-import type { Store, Usage } from "../shared/store/index.ts";
+import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
 import {
   type AiAvailability,
@@ -98,7 +98,7 @@ export async function executeRun(
   let lastCheckpoint = t0;
   let ttftMs: number | null = null;
   let model = s.model;
-  let usage: Usage | undefined;
+  let usage: ChatUsage | undefined;
   let deltas = 0;
   let aiRetries = 0;
   const message = (t: string) => ({
@@ -155,7 +155,7 @@ export async function executeRun(
           }
         } else if (ev.type === "done") {
           done = ev.data;
-        } else {
+        } else if (ev.type === "error") {
           throw new PipbotError(ev.data.code as never, ev.data.message, {
             retryable: ev.data.retryable,
           });
@@ -193,7 +193,7 @@ export async function executeRun(
     }
     if (!done) throw new PipbotError("upstream_error", "AI server stream ended without a result");
     flush();
-    const doneText = done.message.content.map((b) => b.text).join("");
+    const doneText = contentText(done.message.content);
     if (doneText.length > text.length) text = doneText;
     usage = done.usage;
     stopReason = done.stopReason;

@@ -7,6 +7,7 @@
  * Every run ends in exactly one of final / aborted / error, stored (finishRun) before the event
  * goes out, so a client reading chat.history after the event sees the same thing.
  */
+import { isPipbotError, PipbotError } from "../shared/errors.ts";
 import {
   type AbortCause,
   type ActiveRun,
@@ -15,7 +16,7 @@ import {
   type RunSettings,
 } from "./chat-run.ts";
 import { IdempotencyCache, type RunStatus } from "./idempotency.ts";
-import { GatewayError, invalidRequest } from "./protocol.ts";
+import { invalidRequest } from "./protocol.ts";
 
 export type { ChatEventPayload } from "./chat-run.ts";
 
@@ -62,7 +63,7 @@ export class ChatRuns {
     const dup = this.idem.lookup(input.idempotencyKey);
     if (dup && dup.status !== "error") return dup;
     if (this.stopping) {
-      throw new GatewayError("UNAVAILABLE", "gateway is shutting down", {
+      throw new PipbotError("shutting_down", "gateway is shutting down", {
         retryable: true,
         retryAfterMs: 2000,
       });
@@ -94,9 +95,9 @@ export class ChatRuns {
         userMessageId = started.userMessage.id;
       }
     } catch (e) {
-      if (e instanceof GatewayError) throw e;
+      if (isPipbotError(e)) throw e;
       this.o.logger.error({ err: e, runId: input.idempotencyKey }, "chat.send: could not store the message");
-      throw new GatewayError("UNAVAILABLE", "could not start the run: store unavailable", {
+      throw new PipbotError("unavailable", "could not start the run: store unavailable", {
         retryable: true,
         retryAfterMs: 1000,
       });

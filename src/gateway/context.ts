@@ -5,7 +5,8 @@
  * - `historyPayload`: `chat.history` messages (oldest → newest) kept under a byte cap.
  * - `wireUsage` / `errorKindOf`: the store's and the AI server's shapes mapped to the protocol's.
  */
-import type { StoredMessage, Usage } from "../shared/store/index.ts";
+import type { ChatUsage } from "../shared/chat-api.ts";
+import type { StoredMessage } from "../shared/store/index.ts";
 
 export interface ContextMessage {
   role: "user" | "assistant";
@@ -81,7 +82,7 @@ export interface WireUsage {
   estimated?: boolean;
 }
 
-export function wireUsage(u: Usage | null | undefined): WireUsage | undefined {
+export function wireUsage(u: ChatUsage | null | undefined): WireUsage | undefined {
   if (!u) return undefined;
   const w: WireUsage = {
     input: u.inputTokens,

@@ -1,12 +1,14 @@
 /**
  * Method dispatch: one request frame of an open connection → the method table → exactly one
  * response. A malformed frame answers `INVALID_REQUEST`; a method that throws anything but a
- * GatewayError answers a retryable `UNAVAILABLE` and is logged.
+ * PipbotError answers a retryable `UNAVAILABLE` and is logged.
  */
+
+import { PipbotError } from "../shared/errors.ts";
 import type { PipbotLogger } from "../shared/log.ts";
 import type { Connection } from "./connection.ts";
 import { callMethod, type MethodContext } from "./methods.ts";
-import { errorResponse, GatewayError, invalidRequest, okResponse, parseRequestFrame } from "./protocol.ts";
+import { errorFrame, invalidRequest, okResponse, parseRequestFrame } from "./protocol.ts";
 
 export function dispatchRequest(
   ctx: MethodContext,
@@ -17,7 +19,7 @@ export function dispatchRequest(
   const parsed = parseRequestFrame(text);
   if (!parsed.ok) {
     conn.sendResponse(
-      errorResponse(parsed.id ?? "invalid", invalidRequest(`invalid request frame: ${parsed.reason}`)),
+      errorFrame(parsed.id ?? "invalid", invalidRequest(`invalid request frame: ${parsed.reason}`)),
     );
     return;
   }
@@ -26,11 +28,9 @@ export function dispatchRequest(
     (payload) => void conn.sendResponse(okResponse(id, payload)),
     (e: unknown) => {
       const err =
-        e instanceof GatewayError
-          ? e
-          : new GatewayError("UNAVAILABLE", "internal error", { retryable: true });
-      if (!(e instanceof GatewayError)) logger.error({ err: e, method }, "gateway method failed");
-      conn.sendResponse(errorResponse(id, err));
+        e instanceof PipbotError ? e : new PipbotError("unavailable", "internal error", { retryable: true });
+      if (!(e instanceof PipbotError)) logger.error({ err: e, method }, "gateway method failed");
+      conn.sendResponse(errorFrame(id, err));
     },
   );
 }

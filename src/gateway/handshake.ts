@@ -4,6 +4,7 @@
  * success the connection leaves `pending`, becomes `open` and gets `hello-ok`; on any failure it
  * gets one error response and is closed.
  */
+import type { PipbotError } from "../shared/errors.ts";
 import type { PipbotLogger } from "../shared/log.ts";
 import { type AuthRateLimiter, authError, checkToken, rateLimitedError } from "./auth.ts";
 import type { Connection } from "./connection.ts";
@@ -12,8 +13,7 @@ import {
   CLOSE,
   connectParamsSchema,
   describeZodError,
-  errorResponse,
-  type GatewayError,
+  errorFrame,
   helloOk,
   invalidRequest,
   negotiateProtocol,
@@ -43,8 +43,8 @@ export function handshake(ctx: HandshakeContext, conn: Connection, text: string)
     return;
   }
   const { id, method, params } = parsed.frame;
-  const fail = (err: GatewayError, code: number, reason: string) => {
-    conn.sendResponse(errorResponse(id, err));
+  const fail = (err: PipbotError, code: number, reason: string) => {
+    conn.sendResponse(errorFrame(id, err));
     conn.close(code, reason);
   };
   if (method !== "connect") {

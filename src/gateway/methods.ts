@@ -3,13 +3,15 @@
  * schema. Anything not in the table is `unknown method`. `hello-ok.features.methods` is exactly
  * the keys of this table.
  */
+
 import { z } from "zod";
+import { PipbotError } from "../shared/errors.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
 import { type AiAvailability, aiWaitReport } from "./ai-wait.ts";
 import type { ChatRuns } from "./chat.ts";
 import { historyPayload } from "./context.ts";
-import { describeZodError, GatewayError, invalidRequest } from "./protocol.ts";
+import { describeZodError, invalidRequest } from "./protocol.ts";
 
 export interface MethodContext {
   runs: ChatRuns;
@@ -150,7 +152,7 @@ export const METHODS: Record<string, Handler> = {
 export const METHOD_NAMES = Object.keys(METHODS);
 export const EVENT_NAMES = ["connect.challenge", "chat", "tick", "shutdown"];
 
-/** Run one method; unknown names and thrown errors become GatewayErrors. */
+/** Run one method; unknown names and thrown errors become PipbotErrors. */
 export async function callMethod(ctx: MethodContext, method: string, params: unknown): Promise<unknown> {
   const handler = METHODS[method];
   if (method === "connect") throw invalidRequest("invalid request: already connected");
@@ -158,8 +160,8 @@ export async function callMethod(ctx: MethodContext, method: string, params: unk
   try {
     return await handler(ctx, params);
   } catch (e) {
-    if (e instanceof GatewayError) throw e;
-    throw new GatewayError("UNAVAILABLE", `${method} failed: ${e instanceof Error ? e.message : String(e)}`, {
+    if (e instanceof PipbotError) throw e;
+    throw new PipbotError("unavailable", `${method} failed: ${e instanceof Error ? e.message : String(e)}`, {
       retryable: true,
     });
   }

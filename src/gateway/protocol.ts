@@ -7,6 +7,7 @@
  * that fail.
  */
 import { z } from "zod";
+import { type ErrorCode, PipbotError } from "../shared/errors.ts";
 
 export const PROTOCOL_MIN = 3;
 export const PROTOCOL_MAX = 4;
@@ -58,44 +59,36 @@ export interface EventFrame {
   seq?: number;
 }
 
-/** A protocol-level failure of one request: becomes `res {ok:false, error}`. */
-export class GatewayError extends Error {
-  readonly code: GatewayErrorCode;
-  readonly details?: Record<string, unknown>;
-  readonly retryable?: boolean;
-  readonly retryAfterMs?: number;
+/** The protocol's error code for each of pipbot's error codes (the rest are UNAVAILABLE). */
+const WIRE_CODES: Partial<Record<ErrorCode, GatewayErrorCode>> = {
+  invalid_request: "INVALID_REQUEST",
+  unauthorized: "INVALID_REQUEST",
+  rate_limited: "INVALID_REQUEST",
+  not_found: "INVALID_REQUEST",
+  conflict: "INVALID_REQUEST",
+  payload_too_large: "INVALID_REQUEST",
+  forbidden: "FORBIDDEN",
+};
 
-  constructor(
-    code: GatewayErrorCode,
-    message: string,
-    opts: { details?: Record<string, unknown>; retryable?: boolean; retryAfterMs?: number } = {},
-  ) {
-    super(message);
-    this.name = "GatewayError";
-    this.code = code;
-    if (opts.details !== undefined) this.details = opts.details;
-    if (opts.retryable !== undefined) this.retryable = opts.retryable;
-    if (opts.retryAfterMs !== undefined) this.retryAfterMs = Math.max(0, Math.round(opts.retryAfterMs));
-  }
-
-  toShape(): ErrorShape {
-    const e: ErrorShape = { code: this.code, message: this.message || this.code };
-    if (this.details !== undefined) e.details = this.details;
-    if (this.retryable !== undefined) e.retryable = this.retryable;
-    if (this.retryAfterMs !== undefined) e.retryAfterMs = this.retryAfterMs;
-    return e;
-  }
+/** A failed request's PipbotError in the protocol's wire shape (`retryable` only when true). */
+export function errorShape(err: PipbotError): ErrorShape {
+  const e: ErrorShape = { code: WIRE_CODES[err.code] ?? "UNAVAILABLE", message: err.message || err.code };
+  if (err.details !== undefined) e.details = err.details;
+  if (err.retryable) e.retryable = true;
+  if (err.retryAfterMs !== undefined) e.retryAfterMs = err.retryAfterMs;
+  return e;
 }
 
 export const invalidRequest = (message: string, details?: Record<string, unknown>) =>
-  new GatewayError("INVALID_REQUEST", message, details ? { details } : {});
+  new PipbotError("invalid_request", message, details ? { details } : {});
 
 export function okResponse(id: string, payload: unknown): ResponseFrame {
   return { type: "res", id, ok: true, payload };
 }
 
-export function errorResponse(id: string, err: GatewayError): ResponseFrame {
-  return { type: "res", id, ok: false, error: err.toShape() };
+/** `res {ok:false, error}`: a request's failure as a response frame. */
+export function errorFrame(id: string, err: PipbotError): ResponseFrame {
+  return { type: "res", id, ok: false, error: errorShape(err) };
 }
 
 /** Parse one inbound text frame as a request; `id` is reported when it was readable. */

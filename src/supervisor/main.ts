@@ -7,6 +7,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { abortableSleep } from "../shared/backoff.ts";
 import { UsageError } from "../shared/cli-args.ts";
 import {
   type Env,
@@ -55,17 +56,9 @@ export interface SuperviseOptions {
 
 const realClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((res) => {
-      if (signal?.aborted) return res();
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        signal?.removeEventListener("abort", done);
-        res();
-      }
-      signal?.addEventListener("abort", done, { once: true });
-    }),
+  sleep: async (ms, signal) => {
+    await abortableSleep(ms, signal);
+  },
 };
 
 function killGroup(pid: number, signal: "SIGTERM" | "SIGKILL"): void {

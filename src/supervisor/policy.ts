@@ -4,6 +4,8 @@
  * explicit `now`, so they are unit-tested without processes or clocks.
  */
 
+import { backoffDelay } from "../shared/backoff.ts";
+
 export interface BackoffSettings {
   initialMs: number;
   maxMs: number;
@@ -20,13 +22,8 @@ export class Backoff {
   /** Delay before restarting a child that exited after `uptimeMs`. */
   next(uptimeMs: number): number {
     if (uptimeMs >= this.s.stableMs) this.consecutive = 0;
-    const delay = Math.min(this.s.maxMs, this.s.initialMs * 2 ** Math.min(this.consecutive, 30));
     this.consecutive++;
-    return delay;
-  }
-
-  get streak(): number {
-    return this.consecutive;
+    return backoffDelay(this.consecutive, { baseMs: this.s.initialMs, capMs: this.s.maxMs, jitter: "none" });
   }
 }
 

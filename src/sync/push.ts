@@ -3,7 +3,7 @@
  * runner must do next. No state here: the runner owns retries, acks and logging.
  */
 import type { OutboxEntry } from "../shared/store/index.ts";
-import { parseRetryAfter } from "./backoff.ts";
+import { syncRetryAfterMs } from "./backoff.ts";
 import { signedHeaders } from "./sign.ts";
 
 export const PUSH_PATH = "/sync/v1/push";
@@ -137,7 +137,7 @@ export function classifyResponse(
     };
   }
   if (status === 400 || status === 413) return { kind: "reject", status, message: reason };
-  const retryAfterMs = parseRetryAfter(headers.get("retry-after"), nowMs);
+  const retryAfterMs = syncRetryAfterMs(headers.get("retry-after"), nowMs);
   return { kind: "retry", status, message: reason, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
 }
 

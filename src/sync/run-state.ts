@@ -4,7 +4,7 @@
  * syncing at debug, into or out of a failure state at info).
  */
 import type { Logger } from "../shared/log.ts";
-import { type BackoffPolicy, retryDelay } from "./backoff.ts";
+import { retryDelay, type SyncBackoff } from "./backoff.ts";
 import type { LastError, SyncState } from "./status.ts";
 
 export class RunState {
@@ -17,7 +17,7 @@ export class RunState {
   constructor(
     private readonly log: Logger,
     private readonly now: () => number,
-    private readonly backoff: BackoffPolicy,
+    private readonly backoff: SyncBackoff,
     private readonly random: () => number,
   ) {}
 

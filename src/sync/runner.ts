@@ -5,9 +5,11 @@
  * injected (store, fetch, clocks, sleep, random) so tests drive it against a real SQLite file and
  * the real fake receiver without a child process.
  */
+
+import { abortableSleep } from "../shared/backoff.ts";
 import type { Logger } from "../shared/log.ts";
 import type { OutboxEntry } from "../shared/store/index.ts";
-import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.ts";
+import { SYNC_BACKOFF, type SyncBackoff } from "./backoff.ts";
 import { Batcher, batchLimits, splitHalves } from "./batching.ts";
 import {
   handleOutcome,
@@ -19,10 +21,10 @@ import {
 import { encodeBatch, type PushTarget, postBatch } from "./push.ts";
 import { RunState } from "./run-state.ts";
 import { buildStatus, type StatusSource, type SyncStatus } from "./status.ts";
-import { abortableSleep, type Sleep, waitForWork } from "./wake.ts";
+import { type Sleep, waitForWork } from "./wake.ts";
 
 export type { OutboxStore } from "./outcome.ts";
-export { abortableSleep, type Sleep } from "./wake.ts";
+export type { Sleep } from "./wake.ts";
 
 export interface RunnerOptions {
   store: OutboxStore;
@@ -40,7 +42,7 @@ export interface RunnerOptions {
   maxBytes?: number;
   /** Quarantine an entry after it was rejected alone (400/413) this many times. */
   quarantineAfter?: number;
-  backoff?: BackoffPolicy;
+  backoff?: SyncBackoff;
   /** Retry interval while Convex rejects our credentials (401/403). */
   authRetryMs?: number;
   /** How often an idle runner looks at PRAGMA data_version for new rows. */
@@ -78,7 +80,7 @@ export class SyncRunner implements StatusSource {
     this.sleep = o.sleep ?? abortableSleep;
     this.pollIntervalMs = o.pollIntervalMs ?? 25;
     this.recheckMs = o.recheckMs ?? 1_000;
-    this.run = new RunState(this.log, this.now, o.backoff ?? DEFAULT_BACKOFF, o.random ?? Math.random);
+    this.run = new RunState(this.log, this.now, o.backoff ?? SYNC_BACKOFF, o.random ?? Math.random);
     this.batcher = new Batcher(this.store, batchLimits(o.maxEntries, o.maxBytes));
     this.ctx = {
       store: this.store,

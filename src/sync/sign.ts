@@ -2,11 +2,9 @@
  * sync-v1 request signing: `x-pipbot-signature: v1=<hex HMAC-SHA256(SYNC_SECRET, timestamp + "." + rawBody)>`
  * with `x-pipbot-timestamp` in unix seconds. The signature is a credential: never log it.
  */
-import { createHmac } from "node:crypto";
 
-export const SIGNATURE_HEADER = "x-pipbot-signature";
-export const TIMESTAMP_HEADER = "x-pipbot-timestamp";
-export const USER_ID_HEADER = "x-pipbot-user-id";
+import { createHmac } from "node:crypto";
+import { PIPBOT_HEADERS } from "../shared/headers.ts";
 
 /** Lowercase hex HMAC-SHA256 of `${timestamp}.${rawBody}`. */
 export function signatureHex(secret: string, timestamp: number | string, rawBody: string): string {
@@ -23,8 +21,8 @@ export function signedHeaders(opts: {
   const timestamp = Math.floor(opts.nowMs / 1000);
   return {
     "content-type": "application/json",
-    [USER_ID_HEADER]: opts.userId,
-    [TIMESTAMP_HEADER]: String(timestamp),
-    [SIGNATURE_HEADER]: `v1=${signatureHex(opts.secret, timestamp, opts.rawBody)}`,
+    [PIPBOT_HEADERS.userId]: opts.userId,
+    [PIPBOT_HEADERS.timestamp]: String(timestamp),
+    [PIPBOT_HEADERS.signature]: `v1=${signatureHex(opts.secret, timestamp, opts.rawBody)}`,
   };
 }

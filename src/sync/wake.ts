@@ -1,24 +1,12 @@
 /**
- * Waking up: an abortable sleep (backoff waits end at once on stop) and the idle wait that returns
+ * Waking up: the idle wait that returns
  * as soon as another connection (the gateway) commits to the store, noticed through
  * `PRAGMA data_version`, which changes only on other connections' commits and costs microseconds.
  */
 import type { Store } from "../shared/store/index.ts";
 
-export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
-
-/** Wait `ms`, or less if `signal` aborts. Never rejects. */
-export const abortableSleep: Sleep = (ms, signal) =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
+/** Wait `ms`, or less if `signal` aborts (backoff waits end at once on stop); never rejects. */
+export type Sleep = (ms: number, signal: AbortSignal) => Promise<unknown>;
 
 export interface WakeOptions {
   store: Pick<Store, "dataVersion">;

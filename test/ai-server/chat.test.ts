@@ -343,7 +343,6 @@ describe("long non-stream replies (the upstream is streamed, the reply assembled
     // 20 chunks at 20/s: ~0.95 s in total, far above the 250 ms first-token and idle timeouts.
     const s = await server({ firstTokenTimeoutMs: 250, idleTimeoutMs: 250, maxRetries: 0 });
     const msg = [{ role: "user", content: "long" }];
-    const started = performance.now();
     const [chats, completion] = await Promise.all([
       Promise.all(
         (["anthropic", "openai", "google"] as const).map(async (provider) => {
@@ -357,7 +356,10 @@ describe("long non-stream replies (the upstream is streamed, the reply assembled
         body: JSON.stringify({ model: "openai/sim@tokens=20,rate=20", messages: msg }),
       }).then(async (r) => ({ status: r.status, body: (await r.json()) as Json })),
     ]);
-    expect(performance.now() - started).toBeGreaterThan(700);
+    // Longer than the timeouts by construction (rate=20: 19 gaps of 50 ms after the first token),
+    // asserted by what the simulator sent rather than by a wall-clock measurement.
+    const upstream = sim.requests.filter((r) => r.model.endsWith("@tokens=20,rate=20"));
+    expect(upstream.map((r) => [r.outcome, r.chunksSent])).toEqual(Array(4).fill(["completed", 20]));
     const words = Array.from({ length: 19 }, (_, i) => ` w${i + 1}`).join("");
     for (const c of chats) {
       expect(c.status).toBe(200);

@@ -3,8 +3,9 @@ import { describe, expect, test } from "bun:test";
 import { candidateModels, listedModels, resolveModel } from "../../src/ai-server/models.ts";
 import { PhaseTimer } from "../../src/ai-server/phase-timer.ts";
 import { retryAfterMs, upstreamError } from "../../src/ai-server/providers/upstream-errors.ts";
-import { abortableDelay, backoffMs } from "../../src/ai-server/retry.ts";
+import { backoffMs } from "../../src/ai-server/retry.ts";
 import { PipbotError } from "../../src/shared/errors.ts";
+import { manualClock } from "../helpers/manual-clock.ts";
 
 const d = { defaultModel: "anthropic/claude-sonnet-4-5" };
 
@@ -60,14 +61,6 @@ describe("retry policy", () => {
     expect(backoffMs(20, undefined, () => 1)).toBe(8000);
   });
 
-  test("abortableDelay resolves false when aborted", async () => {
-    const ac = new AbortController();
-    const p = abortableDelay(60_000, ac.signal);
-    ac.abort();
-    expect(await p).toBe(false);
-    expect(await abortableDelay(0, new AbortController().signal)).toBe(true);
-  });
-
   test("retry-after-ms, retry-after seconds and HTTP dates", () => {
     expect(retryAfterMs(new Headers({ "retry-after-ms": "250", "retry-after": "9" }))).toBe(250);
     expect(retryAfterMs(new Headers({ "retry-after": "2" }))).toBe(2000);
@@ -104,36 +97,69 @@ describe("upstream error classification", () => {
   });
 });
 
-describe("phase timer", () => {
-  test("re-arming keeps pushing the deadline; expiry names the phase armed last; clear stops it", async () => {
+describe("phase timer (on a manual clock: no sleeps, no measured durations)", () => {
+  test("re-arming keeps pushing the deadline; expiry names the phase armed last", () => {
+    const clock = manualClock();
     const fired: number[] = [];
-    const t0 = performance.now();
-    const timer = new PhaseTimer(() => fired.push(performance.now() - t0));
+    const timer = new PhaseTimer(() => fired.push(clock.now()), clock);
     timer.arm("first_token", 150);
-    // "tokens" every 20 ms for 200 ms: the 150 ms idle deadline never passes.
+    // a "token" every 20 ms for 200 ms: the 150 ms idle deadline never passes.
     for (let i = 0; i < 10; i++) {
-      await Bun.sleep(20);
+      clock.advance(20);
       timer.arm("idle", 150);
     }
     expect(fired).toEqual([]);
-    await Bun.sleep(300);
-    expect(fired).toHaveLength(1);
-    expect(fired[0]).toBeGreaterThanOrEqual(340);
+    expect(timer.expired).toBeUndefined();
+    clock.advance(149);
+    expect(fired).toEqual([]);
+    clock.advance(1);
+    expect(fired).toEqual([350]); // 150 ms after the last token at 200
     expect(timer.expired).toEqual({ phase: "idle", ms: 150 });
+    expect(clock.pending()).toBe(0);
+  });
 
-    const short: string[] = [];
-    const t2 = new PhaseTimer(() => short.push("x"));
-    t2.arm("first_token", 10_000);
-    t2.arm("idle", 30); // a nearer deadline than the pending timer: re-scheduled earlier
-    await Bun.sleep(80);
-    expect(short).toEqual(["x"]);
-    expect(t2.expired?.phase).toBe("idle");
+  test("re-arming costs one timer per idle period, not one per token", () => {
+    const clock = manualClock();
+    let scheduled = 0;
+    const counting = {
+      ...clock,
+      setTimeout: (fn: () => void, ms: number) => {
+        scheduled++;
+        return clock.setTimeout(fn, ms);
+      },
+    };
+    const fired: number[] = [];
+    const timer = new PhaseTimer(() => fired.push(clock.now()), counting);
+    timer.arm("idle", 100);
+    for (let i = 0; i < 50; i++) {
+      clock.advance(1);
+      timer.arm("idle", 100);
+    }
+    expect(scheduled).toBe(1);
+    clock.advance(100); // the first timer fires early, re-arms once for the remainder, then expires
+    expect(scheduled).toBe(2);
+    expect(fired).toEqual([150]);
+  });
 
-    const never: string[] = [];
-    const t3 = new PhaseTimer(() => never.push("x"));
-    t3.arm("connect", 20);
-    t3.clear();
-    await Bun.sleep(50);
-    expect(never).toEqual([]);
+  test("a nearer deadline than the pending timer is re-scheduled earlier", () => {
+    const clock = manualClock();
+    const fired: number[] = [];
+    const timer = new PhaseTimer(() => fired.push(clock.now()), clock);
+    timer.arm("first_token", 10_000);
+    timer.arm("idle", 30);
+    clock.advance(30);
+    expect(fired).toEqual([30]);
+    expect(timer.expired?.phase).toBe("idle");
+  });
+
+  test("clear stops it", () => {
+    const clock = manualClock();
+    const fired: number[] = [];
+    const timer = new PhaseTimer(() => fired.push(clock.now()), clock);
+    timer.arm("connect", 20);
+    timer.clear();
+    clock.advance(1000);
+    expect(fired).toEqual([]);
+    expect(clock.pending()).toBe(0);
   });
 });

@@ -224,8 +224,16 @@ describe("per-request identity (separate deployment: one shared AI server, many 
       const credential = r.provider === "google" ? r.headers["x-goog-api-key"] : r.headers.authorization;
       expect(credential).toContain(VM_TOKEN);
     }
-    const lines = shared.logs.records().filter((l) => l.msg === "chat request");
-    expect(lines.length).toBeGreaterThanOrEqual(4);
+    // The wide line of a non-streamed reply is written just after the reply (setImmediate): wait
+    // for all four (three /chat and one /v1) rather than read the log the moment the reply lands.
+    const lines = await waitFor(
+      () => {
+        const found = shared.logs.records().filter((l) => l.msg === "chat request");
+        return found.length >= 4 ? found : null;
+      },
+      { what: "four 'chat request' log lines" },
+    );
+    expect(lines).toHaveLength(4);
     expect(lines.every((l) => l.userId === VM_USER)).toBe(true);
     expect(shared.logs.lines.join("\n")).not.toContain(VM_TOKEN);
   });
@@ -237,11 +245,18 @@ describe("per-request identity (separate deployment: one shared AI server, many 
       auth,
     );
     expect(res.status).toBe(200);
+    const requestId = res.headers.get("x-pipbot-request-id");
     await res.text();
     expect(proxy.requests.map((r) => [r.userId, r.rejected])).toEqual([[USER, undefined]]);
     expect(sim.requests[0]!.headers["x-pipbot-service-token"]).toBe(SERVICE_TOKEN);
-    const line = shared.logs.records().findLast((l) => l.msg === "chat request");
-    expect(line?.userId).toBeUndefined();
+    // THIS request's line (by request id; it is written just after the reply), so the assertion
+    // cannot pass on a missing line nor read an earlier request's.
+    const line = await waitFor(
+      () => shared.logs.records().find((l) => l.msg === "chat request" && l.requestId === requestId),
+      { what: `the 'chat request' log line of ${requestId}` },
+    );
+    expect(line.requestId).toBe(requestId);
+    expect("userId" in line).toBe(false);
   });
 
   test("usage rows carry the effective user (the caller's, else the server's own); GET /usage?user= filters", async () => {

@@ -5,11 +5,9 @@
  * killed with SIGKILL mid-run whose run is closed as interrupted on the next start.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import type { UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { openStore } from "../../src/shared/store/index.ts";
-import { childEnv, freePort, ROOT, type RunningProcess, tempDir, waitFor } from "../helpers/index.ts";
+import { childEnv, freePort, type RunningProcess, tempDir, waitFor } from "../helpers/index.ts";
 import {
   connected,
   type RawClient,
@@ -21,7 +19,6 @@ import {
   TOKEN,
 } from "./helpers.ts";
 
-const HAVE_AI = existsSync(join(ROOT, "src", "ai-server", "main.ts"));
 const AI_SERVER_TOKEN = "e2e-ai-server-token-0123456789";
 
 let simAi: SimAiServer | undefined;
@@ -31,7 +28,7 @@ let t: TestGateway | undefined;
 const clients: RawClient[] = [];
 const procs: RunningProcess[] = [];
 
-describe.skipIf(!HAVE_AI)("gateway + real AI server + upstream simulator", () => {
+describe("gateway + real AI server + upstream simulator", () => {
   beforeAll(async () => {
     simAi = await startSimAiServer({ token: AI_SERVER_TOKEN, dirPrefix: "pipbot-e2e-ai-" });
     sim = simAi.sim;

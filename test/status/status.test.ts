@@ -70,6 +70,8 @@ describe("pipbot status", () => {
     await waitFor(() => sup.records().find((r) => r.event === "all_ready"), {
       timeoutMs: 45_000,
       what: "all_ready",
+    }).catch((e: Error) => {
+      throw new Error(`${e.message}; the supervisor's output:\n${sup.output().slice(-4000)}`);
     });
 
     const human = await status([], env);

@@ -110,10 +110,8 @@ describe("pipbot start: stopping", () => {
     await waitForEvent(p, "all_ready");
     const grandchild = pidsOf(s, "grandchild")[0]!;
     expect(isAlive(grandchild)).toBe(true);
-    const t0 = Date.now();
     p.kill("SIGTERM");
     expect(await p.exited).toBe(0);
-    const elapsed = Date.now() - t0;
     expect(
       s
         .readEvents()
@@ -126,7 +124,11 @@ describe("pipbot start: stopping", () => {
     expect(p.records().some((r) => r.event === "groups_left")).toBe(false);
     for (const pid of pidsOf(s, "start")) expect(isAlive(pid)).toBe(false);
     expect(isAlive(grandchild)).toBe(false);
-    expect(elapsed).toBeLessThan(budget + 3000);
+    // Within the budget, by what the supervisor did rather than by a wall-clock bound (which a
+    // loaded machine can exceed): no grace ran out, nothing was forced.
+    expect(p.records().filter((r) => r.event === "grace_expired" || r.event === "shutdown_forced")).toEqual(
+      [],
+    );
   });
 
   test("SIGINT works like SIGTERM", async () => {

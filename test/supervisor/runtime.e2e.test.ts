@@ -1,25 +1,14 @@
 /**
  * The real runtime: `pipbot start` on the real Procfile (AI server, sync worker, gateway) and
  * `pipbot demo`, as real child processes on free ports with a temp DATA_DIR, the AI server talking
- * to the upstream simulator. Skipped until all three processes' main.ts exist.
+ * to the upstream simulator.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
-import {
-  childEnv,
-  freePort,
-  ROOT,
-  type RunningProcess,
-  spawnPipbot,
-  tempDir,
-  waitFor,
-} from "../helpers/index.ts";
+import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
 import { isAlive, killSupervisorTree } from "./helpers.ts";
-
-const MAINS = ["ai-server", "sync", "gateway"].map((d) => join(ROOT, "src", d, "main.ts"));
-const runtimeMissing = !MAINS.every((f) => existsSync(f));
 
 let cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -39,7 +28,7 @@ async function ports() {
   };
 }
 
-describe.skipIf(runtimeMissing)("real runtime", () => {
+describe("real runtime", () => {
   test("pipbot start runs the real Procfile: ready in order, healthy, SIGTERM stops all in reverse, exit 0", async () => {
     const sim: UpstreamSim = await startUpstreamSim();
     const data = tempDir("pipbot-rt-");

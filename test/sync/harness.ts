@@ -3,9 +3,11 @@
  * gateway, and the worker's own connection), the fake sync-v1 receiver on port 0, and an in-process
  * runner with fast, injected backoff.
  */
+
+import { abortableSleep } from "../../src/shared/backoff.ts";
 import { createLogger, memoryDestination } from "../../src/shared/log.ts";
 import { openStore, type Store } from "../../src/shared/store/index.ts";
-import { abortableSleep, type RunnerOptions, type Sleep, SyncRunner } from "../../src/sync/runner.ts";
+import { type RunnerOptions, type Sleep, SyncRunner } from "../../src/sync/runner.ts";
 import { type SyncReceiver, startSyncReceiver } from "../fakes/sync-receiver.ts";
 import { tempDir } from "../helpers/index.ts";
 

@@ -8,8 +8,10 @@
  * cost ~150 ms of the process's cold start and ~20 MB of idle RSS. Nothing in this file may import
  * `./anthropic.ts`, `./openai.ts` or `./google.ts` statically (test/ai-server/lazy-sdk.test.ts).
  */
+
 import type { Provider } from "../../shared/chat-api.ts";
 import { PipbotError } from "../../shared/errors.ts";
+import { PIPBOT_HEADERS } from "../../shared/headers.ts";
 import type { ProviderAdapter, ProviderClientConfig } from "./types.ts";
 
 export type { ProviderAdapter, ProviderCall, ProviderEvent, UsagePatch } from "./types.ts";
@@ -109,10 +111,10 @@ export function createProviderRegistry(s: UpstreamSettings): ProviderRegistry {
   if (s.proxy) {
     const p = s.proxy;
     const headers: Record<string, string> = {
-      "x-pipbot-service-token": p.serviceToken,
-      "x-pipbot-user-id": p.userId,
+      [PIPBOT_HEADERS.serviceToken]: p.serviceToken,
+      [PIPBOT_HEADERS.userId]: p.userId,
     };
-    if (p.machineId) headers["x-pipbot-machine-id"] = p.machineId;
+    if (p.machineId) headers[PIPBOT_HEADERS.machineId] = p.machineId;
     for (const name of providers)
       adapters[name] = lazyAdapter(name, {
         apiKey: p.serviceToken,

@@ -2,6 +2,7 @@
  * Upstream failures → PipbotError: one classification for all providers (status, retry hints),
  * used by each provider file after it has pulled status/headers/message out of its SDK's error.
  */
+import { parseRetryAfter } from "../../shared/backoff.ts";
 import { type ErrorCode, PipbotError } from "../../shared/errors.ts";
 import type { Provider } from "./types.ts";
 
@@ -31,11 +32,7 @@ export function retryAfterMs(headers: Headers | null | undefined, now = Date.now
   if (!headers) return undefined;
   const ms = headers.get("retry-after-ms");
   if (ms !== null && ms.trim() !== "" && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
-  const ra = headers.get("retry-after");
-  if (ra === null || ra.trim() === "") return undefined;
-  if (Number.isFinite(Number(ra))) return Math.max(0, Number(ra) * 1000);
-  const at = Date.parse(ra);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  return parseRetryAfter(headers.get("retry-after"), { nowMs: now });
 }
 
 function classify(f: UpstreamFailure): { code: ErrorCode; retryable: boolean; status: number } {

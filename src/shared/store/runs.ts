@@ -2,16 +2,18 @@
  * Runs: one row per chat turn. Starting a run stores the user message; finishing it stores the
  * assistant message and the terminal state, each in one IMMEDIATE transaction.
  */
+
+import type { ChatUsage } from "../chat-api.ts";
 import type { Messages } from "./messages.ts";
 import { type Connection, prepare, type Row } from "./sql.ts";
-import type { NewMessage, Run, RunState, StoredMessage, Usage } from "./types.ts";
+import type { NewMessage, Run, RunState, StoredMessage } from "./types.ts";
 
 export interface FinishRun {
   state: Exclude<RunState, "running">;
   /** The text streamed (final: the reply; otherwise the partial text, possibly empty). */
   text?: string;
   model?: string;
-  usage?: Usage;
+  usage?: ChatUsage;
   /** Final: the model's stop reason (end_turn, max_tokens…). Aborted: the cause (rpc, stop). */
   stopReason?: string;
   /** Why the turn did not end final, written for users. */

@@ -3,7 +3,8 @@
  * decoding of the JSON columns shared by the messages and outbox readers.
  */
 import type { Database, Statement } from "bun:sqlite";
-import type { TextBlock, TurnError, Usage } from "./types.ts";
+import type { ChatUsage } from "../chat-api.ts";
+import type { TextBlock, TurnError } from "./types.ts";
 
 export type Row = Record<string, unknown>;
 
@@ -20,8 +21,8 @@ export function prepare<K extends string>(db: Database, sql: Record<K, string>):
   return out;
 }
 
-export const toUsage = (raw: unknown): Usage | null =>
-  typeof raw === "string" ? (JSON.parse(raw) as Usage) : null;
+export const toUsage = (raw: unknown): ChatUsage | null =>
+  typeof raw === "string" ? (JSON.parse(raw) as ChatUsage) : null;
 
 export const toContent = (raw: unknown): TextBlock[] => JSON.parse(raw as string) as TextBlock[];
 

@@ -1,17 +1,10 @@
 /** Row shapes of the store, as the processes see them (camelCase, JSON columns parsed). */
 
+import type { ChatUsage } from "../chat-api.ts";
+
 export interface TextBlock {
   type: "text";
   text: string;
-}
-
-export interface Usage {
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  reasoningTokens: number;
-  estimated?: boolean;
 }
 
 export interface Session {
@@ -37,7 +30,7 @@ export interface StoredMessage {
   content: TextBlock[];
   createdAt: number;
   model: string | null;
-  usage: Usage | null;
+  usage: ChatUsage | null;
   stopReason: string | null;
   status: MessageStatus | null;
   /** Set on assistant turns that ended aborted / interrupted / error. */
@@ -52,7 +45,7 @@ export interface NewMessage {
   id?: string;
   createdAt?: number;
   model?: string;
-  usage?: Usage;
+  usage?: ChatUsage;
   stopReason?: string;
   status?: MessageStatus;
   error?: TurnError;
@@ -87,7 +80,7 @@ export interface OutboxEntry {
   content: TextBlock[];
   createdAt: number;
   model?: string;
-  usage?: Usage;
+  usage?: ChatUsage;
   stopReason?: string;
   error?: TurnError;
   attempts: number;
@@ -109,7 +102,7 @@ export interface UsageRecord {
   provider: string;
   model: string;
   status: string;
-  usage: Usage;
+  usage: ChatUsage;
   latencyMs?: number;
   ttftMs?: number;
   attempts?: number;

@@ -1,0 +1,71 @@
+/** The idempotency window of chat runs (ChatRuns with an injected clock). */
+import { describe, expect, test } from "bun:test";
+import { tempDir, waitFor } from "../../test/helpers/index.ts";
+import type { StreamEvent } from "../shared/chat-api.ts";
+import { createLogger, memoryDestination } from "../shared/log.ts";
+import { openStore } from "../shared/store/index.ts";
+import type { AiClient } from "./ai-client.ts";
+import { type ChatEventPayload, ChatRuns } from "./chat.ts";
+
+describe("idempotency window (ChatRuns with an injected clock)", () => {
+  test("same key: in_flight while running, the cached result after, still no second run after 5+ minutes", async () => {
+    const dir = tempDir("pipbot-gw-idem-");
+    const store = openStore(dir.path);
+    let now = 1_000_000;
+    let streams = 0;
+    const gate = Promise.withResolvers<void>();
+    const ai: AiClient = {
+      async *stream() {
+        streams++;
+        yield { type: "start", data: { id: "x", provider: "anthropic", model: "m" } } as StreamEvent;
+        await gate.promise;
+        yield { type: "delta", data: { text: "hi" } } as StreamEvent;
+        yield {
+          type: "done",
+          data: {
+            message: { role: "assistant", content: [{ type: "text", text: "hi" }] },
+            stopReason: "end_turn",
+            usage: {
+              inputTokens: 1,
+              outputTokens: 1,
+              cacheReadTokens: 0,
+              cacheWriteTokens: 0,
+              reasoningTokens: 0,
+            },
+          },
+        } as StreamEvent;
+      },
+      health: async () => ({ ok: true, body: {} }),
+    };
+    const events: ChatEventPayload[] = [];
+    const runs = new ChatRuns({
+      store,
+      ai,
+      logger: createLogger({ proc: "gateway", destination: memoryDestination(), pretty: false }),
+      emit: (p) => void events.push(p),
+      deltaWindowMs: 10,
+      contextBudgetChars: 1000,
+      runTimeoutMs: 60_000,
+      now: () => now,
+    });
+    try {
+      const input = { sessionKey: "main", message: "hello", idempotencyKey: "k1" };
+      expect(runs.send(input)).toEqual({ runId: "k1", status: "started" });
+      now += 60_000;
+      expect(runs.send(input)).toEqual({ runId: "k1", status: "in_flight" });
+      gate.resolve();
+      await waitFor(() => events.find((e) => e.state === "final"), { what: "final" });
+      now += 4 * 60_000;
+      expect(runs.send(input)).toEqual({ runId: "k1", status: "ok" });
+      // Past the in-memory window the store still knows the key (the run id): no second run.
+      now += 6 * 60_000;
+      expect(runs.send(input)).toEqual({ runId: "k1", status: "ok" });
+      expect(streams).toBe(1);
+      expect(store.listMessages(store.findSession("main")?.id as string)).toHaveLength(2);
+    } finally {
+      await runs.shutdown();
+      store.close();
+      dir.cleanup();
+    }
+  });
+});

@@ -1,0 +1,19 @@
+/**
+ * Our own HTTP headers, named once. proxy-v1 (AI server → Convex usage proxy) and the separate
+ * deployment (gateway → shared AI server) carry the VM's identity; sync-v1 signs each push.
+ */
+export const PIPBOT_HEADERS = {
+  /** One id per logical /chat request, the same on every retry and fallback; echoed to the caller. */
+  requestId: "x-pipbot-request-id",
+  conversationId: "x-pipbot-conversation-id",
+  /** The VM's CLERK_USER_ID. */
+  userId: "x-pipbot-user-id",
+  /** The VM's PIPBOT_SERVICE_TOKEN: a credential, never logged. */
+  serviceToken: "x-pipbot-service-token",
+  /** FLY_MACHINE_ID. */
+  machineId: "x-pipbot-machine-id",
+  /** sync-v1: `v1=<hex HMAC-SHA256>`; a credential, never logged. */
+  signature: "x-pipbot-signature",
+  /** sync-v1: unix seconds of the signature. */
+  timestamp: "x-pipbot-timestamp",
+} as const;

@@ -1,0 +1,182 @@
+/**
+ * The REAL AI server in proxy mode against the REAL Convex usage proxy: the three official SDKs
+ * call the loopback adapter (→ convex-test `t.fetch` → convex/proxy.ts → the upstream simulator).
+ * Usage is recorded exactly once per request across retries, budgets are enforced through the
+ * SDKs, and a client that goes away mid-stream leaves a closed ('cut') row, never a lost one.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { internal } from "../../convex/_generated/api";
+import type { UpstreamSettings } from "../../src/ai-server/providers/index.ts";
+import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
+import { parseSse, postChat, startTestAiServer, type TestAiServer, uniqueKey } from "../ai-server/harness.ts";
+import { waitFor } from "../helpers/index.ts";
+import {
+  captureLogs,
+  type Loopback,
+  newConvex,
+  OPERATOR_KEY,
+  providerEnv,
+  provisionUser,
+  SERVICE_TOKEN,
+  startLoopback,
+  type TestConvex,
+  USER,
+} from "./setup.ts";
+
+let sim: UpstreamSim;
+let restoreEnv: () => void;
+let t: TestConvex;
+let lb: Loopback;
+let ai: TestAiServer;
+let logs: ReturnType<typeof captureLogs>;
+// biome-ignore lint/suspicious/noExplicitAny: assertions walk arbitrary JSON bodies
+type Json = Record<string, any>;
+
+beforeAll(async () => {
+  sim = await startUpstreamSim();
+  restoreEnv = providerEnv(sim.url);
+  t = newConvex();
+  logs = captureLogs();
+  await provisionUser(t);
+  lb = startLoopback(t);
+  const upstream: UpstreamSettings = {
+    proxy: { siteUrl: lb.url, serviceToken: SERVICE_TOKEN, userId: USER, machineId: "machine-42" },
+    keys: {},
+    baseUrls: {},
+  };
+  ai = await startTestAiServer(sim, { maxRetries: 2 }, upstream);
+});
+afterAll(async () => {
+  await ai.stop();
+  await lb.stop();
+  logs.restore();
+  restoreEnv();
+  await sim.stop();
+});
+afterEach(() => sim.reset());
+
+const rows = () => t.run((ctx) => ctx.db.query("usage").collect());
+const row = (requestId: string) => t.query(internal.usage.byRequest, { requestId });
+
+describe("all three SDKs through the Convex proxy", () => {
+  for (const provider of ["anthropic", "openai", "google"] as const)
+    for (const stream of [false, true])
+      test(`${provider} ${stream ? "stream" : "non-stream"}: one finalized usage row for the request`, async () => {
+        const before = (await rows()).length;
+        const res = await postChat(ai.url, {
+          model: `${provider}/sim@tokens=3`,
+          stream,
+          metadata: { conversationId: "sess-9" },
+          messages: [{ role: "user", content: "via convex, with a prompt long enough to count" }],
+        });
+        expect(res.status).toBe(200);
+        const text = await res.text();
+        if (stream) expect(parseSse(text).events.at(-1)?.event).toBe("done");
+        else expect((JSON.parse(text) as Json).message.content[0].text).toContain("You said: via convex");
+        const requestId = res.headers.get("x-pipbot-request-id")!;
+        expect(requestId).toBeTruthy();
+        expect((await rows()).length).toBe(before + 1);
+        const r = (await row(requestId))!;
+        expect(r).toMatchObject({
+          status: "finalized",
+          userId: USER,
+          provider,
+          attempts: 1,
+          machineId: "machine-42",
+          conversationId: "sess-9",
+        });
+        expect(r.outputTokens).toBe(3);
+        expect(r.inputTokens).toBeGreaterThan(0);
+        // the provider saw the operator's key, never the VM's token
+        const h = sim.requests[0]!.headers;
+        expect(JSON.stringify(h)).toContain(OPERATOR_KEY);
+        expect(JSON.stringify(h)).not.toContain(SERVICE_TOKEN);
+      });
+
+  test("the AI server's retries (529, 529, 200) are one row with three attempts, tokens once", async () => {
+    const key = uniqueKey();
+    const res = await postChat(ai.url, {
+      model: `anthropic/sim@tokens=2,status=529,retry_after_ms=5,fail_times=2,key=${key}`,
+      messages: [{ role: "user", content: "retry me through convex please" }],
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Json).attempts).toBe(3);
+    const r = (await row(res.headers.get("x-pipbot-request-id")!))!;
+    expect(r).toMatchObject({
+      status: "finalized",
+      attempts: 3,
+      finishedAttempts: [1, 2, 3],
+      outputTokens: 2,
+    });
+  });
+});
+
+describe("budgets through the SDKs", () => {
+  afterEach(async () => {
+    await t.mutation(internal.budgets.set, { userId: USER, period: "day", limitUsd: null });
+    await t.mutation(internal.budgets.set, { userId: USER, period: "month", limitUsd: null });
+  });
+
+  test("over the daily budget: the AI server answers 429 without retrying; nothing reaches the provider", async () => {
+    await t.mutation(internal.budgets.set, { userId: USER, period: "day", limitUsd: 0 });
+    for (const provider of ["anthropic", "openai", "google"] as const) {
+      const res = await postChat(ai.url, {
+        model: `${provider}/sim`,
+        messages: [{ role: "user", content: "x" }],
+      });
+      expect(res.status).toBe(429);
+      const err = ((await res.json()) as Json).error;
+      expect(err.message).toContain("daily budget");
+    }
+    expect(sim.requests).toHaveLength(0);
+  });
+
+  test("over the monthly budget: 402", async () => {
+    await t.mutation(internal.budgets.set, { userId: USER, period: "month", limitUsd: 0 });
+    const res = await postChat(ai.url, {
+      model: "openai/sim",
+      stream: true,
+      messages: [{ role: "user", content: "x" }],
+    });
+    const text = await res.text();
+    expect(text).toContain("monthly budget");
+    expect(sim.requests).toHaveLength(0);
+  });
+});
+
+test("a client that goes away mid-stream leaves a closed 'cut' row with the tokens seen so far", async () => {
+  const controller = new AbortController();
+  const res = await postChat(
+    ai.url,
+    {
+      model: "anthropic/sim@tokens=400,rate=50",
+      stream: true,
+      messages: [{ role: "user", content: "long one" }],
+    },
+    {},
+    controller.signal,
+  );
+  expect(res.status).toBe(200);
+  const requestId = res.headers.get("x-pipbot-request-id")!;
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  await reader.read();
+  // the row exists and says "started" while the stream runs (the first SSE bytes may come before
+  // the proxy has written it: wait for it, bounded)
+  const started = await waitFor(async () => (await row(requestId)) ?? null, {
+    what: "the started usage row",
+  });
+  expect(started.status).toBe("started");
+  controller.abort();
+  const closed = await waitFor(
+    async () => {
+      const r = await row(requestId);
+      return r && r.status !== "started" ? r : null;
+    },
+    { what: "the usage row closed after the client left" },
+  );
+  expect(closed.status).toBe("cut");
+  expect(closed.inputTokens).toBeGreaterThan(0);
+  expect(closed.outputTokens).toBeLessThan(400);
+  expect(logs.lines.join("\n")).not.toContain(SERVICE_TOKEN);
+  expect(logs.lines.join("\n")).not.toContain(OPERATOR_KEY);
+});
