@@ -48,6 +48,12 @@ export class ChatLink {
     throw new GatewayClientError("not connected", "closed");
   }
 
+  /** Whether the gateway offers `method` (its hello-ok.features.methods). */
+  offers(method: string): boolean {
+    const methods = (this.conn?.hello?.features as { methods?: unknown } | undefined)?.methods;
+    return Array.isArray(methods) && methods.includes(method);
+  }
+
   async request<T = unknown>(method: string, params?: unknown): Promise<T> {
     return (await this.ready()).request<T>(method, params);
   }

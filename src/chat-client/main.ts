@@ -9,6 +9,7 @@ import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
 import { newestTokenDir, readTokenFile, tokenFilePath } from "../shared/gateway-token.ts";
 import { buildInfo } from "../shared/identity.ts";
 import { ChatConnection, type GatewayClientError, safeUrl } from "./client.ts";
+import { type CommandContext, describeModel, modelLine, runCommand } from "./commands.ts";
 import { ChatLink } from "./link.ts";
 import { startTurn, type Turn, type TurnResult } from "./turn.ts";
 
@@ -182,9 +183,23 @@ function report(r: TurnResult, oneShot: boolean): number {
   }
 }
 
+/** The last 10 messages of a session, then which session and model this is. */
+async function showSession(link: ChatLink, sessionKey: string, out: NodeJS.WriteStream): Promise<void> {
+  try {
+    const h = await link.request<{ messages?: HistoryMessage[] }>("chat.history", { sessionKey, limit: 10 });
+    const msgs = h.messages ?? [];
+    if (msgs.length > 0) out.write(`-- last ${msgs.length} message(s) of session ${sessionKey} --\n`);
+    for (const m of msgs) out.write(historyLines(m));
+  } catch (e) {
+    process.stderr.write(`pipbot chat: could not load history: ${(e as Error).message}\n`);
+  }
+  const model = await describeModel(link, sessionKey, (m) => link.offers(m));
+  out.write(`connected to session ${sessionKey}; ${modelLine(model)}\n`);
+}
+
 async function interactive(
   link: ChatLink,
-  sessionKey: string,
+  initialSession: string,
   setTurn: (t: Turn | null) => void,
 ): Promise<number> {
   const out = process.stdout;
@@ -228,15 +243,21 @@ async function interactive(
     out.write("\n(press Ctrl-C again or Ctrl-D to quit)\n");
     rl.prompt();
   });
-  try {
-    const h = await link.request<{ messages?: HistoryMessage[] }>("chat.history", { sessionKey, limit: 10 });
-    const msgs = h.messages ?? [];
-    if (msgs.length > 0) out.write(`-- last ${msgs.length} message(s) of session ${sessionKey} --\n`);
-    for (const m of msgs) out.write(historyLines(m));
-  } catch (e) {
-    process.stderr.write(`pipbot chat: could not load history: ${(e as Error).message}\n`);
-  }
-  out.write(`connected to session ${sessionKey}; Ctrl-C aborts a reply, Ctrl-C twice or Ctrl-D quits\n`);
+  let sessionKey = initialSession;
+  await showSession(link, sessionKey, out);
+  out.write(`Ctrl-C aborts a reply, Ctrl-C twice or Ctrl-D quits; /help lists the commands\n`);
+  const commands: CommandContext = {
+    link,
+    offers: (m) => link.offers(m),
+    get sessionKey() {
+      return sessionKey;
+    },
+    setSession: async (key) => {
+      sessionKey = key;
+      await showSession(link, key, out);
+    },
+    say: (text) => void out.write(`${text}\n`),
+  };
 
   rl.setPrompt("> ");
   rl.prompt();
@@ -255,6 +276,18 @@ async function interactive(
     }
     if (line === "/exit" || line === "/quit") break;
     interrupts = 0;
+    if (line.startsWith("/")) {
+      try {
+        if (!(await runCommand(commands, line))) {
+          process.stderr.write(`pipbot chat: unknown command ${line.split(/\s/)[0]}; /help lists them\n`);
+        }
+      } catch (e) {
+        process.stderr.write(`pipbot chat: ${line.split(/\s/)[0]} failed: ${(e as Error).message}\n`);
+      }
+      if (link.failedWith) break;
+      if (!eof) rl.prompt();
+      continue;
+    }
     // "assistant: " only in front of the assistant's text, never before a connection error.
     let started = false;
     busy = startTurn(link, sessionKey, line, (chunk) => {
