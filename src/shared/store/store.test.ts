@@ -110,12 +110,12 @@ describe("store", () => {
     ]);
     for (const r of ["e0", "e1", "a1", "f1"]) expect(s.getRun(r)?.assistantMessageId).not.toBeNull();
     // The outbox (sync-v1) carries the stop reason and the error.
-    const entries = s.pendingOutbox(100).filter((e) => e.role === "assistant");
+    const entries = s.pendingOutbox(100).filter((e) => (e as { role?: string }).role === "assistant");
     expect(entries[0]).toMatchObject({
       stopReason: "error",
       error: { code: "timeout", message: "AI server down" },
     });
-    expect(entries[3]?.error).toBeUndefined();
+    expect((entries[3] as { error?: unknown } | undefined)?.error).toBeUndefined();
   });
 
   test("outbox batches respect the byte limit but always return the first entry", () => {
