@@ -159,3 +159,21 @@ export function aiWaitReport(a: AiAvailability, now: number) {
     waitMs: snap.waitMs,
   };
 }
+
+/**
+ * The `ai` part of the `health` method from a `/healthz` probe: the AI server's own answer plus the
+ * runs waiting for it, or why it is not reachable and since when (the probe also updates `a`).
+ */
+export function aiHealthView(
+  probe: { ok: true; body: unknown } | { ok: false; error: string },
+  a: AiAvailability,
+  now: number,
+): Record<string, unknown> {
+  if (probe.ok) a.markUp();
+  else a.markDown();
+  const wait = aiWaitReport(a, now);
+  if (!probe.ok) return { ok: false, error: `AI server ${probe.error}`, ...wait };
+  const body =
+    typeof probe.body === "object" && probe.body !== null && !Array.isArray(probe.body) ? probe.body : {};
+  return { ok: true, ...body, waitingRuns: wait.waitingRuns };
+}

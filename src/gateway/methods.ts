@@ -8,7 +8,7 @@ import { z } from "zod";
 import { PipbotError } from "../shared/errors.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
-import { type AiAvailability, aiWaitReport } from "./ai-wait.ts";
+import { type AiAvailability, aiHealthView } from "./ai-wait.ts";
 import type { ChatRuns } from "./chat.ts";
 import { historyPayload } from "./context.ts";
 import { describeZodError, invalidRequest } from "./protocol.ts";
@@ -87,17 +87,12 @@ const chatAbort: Handler = (ctx, raw) => {
 const health: Handler = async (ctx) => {
   const t0 = ctx.now();
   const [ai, sync] = await Promise.all([ctx.ai.health(1500), ctx.syncStatus()]);
-  if (ai.ok) ctx.aiAvailability.markUp();
-  else ctx.aiAvailability.markDown();
-  const wait = aiWaitReport(ctx.aiAvailability, ctx.now());
   return {
     ok: true,
     ts: ctx.now(),
     durationMs: ctx.now() - t0,
     store: { ok: ctx.store.ping() },
-    ai: ai.ok
-      ? { ok: true, ...(isObject(ai.body) ? ai.body : {}), waitingRuns: wait.waitingRuns }
-      : { ok: false, error: `AI server ${ai.error}`, ...wait },
+    ai: aiHealthView(ai, ctx.aiAvailability, ctx.now()),
     sync: sync.ok
       ? { ok: true, ...(isObject(sync.body) ? sync.body : {}) }
       : { ok: false, error: sync.error },
