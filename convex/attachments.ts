@@ -10,6 +10,9 @@ import { internalAction, internalMutation, internalQuery } from "./_generated/se
 import { sha256Hex } from "./lib/crypto";
 import { logLine } from "./lib/log";
 
+/** Assembly holds the file twice in an action's 64 MiB of memory: larger files are quarantined. */
+export const MAX_ATTACHMENT_BYTES = 24 * 1024 * 1024;
+
 export const meta = internalQuery({
   args: { userId: v.string(), attachmentId: v.string() },
   handler: async (ctx, a) =>
@@ -71,7 +74,10 @@ export const assemble = internalAction({
     const att = await ctx.runQuery(internal.attachments.meta, a);
     if (att?.status !== "receiving") return;
     const parts: Uint8Array[] = [];
-    let problem: string | undefined;
+    let problem: string | undefined =
+      att.size > MAX_ATTACHMENT_BYTES
+        ? `${att.size} bytes is over the ${MAX_ATTACHMENT_BYTES} an action can assemble in memory`
+        : undefined;
     for (let i = 0; i < att.count && !problem; i++) {
       const c = await ctx.runQuery(internal.attachments.chunk, { ...a, index: i });
       if (!c) problem = `chunk ${i} of ${att.count} is missing`;

@@ -1,7 +1,11 @@
-/** Scheduled jobs: resume a rollout whose tick died (after its lease ran out). */
+/**
+ * Scheduled jobs: resume a rollout whose tick died (after its lease ran out); close usage rows
+ * whose proxy action was killed before it could finish them.
+ */
 import { cronJobs } from "convex/server";
 import { internal } from "./_generated/api";
 
 const crons = cronJobs();
 crons.interval("resume stalled rollouts", { minutes: 5 }, internal.rollout.resumeStalled, {});
+crons.interval("close stale usage rows", { minutes: 10 }, internal.usage.closeStale, {});
 export default crons;

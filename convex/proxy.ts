@@ -109,6 +109,13 @@ export const llm = httpAction(async (ctx, request) => {
       signal: request.signal,
     });
   } catch (e) {
+    if (request.signal.aborted) {
+      await finish(
+        { status: "cut", error: "the client went away before the provider answered" },
+        zeroTokens(),
+      );
+      return refusal(provider, "unreachable", "the client went away", { requestId });
+    }
     await finish({ status: "failed", error: `upstream unreachable: ${(e as Error).name}` }, zeroTokens());
     return refusal(provider, "unreachable", `the usage proxy could not reach ${provider}`, { requestId });
   }

@@ -291,7 +291,7 @@ export const status = internalQuery({
       if (w && (t.state === "updated" || t.state === "failed" || t.state === "restored")) w[t.state]++;
     }
     const failures = targets
-      .filter((t) => t.state === "failed" || t.state === "restore_failed")
+      .filter((t) => t.error !== undefined) // failed, restore_failed, or restored after failing
       .slice(0, 20)
       .map((t) => ({ machineId: t.machineId, flyApp: t.flyApp, state: t.state, error: t.error ?? null }));
     return {

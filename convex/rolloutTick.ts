@@ -85,7 +85,10 @@ export const begin = internalAction({
     maxFailureRate: v.optional(v.number()),
     concurrency: v.optional(v.number()),
   },
-  handler: async (ctx, a): Promise<{ rolloutId: Id<"rollouts">; total: number; waves: number[]; digest: string }> => {
+  handler: async (
+    ctx,
+    a,
+  ): Promise<{ rolloutId: Id<"rollouts">; total: number; waves: number[]; digest: string }> => {
     const { digest } = await resolveImage(a.imageRef);
     const r = await ctx.runMutation(internal.rollout.start, { ...a, digest });
     logLine({

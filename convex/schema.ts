@@ -81,6 +81,7 @@ export default defineSchema({
     error: v.optional(v.string()),
   })
     .index("by_requestId", ["requestId"])
+    .index("by_status", ["status", "startedAt"])
     .index("by_user_day", ["userId", "day"])
     .index("by_day", ["day"]),
 

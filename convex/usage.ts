@@ -139,6 +139,30 @@ export const finish = internalMutation({
   },
 });
 
+/** Longer than any action may run (30 min in the Convex runtime): a row still "started" after it was killed. */
+export const STALE_STARTED_MS = 31 * 60_000;
+
+/**
+ * Cron: closes rows whose proxy action died without finishing them (killed, or cut at the runtime's
+ * 30-minute limit) as "cut", so no row stays "started" forever. Tokens stay what was recorded.
+ */
+export const closeStale = internalMutation({
+  args: {},
+  handler: async (ctx) => {
+    const rows = await ctx.db
+      .query("usage")
+      .withIndex("by_status", (q) => q.eq("status", "started").lt("startedAt", Date.now() - STALE_STARTED_MS))
+      .take(500);
+    for (const r of rows)
+      await ctx.db.patch(r._id, {
+        status: "cut",
+        error: "the proxy never closed this row: its action was killed or hit the runtime's time limit",
+        finishedAt: Date.now(),
+      });
+    return rows.length;
+  },
+});
+
 /** One request's row (by its x-pipbot-request-id). */
 export const byRequest = internalQuery({
   args: { requestId: v.string() },

@@ -23,8 +23,8 @@ export const zeroTokens = (): Tokens => ({
   reasoningTokens: 0,
 });
 
-/** A JSON body larger than this is passed through but not parsed for usage. */
-const MAX_JSON_BYTES = 8 * 1024 * 1024;
+/** A JSON body larger than this is passed through but not parsed for usage (actions have 64 MiB of RAM). */
+const MAX_JSON_BYTES = 4 * 1024 * 1024;
 
 // biome-ignore lint/suspicious/noExplicitAny: provider payloads are walked defensively
 type Json = Record<string, any>;

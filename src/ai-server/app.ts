@@ -56,16 +56,24 @@ export interface AppDeps {
   newId?: () => string;
 }
 
+/** Retry-After of the requests a stopping server ends (a restart is quick). */
+const SHUTTING_DOWN_RETRY_AFTER_MS = 1000;
+
 /** The error in-flight requests end with when the server stops. */
 export function shuttingDownError(): PipbotError {
   return new PipbotError("shutting_down", "the AI server is shutting down: retry the request", {
     retryable: true,
-    retryAfterMs: 1000,
+    retryAfterMs: SHUTTING_DOWN_RETRY_AFTER_MS,
   });
 }
 
+/** Longest Clerk user id and service token we accept. */
+const IDENTITY_MAX_CHARS = { userId: 256, serviceToken: 1024 } as const;
 /** Visible ASCII, no spaces or controls (what a Clerk user id and a service token are made of). */
-const IDENTITY_VALUE = { userId: /^[\x21-\x7e]{1,256}$/, serviceToken: /^[\x21-\x7e]{1,1024}$/ };
+const validIdentity = (k: keyof typeof IDENTITY_MAX_CHARS, value: string) =>
+  value.length <= IDENTITY_MAX_CHARS[k] && /^[\x21-\x7e]+$/.test(value);
+const identityRule = (k: keyof typeof IDENTITY_MAX_CHARS) =>
+  `1–${IDENTITY_MAX_CHARS[k]} visible ASCII characters without spaces`;
 
 /**
  * The caller's own identity, when it sends one: both `x-pipbot-user-id` and
@@ -89,12 +97,10 @@ function callerIdentity(req: Request, token: string | undefined): CallerIdentity
     );
   const id = { userId: userId as string, serviceToken: serviceToken as string };
   for (const k of ["userId", "serviceToken"] as const)
-    if (!IDENTITY_VALUE[k].test(id[k]))
-      throw new PipbotError(
-        "invalid_request",
-        `${PIPBOT_HEADERS[k]} must be ${k === "userId" ? "1–256" : "1–1024"} visible ASCII characters without spaces`,
-        { details: { path: PIPBOT_HEADERS[k] } },
-      );
+    if (!validIdentity(k, id[k]))
+      throw new PipbotError("invalid_request", `${PIPBOT_HEADERS[k]} must be ${identityRule(k)}`, {
+        details: { path: PIPBOT_HEADERS[k] },
+      });
   return id;
 }
 
@@ -308,8 +314,8 @@ export function createApp(deps: AppDeps) {
     }
     // ?user=<CLERK_USER_ID>: only the requests attributed to that user (usage.user_id).
     const user = c.req.query("user");
-    if (user !== undefined && !IDENTITY_VALUE.userId.test(user))
-      throw new PipbotError("invalid_request", "user must be 1–256 visible ASCII characters without spaces", {
+    if (user !== undefined && !validIdentity("userId", user))
+      throw new PipbotError("invalid_request", `user must be ${identityRule("userId")}`, {
         details: { path: "user" },
       });
     if (!deps.store) throw new PipbotError("unavailable", "usage store is not open");

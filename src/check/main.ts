@@ -5,11 +5,11 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
-import { buildReport, formatReport, PROC_NAMES, type ProcName } from "./report.ts";
+import { buildReport, CONFIG_PROCS, type ConfigProc, formatReport } from "./report.ts";
 
 const USAGE = `usage: pipbot check [--json] [--only NAMES] [--procfile PATH]
 
-Prints the effective configuration of each process (${PROC_NAMES.join(", ")}) with secrets
+Prints the effective configuration of each process (${CONFIG_PROCS.join(", ")}) with secrets
 redacted, what it implies (AI mode and providers, sync enabled, binds, Procfile order), and every
 problem. Exit 0 when valid, 1 otherwise.
 
@@ -28,9 +28,9 @@ export async function main(argv: string[]): Promise<number> {
     ?.split(",")
     .map((s) => s.trim())
     .filter(Boolean);
-  const unknown = only?.filter((n) => !(PROC_NAMES as string[]).includes(n)) ?? [];
+  const unknown = only?.filter((n) => !(CONFIG_PROCS as string[]).includes(n)) ?? [];
   if (unknown.length > 0)
-    throw new UsageError(`unknown process ${unknown.join(", ")} (known: ${PROC_NAMES.join(", ")})`, USAGE);
+    throw new UsageError(`unknown process ${unknown.join(", ")} (known: ${CONFIG_PROCS.join(", ")})`, USAGE);
   const env = process.env;
   const path = resolve(values.procfile ?? (env.PROCFILE?.trim() || "Procfile"));
   let text: string | null = null;
@@ -39,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch {
     text = null;
   }
-  const report = buildReport(env, (only as ProcName[] | undefined) ?? PROC_NAMES, { path, text });
+  const report = buildReport(env, (only as ConfigProc[] | undefined) ?? CONFIG_PROCS, { path, text });
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
   return report.ok ? 0 : 1;
 }

@@ -19,8 +19,9 @@ import { tokenFilePath } from "../shared/gateway-token.ts";
 import { ProcfileError, parseProcfile, startOrder } from "../shared/procfile.ts";
 import { REDACTED } from "../shared/redact.ts";
 
-export type ProcName = keyof typeof processEnvs;
-export const PROC_NAMES = Object.keys(processEnvs) as ProcName[];
+/** Every process with a configuration: the supervisor and the processes it runs. */
+export type ConfigProc = keyof typeof processEnvs;
+export const CONFIG_PROCS = Object.keys(processEnvs) as ConfigProc[];
 
 export interface ProcessReport {
   ok: boolean;
@@ -34,7 +35,7 @@ export interface MergedProblem extends Problem {
 
 export interface Report {
   ok: boolean;
-  processes: Partial<Record<ProcName, ProcessReport>>;
+  processes: Partial<Record<ConfigProc, ProcessReport>>;
   facts: Record<string, unknown>;
   problems: MergedProblem[];
 }
@@ -61,14 +62,15 @@ const has = (v: unknown) => typeof v === "string" && v !== "";
 
 export function buildReport(
   env: Env,
-  only: ProcName[] = PROC_NAMES,
+  only: ConfigProc[] = CONFIG_PROCS,
   procfile?: { path: string; text: string | null },
 ): Report {
   const processes: Report["processes"] = {};
-  const values: Partial<Record<ProcName, Record<string, unknown>>> = {};
-  for (const name of PROC_NAMES) {
+  const values: Partial<Record<ConfigProc, Record<string, unknown>>> = {};
+  for (const name of CONFIG_PROCS) {
     if (!only.includes(name)) continue;
-    const { report, values: v } = checkOne(processEnvs[name] as unknown as EnvDefinition<EnvVars>, env);
+    const def: EnvDefinition<EnvVars> = processEnvs[name];
+    const { report, values: v } = checkOne(def, env);
     processes[name] = report;
     values[name] = v;
   }
@@ -186,7 +188,7 @@ function mergeProblems(processes: Report["processes"], extra: MergedProblem[]): 
     }
   }
   for (const p of extra) {
-    const r = processes[p.processes[0] as ProcName];
+    const r = processes[p.processes[0] as ConfigProc];
     if (r) r.ok = false;
     merged.set(`${p.variable}\0extra\0${p.message}`, p);
   }

@@ -10,7 +10,9 @@
  * (dispatch.ts); ticks every tickIntervalMs; on stop: `shutdown` then close 1012.
  */
 import type { Server, WebSocketHandler } from "bun";
+import { identity as buildIdentity, type Identity } from "../shared/identity.ts";
 import type { PipbotLogger } from "../shared/log.ts";
+import type { LogRing } from "../shared/log-ring.ts";
 import type { Store } from "../shared/store/index.ts";
 import { type AiClient, createAiClient } from "./ai-client.ts";
 import { AiAvailability } from "./ai-wait.ts";
@@ -55,6 +57,12 @@ export interface GatewayDeps {
   tickIntervalMs?: number;
   /** Header carrying the real client address behind a trusted proxy (e.g. fly-client-ip). */
   clientIpHeader?: string | undefined;
+  /** The gateway's own recent log lines, for `logs.tail` (main.ts tees the logger into it). */
+  logRing?: LogRing;
+  /** Who is running (version, git SHA, image); default: the build info without Fly variables. */
+  identity?: Identity;
+  /** DATA_DIR (disk figures of `system.info`). */
+  dataDir?: string;
 }
 
 export interface GatewayStats {
@@ -72,6 +80,14 @@ export interface Gateway {
   stats(): GatewayStats;
   /** Graceful stop: end runs, broadcast `shutdown`, close every socket 1012. */
   stop(opts?: { reason?: string; restartExpectedMs?: number }): Promise<void>;
+}
+
+/** The sync worker's /status (shown by the status panels) must answer within this. */
+const SYNC_STATUS_TIMEOUT_MS = 1000;
+
+/** How often unauthenticated connections are checked against the handshake timeout. */
+function handshakeSweepMs(handshakeTimeoutMs: number): number {
+  return Math.min(1000, Math.max(50, Math.floor(handshakeTimeoutMs / 4)));
 }
 
 export function createGateway(deps: GatewayDeps): Gateway {
@@ -128,7 +144,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const syncStatus = async () => {
     try {
       const res = await doFetch(`http://127.0.0.1:${config.SYNC_STATUS_PORT}/status`, {
-        signal: AbortSignal.timeout(1000),
+        signal: AbortSignal.timeout(SYNC_STATUS_TIMEOUT_MS),
       });
       if (!res.ok) return { ok: false as const, error: `HTTP ${res.status}` };
       return { ok: true as const, body: (await res.json()) as unknown };
@@ -151,6 +167,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
     model: config.AI_DEFAULT_MODEL,
     aiAvailability,
     now,
+    panels: {
+      settings: config as unknown as Record<string, unknown>,
+      redactor: logger.redactor,
+      logRing: deps.logRing,
+      identity: deps.identity ?? buildIdentity(["gateway"], {}),
+      dataDir: deps.dataDir,
+    },
   };
 
   const isStopping = () => stopping;
@@ -183,13 +206,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return http.fetch(req);
   };
 
-  const handshakeTimer = setInterval(
-    () => {
-      const cutoff = now() - config.GATEWAY_HANDSHAKE_TIMEOUT_MS;
-      for (const c of pending) if (c.openedAt <= cutoff) c.close(CLOSE.policy, "handshake timeout");
-    },
-    Math.min(1000, Math.max(50, Math.floor(config.GATEWAY_HANDSHAKE_TIMEOUT_MS / 4))),
-  );
+  const handshakeTimer = setInterval(() => {
+    const cutoff = now() - config.GATEWAY_HANDSHAKE_TIMEOUT_MS;
+    for (const c of pending) if (c.openedAt <= cutoff) c.close(CLOSE.policy, "handshake timeout");
+  }, handshakeSweepMs(config.GATEWAY_HANDSHAKE_TIMEOUT_MS));
   const tickTimer = setInterval(() => {
     const payload = JSON.stringify({ ts: now() });
     for (const c of conns) if (c.state === "open") c.sendEvent("tick", payload, true);

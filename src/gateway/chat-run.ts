@@ -16,7 +16,7 @@ import {
   isAiServerDown,
   isShuttingDown,
 } from "./ai-wait.ts";
-import { buildContext, type ErrorKind, errorKindOf, type WireUsage, wireUsage } from "./context.ts";
+import { buildContext, type ErrorKind, errorKindOf, type WireUsage, wireUsage } from "./stored-messages.ts";
 
 export interface ChatEventPayload {
   runId: string;

@@ -31,6 +31,15 @@ export interface SendResult {
   status: "started" | RunStatus;
 }
 
+/** How long a chat.send idempotency key is remembered by default. */
+const DEFAULT_IDEMPOTENCY_TTL_MS = 5 * 60_000;
+/** Retry-After on a chat.send refused while the gateway shuts down (a restart is quick). */
+const SHUTTING_DOWN_RETRY_AFTER_MS = 2000;
+/** Retry-After on a chat.send the store could not take. */
+const STORE_RETRY_AFTER_MS = 1000;
+/** How long shutdown waits for the runs to store their interrupted state. */
+const DEFAULT_SHUTDOWN_WAIT_MS = 5000;
+
 export class ChatRuns {
   private readonly o: ChatRunsOptions;
   private readonly now: () => number;
@@ -42,7 +51,11 @@ export class ChatRuns {
   constructor(opts: ChatRunsOptions) {
     this.o = opts;
     this.now = opts.now ?? Date.now;
-    this.idem = new IdempotencyCache(opts.store, opts.idempotencyTtlMs ?? 5 * 60_000, this.now);
+    this.idem = new IdempotencyCache(
+      opts.store,
+      opts.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS,
+      this.now,
+    );
   }
 
   get activeCount(): number {
@@ -65,7 +78,7 @@ export class ChatRuns {
     if (this.stopping) {
       throw new PipbotError("shutting_down", "gateway is shutting down", {
         retryable: true,
-        retryAfterMs: 2000,
+        retryAfterMs: SHUTTING_DOWN_RETRY_AFTER_MS,
       });
     }
     let sessionId: string;
@@ -99,7 +112,7 @@ export class ChatRuns {
       this.o.logger.error({ err: e, runId: input.idempotencyKey }, "chat.send: could not store the message");
       throw new PipbotError("unavailable", "could not start the run: store unavailable", {
         retryable: true,
-        retryAfterMs: 1000,
+        retryAfterMs: STORE_RETRY_AFTER_MS,
       });
     }
     const timeoutMs = Math.min(
@@ -156,7 +169,7 @@ export class ChatRuns {
   }
 
   /** Stop every run (graceful shutdown): each ends as error/interrupted with its partial text. */
-  async shutdown(timeoutMs = 5000): Promise<void> {
+  async shutdown(timeoutMs = DEFAULT_SHUTDOWN_WAIT_MS): Promise<void> {
     this.stopping = true;
     for (const run of this.active.values()) {
       run.abortCause ??= "shutdown";

@@ -1,7 +1,7 @@
 /**
  * The gateway's HTTP routes (Hono): `/healthz`, `/readyz` (store, AI server reachable — with the
- * runs waiting for it —, not stopping) and the
- * web chat page at `/`. WebSocket upgrades never reach this app (sockets.ts takes them first).
+ * runs waiting for it —, not stopping), the web chat page at `/`, the Control UI bootstrap config
+ * and avatar (control-ui-config.ts). WebSocket upgrades never reach this app (sockets.ts takes them first).
  */
 import { Hono } from "hono";
 import { PipbotError, toPipbotError } from "../shared/errors.ts";
@@ -9,6 +9,7 @@ import type { PipbotLogger } from "../shared/log.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
 import { type AiAvailability, aiWaitReport } from "./ai-wait.ts";
+import { registerControlUiConfig } from "./control-ui-config.ts";
 import { webChatHeaders, webChatPage } from "./webchat.ts";
 
 export interface HttpRoutesDeps {
@@ -43,6 +44,7 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Hono {
     const nonce = crypto.randomUUID().replaceAll("-", "");
     return new Response(webChatPage(nonce, deps.version), { headers: webChatHeaders(nonce) });
   });
+  registerControlUiConfig(http, deps.version);
   http.notFound((c) => c.json(new PipbotError("not_found", "not found").toHttpBody(), 404));
   http.onError((err, c) => {
     const e = toPipbotError(err);

@@ -4,10 +4,11 @@
  */
 import { randomBytes } from "node:crypto";
 import { parseCommandArgs } from "../shared/cli-args.ts";
-import { gatewayEnv, isLoopbackHost, loadConfigOrExit, secretValues } from "../shared/config/index.ts";
+import { gatewayEnv, loadConfigOrExit, secretValues } from "../shared/config/index.ts";
 import { loadOrCreateToken } from "../shared/gateway-token.ts";
 import { buildInfo, identity } from "../shared/identity.ts";
 import { createLogger } from "../shared/log.ts";
+import { LogRing } from "../shared/log-ring.ts";
 import { openStore } from "../shared/store/index.ts";
 import { createGateway } from "./app.ts";
 
@@ -22,19 +23,21 @@ terminal its ready-to-use URL is printed. Chats are stored in DATA_DIR and answe
 export async function main(argv: string[]): Promise<number> {
   parseCommandArgs(argv, {}, USAGE);
   const config = loadConfigOrExit(gatewayEnv);
-  const log = createLogger({ proc: "gateway", level: config.LOG_LEVEL, secrets: secretValues(process.env) });
-  log.info({ event: "identity", ...identity(["gateway"]) }, "pipbot gateway starting");
+  // The newest log lines (already redacted) also stay in memory for the Control UI's logs panel.
+  const logRing = new LogRing();
+  const log = createLogger({
+    proc: "gateway",
+    level: config.LOG_LEVEL,
+    secrets: secretValues(process.env),
+    tee: logRing,
+  });
+  const who = identity(["gateway"]);
+  log.info({ event: "identity", ...who }, "pipbot gateway starting");
 
   let token = config.CLAWDBOT_GATEWAY_TOKEN;
   let tokenFile: string | undefined;
   if (!token) {
-    // The config rule already refuses a non-loopback bind without a token; keep the guard here too.
-    if (!isLoopbackHost(config.GATEWAY_HOST)) {
-      process.stderr.write(
-        `pipbot gateway: CLAWDBOT_GATEWAY_TOKEN is required when GATEWAY_HOST (${config.GATEWAY_HOST}) is not loopback\n`,
-      );
-      return 78;
-    }
+    // Only on a loopback bind: gatewayEnv's rule refuses a non-loopback one without a token.
     try {
       const t = loadOrCreateToken(config.DATA_DIR);
       token = t.token;
@@ -83,6 +86,9 @@ export async function main(argv: string[]): Promise<number> {
     logger: log,
     store,
     version: buildInfo().version,
+    identity: who,
+    logRing,
+    dataDir: config.DATA_DIR,
     clientIpHeader: process.env.FLY_APP_NAME ? "fly-client-ip" : undefined,
   });
 

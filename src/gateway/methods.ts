@@ -8,10 +8,11 @@ import { z } from "zod";
 import { PipbotError } from "../shared/errors.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
-import { type AiAvailability, aiHealthView } from "./ai-wait.ts";
+import type { AiAvailability } from "./ai-wait.ts";
 import type { ChatRuns } from "./chat.ts";
-import { historyPayload } from "./context.ts";
+import { PANEL_METHODS, type PanelDeps, refusalOf } from "./methods/index.ts";
 import { describeZodError, invalidRequest } from "./protocol.ts";
+import { historyPayload } from "./stored-messages.ts";
 
 export interface MethodContext {
   runs: ChatRuns;
@@ -25,6 +26,8 @@ export interface MethodContext {
   model: string | undefined;
   aiAvailability: AiAvailability;
   now: () => number;
+  /** What the owner panels read (methods/). */
+  panels: PanelDeps;
 }
 
 type Handler = (ctx: MethodContext, params: unknown) => unknown | Promise<unknown>;
@@ -84,34 +87,6 @@ const chatAbort: Handler = (ctx, raw) => {
   return ctx.runs.abort(p.sessionKey, p.runId, "rpc");
 };
 
-const health: Handler = async (ctx) => {
-  const t0 = ctx.now();
-  const [ai, sync] = await Promise.all([ctx.ai.health(1500), ctx.syncStatus()]);
-  return {
-    ok: true,
-    ts: ctx.now(),
-    durationMs: ctx.now() - t0,
-    store: { ok: ctx.store.ping() },
-    ai: aiHealthView(ai, ctx.aiAvailability, ctx.now()),
-    sync: sync.ok
-      ? { ok: true, ...(isObject(sync.body) ? sync.body : {}) }
-      : { ok: false, error: sync.error },
-    connections: ctx.connections(),
-    activeRuns: ctx.runs.activeCount,
-  };
-};
-
-const status: Handler = (ctx) => ({
-  ok: true,
-  ts: ctx.now(),
-  version: ctx.version,
-  uptimeMs: ctx.now() - ctx.startedAt,
-  connections: ctx.connections(),
-  activeRuns: ctx.runs.activeCount,
-  model: ctx.model ?? null,
-  sessions: ctx.store.listSessions(1000).length,
-});
-
 const sessionsList: Handler = (ctx) => {
   const sessions = ctx.store.listSessions(200).map((s) => ({
     key: s.key,
@@ -122,17 +97,10 @@ const sessionsList: Handler = (ctx) => {
   return { ts: ctx.now(), count: sessions.length, sessions };
 };
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 export const METHODS: Record<string, Handler> = {
   "chat.send": chatSend,
   "chat.history": chatHistory,
   "chat.abort": chatAbort,
-  health,
-  status,
-  "agent.identity.get": () => ({ agentId: "main", name: "pipbot" }),
   "agents.list": () => ({
     defaultId: "main",
     mainKey: "main",
@@ -142,6 +110,7 @@ export const METHODS: Record<string, Handler> = {
   "sessions.list": sessionsList,
   "node.list": () => ({ nodes: [] }),
   "device.pair.list": () => ({ pending: [], paired: [] }),
+  ...PANEL_METHODS,
 };
 
 export const METHOD_NAMES = Object.keys(METHODS);
@@ -149,9 +118,9 @@ export const EVENT_NAMES = ["connect.challenge", "chat", "tick", "shutdown"];
 
 /** Run one method; unknown names and thrown errors become PipbotErrors. */
 export async function callMethod(ctx: MethodContext, method: string, params: unknown): Promise<unknown> {
-  const handler = METHODS[method];
+  const handler = Object.hasOwn(METHODS, method) ? METHODS[method] : undefined;
   if (method === "connect") throw invalidRequest("invalid request: already connected");
-  if (!handler) throw invalidRequest(`unknown method: ${method.slice(0, 100)}`);
+  if (!handler) throw refusalOf(method) ?? invalidRequest(`unknown method: ${method.slice(0, 100)}`);
   try {
     return await handler(ctx, params);
   } catch (e) {

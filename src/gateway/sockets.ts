@@ -41,6 +41,15 @@ export interface Sockets {
   upgrades: () => number;
 }
 
+/** Retry-After (seconds) on an upgrade refused while the gateway restarts. */
+const RESTARTING_RETRY_AFTER_S = 2;
+/** Bun's per-socket backpressure limit: far above our own slow-consumer limit, which acts first. */
+const MIN_BACKPRESSURE_BYTES = 64 * 1024 * 1024;
+/** Seconds without traffic before Bun closes a socket (its pings keep live ones busy). */
+const IDLE_TIMEOUT_S = 120;
+/** How much of a client's close reason the log line quotes. */
+const LOGGED_REASON_CHARS = 60;
+
 export function createSockets(o: SocketsOptions): Sockets {
   const { conns, pending, logger, now } = o;
   let upgrades = 0;
@@ -50,7 +59,10 @@ export function createSockets(o: SocketsOptions): Sockets {
     const path = new URL(req.url).pathname;
     if (path !== "/" && path !== "/ws") return new Response("not found", { status: 404 });
     if (o.isStopping())
-      return new Response("gateway is restarting", { status: 503, headers: { "retry-after": "2" } });
+      return new Response("gateway is restarting", {
+        status: 503,
+        headers: { "retry-after": String(RESTARTING_RETRY_AFTER_S) },
+      });
     upgrades++;
     const fromHeader = o.clientIpHeader ? req.headers.get(o.clientIpHeader)?.trim() : undefined;
     const addr = fromHeader || server.requestIP(req)?.address || "unknown";
@@ -66,9 +78,9 @@ export function createSockets(o: SocketsOptions): Sockets {
 
   const websocket: WebSocketHandler<WsData> = {
     maxPayloadLength: MAX_PAYLOAD_BYTES,
-    backpressureLimit: Math.max(64 * 1024 * 1024, o.maxBufferedBytes * 4),
+    backpressureLimit: Math.max(MIN_BACKPRESSURE_BYTES, o.maxBufferedBytes * 4),
     closeOnBackpressureLimit: false,
-    idleTimeout: 120,
+    idleTimeout: IDLE_TIMEOUT_S,
     sendPings: true,
     perMessageDeflate: false,
     open(ws: ServerWebSocket<WsData>) {
@@ -110,7 +122,8 @@ export function createSockets(o: SocketsOptions): Sockets {
       const conn = ws.data.conn;
       if (!conn) return;
       const wasOpen = conn.protocol !== null;
-      const cause = conn.closeCause ?? `client closed ${code}${reason ? ` ${reason.slice(0, 60)}` : ""}`;
+      const cause =
+        conn.closeCause ?? `client closed ${code}${reason ? ` ${reason.slice(0, LOGGED_REASON_CHARS)}` : ""}`;
       conn.state = "closed";
       conns.delete(conn);
       pending.delete(conn);

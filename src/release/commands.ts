@@ -22,6 +22,7 @@ import {
   readRecords,
 } from "./release-log.ts";
 import { runSteps, type StepFailure } from "./steps.ts";
+import { VERIFY_STEP, verifyBackup, verifySteps } from "./verify.ts";
 
 /** Append one attempt to the release log, stamped now, failed when `failure` is set. */
 function record(
@@ -82,8 +83,27 @@ export async function release(ctx: Ctx, o: ReleaseOptions): Promise<number> {
   });
   const from = `${sha.slice(0, 7)}${dirty ? " + uncommitted changes" : ""}`;
   ctx.out(`${o.dryRun ? "[dry-run] " : ""}Releasing pipbot (${o.mode}) from ${from} as ${plan.tag}`);
-  const failure = await runSteps(plan.steps, ctx.exec, ctx.out, o.dryRun);
+  let failure = await runSteps(plan.steps, ctx.exec, ctx.out, o.dryRun);
   const rollout = rolloutCommands({ ...plan, provisioningTemplate: ctx.provisioningTemplate });
+  const checks =
+    plan.backupRef && plan.backupTool ? verifySteps(plan.backupTool, plan.ref, plan.backupRef) : [];
+  if (checks.length > 0 && (o.dryRun || !failure)) {
+    ctx.out(
+      `${o.dryRun ? "[dry-run] " : ""}==> ${VERIFY_STEP}: the backup must have the pushed image's digest`,
+    );
+    for (const c of checks) ctx.out(`    $ ${shellQuote(c.cmd)}`);
+  }
+  let digest: string | null = null;
+  if (!o.dryRun && !failure && plan.backupRef && plan.backupTool) {
+    const v = await verifyBackup(ctx.exec, plan.backupTool, plan.ref, plan.backupRef);
+    if (v.ok) {
+      digest = v.digest;
+      ctx.out(`    same digest: ${digest}`);
+    } else {
+      ctx.err(v.message);
+      failure = { step: v.step, code: v.code, command: v.command, completed: plan.steps.map((s) => s.name) };
+    }
+  }
 
   if (o.dryRun) {
     ctx.out("");
@@ -94,7 +114,18 @@ export async function release(ctx: Ctx, o: ReleaseOptions): Promise<number> {
   }
 
   const { tag, ref, backupRef } = plan;
-  const attempt = { action: "release" as const, mode: o.mode, app, config, tag, ref, sha, dirty, backupRef };
+  const attempt = {
+    action: "release" as const,
+    mode: o.mode,
+    app,
+    config,
+    tag,
+    ref,
+    sha,
+    dirty,
+    backupRef,
+    ...(digest ? { digest } : {}),
+  };
   const logged = record(ctx, attempt, "released", failure);
 
   if (failure) {
@@ -102,7 +133,10 @@ export async function release(ctx: Ctx, o: ReleaseOptions): Promise<number> {
     if (failure.completed.includes("build")) {
       ctx.err(`${plan.ref} WAS pushed, but its backup copy failed:`);
       ctx.err(`do not point provisioning at it until ${plan.backupRef} exists.`);
-      const retry = plan.steps.filter((s) => !failure.completed.includes(s.name) && s.name !== "build");
+      const retry =
+        failure.step === VERIFY_STEP
+          ? [...plan.steps.filter((s) => s.name === "backup copy"), ...checks]
+          : plan.steps.filter((s) => !failure?.completed.includes(s.name) && s.name !== "build");
       ctx.err(`Retry the copy with:\n${retry.map((s) => `  ${shellQuote(s.cmd)}`).join("\n")}`);
     }
     ctx.err(`release ${plan.tag} FAILED${logged ? ` (recorded in ${ctx.logPath})` : ""}`);
@@ -116,6 +150,7 @@ export async function release(ctx: Ctx, o: ReleaseOptions): Promise<number> {
   ctx.out("");
   ctx.out(`Released ${plan.ref}`);
   ctx.out(`  backup   ${plan.backupRef ?? "none (--no-backup)"}`);
+  if (digest) ctx.out(`  digest   ${digest} (pushed and backup)`);
   ctx.out(`  commit   ${plan.buildSha}`);
   ctx.out(`  built    ${plan.buildTime}`);
   ctx.out(`  config   ${config} (app ${app}, mode ${o.mode})`);

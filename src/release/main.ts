@@ -15,6 +15,7 @@ const USAGE = `usage: pipbot release [--mode integrated|separate] [--app NAME] [
                       [--allow-dirty] [--dry-run]
        pipbot release rollback <tag> [--mode integrated|separate] [--app NAME] [--dry-run]
        pipbot release list [--app NAME] [--json]
+       pipbot release rollout … (fleet rollout through the Convex backend: rollout --help)
 
 Builds and pushes registry.fly.io/<app>:deploy-<UTC YYYYMMDDHHMMSS>-<sha7> with
 \`fly deploy --build-only --push --image-label <tag>\` (integrated: fly-integrated.toml,
@@ -79,6 +80,12 @@ function makeExec(env: Record<string, string>, cwd: string): Exec {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "rollout") {
+    const { rolloutMain } = await import("./rollout.ts");
+    const out = (line: string) => void process.stdout.write(`${line}\n`);
+    const err = (line: string) => void process.stderr.write(`${line}\n`);
+    return rolloutMain(argv.slice(1), { env: cleanEnv(process.env), out, err });
+  }
   const { values, positionals } = parseCommandArgs(argv, OPTIONS, USAGE, { positionals: 2 });
   const [sub, arg] = positionals;
   const env = cleanEnv(process.env);

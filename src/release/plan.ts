@@ -45,6 +45,8 @@ export interface ReleasePlan {
   ref: string;
   buildTime: string;
   backupRef: string | null;
+  /** How the backup is copied and then checked (null without a backup). */
+  backupTool: BackupTool | null;
   steps: Step[];
 }
 
@@ -160,22 +162,35 @@ export function planRelease(o: {
       what: `let ${o.backupTool ?? "the copy"} read ${FLY_REGISTRY}`,
       cmd: ["fly", "auth", "docker"],
     });
-    if (o.backupTool === "docker") {
-      steps.push(
-        { name: "backup pull", what: `pull ${ref}`, cmd: ["docker", "pull", ref] },
-        { name: "backup tag", what: `tag it ${backupRef}`, cmd: ["docker", "tag", ref, backupRef] },
-        { name: "backup push", what: `push ${backupRef}`, cmd: ["docker", "push", backupRef] },
-      );
-    } else {
-      steps.push({
-        name: "backup copy",
-        what: `copy ${ref} to ${backupRef}`,
-        cmd: ["skopeo", "copy", `docker://${ref}`, `docker://${backupRef}`],
-      });
-    }
+    steps.push({
+      name: "backup copy",
+      what: `copy ${ref} to ${backupRef}, byte for byte (every platform, same digest)`,
+      cmd: backupCopyCommand(o.backupTool ?? "skopeo", ref, backupRef),
+    });
   }
   const { mode, app, config, sha } = o;
-  return { mode, app, config, sha, buildSha, tag, ref, buildTime, backupRef, steps };
+  const backupTool = backupRef ? (o.backupTool ?? "skopeo") : null;
+  return { mode, app, config, sha, buildSha, tag, ref, buildTime, backupRef, backupTool, steps };
+}
+
+/**
+ * The backup copy. Fly's builder pushes an image INDEX; a plain `skopeo copy` (or docker
+ * pull/tag/push) copies one platform's manifest instead, under ANOTHER digest. `--all` copies
+ * the index and every manifest in it, `--preserve-digests` fails rather than change a byte.
+ * docker: `buildx imagetools create` with one source is a registry-to-registry carbon copy
+ * (`--prefer-index=false` keeps a single manifest single).
+ */
+export function backupCopyCommand(tool: BackupTool, ref: string, backupRef: string): string[] {
+  if (tool === "docker") {
+    return ["docker", "buildx", "imagetools", "create", "--prefer-index=false", "--tag", backupRef, ref];
+  }
+  return ["skopeo", "copy", "--all", "--preserve-digests", `docker://${ref}`, `docker://${backupRef}`];
+}
+
+/** Prints `ref`'s manifest exactly as the registry stores it (its sha256 is the digest). */
+export function rawManifestCommand(tool: BackupTool, ref: string): string[] {
+  if (tool === "docker") return ["docker", "buildx", "imagetools", "inspect", "--raw", ref];
+  return ["skopeo", "inspect", "--raw", `docker://${ref}`];
 }
 
 export function planRollback(o: { mode: Mode; app: string; config: string; tag: string }): RollbackPlan {

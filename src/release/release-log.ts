@@ -23,6 +23,8 @@ export interface ReleaseRecord {
   sha: string | null;
   dirty: boolean;
   backupRef: string | null;
+  /** The digest the pushed image and its backup were checked to share (successful releases with a backup). */
+  digest?: string;
   failedStep?: string;
   exitCode?: number;
 }

@@ -19,6 +19,8 @@ import { z } from "zod";
 
 export const PROVIDERS = ["anthropic", "openai", "google"] as const;
 export type Provider = (typeof PROVIDERS)[number];
+/** "anthropic, openai or google", for messages. */
+export const PROVIDER_CHOICES = `${PROVIDERS.slice(0, -1).join(", ")} or ${PROVIDERS.at(-1)}`;
 
 /** Anthropic-style cache breakpoint: the prompt up to and including this part is cached. */
 export const cacheControlSchema = z.object({
@@ -187,7 +189,7 @@ export const reasoningSchema = z.strictObject({
 export type Reasoning = z.infer<typeof reasoningSchema>;
 
 export const chatRequestSchema = z.strictObject({
-  provider: z.enum(PROVIDERS, { message: "provider must be anthropic, openai or google" }).optional(),
+  provider: z.enum(PROVIDERS, { message: `provider must be ${PROVIDER_CHOICES}` }).optional(),
   model: z.string().min(1, "model must be a non-empty string").optional(),
   messages: z.array(chatMessageSchema).min(1, "messages must contain at least one message"),
   /** A string, or text blocks (each may carry cache_control). */

@@ -24,6 +24,8 @@ export interface LoggerOptions {
   /** Force pretty (true) or JSON (false); default: pretty only on a TTY and when not under a supervisor. */
   pretty?: boolean;
   redactor?: Redactor;
+  /** Also write every (already redacted) line here, e.g. a LogRing for the gateway's `logs.tail`. */
+  tee?: LogDestination;
 }
 
 export interface PipbotLogger extends Logger {
@@ -43,7 +45,14 @@ export function createLogger(opts: LoggerOptions): PipbotLogger {
   if (opts.secrets && opts.redactor) redactor.add(opts.secrets);
   const pretty = opts.pretty ?? (process.stdout.isTTY === true && !process.env.PIPBOT_SUPERVISED);
   const dest = opts.destination ?? stdoutDestination(pretty);
-  const sink = { write: (line: string) => dest.write(redactor.string(line)) };
+  const tee = opts.tee;
+  const sink = {
+    write: (line: string) => {
+      const clean = redactor.string(line);
+      dest.write(clean);
+      tee?.write(clean);
+    },
+  };
   const logger = pino(
     {
       level: opts.level ?? "info",

@@ -19,8 +19,9 @@ export class ProcfileError extends Error {
   }
 }
 
-/** The order the supervisor starts known processes in (and stops them in reverse). */
-export const KNOWN_ORDER = ["ai", "sync", "gateway"] as const;
+/** The runtime's processes, in the order the supervisor starts them (and stops them in reverse). */
+export const PROC_NAMES = ["ai", "sync", "gateway"] as const;
+export type ProcName = (typeof PROC_NAMES)[number];
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
 
@@ -63,8 +64,8 @@ export function parseProcfile(text: string, source = "Procfile"): ProcEntry[] {
 
 /** Known processes first in dependency order, then the others in file order. */
 export function startOrder(entries: ProcEntry[]): ProcEntry[] {
-  const known = KNOWN_ORDER.flatMap((n) => entries.filter((e) => e.name === n));
-  const others = entries.filter((e) => !(KNOWN_ORDER as readonly string[]).includes(e.name));
+  const known = PROC_NAMES.flatMap((n) => entries.filter((e) => e.name === n));
+  const others = entries.filter((e) => !(PROC_NAMES as readonly string[]).includes(e.name));
   return [...known, ...others];
 }
 

@@ -4,9 +4,9 @@
  * GATEWAY_HOST/GATEWAY_PORT). A bad bind variable makes only that process unreachable, named.
  */
 import { defineEnv, type Env, loadEnv, reachableHost, supervisorEnv } from "../shared/config/index.ts";
+import { PROC_NAMES, type ProcName } from "../shared/procfile.ts";
 
-export const PROC_NAMES = ["ai", "sync", "gateway"] as const;
-export type ProcName = (typeof PROC_NAMES)[number];
+export { PROC_NAMES, type ProcName };
 
 export interface Target {
   name: ProcName;

@@ -56,6 +56,12 @@ export interface ChildIo {
 }
 
 const RECENT_LINES = 15;
+/** A quoted line is cut to this many characters. */
+const RECENT_LINE_MAX_CHARS = 500;
+/** After an exit, how long the output pipes may take to close (grandchildren may hold them). */
+const DRAIN_MAX_MS = 250;
+/** One readiness probe's timeout: the time left until the deadline, within these bounds. */
+const PROBE_TIMEOUT_MS = { min: 50, max: 1000 };
 
 export class Child {
   readonly backoff: Backoff;
@@ -74,10 +80,6 @@ export class Child {
   ) {
     this.backoff = new Backoff(policy.backoff);
     this.window = new CrashLoopWindow(policy.crashLoop);
-  }
-
-  get name(): string {
-    return this.entry.name;
   }
 
   /** Spawn a new instance (throws what `spawn` throws); `onExit` runs once it has exited. */
@@ -107,7 +109,7 @@ export class Child {
 
   /** After an exit: wait briefly for the pipes (grandchildren may hold them), emit held lines. */
   async drain(inst: Instance): Promise<void> {
-    await Promise.race([inst.pumps, this.io.clock.sleep(250)]);
+    await Promise.race([inst.pumps, this.io.clock.sleep(DRAIN_MAX_MS)]);
     for (const { splitter, stream } of inst.splitters)
       for (const line of splitter.flush()) this.emit(stream, line);
   }
@@ -130,7 +132,7 @@ export class Child {
 
   private emit(stream: StreamName, line: Line): void {
     const text = this.io.scrub ? this.io.scrub(line.text) : line.text;
-    this.recent.push(text.length > 500 ? `${text.slice(0, 500)}…` : text);
+    this.recent.push(text.length > RECENT_LINE_MAX_CHARS ? `${text.slice(0, RECENT_LINE_MAX_CHARS)}…` : text);
     if (this.recent.length > RECENT_LINES) this.recent.shift();
     this.io.output(this.entry.name, stream, line);
   }
@@ -151,7 +153,11 @@ export class Child {
       if (o.stopping()) return "stopped before it was ready";
       let ok: boolean;
       if (check.kind === "http")
-        ok = await probe(this.io.fetch, check.url, Math.min(1000, Math.max(50, deadline - clock.now())));
+        ok = await probe(
+          this.io.fetch,
+          check.url,
+          Math.min(PROBE_TIMEOUT_MS.max, Math.max(PROBE_TIMEOUT_MS.min, deadline - clock.now())),
+        );
       else ok = clock.now() - inst.startedAt >= check.ms;
       if (inst.status) return `${describeExit(inst.status)} before it was ready`;
       if (ok) {

@@ -3,7 +3,7 @@
  * only file of the supervisor that reads the environment, spawns processes and installs signal
  * handlers; the policies live in supervisor.ts / shutdown.ts / child.ts / policy.ts / output.ts /
  * readiness.ts / demo.ts, the argument parsing in args.ts, what is derived from the environment in
- * config.ts, the Procfile parser in shared/procfile.ts (`pipbot check` reads the Procfile too).
+ * from-env.ts, the Procfile parser in shared/procfile.ts (`pipbot check` reads the Procfile too).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -30,8 +30,8 @@ import {
   startOrder,
 } from "../shared/procfile.ts";
 import { parseDemoArgs, parseStartArgs, USAGE } from "./args.ts";
-import { childConfigProblems, childEnv, supervisorSettings } from "./config.ts";
 import { chatDataDirFor, demoBanner, demoEnv, readyMessage, simProcess, simUrl } from "./demo.ts";
+import { childConfigProblems, childEnv, supervisorSettings } from "./from-env.ts";
 import { consoleFormat, scrubLine } from "./output.ts";
 import { type ReadinessCheck, readinessFor } from "./readiness.ts";
 import { type ChildHandle, type Clock, Supervisor } from "./supervisor.ts";

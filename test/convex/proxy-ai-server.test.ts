@@ -111,6 +111,18 @@ describe("all three SDKs through the Convex proxy", () => {
   });
 });
 
+test("a fallback to another provider under the same request id stays one row (the provider that answered)", async () => {
+  const res = await postChat(ai.url, {
+    model: "openai/sim@status=503,retry_after_ms=1",
+    fallbacks: ["google/sim@tokens=1"],
+    stream: true,
+    messages: [{ role: "user", content: "fall back through convex" }],
+  });
+  expect(parseSse(await res.text()).events.at(-1)?.event).toBe("done");
+  const r = (await row(res.headers.get("x-pipbot-request-id")!))!;
+  expect(r).toMatchObject({ status: "finalized", provider: "google", attempts: 4, outputTokens: 1 });
+});
+
 describe("budgets through the SDKs", () => {
   afterEach(async () => {
     await t.mutation(internal.budgets.set, { userId: USER, period: "day", limitUsd: null });
@@ -159,7 +171,14 @@ test("a client that goes away mid-stream leaves a closed 'cut' row with the toke
   expect(res.status).toBe(200);
   const requestId = res.headers.get("x-pipbot-request-id")!;
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  await reader.read();
+  // read until the model's text streams: the proxy is then mid-stream (not still connecting)
+  const dec = new TextDecoder();
+  let seen = "";
+  while (!seen.includes("event: delta")) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`the stream ended before any text: ${seen}`);
+    seen += dec.decode(value, { stream: true });
+  }
   // the row exists and says "started" while the stream runs (the first SSE bytes may come before
   // the proxy has written it: wait for it, bounded)
   const started = await waitFor(async () => (await row(requestId)) ?? null, {

@@ -6,6 +6,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
+import { waitFor } from "../helpers/index.ts";
 import {
   captureLogs,
   newConvex,
@@ -120,6 +121,72 @@ describe("forwarding and usage", () => {
         expect(Object.keys(h).some((k) => k.startsWith("x-pipbot-"))).toBe(false);
       });
 
+  test("the request body reaches the provider unchanged: tools, images, thinking", async () => {
+    const sent = {
+      model: "sim@tokens=2",
+      max_tokens: 1024,
+      stream: true,
+      thinking: { type: "enabled", budget_tokens: 512 },
+      tools: [
+        { name: "get_weather", input_schema: { type: "object", properties: { city: { type: "string" } } } },
+      ],
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "weather where this was taken?" },
+            { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" } },
+          ],
+        },
+      ],
+    };
+    const res = await t.fetch("/llm/anthropic/v1/messages", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${SERVICE_TOKEN}`,
+        "anthropic-version": "2023-06-01",
+        "anthropic-beta": "interleaved-thinking-2025-05-14",
+        "x-pipbot-service-token": SERVICE_TOKEN,
+        "x-pipbot-user-id": USER,
+        "x-pipbot-request-id": crypto.randomUUID(),
+      },
+      body: JSON.stringify(sent),
+    });
+    await res.text();
+    const upstream = sim.requests.at(-1)!;
+    expect(upstream.body).toEqual(sent);
+    expect(upstream.headers["anthropic-beta"]).toBe("interleaved-thinking-2025-05-14");
+  });
+
+  test("a client gone before the provider answered: the row is 'cut', not 'failed'", async () => {
+    const requestId = crypto.randomUUID();
+    const controller = new AbortController();
+    const pending = t.fetch("/llm/openai/v1/chat/completions", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${SERVICE_TOKEN}`,
+        "x-pipbot-service-token": SERVICE_TOKEN,
+        "x-pipbot-user-id": USER,
+        "x-pipbot-request-id": requestId,
+      },
+      body: JSON.stringify(body("openai", "sim@latency=5000", false)),
+      signal: controller.signal,
+    });
+    await waitFor(() => sim.requests.length === 1, { what: "the request upstream" });
+    controller.abort();
+    await pending.then((r) => r.text()).catch(() => "");
+    const r = await waitFor(
+      async () => {
+        const x = await row(requestId);
+        return x && x.status !== "started" ? x : null;
+      },
+      { what: "the row closed" },
+    );
+    expect(r).toMatchObject({ status: "cut", error: expect.stringContaining("client went away") });
+  });
+
   test("retries of one request id share one row: attempts counted, tokens of the successful attempt once", async () => {
     const requestId = crypto.randomUUID();
     const key = crypto.randomUUID();
@@ -159,6 +226,26 @@ describe("forwarding and usage", () => {
     expect((await r2.json()) as Json).toHaveProperty("error");
     expect(await row(failed)).toMatchObject({ status: "failed", httpStatus: 500, outputTokens: 0 });
   });
+});
+
+test("a row whose proxy action was killed (never finished) is closed as 'cut' by the cron after 31 minutes", async () => {
+  const requestId = crypto.randomUUID();
+  await t.mutation(internal.usage.start, { requestId, userId: USER, provider: "openai" });
+  const fresh = crypto.randomUUID();
+  await t.mutation(internal.usage.start, { requestId: fresh, userId: USER, provider: "openai" });
+  await t.run(async (ctx) => {
+    const r = await ctx.db
+      .query("usage")
+      .withIndex("by_requestId", (q) => q.eq("requestId", requestId))
+      .unique();
+    await ctx.db.patch(r!._id, { startedAt: Date.now() - 32 * 60_000 });
+  });
+  expect(await t.mutation(internal.usage.closeStale, {})).toBe(1);
+  expect(await row(requestId)).toMatchObject({
+    status: "cut",
+    error: expect.stringContaining("never closed"),
+  });
+  expect((await row(fresh))!.status).toBe("started");
 });
 
 describe("refusals in each provider's own shape", () => {

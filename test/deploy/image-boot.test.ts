@@ -86,9 +86,12 @@ describe("the integrated image's contents boot with fly-integrated.toml's [env]"
       processes: ["ai", "sync", "gateway"],
     });
 
-    const started = Date.now();
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
-    expect(Date.now() - started).toBeLessThan(Number(env.SUPERVISOR_SHUTDOWN_BUDGET_MS));
+    // Within SUPERVISOR_SHUTDOWN_BUDGET_MS, by what the supervisor did rather than a wall-clock
+    // bound a loaded machine can exceed: every child stopped on SIGTERM, nothing was forced.
+    const stop = proc.records().filter((r) => ["grace_expired", "shutdown_forced"].includes(String(r.event)));
+    expect(stop).toEqual([]);
+    expect(proc.records().find((r) => r.event === "shutdown_complete")).toMatchObject({ exitCode: 0 });
   }, 60_000);
 });

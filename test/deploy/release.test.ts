@@ -15,6 +15,9 @@ const SHA7 = SHA.slice(0, 7);
 const BACKUP = "ghcr.io/acme/pipbot";
 const TAG_RE = new RegExp(`deploy-(\\d{14})-${SHA7}`);
 const PROVISION = "npx convex env set PIPBOT_IMAGE {ref}";
+/** What the fake registries serve (fake-tool.ts): sha256 of these exact bytes. */
+const INDEX = '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}';
+const INDEX_DIGEST = `sha256:${new Bun.CryptoHasher("sha256").update(INDEX).digest("hex")}`;
 
 const temps: { cleanup(): void }[] = [];
 afterEach(() => {
@@ -125,8 +128,11 @@ describe("pipbot release (integrated)", () => {
       "git status --porcelain",
       `fly ${build?.argv.join(" ")}`,
       "fly auth docker",
-      `skopeo copy docker://${ref} docker://${BACKUP}:${tag}`,
+      `skopeo copy --all --preserve-digests docker://${ref} docker://${BACKUP}:${tag}`,
+      `skopeo inspect --raw docker://${ref}`,
+      `skopeo inspect --raw docker://${BACKUP}:${tag}`,
     ]);
+    expect(r.output).toContain(`same digest: ${INDEX_DIGEST}`);
 
     // The ref is computed from the label, never scraped from fly's output (the fake prints a
     // decoy "image:" line; only that line may mention it).
@@ -147,6 +153,7 @@ describe("pipbot release (integrated)", () => {
       sha: SHA,
       dirty: false,
       backupRef: `${BACKUP}:${tag}`,
+      digest: INDEX_DIGEST,
     });
     expect(typeof r.records[0]?.time).toBe("string");
   });
@@ -184,17 +191,48 @@ describe("pipbot release (integrated)", () => {
     expect(r.output).toContain(`  ./set-image.sh registry.fly.io/pipbot-prod:${tag}\n`);
   });
 
-  test("falls back to docker pull/tag/push when skopeo is not installed", async () => {
+  test("falls back to docker buildx imagetools (a registry-to-registry carbon copy) without skopeo", async () => {
     const r = await release(["--backup-repo", BACKUP], { tools: ["fly", "docker", "git"] });
     expect(r.code).toBe(0);
     const tag = TAG_RE.exec(r.output)?.[0] ?? "";
     const ref = `registry.fly.io/pipbot-prod:${tag}`;
     expect(r.calls.slice(3).map(cmd)).toEqual([
       "fly auth docker",
-      `docker pull ${ref}`,
-      `docker tag ${ref} ${BACKUP}:${tag}`,
-      `docker push ${BACKUP}:${tag}`,
+      `docker buildx imagetools create --prefer-index=false --tag ${BACKUP}:${tag} ${ref}`,
+      `docker buildx imagetools inspect --raw ${ref}`,
+      `docker buildx imagetools inspect --raw ${BACKUP}:${tag}`,
     ]);
+    expect(r.records[0]).toMatchObject({ status: "released", digest: INDEX_DIGEST });
+  });
+
+  test("a backup under another digest fails the release (recorded), naming both digests", async () => {
+    const single = '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}';
+    const r = await release(["--backup-repo", BACKUP], { env: { FAKE_BACKUP_MANIFEST: single } });
+    expect(r.code).toBe(1);
+    const tag = TAG_RE.exec(r.output)?.[0] ?? "";
+    const other = `sha256:${new Bun.CryptoHasher("sha256").update(single).digest("hex")}`;
+    expect(r.output).toContain(
+      `the backup ${BACKUP}:${tag} has digest ${other}, but the pushed registry.fly.io/pipbot-prod:${tag} has ${INDEX_DIGEST}`,
+    );
+    expect(r.output).toContain('step "backup verify" failed (exit 1)');
+    expect(r.output).toContain("WAS pushed, but its backup copy failed");
+    const retry = r.output.slice(r.output.indexOf("Retry the copy with:"));
+    expect(retry).toContain(
+      `skopeo copy --all --preserve-digests docker://registry.fly.io/pipbot-prod:${tag}`,
+    );
+    expect(retry).toContain(`skopeo inspect --raw docker://${BACKUP}:${tag}`);
+    expect(r.output).not.toContain("Released registry.fly.io");
+    expect(r.output).not.toContain("npx convex env set");
+    expect(r.records).toHaveLength(1);
+    expect(r.records[0]).toMatchObject({ status: "failed", failedStep: "backup verify", exitCode: 1 });
+    expect(r.records[0]?.digest).toBeUndefined();
+  });
+
+  test("a backup whose manifest cannot be read fails the release", async () => {
+    const r = await release(["--backup-repo", BACKUP], { env: { FAKE_FAIL: "skopeo:inspect=1" } });
+    expect(r.code).toBe(1);
+    expect(r.output).toContain("could not read the digest of registry.fly.io/pipbot-prod:");
+    expect(r.records[0]).toMatchObject({ status: "failed", failedStep: "backup verify" });
   });
 
   test("refuses a dirty work tree (nothing built); --allow-dirty releases it as <sha>-dirty", async () => {
@@ -233,27 +271,27 @@ describe("pipbot release (integrated)", () => {
     expect(r.code).toBe(1);
     expect(r.output).toContain('step "backup copy" failed (exit 3)');
     expect(r.output).toContain("WAS pushed, but its backup copy failed");
-    expect(r.output).toContain("skopeo copy docker://registry.fly.io/pipbot-prod:");
+    expect(r.output).toContain("skopeo copy --all --preserve-digests docker://registry.fly.io/pipbot-prod:");
     expect(r.output).not.toContain("Released registry.fly.io");
     expect(r.output).not.toContain("npx convex env set");
     expect(r.records).toHaveLength(1);
     expect(r.records[0]).toMatchObject({ status: "failed", failedStep: "backup copy", exitCode: 3 });
   });
 
-  test("a failed docker push (no skopeo) fails the release and prints only what is left to retry", async () => {
+  test("a failed docker copy (no skopeo) fails the release and prints only what is left to retry", async () => {
     const r = await release(["--backup-repo", BACKUP], {
       tools: ["fly", "docker", "git"],
-      env: { FAKE_FAIL: "docker:push=1" },
+      env: { FAKE_FAIL: "docker:buildx=1" },
     });
     expect(r.code).toBe(1);
     const tag = TAG_RE.exec(r.output)?.[0] ?? "";
-    expect(r.output).toContain('step "backup push" failed (exit 1)');
+    expect(r.output).toContain('step "backup copy" failed (exit 1)');
     expect(r.output).toContain("WAS pushed, but its backup copy failed");
     const retry = r.output.slice(r.output.indexOf("Retry the copy with:"));
-    expect(retry).toContain(`docker push ${BACKUP}:${tag}`);
-    expect(retry).not.toContain("docker pull");
+    expect(retry).toContain(`docker buildx imagetools create --prefer-index=false --tag ${BACKUP}:${tag}`);
+    expect(retry).not.toContain("fly deploy");
     expect(r.output).not.toContain("Released registry.fly.io");
-    expect(r.records[0]).toMatchObject({ status: "failed", failedStep: "backup push", exitCode: 1 });
+    expect(r.records[0]).toMatchObject({ status: "failed", failedStep: "backup copy", exitCode: 1 });
   });
 
   test("a release log that cannot be written fails the release after saying what was done", async () => {
@@ -311,7 +349,10 @@ describe("pipbot release (integrated)", () => {
     expect(r.calls.map((c) => c.tool)).toEqual(["git", "git"]);
     expect(r.output).toContain("$ fly deploy --build-only --push --image-label deploy-");
     expect(r.output).toContain("$ fly auth docker");
-    expect(r.output).toContain(`$ skopeo copy docker://registry.fly.io/pipbot-prod:deploy-`);
+    expect(r.output).toContain(
+      `$ skopeo copy --all --preserve-digests docker://registry.fly.io/pipbot-prod:deploy-`,
+    );
+    expect(r.output).toContain(`$ skopeo inspect --raw docker://${BACKUP}:deploy-`);
     expect(r.output).toContain("nothing was built, pushed, copied or recorded");
     expect(r.records).toEqual([]);
   });

@@ -35,6 +35,13 @@ function startChat(session: string, url = t.wsUrl): string {
 
 const screen = (name: string) => tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", name);
 
+/**
+ * The banner is printed before the prompt's readline takes the terminal (raw mode): a key sent on
+ * the banner alone can reach the terminal in cooked mode and be lost (a Ctrl-D then never quit).
+ */
+const promptAfterBanner = (session: string) => (s: string) =>
+  new RegExp(`connected to session ${session}[^\\n]*\\n(?:Ctrl-C aborts[^\\n]*\\n)?>`).test(s);
+
 async function waitScreen(name: string, what: string, cond: (s: string) => boolean, timeoutMs = 15_000) {
   try {
     return await waitFor(() => (cond(screen(name)) ? true : undefined), { timeoutMs, what });
@@ -77,7 +84,7 @@ describe.skipIf(!HAVE_TMUX)("pipbot chat on a terminal", () => {
 
   test("Ctrl-C aborts the reply, not the program; the next line still works; Ctrl-C twice at the prompt quits (exit 0)", async () => {
     const w = startChat("pty-a");
-    await waitScreen(w, "the banner", (s) => s.includes("connected to session pty-a"));
+    await waitScreen(w, "the banner and the prompt", promptAfterBanner("pty-a"));
     keys(w, "[slow] stream for a while", "Enter");
     await waitScreen(w, "streaming started", (s) =>
       /You said: \[slow\] stream for a while\. w1 w2 w3/.test(s),
@@ -108,7 +115,7 @@ describe.skipIf(!HAVE_TMUX)("pipbot chat on a terminal", () => {
 
   test("a second Ctrl-C while the reply is being aborted quits at once; Ctrl-D at the prompt quits", async () => {
     const w = startChat("pty-b");
-    await waitScreen(w, "the banner", (s) => s.includes("connected to session pty-b"));
+    await waitScreen(w, "the banner and the prompt", promptAfterBanner("pty-b"));
     keys(w, "[slow] again", "Enter");
     await waitScreen(w, "streaming started", (s) => /You said: \[slow\] again\. w1 w2/.test(s));
     keys(w, "C-c");
@@ -122,7 +129,7 @@ describe.skipIf(!HAVE_TMUX)("pipbot chat on a terminal", () => {
     expect(t.store.getRun(runOf("pty-b"))?.state).toBe("aborted");
 
     const d = startChat("pty-b");
-    await waitScreen(d, "the banner with history", (s) => s.includes("connected to session pty-b"));
+    await waitScreen(d, "the banner with history and the prompt", promptAfterBanner("pty-b"));
     expect(screen(d)).toContain("you: [slow] again");
     keys(d, "C-d");
     await waitScreen(d, "exit", (s) => s.includes("EXIT:"));

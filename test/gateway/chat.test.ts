@@ -3,7 +3,7 @@
  * contract: acks, streaming order, storage, idempotency, aborts, errors, ordering per session.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { historyPayload } from "../../src/gateway/context.ts";
+import { historyPayload } from "../../src/gateway/stored-messages.ts";
 import { waitFor } from "../helpers/index.ts";
 import { gatewayHarness, type RawClient, validate } from "./helpers.ts";
 

@@ -12,6 +12,7 @@ import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.t
 import { createGateway, type Gateway, type GatewaySettings } from "../../src/gateway/app.ts";
 import { formatStreamEvent } from "../../src/shared/chat-api.ts";
 import { createLogger, memoryDestination } from "../../src/shared/log.ts";
+import { LogRing } from "../../src/shared/log-ring.ts";
 import { openStore, type Store } from "../../src/shared/store/index.ts";
 import {
   childEnv,
@@ -192,6 +193,8 @@ export interface TestGateway {
   store: Store;
   dataDir: string;
   logs: ReturnType<typeof memoryDestination>;
+  /** The same lines as `logs`, as the gateway's `logs.tail` serves them. */
+  logRing: LogRing;
   stop(): Promise<void>;
 }
 
@@ -203,7 +206,14 @@ export async function startTestGateway(
   const dir = tempDir("pipbot-gw-");
   const store = openStore(dir.path);
   const logs = memoryDestination();
-  const logger = createLogger({ proc: "gateway", level: "debug", destination: logs, pretty: false });
+  const logRing = new LogRing();
+  const logger = createLogger({
+    proc: "gateway",
+    level: "debug",
+    destination: logs,
+    pretty: false,
+    tee: logRing,
+  });
   const config: GatewaySettings = {
     AI_URL: opts.aiUrl,
     SYNC_STATUS_PORT: 1,
@@ -223,6 +233,8 @@ export async function startTestGateway(
     logger,
     store,
     version: "test",
+    logRing,
+    dataDir: dir.path,
     ...(opts.tickIntervalMs ? { tickIntervalMs: opts.tickIntervalMs } : {}),
   });
   const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: gw.fetch, websocket: gw.websocket });
@@ -235,6 +247,7 @@ export async function startTestGateway(
     store,
     dataDir: dir.path,
     logs,
+    logRing,
     async stop() {
       if (stopped) return;
       stopped = true;

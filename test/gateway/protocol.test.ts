@@ -4,6 +4,7 @@
  * post-handshake errors, ticks, shutdown, the small methods and the HTTP health routes.
  */
 import { describe, expect, test } from "bun:test";
+import { METHOD_NAMES } from "../../src/gateway/methods.ts";
 import { waitFor } from "../helpers/index.ts";
 import { gatewayHarness, RawClient, type TestGateway, TOKEN, validate } from "./helpers.ts";
 
@@ -58,20 +59,12 @@ describe("handshake", () => {
       tickIntervalMs: 30000,
     });
     const f = hello.features as { methods: string[]; events: string[] };
-    expect(f.methods.sort()).toEqual(
-      [
-        "chat.send",
-        "chat.history",
-        "chat.abort",
-        "health",
-        "status",
-        "agent.identity.get",
-        "agents.list",
-        "sessions.list",
-        "node.list",
-        "device.pair.list",
-      ].sort(),
-    );
+    // Exactly the method table (methods.ts + methods/): what is offered, nothing refused.
+    expect(f.methods.sort()).toEqual([...METHOD_NAMES].sort());
+    for (const m of ["chat.send", "chat.history", "chat.abort", "health", "status", "agent.identity.get"])
+      expect(f.methods).toContain(m);
+    for (const m of ["config.set", "config.apply", "config.patch", "wizard.start"])
+      expect(f.methods).not.toContain(m);
     expect(f.events.sort()).toEqual(["chat", "connect.challenge", "shutdown", "tick"]);
     expect((hello.snapshot as Record<string, unknown>).sessionDefaults).toEqual({
       defaultAgentId: "main",
@@ -206,8 +199,8 @@ describe("after the handshake", () => {
     c.send({ type: "event", id: "e1", event: "x" });
     c.send("[1,2");
     c.send({ type: "req", id: "", method: "health" });
-    const unknown = await c.call("config.get", {});
-    expect(unknown.error).toEqual({ code: "INVALID_REQUEST", message: "unknown method: config.get" });
+    const unknown = await c.call("no.such.method", {});
+    expect(unknown.error).toEqual({ code: "INVALID_REQUEST", message: "unknown method: no.such.method" });
     const again = await c.call("connect", {});
     expect(again.ok).toBe(false);
     const bad = c.frames.filter((f) => f.type === "res" && f.ok === false);

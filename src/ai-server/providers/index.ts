@@ -9,7 +9,7 @@
  * `./anthropic.ts`, `./openai.ts` or `./google.ts` statically (test/ai-server/lazy-sdk.test.ts).
  */
 
-import type { Provider } from "../../shared/chat-api.ts";
+import { PROVIDERS, type Provider } from "../../shared/chat-api.ts";
 import { PipbotError } from "../../shared/errors.ts";
 import { PIPBOT_HEADERS } from "../../shared/headers.ts";
 import type { ProviderAdapter, ProviderClientConfig } from "./types.ts";
@@ -107,7 +107,6 @@ export const untimedFetch: typeof fetch = Object.assign(
 export function createProviderRegistry(s: UpstreamSettings): ProviderRegistry {
   const f = s.fetch ?? untimedFetch;
   const adapters: Partial<Record<Provider, LazyAdapter>> = {};
-  const providers: Provider[] = ["anthropic", "openai", "google"];
   if (s.proxy) {
     const p = s.proxy;
     const headers: Record<string, string> = {
@@ -115,7 +114,7 @@ export function createProviderRegistry(s: UpstreamSettings): ProviderRegistry {
       [PIPBOT_HEADERS.userId]: p.userId,
     };
     if (p.machineId) headers[PIPBOT_HEADERS.machineId] = p.machineId;
-    for (const name of providers)
+    for (const name of PROVIDERS)
       adapters[name] = lazyAdapter(name, {
         apiKey: p.serviceToken,
         baseURL: `${p.siteUrl}${PROXY_PATHS[name]}`,
@@ -123,7 +122,7 @@ export function createProviderRegistry(s: UpstreamSettings): ProviderRegistry {
         fetch: f,
       });
   } else {
-    for (const name of providers) {
+    for (const name of PROVIDERS) {
       const key = s.keys[name];
       if (!key) continue;
       const baseURL = s.baseUrls[name];
@@ -144,7 +143,7 @@ export function createProviderRegistry(s: UpstreamSettings): ProviderRegistry {
     mode: s.proxy ? "proxy" : "direct",
     ...(s.proxy ? { userId: s.proxy.userId } : {}),
     configured,
-    loaded: () => providers.filter((p) => adapters[p]?.isLoaded),
+    loaded: () => PROVIDERS.filter((p) => adapters[p]?.isLoaded),
     get(provider) {
       const a = adapters[provider];
       if (a) return a;

@@ -1,5 +1,6 @@
 /** AI server variables: bind, auth, models, upstreams (proxy-v1 or direct), timeouts, limits. */
 import { z } from "zod";
+import { PROVIDER_CHOICES, PROVIDERS } from "../chat-api.ts";
 import { commonVars, convexVars } from "./common.ts";
 import {
   bool,
@@ -46,9 +47,9 @@ export const aiEnv = defineEnv(
       doc: "Model used when a request names none (provider/model).",
       fix: "set AI_DEFAULT_MODEL to provider/model, e.g. anthropic/claude-sonnet-4-5",
     }),
-    AI_DEFAULT_PROVIDER: envVar(z.enum(["anthropic", "openai", "google"]).optional(), {
+    AI_DEFAULT_PROVIDER: envVar(z.enum(PROVIDERS).optional(), {
       doc: "Provider for a bare model id (no provider/ prefix). Default: the provider of AI_DEFAULT_MODEL.",
-      fix: "set AI_DEFAULT_PROVIDER to anthropic, openai or google",
+      fix: `set AI_DEFAULT_PROVIDER to ${PROVIDER_CHOICES}`,
     }),
     AI_FALLBACK_MODELS: envVar(modelList, {
       doc: "Comma-separated provider/model list tried in order when a model's retries are exhausted.",

@@ -37,11 +37,17 @@ export interface Problem {
   fix: string;
 }
 
+/**
+ * A rule across variables (e.g. a public bind needs a token). Declared in method form so that it is
+ * checked bivariantly: any process's EnvDefinition is then an EnvDefinition<EnvVars>, and code that
+ * walks every process (the supervisor's fail-fast check, `pipbot check`) needs no cast.
+ */
+type EnvRule<V extends EnvVars> = { check(values: EnvValues<V>): Problem[] }["check"];
+
 export interface EnvDefinition<V extends EnvVars> {
   proc: string;
   vars: V;
-  /** Rules across variables (e.g. a public bind needs a token). */
-  rules: ((values: EnvValues<V>) => Problem[])[];
+  rules: EnvRule<V>[];
 }
 
 export function defineEnv<V extends EnvVars>(

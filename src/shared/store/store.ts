@@ -24,7 +24,9 @@ import type {
   Run,
   Session,
   StoredMessage,
+  UsageGroup,
   UsageRecord,
+  UsageRequest,
   UsageTotal,
 } from "./types.ts";
 import { UsageLog } from "./usage.ts";
@@ -209,6 +211,16 @@ export class Store {
 
   usageTotals(sinceMs = 0, userId?: string): UsageTotal[] {
     return this.usage.totals(sinceMs, userId);
+  }
+
+  /** Usage per session, provider, model and day, for the gateway's usage panels. */
+  usageGroups(sinceMs: number, untilMs: number, offsetMs = 0): UsageGroup[] {
+    return this.usage.groups(sinceMs, untilMs, offsetMs);
+  }
+
+  /** The newest `limit` usage rows of one session id (null: requests without a session). */
+  usageOfConversation(conversationId: string | null, limit = 200): UsageRequest[] {
+    return this.usage.ofConversation(conversationId, limit);
   }
 }
 

@@ -115,6 +115,34 @@ export interface UsageRecord {
   userId?: string;
 }
 
+/** Usage of one conversation, provider, model and day (the gateway's usage panels). */
+export interface UsageGroup {
+  conversationId: string | null;
+  provider: string;
+  model: string;
+  day: string;
+  requests: number;
+  failedRequests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  firstAt: number;
+  lastAt: number;
+}
+
+/** One AI server request's tokens (the gateway's per-session usage timeline). */
+export interface UsageRequest {
+  ts: number;
+  provider: string;
+  model: string;
+  status: string;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+}
+
 export interface UsageTotal {
   provider: string;
   model: string;

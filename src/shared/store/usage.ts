@@ -3,7 +3,7 @@
  * provider/model — of every user, or of one.
  */
 import { type Connection, prepare, type Row } from "./sql.ts";
-import type { UsageRecord, UsageTotal } from "./types.ts";
+import type { UsageGroup, UsageRecord, UsageRequest, UsageTotal } from "./types.ts";
 
 export class UsageLog {
   private readonly q;
@@ -20,6 +20,16 @@ export class UsageLog {
                       SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS failed
                FROM usage WHERE ts >= ?1 AND (?2 IS NULL OR user_id = ?2)
                GROUP BY provider, model ORDER BY provider, model`,
+      groups: `SELECT conversation_id AS conv, provider, model,
+                      strftime('%Y-%m-%d', (ts + ?3) / 1000, 'unixepoch') AS day,
+                      COUNT(*) AS requests, SUM(input_tokens) AS input, SUM(output_tokens) AS output,
+                      SUM(cache_read_tokens) AS cache_read, SUM(cache_write_tokens) AS cache_write,
+                      SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS failed, MIN(ts) AS first, MAX(ts) AS last
+               FROM usage WHERE ts >= ?1 AND ts <= ?2
+               GROUP BY conv, provider, model, day ORDER BY day, conv, provider, model LIMIT ?4`,
+      ofConversation: `SELECT * FROM (
+                 SELECT ts, provider, model, status, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens
+                 FROM usage WHERE conversation_id IS ?1 ORDER BY ts DESC, id DESC LIMIT ?2) ORDER BY ts`,
     });
   }
 
@@ -43,6 +53,41 @@ export class UsageLog {
       u.errorCode ?? null,
       u.userId ?? null,
     );
+  }
+
+  /**
+   * Requests in [sinceMs, untilMs] grouped by conversation (the gateway's session id), provider,
+   * model and day (`YYYY-MM-DD` of the time shifted by `offsetMs`, i.e. in the caller's zone).
+   */
+  groups(sinceMs: number, untilMs: number, offsetMs = 0, limit = 100_000): UsageGroup[] {
+    return (this.q.groups.all(sinceMs, untilMs, offsetMs, limit) as Row[]).map((r) => ({
+      conversationId: (r.conv as string | null) ?? null,
+      provider: r.provider as string,
+      model: r.model as string,
+      day: r.day as string,
+      requests: r.requests as number,
+      failedRequests: (r.failed as number) ?? 0,
+      inputTokens: (r.input as number) ?? 0,
+      outputTokens: (r.output as number) ?? 0,
+      cacheReadTokens: (r.cache_read as number) ?? 0,
+      cacheWriteTokens: (r.cache_write as number) ?? 0,
+      firstAt: r.first as number,
+      lastAt: r.last as number,
+    }));
+  }
+
+  /** The newest `limit` requests of one conversation (null: those without one), oldest first. */
+  ofConversation(conversationId: string | null, limit: number): UsageRequest[] {
+    return (this.q.ofConversation.all(conversationId, limit) as Row[]).map((r) => ({
+      ts: r.ts as number,
+      provider: r.provider as string,
+      model: r.model as string,
+      status: r.status as string,
+      inputTokens: r.input_tokens as number,
+      outputTokens: r.output_tokens as number,
+      cacheReadTokens: r.cache_read_tokens as number,
+      cacheWriteTokens: r.cache_write_tokens as number,
+    }));
   }
 
   /** Totals since `sinceMs`; with `userId`, only that user's requests. */

@@ -12,15 +12,13 @@ import {
   processEnvs,
   type SupervisorConfig,
 } from "../shared/config/index.ts";
-import type { ProcEntry } from "../shared/procfile.ts";
+import { PROC_NAMES, type ProcEntry } from "../shared/procfile.ts";
 import type { SupervisorSettings } from "./deps.ts";
 
 /** Known Procfile names whose configuration is checked before anything starts. */
-const CHILD_ENVS: Record<string, EnvDefinition<EnvVars> | undefined> = {
-  ai: processEnvs.ai as unknown as EnvDefinition<EnvVars>,
-  sync: processEnvs.sync as unknown as EnvDefinition<EnvVars>,
-  gateway: processEnvs.gateway as unknown as EnvDefinition<EnvVars>,
-};
+const CHILD_ENVS: Record<string, EnvDefinition<EnvVars> | undefined> = Object.fromEntries(
+  PROC_NAMES.map((name) => [name, processEnvs[name]]),
+);
 
 export function supervisorSettings(cfg: SupervisorConfig): SupervisorSettings {
   return {

@@ -1,7 +1,7 @@
 /** Context building and history trimming for the AI server and chat.history. */
 import { describe, expect, test } from "bun:test";
 import type { StoredMessage } from "../shared/store/index.ts";
-import { buildContext, errorKindOf, historyPayload } from "./context.ts";
+import { buildContext, errorKindOf, historyPayload } from "./stored-messages.ts";
 
 function msg(
   id: string,

@@ -1,5 +1,5 @@
 /**
- * What a run sends to the model, and how stored messages look on the wire:
+ * What stored messages become: what a run sends to the model, and how they look on the wire:
  * - `buildContext`: the session's answered turns (user message + reply, never merged, never twice)
  *   and the run's own message last, trimmed to a character budget (oldest turns dropped first).
  * - `historyPayload`: `chat.history` messages (oldest → newest) kept under a byte cap.

@@ -1,0 +1,42 @@
+/**
+ * The leak check (test/helpers/leak-check.ts, preloaded for every test file) can fail: a file that
+ * leaves a server and a detached child alive fails the run, naming the file and both leftovers
+ * (which it then kills); a file that cleans up passes.
+ */
+import { expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { childEnv, ROOT, spawnCaptured, waitFor } from "./helpers/index.ts";
+
+const FIXTURES = join("test", "fixtures", "leak-check");
+
+async function runFixture(name: string) {
+  const p = spawnCaptured(["bun", "test", `./${join(FIXTURES, name)}`], childEnv(), { cwd: ROOT });
+  return { code: await p.exited, out: p.output() };
+}
+
+const alive = (pid: number) => {
+  try {
+    return !/^\S+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+};
+
+test("a file that leaves a server and a detached child alive fails the run, naming both", async () => {
+  const { code, out } = await runFixture("leaks-a-server-and-a-child.ts");
+  expect(code).not.toBe(0);
+  expect(out).toContain(
+    `leak check: ${join(FIXTURES, "leaks-a-server-and-a-child.ts")} left 2 thing(s) alive`,
+  );
+  expect(out).toMatch(/a server listening on port \d+/);
+  const pid = Number(/process (\d+): sleep 300/.exec(out)?.[1]);
+  expect(pid).toBeGreaterThan(0);
+  await waitFor(() => !alive(pid), { what: `the leaked child ${pid} killed by the check` });
+});
+
+test("a file that stops what it started passes", async () => {
+  const { code, out } = await runFixture("clean.ts");
+  expect(out).not.toContain("leak check");
+  expect(code).toBe(0);
+});
