@@ -184,7 +184,9 @@ export async function executeRun(
         }
         waitDeadline ??= now() + avail.waitMs;
         if (!(await avail.waitReachable(waitDeadline, run.controller.signal))) {
-          if (run.controller.signal.aborted) throw e;
+          // Aborted while waiting: the abort's own reason (e.g. the run's timeout) says why.
+          const reason: unknown = run.controller.signal.reason;
+          if (run.controller.signal.aborted) throw isPipbotError(reason) ? reason : e;
           throw aiUnavailableError(avail.waitMs);
         }
         await abortableSleep(Math.min(100 * 2 ** aiRetries, 1000), run.controller.signal);
