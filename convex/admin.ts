@@ -41,19 +41,22 @@ const ROUTES: Record<string, Handler> = {
   },
   "GET /admin/v1/rollouts/status": async (ctx, _b, url) => {
     const id = url.searchParams.get("id");
-    const s = await ctx.runQuery(internal.rollout.status, id ? { rolloutId: id as Id<"rollouts"> } : {});
+    const s = await ctx.runQuery(
+      internal.rolloutControl.status,
+      id ? { rolloutId: id as Id<"rollouts"> } : {},
+    );
     return s ? json(200, s) : json(404, { error: "no rollout yet" });
   },
   "POST /admin/v1/rollouts/abort": async (ctx, b) => {
     const id = await ctx.runMutation(
-      internal.rollout.abort,
+      internal.rolloutControl.abort,
       typeof b.id === "string" ? { rolloutId: b.id as Id<"rollouts"> } : {},
     );
     return id ? json(200, { aborted: id }) : json(409, { error: "no running rollout to abort" });
   },
   "POST /admin/v1/rollouts/resume": async (ctx, b) => {
     const id = await ctx.runMutation(
-      internal.rollout.resume,
+      internal.rolloutControl.resume,
       typeof b.id === "string" ? { rolloutId: b.id as Id<"rollouts"> } : {},
     );
     return id ? json(200, { resumed: id }) : json(409, { error: "no running rollout to resume" });

@@ -6,6 +6,6 @@ import { cronJobs } from "convex/server";
 import { internal } from "./_generated/api";
 
 const crons = cronJobs();
-crons.interval("resume stalled rollouts", { minutes: 5 }, internal.rollout.resumeStalled, {});
+crons.interval("resume stalled rollouts", { minutes: 5 }, internal.rolloutControl.resumeStalled, {});
 crons.interval("close stale usage rows", { minutes: 10 }, internal.usage.closeStale, {});
 export default crons;

@@ -6,7 +6,7 @@
  * Retries of one request (same x-pipbot-request-id) share one row. Keys and tokens are never logged.
  */
 import { internal } from "./_generated/api";
-import { type ActionCtx, httpAction } from "./_generated/server";
+import { httpAction } from "./_generated/server";
 import { verifyServiceToken } from "./credentials";
 import { logLine } from "./lib/log";
 import {
@@ -125,12 +125,11 @@ export const llm = httpAction(async (ctx, request) => {
     await finish({ status: upstream.ok ? "finalized" : "failed", httpStatus: upstream.status }, zeroTokens());
     return new Response(text, { status: upstream.status, headers });
   }
-  return new Response(meteredBody(ctx, provider, upstream, finish), { status: upstream.status, headers });
+  return new Response(meteredBody(provider, upstream, finish), { status: upstream.status, headers });
 });
 
 /** The upstream body, chunk for chunk, with the usage read on the way and the row finished once. */
 function meteredBody(
-  _ctx: ActionCtx,
   provider: Provider,
   upstream: Response,
   finish: (f: Finish, t: Tokens) => Promise<void>,

@@ -2,8 +2,8 @@
  * Fleet rollout state, all in tables so a crash loses nothing: `start` picks the machines and
  * assigns waves (canary, then ×growth), `claim` hands a tick the next targets under a lease,
  * `record` stores outcomes, `advance` judges the wave (next wave, done, or roll back past the
- * failure threshold), `resume` restarts a stalled rollout, `abort` stops it, `status` shows it.
- * The work itself (Fly API calls) is rolloutTick.ts.
+ * failure threshold). Resuming, aborting and progress are rolloutControl.ts; the work itself (Fly
+ * API calls) is rolloutTick.ts.
  */
 import { v } from "convex/values";
 import { internal } from "./_generated/api";
@@ -27,7 +27,7 @@ export function waveSizes(total: number, canary: number, growth: number): number
   return sizes;
 }
 
-async function active(ctx: MutationCtx) {
+export async function active(ctx: MutationCtx) {
   for (const state of ACTIVE) {
     const r = await ctx.db
       .query("rollouts")
@@ -221,92 +221,5 @@ export const advance = internalMutation({
     if (c("updated") + c("failed") + c("updating") + c("restoring") > 0) return true;
     await ctx.db.patch(r._id, { state: "failed", updatedAt: now });
     return false;
-  },
-});
-
-/** Restarts a stalled rollout (its tick crashed): leases are released and a tick is scheduled. */
-export const resume = internalMutation({
-  args: { rolloutId: v.optional(v.id("rollouts")) },
-  handler: async (ctx, a) => {
-    const r = a.rolloutId ? await ctx.db.get(a.rolloutId) : await active(ctx);
-    if (!r || (r.state !== "running" && r.state !== "rolling_back")) return null;
-    await releaseLeases(ctx, r);
-    await ctx.scheduler.runAfter(0, internal.rolloutTick.tick, { rolloutId: r._id });
-    return r._id;
-  },
-});
-
-async function releaseLeases(ctx: MutationCtx, r: Doc<"rollouts">) {
-  for (const state of ["updating", "restoring"] as const) {
-    const rows = await ctx.db
-      .query("rolloutTargets")
-      .withIndex("by_rollout_wave", (q) =>
-        q.eq("rolloutId", r._id).eq("wave", r.currentWave).eq("state", state),
-      )
-      .collect();
-    for (const t of rows) await ctx.db.patch(t._id, { leaseUntil: 0 });
-  }
-}
-
-/** Cron: resumes active rollouts whose tick has not been seen for longer than a lease. */
-export const resumeStalled = internalMutation({
-  args: {},
-  handler: async (ctx) => {
-    const r = await active(ctx);
-    if (!r || Date.now() - r.tickAt < LEASE_MS) return null;
-    await releaseLeases(ctx, r);
-    await ctx.scheduler.runAfter(0, internal.rolloutTick.tick, { rolloutId: r._id });
-    return r._id;
-  },
-});
-
-/** Stops a rollout: no further machine is touched (an in-flight batch finishes and is recorded). */
-export const abort = internalMutation({
-  args: { rolloutId: v.optional(v.id("rollouts")) },
-  handler: async (ctx, a) => {
-    const r = a.rolloutId ? await ctx.db.get(a.rolloutId) : await active(ctx);
-    if (!r || (r.state !== "running" && r.state !== "rolling_back")) return null;
-    await ctx.db.patch(r._id, { state: "aborted", reason: "aborted by an operator", updatedAt: Date.now() });
-    return r._id;
-  },
-});
-
-/** Progress of one rollout (default: the latest): counts overall and per wave, and the failures. */
-export const status = internalQuery({
-  args: { rolloutId: v.optional(v.id("rollouts")) },
-  handler: async (ctx, a) => {
-    const r = a.rolloutId
-      ? await ctx.db.get(a.rolloutId)
-      : await ctx.db.query("rollouts").order("desc").first();
-    if (!r) return null;
-    const targets = await ctx.db
-      .query("rolloutTargets")
-      .withIndex("by_rollout_state", (q) => q.eq("rolloutId", r._id))
-      .collect();
-    const counts: Record<string, number> = {};
-    const perWave = r.waves.map((size, wave) => ({ wave, size, updated: 0, failed: 0, restored: 0 }));
-    for (const t of targets) {
-      counts[t.state] = (counts[t.state] ?? 0) + 1;
-      const w = perWave[t.wave];
-      if (w && (t.state === "updated" || t.state === "failed" || t.state === "restored")) w[t.state]++;
-    }
-    const failures = targets
-      .filter((t) => t.error !== undefined) // failed, restore_failed, or restored after failing
-      .slice(0, 20)
-      .map((t) => ({ machineId: t.machineId, flyApp: t.flyApp, state: t.state, error: t.error ?? null }));
-    return {
-      id: r._id,
-      imageRef: r.imageRef,
-      state: r.state,
-      reason: r.reason ?? null,
-      currentWave: r.currentWave,
-      waves: r.waves,
-      total: r.total,
-      counts,
-      perWave,
-      failures,
-      createdAt: r.createdAt,
-      updatedAt: r.updatedAt,
-    };
   },
 });

@@ -26,6 +26,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: Co
     summary: "ask the running processes how they are (up, ready, key facts); exit 1 if not",
     load: () => import("./status/main.ts"),
   },
+  up: {
+    summary: "start when a provider key or CONVEX_URL is set (environment or .env), else demo",
+    load: () => import("./supervisor/main.ts").then((m) => ({ main: m.upMain })),
+  },
   demo: {
     summary: "run the whole runtime against the bundled upstream simulator (no keys)",
     load: () => import("./supervisor/main.ts").then((m) => ({ main: m.demoMain })),

@@ -33,6 +33,7 @@ import type * as lib_usageMeter from "../lib/usageMeter.js";
 import type * as provisioning from "../provisioning.js";
 import type * as proxy from "../proxy.js";
 import type * as rollout from "../rollout.js";
+import type * as rolloutControl from "../rolloutControl.js";
 import type * as rolloutTick from "../rolloutTick.js";
 import type * as syncIngest from "../syncIngest.js";
 import type * as syncPush from "../syncPush.js";
@@ -67,6 +68,7 @@ declare const fullApi: ApiFromModules<{
   provisioning: typeof provisioning;
   proxy: typeof proxy;
   rollout: typeof rollout;
+  rolloutControl: typeof rolloutControl;
   rolloutTick: typeof rolloutTick;
   syncIngest: typeof syncIngest;
   syncPush: typeof syncPush;

@@ -12,7 +12,9 @@ import {
   secretValues,
 } from "../shared/config/index.ts";
 import { identity } from "../shared/identity.ts";
+import { INSTANCE_VAR, withInstanceHeader } from "../shared/instance.ts";
 import { createLogger, type PipbotLogger } from "../shared/log.ts";
+import { onStopSignals, type StopReason } from "../shared/stop-signals.ts";
 import { openStore, type Store } from "../shared/store/index.ts";
 import { type AppSettings, createApp } from "./app.ts";
 import { createProviderRegistry, type UpstreamSettings } from "./providers/index.ts";
@@ -127,7 +129,7 @@ export async function main(argv: string[]): Promise<number> {
       hostname: config.AI_HOST,
       port: config.AI_PORT,
       idleTimeout: IDLE_TIMEOUT_S,
-      fetch: (req) => app.fetch(req),
+      fetch: withInstanceHeader((req: Request) => app.fetch(req), process.env[INSTANCE_VAR]),
     });
   } catch (e) {
     log.fatal(
@@ -146,10 +148,19 @@ export async function main(argv: string[]): Promise<number> {
     `AI server listening on ${config.AI_HOST}:${server.port}`,
   );
 
-  const signal = await new Promise<string>((resolve) => {
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-    process.once("SIGINT", () => resolve("SIGINT"));
-  });
+  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<StopReason>();
+  const offStop = onStopSignals(
+    {
+      graceful: requestStop,
+      force: (why) => {
+        log.warn({ signal: why, inFlight: server.pendingRequests }, `received ${why} again; exiting now`);
+        shutdown.abort();
+        process.exit(1);
+      },
+    },
+    { env: process.env },
+  );
+  const signal = await stopRequested;
   log.info(
     { signal, inFlight: server.pendingRequests, drainMs: config.AI_DRAIN_MS },
     "stopping: draining in-flight requests",
@@ -167,6 +178,7 @@ export async function main(argv: string[]): Promise<number> {
     if ((await Promise.race([stopped, after(FLUSH_MS)])) === "deadline") await server.stop(true);
   }
   store.close();
+  offStop();
   log.info({ signal }, "AI server stopped");
   return 0;
 }

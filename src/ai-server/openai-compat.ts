@@ -3,7 +3,9 @@
  * so any OpenAI client can use pipbot as its base URL (model ids `provider/model`, or bare → the
  * default provider). Requests, responses, stream chunks and errors in OpenAI's shapes.
  */
+
 import { z } from "zod";
+import { retryAfterHeader } from "../shared/backoff.ts";
 import type { ChatUsage, Provider } from "../shared/chat-api.ts";
 import { type PipbotError, toPipbotError } from "../shared/errors.ts";
 import type { ChatOutcome } from "./chat.ts";
@@ -113,7 +115,7 @@ export function openaiErrorResponse(e: unknown): Response {
   const err = toPipbotError(e);
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (err.retryAfterMs !== undefined) {
-    headers["retry-after"] = String(Math.ceil(err.retryAfterMs / 1000));
+    headers["retry-after"] = retryAfterHeader(err.retryAfterMs);
     headers["retry-after-ms"] = String(err.retryAfterMs);
   }
   return new Response(JSON.stringify(openaiErrorBody(err)), { status: err.status, headers });

@@ -2,7 +2,9 @@
  * `pipbot dev <tool>`: developer tools. `pipbot dev upstream-sim [--port N] [--host H]` runs the
  * upstream simulator (Anthropic, OpenAI and Gemini wire formats) until SIGTERM/SIGINT.
  */
+
 import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
+import { onStopSignals, type StopReason } from "../shared/stop-signals.ts";
 import { startUpstreamSim } from "./upstream-sim.ts";
 
 const USAGE = `usage: pipbot dev upstream-sim [--port N] [--host ADDR]
@@ -35,10 +37,13 @@ export async function main(argv: string[]): Promise<number> {
     `${JSON.stringify({ level: "info", proc: "upstream-sim", msg: "upstream simulator listening", url: sim.url, port: sim.port })}\n`,
   );
   process.stdout.write(`upstream simulator listening on ${sim.url}\n`);
-  await new Promise<void>((resolve) => {
-    process.once("SIGTERM", () => resolve());
-    process.once("SIGINT", () => resolve());
-  });
+  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<StopReason>();
+  const offStop = onStopSignals(
+    { graceful: requestStop, force: () => process.exit(1) },
+    { env: process.env },
+  );
+  await stopRequested;
   await sim.stop();
+  offStop();
   return 0;
 }

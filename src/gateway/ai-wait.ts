@@ -9,6 +9,7 @@
  * One probe loop is shared by every waiting run (backoff 100 ms doubling to 1 s), and its state
  * (reachable or not, since when, how many runs wait) is what `/readyz` and `health` report.
  */
+import { abortableSleep } from "../shared/backoff.ts";
 import { isPipbotError, PipbotError } from "../shared/errors.ts";
 import type { AiClient } from "./ai-client.ts";
 
@@ -133,20 +134,6 @@ export class AiAvailability {
       if (this.waiting === 0) return;
     }
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** What `/readyz` and `health` say about the AI server's reachability and the runs waiting for it. */

@@ -168,7 +168,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     aiAvailability,
     now,
     panels: {
-      settings: config as unknown as Record<string, unknown>,
+      settings: config,
       redactor: logger.redactor,
       logRing: deps.logRing,
       identity: deps.identity ?? buildIdentity(["gateway"], {}),

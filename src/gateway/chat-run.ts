@@ -4,18 +4,14 @@
  * end on timeout or abort, store the result (finishRun) and only then emit the one terminal event
  * (final / aborted / error), then log the one wide line per turn.
  */
+
+import { abortableSleep } from "../shared/backoff.ts";
 import { type ChatUsage, contentText, type StreamEvent } from "../shared/chat-api.ts";
 import { isPipbotError, PipbotError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
-import {
-  type AiAvailability,
-  abortableSleep,
-  aiUnavailableError,
-  isAiServerDown,
-  isShuttingDown,
-} from "./ai-wait.ts";
+import { type AiAvailability, aiUnavailableError, isAiServerDown, isShuttingDown } from "./ai-wait.ts";
 import { buildContext, type ErrorKind, errorKindOf, type WireUsage, wireUsage } from "./stored-messages.ts";
 
 export interface ChatEventPayload {

@@ -7,6 +7,7 @@
  * Every run ends in exactly one of final / aborted / error, stored (finishRun) before the event
  * goes out, so a client reading chat.history after the event sees the same thing.
  */
+import { abortableSleep } from "../shared/backoff.ts";
 import { isPipbotError, PipbotError } from "../shared/errors.ts";
 import {
   type AbortCause,
@@ -176,9 +177,9 @@ export class ChatRuns {
       run.controller.abort();
     }
     const all = Promise.allSettled([...this.tails.values()]);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
+    const settled = new AbortController();
+    await Promise.race([all, abortableSleep(timeoutMs, settled.signal)]);
+    settled.abort(); // ends the wait's timer
   }
 
   /** A run has stored its end: it is no longer active, and a repeated key answers its status. */

@@ -7,8 +7,10 @@ import { parseCommandArgs } from "../shared/cli-args.ts";
 import { gatewayEnv, loadConfigOrExit, secretValues } from "../shared/config/index.ts";
 import { loadOrCreateToken } from "../shared/gateway-token.ts";
 import { buildInfo, identity } from "../shared/identity.ts";
+import { INSTANCE_VAR, withInstanceHeader } from "../shared/instance.ts";
 import { createLogger } from "../shared/log.ts";
 import { LogRing } from "../shared/log-ring.ts";
+import { onStopSignals, type StopReason } from "../shared/stop-signals.ts";
 import { openStore } from "../shared/store/index.ts";
 import { createGateway } from "./app.ts";
 
@@ -97,12 +99,12 @@ export async function main(argv: string[]): Promise<number> {
     server = Bun.serve({
       hostname: config.GATEWAY_HOST,
       port: config.GATEWAY_PORT,
-      fetch: gw.fetch,
+      fetch: withInstanceHeader(gw.fetch, process.env[INSTANCE_VAR]),
       websocket: gw.websocket,
     });
   } catch (e) {
     log.fatal(
-      { err: e, host: config.GATEWAY_HOST, port: config.GATEWAY_PORT },
+      { err: (e as Error).message, host: config.GATEWAY_HOST, port: config.GATEWAY_PORT },
       `cannot listen on ${config.GATEWAY_HOST}:${config.GATEWAY_PORT}: ${(e as Error).message}. Fix: set GATEWAY_PORT to a free port`,
     );
     await gw.stop();
@@ -143,27 +145,26 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
-  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<NodeJS.Signals>();
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++;
-    if (signals === 1) {
-      log.info({ event: "gateway_stopping", signal: sig }, `received ${sig}; stopping`);
-      requestStop(sig);
-    } else {
-      log.warn({ event: "gateway_stopping", signal: sig }, `received ${sig} again; exiting now`);
-      process.exit(1);
-    }
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<StopReason>();
+  const offStop = onStopSignals(
+    {
+      graceful: (why) => {
+        log.info({ event: "gateway_stopping", signal: why }, `received ${why}; stopping`);
+        requestStop(why);
+      },
+      force: (why) => {
+        log.warn({ event: "gateway_stopping", signal: why }, `received ${why} again; exiting now`);
+        process.exit(1);
+      },
+    },
+    { env: process.env },
+  );
 
   await stopRequested;
   await gw.stop({ reason: "gateway stopping", restartExpectedMs: 5000 });
   await server.stop(true);
   store.close();
   log.info({ event: "gateway_stopped" }, "gateway stopped");
-  process.off("SIGTERM", onSignal);
-  process.off("SIGINT", onSignal);
+  offStop();
   return 0;
 }

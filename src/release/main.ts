@@ -15,7 +15,7 @@ const USAGE = `usage: pipbot release [--mode integrated|separate] [--app NAME] [
                       [--allow-dirty] [--dry-run]
        pipbot release rollback <tag> [--mode integrated|separate] [--app NAME] [--dry-run]
        pipbot release list [--app NAME] [--json]
-       pipbot release rollout … (fleet rollout through the Convex backend: rollout --help)
+       pipbot release rollout … (fleet rollout through the Convex backend: docs/CONVEX.md)
 
 Builds and pushes registry.fly.io/<app>:deploy-<UTC YYYYMMDDHHMMSS>-<sha7> with
 \`fly deploy --build-only --push --image-label <tag>\` (integrated: fly-integrated.toml,

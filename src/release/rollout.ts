@@ -102,7 +102,11 @@ export async function rolloutMain(argv: string[], io: RolloutIo): Promise<number
   const base = adminUrl(io.env);
   const doFetch = io.fetch ?? fetch;
   const sleep = io.sleep ?? ((ms: number) => Bun.sleep(ms));
-  const call = async (method: "GET" | "POST", path: string, body?: unknown) => {
+  const call = async <T extends object = Record<string, unknown>>(
+    method: "GET" | "POST",
+    path: string,
+    body?: unknown,
+  ): Promise<T> => {
     let res: Response;
     try {
       res = await doFetch(`${base}/admin/v1${path}`, {
@@ -114,21 +118,21 @@ export async function rolloutMain(argv: string[], io: RolloutIo): Promise<number
       throw new Error(`cannot reach ${base}: ${(e as Error).message}`);
     }
     const text = await res.text();
-    let json: Record<string, unknown> = {};
+    let json: Partial<T> & { error?: unknown } = {};
     try {
-      json = JSON.parse(text) as Record<string, unknown>;
+      json = JSON.parse(text);
     } catch {
       /* reported below */
     }
     if (!res.ok) throw new Error(`HTTP ${res.status}: ${String(json.error ?? text.slice(0, 200))}`);
-    return json;
+    return json as T;
   };
   const print = (json: unknown, line: string) => io.out(values.json ? JSON.stringify(json) : line);
   const follow = async (id: string): Promise<number> => {
     let last = "";
     const poll = Number(io.env.PIPBOT_ROLLOUT_POLL_MS) > 0 ? Number(io.env.PIPBOT_ROLLOUT_POLL_MS) : 2000;
     for (;;) {
-      const s = (await call("GET", `/rollouts/status?id=${encodeURIComponent(id)}`)) as unknown as Status;
+      const s = await call<Status>("GET", `/rollouts/status?id=${encodeURIComponent(id)}`);
       const line = progressLine(s);
       if (line !== last) print(s, line);
       last = line;
@@ -142,10 +146,10 @@ export async function rolloutMain(argv: string[], io: RolloutIo): Promise<number
 
   try {
     if (first === "status") {
-      const s = (await call(
+      const s = await call<Status>(
         "GET",
         `/rollouts/status${second ? `?id=${encodeURIComponent(second)}` : ""}`,
-      )) as unknown as Status;
+      );
       if (values.wait && !SETTLED.has(s.state)) return await follow(s.id);
       print(s, progressLine(s));
       return 0;

@@ -48,6 +48,11 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<boolea
   });
 }
 
+/** A delay as a `Retry-After` header value: whole seconds, rounded up (never earlier than asked). */
+export function retryAfterHeader(ms: number): string {
+  return String(Math.ceil(ms / 1000));
+}
+
 /**
  * A `Retry-After` value (delta-seconds or an HTTP date) → milliseconds from `nowMs`, at most
  * `maxMs` (a bad header must not park the caller); undefined when absent or invalid.

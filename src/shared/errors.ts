@@ -6,6 +6,8 @@
  * HTTP bodies wrap it: { error: { ... } } with `status` as the HTTP status code.
  */
 
+import { retryAfterHeader } from "./backoff.ts";
+
 export const ERROR_CODES = {
   invalid_request: 400,
   unauthorized: 401,
@@ -93,6 +95,6 @@ export function toPipbotError(value: unknown, fallback: ErrorCode = "internal"):
 /** A JSON Response with the one error shape. */
 export function errorResponse(err: PipbotError, headers?: Record<string, string>): Response {
   const h: Record<string, string> = { "content-type": "application/json", ...headers };
-  if (err.retryAfterMs !== undefined) h["retry-after"] = String(Math.ceil(err.retryAfterMs / 1000));
+  if (err.retryAfterMs !== undefined) h["retry-after"] = retryAfterHeader(err.retryAfterMs);
   return new Response(JSON.stringify(err.toHttpBody()), { status: err.status, headers: h });
 }

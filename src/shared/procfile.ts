@@ -87,12 +87,10 @@ export function selectProcesses(entries: ProcEntry[], only: string[] | undefined
 }
 
 /**
- * The argv for a command: split directly when it is a plain list of words (so the child is the
- * process itself, not a shell), else run it with `/bin/sh -c` like foreman does.
+ * The argv for a command: always `/bin/sh -c <line>`, the way foreman and overmind run Procfile
+ * lines (variables, quotes, `&&`, redirections all work). A line starting with `exec` makes the
+ * shell replace itself, so the supervisor's child pid is the process itself (our Procfile does).
  */
 export function commandArgv(command: string): string[] {
-  const words = command.split(/\s+/).filter(Boolean);
-  const plain = /^[A-Za-z0-9_\-./:@%+,=]+$/;
-  if (words.every((w) => plain.test(w)) && !words[0]?.includes("=")) return words;
   return ["/bin/sh", "-c", command];
 }

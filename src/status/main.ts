@@ -9,6 +9,7 @@ import { identity } from "../shared/identity.ts";
 import { Redactor } from "../shared/redact.ts";
 import { PROBES, type ProcessStatus } from "./probes.ts";
 import { buildStatusReport, formatStatus, type StatusReport } from "./render.ts";
+import { readSupervisorSection, statusFileFor } from "./supervisor.ts";
 import { PROC_NAMES, type ProcName, targets } from "./targets.ts";
 
 const DEFAULT_TIMEOUT_MS = 2000;
@@ -21,13 +22,25 @@ same variables as the processes: AI_HOST/AI_PORT, SYNC_STATUS_PORT, GATEWAY_HOST
 (a wildcard bind such as 0.0.0.0 or :: is asked on 127.0.0.1).
 
 Prints this image's identity, then one line per process: up/ready or DOWN with the reason
-(connection refused, timeout, HTTP status and the body's reason), then its key facts.
+(connection refused, timeout, HTTP status and the body's reason), then its key facts; then the
+supervisor's view from DATA_DIR/supervisor-status.json (default: the newest of ./data and
+./data/demo): its pid and state, and per child its pid, state, uptime, restarts and last exit.
 Exit 0 when every selected process is up and ready, 1 when any is down or not ready.
 
 options:
   --json            one JSON object for scripts
   --only NAMES      comma-separated subset, e.g. --only gateway,sync
   --timeout-ms N    per-request timeout in milliseconds (default ${DEFAULT_TIMEOUT_MS})`;
+
+/** A live process with this pid (EPERM: it exists, owned by someone else). */
+function pidRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
 
 export async function collectStatus(
   env: Record<string, string | undefined>,
@@ -39,7 +52,8 @@ export async function collectStatus(
   names.forEach((n, i) => {
     processes[n] = results[i];
   });
-  const report = buildStatusReport(identity([...names], env), processes, timeoutMs, new Date());
+  const section = readSupervisorSection(statusFileFor(env.DATA_DIR, process.cwd()), pidRunning);
+  const report = buildStatusReport(identity([...names], env), processes, timeoutMs, new Date(), section);
   // The endpoints hold no secrets; redact anyway, so a reason quoting one cannot leak it.
   return new Redactor(secretValues(env)).value(report) as StatusReport;
 }

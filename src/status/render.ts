@@ -3,6 +3,11 @@
  * or down with the reason, then the key facts), and a summary line. Pure.
  */
 import type { Identity } from "../shared/identity.ts";
+import { formatDuration } from "./format.ts";
+import { formatSupervisor, type SupervisorSection } from "./supervisor.ts";
+
+export { formatDuration };
+
 import type { AiFacts, GatewayFacts, ProcessStatus, SyncFacts } from "./probes.ts";
 import type { ProcName } from "./targets.ts";
 
@@ -13,6 +18,8 @@ export interface StatusReport {
   timeoutMs: number;
   identity: Identity;
   processes: Partial<Record<ProcName, ProcessStatus>>;
+  /** The supervisor's view (DATA_DIR/supervisor-status.json), null when there is none. */
+  supervisor: SupervisorSection | null;
 }
 
 export function buildStatusReport(
@@ -20,18 +27,10 @@ export function buildStatusReport(
   processes: Partial<Record<ProcName, ProcessStatus>>,
   timeoutMs: number,
   now: Date,
+  supervisor: SupervisorSection | null = null,
 ): StatusReport {
   const ok = Object.values(processes).every((p) => p?.up && p.ready);
-  return { ok, checkedAt: now.toISOString(), timeoutMs, identity, processes };
-}
-
-/** 950 → "950 ms", 12_300 → "12 s", 400_000 → "6 min", 9_000_000 → "2.5 h". */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
-  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
-  if (ms < 172_800_000) return `${(ms / 3_600_000).toFixed(1)} h`;
-  return `${(ms / 86_400_000).toFixed(1)} d`;
+  return { ok, checkedAt: now.toISOString(), timeoutMs, identity, processes, supervisor };
 }
 
 function ago(at: number | null, nowMs: number): string {
@@ -97,6 +96,7 @@ export function formatStatus(r: StatusReport): string {
     out.push(`${name.padEnd(8)} ${state.padEnd(13)} ${parts.join(" · ")}`);
     if (!p.up || !p.ready) bad.push(`${name} ${p.up ? "not ready" : "down"}`);
   }
+  out.push(...formatSupervisor(r.supervisor, nowMs));
   const n = Object.keys(r.processes).length;
   out.push(r.ok ? `OK: ${n} of ${n} up and ready` : `NOT OK: ${bad.join(", ")}`);
   return out.join("\n");

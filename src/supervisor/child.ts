@@ -5,6 +5,7 @@
  * this file only runs and watches one child. Everything that touches the OS is injected.
  */
 import type { ProcEntry } from "../shared/procfile.ts";
+import type { ChildExit, ChildState } from "../shared/supervisor-status.ts";
 import { type Line, LineSplitter, type StreamName } from "./output.ts";
 import {
   Backoff,
@@ -23,7 +24,8 @@ export interface ChildHandle {
   exited: Promise<ExitStatus>;
 }
 
-export type SpawnFn = (spec: { name: string; command: string }) => ChildHandle;
+/** `instanceId`: fresh per spawn; the child gets it as PIPBOT_INSTANCE_ID (see shared/instance.ts). */
+export type SpawnFn = (spec: { name: string; command: string; instanceId: string }) => ChildHandle;
 
 export interface Clock {
   now(): number;
@@ -35,6 +37,8 @@ export type OutputFn = (proc: string, stream: StreamName, line: Line) => void;
 
 export interface Instance {
   pid: number;
+  /** The id this instance echoes on /healthz. */
+  id: string;
   startedAt: number;
   status: ExitStatus | null;
   exited: Promise<ExitStatus>;
@@ -69,6 +73,9 @@ export class Child {
   everReady = false;
   restarts = 0;
   current: Instance | null = null;
+  /** What the status file shows for it (the supervisor sets it on each change). */
+  state: ChildState = "starting";
+  lastExit: ChildExit | null = null;
   /** The last output lines (redacted), quoted when this child fails. */
   readonly recent: string[] = [];
 
@@ -84,10 +91,12 @@ export class Child {
 
   /** Spawn a new instance (throws what `spawn` throws); `onExit` runs once it has exited. */
   start(onExit: (inst: Instance, status: ExitStatus) => Promise<void>): Instance {
-    const handle = this.io.spawn({ name: this.entry.name, command: this.entry.command });
+    const id = crypto.randomUUID();
+    const handle = this.io.spawn({ name: this.entry.name, command: this.entry.command, instanceId: id });
     const splitters: Instance["splitters"] = [];
     const inst: Instance = {
       pid: handle.pid,
+      id,
       startedAt: this.io.clock.now(),
       status: null,
       exited: handle.exited,
@@ -148,17 +157,20 @@ export class Child {
     const { clock } = this.io;
     const check = this.check;
     const deadline = clock.now() + o.timeoutMs;
+    let stranger = false;
     for (;;) {
       if (inst.status) return `${describeExit(inst.status)} before it was ready`;
       if (o.stopping()) return "stopped before it was ready";
       let ok: boolean;
-      if (check.kind === "http")
-        ok = await probe(
-          this.io.fetch,
-          check.url,
-          Math.min(PROBE_TIMEOUT_MS.max, Math.max(PROBE_TIMEOUT_MS.min, deadline - clock.now())),
+      if (check.kind === "http") {
+        const timeout = Math.min(
+          PROBE_TIMEOUT_MS.max,
+          Math.max(PROBE_TIMEOUT_MS.min, deadline - clock.now()),
         );
-      else ok = clock.now() - inst.startedAt >= check.ms;
+        const res = await probe(this.io.fetch, check.url, timeout, check.instance ? inst.id : undefined);
+        ok = res === "ready";
+        stranger ||= res === "stranger";
+      } else ok = clock.now() - inst.startedAt >= check.ms;
       if (inst.status) return `${describeExit(inst.status)} before it was ready`;
       if (ok) {
         this.everReady = true;
@@ -167,7 +179,11 @@ export class Child {
       const left = deadline - clock.now();
       if (left <= 0) {
         const how =
-          check.kind === "http" ? `${check.url} did not answer 2xx` : `did not stay up ${check.ms} ms`;
+          check.kind !== "http"
+            ? `did not stay up ${check.ms} ms`
+            : stranger
+              ? `${check.url} was answered by another process, not this child (no matching x-pipbot-instance): is something else on the port?`
+              : `${check.url} did not answer 2xx`;
         return `not ready within ${o.timeoutMs} ms (${how})`;
       }
       const wait =

@@ -37,7 +37,7 @@ export function simProcess(simPort: number): { entry: ProcEntry; check: Readines
   return {
     entry: {
       name: SIM_NAME,
-      command: `bun src/cli.ts dev upstream-sim --port ${simPort} --host 127.0.0.1`,
+      command: `exec bun src/cli.ts dev upstream-sim --port ${simPort} --host 127.0.0.1`,
       line: 0,
     },
     check: { kind: "http", url: `${simUrl(simPort)}/healthz` },

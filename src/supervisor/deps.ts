@@ -4,6 +4,7 @@
  */
 import type { Logger } from "pino";
 import type { ProcEntry } from "../shared/procfile.ts";
+import type { SupervisorView } from "../shared/supervisor-status.ts";
 import type { Clock, OutputFn, SpawnFn } from "./child.ts";
 import type { BackoffSettings, CrashLoopSettings } from "./policy.ts";
 import type { FetchLike, ReadinessCheck } from "./readiness.ts";
@@ -32,6 +33,10 @@ export interface SupervisorDeps {
   fetch: FetchLike;
   output: OutputFn;
   logger: Logger;
+  /** This process's pid (shown in the status view). */
+  pid?: number;
+  /** Called with the supervisor's view on every change (main.ts writes the status file). */
+  onChange?: (view: SupervisorView) => void;
   /** Called once every process is ready (the demo prints its banner here). */
   onReady?: () => void;
   /** Redacts a child's raw line before it is kept for quoting in a failure message. */

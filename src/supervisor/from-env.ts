@@ -13,6 +13,7 @@ import {
   type SupervisorConfig,
 } from "../shared/config/index.ts";
 import { PROC_NAMES, type ProcEntry } from "../shared/procfile.ts";
+import { PARENT_WATCH_VAR } from "../shared/stop-signals.ts";
 import type { SupervisorSettings } from "./deps.ts";
 
 /** Known Procfile names whose configuration is checked before anything starts. */
@@ -47,10 +48,14 @@ export function childConfigProblems(entries: ProcEntry[], env: Env): string[] {
   });
 }
 
-/** The children's environment: the supervisor's own (unset values dropped), marked supervised. */
+/**
+ * The children's environment: the supervisor's own (unset values dropped), marked supervised, with
+ * the parent-death watch on (their stdin is a pipe from this supervisor).
+ */
 export function childEnv(env: Env): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
   out.PIPBOT_SUPERVISED = "1";
+  out[PARENT_WATCH_VAR] = "stdin";
   return out;
 }

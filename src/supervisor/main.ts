@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { abortableSleep } from "../shared/backoff.ts";
-import { UsageError } from "../shared/cli-args.ts";
+import { HelpRequested, UsageError } from "../shared/cli-args.ts";
 import {
   type Env,
   EX_CONFIG,
@@ -20,6 +20,7 @@ import {
 } from "../shared/config/index.ts";
 import { loadOrCreateToken } from "../shared/gateway-token.ts";
 import { identity, ROOT_DIR } from "../shared/identity.ts";
+import { INSTANCE_VAR } from "../shared/instance.ts";
 import { createLogger, type PipbotLogger } from "../shared/log.ts";
 import {
   commandArgv,
@@ -29,12 +30,23 @@ import {
   selectProcesses,
   startOrder,
 } from "../shared/procfile.ts";
+import { onStopSignals } from "../shared/stop-signals.ts";
+import { statusFilePath, writeStatusFile } from "../shared/supervisor-status.ts";
 import { parseDemoArgs, parseStartArgs, USAGE } from "./args.ts";
 import { chatDataDirFor, demoBanner, demoEnv, readyMessage, simProcess, simUrl } from "./demo.ts";
 import { childConfigProblems, childEnv, supervisorSettings } from "./from-env.ts";
 import { consoleFormat, scrubLine } from "./output.ts";
+import {
+  acquireLock,
+  bindTargets,
+  EX_UNAVAILABLE,
+  lockBusyMessage,
+  portBusyMessage,
+  portCollisions,
+} from "./preflight.ts";
 import { type ReadinessCheck, readinessFor } from "./readiness.ts";
 import { type ChildHandle, type Clock, Supervisor } from "./supervisor.ts";
+import { UP_USAGE, upChoice } from "./up.ts";
 
 export { USAGE };
 
@@ -92,6 +104,35 @@ function groupAlive(pgid: number): boolean {
   return false;
 }
 
+/** The supervisor pid of a DATA_DIR lock is still running (a live pipbot process, not a reused pid). */
+function isSupervisorPid(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+  if (!existsSync("/proc/self/cmdline")) return true;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    if (/^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2))) return false;
+    return /cli\.ts|pipbot/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** Why `host:port` cannot be bound right now, or null when it is free (the preflight bind). */
+function bindError(host: string, port: number): string | null {
+  if (port === 0) return null;
+  try {
+    Bun.serve({ hostname: host, port, fetch: () => new Response(null) }).stop(true);
+    return null;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code ?? (e as Error).message;
+  }
+}
+
 function loadProcesses(path: string, only: string[] | undefined): ProcEntry[] {
   let text: string;
   try {
@@ -131,6 +172,37 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     return EX_CONFIG;
   }
 
+  // Two processes on one port: a configuration error (exit 78), before anything else.
+  const targets = bindTargets(entries, cfg);
+  const collisions = portCollisions(targets);
+  if (collisions.length > 0) {
+    process.stderr.write(`pipbot start: not starting anything: ports collide:\n${collisions.join("\n")}\n`);
+    return EX_CONFIG;
+  }
+  // Another runtime on the same DATA_DIR, or a port already taken: exit 69, nothing started.
+  let lock: ReturnType<typeof acquireLock>;
+  try {
+    lock = acquireLock(resolve(cfg.DATA_DIR), process.pid, isSupervisorPid);
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    process.stderr.write(
+      `pipbot start: cannot take the lock in DATA_DIR ${resolve(cfg.DATA_DIR)} (${why}). Fix: set DATA_DIR to a writable directory. Nothing was started.\n`,
+    );
+    return EX_CONFIG;
+  }
+  if (!lock.ok) {
+    process.stderr.write(`${lockBusyMessage(resolve(cfg.DATA_DIR), lock)}\n`);
+    return EX_UNAVAILABLE;
+  }
+  for (const t of targets) {
+    const err = bindError(t.host, t.port);
+    if (err) {
+      lock.release();
+      process.stderr.write(`${portBusyMessage(t, err)}\n`);
+      return EX_UNAVAILABLE;
+    }
+  }
+
   const names = [...(opts.before ?? []).map((b) => b.entry.name), ...entries.map((e) => e.name)];
   // Human output on a terminal (unless this supervisor is itself supervised): every line, the
   // supervisor's own included, as `name | level msg`; otherwise JSON lines.
@@ -151,6 +223,11 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     { event: "identity", ...identity(names, opts.env), procfile: procfilePath },
     "pipbot supervisor starting",
   );
+  if (lock.stale)
+    logger.warn(
+      { event: "stale_lock", holder: lock.stale, dataDir: resolve(cfg.DATA_DIR) },
+      `took over the DATA_DIR lock of supervisor pid ${lock.stale.pid}, which is no longer running`,
+    );
 
   const output = (
     proc: string,
@@ -161,6 +238,7 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     write(`${logger.redactor.string(text)}\n`);
   };
 
+  const statusPath = statusFilePath(resolve(cfg.DATA_DIR));
   const cwd = dirname(procfilePath);
   const env = childEnv(opts.env);
 
@@ -170,11 +248,13 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
       ...entries.map((entry) => ({ entry, check: readinessFor(entry.name, cfg) })),
     ],
     settings: supervisorSettings(cfg),
-    spawn: ({ command }): ChildHandle => {
+    spawn: ({ command, instanceId }): ChildHandle => {
+      // stdin is the parent-death pipe: only this process holds its write end, so the child
+      // reads end-of-file when the supervisor dies, however it dies (PIPBOT_PARENT_WATCH=stdin).
       const proc = Bun.spawn(commandArgv(command), {
         cwd,
-        env,
-        stdin: "ignore",
+        env: { ...env, [INSTANCE_VAR]: instanceId },
+        stdin: "pipe",
         stdout: "pipe",
         stderr: "pipe",
         detached: true,
@@ -196,21 +276,24 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     output,
     scrub: (text) => scrubLine(text, logger.redactor),
     logger,
+    pid: process.pid,
+    onChange: (view) => writeStatusFile(statusPath, view),
     ...(opts.onReady ? { onReady: () => opts.onReady?.(sup) } : {}),
   });
 
-  const onSignal = (sig: NodeJS.Signals) => sup.requestStop(sig);
-  if (opts.signals !== false) {
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
-  }
+  // First signal: graceful stop in reverse order; second: SIGKILL every group (shared semantics).
+  const offStop =
+    opts.signals === false
+      ? () => {}
+      : onStopSignals(
+          { graceful: (why) => sup.requestStop(why), force: (why) => sup.requestStop(why) },
+          { env: opts.env },
+        );
   try {
     return await sup.run();
   } finally {
-    if (opts.signals !== false) {
-      process.off("SIGTERM", onSignal);
-      process.off("SIGINT", onSignal);
-    }
+    offStop();
+    lock.release();
     logger.flush();
   }
 }
@@ -258,4 +341,17 @@ export async function demoMain(argv: string[]): Promise<number> {
         }),
       ),
   });
+}
+
+/** `pipbot up`: start or demo, chosen from the environment (with .env) — see up.ts. */
+export async function upMain(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) throw new HelpRequested(UP_USAGE);
+  const choice = upChoice(process.env);
+  process.stderr.write(`pipbot up: ${choice.why}\n`);
+  try {
+    return await (choice.mode === "start" ? main(argv) : demoMain(argv));
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(e.message, `${UP_USAGE}\n\n${e.usage}`);
+    throw e;
+  }
 }

@@ -129,7 +129,48 @@ export function tagLine(
 
 const COLOURS = [36, 33, 32, 35, 34, 31, 96, 93, 92, 95];
 
-/** Terminal form: `name | line`, the name coloured and padded; JSON lines shown as `level msg`. */
+/** The fields a terminal line shows after the message, in this order (the rest are counted). */
+export const KEY_FIELDS = [
+  "child",
+  "pid",
+  "code",
+  "signal",
+  "action",
+  "nextDelayMs",
+  "restarts",
+  "runId",
+  "state",
+  "status",
+  "durationMs",
+  "readyMs",
+  "port",
+  "url",
+  "reason",
+  "error",
+  "err",
+] as const;
+const MAX_FIELDS = 5;
+const MAX_VALUE_CHARS = 80;
+const SKIP = new Set(["level", "time", "msg", "proc", "hostname", "pid", "event"]);
+
+function fieldValue(v: unknown): string {
+  const x = v && typeof v === "object" && "message" in v && typeof v.message === "string" ? v.message : v;
+  const t =
+    typeof x === "string" ? (/[\s"=]/.test(x) ? JSON.stringify(x) : x) : (JSON.stringify(x) ?? String(x));
+  return t.length > MAX_VALUE_CHARS ? `${t.slice(0, MAX_VALUE_CHARS - 1)}…` : t;
+}
+
+/** `HH:MM:SS.mmm` (UTC) of a pino `time` (epoch ms or ISO), else of `now`. */
+function clock(time: unknown, now: Date): string {
+  const d = typeof time === "number" || typeof time === "string" ? new Date(time) : now;
+  return (Number.isNaN(d.getTime()) ? now : d).toISOString().slice(11, 23);
+}
+
+/**
+ * Terminal form: `HH:MM:SS.mmm name | level msg key=value …`, the name coloured and padded. A JSON
+ * line shows its message and at most a few key fields (KEY_FIELDS first, values cut at 80
+ * characters, `+N` for the fields left out) instead of a wrapped JSON tail; other lines as they are.
+ */
 export function prettyLine(
   proc: string,
   stream: StreamName,
@@ -137,25 +178,33 @@ export function prettyLine(
   colourIndex: number,
   width: number,
   redactor?: Redactor,
+  now: Date = new Date(),
 ): string {
   const c = COLOURS[colourIndex % COLOURS.length];
-  const prefix = `\x1b[${c}m${proc.padEnd(width)} |\x1b[0m `;
+  let time = clock(undefined, now);
   let body = line.text;
   if (!line.part && body.startsWith("{")) {
     try {
       const parsed = JSON.parse(body) as Record<string, unknown>;
       const obj = redactor && hasSecretField(parsed) ? (redactor.value(parsed) as typeof parsed) : parsed;
-      const { level, time, msg, proc: _p, hostname: _h, ...rest } = obj;
-      const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : "";
-      body = `${String(level ?? "info")} ${String(msg ?? "")}${extra}`;
-      void time;
+      time = clock(obj.time, now);
+      const keys = [
+        ...KEY_FIELDS.filter((k) => k in obj && obj[k] !== null && obj[k] !== undefined),
+        ...Object.keys(obj).filter(
+          (k) => !SKIP.has(k) && !(KEY_FIELDS as readonly string[]).includes(k) && obj[k] !== null,
+        ),
+      ];
+      const shown = keys.slice(0, MAX_FIELDS).map((k) => `${k}=${fieldValue(obj[k])}`);
+      const more = keys.length > MAX_FIELDS ? ` +${keys.length - MAX_FIELDS}` : "";
+      const level = String(obj.level ?? "info");
+      body = `${level} ${String(obj.msg ?? "")}${shown.length ? ` \x1b[2m${shown.join(" ")}${more}\x1b[0m` : ""}`;
     } catch {
       // plain line
     }
   }
   if (line.part) body += ` [part ${line.part.index}${line.part.last ? ", last" : ""}]`;
   if (stream === "stderr") body = `\x1b[31m${body}\x1b[0m`;
-  return prefix + body;
+  return `\x1b[2m${time}\x1b[0m \x1b[${c}m${proc.padEnd(width)} |\x1b[0m ${body}`;
 }
 
 /**

@@ -7,10 +7,13 @@
  * so this file is one state machine; one child's own mechanics (spawn, output, readiness wait)
  * live in child.ts, the reverse-order stop in shutdown.ts, and `main.ts` provides the real adapters.
  */
+import type { SupervisorView } from "../shared/supervisor-status.ts";
 import { Child, type Instance } from "./child.ts";
 import type { GroupSignal, SupervisorDeps } from "./deps.ts";
 import { describeExit, type ExitStatus, failureExitCode } from "./policy.ts";
 import { shutdown } from "./shutdown.ts";
+
+type ChildExitState = "restarting" | "stopped" | "failed";
 
 export type { ChildHandle, Clock, OutputFn, SpawnFn } from "./child.ts";
 export type { KillGroupFn, SupervisorDeps, SupervisorSettings } from "./deps.ts";
@@ -29,8 +32,10 @@ export class Supervisor {
     this.resolveStopped = r;
   });
   private readonly pending = new Set<Promise<unknown>>();
+  private readonly startedAt: number;
 
   constructor(private readonly d: SupervisorDeps) {
+    this.startedAt = d.clock.now();
     this.managed = d.processes.map(
       ({ entry, check }) =>
         new Child(entry, check, d.settings, {
@@ -45,6 +50,33 @@ export class Supervisor {
 
   get status(): SupervisorState {
     return this.state;
+  }
+
+  /** The supervisor's view: each child's pid, state, uptime start, restarts and last exit. */
+  view(): SupervisorView {
+    return {
+      pid: this.d.pid ?? 0,
+      startedAt: this.startedAt,
+      updatedAt: this.d.clock.now(),
+      state: this.state,
+      children: this.managed.map((m) => ({
+        name: m.entry.name,
+        pid: m.current && !m.current.status ? m.current.pid : null,
+        state: m.state,
+        startedAt: m.current && !m.current.status ? m.current.startedAt : null,
+        restarts: m.restarts,
+        lastExit: m.lastExit,
+      })),
+    };
+  }
+
+  private changed(): void {
+    if (!this.d.onChange) return;
+    try {
+      this.d.onChange(this.view());
+    } catch (e) {
+      this.d.logger.warn({ event: "status_write_failed", err: e }, "could not write the status file");
+    }
   }
 
   /** Start everything, supervise until stopped; resolves with the exit code. */
@@ -62,6 +94,8 @@ export class Supervisor {
         this.fail(m, res, inst.status);
         break;
       }
+      m.state = "ready";
+      this.changed();
       log.info(
         {
           event: "child_ready",
@@ -82,6 +116,7 @@ export class Supervisor {
         },
         "all processes ready",
       );
+      this.changed();
       this.d.onReady?.();
     }
     await this.stopped;
@@ -119,6 +154,8 @@ export class Supervisor {
       return null;
     }
     this.track(inst.handled);
+    m.state = "starting";
+    this.changed();
     this.d.logger.info(
       {
         event: "child_start",
@@ -154,15 +191,29 @@ export class Supervisor {
       uptimeMs: now - inst.startedAt,
       restarts: m.restarts,
     };
+    const record = (action: string, state: ChildExitState) => {
+      m.lastExit = {
+        code: status.code,
+        signal: status.signal,
+        at: now,
+        uptimeMs: base.uptimeMs,
+        action,
+        reason: describeExit(status),
+      };
+      m.state = state;
+      this.changed();
+    };
     if (this.state === "stopping" || this.state === "stopped") {
       // Its own exit before it was ready is what failed startup (fail() may have run first).
       if (!inst.stopSent && !m.everReady && this.failure?.child === m.entry.name) {
+        record("startup_failure", "failed");
         logger.error(
           { ...base, action: "startup_failure", nextDelayMs: null },
           `${m.entry.name} ${describeExit(status)} before it was ready`,
         );
         return;
       }
+      record("stopped", "stopped");
       logger.info(
         { ...base, action: "stopped", nextDelayMs: null },
         `${m.entry.name} ${describeExit(status)}`,
@@ -172,6 +223,7 @@ export class Supervisor {
     // Leftover grandchildren of a crashed child would hold its port: clear the group.
     this.d.killGroup(inst.pid, "SIGKILL");
     if (!m.everReady) {
+      record("startup_failure", "failed");
       logger.error(
         { ...base, action: "startup_failure", nextDelayMs: null },
         `${m.entry.name} ${describeExit(status)} before it was ready`,
@@ -180,6 +232,7 @@ export class Supervisor {
     }
     if (m.window.record(now)) {
       const { maxRestarts, windowMs } = this.d.settings.crashLoop;
+      record("crash_loop", "failed");
       logger.error(
         { ...base, action: "crash_loop", nextDelayMs: null, maxRestarts, windowMs },
         `${m.entry.name} crash loop: more than ${maxRestarts} restarts within ${windowMs} ms`,
@@ -192,6 +245,7 @@ export class Supervisor {
       return;
     }
     const delay = m.backoff.next(base.uptimeMs);
+    record("restart", "restarting");
     logger.warn(
       { ...base, action: "restart", nextDelayMs: delay },
       `${m.entry.name} ${describeExit(status)}; restarting in ${delay} ms`,
@@ -206,6 +260,10 @@ export class Supervisor {
     const inst = this.spawn(m);
     if (!inst) return;
     const res = await this.awaitReady(m, inst);
+    if (res === "ready") {
+      m.state = "ready";
+      this.changed();
+    }
     if (res === "ready")
       this.d.logger.info(
         { event: "child_ready", child: m.entry.name, pid: inst.pid, restarts: m.restarts },
@@ -237,6 +295,8 @@ export class Supervisor {
 
   private beginShutdown(reason: string): void {
     this.state = "stopping";
+    for (const m of this.managed) if (m.state !== "failed" && m.state !== "stopped") m.state = "stopping";
+    this.changed();
     this.stopCtl.abort();
     const { clock, logger, settings, groupAlive } = this.d;
     void shutdown(reason, {
@@ -252,6 +312,7 @@ export class Supervisor {
       outcome: () => ({ exitCode: this.exitCode(), failure: this.failure }),
     }).finally(() => {
       this.state = "stopped";
+      this.changed();
       this.resolveStopped();
     });
   }

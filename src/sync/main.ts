@@ -11,7 +11,9 @@ import {
   syncEnv,
 } from "../shared/config/index.ts";
 import { identity } from "../shared/identity.ts";
+import { INSTANCE_VAR, withInstanceHeader } from "../shared/instance.ts";
 import { createLogger, type PipbotLogger } from "../shared/log.ts";
+import { onStopSignals, type StopReason } from "../shared/stop-signals.ts";
 import { openStore, type Store } from "../shared/store/index.ts";
 import type { PushTarget } from "./push.ts";
 import { SyncRunner } from "./runner.ts";
@@ -59,10 +61,14 @@ function disabledSource(store: Store): StatusSource {
 
 function startStatusServer(config: SyncConfig, source: StatusSource, log: PipbotLogger) {
   try {
-    return Bun.serve({ hostname: "127.0.0.1", port: config.SYNC_STATUS_PORT, fetch: statusHandler(source) });
+    return Bun.serve({
+      hostname: "127.0.0.1",
+      port: config.SYNC_STATUS_PORT,
+      fetch: withInstanceHeader(statusHandler(source), process.env[INSTANCE_VAR]),
+    });
   } catch (e) {
     log.fatal(
-      { err: e, port: config.SYNC_STATUS_PORT },
+      { err: (e as Error).message, port: config.SYNC_STATUS_PORT },
       `cannot serve sync status on 127.0.0.1:${config.SYNC_STATUS_PORT}: ${(e as Error).message}. Fix: set SYNC_STATUS_PORT to a free port`,
     );
     return null;
@@ -113,26 +119,26 @@ export async function main(argv: string[]): Promise<number> {
     `sync worker ${runner ? "running" : "disabled"}; status on http://127.0.0.1:${server.port}/status`,
   );
 
-  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<NodeJS.Signals>();
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++;
-    if (signals === 1) {
-      log.info(
-        { event: "sync_stopping", signal: sig, graceMs: config.SYNC_SHUTDOWN_GRACE_MS },
-        `received ${sig}; stopping`,
-      );
-      requestStop(sig);
-    } else {
-      log.warn(
-        { event: "sync_stopping", signal: sig },
-        `received ${sig} again; abandoning the in-flight push now`,
-      );
-      runner?.abortNow();
-    }
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<StopReason>();
+  const offStop = onStopSignals(
+    {
+      graceful: (sig) => {
+        log.info(
+          { event: "sync_stopping", signal: sig, graceMs: config.SYNC_SHUTDOWN_GRACE_MS },
+          `received ${sig}; stopping`,
+        );
+        requestStop(sig);
+      },
+      force: (sig) => {
+        log.warn(
+          { event: "sync_stopping", signal: sig },
+          `received ${sig} again; abandoning the in-flight push now`,
+        );
+        runner?.abortNow();
+      },
+    },
+    { env: process.env },
+  );
 
   const loop = runner ? runner.start() : new Promise<void>(() => {});
   let code = 0;
@@ -156,7 +162,6 @@ export async function main(argv: string[]): Promise<number> {
     },
     "sync worker stopped",
   );
-  process.off("SIGTERM", onSignal);
-  process.off("SIGINT", onSignal);
+  offStop();
   return code;
 }

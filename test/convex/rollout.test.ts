@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import type { Id } from "../../convex/_generated/dataModel";
-import { waveSizes } from "../../convex/rollout.ts";
+import { LEASE_MS, waveSizes } from "../../convex/rollout.ts";
 import { type FakeFly, type FakeMachine, startFakeFly } from "../fakes/fly-machines.ts";
 import { type FakeRegistry, startFakeRegistry } from "../fakes/registry.ts";
 import { waitFor } from "../helpers/index.ts";
@@ -79,7 +79,7 @@ async function fleet(n: number): Promise<FakeMachine[]> {
 const begin = (over: Record<string, unknown> = {}) =>
   t.action(internal.rolloutTick.begin, { imageRef: newImage, ...over });
 const status = (rolloutId?: string) =>
-  t.query(internal.rollout.status, rolloutId ? { rolloutId: rolloutId as Id<"rollouts"> } : {});
+  t.query(internal.rolloutControl.status, rolloutId ? { rolloutId: rolloutId as Id<"rollouts"> } : {});
 const settled = async (rolloutId: string, timeoutMs = 30_000) =>
   await waitFor(
     async () => {
@@ -197,9 +197,38 @@ describe("rollout", () => {
     expect(logs.lines.some((l) => l.includes("Fly API unreachable"))).toBe(true);
     fly.faults.beforeUpdate = undefined;
     await fly.up();
-    expect(await t.mutation(internal.rollout.resume, {})).toBe(r.rolloutId);
+    expect(await t.mutation(internal.rolloutControl.resume, {})).toBe(r.rolloutId);
     const s = await settled(r.rolloutId);
     expect(s).toMatchObject({ state: "completed", counts: { updated: 40 } });
+    for (const m of ms) expect(fly.updates.get(m.id)).toBe(1);
+  });
+
+  test("the cron resumes a stalled rollout only once its tick's lease has run out", async () => {
+    const ms = await fleet(12);
+    let n = 0;
+    fly.faults.beforeUpdate = () => {
+      if (++n === 3) queueMicrotask(() => void fly.down());
+    };
+    const r = await begin({ canary: 1, growth: 4, concurrency: 4 });
+    await waitFor(
+      async () => {
+        await t.finishAllScheduledFunctions(() => {});
+        const s = await status(r.rolloutId);
+        return s?.state === "running" && (s.counts.updating ?? 0) > 0 ? s : null;
+      },
+      { what: "a stalled rollout" },
+    );
+    fly.faults.beforeUpdate = undefined;
+    await fly.up();
+    // the tick was seen moments ago: its lease still holds, the cron leaves it alone
+    expect(await t.mutation(internal.rolloutControl.resumeStalled, {})).toBeNull();
+    await t.run(async (ctx) => {
+      const row = await ctx.db.get(r.rolloutId);
+      await ctx.db.patch(r.rolloutId, { tickAt: row!.tickAt - LEASE_MS - 1 });
+    });
+    expect(await t.mutation(internal.rolloutControl.resumeStalled, {})).toBe(r.rolloutId);
+    const s = await settled(r.rolloutId);
+    expect(s).toMatchObject({ state: "completed", counts: { updated: 12 } });
     for (const m of ms) expect(fly.updates.get(m.id)).toBe(1);
   });
 
@@ -209,7 +238,7 @@ describe("rollout", () => {
     fly.faults.beforeUpdate = () => {
       if (!aborted) {
         aborted = true;
-        void t.mutation(internal.rollout.abort, {});
+        void t.mutation(internal.rolloutControl.abort, {});
       }
     };
     const r = await begin({ canary: 1, concurrency: 1 });

@@ -100,6 +100,11 @@ describe("chat.send", () => {
   test("a duplicate idempotency key is in_flight while running and the cached result after, never a second run", async () => {
     const { t, c, ai } = await setup();
     await c.call("chat.send", { sessionKey: "main", message: "[slow] dup", idempotencyKey: "dup-1" });
+    // The ack comes before the run reaches the AI server: count from once it has (else its request
+    // could land after `before` and look like a second run).
+    await waitFor(() => ai.requests.some((r) => r.body.messages.at(-1)?.content === "[slow] dup"), {
+      what: "dup-1's request at the AI server",
+    });
     const before = ai.requests.length;
     const again = await c.chatSend("main", "[slow] dup", "dup-1");
     expect(again.payload).toEqual({ runId: "dup-1", status: "in_flight" });
@@ -495,8 +500,7 @@ describe("streaming and storage details", () => {
     }
     expect(t.gw.stats().activeRuns).toBe(0);
     expect(ai.requests.length).toBeGreaterThan(0);
-    // A [slow] reply alone streams for 4 s: the default 5 s test timeout was too tight on a loaded machine.
-  }, 30_000);
+  }, 60_000); // 40 runs: ~4.5 s alone, more on a loaded machine (bun test's default is 5 s)
 });
 
 test("a run longer than its timeoutMs ends as error with errorKind timeout, partial kept", async () => {

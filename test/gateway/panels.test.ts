@@ -73,7 +73,11 @@ describe("usage panels", () => {
     const su = (await c.call("sessions.usage", { range: "30d", limit: 1000 })).payload as {
       sessions: { key: string; sessionId?: string; model?: string; usage: Obj }[];
       totals: Obj;
-      aggregates: { byModel: { model: string; count: number; totals: Obj }[]; messages: Obj };
+      aggregates: {
+        byModel: { model: string; count: number; totals: Obj }[];
+        messages: Obj;
+        costDaily: Obj[];
+      };
       overview: Obj;
     };
     const byKey = Object.fromEntries(su.sessions.map((s) => [s.key, s]));
@@ -85,6 +89,14 @@ describe("usage panels", () => {
     expect(byKey["pipbot:ai-server-api"]?.usage.missingCostEntries).toBe(1);
     expect(su.totals.totalCost).toBeCloseTo(9.56, 9);
     expect(su.aggregates.byModel[0]).toMatchObject({ model: "claude-sonnet-4-5-20250929", count: 2 });
+    // Per day, by token type (the usage page's daily chart).
+    expect(su.aggregates.costDaily).toEqual([
+      expect.objectContaining({
+        date: new Date(now).toISOString().slice(0, 10),
+        input: 4_000_000,
+        output: 400_000,
+      }),
+    ]);
     expect(su.overview).toMatchObject({ matchedSessions: 3, returnedSessions: 3 });
 
     const one = (await c.call("sessions.usage", { key: "agent:main:work" })).payload as {

@@ -176,7 +176,7 @@ beforeEach(async () => {
   const previous = current;
   current = file;
   if (previous !== undefined) await check(previous);
-});
+}, 3 * SETTLE_MS);
 
 afterAll(async () => {
   if (current !== undefined) await check(current);

@@ -87,13 +87,22 @@ describe("pipbot status", () => {
       /^sync +up, ready +state disabled · pending 0 · oldest pending none · last success never · last error none · quarantined 0/,
     );
     expect(lines[3]).toMatch(new RegExp(`^gateway +up, ready +http://127\\.0\\.0\\.1:${p.GATEWAY_PORT}$`));
-    expect(lines[4]).toBe("OK: 3 of 3 up and ready");
+    // The supervisor's view: its pid, then each child's pid, state, uptime, restarts, last exit.
+    expect(lines[4]).toStartWith(`supervisor  pid ${sup.proc.pid} running · up `);
+    expect(lines[4]).toEndWith(`${data.path}/supervisor-status.json`);
+    const pidOf = (name: string) =>
+      Number(sup.records().findLast((r) => r.event === "child_start" && r.child === name)?.pid);
+    for (const [i, name] of ["ai", "sync", "gateway"].entries())
+      expect(lines[5 + i]).toMatch(
+        new RegExp(`^  ${name} +pid ${pidOf(name)} · ready · up \\d+ (ms|s) · restarts 0 · last exit none$`),
+      );
+    expect(lines[8]).toBe("OK: 3 of 3 up and ready");
     for (const s of ["test-gateway-token-123", "sim-key-never-printed"]) expect(human.out).not.toContain(s);
 
     const json = await status(["--json"], env);
     expect(json.code).toBe(0);
     const r = JSON.parse(json.out) as StatusReport;
-    expect(Object.keys(r)).toEqual(["ok", "checkedAt", "timeoutMs", "identity", "processes"]);
+    expect(Object.keys(r)).toEqual(["ok", "checkedAt", "timeoutMs", "identity", "processes", "supervisor"]);
     expect(r.ok).toBe(true);
     expect(r.timeoutMs).toBe(2000);
     expect(r.identity).toMatchObject({ flyMachineId: "m-status-test", flyRegion: "ams", mode: "integrated" });
@@ -122,6 +131,38 @@ describe("pipbot status", () => {
       facts: { readyReason: null },
     });
     for (const s of ["test-gateway-token-123", "sim-key-never-printed"]) expect(json.out).not.toContain(s);
+    expect(r.supervisor).toMatchObject({ running: true, view: { pid: sup.proc.pid, state: "running" } });
+
+    // A child killed: the supervisor restarts it, and status shows the restart and why.
+    const syncPid = pidOf("sync");
+    process.kill(syncPid, "SIGKILL");
+    await waitFor(
+      () => sup.records().some((r) => r.event === "child_ready" && r.child === "sync" && r.pid !== syncPid),
+      { timeoutMs: 20_000, what: "sync restarted" },
+    );
+    const after = JSON.parse((await status(["--json"], env)).out) as StatusReport;
+    const sync = after.supervisor?.view.children.find((c) => c.name === "sync");
+    expect(sync).toMatchObject({
+      pid: pidOf("sync"),
+      state: "ready",
+      restarts: 1,
+      lastExit: { signal: "SIGKILL", code: null, action: "restart", reason: "killed by SIGKILL" },
+    });
+    expect((await status([], env)).out).toMatch(
+      new RegExp(
+        `^  sync +pid ${pidOf("sync")} · ready · up .+ · restarts 1 · last exit killed by SIGKILL .+ ago after .+ up \\(restart\\)$`,
+        "m",
+      ),
+    );
+
+    // Stopped: the file stays and says so; status names the supervisor as not running.
+    sup.kill("SIGTERM");
+    expect(await sup.exited).toBe(0);
+    const stopped = await status([], env);
+    expect(stopped.code).toBe(1);
+    expect(stopped.out).toMatch(
+      new RegExp(`^supervisor  NOT RUNNING \\(pid ${sup.proc.pid}, last stopped .+ ago\\)`, "m"),
+    );
   }, 60_000);
 
   test("nothing running: every process down (connection refused), exit 1, finishes well before the deadline", async () => {
@@ -131,14 +172,14 @@ describe("pipbot status", () => {
     const lines = r.out.trim().split("\n");
     expect(lines.slice(1, 4).map((l) => l.split(/ {2,}/)[0])).toEqual(["ai", "sync", "gateway"]);
     for (const l of lines.slice(1, 4)) expect(l).toMatch(/DOWN +connection refused \(\/healthz\)/);
-    expect(lines[4]).toBe("NOT OK: ai down, sync down, gateway down");
+    expect(lines.at(-1)).toBe("NOT OK: ai down, sync down, gateway down");
 
     const j = await status(["--json"], env, 10_000);
     expect(j.code).toBe(1);
     const rep = JSON.parse(j.out) as StatusReport;
     expect(rep.ok).toBe(false);
     for (const p of Object.values(rep.processes)) expect(p).toMatchObject({ up: false, failure: "refused" });
-  });
+  }, 60_000);
 
   test("a server that accepts connections but never answers (on the AI port): timeout, exit 1, the others still reported", async () => {
     const hang = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Promise<Response>(() => {}) });
@@ -156,7 +197,7 @@ describe("pipbot status", () => {
     const rep = JSON.parse(j.out) as StatusReport;
     expect(rep.processes.ai).toMatchObject({ up: false, ready: false, failure: "timeout" });
     expect(rep.processes.sync).toMatchObject({ up: false, failure: "refused" });
-  });
+  }, 60_000);
 
   test("a real gateway alone whose AI server is not there: up, NOT READY with /readyz's reason, exit 1", async () => {
     const data = tempDir("pipbot-status-gw-");
@@ -189,7 +230,7 @@ describe("pipbot status", () => {
     expect(
       String((j.processes.gateway?.facts as { readyReason?: string } | undefined)?.readyReason),
     ).toStartWith("AI server not ready: ");
-  });
+  }, 60_000);
 
   test("a server on the gateway port exposing counts, live but not ready: the counts are shown, exit 1", async () => {
     const gw = Bun.serve({
@@ -216,7 +257,7 @@ describe("pipbot status", () => {
       failure: "http",
       facts: { readyReason: "AI server not ready: connection refused", counts: { connections: 3 } },
     });
-  });
+  }, 60_000);
 
   test("--only sync checks just that; an unknown process or flag value is a usage error (exit 2)", async () => {
     const env = childEnv(await ports());
@@ -233,5 +274,5 @@ describe("pipbot status", () => {
     const badTimeout = await status(["--timeout-ms", "soon"], env);
     expect(badTimeout.code).toBe(2);
     expect(badTimeout.out).toContain("--timeout-ms must be milliseconds");
-  });
+  }, 60_000);
 });

@@ -55,7 +55,7 @@ describe("pipbot (dispatcher)", () => {
       expect(bad.out).toContain("--no-such-flag");
       expect(bad.out).toContain(`usage: pipbot ${c}`);
     }
-  });
+  }, 30_000);
 
   test("unexpected arguments are usage errors too", async () => {
     for (const args of [
@@ -67,5 +67,5 @@ describe("pipbot (dispatcher)", () => {
       expect({ args, code: r.code }).toEqual({ args, code: 2 });
       expect(r.out).toContain(`usage: pipbot ${args[0]}`);
     }
-  });
+  }, 30_000);
 });

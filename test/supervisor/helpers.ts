@@ -54,12 +54,12 @@ export interface Scenario {
 /** Fixture commands for the three known names; `extra` appends flags per name. */
 export function serverCmd(name: "ai" | "sync" | "gateway", events: string, extra = ""): string {
   const portEnv = { ai: "AI_PORT", sync: "SYNC_STATUS_PORT", gateway: "GATEWAY_PORT" }[name];
-  return `bun ${join(FIXTURES, "server.ts")} --name ${name} --port-env ${portEnv} --events ${events} ${extra}`.trim();
+  return `exec bun ${join(FIXTURES, "server.ts")} --name ${name} --port-env ${portEnv} --events ${events} ${extra}`.trim();
 }
 
 /** The crash fixture (see fixtures/supervisor/crash.ts); its run counter lives in `dir`. */
 export function crashCmd(events: string, dir: string, extra: string): string {
-  return `bun ${join(FIXTURES, "crash.ts")} --events ${events} --state ${join(dir, "state")} ${extra}`;
+  return `exec bun ${join(FIXTURES, "crash.ts")} --events ${events} --state ${join(dir, "state")} ${extra}`;
 }
 
 export async function scenario(lines: (s: { events: string; dir: string }) => string[]): Promise<Scenario> {
@@ -94,6 +94,7 @@ export function startSupervisor(s: Scenario, env: Record<string, string> = {}, a
     ["start", "--procfile", s.procfile, ...args],
     childEnv({
       ...s.ports,
+      DATA_DIR: s.dir,
       SUPERVISOR_READY_TIMEOUT_MS: "15000",
       SUPERVISOR_GRACE_MS: "5000",
       SUPERVISOR_SHUTDOWN_BUDGET_MS: "15000",

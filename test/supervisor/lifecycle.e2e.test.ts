@@ -57,7 +57,7 @@ describe("pipbot start: readiness and order", () => {
     expect(ids[0]?.processes).toEqual(["ai", "sync", "gateway"]);
     p.kill("SIGTERM");
     expect(await p.exited).toBe(0);
-  });
+  }, 60_000);
 
   test("a child that never gets ready is a startup failure naming it; nothing after it starts", async () => {
     const { s, p } = await run(
@@ -77,7 +77,7 @@ describe("pipbot start: readiness and order", () => {
     expect(String(failure?.msg)).toContain("ai: waiting forever, never listening");
     expect(s.readEvents().map((e) => e[1])).not.toContain("sync");
     for (const pid of pidsOf(s, "start")) expect(isAlive(pid)).toBe(false);
-  });
+  }, 60_000);
 
   test("a child that exits before it is ready fails startup with the child's exit code", async () => {
     const { s, p } = await run(({ events, dir }) => [
@@ -93,7 +93,7 @@ describe("pipbot start: readiness and order", () => {
     // ai was started and is stopped again; gateway never started.
     expect(s.readEvents().some((e) => e[0] === "term" && e[1] === "ai")).toBe(true);
     expect(s.readEvents().some((e) => e[1] === "gateway")).toBe(false);
-  });
+  }, 60_000);
 });
 
 describe("pipbot start: stopping", () => {
@@ -129,7 +129,7 @@ describe("pipbot start: stopping", () => {
     expect(p.records().filter((r) => r.event === "grace_expired" || r.event === "shutdown_forced")).toEqual(
       [],
     );
-  });
+  }, 60_000);
 
   test("SIGINT works like SIGTERM", async () => {
     const { s, p } = await run(({ events }) => [`ai: ${serverCmd("ai", events)}`]);
@@ -137,7 +137,7 @@ describe("pipbot start: stopping", () => {
     p.kill("SIGINT");
     expect(await p.exited).toBe(0);
     expect(s.readEvents().some((e) => e[0] === "term" && e[1] === "ai")).toBe(true);
-  });
+  }, 60_000);
 
   test("a child that ignores SIGTERM is killed after its grace; the others still stop", async () => {
     const { s, p } = await run(stubbornGateway(), {
@@ -152,7 +152,7 @@ describe("pipbot start: stopping", () => {
     expect(p.records().find((r) => r.event === "grace_expired")?.child).toBe("gateway");
     expect(exitLines(p, "ai")[0]?.code).toBe(0);
     for (const pid of pidsOf(s, "start")) expect(isAlive(pid)).toBe(false);
-  });
+  }, 60_000);
 
   test("a second signal forces the kill at once", async () => {
     // The grace is far longer than the test waits: only the second signal can end this quickly.
@@ -170,5 +170,5 @@ describe("pipbot start: stopping", () => {
     expect(code).toBe(0);
     expect(p.records().some((r) => r.event === "shutdown_forced")).toBe(true);
     for (const pid of [...pidsOf(s, "start"), ...pidsOf(s, "grandchild")]) expect(isAlive(pid)).toBe(false);
-  });
+  }, 60_000);
 });

@@ -52,7 +52,7 @@ describe("pipbot start: secrets", () => {
     expect(out).toContain("[REDACTED]");
     // Tagging still produced valid JSON for every line.
     for (const l of out.split("\n").filter(Boolean)) expect(() => JSON.parse(l)).not.toThrow();
-  });
+  }, 60_000);
 });
 
 describe("pipbot start: identity line", () => {
@@ -87,7 +87,7 @@ describe("pipbot start: identity line", () => {
     expect(p.records()[0]?.event).toBe("identity");
     p.kill("SIGTERM");
     expect(await p.exited).toBe(0);
-  });
+  }, 60_000);
 });
 
 /** Run `cmd` (a shell command line) with a real pseudo-terminal as its stdin and stdout. */
@@ -130,9 +130,13 @@ describe("on a terminal", () => {
       } finally {
         pty.proc.kill("SIGKILL");
       }
-      const lines = stripAnsi(pty.text)
+      // Each line: `HH:MM:SS.mmm name | …`; the time is checked, then cut for the comparisons.
+      const raw = stripAnsi(pty.text)
         .split(/\r?\n/)
+        .map((l) => l.replace(/^\^C/, ""))
         .filter((l) => l.trim() && l !== "^C");
+      for (const l of raw) expect(l).toMatch(/^\d\d:\d\d:\d\d\.\d{3} /);
+      const lines = raw.map((l) => l.slice(13));
       expect(lines.some((l) => l.startsWith("supervisor | info pipbot supervisor starting"))).toBe(true);
       expect(lines.some((l) => l.startsWith("out        | info json without proc"))).toBe(true);
       expect(lines.some((l) => l.startsWith("out        | plain stderr line"))).toBe(true);
@@ -142,7 +146,7 @@ describe("on a terminal", () => {
     } finally {
       t.cleanup();
     }
-  });
+  }, 60_000);
 
   test("a process's own logger on a TTY is pretty (pino-pretty) and still redacts", async () => {
     const env = childEnv();
@@ -162,7 +166,7 @@ describe("on a terminal", () => {
     expect(text).not.toContain("pty-secret-value-1");
     expect(text).not.toContain("field-secret-2");
     expect(text.trimStart().startsWith("{")).toBe(false);
-  });
+  }, 60_000);
 });
 
 describe("bad configuration at startup", () => {
@@ -189,6 +193,6 @@ describe("bad configuration at startup", () => {
       } finally {
         data.cleanup();
       }
-    });
+    }, 60_000);
   }
 });

@@ -47,11 +47,14 @@ describe("Procfile", () => {
     expect(selectProcesses(e, undefined)).toHaveLength(3);
     expect(() => selectProcesses(e, ["ai", "web", "x"])).toThrow('unknown processes "web", "x"');
   });
-  test("plain commands run directly; anything shell-like runs under /bin/sh -c", () => {
-    expect(commandArgv("bun src/cli.ts gateway")).toEqual(["bun", "src/cli.ts", "gateway"]);
+  test("every line runs under /bin/sh -c, like foreman (exec lines make the shell the process)", () => {
+    expect(commandArgv("exec bun src/cli.ts gateway")).toEqual([
+      "/bin/sh",
+      "-c",
+      "exec bun src/cli.ts gateway",
+    ]);
     expect(commandArgv("a && b")).toEqual(["/bin/sh", "-c", "a && b"]);
     expect(commandArgv("FOO=1 bun x")).toEqual(["/bin/sh", "-c", "FOO=1 bun x"]);
-    expect(commandArgv("echo $HOME")).toEqual(["/bin/sh", "-c", "echo $HOME"]);
   });
 });
 
@@ -65,9 +68,21 @@ describe("readiness", () => {
     SUPERVISOR_READY_UPTIME_MS: 500,
   };
   test("known processes use their health endpoints; wildcard binds are polled on loopback", () => {
-    expect(readinessFor("ai", env)).toEqual({ kind: "http", url: "http://127.0.0.1:3001/healthz" });
-    expect(readinessFor("sync", env)).toEqual({ kind: "http", url: "http://127.0.0.1:18791/healthz" });
-    expect(readinessFor("gateway", env)).toEqual({ kind: "http", url: "http://127.0.0.1:18788/healthz" });
+    expect(readinessFor("ai", env)).toEqual({
+      kind: "http",
+      url: "http://127.0.0.1:3001/healthz",
+      instance: true,
+    });
+    expect(readinessFor("sync", env)).toEqual({
+      kind: "http",
+      url: "http://127.0.0.1:18791/healthz",
+      instance: true,
+    });
+    expect(readinessFor("gateway", env)).toEqual({
+      kind: "http",
+      url: "http://127.0.0.1:18788/healthz",
+      instance: true,
+    });
     expect(readinessFor("web", env)).toEqual({ kind: "uptime", ms: 500 });
     expect(reachableHost("::1")).toBe("[::1]");
     expect(reachableHost("10.0.0.2")).toBe("10.0.0.2");
@@ -152,11 +167,42 @@ describe("output", () => {
       level: "info",
     });
   });
-  test("prettyLine: a coloured name | prefix", () => {
+  test("prettyLine: time, a coloured name | prefix, the message and a few key fields (no JSON tail)", () => {
+    const strip = (x: string) => x.replace(/\x1b\[[0-9;]*m/g, "");
     const l = prettyLine("ai", "stdout", { text: '{"level":"info","msg":"hello","port":3}' }, 0, 7);
-    expect(l).toContain("ai      |");
-    expect(l).toContain("info hello");
-    expect(l).toContain('"port":3');
+    expect(l).toContain("\x1b[36mai      |");
+    const time = "2026-12-04T18:27:12.345Z";
+    const wide = JSON.stringify({
+      level: "warn",
+      time,
+      proc: "supervisor",
+      event: "child_exit",
+      msg: "gateway killed by SIGKILL; restarting in 100 ms",
+      uptimeMs: 5123,
+      child: "gateway",
+      pid: 4242,
+      code: null,
+      signal: "SIGKILL",
+      action: "restart",
+      nextDelayMs: 100,
+      restarts: 2,
+      lastLines: ["x".repeat(300)],
+    });
+    expect(strip(prettyLine("supervisor", "stdout", { text: wide }, 3, 10))).toBe(
+      "18:27:12.345 supervisor | warn gateway killed by SIGKILL; restarting in 100 ms child=gateway pid=4242 signal=SIGKILL action=restart nextDelayMs=100 +3",
+    );
+    const long = JSON.stringify({
+      level: "error",
+      time,
+      msg: "boom",
+      reason: "y".repeat(200),
+      err: { message: "bad thing" },
+    });
+    const out = strip(prettyLine("sync", "stderr", { text: long }, 1, 4));
+    expect(out).toBe(`18:27:12.345 sync | error boom reason=${"y".repeat(79)}… err="bad thing"`);
+    expect(strip(prettyLine("web", "stdout", { text: "plain text" }, 2, 3, undefined, new Date(time)))).toBe(
+      "18:27:12.345 web | plain text",
+    );
   });
   test("tagLine/prettyLine with a Redactor: credential-named fields redacted, the line stays JSON", () => {
     const r = new Redactor();

@@ -48,7 +48,7 @@ describe("pipbot start: restarts", () => {
     // A requested stop while a restart is pending still exits 0.
     p.kill("SIGTERM");
     expect(await p.exited).toBe(0);
-  });
+  }, 60_000);
 
   test("the backoff resets after a stable uptime: the next crash restarts fast again", async () => {
     // Runs 1-3 crash quickly (delays grow), run 4 stays up past SUPERVISOR_STABLE_MS, run 5 crashes.
@@ -67,7 +67,7 @@ describe("pipbot start: restarts", () => {
     expect(Number(exits[3]?.uptimeMs)).toBeGreaterThanOrEqual(1500);
     p.kill("SIGTERM");
     expect(await p.exited).toBe(0);
-  });
+  }, 60_000);
 
   test("a child killed by a signal: the supervisor exits 128+signal", async () => {
     const { p } = await run(({ events, dir }) => [`worker: ${crashCmd(events, dir, "--signal SIGKILL")}`], {
@@ -80,7 +80,7 @@ describe("pipbot start: restarts", () => {
       action: "startup_failure",
     });
     expect(p.records().find((r) => r.event === "supervisor_failure")?.exitCode).toBe(137);
-  });
+  }, 60_000);
 
   test("crash loop: more than K restarts within the window stops everything, exit = child's code", async () => {
     const { s, p } = await run(
@@ -117,7 +117,7 @@ describe("pipbot start: restarts", () => {
     expect(exitLines(p, "ai")[0]?.action).toBe("stopped");
     for (const [what, , pid] of s.readEvents())
       if (what === "start") expect(isAlive(Number(pid))).toBe(false);
-  });
+  }, 60_000);
 });
 
 describe("pipbot start: --only and --procfile", () => {
@@ -140,7 +140,7 @@ describe("pipbot start: --only and --procfile", () => {
     ).toEqual(["ai", "gateway"]);
     p.kill("SIGTERM");
     expect(await p.exited).toBe(0);
-  });
+  }, 60_000);
 
   test("--only with an unknown name is a usage error (exit 2) naming it", async () => {
     const { s, p } = await run(({ events }) => [`ai: ${serverCmd("ai", events)}`], {}, ["--only", "ai,nope"]);
@@ -148,7 +148,7 @@ describe("pipbot start: --only and --procfile", () => {
     expect(p.output()).toContain('unknown process "nope"');
     expect(p.output()).toContain("usage: pipbot start");
     expect(s.readEvents()).toEqual([]);
-  });
+  }, 60_000);
 
   test("bad configuration of a known process: nothing starts, exit 78", async () => {
     const { s, p } = await run(
@@ -160,14 +160,14 @@ describe("pipbot start: --only and --procfile", () => {
     expect(p.output()).toContain("AI_MAX_RETRIES");
     expect(p.output()).toContain("CLAWDBOT_GATEWAY_TOKEN");
     expect(s.readEvents()).toEqual([]);
-  });
+  }, 60_000);
 
   test("a bad Procfile is reported with its line numbers (exit 78)", async () => {
     const { p } = await run(() => ["this is not a process line", "web:"]);
     expect(await p.exited).toBe(78);
     expect(p.output()).toContain("Procfile:3: expected");
     expect(p.output()).toContain('Procfile:4: process "web" has no command');
-  });
+  }, 60_000);
 });
 
 describe("pipbot start: child output", () => {
@@ -196,5 +196,5 @@ describe("pipbot start: child output", () => {
     expect(parts.map((r) => r.msg).join("")).toBe(`${"x".repeat(150_000)}y`);
     // The final partial line (no newline) is flushed when the child exits.
     expect(byMsg("partial without newline")).toMatchObject({ proc: "out" });
-  });
+  }, 60_000);
 });

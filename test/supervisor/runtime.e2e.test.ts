@@ -76,7 +76,7 @@ describe("real runtime", () => {
     expect(exits.map((r) => r.child)).toEqual(["gateway", "sync", "ai"]);
     for (const r of exits) expect(r).toMatchObject({ action: "stopped", code: 0 });
     for (const pid of pids) expect(isAlive(pid)).toBe(false);
-  });
+  }, 60_000);
 
   test("pipbot demo: simulator banner, gateway ready, a chat gets the simulator's reply, SIGTERM exits 0", async () => {
     const data = tempDir("pipbot-demo-");
@@ -136,5 +136,5 @@ describe("real runtime", () => {
     const exits = demo.records().filter((r) => r.event === "child_exit");
     expect(exits.map((r) => r.child)).toEqual(["gateway", "sync", "ai", "upstream-sim"]);
     for (const r of exits) expect(r.action).toBe("stopped");
-  });
+  }, 60_000);
 });

@@ -20,6 +20,7 @@ export const EMPTY_METHODS: Record<string, MethodHandler> = {
   "plugin.approval.list": list(() => []),
   "openclaw.approval.list": list(() => []),
   "approval.history": list(() => ({ items: [] })),
+  "exec.approval.grants.list": list(() => ({ grants: [] })),
   "question.list": list(() => ({ questions: [] })),
   // No updater on a VM: the platform rolls out new images.
   "update.status": list(() => ({ sentinel: null, updateAvailable: null })),
@@ -29,14 +30,14 @@ export const EMPTY_METHODS: Record<string, MethodHandler> = {
   "cron.list": list(() => ({ jobs: [], total: 0, offset: 0, limit: 0, hasMore: false, nextOffset: null })),
   "cron.status": list(() => ({ enabled: false, jobs: 0, nextWakeAtMs: null })),
   "cron.runs": list(() => ({ entries: [], total: 0, offset: 0, hasMore: false, nextOffset: null })),
-  "channels.status": list(() => ({
-    ts: Date.now(),
+  "channels.status": (ctx) => ({
+    ts: ctx.now(),
     channelOrder: [],
     channelLabels: {},
     channels: {},
     channelAccounts: {},
     channelDefaultAccountId: {},
-  })),
+  }),
   "channels.pairing.list": list(() => ({
     accounts: [],
     requests: [],
@@ -48,5 +49,17 @@ export const EMPTY_METHODS: Record<string, MethodHandler> = {
   "skills.library.list": list(() => ({ skills: [] })),
   "skills.search": list(() => ({ results: [] })),
   "environments.list": list(() => ({ environments: [] })),
+  "tasks.list": list(() => ({ tasks: [] })),
+  "worktrees.list": list(() => ({ worktrees: [] })),
+  "artifacts.list": list(() => ({ artifacts: [] })),
+  // No voice: no talk modes, transports or providers.
+  "talk.catalog": list(() => ({
+    modes: [],
+    transports: [],
+    brains: [],
+    speech: { providers: [] },
+    transcription: { providers: [] },
+    realtime: { providers: [] },
+  })),
   "system-presence": list(() => []),
 };

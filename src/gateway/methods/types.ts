@@ -16,7 +16,7 @@ export type MethodHandler = (ctx: MethodContext, params: unknown) => unknown | P
 /** What the owner panels read besides the chat context. */
 export interface PanelDeps {
   /** The effective configuration of the gateway process (redacted before it is shown). */
-  settings: Record<string, unknown>;
+  settings: object;
   redactor: Redactor;
   /** The gateway's own recent log lines (absent: `logs.tail` answers an empty log). */
   logRing: LogRing | undefined;

@@ -129,6 +129,7 @@ export const sessionsUsage: MethodHandler = (ctx, raw) => {
   const totals = emptyTotals();
   const byModel = new Map<string, { provider: string; model: string; count: number; totals: Totals }>();
   const byProvider = new Map<string, { provider: string; count: number; totals: Totals }>();
+  const costDaily = new Map<string, Totals>();
   const daily = new Map<
     string,
     { date: string; tokens: number; cost: number; messages: number; toolCalls: number; errors: number }
@@ -160,6 +161,7 @@ export const sessionsUsage: MethodHandler = (ctx, raw) => {
       x.messages += d.count;
       x.errors += d.failed;
       daily.set(day, x);
+      costDaily.set(day, add(costDaily.get(day) ?? emptyTotals(), d.totals));
     }
     for (const [k, dm] of a.dailyModels) {
       const x = modelDaily.get(k) ?? { ...dm, tokens: 0, cost: 0, count: 0 };
@@ -229,6 +231,10 @@ export const sessionsUsage: MethodHandler = (ctx, raw) => {
       byAgent: sessions.length ? [{ agentId: "main", totals }] : [],
       byChannel: [],
       modelDaily: [...modelDaily.values()],
+      // The usage page's daily chart and cost windows read this (tokens by type and cost per day).
+      costDaily: [...costDaily]
+        .map(([date, t]) => ({ date, ...t }))
+        .sort((x, y) => x.date.localeCompare(y.date)),
       daily: [...daily.values()].sort((x, y) => x.date.localeCompare(y.date)),
     },
     // Read straight from the store: always complete and fresh (OpenClaw scans transcript files).
