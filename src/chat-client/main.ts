@@ -9,7 +9,8 @@ import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
 import { newestTokenDir, readTokenFile, tokenFilePath } from "../shared/gateway-token.ts";
 import { buildInfo } from "../shared/identity.ts";
 import { ChatConnection, type GatewayClientError, safeUrl } from "./client.ts";
-import { type CommandContext, describeModel, modelLine, runCommand } from "./commands.ts";
+import { type CommandContext, runCommand } from "./commands.ts";
+import { showSession } from "./history.ts";
 import { ChatLink } from "./link.ts";
 import { startTurn, type Turn, type TurnResult } from "./turn.ts";
 
@@ -141,30 +142,6 @@ export function findToken(
   return dir && t ? { token: t, source: tokenFilePath(dir) } : undefined;
 }
 
-export interface HistoryMessage {
-  role: string;
-  content?: { text?: string }[];
-  stopReason?: string;
-  errorMessage?: string;
-}
-
-/**
- * One history entry as printed: `you: …` / `assistant: …`. A turn that ended aborted / interrupted
- * / error shows its partial text (if any) as the assistant's, and the gateway's notice (always the
- * last content block) on its own line in brackets, never as something the assistant said.
- */
-export function historyLines(m: HistoryMessage): string {
-  const blocks = m.content ?? [];
-  const join = (bs: { text?: string }[]) => bs.map((b) => b.text ?? "").join("");
-  if (m.role !== "assistant") return `you: ${join(blocks)}\n`;
-  if (m.stopReason === "aborted" || m.stopReason === "interrupted" || m.stopReason === "error") {
-    const partial = join(blocks.slice(0, -1));
-    const notice = join(blocks.slice(-1)) || m.errorMessage || m.stopReason;
-    return `${partial ? `assistant: ${partial}\n` : ""}[${notice}]\n`;
-  }
-  return `assistant: ${join(blocks)}\n`;
-}
-
 /** Print how a turn ended (stderr for anything but final); return the exit code. */
 function report(r: TurnResult, oneShot: boolean): number {
   if (r.text !== "" && !r.text.endsWith("\n")) process.stdout.write("\n");
@@ -181,20 +158,6 @@ function report(r: TurnResult, oneShot: boolean): number {
       process.stderr.write(`pipbot chat: ${r.message}\n`);
       return EXIT.connect;
   }
-}
-
-/** The last 10 messages of a session, then which session and model this is. */
-async function showSession(link: ChatLink, sessionKey: string, out: NodeJS.WriteStream): Promise<void> {
-  try {
-    const h = await link.request<{ messages?: HistoryMessage[] }>("chat.history", { sessionKey, limit: 10 });
-    const msgs = h.messages ?? [];
-    if (msgs.length > 0) out.write(`-- last ${msgs.length} message(s) of session ${sessionKey} --\n`);
-    for (const m of msgs) out.write(historyLines(m));
-  } catch (e) {
-    process.stderr.write(`pipbot chat: could not load history: ${(e as Error).message}\n`);
-  }
-  const model = await describeModel(link, sessionKey, (m) => link.offers(m));
-  out.write(`connected to session ${sessionKey}; ${modelLine(model)}\n`);
 }
 
 async function interactive(
