@@ -110,7 +110,7 @@ main() {
   fi
   build_args+=(--volume "$BUILD_ROOT:/root")
   if buildah bud "${build_args[@]}" -f Dockerfile.integrated -t "$IMAGE" . >"$WORK/build.log" 2>&1; then
-    pass "build: Dockerfile.integrated (unchanged) builds with GIT_SHA=${GIT_SHA:0:12}… BUILD_TIME=$BUILD_TIME"
+    pass "build: Dockerfile.integrated, as committed, builds with GIT_SHA=${GIT_SHA:0:12}… BUILD_TIME=$BUILD_TIME"
   else
     tail -40 "$WORK/build.log" >&2
     fail "build: Dockerfile.integrated" "buildah bud failed (last lines above; full log $WORK/build.log)"
@@ -139,7 +139,7 @@ main() {
     else
       fail "restart: ready on the same volume" "$(logs_tail pipbot-e2e-restart)"
     fi
-    podman stop -t 30 pipbot-e2e-restart >/dev/null 2>&1 || true
+    podman stop -t "$KILL_TIMEOUT" pipbot-e2e-restart >/dev/null 2>&1 || true
   else
     fail "ready: /healthz and /readyz from the host" "$(logs_tail pipbot-e2e)"
   fi

@@ -18,12 +18,6 @@ fail() {
 }
 note() { RESULTS+=("NOTE  $1"); echo "  note  $1"; }
 die() { fail "setup" "$1"; exit 1; }
-# check NAME CMD… — one check from a command's exit status.
-check() {
-  local name="$1"
-  shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
 lap() {
   local now
   now=$(date +%s)
@@ -160,14 +154,25 @@ build_base() {
   local sources key rootfs bundir
   mapfile -t sources < <(apt_sources)
   [ "${#sources[@]}" -gt 0 ] || { echo "no Debian apt sources in /etc/apt" >&2; return 1; }
-  key=$( (cat "${sources[@]}"; echo "minbase bookworm tar"; mmdebstrap --version; date -u +%G-W%V) | sha256sum | cut -c1-16)
+  # Like debian:bookworm-slim, which oven/bun:<v>-debian is built on: no man pages, docs (but
+  # copyright files) or translations, and apt keeps no package cache (its docker-clean hooks).
+  local slim=(
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*'
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright'
+    --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias'
+    --aptopt='DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; }'
+    --aptopt='APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; }'
+    --aptopt='Dir::Cache::pkgcache ""' --aptopt='Dir::Cache::srcpkgcache ""'
+    --aptopt='Acquire::Languages "none"' --aptopt='Acquire::GzipIndexes "true"'
+  )
+  key=$( (cat "${sources[@]}"; echo "minbase bookworm tar ${slim[*]}"; mmdebstrap --version; date -u +%G-W%V) | sha256sum | cut -c1-16)
   rootfs="$CACHE/rootfs-bookworm-minbase-$key.tar"
   if [ -f "$rootfs" ] && [ -s "$rootfs" ]; then
     echo "rootfs: cached ($rootfs)"
   else
     echo "rootfs: mmdebstrap --variant=minbase bookworm (sources: ${sources[*]})"
     rm -rf "$CACHE"/rootfs-bookworm-minbase-*
-    mmdebstrap --variant=minbase --format=tar --quiet bookworm "$rootfs.part" "${sources[@]}" || return 1
+    mmdebstrap --variant=minbase --format=tar --quiet "${slim[@]}" bookworm "$rootfs.part" "${sources[@]}" || return 1
     mv "$rootfs.part" "$rootfs"
   fi
   bundir="$CACHE/bun-linux-x64-$BUN_VERSION"
@@ -348,11 +353,13 @@ check_booted() {
       for (i = 1; i <= NR; i++) if (pid[i] in keep) print line[i] }')
   printf '%s\n' "$procs" >"$WORK/$name.procs"
   bad=$(printf '%s\n' "$procs" | awk -v root="$pid1" '$1 != root && $3 != 10001')
-  local n_bun root_uid
-  n_bun=$(printf '%s\n' "$procs" | grep -c 'bun' || true)
+  local missing="" p root_uid
+  for p in start ai sync gateway; do
+    printf '%s\n' "$procs" | awk '$3 == 10001' | grep -q "bun src/cli.ts $p\$" || missing="$missing $p"
+  done
   root_uid=$(printf '%s\n' "$procs" | awk -v root="$pid1" '$1 == root { print $3 }')
-  if [ -z "$bad" ] && [ "$n_bun" -ge 4 ] && [ "$root_uid" = "0" ] && printf '%s\n' "$procs" | awk -v root="$pid1" '$1 == root' | grep -q tini; then
-    pass "users: PID 1 is tini (root); all $((n_bun)) bun processes and every other process run as 10001"
+  if [ -z "$bad" ] && [ -z "$missing" ] && [ "$root_uid" = "0" ] && printf '%s\n' "$procs" | awk -v root="$pid1" '$1 == root' | grep -q tini; then
+    pass "users: PID 1 is tini (root, what ran the entrypoint); the supervisor, ai, sync and gateway — every other process — run as 10001"
   else
     fail "users: processes" "$(printf '%s\n' "$procs" | cut -c1-160 | tr '\n' ';')"
   fi

@@ -20,7 +20,12 @@ export function effectiveUserId(d: Pick<AccountingDeps, "ownUserId">, plan: Chat
   return plan.identity?.userId ?? d.ownUserId;
 }
 
-export function account(d: AccountingDeps, plan: ChatPlan, o: ChatOutcome, api: "chat" | "openai"): void {
+export function account(
+  d: AccountingDeps,
+  plan: ChatPlan,
+  o: ChatOutcome,
+  api: "chat" | "openai" | "anthropic",
+): void {
   const userId = effectiveUserId(d, plan);
   const fields = {
     requestId: plan.requestId,
@@ -36,6 +41,11 @@ export function account(d: AccountingDeps, plan: ChatPlan, o: ChatOutcome, api: 
     stopReason: o.stopReason,
     outputChars: o.text.length,
     ...(plan.conversationId ? { conversationId: plan.conversationId } : {}),
+    ...(plan.user !== undefined ? { endUser: plan.user } : {}),
+    ...(plan.metadata ? { metadata: plan.metadata } : {}),
+    ...(o.parts.some((p) => p.type === "tool_call")
+      ? { toolCalls: o.parts.filter((p) => p.type === "tool_call").length }
+      : {}),
     // Only when the caller sent its own identity (else it is the server's CLERK_USER_ID).
     ...(plan.identity ? { userId: plan.identity.userId } : {}),
     ...(o.error ? { errorCode: o.error.code, error: o.error.message, retryable: o.error.retryable } : {}),

@@ -6,24 +6,29 @@
  */
 
 import { Hono } from "hono";
-import { type ChatRequest, chatRequestSchema, contentText, type Provider } from "../shared/chat-api.ts";
+import { type ChatRequest, chatRequestSchema, type Provider } from "../shared/chat-api.ts";
 import { errorResponse, PipbotError, toPipbotError } from "../shared/errors.ts";
 import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { Logger } from "../shared/log.ts";
 import { bearerToken, secureEqual } from "../shared/secure-compare.ts";
 import type { Store } from "../shared/store/index.ts";
 import { account } from "./accounting.ts";
-import { type CallerIdentity, type ChatPlan, type EngineConfig, runChat } from "./chat.ts";
-import { candidateModels, listedModels, type ModelDefaults, resolveModel } from "./models.ts";
 import {
-  completionBody,
-  fromOpenAI,
-  modelsBody,
-  openaiErrorResponse,
-  openaiFraming,
-  openaiRequestSchema,
-} from "./openai-compat.ts";
-import type { ProviderRegistry } from "./providers/index.ts";
+  anthropicErrorResponse,
+  anthropicFraming,
+  anthropicRequestSchema,
+  fromAnthropic,
+  messageBody,
+} from "./anthropic-compat.ts";
+import { type CallerIdentity, type ChatPlan, type EngineConfig, runChat } from "./chat.ts";
+import { fromChatRequest } from "./chat-request.ts";
+import { checkMedia } from "./media.ts";
+import { candidateModels, listedModels, type ModelDefaults, resolveModel } from "./models.ts";
+import { completionBody, modelsBody, openaiErrorResponse, openaiFraming } from "./openai-compat.ts";
+import { fromOpenAI, openaiRequestSchema } from "./openai-request.ts";
+import { fitCall } from "./providers/capabilities.ts";
+import type { CallInput, ProviderRegistry } from "./providers/index.ts";
+import { ReplyMemory } from "./reply-memory.ts";
 import { readJsonBody, validate } from "./request-body.ts";
 import { chatFraming, chatResponseBody, type SseFraming, sseResponse } from "./sse.ts";
 
@@ -104,35 +109,10 @@ function callerIdentity(req: Request, token: string | undefined): CallerIdentity
   return id;
 }
 
-/** Parts of the /chat contract the engine does not carry yet: a 400 naming them, never a drop. */
-function refuseNotYetSupported(r: ChatRequest): void {
-  const fields = [
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-    "reasoning",
-    "top_p",
-    "stop",
-    "seed",
-  ] as const;
-  for (const f of fields)
-    if (r[f] !== undefined)
-      throw new PipbotError("invalid_request", `${f} is not supported by this AI server yet`, {
-        details: { path: f },
-      });
-  r.messages.forEach((m, i) => {
-    if (typeof m.content === "string") return;
-    for (const p of m.content)
-      if (p.type !== "text")
-        throw new PipbotError(
-          "invalid_request",
-          `"${p.type}" content parts are not supported by this AI server yet`,
-          {
-            details: { path: `messages.${i}.content` },
-          },
-        );
-  });
+/** Errors in the shape of the API the path belongs to. */
+function errorFor(path: string, e: PipbotError): Response {
+  if (path === "/v1/messages" || path.startsWith("/v1/messages/")) return anthropicErrorResponse(e);
+  return path.startsWith("/v1/") ? openaiErrorResponse(e) : errorResponse(e);
 }
 
 interface Normalized {
@@ -140,25 +120,42 @@ interface Normalized {
   model?: string;
   fallbacks?: string[];
   stream: boolean;
-  call: ChatPlan["call"];
+  call: CallInput;
   conversationId?: string;
+  /** Parameters no provider here can carry (unknown, n > 1 …). */
+  unsupported?: string[];
+  /** The caller allowed dropping what the provider cannot honour. */
+  allowDrop: boolean;
+  metadata?: Record<string, unknown>;
 }
+
+const wantsDrop = (req: Request, field: boolean | undefined) =>
+  field === true || /^(1|true|yes)$/i.test(req.headers.get(PIPBOT_HEADERS.dropParams) ?? "");
 
 export function createApp(deps: AppDeps) {
   const s = deps.settings;
   const newId = deps.newId ?? (() => crypto.randomUUID());
   const engine = { registry: deps.registry, config: s, proxyHeaders: deps.registry.mode === "proxy" };
-  const app = new Hono();
+  const app = new Hono<{ Variables: { requestId: string } }>();
+  const memory = new ReplyMemory();
 
   app.onError((err, c) => {
     const e = toPipbotError(err);
     if (e.status >= 500 && e.code === "internal")
       deps.logger.error({ err: err.message, path: c.req.path }, "unhandled error");
-    return c.req.path.startsWith("/v1/") ? openaiErrorResponse(e) : errorResponse(e);
+    return errorFor(c.req.path, e);
   });
   app.notFound((c) => {
     const e = new PipbotError("not_found", `no route for ${c.req.method} ${c.req.path}`);
-    return c.req.path.startsWith("/v1/") ? openaiErrorResponse(e) : errorResponse(e);
+    return errorFor(c.req.path, e);
+  });
+
+  // Every response — errors included — carries the request id (the plan of a chat request uses it).
+  app.use("*", async (c, next) => {
+    const id = newId();
+    c.set("requestId", id);
+    await next();
+    if (!c.res.headers.has(PIPBOT_HEADERS.requestId)) c.header(PIPBOT_HEADERS.requestId, id);
   });
 
   app.get("/healthz", (c) =>
@@ -173,7 +170,9 @@ export function createApp(deps: AppDeps) {
 
   app.use("*", async (c, next) => {
     if (deps.shutdown?.aborted && c.req.method === "POST") throw shuttingDownError();
-    if (s.token && !secureEqual(bearerToken(c.req.header("authorization")), s.token))
+    // Bearer (OpenAI-style clients, the gateway) or x-api-key (@anthropic-ai/sdk).
+    const presented = bearerToken(c.req.header("authorization")) ?? c.req.header("x-api-key");
+    if (s.token && !secureEqual(presented, s.token))
       throw new PipbotError(
         "unauthorized",
         "missing or wrong bearer token: send Authorization: Bearer <AI_SERVER_TOKEN>",
@@ -181,29 +180,56 @@ export function createApp(deps: AppDeps) {
     await next();
   });
 
-  function plan(n: Normalized, req: Request): ChatPlan {
-    const primary = resolveModel(n.model, n.provider, s);
+  /** The plan, and the parameters dropped for the primary model (on request). */
+  function plan(n: Normalized, req: Request, requestId: string): { plan: ChatPlan; dropped: string[] } {
+    const primary = resolveModel(n.model, n.provider, s, deps.registry.configured);
     deps.registry.get(primary.provider); // provider_not_configured → 400 before any stream starts
     const identity = callerIdentity(req, s.token);
+    const unsupported = n.unsupported ?? [];
+    if (unsupported.length && !n.allowDrop)
+      throw new PipbotError(
+        "invalid_request",
+        `${unsupported.join(", ")} ${unsupported.length > 1 ? "are" : "is"} not supported by this AI server (for ${primary.id}): remove ${unsupported.length > 1 ? "them" : "it"}, or send drop_params: true (or the header ${PIPBOT_HEADERS.dropParams}: true) to have ${unsupported.length > 1 ? "them" : "it"} dropped`,
+        { details: { path: unsupported[0], provider: primary.provider } },
+      );
+    checkMedia(n.call.messages);
+    memory.restore(n.call.messages);
+    // The primary's fit is checked now (a 400 before any stream); a fallback that cannot honour the
+    // request is skipped when its turn comes.
+    const fitted = fitCall(primary.provider, primary.model, n.call, n.allowDrop);
     const p: ChatPlan = {
-      requestId: newId(),
-      candidates: candidateModels(primary, n.fallbacks ?? s.fallbackModels, s),
-      call: n.call,
+      requestId,
+      candidates: candidateModels(primary, n.fallbacks ?? s.fallbackModels, s, deps.registry.configured),
+      call: fitted.call,
+      callFor: (ref) => {
+        if (ref.id === primary.id) return fitted.call;
+        try {
+          return fitCall(ref.provider, ref.model, n.call, n.allowDrop).call;
+        } catch (e) {
+          return toPipbotError(e);
+        }
+      },
       stream: n.stream,
     };
     if (n.conversationId) p.conversationId = n.conversationId;
     if (identity) p.identity = identity;
-    return p;
+    if (n.call.user !== undefined) p.user = n.call.user;
+    if (n.metadata) p.metadata = n.metadata;
+    return { plan: p, dropped: [...unsupported, ...fitted.dropped] };
   }
 
   async function execute(
     p: ChatPlan,
+    dropped: string[],
     req: Request,
-    api: "chat" | "openai",
+    api: "chat" | "openai" | "anthropic",
     framing: SseFraming,
     body: (o: Awaited<ReturnType<typeof runChat>>) => unknown,
     fail: (e: unknown) => Response,
   ) {
+    const extra: Record<string, string> = dropped.length
+      ? { [PIPBOT_HEADERS.droppedParams]: dropped.join(",") }
+      : {};
     const restoreIdle = deps.holdOpen?.(req);
     const accounting = {
       store: deps.store,
@@ -223,44 +249,49 @@ export function createApp(deps: AppDeps) {
     };
     if (!p.stream) {
       const o = await runChat(engine, p, caller.signal).finally(release);
+      if (o.status === "ok") memory.remember(o.parts);
       restoreIdle?.();
       // Off the response path: the SQLite insert and the wide log line run once the reply is out.
       setImmediate(() => account(accounting, p, o, api));
       if (o.status === "ok")
-        return Response.json(body(o), { headers: { [PIPBOT_HEADERS.requestId]: p.requestId } });
-      return fail(o.error);
+        return Response.json(body(o), { headers: { ...extra, [PIPBOT_HEADERS.requestId]: p.requestId } });
+      const res = fail(o.error);
+      for (const [k, v] of Object.entries(extra)) res.headers.set(k, v);
+      return res;
     }
-    return sseResponse({
-      requestId: p.requestId,
-      keepAliveMs: s.keepAliveMs,
-      caller,
-      frames: framing,
-      run: (hooks) => runChat(engine, p, caller.signal, hooks),
-      ...(restoreIdle ? { beforeClose: restoreIdle } : {}),
-      finished: (o) => {
-        release();
-        account(accounting, p, o, api);
+    return sseResponse(
+      {
+        requestId: p.requestId,
+        keepAliveMs: s.keepAliveMs,
+        caller,
+        frames: framing,
+        run: (hooks) => runChat(engine, p, caller.signal, hooks),
+        ...(restoreIdle ? { beforeClose: restoreIdle } : {}),
+        finished: (o) => {
+          release();
+          if (o.status === "ok") memory.remember(o.parts);
+          account(accounting, p, o, api);
+        },
       },
-    });
+      extra,
+    );
   }
 
   app.post("/chat", async (c) => {
     const r: ChatRequest = validate(chatRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
-    refuseNotYetSupported(r);
-    const call: ChatPlan["call"] = {
-      messages: r.messages.map((m) => ({ role: m.role, text: contentText(m.content) })),
+    const n: Normalized = {
+      stream: r.stream === true,
+      call: fromChatRequest(r),
+      allowDrop: wantsDrop(c.req.raw, r.drop_params),
     };
-    if (r.system !== undefined) call.system = contentText(r.system);
-    if (r.max_tokens !== undefined) call.maxTokens = r.max_tokens;
-    if (r.temperature !== undefined) call.temperature = r.temperature;
-    const n: Normalized = { stream: r.stream === true, call };
     if (r.provider) n.provider = r.provider;
     if (r.model) n.model = r.model;
     if (r.fallbacks) n.fallbacks = r.fallbacks;
     if (r.metadata?.conversationId) n.conversationId = r.metadata.conversationId;
-    const p = plan(n, c.req.raw);
+    const { plan: p, dropped } = plan(n, c.req.raw, c.get("requestId"));
     return execute(
       p,
+      dropped,
       c.req.raw,
       "chat",
       chatFraming(p.requestId),
@@ -271,29 +302,54 @@ export function createApp(deps: AppDeps) {
 
   app.post("/v1/chat/completions", async (c) => {
     const r = validate(openaiRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
-    const { system, messages } = fromOpenAI(r);
-    if (messages.length === 0)
-      throw new PipbotError(
-        "invalid_request",
-        "messages must contain at least one user or assistant message",
-        { details: { path: "messages" } },
-      );
-    const call: ChatPlan["call"] = { messages };
-    if (system !== undefined) call.system = system;
-    const max = r.max_completion_tokens ?? r.max_tokens;
-    if (max != null) call.maxTokens = max;
-    if (r.temperature != null) call.temperature = r.temperature;
-    const n: Normalized = { stream: r.stream === true, call };
+    const { call, unsupported } = fromOpenAI(r);
+    const n: Normalized = {
+      stream: r.stream === true,
+      call,
+      unsupported,
+      allowDrop: wantsDrop(c.req.raw, r.drop_params),
+    };
     if (r.model) n.model = r.model;
-    const p = plan(n, c.req.raw);
+    if (r.metadata) n.metadata = r.metadata;
+    const { plan: p, dropped } = plan(n, c.req.raw, c.get("requestId"));
     const id = `chatcmpl-${p.requestId}`;
     return execute(
       p,
+      dropped,
       c.req.raw,
       "openai",
       openaiFraming(id, r.stream_options?.include_usage === true),
       (o) => completionBody(id, o),
       openaiErrorResponse,
+    );
+  });
+
+  app.post("/v1/messages", async (c) => {
+    const r = validate(anthropicRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
+    const ref = resolveModel(r.model, undefined, s, deps.registry.configured);
+    if (ref.provider !== "anthropic")
+      throw new PipbotError(
+        "invalid_request",
+        `/v1/messages serves anthropic/ models only; ${ref.id} is a ${ref.provider} model: use /v1/chat/completions (or /chat) for it`,
+        { details: { path: "model" } },
+      );
+    const n: Normalized = {
+      stream: r.stream === true,
+      call: fromAnthropic(r),
+      model: ref.id,
+      fallbacks: [],
+      allowDrop: wantsDrop(c.req.raw, undefined),
+    };
+    const { plan: p, dropped } = plan(n, c.req.raw, c.get("requestId"));
+    const id = `msg_${p.requestId.replaceAll("-", "")}`;
+    return execute(
+      p,
+      dropped,
+      c.req.raw,
+      "anthropic",
+      anthropicFraming(id, r.model),
+      (o) => messageBody(id, r.model, o),
+      anthropicErrorResponse,
     );
   });
 

@@ -3,15 +3,18 @@
  * the first token reaches the caller — for a non-stream caller, at any point), fallbacks across
  * providers, phase timeouts, cancellation, and the usage of what happened. Every attempt streams
  * from the upstream, stream or not. Never throws: the outcome says ok / error / aborted.
+ *
+ * `attempt()` runs one upstream call and returns what happened; the loop in `runChat` alone
+ * decides: done, retry the same model, fall back to the next one, or stop.
  */
-
 import { abortableSleep } from "../shared/backoff.ts";
-import type { ChatUsage, StopReason } from "../shared/chat-api.ts";
+import type { AssistantPart, ChatUsage, StopReason } from "../shared/chat-api.ts";
 import { PipbotError, toPipbotError } from "../shared/errors.ts";
 import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { ModelRef } from "./models.ts";
 import { PhaseTimer, timeoutError } from "./phase-timer.ts";
-import type { ProviderCall, ProviderRegistry, UsagePatch } from "./providers/index.ts";
+import type { CallInput, ProviderCall, ProviderRegistry, UsagePatch } from "./providers/index.ts";
+import { Reply, type ReplyHooks } from "./reply.ts";
 import { backoffMs } from "./retry.ts";
 
 export interface EngineConfig {
@@ -33,9 +36,18 @@ export interface EngineDeps {
 export interface ChatPlan {
   requestId: string;
   candidates: ModelRef[];
-  call: Pick<ProviderCall, "messages" | "system" | "maxTokens" | "temperature">;
+  call: CallInput;
+  /**
+   * A candidate's call, or a PipbotError when its provider cannot honour the request (then the
+   * candidate is skipped). Default: `call` unchanged.
+   */
+  callFor?: (ref: ModelRef) => CallInput | PipbotError;
   conversationId?: string;
   stream: boolean;
+  /** The end user named by the caller (logged and stored with usage). */
+  user?: string;
+  /** The caller's metadata (logged). */
+  metadata?: Record<string, unknown>;
   /**
    * The caller's own proxy-v1 identity (a VM calling the shared AI server, authenticated with
    * AI_SERVER_TOKEN): sent upstream instead of the server's CLERK_USER_ID / PIPBOT_SERVICE_TOKEN.
@@ -48,10 +60,9 @@ export interface CallerIdentity {
   serviceToken: string;
 }
 
-export interface ChatHooks {
-  /** Called once, right before the first delta (the model that answers). */
+export interface ChatHooks extends ReplyHooks {
+  /** Called once, right before the first content event (the model that answers). */
   onFirstToken?(ref: ModelRef): void;
-  onDelta?(text: string): void;
 }
 
 export interface ChatOutcome {
@@ -59,6 +70,8 @@ export interface ChatOutcome {
   /** The model that answered, or the last one tried. */
   ref: ModelRef;
   text: string;
+  /** The whole reply: reasoning, text and tool calls in order. */
+  parts: AssistantPart[];
   stopReason: StopReason | string;
   usage: ChatUsage;
   attempts: number;
@@ -118,6 +131,27 @@ function callerCredentialError(e: PipbotError): PipbotError {
   });
 }
 
+/** Characters of the call's input, for an estimate when the upstream never reports usage. */
+function inputCharsOf(call: CallInput): number {
+  let n = 0;
+  for (const s of call.system ?? []) n += s.text.length;
+  for (const m of call.messages)
+    for (const p of m.content)
+      if (p.type === "text" || p.type === "reasoning") n += p.text.length;
+      else if (p.type === "tool_result") n += typeof p.content === "string" ? p.content.length : 0;
+  return n;
+}
+
+/** What one attempt did. */
+interface AttemptResult {
+  error?: PipbotError;
+  reply: Reply;
+  usage: UsagePatch;
+  complete: boolean;
+  stopReason: StopReason | string;
+  ttftMs?: number;
+}
+
 export async function runChat(
   deps: EngineDeps,
   plan: ChatPlan,
@@ -137,8 +171,6 @@ export async function runChat(
   if (signal.aborted) request.abort();
   else signal.addEventListener("abort", onCallerAbort, { once: true });
 
-  const inputChars =
-    plan.call.messages.reduce((n, m) => n + m.text.length, 0) + (plan.call.system?.length ?? 0);
   const headers: Record<string, string> = {};
   if (deps.proxyHeaders) {
     headers[PIPBOT_HEADERS.requestId] = plan.requestId;
@@ -149,115 +181,123 @@ export async function runChat(
     }
   }
   const apiKey = deps.proxyHeaders ? plan.identity?.serviceToken : undefined;
-
-  let attempts = 0;
-  let text = "";
+  /** Set once a token reached a stream caller: from then on no retry and no fallback. */
   let tokensSent = false;
-  let ttftMs: number | undefined;
-  let ref = plan.candidates[0] as ModelRef;
-  let lastError: PipbotError | undefined;
-  let usage: UsagePatch = {};
-  let complete = false;
-  let stopReason: StopReason | string = "other";
-  const tries: ChatOutcome["tries"] = [];
 
-  const aborted = () => signal.aborted && !totalExpired;
   /** Why the caller's signal fired: its PipbotError reason (e.g. shutting_down) or client_closed. */
   const abortError = () =>
     signal.reason instanceof PipbotError
       ? signal.reason
       : new PipbotError("client_closed", "the caller closed the request");
 
-  /** One upstream attempt; throws a PipbotError. */
-  async function attempt(candidate: ModelRef): Promise<void> {
-    const adapter = deps.registry.get(candidate.provider);
+  /** One upstream attempt; never throws. */
+  async function attempt(candidate: ModelRef, input: CallInput): Promise<AttemptResult> {
     const ac = new AbortController();
     const onReq = () => ac.abort();
     request.signal.addEventListener("abort", onReq, { once: true });
     const timer = new PhaseTimer(() => ac.abort());
-    usage = {};
-    complete = false;
-    // A non-stream caller gets only the answering attempt's reply: each attempt starts afresh.
-    if (!plan.stream) {
-      text = "";
-      ttftMs = undefined;
-    }
-    const call: ProviderCall = { model: candidate.model, ...plan.call, headers, signal: ac.signal };
+    const reply = new Reply(plan.stream ? hooks : {});
+    const r: AttemptResult = { reply, usage: {}, complete: false, stopReason: "other" };
+    const call: ProviderCall = { model: candidate.model, ...input, headers, signal: ac.signal };
     if (apiKey) call.apiKey = apiKey;
     try {
+      const adapter = deps.registry.get(candidate.provider);
       // Non-stream callers too: the upstream is always called in streaming mode and the reply is
       // assembled here, so the same phase timers bound a long generation while tokens flow.
       timer.arm("connect", cfg.connectTimeoutMs);
       const events = await adapter.openStream(call);
       timer.arm("first_token", cfg.firstTokenTimeoutMs);
       let stopped = false;
-      let first = true;
-      for await (const ev of events) {
-        if (ev.type === "text") {
-          if (first) {
-            first = false;
-            // Time to the answering attempt's first upstream token (non-stream: never sent on).
-            ttftMs = performance.now() - started;
-            if (plan.stream) {
-              tokensSent = true;
-              ref = candidate;
-              hooks.onFirstToken?.(candidate);
+      for await (const batch of events) {
+        for (const ev of batch) {
+          if (ev.type === "usage") r.usage = { ...r.usage, ...ev.usage };
+          else if (ev.type === "stop") {
+            r.stopReason = ev.reason;
+            stopped = true;
+          } else {
+            if (r.ttftMs === undefined) {
+              // Time to the answering attempt's first upstream token (non-stream: never sent on).
+              r.ttftMs = performance.now() - started;
+              if (plan.stream) {
+                tokensSent = true;
+                hooks.onFirstToken?.(candidate);
+              }
             }
+            reply.apply(ev);
           }
-          text += ev.text;
-          hooks.onDelta?.(ev.text);
-          timer.arm("idle", cfg.idleTimeoutMs);
-        } else if (ev.type === "usage") usage = { ...usage, ...ev.usage };
-        else {
-          stopReason = ev.reason;
-          stopped = true;
         }
+        if (r.ttftMs !== undefined) timer.arm("idle", cfg.idleTimeoutMs);
       }
       if (!stopped)
         throw new PipbotError("upstream_connection", `${candidate.id} stream ended without a stop reason`, {
           retryable: true,
           status: 502,
         });
-      complete = true;
+      reply.closeOpenTools();
+      r.stopReason = reply.stopReason(r.stopReason);
+      r.complete = true;
     } catch (e) {
-      if (timer.expired) throw timeoutError(timer.expired.phase, timer.expired.ms, candidate.id);
-      if (totalExpired) throw timeoutError("total", cfg.totalTimeoutMs, candidate.id);
-      if (signal.aborted) throw abortError();
-      throw toPipbotError(e, "upstream_error");
+      if (timer.expired) r.error = timeoutError(timer.expired.phase, timer.expired.ms, candidate.id);
+      else if (totalExpired) r.error = timeoutError("total", cfg.totalTimeoutMs, candidate.id);
+      else if (signal.aborted) r.error = abortError();
+      else r.error = toPipbotError(e, "upstream_error");
     } finally {
       timer.clear();
       request.signal.removeEventListener("abort", onReq);
     }
+    return r;
   }
 
+  let attempts = 0;
+  let ref = plan.candidates[0] as ModelRef;
+  let last: AttemptResult | undefined;
+  let lastError: PipbotError | undefined;
+  let inputChars = 0;
+  const tries: ChatOutcome["tries"] = [];
   try {
-    candidates: for (const [ci, candidate] of plan.candidates.entries()) {
+    for (const [ci, candidate] of plan.candidates.entries()) {
       if (ci > 0 && !deps.registry.configured[candidate.provider]) {
         tries.push({ model: candidate.id, error: "provider_not_configured" });
         continue;
       }
+      const input = plan.callFor ? plan.callFor(candidate) : plan.call;
+      if (input instanceof PipbotError) {
+        // A fallback whose provider cannot honour the request is skipped (the primary was checked).
+        tries.push({ model: candidate.id, error: input.code });
+        lastError ??= input;
+        continue;
+      }
       ref = candidate;
+      inputChars = inputCharsOf(input);
+      let next: "done" | "stop" | "fallback" = "fallback";
       for (let retry = 0; retry <= cfg.maxRetries; retry++) {
         attempts++;
-        try {
-          await attempt(candidate);
-          tries.push({ model: candidate.id });
-          lastError = undefined;
-          break candidates;
-        } catch (e) {
-          const err = toPipbotError(e);
-          lastError = err;
-          tries.push({ model: candidate.id, error: err.code, upstreamStatus: err.details?.upstreamStatus });
-          if (tokensSent || aborted() || totalExpired || !err.retryable) break candidates;
-          if (retry === cfg.maxRetries) break;
-          const wait = backoffMs(retry + 1, err.retryAfterMs, deps.random);
-          if (performance.now() + wait >= deadline) break; // no time to wait here: try the next model
-          if (!(await abortableSleep(wait, request.signal))) {
-            lastError = totalExpired ? timeoutError("total", cfg.totalTimeoutMs, candidate.id) : abortError();
-            break candidates;
-          }
+        last = await attempt(candidate, input);
+        const err = last.error;
+        tries.push(
+          err
+            ? { model: candidate.id, error: err.code, upstreamStatus: err.details?.upstreamStatus }
+            : { model: candidate.id },
+        );
+        lastError = err;
+        if (!err) {
+          next = "done";
+          break;
+        }
+        if (tokensSent || (signal.aborted && !totalExpired) || totalExpired || !err.retryable) {
+          next = "stop";
+          break;
+        }
+        if (retry === cfg.maxRetries) break;
+        const wait = backoffMs(retry + 1, err.retryAfterMs, deps.random);
+        if (performance.now() + wait >= deadline) break; // no time to wait here: try the next model
+        if (!(await abortableSleep(wait, request.signal))) {
+          lastError = totalExpired ? timeoutError("total", cfg.totalTimeoutMs, candidate.id) : abortError();
+          next = "stop";
+          break;
         }
       }
+      if (next !== "fallback") break;
     }
   } finally {
     clearTimeout(totalTimer);
@@ -266,18 +306,21 @@ export async function runChat(
 
   if (lastError && apiKey) lastError = callerCredentialError(lastError);
   const status = lastError === undefined ? "ok" : lastError.code === "client_closed" ? "aborted" : "error";
+  const reply = last?.reply;
+  const text = reply?.text ?? "";
   const out: ChatOutcome = {
     status,
     ref,
     text,
-    stopReason: status === "ok" ? stopReason : status,
-    usage: finalUsage(usage, complete, attempts > 0 ? inputChars : 0, text.length),
+    parts: reply?.parts ?? [],
+    stopReason: status === "ok" ? (last?.stopReason ?? "other") : status,
+    usage: finalUsage(last?.usage ?? {}, last?.complete ?? false, attempts > 0 ? inputChars : 0, text.length),
     attempts,
     latencyMs: performance.now() - started,
     tokensSent,
     tries,
   };
-  if (ttftMs !== undefined) out.ttftMs = ttftMs;
+  if (last?.ttftMs !== undefined) out.ttftMs = last.ttftMs;
   if (lastError) out.error = lastError;
   return out;
 }

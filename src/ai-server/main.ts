@@ -2,11 +2,14 @@
  * `pipbot ai`: the AI server process. The only file of the AI server that reads the environment,
  * calls Bun.serve and installs signal handlers; the HTTP app is app.ts, the engine chat.ts.
  */
+
 import { mkdirSync } from "node:fs";
+import { abortableSleep } from "../shared/backoff.ts";
 import { parseCommandArgs } from "../shared/cli-args.ts";
 import {
   type AiConfig,
   aiEnv,
+  aiUpstream,
   convexSiteUrl,
   loadConfigOrExit,
   secretValues,
@@ -22,9 +25,10 @@ import { createProviderRegistry, type UpstreamSettings } from "./providers/index
 const USAGE = `usage: pipbot ai
 
 Runs the AI server: POST /chat, POST /v1/chat/completions, GET /v1/models, GET /usage, GET /healthz
-on AI_HOST:AI_PORT (default 127.0.0.1:3000). Upstream: the Convex usage proxy when CONVEX_URL,
-PIPBOT_SERVICE_TOKEN and CLERK_USER_ID are set, else the providers directly (ANTHROPIC_API_KEY,
-OPENAI_API_KEY, GEMINI_API_KEY). See docs/AI-SERVER.md.`;
+POST /v1/messages on AI_HOST:AI_PORT (default 127.0.0.1:3000). Upstream: AI_UPSTREAM (proxy: the
+Convex usage proxy; direct: the providers with ANTHROPIC_API_KEY / ANTHROPIC_AUTH_TOKEN,
+OPENAI_API_KEY / OPENAI_BASE_URL, GEMINI_API_KEY / GOOGLE_APPLICATION_CREDENTIALS_JSON); unset: proxy
+when CONVEX_URL, PIPBOT_SERVICE_TOKEN and CLERK_USER_ID are set. See docs/AI-SERVER.md.`;
 
 /** Bun.serve idle timeout (s) for connections between requests; lifted during each chat request. */
 const IDLE_TIMEOUT_S = 120;
@@ -32,13 +36,31 @@ const IDLE_TIMEOUT_S = 120;
 /** After the drain deadline: how long the `shutting_down` error events get to reach the callers. */
 const FLUSH_MS = 1_000;
 
-const after = (ms: number) => new Promise<"deadline">((r) => setTimeout(() => r("deadline"), ms));
+const after = (ms: number) => abortableSleep(ms).then(() => "deadline" as const);
+
+/** A service-account key file's JSON (GOOGLE_APPLICATION_CREDENTIALS_JSON) → Vertex settings; throws a clear message. */
+function vertexSettings(c: AiConfig): NonNullable<UpstreamSettings["vertex"]> {
+  let credentials: Record<string, unknown>;
+  try {
+    credentials = JSON.parse(c.GOOGLE_APPLICATION_CREDENTIALS_JSON ?? "") as Record<string, unknown>;
+  } catch {
+    throw new Error(
+      "GOOGLE_APPLICATION_CREDENTIALS_JSON is not valid JSON: paste the service-account key file's contents",
+    );
+  }
+  const project =
+    c.GOOGLE_CLOUD_PROJECT ?? (typeof credentials.project_id === "string" ? credentials.project_id : "");
+  if (!project)
+    throw new Error("GOOGLE_CLOUD_PROJECT is required: the service-account JSON has no project_id");
+  return { project, location: c.GOOGLE_CLOUD_LOCATION, credentials };
+}
 
 export function upstreamSettings(c: AiConfig): UpstreamSettings {
   const site = convexSiteUrl(c);
+  const anthropicKey = c.ANTHROPIC_API_KEY ?? c.ANTHROPIC_AUTH_TOKEN;
   const s: UpstreamSettings = {
     keys: {
-      ...(c.ANTHROPIC_API_KEY ? { anthropic: c.ANTHROPIC_API_KEY } : {}),
+      ...(anthropicKey ? { anthropic: anthropicKey } : {}),
       ...(c.OPENAI_API_KEY ? { openai: c.OPENAI_API_KEY } : {}),
       ...(c.GEMINI_API_KEY ? { google: c.GEMINI_API_KEY } : {}),
     },
@@ -47,8 +69,10 @@ export function upstreamSettings(c: AiConfig): UpstreamSettings {
       ...(c.OPENAI_BASE_URL ? { openai: c.OPENAI_BASE_URL } : {}),
       ...(c.GOOGLE_GEMINI_BASE_URL ? { google: c.GOOGLE_GEMINI_BASE_URL } : {}),
     },
+    ...(!c.ANTHROPIC_API_KEY && c.ANTHROPIC_AUTH_TOKEN ? { anthropicBearer: true } : {}),
+    ...(!c.GEMINI_API_KEY && c.GOOGLE_APPLICATION_CREDENTIALS_JSON ? { vertex: vertexSettings(c) } : {}),
   };
-  if (site && c.PIPBOT_SERVICE_TOKEN && c.CLERK_USER_ID)
+  if (aiUpstream(c).mode === "proxy" && site && c.PIPBOT_SERVICE_TOKEN && c.CLERK_USER_ID)
     s.proxy = {
       siteUrl: site,
       serviceToken: c.PIPBOT_SERVICE_TOKEN,
@@ -92,7 +116,14 @@ export async function main(argv: string[]): Promise<number> {
   parseCommandArgs(argv, {}, USAGE);
   const config = loadConfigOrExit(aiEnv);
   const log = createLogger({ proc: "ai", level: config.LOG_LEVEL, secrets: secretValues(process.env) });
-  const registry = createProviderRegistry(upstreamSettings(config));
+  let upstream: UpstreamSettings;
+  try {
+    upstream = upstreamSettings(config);
+  } catch (e) {
+    log.fatal({ err: (e as Error).message }, "invalid AI configuration");
+    return 78;
+  }
+  const registry = createProviderRegistry(upstream);
   const simulator = config.PIPBOT_SIMULATOR;
   log.info(
     {

@@ -1,5 +1,5 @@
 /** Model ids: `provider/model` or bare (→ default provider); the candidate list with fallbacks. */
-import { type Provider, splitModel } from "../shared/chat-api.ts";
+import { PROVIDERS, type Provider, splitModel } from "../shared/chat-api.ts";
 import { PipbotError } from "../shared/errors.ts";
 
 export interface ModelRef {
@@ -20,12 +20,29 @@ export function defaultProvider(d: ModelDefaults): Provider | undefined {
   return d.defaultProvider ?? splitModel(d.defaultModel).provider;
 }
 
+type Configured = Partial<Record<Provider, boolean>>;
+
+const configuredList = (c: Configured | undefined) =>
+  PROVIDERS.filter((p) => c?.[p])
+    .map((p) => `${p}/`)
+    .join(", ") || "none";
+
+/**
+ * A model id → provider + bare model:
+ * - `provider/model` with a known provider prefix → that provider;
+ * - any other slashed id (`meta-llama/llama-3`) → the whole id for AI_DEFAULT_PROVIDER when it is
+ *   set (OpenAI-compatible servers), else a 400 listing the configured providers;
+ * - a bare id → the request's provider, AI_DEFAULT_PROVIDER, the only configured provider, or the
+ *   provider of AI_DEFAULT_MODEL, in that order.
+ */
 export function resolveModel(
   raw: string | undefined,
   explicit: Provider | undefined,
   d: ModelDefaults,
+  configured?: Configured,
 ): ModelRef {
-  const s = splitModel(raw ?? d.defaultModel);
+  const id = raw ?? d.defaultModel;
+  const s = splitModel(id);
   if (explicit && s.provider && s.provider !== explicit)
     throw new PipbotError(
       "invalid_request",
@@ -34,14 +51,25 @@ export function resolveModel(
         details: { path: "provider" },
       },
     );
-  const provider = s.provider ?? explicit ?? defaultProvider(d);
+  let provider = s.provider ?? explicit;
+  if (!provider && id.includes("/")) {
+    if (!d.defaultProvider)
+      throw new PipbotError(
+        "invalid_request",
+        `model "${id}" has an unknown provider prefix "${id.slice(0, id.indexOf("/"))}/": use one of the configured providers (${configuredList(configured)}), or set AI_DEFAULT_PROVIDER to send slashed ids as they are to that provider (OpenAI-compatible servers)`,
+        { details: { path: "model" } },
+      );
+    provider = d.defaultProvider;
+  }
+  if (!provider) {
+    const only = configured ? PROVIDERS.filter((p) => configured[p]) : [];
+    provider = d.defaultProvider ?? (only.length === 1 ? only[0] : undefined) ?? defaultProvider(d);
+  }
   if (!provider)
     throw new PipbotError(
       "invalid_request",
-      `model "${s.model}" has no provider: use provider/model (anthropic/, openai/, google/) or set AI_DEFAULT_PROVIDER`,
-      {
-        details: { path: "model" },
-      },
+      `model "${s.model}" has no provider: use provider/model (${configuredList(configured)}) or set AI_DEFAULT_PROVIDER`,
+      { details: { path: "model" } },
     );
   if (!s.model)
     throw new PipbotError("invalid_request", "model must not be empty", { details: { path: "model" } });
@@ -49,10 +77,15 @@ export function resolveModel(
 }
 
 /** Primary model then the fallbacks (request's own list, else AI_FALLBACK_MODELS), without repeats. */
-export function candidateModels(primary: ModelRef, fallbacks: string[], d: ModelDefaults): ModelRef[] {
+export function candidateModels(
+  primary: ModelRef,
+  fallbacks: string[],
+  d: ModelDefaults,
+  configured?: Configured,
+): ModelRef[] {
   const out = [primary];
   for (const f of fallbacks) {
-    const ref = resolveModel(f, undefined, d);
+    const ref = resolveModel(f, undefined, d, configured);
     if (!out.some((r) => r.id === ref.id)) out.push(ref);
   }
   return out;

@@ -1,67 +1,20 @@
 /**
- * `POST /v1/chat/completions` and `GET /v1/models`: the OpenAI-compatible face of the AI server,
- * so any OpenAI client can use pipbot as its base URL (model ids `provider/model`, or bare → the
- * default provider). Requests, responses, stream chunks and errors in OpenAI's shapes.
+ * `POST /v1/chat/completions` responses and `GET /v1/models`: the OpenAI-compatible face of the AI
+ * server, so any OpenAI client can use pipbot as its base URL. Responses, stream chunks (indexed
+ * `tool_calls` fragments, `reasoning_content` deltas) and errors in OpenAI's shapes; requests are
+ * read in openai-request.ts.
  */
-
-import { z } from "zod";
 import { retryAfterHeader } from "../shared/backoff.ts";
-import type { ChatUsage, Provider } from "../shared/chat-api.ts";
+import type { AssistantPart, ChatUsage, Provider, ToolCallPart } from "../shared/chat-api.ts";
 import { type PipbotError, toPipbotError } from "../shared/errors.ts";
 import type { ChatOutcome } from "./chat.ts";
 import type { ModelRef } from "./models.ts";
 import type { SseFraming } from "./sse.ts";
 
-const part = z.object({ type: z.literal("text"), text: z.string() }).loose();
-
-export const openaiRequestSchema = z
-  .object({
-    model: z.string().min(1, "model must be a non-empty string").optional(),
-    messages: z
-      .array(
-        z
-          .object({
-            role: z.enum(["system", "developer", "user", "assistant"], {
-              message: "role must be system, developer, user or assistant (tool messages are not supported)",
-            }),
-            content: z.union([z.string(), z.array(part)], {
-              message: 'content must be a string or an array of {type:"text", text} parts',
-            }),
-          })
-          .loose(),
-      )
-      .min(1, "messages must contain at least one message"),
-    stream: z.boolean().optional(),
-    stream_options: z.object({ include_usage: z.boolean().optional() }).loose().nullable().optional(),
-    max_tokens: z.number().int().positive().nullable().optional(),
-    max_completion_tokens: z.number().int().positive().nullable().optional(),
-    temperature: z.number().min(0).max(2).nullable().optional(),
-    user: z.string().optional(),
-  })
-  .loose();
-
-export type OpenAIRequest = z.infer<typeof openaiRequestSchema>;
-
-/** OpenAI messages → system text + user/assistant turns. */
-export function fromOpenAI(r: OpenAIRequest): {
-  system?: string;
-  messages: { role: "user" | "assistant"; text: string }[];
-} {
-  const text = (c: OpenAIRequest["messages"][number]["content"]) =>
-    typeof c === "string" ? c : c.map((p) => p.text).join("");
-  const sys = r.messages
-    .filter((m) => m.role === "system" || m.role === "developer")
-    .map((m) => text(m.content));
-  const messages = r.messages
-    .filter((m) => m.role === "user" || m.role === "assistant")
-    .map((m) => ({ role: m.role as "user" | "assistant", text: text(m.content) }));
-  return { ...(sys.length ? { system: sys.join("\n\n") } : {}), messages };
-}
-
 export function finishReason(stop: string): string {
   if (stop === "max_tokens") return "length";
   if (stop === "tool_use") return "tool_calls";
-  if (stop === "content_filter") return "content_filter";
+  if (stop === "content_filter" || stop === "refusal") return "content_filter";
   return "stop";
 }
 
@@ -71,12 +24,47 @@ export function openaiUsage(u: ChatUsage) {
     prompt_tokens: prompt,
     completion_tokens: u.outputTokens,
     total_tokens: prompt + u.outputTokens,
-    prompt_tokens_details: { cached_tokens: u.cacheReadTokens },
+    prompt_tokens_details: { cached_tokens: u.cacheReadTokens, cache_write_tokens: u.cacheWriteTokens },
     completion_tokens_details: { reasoning_tokens: u.reasoningTokens },
   };
 }
 
 const created = () => Math.floor(Date.now() / 1000);
+
+function toolCallOf(p: ToolCallPart) {
+  return {
+    id: p.id,
+    type: "function" as const,
+    function: { name: p.name, arguments: JSON.stringify(p.input) },
+    ...(p.signature !== undefined ? { extra_content: { google: { thought_signature: p.signature } } } : {}),
+  };
+}
+
+/** The assistant message of a reply: content, tool_calls, reasoning_content and thinking_blocks. */
+export function openaiMessage(parts: AssistantPart[], text: string) {
+  const calls = parts.filter((p): p is ToolCallPart => p.type === "tool_call");
+  const reasoning = parts.filter((p) => p.type === "reasoning");
+  const msg: Record<string, unknown> = {
+    role: "assistant",
+    content: text === "" && calls.length ? null : text,
+    refusal: null,
+  };
+  if (calls.length) msg.tool_calls = calls.map(toolCallOf);
+  if (reasoning.length) {
+    msg.reasoning_content = reasoning.map((r) => r.text).join("");
+    if (reasoning.some((r) => r.signature !== undefined || r.redacted !== undefined))
+      msg.thinking_blocks = reasoning.map((r) =>
+        r.redacted !== undefined
+          ? { type: "redacted_thinking", data: r.redacted }
+          : {
+              type: "thinking",
+              thinking: r.text,
+              ...(r.signature !== undefined ? { signature: r.signature } : {}),
+            },
+      );
+  }
+  return msg;
+}
 
 export function completionBody(id: string, o: ChatOutcome) {
   return {
@@ -87,7 +75,7 @@ export function completionBody(id: string, o: ChatOutcome) {
     choices: [
       {
         index: 0,
-        message: { role: "assistant", content: o.text, refusal: null },
+        message: openaiMessage(o.parts, o.text),
         logprobs: null,
         finish_reason: finishReason(String(o.stopReason)),
       },
@@ -125,8 +113,12 @@ export function openaiErrorResponse(e: unknown): Response {
 export function openaiFraming(id: string, includeUsage: boolean): SseFraming {
   let first = true;
   let model = "";
-  const chunk = (delta: Record<string, unknown>, finish: string | null) =>
-    `data: ${JSON.stringify({
+  const chunk = (delta: Record<string, unknown>, finish: string | null) => {
+    if (first) {
+      delta = { role: "assistant", ...delta };
+      first = false;
+    }
+    return `data: ${JSON.stringify({
       id,
       object: "chat.completion.chunk",
       created: created(),
@@ -134,18 +126,20 @@ export function openaiFraming(id: string, includeUsage: boolean): SseFraming {
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
       ...(includeUsage ? { usage: null } : {}),
     })}\n\n`;
+  };
   return {
     start(ref: ModelRef) {
       model = ref.id;
       return "";
     },
-    delta(text) {
-      const d: Record<string, unknown> = first ? { role: "assistant", content: text } : { content: text };
-      first = false;
-      return chunk(d, null);
-    },
+    delta: (text) => chunk({ content: text }, null),
+    reasoning: (piece) => (piece.text ? chunk({ reasoning_content: piece.text }, null) : ""),
+    toolStart: (index, tid, name) =>
+      chunk({ tool_calls: [{ index, id: tid, type: "function", function: { name, arguments: "" } }] }, null),
+    toolArgs: (index, json) => chunk({ tool_calls: [{ index, function: { arguments: json } }] }, null),
+    toolCall: () => "",
     done(o) {
-      let out = first ? chunk({ role: "assistant", content: "" }, null) : "";
+      let out = first ? chunk({ content: "" }, null) : "";
       out += chunk({}, finishReason(String(o.stopReason)));
       if (includeUsage)
         out += `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: created(), model, choices: [], usage: openaiUsage(o.usage) })}\n\n`;

@@ -2,8 +2,12 @@
  * The `/chat` SSE stream: start → delta… → exactly one of done / error, with keep-alive comments
  * while the upstream is silent. Caller disconnect (request signal or stream cancel) aborts the run.
  */
-
-import { type ChatResponse, formatStreamEvent, type StreamEvent } from "../shared/chat-api.ts";
+import {
+  type ChatResponse,
+  formatStreamEvent,
+  type StreamEvent,
+  type ToolCallPart,
+} from "../shared/chat-api.ts";
 import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { ChatHooks, ChatOutcome } from "./chat.ts";
 import type { ModelRef } from "./models.ts";
@@ -32,6 +36,12 @@ export interface SseRun {
 export interface SseFraming {
   start(ref: ModelRef): string;
   delta(text: string): string;
+  reasoning(piece: { text: string; signature?: string; redacted?: string }): string;
+  /** A tool call begins (its arguments follow as fragments). */
+  toolStart(index: number, id: string, name: string): string;
+  toolArgs(index: number, json: string): string;
+  /** A tool call is complete. */
+  toolCall(index: number, call: ToolCallPart): string;
   done(o: ChatOutcome): string;
   error(o: ChatOutcome): string;
 }
@@ -42,11 +52,18 @@ export function chatFraming(requestId: string): SseFraming {
   return {
     start: (ref) => ev({ type: "start", data: { id: requestId, provider: ref.provider, model: ref.id } }),
     delta: (text) => ev({ type: "delta", data: { text } }),
+    reasoning: (piece) => ev({ type: "reasoning", data: piece }),
+    toolStart: () => "",
+    toolArgs: () => "",
+    toolCall: (index, call) => {
+      const { type: _t, ...rest } = call;
+      return ev({ type: "tool_call", data: { index, ...rest } });
+    },
     done: (o) =>
       ev({
         type: "done",
         data: {
-          message: { role: "assistant", content: [{ type: "text", text: o.text }] },
+          message: { role: "assistant", content: replyContent(o) },
           stopReason: String(o.stopReason),
           usage: o.usage,
         },
@@ -111,25 +128,26 @@ export function sseResponse(r: SseRun, extraHeaders: Record<string, string> = {}
         if (Date.now() - lastWrite >= r.keepAliveMs / 2) write(": keep-alive\n\n", true);
       }, r.keepAliveMs);
       let o: ChatOutcome | undefined;
+      // runChat never rejects (its outcome says ok / error / aborted); `finally` still stops the
+      // keep-alive and closes the stream if a framing function throws.
       try {
+        const first = (s: string) => {
+          write(s, firstDelta);
+          firstDelta = false;
+        };
         o = await r.run({
           onFirstToken: (ref) => {
             started = true;
             write(r.frames.start(ref));
           },
-          onDelta: (text) => {
-            write(r.frames.delta(text), firstDelta);
-            firstDelta = false;
-          },
+          onDelta: (text) => first(r.frames.delta(text)),
+          onReasoning: (piece) => first(r.frames.reasoning(piece)),
+          onToolStart: (index, id, name) => first(r.frames.toolStart(index, id, name)),
+          onToolArgs: (index, json) => write(r.frames.toolArgs(index, json)),
+          onToolCall: (index, call) => write(r.frames.toolCall(index, call)),
         });
         if (!started) write(r.frames.start(o.ref));
         write(o.status === "ok" ? r.frames.done(o) : r.frames.error(o));
-      } catch (e) {
-        // runChat does not reject; if it ever does, the stream still ends with an error event.
-        const msg = e instanceof Error ? e.message : String(e);
-        write(
-          `event: error\ndata: ${JSON.stringify({ code: "internal", message: msg, retryable: false })}\n\n`,
-        );
       } finally {
         clearInterval(keepAlive);
         if (!closed) {
@@ -162,9 +180,14 @@ export function chatResponseBody(requestId: string, o: ChatOutcome): ChatRespons
     id: requestId,
     provider: o.ref.provider,
     model: o.ref.id,
-    message: { role: "assistant", content: [{ type: "text", text: o.text }] },
+    message: { role: "assistant", content: replyContent(o) },
     stopReason: o.stopReason,
     usage: o.usage,
     attempts: o.attempts,
   };
+}
+
+/** The /chat reply content: the parts in order; a reply without any part is one empty text block. */
+function replyContent(o: ChatOutcome): ChatResponse["message"]["content"] {
+  return o.parts.length ? o.parts : [{ type: "text", text: o.text }];
 }

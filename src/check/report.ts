@@ -4,7 +4,9 @@
  * problem shared by several processes (e.g. LOG_LEVEL) listed once naming them all.
  * A pure function of the environment and the Procfile text.
  */
+import { PROVIDERS, type Provider } from "../shared/chat-api.ts";
 import {
+  aiUpstream,
   convexSiteUrl,
   describeEnv,
   type Env,
@@ -106,19 +108,21 @@ export function buildReport(
   }
   const ai = values.ai;
   if (ai) {
-    const proxy =
-      has(ai.CONVEX_URL ?? ai.CONVEX_SITE_URL) && has(ai.PIPBOT_SERVICE_TOKEN) && has(ai.CLERK_USER_ID);
-    const providers = {
-      anthropic: proxy || has(ai.ANTHROPIC_API_KEY),
-      openai: proxy || has(ai.OPENAI_API_KEY),
-      google: proxy || has(ai.GEMINI_API_KEY),
-    };
+    const { mode, configured: providers } = aiUpstream(ai);
     const model = typeof ai.AI_DEFAULT_MODEL === "string" ? ai.AI_DEFAULT_MODEL : undefined;
-    const provider = model?.includes("/")
-      ? model.split("/")[0]
-      : ((ai.AI_DEFAULT_PROVIDER as string | undefined) ?? undefined);
+    const prefix = model?.includes("/") ? model.split("/")[0] : undefined;
+    const only = PROVIDERS.filter((p) => providers[p]);
+    const explicit = ai.AI_DEFAULT_PROVIDER as string | undefined;
+    // As the AI server resolves it (models.ts): a known prefix; a slashed id only with
+    // AI_DEFAULT_PROVIDER; a bare id → AI_DEFAULT_PROVIDER or the only configured provider.
+    const provider =
+      prefix && (PROVIDERS as readonly string[]).includes(prefix)
+        ? prefix
+        : prefix
+          ? explicit
+          : (explicit ?? (only.length === 1 ? only[0] : undefined));
     facts.ai = {
-      mode: proxy ? "proxy" : "direct",
+      mode,
       providers,
       defaultModel: model ?? null,
       bind: `${ai.AI_HOST ?? "(invalid)"}:${ai.AI_PORT ?? "(invalid)"}`,
@@ -126,17 +130,32 @@ export function buildReport(
       token: has(ai.AI_SERVER_TOKEN) ? "set" : "unset",
       simulator: ai.PIPBOT_SIMULATOR === true,
     };
-    const warnings: string[] = [];
-    if (!proxy && !Object.values(providers).some(Boolean)) {
-      warnings.push(
-        "no AI provider is configured: every chat will fail (set ANTHROPIC_API_KEY, OPENAI_API_KEY or GEMINI_API_KEY, or CONVEX_URL + PIPBOT_SERVICE_TOKEN + CLERK_USER_ID for proxy mode)",
-      );
-    } else if (provider && provider in providers && !providers[provider as keyof typeof providers]) {
-      warnings.push(
-        `AI_DEFAULT_MODEL ${model} uses ${provider}, which has no API key: requests without a model will fail`,
-      );
-    }
-    if (warnings.length) facts.warnings = warnings;
+    // No chat can succeed: a failure, not a warning (`pipbot check` must not say OK).
+    if (only.length === 0)
+      extra.push({
+        variable: "ANTHROPIC_API_KEY",
+        message: "no AI provider is configured: every chat would fail",
+        fix: "set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN), OPENAI_API_KEY (or OPENAI_BASE_URL), GEMINI_API_KEY (or GOOGLE_APPLICATION_CREDENTIALS_JSON), or CONVEX_URL + PIPBOT_SERVICE_TOKEN + CLERK_USER_ID for proxy mode",
+        processes: ["ai"],
+      });
+    else if (!provider || !(PROVIDERS as readonly string[]).includes(provider))
+      extra.push({
+        variable: "AI_DEFAULT_MODEL",
+        ...(model !== undefined ? { value: model } : {}),
+        message: prefix
+          ? `has an unknown provider prefix "${prefix}/": requests without a model would fail`
+          : "has no provider prefix and more than one provider is configured: requests without a model would fail",
+        fix: `use provider/model with a configured provider (${only.map((p) => `${p}/`).join(", ")}), or set AI_DEFAULT_PROVIDER`,
+        processes: ["ai"],
+      });
+    else if (!providers[provider as Provider])
+      extra.push({
+        variable: "AI_DEFAULT_MODEL",
+        ...(model !== undefined ? { value: model } : {}),
+        message: `uses ${provider}, which is not configured: requests without a model would fail`,
+        fix: `set AI_DEFAULT_MODEL to a model of a configured provider (${only.map((p) => `${p}/`).join(", ")}), or configure ${provider}`,
+        processes: ["ai"],
+      });
   }
   const sync = values.sync;
   if (sync) {

@@ -1,17 +1,6 @@
 /** Upstream simulator: the Anthropic Messages wire format (`POST /v1/messages`). */
-import { SIM_TOOL } from "./sim-options.ts";
-import { fullText, type SimPlan, type SimWire, sse } from "./sim-wire.ts";
-
-const ERROR_TYPES: Record<number, string> = {
-  400: "invalid_request_error",
-  401: "authentication_error",
-  403: "permission_error",
-  404: "not_found_error",
-  413: "request_too_large",
-  429: "rate_limit_error",
-  500: "api_error",
-  529: "overloaded_error",
-};
+import { anthropicErrorType } from "../shared/anthropic-errors.ts";
+import { type SimPart, type SimPlan, type SimWire, sse } from "./sim-wire.ts";
 
 function usage(plan: SimPlan, output: number) {
   return {
@@ -19,19 +8,59 @@ function usage(plan: SimPlan, output: number) {
     output_tokens: output,
     cache_creation_input_tokens: plan.opts.cacheWrite,
     cache_read_input_tokens: plan.opts.cacheRead,
+    ...(plan.thoughts ? { output_tokens_details: { thinking_tokens: plan.thoughts } } : {}),
   };
 }
 
 const stopReason = (plan: SimPlan) => (plan.tool ? "tool_use" : plan.truncated ? "max_tokens" : "end_turn");
-const toolIndex = (plan: SimPlan) => (plan.parts[0]?.kind === "text" ? 1 : 0);
+
+function blockStart(p: SimPart): unknown {
+  if (p.kind === "text") return { type: "text", text: "" };
+  if (p.kind === "reasoning") return { type: "thinking", thinking: "", signature: "" };
+  return { type: "tool_use", id: p.id, name: p.name, input: {} };
+}
+
+function blockDelta(p: SimPart): unknown {
+  if (p.kind === "text") return { type: "text_delta", text: p.text };
+  if (p.kind === "reasoning") return { type: "thinking_delta", thinking: p.text };
+  return { type: "input_json_delta", partial_json: p.json };
+}
+
+const stop = (index: number, plan: SimPlan, i: number) => {
+  const p = plan.parts[i];
+  let out = "";
+  if (p?.kind === "reasoning")
+    out += sse(
+      { type: "content_block_delta", index, delta: { type: "signature_delta", signature: p.signature } },
+      "content_block_delta",
+    );
+  return out + sse({ type: "content_block_stop", index }, "content_block_stop");
+};
 
 export const anthropicWire: SimWire = {
   provider: "anthropic",
   requestIdHeader: "request-id",
   json(plan) {
-    const content: unknown[] = [{ type: "text", text: fullText(plan) }];
-    if (plan.tool)
-      content.push({ type: "tool_use", id: SIM_TOOL.id, name: SIM_TOOL.name, input: { city: "Paris" } });
+    const content: Record<string, unknown>[] = [];
+    let cur: Record<string, unknown> | undefined;
+    let curBlock = -1;
+    for (const p of plan.parts) {
+      if (p.block !== curBlock) {
+        curBlock = p.block;
+        cur =
+          p.kind === "text"
+            ? { type: "text", text: "" }
+            : p.kind === "reasoning"
+              ? { type: "thinking", thinking: "", signature: p.signature }
+              : { type: "tool_use", id: p.id, name: p.name, input: "" };
+        content.push(cur);
+      }
+      if (!cur) continue;
+      if (p.kind === "text") cur.text += p.text;
+      else if (p.kind === "reasoning") cur.thinking += p.text;
+      else cur.input += p.json;
+    }
+    for (const c of content) if (c.type === "tool_use") c.input = JSON.parse(String(c.input) || "{}");
     return {
       id: plan.id,
       type: "message",
@@ -59,50 +88,32 @@ export const anthropicWire: SimWire = {
   part(plan, i) {
     const p = plan.parts[i];
     if (!p) return "";
+    const prev = plan.parts[i - 1];
     let out = "";
-    if (p.kind === "text") {
-      if (i === 0)
-        out += sse(
-          { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
-          "content_block_start",
-        );
-      return (
-        out +
-        sse(
-          { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: p.text } },
-          "content_block_delta",
-        )
-      );
-    }
-    const index = toolIndex(plan);
-    if (p.first) {
-      if (index > 0) out += sse({ type: "content_block_stop", index: 0 }, "content_block_stop");
+    if (prev?.block !== p.block) {
+      if (prev) out += stop(prev.block, plan, i - 1);
       out += sse(
-        {
-          type: "content_block_start",
-          index,
-          content_block: { type: "tool_use", id: SIM_TOOL.id, name: SIM_TOOL.name, input: {} },
-        },
+        { type: "content_block_start", index: p.block, content_block: blockStart(p) },
         "content_block_start",
       );
     }
     return (
-      out +
-      sse(
-        { type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: p.json } },
-        "content_block_delta",
-      )
+      out + sse({ type: "content_block_delta", index: p.block, delta: blockDelta(p) }, "content_block_delta")
     );
   },
   post(plan) {
-    const index = plan.tool ? toolIndex(plan) : 0;
+    const last = plan.parts.length - 1;
+    const lp = plan.parts[last];
     return (
-      sse({ type: "content_block_stop", index }, "content_block_stop") +
+      (lp ? stop(lp.block, plan, last) : "") +
       sse(
         {
           type: "message_delta",
           delta: { stop_reason: stopReason(plan), stop_sequence: null },
-          usage: { output_tokens: plan.parts.length },
+          usage: {
+            output_tokens: plan.parts.length,
+            ...(plan.thoughts ? { output_tokens_details: { thinking_tokens: plan.thoughts } } : {}),
+          },
         },
         "message_delta",
       ) +
@@ -122,7 +133,7 @@ export const anthropicWire: SimWire = {
   error(status, message) {
     return {
       status,
-      body: { type: "error", error: { type: ERROR_TYPES[status] ?? "api_error", message }, request_id: null },
+      body: { type: "error", error: { type: anthropicErrorType(status), message }, request_id: null },
     };
   },
 };

@@ -1,6 +1,5 @@
 /** Upstream simulator: the Gemini wire format (`/{v1,v1beta}/models/{model}:generateContent|:streamGenerateContent`). */
-import { SIM_TOOL } from "./sim-options.ts";
-import { fullText, type SimPlan, type SimWire, sse } from "./sim-wire.ts";
+import { fullText, type SimPlan, type SimWire, sse, toolCalls } from "./sim-wire.ts";
 
 const STATUS: Record<number, string> = {
   400: "INVALID_ARGUMENT",
@@ -17,9 +16,9 @@ function usageMetadata(plan: SimPlan, output: number) {
   const u: Record<string, number> = {
     promptTokenCount: plan.inputTokens,
     candidatesTokenCount: output,
-    totalTokenCount: plan.inputTokens + output + plan.opts.thoughts,
+    totalTokenCount: plan.inputTokens + output + plan.thoughts,
   };
-  if (plan.opts.thoughts > 0) u.thoughtsTokenCount = plan.opts.thoughts;
+  if (plan.thoughts > 0) u.thoughtsTokenCount = plan.thoughts;
   if (plan.opts.cacheRead > 0) u.cachedContentTokenCount = plan.opts.cacheRead;
   return u;
 }
@@ -37,14 +36,22 @@ function response(plan: SimPlan, parts: unknown[], output: number, finish?: stri
   };
 }
 
-const functionCall = { functionCall: { id: SIM_TOOL.id, name: SIM_TOOL.name, args: { city: "Paris" } } };
+/** Gemini sends each function call whole (no id on the Gemini API), with its thought signature. */
+const functionCall = (c: { name: string; json: string; id: string; signature?: string }) => ({
+  functionCall: { name: c.name, args: JSON.parse(c.json || "{}") },
+  thoughtSignature: c.signature ?? `tsig_${c.id}`,
+});
 
 export const googleWire: SimWire = {
   provider: "google",
   requestIdHeader: "x-goog-request-id",
   json(plan) {
-    const parts: unknown[] = [{ text: fullText(plan) }];
-    if (plan.tool) parts.push(functionCall);
+    const parts: unknown[] = [];
+    const thought = plan.parts.map((p) => (p.kind === "reasoning" ? p.text : "")).join("");
+    if (thought) parts.push({ text: thought, thought: true });
+    const text = fullText(plan);
+    if (text || !plan.tool) parts.push({ text });
+    for (const c of toolCalls(plan)) parts.push(functionCall(c));
     return response(plan, parts, plan.parts.length, finishReason(plan));
   },
   pre() {
@@ -53,9 +60,11 @@ export const googleWire: SimWire = {
   part(plan, i) {
     const p = plan.parts[i];
     if (!p) return "";
+    if (p.kind === "reasoning") return sse(response(plan, [{ text: p.text, thought: true }], i + 1));
     if (p.kind === "text") return sse(response(plan, [{ text: p.text }], i + 1));
-    // Gemini sends a function call whole, in one chunk.
-    return p.last ? sse(response(plan, [functionCall], i + 1)) : "";
+    if (!p.last) return "";
+    const c = toolCalls(plan).find((x) => x.call === p.call);
+    return c ? sse(response(plan, [functionCall(c)], i + 1)) : "";
   },
   post(plan) {
     return sse(response(plan, [{ text: "" }], plan.parts.length, finishReason(plan)));

@@ -1,6 +1,5 @@
 /** Upstream simulator: the OpenAI Chat Completions wire format (`POST /v1/chat/completions`). */
-import { SIM_TOOL } from "./sim-options.ts";
-import { fullText, type SimPlan, type SimWire, sse } from "./sim-wire.ts";
+import { fullText, reasoningText, type SimPlan, type SimWire, sse, toolCalls } from "./sim-wire.ts";
 
 const ERRORS: Record<number, { type: string; code: string | null }> = {
   400: { type: "invalid_request_error", code: null },
@@ -16,13 +15,13 @@ const created = () => Math.floor(Date.now() / 1000);
 const finish = (plan: SimPlan) => (plan.tool ? "tool_calls" : plan.truncated ? "length" : "stop");
 
 function usage(plan: SimPlan) {
-  const completion = plan.parts.length + plan.opts.thoughts;
+  const completion = plan.parts.length + plan.thoughts;
   return {
     prompt_tokens: plan.inputTokens,
     completion_tokens: completion,
     total_tokens: plan.inputTokens + completion,
     prompt_tokens_details: { cached_tokens: plan.opts.cacheRead, audio_tokens: 0 },
-    completion_tokens_details: { reasoning_tokens: plan.opts.thoughts, audio_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: plan.thoughts, audio_tokens: 0 },
   };
 }
 
@@ -43,15 +42,20 @@ export const openaiWire: SimWire = {
   provider: "openai",
   requestIdHeader: "x-request-id",
   json(plan) {
-    const message: Record<string, unknown> = { role: "assistant", content: fullText(plan), refusal: null };
-    if (plan.tool)
-      message.tool_calls = [
-        {
-          id: SIM_TOOL.id,
-          type: "function",
-          function: { name: SIM_TOOL.name, arguments: SIM_TOOL.argChunks.join("") },
-        },
-      ];
+    const calls = toolCalls(plan);
+    const text = fullText(plan);
+    const message: Record<string, unknown> = {
+      role: "assistant",
+      content: calls.length && !text ? null : text,
+      refusal: null,
+    };
+    if (plan.opts.reasoningText && reasoningText(plan)) message.reasoning_content = reasoningText(plan);
+    if (calls.length)
+      message.tool_calls = calls.map((c) => ({
+        id: c.id,
+        type: "function",
+        function: { name: c.name, arguments: c.json },
+      }));
     return {
       id: plan.id,
       object: "chat.completion",
@@ -69,20 +73,20 @@ export const openaiWire: SimWire = {
   part(plan, i) {
     const p = plan.parts[i];
     if (!p) return "";
-    const delta: Record<string, unknown> = {};
-    if (p.kind === "text") delta.content = p.text;
-    else
-      delta.tool_calls = [
-        p.first
-          ? {
-              index: 0,
-              id: SIM_TOOL.id,
-              type: "function",
-              function: { name: SIM_TOOL.name, arguments: p.json },
-            }
-          : { index: 0, function: { arguments: p.json } },
-      ];
-    return chunk(plan, delta, null);
+    if (p.kind === "reasoning")
+      return plan.opts.reasoningText ? chunk(plan, { reasoning_content: p.text }, null) : "";
+    if (p.kind === "text") return chunk(plan, { content: p.text }, null);
+    return chunk(
+      plan,
+      {
+        tool_calls: [
+          p.first
+            ? { index: p.call, id: p.id, type: "function", function: { name: p.name, arguments: p.json } }
+            : { index: p.call, function: { arguments: p.json } },
+        ],
+      },
+      null,
+    );
   },
   post(plan) {
     let out = chunk(plan, {}, finish(plan));

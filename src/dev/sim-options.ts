@@ -30,6 +30,10 @@ export interface SimOptions {
   cacheRead: number;
   cacheWrite: number;
   thoughts: number;
+  /** Tool calls made when tools are offered (parallel calls). */
+  toolCalls: number;
+  /** OpenAI wire: stream reasoning text as `reasoning_content` (like DeepSeek, vLLM, Ollama). */
+  reasoningText: boolean;
   /** The raw option string, for logs. */
   raw: string;
 }
@@ -85,6 +89,8 @@ export function parseSimOptions(fromModel: string, fromHeader: string | null): S
     cacheRead: 0,
     cacheWrite: 0,
     thoughts: 0,
+    toolCalls: 1,
+    reasoningText: false,
     raw: [...pairs].map(([k, v]) => `${k}=${v}`).join(","),
   };
   for (const [k, v] of pairs) {
@@ -130,6 +136,12 @@ export function parseSimOptions(fromModel: string, fromHeader: string | null): S
         break;
       case "thoughts":
         o.thoughts = int(k, v);
+        break;
+      case "tool_calls":
+        o.toolCalls = Math.max(1, Math.floor(int(k, v)));
+        break;
+      case "reasoning_text":
+        o.reasoningText = v === "1" || v === "true";
         break;
       default:
         throw new SimOptionError(`unknown simulator option "${k}"`);

@@ -3,9 +3,23 @@ import type { SimOptions } from "./sim-options.ts";
 
 export type SimProvider = "anthropic" | "openai" | "google";
 
+/** One piece of the reply; `block` is its content block (Anthropic's index). */
 export type SimPart =
-  | { kind: "text"; text: string }
-  | { kind: "tool"; json: string; first: boolean; last: boolean };
+  | { kind: "text"; text: string; block: number }
+  | { kind: "reasoning"; text: string; block: number; first: boolean; last: boolean; signature: string }
+  | {
+      kind: "tool";
+      /** The call's number in the reply (OpenAI's tool_calls index). */
+      call: number;
+      id: string;
+      name: string;
+      json: string;
+      block: number;
+      first: boolean;
+      last: boolean;
+      /** Gemini's thought signature for this call. */
+      signature?: string;
+    };
 
 /** Everything needed to render one reply in any wire format. */
 export interface SimPlan {
@@ -20,6 +34,8 @@ export interface SimPlan {
   opts: SimOptions;
   /** OpenAI: stream_options.include_usage. */
   includeUsage: boolean;
+  /** Reasoning tokens reported in usage. */
+  thoughts: number;
 }
 
 export interface SimErrorReply {
@@ -51,4 +67,29 @@ export const sse = (data: unknown, event?: string): string =>
 export const fullText = (plan: SimPlan): string =>
   plan.parts.map((p) => (p.kind === "text" ? p.text : "")).join("");
 
+export const reasoningText = (plan: SimPlan): string =>
+  plan.parts.map((p) => (p.kind === "reasoning" ? p.text : "")).join("");
+
+/** The reply's tool calls, whole (arguments joined). */
+export function toolCalls(
+  plan: SimPlan,
+): { call: number; id: string; name: string; json: string; signature?: string }[] {
+  const out: { call: number; id: string; name: string; json: string; signature?: string }[] = [];
+  for (const p of plan.parts) {
+    if (p.kind !== "tool") continue;
+    const c = out.find((x) => x.call === p.call);
+    if (c) c.json += p.json;
+    else
+      out.push({
+        call: p.call,
+        id: p.id,
+        name: p.name,
+        json: p.json,
+        ...(p.signature ? { signature: p.signature } : {}),
+      });
+  }
+  return out;
+}
+
+/** Output tokens: reply parts (text, reasoning and tool fragments alike). */
 export const outputTokens = (plan: SimPlan, partsSent = plan.parts.length): number => partsSent;

@@ -5,23 +5,27 @@
  *
  * Options ride in the model name after `@` or in the `x-sim-options` header (which wins):
  * tokens, rate, latency, ttft, status, retry_after, retry_after_ms, should_retry, fail_times, key,
- * fault=error_after:<n>|cut_after:<n>|gap:<ms>|tool_call, cache_read, cache_write, thoughts.
+ * fault=error_after:<n>|cut_after:<n>|gap:<ms>|tool_call, cache_read, cache_write, thoughts, tool_calls,
+ * reasoning_text. Replies follow the request: tool calls when tools are offered, JSON when JSON is
+ * asked for, thinking when reasoning is on, tool results and media echoed (sim-plan.ts).
+ * GET /files/<name> serves fixture files; /ollama/v1/… is an OpenAI-compatible route without auth.
  */
 import type { Server } from "bun";
 import { abortableSleep } from "../shared/backoff.ts";
 import { anthropicWire } from "./sim-anthropic.ts";
 import { googleWire } from "./sim-google.ts";
 import { openaiWire } from "./sim-openai.ts";
+import { parseSimOptions, SimOptionError, type SimOptions, splitSimModel } from "./sim-options.ts";
+import { buildPlan } from "./sim-plan.ts";
 import {
-  estimateTokens,
-  parseSimOptions,
-  replyChunks,
-  SIM_TOOL,
-  SimOptionError,
-  type SimOptions,
-  splitSimModel,
-} from "./sim-options.ts";
-import type { SimPart, SimPlan, SimProvider, SimWire } from "./sim-wire.ts";
+  BadRequest,
+  isObj,
+  parseAnthropic,
+  parseGoogle,
+  parseOpenAI,
+  type SimRequest,
+} from "./sim-request.ts";
+import type { SimProvider, SimWire } from "./sim-wire.ts";
 
 export type { SimProvider } from "./sim-wire.ts";
 
@@ -65,87 +69,6 @@ const WIRES: Record<SimProvider, SimWire> = {
 const enc = new TextEncoder();
 let seq = 0;
 
-class BadRequest extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-type Json = Record<string, unknown>;
-const isObj = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
-
-function blocksText(content: unknown): string {
-  if (typeof content === "string") return content;
-  if (Array.isArray(content))
-    return content.map((b) => (isObj(b) && typeof b.text === "string" ? b.text : "")).join("");
-  return "";
-}
-
-interface Parsed {
-  model: string;
-  stream: boolean;
-  lastUser: string;
-  inputChars: number;
-  maxTokens?: number;
-  includeUsage: boolean;
-}
-
-function parseAnthropic(body: Json): Parsed {
-  if (typeof body.model !== "string") throw new BadRequest(400, "model: Field required");
-  if (typeof body.max_tokens !== "number") throw new BadRequest(400, "max_tokens: Field required");
-  if (!Array.isArray(body.messages) || body.messages.length === 0)
-    throw new BadRequest(400, "messages: at least one message is required");
-  const msgs = body.messages.filter(isObj);
-  const lastUser = [...msgs].reverse().find((m) => m.role === "user");
-  const chars = msgs.reduce((n, m) => n + blocksText(m.content).length, 0) + blocksText(body.system).length;
-  return {
-    model: body.model,
-    stream: body.stream === true,
-    lastUser: blocksText(lastUser?.content),
-    inputChars: chars,
-    maxTokens: body.max_tokens,
-    includeUsage: false,
-  };
-}
-
-function parseOpenAI(body: Json): Parsed {
-  if (typeof body.model !== "string") throw new BadRequest(400, "you must provide a model parameter");
-  if (!Array.isArray(body.messages) || body.messages.length === 0)
-    throw new BadRequest(400, "'messages' must contain at least one message");
-  const msgs = body.messages.filter(isObj);
-  const lastUser = [...msgs].reverse().find((m) => m.role === "user");
-  const max = body.max_completion_tokens ?? body.max_tokens;
-  const so = isObj(body.stream_options) ? body.stream_options : {};
-  return {
-    model: body.model,
-    stream: body.stream === true,
-    lastUser: blocksText(lastUser?.content),
-    inputChars: msgs.reduce((n, m) => n + blocksText(m.content).length, 0),
-    ...(typeof max === "number" ? { maxTokens: max } : {}),
-    includeUsage: so.include_usage === true,
-  };
-}
-
-function parseGoogle(body: Json, model: string, stream: boolean): Parsed {
-  if (!Array.isArray(body.contents) || body.contents.length === 0)
-    throw new BadRequest(400, "* GenerateContentRequest.contents: contents is not specified");
-  const contents = body.contents.filter(isObj);
-  const text = (c: unknown) => (isObj(c) && Array.isArray(c.parts) ? blocksText(c.parts) : "");
-  const lastUser = [...contents].reverse().find((c) => c.role === undefined || c.role === "user");
-  const gc = isObj(body.generationConfig) ? body.generationConfig : {};
-  return {
-    model,
-    stream,
-    lastUser: text(lastUser),
-    inputChars: contents.reduce((n, c) => n + text(c).length, 0) + text(body.systemInstruction).length,
-    ...(typeof gc.maxOutputTokens === "number" ? { maxTokens: gc.maxOutputTokens } : {}),
-    includeUsage: false,
-  };
-}
-
 function authOk(provider: SimProvider, req: Request, url: URL): string | null {
   const bearer = /^Bearer\s+\S+/i.test(req.headers.get("authorization") ?? "");
   if (provider === "anthropic") {
@@ -159,31 +82,27 @@ function authOk(provider: SimProvider, req: Request, url: URL): string | null {
     : "Method doesn't allow unregistered callers. Please use API Key.";
 }
 
-function buildPlan(p: Parsed, opts: SimOptions, id: string, model: string): SimPlan {
-  let parts: SimPart[] = replyChunks(p.lastUser, opts.tokens).map((text) => ({ kind: "text", text }));
-  let truncated = false;
-  if (p.maxTokens !== undefined && p.maxTokens > 0 && parts.length > p.maxTokens) {
-    parts = parts.slice(0, p.maxTokens);
-    truncated = true;
-  }
-  const tool = opts.fault.kind === "tool_call";
-  if (tool) {
-    parts = parts.slice(0, 1);
-    const n = SIM_TOOL.argChunks.length;
-    SIM_TOOL.argChunks.forEach((json, i) => {
-      parts.push({ kind: "tool", json, first: i === 0, last: i === n - 1 });
-    });
-  }
-  return {
-    id,
-    model,
-    parts,
-    inputTokens: estimateTokens("x".repeat(p.inputChars)),
-    truncated,
-    tool,
-    opts,
-    includeUsage: p.includeUsage,
-  };
+/** The fixture files served under /files/ (for image/PDF URL tests). */
+export const SIM_FILES: Record<string, { type: string; body: Uint8Array }> = {
+  "pixel.png": {
+    type: "image/png",
+    body: Uint8Array.from(
+      atob("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="),
+      (c) => c.charCodeAt(0),
+    ),
+  },
+  "doc.pdf": {
+    type: "application/pdf",
+    body: new TextEncoder().encode("%PDF-1.4\n% simulator fixture\n%%EOF\n"),
+  },
+};
+
+/** Each provider's real answer to an unknown model. */
+function unknownModel(provider: SimProvider, model: string): string {
+  if (provider === "openai") return `The model \`${model}\` does not exist or you do not have access to it.`;
+  if (provider === "google")
+    return `models/${model} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.`;
+  return `model: ${model}`;
 }
 
 /** Start the simulator (default 127.0.0.1, port 0). */
@@ -205,6 +124,8 @@ export async function startUpstreamSim(
     const path = url.pathname;
     if (req.method === "GET" && (path === "/healthz" || path === "/"))
       return jsonResponse(200, { ok: true, simulator: true });
+    const file = req.method === "GET" && path.startsWith("/files/") ? SIM_FILES[path.slice(7)] : undefined;
+    if (file) return new Response(file.body, { headers: { "content-type": file.type } });
     if (req.method === "GET" && path.endsWith("/v1/models"))
       return jsonResponse(200, {
         object: "list",
@@ -255,12 +176,13 @@ export async function startUpstreamSim(
       return jsonResponse(e.status, e.body, { ...rid, ...extra });
     };
 
-    const auth = authOk(provider, req, url);
+    // /ollama/v1/…: an OpenAI-compatible local server that takes no key (like Ollama).
+    const auth = path.startsWith("/ollama/") ? null : authOk(provider, req, url);
     if (auth) return fail(provider === "google" ? 403 : 401, auth);
     if (provider === "anthropic" && !req.headers.get("anthropic-version"))
       return fail(400, "anthropic-version: header is required");
 
-    let parsed: Parsed;
+    let parsed: SimRequest;
     let opts: SimOptions;
     try {
       let body: unknown;
@@ -282,7 +204,7 @@ export async function startUpstreamSim(
       const { model: bare, options } = splitSimModel(parsed.model.replace(/^models\//, ""));
       opts = parseSimOptions(options, req.headers.get("x-sim-options"));
       log.options = opts.raw;
-      if (/^(unknown|missing)/.test(bare)) throw new BadRequest(404, `model: ${bare} not found`);
+      if (/^(unknown|missing)/.test(bare)) throw new BadRequest(404, unknownModel(provider, bare));
       parsed.model = bare;
     } catch (e) {
       if (e instanceof BadRequest) return fail(e.status, e.message);
@@ -325,7 +247,7 @@ export async function startUpstreamSim(
       return fail(failStatus, msg, h);
     }
 
-    const plan = buildPlan(parsed, opts, id, parsed.model);
+    const plan = buildPlan(parsed, opts, id);
     server.timeout(req, 0);
     log.status = 200;
 

@@ -12,6 +12,7 @@ import type { Logger } from "../shared/log.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
 import { type AiAvailability, aiUnavailableError, isAiServerDown, isShuttingDown } from "./ai-wait.ts";
+import { withAttachments } from "./attachments.ts";
 import { buildContext, type ErrorKind, errorKindOf, type WireUsage, wireUsage } from "./stored-messages.ts";
 
 export interface ChatEventPayload {
@@ -55,6 +56,8 @@ export interface ActiveRun {
   timeoutMs: number;
   /** 1, or more when a client retried the turn after it failed (same idempotency key). */
   attempt: number;
+  /** The session's model, when it has its own (sessions.patch). */
+  model?: string | undefined;
 }
 
 export type RunOutcome = "final" | "aborted" | "error" | "interrupted";
@@ -93,7 +96,8 @@ export async function executeRun(
   let flushTimer: ReturnType<typeof setTimeout> | undefined;
   let lastCheckpoint = t0;
   let ttftMs: number | null = null;
-  let model = s.model;
+  // The session's own model (sessions.patch) wins over the gateway's default.
+  let model = run.model ?? s.model;
   let usage: ChatUsage | undefined;
   let deltas = 0;
   let aiRetries = 0;
@@ -123,12 +127,12 @@ export async function executeRun(
   try {
     if (run.controller.signal.aborted) throw run.controller.signal.reason ?? new Error("aborted");
     const history = s.store.listMessages(run.sessionId, 2000);
-    const messages = buildContext(history, run.userMessageId, s.contextBudgetChars);
+    const messages = withAttachments(buildContext(history, run.userMessageId, s.contextBudgetChars), s.store);
     type Done = Extract<StreamEvent, { type: "done" }>["data"];
     const streamOnce = async (): Promise<Done | undefined> => {
       let done: Done | undefined;
       for await (const ev of s.ai.stream(
-        { model: s.model, messages, conversationId: run.sessionId },
+        { model: run.model ?? s.model, messages, conversationId: run.sessionId },
         run.controller.signal,
       )) {
         s.aiAvailability?.markUp();

@@ -9,6 +9,7 @@
  */
 import { abortableSleep } from "../shared/backoff.ts";
 import { isPipbotError, PipbotError } from "../shared/errors.ts";
+import type { NewAttachment } from "../shared/store/index.ts";
 import {
   type AbortCause,
   type ActiveRun,
@@ -63,6 +64,13 @@ export class ChatRuns {
     return this.active.size;
   }
 
+  /** Run ids of the session's runs still streaming or queued, oldest first. */
+  activeRunIds(sessionId: string): string[] {
+    const ids: string[] = [];
+    for (const r of this.active.values()) if (r.sessionId === sessionId) ids.push(r.runId);
+    return ids;
+  }
+
   /**
    * Start a run (user message stored before this returns), or answer a duplicate: a key whose run
    * is running or ended final / aborted answers its status; a key whose run ended error or
@@ -73,6 +81,8 @@ export class ChatRuns {
     message: string;
     idempotencyKey: string;
     timeoutMs?: number | undefined;
+    /** Validated attachments, stored with the user message (same transaction). */
+    attachments?: NewAttachment[];
   }): SendResult {
     const dup = this.idem.lookup(input.idempotencyKey);
     if (dup && dup.status !== "error") return dup;
@@ -85,10 +95,12 @@ export class ChatRuns {
     let sessionId: string;
     let userMessageId: string;
     let attempt = 1;
+    let model: string | undefined;
     try {
       if (dup) {
         const prior = this.o.store.getRun(input.idempotencyKey);
-        if (prior && prior.sessionId !== this.o.store.findSession(input.sessionKey)?.id) {
+        const session = this.o.store.findSession(input.sessionKey);
+        if (prior && prior.sessionId !== session?.id) {
           throw invalidRequest("idempotencyKey belongs to a run of another session");
         }
         const retried = this.o.store.retryRun(input.idempotencyKey);
@@ -97,14 +109,17 @@ export class ChatRuns {
         sessionId = retried.run.sessionId;
         userMessageId = retried.userMessage.id;
         attempt = retried.run.attempts;
+        model = session?.model ?? this.o.model;
       } else {
         const session = this.o.store.getOrCreateSession(input.sessionKey);
         sessionId = session.id;
+        model = session.model ?? this.o.model;
         const started = this.o.store.startRun({
           runId: input.idempotencyKey,
           sessionId,
           userText: input.message,
-          ...(this.o.model ? { model: this.o.model } : {}),
+          ...(input.attachments ? { attachments: input.attachments } : {}),
+          ...(model ? { model } : {}),
         });
         userMessageId = started.userMessage.id;
       }
@@ -129,6 +144,7 @@ export class ChatRuns {
       seq: 0,
       timeoutMs,
       attempt,
+      model,
     };
     this.active.set(run.runId, run);
     this.idem.started(run.runId, sessionId);

@@ -6,11 +6,13 @@
  * - `wireUsage` / `errorKindOf`: the store's and the AI server's shapes mapped to the protocol's.
  */
 import type { ChatUsage } from "../shared/chat-api.ts";
-import type { StoredMessage } from "../shared/store/index.ts";
+import type { AttachmentRef, StoredMessage } from "../shared/store/index.ts";
 
 export interface ContextMessage {
   role: "user" | "assistant";
   content: string;
+  /** The message's images / PDFs (references; chat-run loads the bytes for the AI server). */
+  attachments?: AttachmentRef[];
 }
 
 export function messageText(m: StoredMessage): string {
@@ -37,27 +39,34 @@ export function buildContext(
 ): ContextMessage[] {
   const own = history.find((m) => m.id === userMessageId);
   const ownRun = own?.runId ?? undefined;
+  // A message as the model gets it: its text and its attachments (images / PDFs, by reference).
+  const toContext = (m: StoredMessage): ContextMessage | undefined => {
+    const text = messageText(m);
+    const refs = m.content.filter((b): b is AttachmentRef => b.type !== "text");
+    if (text.trim() === "" && refs.length === 0) return undefined;
+    return { role: m.role, content: text, ...(refs.length > 0 ? { attachments: refs } : {}) };
+  };
   // The reply of each run: its latest assistant message with text.
-  const replies = new Map<string, StoredMessage>();
+  const replies = new Map<string, ContextMessage>();
   for (const m of history) {
-    if (m.role === "assistant" && m.runId !== null && messageText(m).trim() !== "") replies.set(m.runId, m);
+    const c = m.role === "assistant" && m.runId !== null ? toContext(m) : undefined;
+    if (c && m.runId !== null) replies.set(m.runId, c);
   }
   const turns: ContextMessage[][] = [];
   for (const m of history) {
     if (m === own) continue;
+    const c = toContext(m);
+    if (!c) continue;
     if (m.runId === null) {
-      if (messageText(m).trim() !== "") turns.push([{ role: m.role, content: messageText(m) }]);
+      turns.push([c]);
       continue;
     }
     if (m.role !== "user" || m.runId === ownRun) continue;
     const reply = replies.get(m.runId);
-    if (!reply || messageText(m).trim() === "") continue;
-    turns.push([
-      { role: "user", content: messageText(m) },
-      { role: "assistant", content: messageText(reply) },
-    ]);
+    if (reply) turns.push([c, reply]);
   }
-  const last: ContextMessage[] = own ? [{ role: "user", content: messageText(own) }] : [];
+  const ownContext = own ? toContext(own) : undefined;
+  const last: ContextMessage[] = ownContext ? [ownContext] : [];
   // Newest turns first until the budget is spent; the own message is always kept.
   let used = last.reduce((n, m) => n + m.content.length, 0);
   const kept: ContextMessage[][] = [];
@@ -138,7 +147,8 @@ export function endNotice(status: string, message: string): string {
 export function wireMessage(m: StoredMessage): WireMessage {
   const w: WireMessage = {
     role: m.role,
-    content: m.content.map((b) => ({ type: "text", text: b.text })),
+    // Text only: protocol-3 clients see the message's text; protocol 4 adds attachments (wire4.ts).
+    content: m.content.flatMap((b) => (b.type === "text" ? [{ type: "text" as const, text: b.text }] : [])),
     timestamp: m.createdAt,
   };
   if (m.role === "assistant") {

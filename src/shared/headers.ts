@@ -14,6 +14,12 @@ export const PIPBOT_HEADERS = {
   machineId: "x-pipbot-machine-id",
   /** sync-v1: `v1=<hex HMAC-SHA256>`; a credential, never logged. */
   signature: "x-pipbot-signature",
+  /** AI server request: `true` drops parameters the provider cannot honour instead of a 400. */
+  dropParams: "x-pipbot-drop-params",
+  /** AI server response: the parameters that were dropped (comma-separated). */
+  droppedParams: "x-pipbot-dropped-params",
   /** sync-v1: unix seconds of the signature. */
   timestamp: "x-pipbot-timestamp",
+  /** On /healthz: the PIPBOT_INSTANCE_ID the supervisor gave this child (see instance.ts). */
+  instance: "x-pipbot-instance",
 } as const;

@@ -3,15 +3,18 @@
  * configured, else `pipbot demo` against the bundled simulator. It decides from the process's
  * environment, which includes `.env` of the working directory: Bun loads `.env` (then
  * `.env.local`) for every `pipbot` command, and a variable already set in the environment wins.
- * That is the one way `.env` is handled everywhere (docs/OPERATIONS.md "Configuration files").
+ * That is the one way `.env` is handled everywhere (docs/OPERATIONS.md, "Configuration").
  */
 
 /** The variables whose presence means "a real upstream is configured". */
 export const UPSTREAM_VARS = [
   "ANTHROPIC_API_KEY",
+  "ANTHROPIC_AUTH_TOKEN",
+  "CLAUDE_ACCESS_TOKEN",
   "OPENAI_API_KEY",
   "GEMINI_API_KEY",
   "GOOGLE_API_KEY",
+  "GOOGLE_APPLICATION_CREDENTIALS_JSON",
   "CONVEX_URL",
   "OPENAI_BASE_URL",
 ] as const;

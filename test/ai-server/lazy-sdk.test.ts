@@ -74,12 +74,12 @@ test("a provider's SDK is loaded on its first call only; concurrent first calls 
   expect(registry.loaded()).toEqual([]);
   const events = await registry.get("openai").openStream({
     model: "sim@tokens=1",
-    messages: [{ role: "user", text: "x" }],
+    messages: [{ role: "user", content: [{ type: "text", text: "x" }] }],
     headers: {},
     signal: new AbortController().signal,
   });
   const seen: string[] = [];
-  for await (const ev of events) seen.push(ev.type);
+  for await (const batch of events) for (const ev of batch) seen.push(ev.type);
   expect(seen).toContain("stop");
   expect(registry.loaded()).toEqual(["openai"]);
 });

@@ -117,7 +117,7 @@ test("errors in OpenAI's shape: unknown model → NotFoundError; bad body → Ba
     .catch((e) => e);
   expect(nf).toBeInstanceOf(OpenAI.NotFoundError);
   const bad = await client.chat.completions
-    .create({ model: "openai/sim", messages: [{ role: "tool" as "user", content: "x" }] })
+    .create({ model: "openai/sim", messages: [{ role: "function" as "user", content: "x" }] })
     .catch((e) => e);
   expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
   expect(bad.param).toBe("messages.0.role");

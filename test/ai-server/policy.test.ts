@@ -20,11 +20,17 @@ describe("models", () => {
     expect(resolveModel("claude-x", undefined, d).provider).toBe("anthropic");
     expect(resolveModel("x", undefined, { ...d, defaultProvider: "google" }).provider).toBe("google");
     expect(resolveModel(undefined, undefined, d).id).toBe("anthropic/claude-sonnet-4-5");
-    // unknown prefixes are part of a bare id (OpenAI-compatible servers use slashes)
-    expect(resolveModel("meta-llama/llama-3", undefined, d)).toMatchObject({
-      provider: "anthropic",
+    // an unknown prefix is a 400 listing the configured providers, unless AI_DEFAULT_PROVIDER
+    // claims slashed ids (OpenAI-compatible servers use slashes)
+    expect(() => resolveModel("nosuch/x", undefined, d, { openai: true, google: true })).toThrow(
+      /unknown provider prefix "nosuch\/".*openai\/, google\//,
+    );
+    expect(resolveModel("meta-llama/llama-3", undefined, { ...d, defaultProvider: "openai" })).toMatchObject({
+      provider: "openai",
       model: "meta-llama/llama-3",
     });
+    // a bare id with one configured provider goes to it
+    expect(resolveModel("llama3.2", undefined, d, { openai: true }).id).toBe("openai/llama3.2");
   });
 
   test("mismatched provider and prefix is a 400", () => {

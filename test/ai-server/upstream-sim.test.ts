@@ -223,3 +223,114 @@ test("`pipbot dev upstream-sim --port N` serves until SIGTERM", async () => {
     p.kill("SIGKILL");
   }
 });
+
+describe("fidelity of the richer replies, checked by each official SDK's own accumulators", () => {
+  const weather = {
+    name: "get_weather",
+    description: "Weather",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+  };
+
+  test("Anthropic: stream().finalMessage() rebuilds thinking (signed), tool_use and stop_reason", async () => {
+    const m = await anthropic.messages
+      .stream({
+        model: "sim",
+        max_tokens: 4000,
+        thinking: { type: "enabled", budget_tokens: 1024 },
+        tools: [{ name: weather.name, input_schema: weather.parameters as Anthropic.Tool["input_schema"] }],
+        messages: [{ role: "user", content: "weather?" }],
+      })
+      .finalMessage();
+    expect(m.content.map((b) => b.type)).toEqual(["thinking", "tool_use"]);
+    expect((m.content[0] as Anthropic.ThinkingBlock).signature).toStartWith("sig_");
+    expect((m.content[1] as Anthropic.ToolUseBlock).input).toEqual({ city: "Paris" });
+    expect(m.stop_reason).toBe("tool_use");
+    const bad = await anthropic.messages
+      .create({
+        model: "sim",
+        max_tokens: 10,
+        messages: [
+          { role: "user", content: "x" },
+          { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_x", content: "y" }] },
+        ],
+      })
+      .catch((e) => e);
+    expect(bad).toBeInstanceOf(Anthropic.BadRequestError);
+  });
+
+  test("OpenAI: chat.completions.stream().finalChatCompletion() assembles parallel tool calls; json_object needs 'json'", async () => {
+    const c = await openai.chat.completions
+      .stream({
+        model: "sim@tool_calls=2",
+        messages: [{ role: "user", content: "two" }],
+        tools: [{ type: "function", function: weather }],
+      })
+      .finalChatCompletion();
+    const calls = c.choices[0]?.message.tool_calls ?? [];
+    expect(calls).toHaveLength(2);
+    expect(calls.map((t) => (t as OpenAI.ChatCompletionMessageFunctionToolCall).function.arguments)).toEqual([
+      '{"city":"Paris"}',
+      '{"city":"Paris"}',
+    ]);
+    expect(c.choices[0]?.finish_reason).toBe("tool_calls");
+    const bad = await openai.chat.completions
+      .create({
+        model: "sim",
+        messages: [{ role: "user", content: "x" }],
+        response_format: { type: "json_object" },
+      })
+      .catch((e) => e);
+    expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
+  });
+
+  test("Gemini: functionCalls with thought signatures, thought parts, JSON mode; a call sent back unsigned is refused", async () => {
+    const r = await google.models.generateContent({
+      model: "sim",
+      contents: "weather?",
+      config: {
+        tools: [{ functionDeclarations: [{ name: weather.name, parametersJsonSchema: weather.parameters }] }],
+        thinkingConfig: { includeThoughts: true, thinkingBudget: 1024 },
+      },
+    });
+    expect(r.functionCalls?.[0]).toMatchObject({ name: "get_weather", args: { city: "Paris" } });
+    const parts = r.candidates?.[0]?.content?.parts ?? [];
+    expect(parts.some((p) => p.thought)).toBe(true);
+    expect(parts.find((p) => p.functionCall)?.thoughtSignature).toStartWith("tsig_");
+    const json = await google.models.generateContent({
+      model: "sim",
+      contents: "x",
+      config: {
+        responseMimeType: "application/json",
+        responseJsonSchema: { type: "object", properties: { n: { type: "integer" } } },
+      },
+    });
+    expect(JSON.parse(json.text ?? "")).toEqual({ n: 2 });
+    const bad = await google.models
+      .generateContent({
+        model: "sim",
+        contents: [
+          { role: "user", parts: [{ text: "x" }] },
+          { role: "model", parts: [{ functionCall: { name: "get_weather", args: {} } }] },
+          { role: "user", parts: [{ functionResponse: { name: "get_weather", response: { r: 1 } } }] },
+        ],
+      })
+      .catch((e) => e);
+    expect(String(bad.message)).toContain("thought_signature");
+  });
+
+  test("unknown models: each provider's real 404", async () => {
+    const a = await anthropic.messages
+      .create({ model: "unknown-x", max_tokens: 5, messages: [{ role: "user", content: "x" }] })
+      .catch((e) => e);
+    expect(a).toBeInstanceOf(Anthropic.NotFoundError);
+    expect(a.error.error.type).toBe("not_found_error");
+    const o = await openai.chat.completions
+      .create({ model: "unknown-x", messages: [{ role: "user", content: "x" }] })
+      .catch((e) => e);
+    expect(o).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(o.code).toBe("model_not_found");
+    const g = await google.models.generateContent({ model: "unknown-x", contents: "x" }).catch((e) => e);
+    expect(g.status).toBe(404);
+    expect(String(g.message)).toContain("is not found for API version");
+  });
+});

@@ -114,11 +114,48 @@ describe("buildReport", () => {
     expect(text).not.toContain("sync-secret-0123456789");
   });
 
-  test("no provider at all is a warning, not a hidden success", () => {
+  test("no provider at all fails the check (no chat could succeed)", () => {
     const r = buildReport({}, ["ai"]);
-    expect(r.ok).toBe(true);
-    expect(String((r.facts.warnings as string[])[0])).toContain("no AI provider is configured");
-    expect(formatReport(r)).toContain("warning     no AI provider");
+    expect(r.ok).toBe(false);
+    expect(r.problems[0]?.message).toContain("no AI provider is configured");
+  });
+
+  test("the default model's provider must be configured; OPENAI_BASE_URL alone configures openai", () => {
+    const r = buildReport({ OPENAI_BASE_URL: "http://127.0.0.1:11434/v1" }, ["ai"]);
+    expect(r.ok).toBe(false);
+    expect(r.problems[0]).toMatchObject({ variable: "AI_DEFAULT_MODEL" });
+    expect(r.problems[0]?.message).toContain("uses anthropic, which is not configured");
+    const ok = buildReport({ OPENAI_BASE_URL: "http://127.0.0.1:11434/v1", AI_DEFAULT_MODEL: "llama3.2" }, [
+      "ai",
+    ]);
+    expect(ok.problems).toEqual([]);
+    expect(ok.facts.ai).toMatchObject({ providers: { anthropic: false, openai: true, google: false } });
+    const unknown = buildReport({ ANTHROPIC_API_KEY: "sk-ant-0123", AI_DEFAULT_MODEL: "nosuch/x" }, ["ai"]);
+    expect(unknown.problems[0]?.message).toContain('unknown provider prefix "nosuch/"');
+    const bearer = buildReport({ CLAUDE_ACCESS_TOKEN: "oauth-token-0123" }, ["ai"]);
+    expect(bearer.ok).toBe(true);
+    expect(formatReport(bearer)).not.toContain("oauth-token-0123");
+  });
+
+  test("AI_UPSTREAM=direct keeps own keys with sync's CONVEX_URL; proxy without its credentials fails", () => {
+    const direct = buildReport(
+      {
+        AI_UPSTREAM: "direct",
+        CONVEX_URL: "https://a-b-1.convex.cloud",
+        GEMINI_API_KEY: "g-key-0123",
+        AI_DEFAULT_MODEL: "google/gemini-2.5-flash",
+      },
+      ["ai"],
+    );
+    expect(direct.ok).toBe(true);
+    expect(direct.facts.ai).toMatchObject({ mode: "direct", providers: { google: true, openai: false } });
+    const proxy = buildReport({ AI_UPSTREAM: "proxy", ANTHROPIC_API_KEY: "sk-ant-0123" }, ["ai"]);
+    expect(proxy.ok).toBe(false);
+    expect(proxy.problems.map((p) => p.variable).sort()).toEqual([
+      "CLERK_USER_ID",
+      "CONVEX_URL",
+      "PIPBOT_SERVICE_TOKEN",
+    ]);
   });
 
   test("an unreadable or broken Procfile is a supervisor problem", () => {

@@ -14,13 +14,24 @@ import { PipbotError } from "../../shared/errors.ts";
 import { PIPBOT_HEADERS } from "../../shared/headers.ts";
 import type { ProviderAdapter, ProviderClientConfig } from "./types.ts";
 
-export type { ProviderAdapter, ProviderCall, ProviderEvent, UsagePatch } from "./types.ts";
+export type {
+  CallInput,
+  ProviderAdapter,
+  ProviderCall,
+  ProviderEvent,
+  ProviderMessage,
+  UsagePatch,
+} from "./types.ts";
 
 export interface UpstreamSettings {
   /** proxy-v1 when set. */
   proxy?: { siteUrl: string; serviceToken: string; userId: string; machineId?: string };
   keys: Partial<Record<Provider, string>>;
   baseUrls: Partial<Record<Provider, string>>;
+  /** The Anthropic credential is a bearer token (ANTHROPIC_AUTH_TOKEN), not an API key. */
+  anthropicBearer?: boolean;
+  /** Google through Vertex AI with a service account (instead of a Gemini API key). */
+  vertex?: { project: string; location: string; credentials: Record<string, unknown> };
   /** Injected for tests; default: Bun fetch with its socket timeout disabled. */
   fetch?: typeof fetch;
 }
@@ -37,10 +48,13 @@ export interface ProviderRegistry {
 }
 
 const KEY_VARS: Record<Provider, string> = {
-  anthropic: "ANTHROPIC_API_KEY",
-  openai: "OPENAI_API_KEY",
-  google: "GEMINI_API_KEY (or GOOGLE_API_KEY)",
+  anthropic: "ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN)",
+  openai: "OPENAI_API_KEY (or OPENAI_BASE_URL for a keyless OpenAI-compatible server)",
+  google: "GEMINI_API_KEY (or GOOGLE_API_KEY, or GOOGLE_APPLICATION_CREDENTIALS_JSON for Vertex AI)",
 };
+
+/** A keyless OpenAI-compatible server (OPENAI_BASE_URL only): the SDK needs some key; none is sent. */
+const NO_KEY = "no-key";
 
 const PROXY_PATHS: Record<Provider, string> = {
   anthropic: "/llm/anthropic",
@@ -123,14 +137,19 @@ export function createProviderRegistry(s: UpstreamSettings): ProviderRegistry {
       });
   } else {
     for (const name of PROVIDERS) {
-      const key = s.keys[name];
-      if (!key) continue;
       const baseURL = s.baseUrls[name];
+      const keyless = name === "openai" && !s.keys.openai && baseURL !== undefined;
+      const vertex = name === "google" && !s.keys.google ? s.vertex : undefined;
+      const key = s.keys[name] ?? (keyless ? NO_KEY : vertex ? "" : undefined);
+      if (key === undefined) continue;
       adapters[name] = lazyAdapter(name, {
         apiKey: key,
         ...(baseURL ? { baseURL } : {}),
         defaultHeaders: {},
         fetch: f,
+        ...(keyless ? { keyless: true } : {}),
+        ...(name === "anthropic" && s.anthropicBearer ? { bearer: true } : {}),
+        ...(vertex ? { vertex } : {}),
       });
     }
   }

@@ -1,14 +1,28 @@
-/** OpenAI Chat Completions (or any OpenAI-compatible server) through the `openai` SDK, retries off. */
+/**
+ * OpenAI Chat Completions (or any OpenAI-compatible server) through the `openai` SDK, retries off.
+ * Canonical parts map to image_url / file parts, tool_calls and role:"tool" messages; JSON modes
+ * and reasoning effort are native. OpenAI-compatible servers that stream their reasoning
+ * (`reasoning_content`, or `reasoning` like Ollama/vLLM) have it returned as reasoning text.
+ */
 import OpenAI from "openai";
-import type { StopReason } from "../../shared/chat-api.ts";
-import { sdkAdapter, stainlessError, stainlessHeaders, stainlessOptions } from "./sdk-adapter.ts";
+import type { ContentPart, StopReason } from "../../shared/chat-api.ts";
+import {
+  type SseMessage,
+  sdkAdapter,
+  sseBatches,
+  stainlessError,
+  stainlessHeaders,
+  stainlessOptions,
+} from "./sdk-adapter.ts";
 import type {
   ProviderAdapter,
   ProviderCall,
   ProviderClientConfig,
   ProviderEvent,
+  ProviderMessage,
   UsagePatch,
 } from "./types.ts";
+import { upstreamError } from "./upstream-errors.ts";
 
 const mapError = (e: unknown) =>
   stainlessError<InstanceType<typeof OpenAI.APIError>>("openai", e, OpenAI, (err) => ({
@@ -35,39 +49,188 @@ function stopReason(r: string | null | undefined): StopReason | string {
   return r ?? "other";
 }
 
-function params(call: ProviderCall) {
-  const messages: OpenAI.ChatCompletionMessageParam[] = [];
-  if (call.system !== undefined) messages.push({ role: "system", content: call.system });
-  for (const m of call.messages) messages.push({ role: m.role, content: m.text });
-  return {
-    model: call.model,
-    messages,
-    ...(call.maxTokens !== undefined ? { max_completion_tokens: call.maxTokens } : {}),
-    ...(call.temperature !== undefined ? { temperature: call.temperature } : {}),
-  };
+type UserPart = OpenAI.ChatCompletionContentPart;
+
+function userPart(p: ContentPart): UserPart | null {
+  if (p.type === "text") return { type: "text", text: p.text };
+  if (p.type === "image")
+    return { type: "image_url", image_url: { url: p.url ?? `data:${p.mimeType};base64,${p.data}` } };
+  if (p.type === "document")
+    return {
+      type: "file",
+      file: { filename: p.fileName ?? "document.pdf", file_data: `data:${p.mimeType};base64,${p.data}` },
+    };
+  return null;
 }
 
-async function* events(stream: AsyncIterable<OpenAI.ChatCompletionChunk>): AsyncGenerator<ProviderEvent> {
-  for await (const chunk of stream) {
-    const choice = chunk.choices[0];
-    const text = choice?.delta?.content;
-    if (text) yield { type: "text", text };
-    if (choice?.finish_reason) yield { type: "stop", reason: stopReason(choice.finish_reason) };
-    if (chunk.usage) yield { type: "usage", usage: usageOf(chunk.usage) };
+function messages(call: ProviderCall): OpenAI.ChatCompletionMessageParam[] {
+  const out: OpenAI.ChatCompletionMessageParam[] = [];
+  if (call.system?.length) out.push({ role: "system", content: call.system.map((s) => s.text).join("\n\n") });
+  for (const m of call.messages) out.push(...message(m));
+  return out;
+}
+
+function message(m: ProviderMessage): OpenAI.ChatCompletionMessageParam[] {
+  if (m.role === "assistant") {
+    const text = m.content.map((p) => (p.type === "text" ? p.text : "")).join("");
+    const calls = m.content.flatMap((p) =>
+      p.type === "tool_call"
+        ? [
+            {
+              id: p.id,
+              type: "function" as const,
+              function: { name: p.name, arguments: JSON.stringify(p.input) },
+            },
+          ]
+        : [],
+    );
+    return [
+      {
+        role: "assistant",
+        content: text || (calls.length ? null : ""),
+        ...(calls.length ? { tool_calls: calls } : {}),
+      },
+    ];
+  }
+  const out: OpenAI.ChatCompletionMessageParam[] = [];
+  // Tool results first: OpenAI wants them right after the assistant's tool calls.
+  for (const p of m.content)
+    if (p.type === "tool_result")
+      out.push({
+        role: "tool",
+        tool_call_id: p.toolCallId,
+        content:
+          typeof p.content === "string"
+            ? p.content
+            : p.content.map((c) => (c.type === "text" ? c.text : "")).join(""),
+      });
+  const parts = m.content.map(userPart).filter((p): p is UserPart => p !== null);
+  if (parts.length === 0) return out;
+  const onlyText = parts.every((p) => p.type === "text");
+  out.push({
+    role: "user",
+    content: onlyText ? parts.map((p) => (p.type === "text" ? p.text : "")).join("") : parts,
+  });
+  return out;
+}
+
+export function openaiParams(call: ProviderCall): OpenAI.ChatCompletionCreateParamsStreaming {
+  const p: OpenAI.ChatCompletionCreateParamsStreaming = {
+    model: call.model,
+    messages: messages(call),
+    stream: true,
+    // Always ask for the final usage chunk (proxy-v1 contract; estimated when it never comes).
+    stream_options: { include_usage: true },
+  };
+  if (call.maxTokens !== undefined) p.max_completion_tokens = call.maxTokens;
+  if (call.temperature !== undefined) p.temperature = call.temperature;
+  if (call.topP !== undefined) p.top_p = call.topP;
+  if (call.stop) p.stop = call.stop;
+  if (call.seed !== undefined) p.seed = call.seed;
+  if (call.frequencyPenalty !== undefined) p.frequency_penalty = call.frequencyPenalty;
+  if (call.presencePenalty !== undefined) p.presence_penalty = call.presencePenalty;
+  if (call.user !== undefined) p.user = call.user;
+  if (call.promptCacheKey !== undefined) p.prompt_cache_key = call.promptCacheKey;
+  if (call.reasoning) p.reasoning_effort = call.reasoning.effort ?? "medium";
+  if (call.tools?.length)
+    p.tools = call.tools.map((t) => ({
+      type: "function" as const,
+      function: {
+        name: t.name,
+        ...(t.description !== undefined ? { description: t.description } : {}),
+        parameters: t.parameters ?? { type: "object", properties: {} },
+        ...(t.strict !== undefined ? { strict: t.strict } : {}),
+      },
+    }));
+  const tc = call.toolChoice;
+  if (tc !== undefined)
+    p.tool_choice = typeof tc === "object" ? { type: "function", function: { name: tc.name } } : tc;
+  if (call.parallelToolCalls !== undefined) p.parallel_tool_calls = call.parallelToolCalls;
+  const rf = call.responseFormat;
+  if (rf?.type === "json_object") p.response_format = { type: "json_object" };
+  else if (rf?.type === "json_schema")
+    p.response_format = {
+      type: "json_schema",
+      json_schema: {
+        name: rf.name ?? "response",
+        schema: rf.schema,
+        ...(rf.description !== undefined ? { description: rf.description } : {}),
+        ...(rf.strict !== undefined ? { strict: rf.strict } : {}),
+      },
+    };
+  return p;
+}
+
+type StreamChunk = OpenAI.ChatCompletionChunk & {
+  error?: { message?: string; type?: string; code?: string };
+};
+
+/** One network read's SSE events → canonical events; a `data: {"error": …}` frame throws like the SDK would. */
+async function* events(batches: AsyncIterable<SseMessage[]>): AsyncGenerator<ProviderEvent[]> {
+  const open = new Set<number>();
+  for await (const batch of batches) {
+    const out: ProviderEvent[] = [];
+    for (const m of batch) {
+      if (m.data === "[DONE]") break;
+      const chunk = JSON.parse(m.data) as StreamChunk;
+      if (chunk.error) {
+        // What came before the error in this read reaches the caller first (as with the SDK).
+        if (out.length) yield out;
+        throw upstreamError({
+          provider: "openai",
+          inStream: true,
+          message: chunk.error.message ?? "error event in the stream",
+          ...((chunk.error.code ?? chunk.error.type) ? { type: chunk.error.code ?? chunk.error.type } : {}),
+        });
+      }
+      const choice = chunk.choices[0];
+      const delta = choice?.delta as
+        | (OpenAI.ChatCompletionChunk.Choice.Delta & Record<string, unknown>)
+        | undefined;
+      if (delta) {
+        const reasoning = delta.reasoning_content ?? delta.reasoning;
+        if (typeof reasoning === "string" && reasoning) out.push({ type: "reasoning", text: reasoning });
+        if (delta.content) out.push({ type: "text", text: delta.content });
+        for (const t of delta.tool_calls ?? []) {
+          if (!open.has(t.index)) {
+            open.add(t.index);
+            out.push({
+              type: "tool_start",
+              index: t.index,
+              id: t.id ?? `call_${t.index}`,
+              name: t.function?.name ?? "",
+            });
+          }
+          if (t.function?.arguments)
+            out.push({ type: "tool_args", index: t.index, json: t.function.arguments });
+        }
+      }
+      if (choice?.finish_reason) {
+        for (const index of [...open].sort((x, y) => x - y)) out.push({ type: "tool_end", index });
+        open.clear();
+        out.push({ type: "stop", reason: stopReason(choice.finish_reason) });
+      }
+      if (chunk.usage) out.push({ type: "usage", usage: usageOf(chunk.usage) });
+    }
+    if (out.length) yield out;
   }
 }
 
 export function openaiAdapter(cfg: ProviderClientConfig): ProviderAdapter {
-  const client = new OpenAI(stainlessOptions(cfg));
+  const opts = stainlessOptions(cfg);
+  // Keyless (Ollama, vLLM, LM Studio): null removes the SDK's Authorization header.
+  const client = new OpenAI(
+    cfg.keyless ? { ...opts, defaultHeaders: { ...opts.defaultHeaders, Authorization: null } } : opts,
+  );
   return sdkAdapter({
     provider: "openai",
     mapError,
     events,
-    // Always ask for the final usage chunk (proxy-v1 contract; estimated when it never comes).
-    stream: (call) =>
-      client.chat.completions.create(
-        { ...params(call), stream: true, stream_options: { include_usage: true } },
-        { signal: call.signal, headers: stainlessHeaders(call) },
+    stream: async (call) =>
+      sseBatches(
+        await client.chat.completions
+          .create(openaiParams(call), { signal: call.signal, headers: stainlessHeaders(call) })
+          .asResponse(),
       ),
   });
 }

@@ -1,25 +1,57 @@
 /**
- * The one interface every provider implements. Each provider file maps its official SDK's stream
- * to `ProviderEvent`s and its SDK's errors to `PipbotError` (via `upstreamError`), so nothing
+ * The one interface every provider implements. Each provider file maps the canonical call (the
+ * /chat contract's messages, tools, formats, reasoning) to its official SDK's request, the SDK's
+ * stream to `ProviderEvent`s and its errors to `PipbotError` (via `upstreamError`), so nothing
  * outside `providers/` knows a provider's wire format.
  */
-import type { ChatUsage, Provider, StopReason } from "../../shared/chat-api.ts";
+import type {
+  ChatMessage,
+  ChatUsage,
+  Provider,
+  Reasoning,
+  ResponseFormat,
+  StopReason,
+  TextPart,
+  ToolChoice,
+  ToolDef,
+} from "../../shared/chat-api.ts";
 
 export type { Provider } from "../../shared/chat-api.ts";
 
+/** A message of the canonical call: content always as parts. */
 export interface ProviderMessage {
-  role: "user" | "assistant";
-  text: string;
+  role: ChatMessage["role"];
+  content: Exclude<ChatMessage["content"], string>;
+}
+
+/** What a caller asks of the model: the same for every provider (adapters translate). */
+export interface CallInput {
+  messages: ProviderMessage[];
+  system?: TextPart[];
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  /** Anthropic and Gemini only (from /v1/messages). */
+  topK?: number;
+  stop?: string[];
+  seed?: number;
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  /** The end user (OpenAI `user`, Anthropic `metadata.user_id`). */
+  user?: string;
+  tools?: ToolDef[];
+  toolChoice?: ToolChoice;
+  parallelToolCalls?: boolean;
+  responseFormat?: ResponseFormat;
+  reasoning?: Reasoning;
+  /** OpenAI's prompt_cache_key. */
+  promptCacheKey?: string;
 }
 
 /** One upstream call (one attempt). */
-export interface ProviderCall {
+export interface ProviderCall extends CallInput {
   /** Bare model id (no provider prefix). */
   model: string;
-  messages: ProviderMessage[];
-  system?: string;
-  maxTokens?: number;
-  temperature?: number;
   /** Extra request headers for this call (proxy-v1 request / conversation ids, caller identity). */
   headers: Record<string, string>;
   /**
@@ -34,8 +66,18 @@ export interface ProviderCall {
 /** Usage fields as last reported by the upstream (cumulative: the latest value wins). */
 export type UsagePatch = Partial<Omit<ChatUsage, "estimated">>;
 
+/**
+ * Canonical stream events. Reasoning and tool calls come as blocks: `reasoning` pieces until a
+ * `reasoning_end` (which carries the block's signature); `tool_start` → `tool_args` fragments →
+ * `tool_end` per call (index = the call's order in the reply).
+ */
 export type ProviderEvent =
   | { type: "text"; text: string }
+  | { type: "reasoning"; text: string }
+  | { type: "reasoning_end"; signature?: string; redacted?: string }
+  | { type: "tool_start"; index: number; id: string; name: string }
+  | { type: "tool_args"; index: number; json: string }
+  | { type: "tool_end"; index: number; signature?: string }
   | { type: "usage"; usage: UsagePatch }
   | { type: "stop"; reason: StopReason | string };
 
@@ -46,10 +88,11 @@ export interface ProviderAdapter {
    * reply from the stream, so the phase timeouts and stream usage apply alike).
    *
    * Send a streaming request. Resolves once the upstream answered with response headers (a
-   * non-2xx answer rejects with a PipbotError); iterating yields canonical events and throws a
-   * PipbotError on an in-stream error or a cut connection.
+   * non-2xx answer rejects with a PipbotError); iterating yields canonical events in batches (the
+   * events decoded from one network read: one await per read, not per event — the hot path) and
+   * throws a PipbotError on an in-stream error or a cut connection.
    */
-  openStream(call: ProviderCall): Promise<AsyncIterable<ProviderEvent>>;
+  openStream(call: ProviderCall): Promise<AsyncIterable<ProviderEvent[]>>;
 }
 
 /** How an adapter reaches its upstream (direct provider or the Convex proxy). */
@@ -60,4 +103,10 @@ export interface ProviderClientConfig {
   defaultHeaders: Record<string, string>;
   /** fetch used by the SDK (Bun fetch without its 300 s socket timeout). */
   fetch: typeof fetch;
+  /** OpenAI-compatible server without a key (OPENAI_BASE_URL only): no Authorization header. */
+  keyless?: boolean;
+  /** Anthropic: send the credential as `Authorization: Bearer` (ANTHROPIC_AUTH_TOKEN) instead of x-api-key. */
+  bearer?: boolean;
+  /** Google: Vertex AI with a service account instead of the Gemini API key. */
+  vertex?: { project: string; location: string; credentials: Record<string, unknown> };
 }

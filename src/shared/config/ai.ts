@@ -1,6 +1,6 @@
 /** AI server variables: bind, auth, models, upstreams (proxy-v1 or direct), timeouts, limits. */
 import { z } from "zod";
-import { PROVIDER_CHOICES, PROVIDERS } from "../chat-api.ts";
+import { PROVIDER_CHOICES, PROVIDERS, type Provider } from "../chat-api.ts";
 import { commonVars, convexVars } from "./common.ts";
 import {
   bool,
@@ -59,14 +59,24 @@ export const aiEnv = defineEnv(
       doc: "Comma-separated extra models listed by GET /v1/models (the default and fallbacks are always listed).",
       fix: "set AI_MODELS to a comma-separated provider/model list",
     }),
+    AI_UPSTREAM: envVar(z.enum(["proxy", "direct"]).optional(), {
+      doc: "How the AI server reaches the providers: proxy (the Convex usage proxy, proxy-v1: needs CONVEX_URL + PIPBOT_SERVICE_TOKEN + CLERK_USER_ID) or direct (the providers with the keys below). Unset: proxy when those three are set, else direct. Set it to direct to combine your own keys with sync.",
+      fix: "set AI_UPSTREAM to proxy or direct",
+    }),
     ANTHROPIC_API_KEY: envVar(secret(), {
       doc: "Direct mode: Anthropic API key.",
       fix: "set ANTHROPIC_API_KEY to your Anthropic key",
       secret: true,
     }),
+    ANTHROPIC_AUTH_TOKEN: envVar(secret(), {
+      doc: "Direct mode: an Anthropic bearer token (sent as Authorization: Bearer instead of x-api-key); alias CLAUDE_ACCESS_TOKEN. ANTHROPIC_API_KEY wins when both are set.",
+      fix: "set ANTHROPIC_AUTH_TOKEN to your Anthropic OAuth/bearer token",
+      secret: true,
+      aliases: ["CLAUDE_ACCESS_TOKEN"],
+    }),
     OPENAI_API_KEY: envVar(secret(), {
-      doc: "Direct mode: OpenAI (or OpenAI-compatible server) API key.",
-      fix: "set OPENAI_API_KEY to your OpenAI key (any non-empty value for a local server)",
+      doc: "Direct mode: OpenAI (or OpenAI-compatible server) API key. Optional when OPENAI_BASE_URL is set (Ollama, vLLM, LM Studio take none).",
+      fix: "set OPENAI_API_KEY to your OpenAI key",
       secret: true,
     }),
     GEMINI_API_KEY: envVar(secret(), {
@@ -74,6 +84,19 @@ export const aiEnv = defineEnv(
       fix: "set GEMINI_API_KEY to your Gemini key",
       secret: true,
       aliases: ["GOOGLE_API_KEY"],
+    }),
+    GOOGLE_APPLICATION_CREDENTIALS_JSON: envVar(secret(), {
+      doc: "Direct mode: Google through Vertex AI with this service-account JSON (the key file's contents). Used when GEMINI_API_KEY is unset.",
+      fix: "set GOOGLE_APPLICATION_CREDENTIALS_JSON to the service-account key file's JSON (one line)",
+      secret: true,
+    }),
+    GOOGLE_CLOUD_PROJECT: envVar(z.string().min(1).optional(), {
+      doc: "Vertex AI project (default: the service account's project_id).",
+      fix: "set GOOGLE_CLOUD_PROJECT to your Google Cloud project id",
+    }),
+    GOOGLE_CLOUD_LOCATION: envVar(z.string().min(1).default("global"), {
+      doc: "Vertex AI location, e.g. global or us-central1.",
+      fix: "set GOOGLE_CLOUD_LOCATION to a Vertex AI region, e.g. us-central1",
     }),
     ANTHROPIC_BASE_URL: envVar(httpUrl().optional(), {
       doc: "Direct mode: Anthropic base URL without /v1.",
@@ -131,20 +154,54 @@ export const aiEnv = defineEnv(
   ),
   (v) => {
     const convex = Boolean(v.CONVEX_URL ?? v.CONVEX_SITE_URL);
-    if (!convex) return [];
+    // Explicit direct mode: sync's CONVEX_URL does not make the AI server need proxy credentials.
+    if (v.AI_UPSTREAM === "direct" || (!convex && v.AI_UPSTREAM !== "proxy")) return [];
+    const why = v.AI_UPSTREAM === "proxy" ? "with AI_UPSTREAM=proxy" : "with CONVEX_URL (proxy-v1 mode)";
+    const fix = (what: string) =>
+      `${what}, or set AI_UPSTREAM=direct to call the providers with your own keys`;
     const out = [];
+    if (!convex)
+      out.push({
+        variable: "CONVEX_URL",
+        message: `is required ${why}`,
+        fix: fix("set CONVEX_URL (or CONVEX_SITE_URL) to your Convex deployment"),
+      });
     if (!v.PIPBOT_SERVICE_TOKEN)
       out.push({
         variable: "PIPBOT_SERVICE_TOKEN",
-        message: "is required with CONVEX_URL (proxy-v1 mode)",
-        fix: "set PIPBOT_SERVICE_TOKEN from provisioning, or unset CONVEX_URL for direct mode",
+        message: `is required ${why}`,
+        fix: fix("set PIPBOT_SERVICE_TOKEN from provisioning"),
       });
     if (!v.CLERK_USER_ID)
       out.push({
         variable: "CLERK_USER_ID",
-        message: "is required with CONVEX_URL (proxy-v1 mode)",
-        fix: "set CLERK_USER_ID from provisioning, or unset CONVEX_URL for direct mode",
+        message: `is required ${why}`,
+        fix: fix("set CLERK_USER_ID from provisioning"),
       });
     return out;
   },
 );
+
+type AiValues = Partial<Record<string, unknown>>;
+const set = (v: unknown) => typeof v === "string" && v.length > 0;
+
+/**
+ * The AI server's upstream, decided in one place (the AI server and `pipbot check` use it):
+ * AI_UPSTREAM when set, else proxy when CONVEX_URL/CONVEX_SITE_URL + PIPBOT_SERVICE_TOKEN +
+ * CLERK_USER_ID are all set, else direct; and which providers can be called.
+ */
+export function aiUpstream(v: AiValues): { mode: "proxy" | "direct"; configured: Record<Provider, boolean> } {
+  const proxyReady =
+    set(v.CONVEX_URL ?? v.CONVEX_SITE_URL) && set(v.PIPBOT_SERVICE_TOKEN) && set(v.CLERK_USER_ID);
+  const mode =
+    v.AI_UPSTREAM === "direct" ? "direct" : v.AI_UPSTREAM === "proxy" || proxyReady ? "proxy" : "direct";
+  if (mode === "proxy") return { mode, configured: { anthropic: true, openai: true, google: true } };
+  return {
+    mode,
+    configured: {
+      anthropic: set(v.ANTHROPIC_API_KEY) || set(v.ANTHROPIC_AUTH_TOKEN),
+      openai: set(v.OPENAI_API_KEY) || set(v.OPENAI_BASE_URL),
+      google: set(v.GEMINI_API_KEY) || set(v.GOOGLE_APPLICATION_CREDENTIALS_JSON),
+    },
+  };
+}

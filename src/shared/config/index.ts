@@ -15,6 +15,7 @@ import { gatewayEnv } from "./gateway.ts";
 import { supervisorEnv } from "./supervisor.ts";
 import { syncEnv } from "./sync.ts";
 
+export { aiUpstream } from "./ai.ts";
 export { convexSiteUrl } from "./common.ts";
 export * from "./env.ts";
 export { aiEnv, gatewayEnv, supervisorEnv, syncEnv };
@@ -44,6 +45,20 @@ export function loadConfigOrExit<V extends EnvVars>(
 }
 
 /** Every secret value in the environment that any process treats as secret (for log redaction). */
+/** The credential fields of a secret that is a JSON document (a service-account key file), raw and JSON-escaped. */
+function jsonSecrets(val: string): string[] {
+  if (!val.trimStart().startsWith("{")) return [];
+  try {
+    const doc = JSON.parse(val) as Record<string, unknown>;
+    return ["private_key", "private_key_id", "client_secret", "refresh_token"].flatMap((k) => {
+      const v = doc[k];
+      return typeof v === "string" && v.length >= 8 ? [v, JSON.stringify(v).slice(1, -1)] : [];
+    });
+  } catch {
+    return [];
+  }
+}
+
 export function secretValues(env: Env = process.env): string[] {
   const out = new Set<string>();
   for (const def of Object.values(processEnvs)) {
@@ -51,7 +66,10 @@ export function secretValues(env: Env = process.env): string[] {
       if (!v.meta.secret) continue;
       for (const n of [name, ...(v.meta.aliases ?? [])]) {
         const val = env[n];
-        if (val && val.length >= 4) out.add(val);
+        if (val && val.length >= 4) {
+          out.add(val);
+          for (const inner of jsonSecrets(val)) out.add(inner);
+        }
       }
     }
   }

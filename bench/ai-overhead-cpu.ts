@@ -1,0 +1,210 @@
+/**
+ * Server CPU per request: pipbot's AI server against a bare Bun pass-through (the floor) and
+ * Portkey's open-source gateway (`@portkey-ai/gateway`, run on Bun too), all three in front of
+ * the same upstream simulator (OpenAI wire). CPU is each server process's utime+stime from
+ * /proc/<pid>/stat read around N sequential requests — it counts only the server's own work, so it
+ * is stable on a shared, noisy machine where wall time is not.
+ *
+ * Cases: plain text (json and streamed) and a tool call (json and streamed: tools in, tool_calls
+ * out — pipbot translates them into its canonical call and back).
+ * Run: `bun bench/ai-overhead-cpu.ts [--n 2000]` (Linux: /proc).
+ */
+import { mkdtempSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { cpus, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dir, "..");
+const SIM_CLI = join(ROOT, "src", "cli.ts");
+/** PIPBOT_BENCH_CLI: another checkout's src/cli.ts for the AI server (compare two versions; same simulator). */
+const CLI = process.env.PIPBOT_BENCH_CLI ?? SIM_CLI;
+const PORTKEY = join(ROOT, "node_modules", "@portkey-ai", "gateway", "build", "start-server.js");
+const args = process.argv.slice(2);
+const N = Number(args[args.indexOf("--n") + 1] || 2000) || 2000;
+const WARMUP = 300;
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.on("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const a = srv.address();
+      srv.close(() => res(typeof a === "object" && a ? a.port : 0));
+    });
+  });
+}
+
+async function waitUp(url: string, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      if ((await fetch(url)).status < 500) return;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) throw new Error(`${what} did not come up`);
+    await Bun.sleep(50);
+  }
+}
+
+/** utime + stime of a process, in µs (100 Hz ticks). */
+function cpuUs(pid: number): number {
+  const fields = (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1] ?? "").split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+const PASS_THROUGH = `
+const up = process.env.UPSTREAM;
+Bun.serve({ hostname: "127.0.0.1", port: Number(process.env.PORT), async fetch(req) {
+  const u = new URL(req.url);
+  if (u.pathname === "/healthz") return new Response("ok");
+  const h = new Headers(req.headers); h.delete("host");
+  const r = await fetch(up + u.pathname + u.search, { method: req.method, headers: h, body: await req.arrayBuffer() });
+  return new Response(r.body, { status: r.status, headers: r.headers });
+}});`;
+
+const TOOLS = [
+  {
+    type: "function",
+    function: {
+      name: "get_weather",
+      description: "Weather of a city",
+      parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+    },
+  },
+];
+
+interface Target {
+  name: string;
+  pid: number;
+  url: string;
+  headers: Record<string, string>;
+  model: string;
+}
+
+async function request(t: Target, stream: boolean, tools: boolean): Promise<void> {
+  const body: Record<string, unknown> = {
+    model: t.model,
+    messages: [{ role: "user", content: "benchmark request" }],
+    stream,
+  };
+  if (tools) body.tools = TOOLS;
+  const res = await fetch(`${t.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: "Bearer sim", ...t.headers },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${t.name}: HTTP ${res.status} ${text.slice(0, 200)}`);
+  // (an older AI server under PIPBOT_BENCH_CLI may drop tools: its tool rows are then not comparable)
+  if (tools && !process.env.PIPBOT_BENCH_CLI && !text.includes("get_weather"))
+    throw new Error(`${t.name}: no tool call in ${text.slice(0, 200)}`);
+}
+
+async function cpuPerRequest(t: Target, stream: boolean, tools: boolean): Promise<number> {
+  for (let i = 0; i < WARMUP; i++) await request(t, stream, tools);
+  const c0 = cpuUs(t.pid);
+  for (let i = 0; i < N; i++) await request(t, stream, tools);
+  return (cpuUs(t.pid) - c0) / N;
+}
+
+async function main() {
+  const [simPort, aiPort, passPort, pkPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
+  const simUrl = `http://127.0.0.1:${simPort}`;
+  const base = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: process.env.HOME ?? "/tmp",
+    PIPBOT_SUPERVISED: "1",
+  };
+  const dataDir = mkdtempSync(join(tmpdir(), "pipbot-bench-cpu-"));
+  const procs = [
+    Bun.spawn(["bun", SIM_CLI, "dev", "upstream-sim", "--port", String(simPort)], {
+      env: base,
+      stdout: "ignore",
+    }),
+    Bun.spawn(["bun", CLI, "ai"], {
+      env: {
+        ...base,
+        LOG_LEVEL: "info",
+        DATA_DIR: dataDir,
+        AI_PORT: String(aiPort),
+        OPENAI_API_KEY: "sim",
+        OPENAI_BASE_URL: `${simUrl}/v1`,
+        AI_DEFAULT_MODEL: "openai/sim",
+        PIPBOT_SIMULATOR: "1",
+      },
+      stdout: "ignore",
+    }),
+    Bun.spawn(["bun", "-e", PASS_THROUGH], {
+      env: { ...base, PORT: String(passPort), UPSTREAM: simUrl },
+      stdout: "ignore",
+    }),
+    // On Bun like the others (on Node 20, Portkey 1.15.2's streamed OpenAI replies fail: it appends
+    // headers to undici's immutable response headers → HTTP 500).
+    Bun.spawn(["bun", PORTKEY, `--port=${pkPort}`, "--headless"], {
+      env: { ...base, NODE_ENV: "production" },
+      stdout: "ignore",
+      stderr: "inherit",
+    }),
+  ];
+  const [, ai, pass, pk] = procs as [unknown, Bun.Subprocess, Bun.Subprocess, Bun.Subprocess];
+  try {
+    await waitUp(`${simUrl}/healthz`, "simulator");
+    await waitUp(`http://127.0.0.1:${aiPort}/healthz`, "pipbot AI server");
+    await waitUp(`http://127.0.0.1:${passPort}/healthz`, "pass-through");
+    await waitUp(`http://127.0.0.1:${pkPort}/`, "Portkey gateway");
+    const targets: Target[] = [
+      {
+        name: "pass-through (floor)",
+        pid: pass.pid,
+        url: `http://127.0.0.1:${passPort}`,
+        headers: {},
+        model: "sim",
+      },
+      { name: "pipbot", pid: ai.pid, url: `http://127.0.0.1:${aiPort}`, headers: {}, model: "openai/sim" },
+      {
+        name: "Portkey gateway",
+        pid: pk.pid,
+        url: `http://127.0.0.1:${pkPort}`,
+        headers: { "x-portkey-provider": "openai", "x-portkey-custom-host": `${simUrl}/v1` },
+        model: "sim",
+      },
+    ];
+    const cases = [
+      { name: "text, json", stream: false, tools: false },
+      { name: "text, streamed", stream: true, tools: false },
+      { name: "tool call, json", stream: false, tools: true },
+      { name: "tool call, streamed", stream: true, tools: true },
+    ];
+    const rows: string[] = [];
+    for (const c of cases) {
+      const us: Record<string, number> = {};
+      for (const t of targets) us[t.name] = await cpuPerRequest(t, c.stream, c.tools);
+      const floor = us["pass-through (floor)"] ?? Number.NaN;
+      const pip = us.pipbot ?? Number.NaN;
+      const pkv = us["Portkey gateway"] ?? Number.NaN;
+      rows.push(
+        `| ${c.name} | ${floor.toFixed(0)} | **${pip.toFixed(0)}** | ${pkv.toFixed(0)} | ${(pip / floor).toFixed(2)}× | ${(pip / pkv).toFixed(2)}× |`,
+      );
+    }
+    const lines = [
+      `machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Bun ${Bun.version}; n=${N} sequential requests per cell after ${WARMUP} warm-up`,
+      "",
+      "| case (server CPU µs/request) | Bun pass-through (floor) | pipbot | Portkey gateway | pipbot ÷ floor | pipbot ÷ Portkey |",
+      "|---|---|---|---|---|---|",
+      ...rows,
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+  } finally {
+    for (const p of procs) p.kill("SIGTERM");
+    await Promise.all(procs.map((p) => p.exited));
+    await Bun.$`rm -rf ${dataDir}`.quiet().nothrow();
+  }
+}
+
+await main();
