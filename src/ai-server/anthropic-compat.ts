@@ -4,7 +4,10 @@
  * pipbot as their base URL. Requests → the canonical call; replies, stream events and errors in
  * Anthropic's shapes. Other providers' models get a 400 pointing at /v1/chat/completions.
  */
+
 import { z } from "zod";
+import { anthropicErrorType } from "../shared/anthropic-errors.ts";
+import { retryAfterHeader } from "../shared/backoff.ts";
 import {
   type CacheControl,
   type ContentPart,
@@ -247,26 +250,18 @@ export function messageBody(id: string, model: string, o: ChatOutcome) {
   };
 }
 
-const ERROR_TYPES: Record<number, string> = {
-  400: "invalid_request_error",
-  401: "authentication_error",
-  403: "permission_error",
-  404: "not_found_error",
-  413: "request_too_large",
-  429: "rate_limit_error",
-  503: "overloaded_error",
-  529: "overloaded_error",
-};
+/** Our 503s (upstream unavailable, shutting down) are retryable: the SDKs retry overloaded_error. */
+const errorType = (status: number) => (status === 503 ? "overloaded_error" : anthropicErrorType(status));
 
 export function anthropicErrorBody(e: unknown) {
   const err = toPipbotError(e);
-  return { type: "error", error: { type: ERROR_TYPES[err.status] ?? "api_error", message: err.message } };
+  return { type: "error", error: { type: errorType(err.status), message: err.message } };
 }
 
 export function anthropicErrorResponse(e: unknown): Response {
   const err = toPipbotError(e);
   const headers: Record<string, string> = { "content-type": "application/json" };
-  if (err.retryAfterMs !== undefined) headers["retry-after"] = String(Math.ceil(err.retryAfterMs / 1000));
+  if (err.retryAfterMs !== undefined) headers["retry-after"] = retryAfterHeader(err.retryAfterMs);
   return new Response(JSON.stringify(anthropicErrorBody(err)), { status: err.status, headers });
 }
 
