@@ -61,3 +61,24 @@ test("outbox entries: aborted and failed turns say so (with the error), a tombst
   expect(s.listSessions(10)).toEqual([]);
   expect(s.getOrCreateSession("agent:main:x").id).not.toBe(session.id);
 });
+
+test("a deleted session is purged locally only once sync has every entry of it (tombstone included)", () => {
+  const s = store();
+  const keep = s.getOrCreateSession("agent:main:keep");
+  s.startRun({ runId: "k1", sessionId: keep.id, userText: "stay" });
+  const gone = s.getOrCreateSession("agent:main:gone");
+  s.startRun({ runId: "g1", sessionId: gone.id, userText: "bye" });
+  s.finishRun("g1", { state: "final", text: "ok", stopReason: "end_turn" });
+  s.deleteSession("agent:main:gone");
+  expect(s.purgeDeletedSessions()).toEqual([]); // nothing delivered yet
+  const pending = s.pendingOutbox(100);
+  s.markDelivered(pending.filter((e) => e.kind === "message").map((e) => e.seq));
+  expect(s.purgeDeletedSessions()).toEqual([]); // the tombstone is still to go
+  s.markDelivered(pending.map((e) => e.seq));
+  expect(s.purgeDeletedSessions()).toEqual([gone.id]);
+  expect(s.listMessages(gone.id)).toEqual([]);
+  expect(s.getRun("g1")).toBeNull();
+  expect(s.listMessages(keep.id).map((m) => m.content[0]?.text)).toEqual(["stay"]);
+  expect(s.findSessionById(gone.id)?.deletedAt).toBeNumber();
+  expect(s.purgeDeletedSessions()).toEqual([]);
+});
