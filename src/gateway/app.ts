@@ -249,9 +249,20 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const cutoff = now() - config.GATEWAY_HANDSHAKE_TIMEOUT_MS;
     for (const c of conns.pending()) if (c.openedAt <= cutoff) c.close(CLOSE.policy, "handshake timeout");
   }, handshakeSweepMs(config.GATEWAY_HANDSHAKE_TIMEOUT_MS));
+  /** Deleted sessions whose entries have all been synced lose their local messages (store). */
+  const purgeDeleted = () => {
+    try {
+      const purged = store.purgeDeletedSessions();
+      if (purged.length > 0) logger.info({ sessionIds: purged }, "deleted sessions purged after sync");
+    } catch (e) {
+      logger.warn({ err: e }, "could not purge deleted sessions (retried on the next tick)");
+    }
+  };
+  purgeDeleted();
   const tickTimer = setInterval(() => {
     const payload = JSON.stringify({ ts: now() });
     for (const c of conns) if (c.state === "open") c.sendEvent("tick", payload, true);
+    purgeDeleted();
   }, tickIntervalMs);
 
   const stop = async (opts: { reason?: string; restartExpectedMs?: number } = {}) => {
