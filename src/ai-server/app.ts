@@ -326,7 +326,13 @@ export function createApp(deps: AppDeps) {
 
   app.post("/v1/messages", async (c) => {
     const r = validate(anthropicRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
-    const ref = resolveModel(r.model, undefined, s, deps.registry.configured);
+    // A bare id here is an Anthropic model (what @anthropic-ai/sdk users send: "claude-…").
+    const ref = resolveModel(
+      r.model,
+      r.model.includes("/") ? undefined : "anthropic",
+      s,
+      deps.registry.configured,
+    );
     if (ref.provider !== "anthropic")
       throw new PipbotError(
         "invalid_request",
