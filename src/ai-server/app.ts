@@ -13,13 +13,8 @@ import type { Logger } from "../shared/log.ts";
 import { bearerToken, secureEqual } from "../shared/secure-compare.ts";
 import type { Store } from "../shared/store/index.ts";
 import { account } from "./accounting.ts";
-import {
-  anthropicErrorResponse,
-  anthropicFraming,
-  anthropicRequestSchema,
-  fromAnthropic,
-  messageBody,
-} from "./anthropic-compat.ts";
+import { anthropicErrorResponse, anthropicFraming, messageBody } from "./anthropic-compat.ts";
+import { anthropicRequestSchema, fromAnthropic } from "./anthropic-request.ts";
 import { identityRule, validIdentity } from "./caller-identity.ts";
 import { type ChatPlan, type EngineConfig, runChat } from "./chat.ts";
 import { fromChatRequest } from "./chat-request.ts";
