@@ -4,6 +4,8 @@
  * pipbot as their base URL. Replies, stream events and errors in Anthropic's shapes (requests are
  * read in anthropic-request.ts). Other providers' models get a 400 pointing at /v1/chat/completions.
  */
+import { anthropicErrorType } from "../shared/anthropic-errors.ts";
+import { retryAfterHeader } from "../shared/backoff.ts";
 import { toPipbotError } from "../shared/errors.ts";
 import type { ChatOutcome } from "./chat.ts";
 import type { ModelRef } from "./models.ts";
@@ -43,26 +45,18 @@ export function messageBody(id: string, model: string, o: ChatOutcome) {
   };
 }
 
-const ERROR_TYPES: Record<number, string> = {
-  400: "invalid_request_error",
-  401: "authentication_error",
-  403: "permission_error",
-  404: "not_found_error",
-  413: "request_too_large",
-  429: "rate_limit_error",
-  503: "overloaded_error",
-  529: "overloaded_error",
-};
+/** Our 503s (upstream unavailable, shutting down) are retryable: the SDKs retry overloaded_error. */
+const errorType = (status: number) => (status === 503 ? "overloaded_error" : anthropicErrorType(status));
 
 export function anthropicErrorBody(e: unknown) {
   const err = toPipbotError(e);
-  return { type: "error", error: { type: ERROR_TYPES[err.status] ?? "api_error", message: err.message } };
+  return { type: "error", error: { type: errorType(err.status), message: err.message } };
 }
 
 export function anthropicErrorResponse(e: unknown): Response {
   const err = toPipbotError(e);
   const headers: Record<string, string> = { "content-type": "application/json" };
-  if (err.retryAfterMs !== undefined) headers["retry-after"] = String(Math.ceil(err.retryAfterMs / 1000));
+  if (err.retryAfterMs !== undefined) headers["retry-after"] = retryAfterHeader(err.retryAfterMs);
   return new Response(JSON.stringify(anthropicErrorBody(err)), { status: err.status, headers });
 }
 

@@ -2,7 +2,9 @@
  * `pipbot ai`: the AI server process. The only file of the AI server that reads the environment,
  * calls Bun.serve and installs signal handlers; the HTTP app is app.ts, the engine chat.ts.
  */
+
 import { mkdirSync } from "node:fs";
+import { abortableSleep } from "../shared/backoff.ts";
 import { parseCommandArgs } from "../shared/cli-args.ts";
 import {
   type AiConfig,
@@ -34,7 +36,7 @@ const IDLE_TIMEOUT_S = 120;
 /** After the drain deadline: how long the `shutting_down` error events get to reach the callers. */
 const FLUSH_MS = 1_000;
 
-const after = (ms: number) => new Promise<"deadline">((r) => setTimeout(() => r("deadline"), ms));
+const after = (ms: number) => abortableSleep(ms).then(() => "deadline" as const);
 
 /** A service-account key file's JSON (GOOGLE_APPLICATION_CREDENTIALS_JSON) → Vertex settings; throws a clear message. */
 function vertexSettings(c: AiConfig): NonNullable<UpstreamSettings["vertex"]> {

@@ -1,16 +1,6 @@
 /** Upstream simulator: the Anthropic Messages wire format (`POST /v1/messages`). */
+import { anthropicErrorType } from "../shared/anthropic-errors.ts";
 import { type SimPart, type SimPlan, type SimWire, sse } from "./sim-wire.ts";
-
-const ERROR_TYPES: Record<number, string> = {
-  400: "invalid_request_error",
-  401: "authentication_error",
-  403: "permission_error",
-  404: "not_found_error",
-  413: "request_too_large",
-  429: "rate_limit_error",
-  500: "api_error",
-  529: "overloaded_error",
-};
 
 function usage(plan: SimPlan, output: number) {
   return {
@@ -143,7 +133,7 @@ export const anthropicWire: SimWire = {
   error(status, message) {
     return {
       status,
-      body: { type: "error", error: { type: ERROR_TYPES[status] ?? "api_error", message }, request_id: null },
+      body: { type: "error", error: { type: anthropicErrorType(status), message }, request_id: null },
     };
   },
 };

@@ -20,4 +20,6 @@ export const PIPBOT_HEADERS = {
   droppedParams: "x-pipbot-dropped-params",
   /** sync-v1: unix seconds of the signature. */
   timestamp: "x-pipbot-timestamp",
+  /** On /healthz: the PIPBOT_INSTANCE_ID the supervisor gave this child (see instance.ts). */
+  instance: "x-pipbot-instance",
 } as const;

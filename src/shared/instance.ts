@@ -5,8 +5,9 @@
  * stranger (another runtime, a leftover process) on the port never makes a child "ready".
  */
 
+import { PIPBOT_HEADERS } from "./headers.ts";
+
 export const INSTANCE_VAR = "PIPBOT_INSTANCE_ID";
-export const INSTANCE_HEADER = "x-pipbot-instance";
 
 /**
  * Wrap a Bun.serve `fetch` so that /healthz answers carry the instance id (when there is one).
@@ -20,7 +21,7 @@ export function withInstanceHeader<A extends unknown[], R>(
   return (req, ...rest) => {
     if (!req.url.endsWith("/healthz") || new URL(req.url).pathname !== "/healthz") return fetch(req, ...rest);
     return Promise.resolve(fetch(req, ...rest)).then((res) => {
-      if (res instanceof Response) res.headers.set(INSTANCE_HEADER, id);
+      if (res instanceof Response) res.headers.set(PIPBOT_HEADERS.instance, id);
       return res;
     });
   };

@@ -3,7 +3,7 @@
  * (see the contracts); any other process counts as ready once it has stayed up for a short while.
  */
 import { reachableHost } from "../shared/config/env.ts";
-import { INSTANCE_HEADER } from "../shared/instance.ts";
+import { PIPBOT_HEADERS } from "../shared/headers.ts";
 
 export { reachableHost };
 
@@ -65,7 +65,7 @@ export async function probe(
     const res = await fetchFn(url, { signal: AbortSignal.timeout(timeoutMs) });
     if (res.status < 200 || res.status >= 300) return "no";
     if (instance === undefined) return "ready";
-    return res.headers?.get(INSTANCE_HEADER) === instance ? "ready" : "stranger";
+    return res.headers?.get(PIPBOT_HEADERS.instance) === instance ? "ready" : "stranger";
   } catch {
     return "no";
   }

@@ -123,6 +123,46 @@ test("a fallback to another provider under the same request id stays one row (th
   expect(r).toMatchObject({ status: "finalized", provider: "google", attempts: 4, outputTokens: 1 });
 });
 
+describe("tools and images through the proxy", () => {
+  const PNG_1PX =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+  for (const provider of ["anthropic", "openai", "google"] as const)
+    test(`${provider}: a streamed tool call for a prompt with an image; one finalized row`, async () => {
+      const res = await postChat(ai.url, {
+        model: `${provider}/sim@fault=tool_call`,
+        stream: true,
+        tools: [
+          {
+            name: "get_weather",
+            description: "weather by city",
+            parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+          },
+        ],
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "what is the weather where this picture was taken?" },
+              { type: "image", mimeType: "image/png", data: PNG_1PX },
+            ],
+          },
+        ],
+      });
+      if (res.status !== 200) throw new Error(await res.text());
+      const events = parseSse(await res.text()).events;
+      const call = events.find((e) => e.event === "tool_call")?.data as Json | undefined;
+      expect(call?.name).toBe("get_weather");
+      expect(call?.input).toEqual({ city: "Paris" });
+      expect(events.at(-1)?.event).toBe("done");
+      // the provider received the tool definition and the image bytes through the proxy
+      const sent = JSON.stringify(sim.requests[0]!.body);
+      expect(sent).toContain("get_weather");
+      expect(sent).toContain(PNG_1PX);
+      const r = (await row(res.headers.get("x-pipbot-request-id")!))!;
+      expect(r.status).toBe("finalized");
+    });
+});
+
 describe("budgets through the SDKs", () => {
   afterEach(async () => {
     await t.mutation(internal.budgets.set, { userId: USER, period: "day", limitUsd: null });

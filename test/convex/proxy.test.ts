@@ -147,6 +147,21 @@ describe("forwarding and usage", () => {
     expect(r).toMatchObject({ status: "cut", error: expect.stringContaining("client went away") });
   });
 
+  test("listing models passes through unmetered: no usage row, no budget check", async () => {
+    await t.mutation(internal.budgets.set, { userId: USER, period: "month", limitUsd: 0 });
+    const res = await t.fetch("/llm/openai/v1/models", {
+      headers: {
+        authorization: `Bearer ${SERVICE_TOKEN}`,
+        "x-pipbot-service-token": SERVICE_TOKEN,
+        "x-pipbot-user-id": USER,
+        "x-pipbot-request-id": crypto.randomUUID(),
+      },
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Json).data).toBeArray();
+    expect(await t.run((ctx) => ctx.db.query("usage").collect())).toHaveLength(0);
+  });
+
   test("retries of one request id share one row: attempts counted, tokens of the successful attempt once", async () => {
     const requestId = crypto.randomUUID();
     const key = crypto.randomUUID();

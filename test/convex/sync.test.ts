@@ -124,6 +124,24 @@ describe("push", () => {
     expect(await all("messages")).toHaveLength(0);
   });
 
+  test("an entry the store refuses: acked through the one before it; alone it is a 400 naming it (never retried forever)", async () => {
+    const good = msg();
+    const bad = msg({ role: "assistant", usage: { $reserved: 1 } }); // Convex refuses "$" field names
+    const after = msg();
+    const res = await signedPush(t, batch([good, bad, after]));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ackedThroughSeq: good.seq, inserted: 1, duplicates: 0 });
+    const alone = await signedPush(t, batch([bad, after]));
+    expect(alone.status).toBe(400);
+    expect(((await alone.json()) as { error: string }).error).toContain(`entry ${bad.id} cannot be stored`);
+    expect((await all("messages")).map((m) => m.id)).toEqual([good.id]);
+    // the sender then isolates it; the entries after it go on
+    expect(await (await signedPush(t, batch([after]))).json()).toMatchObject({
+      ackedThroughSeq: after.seq,
+      inserted: 1,
+    });
+  });
+
   test("a session tombstone removes the session's messages; a late message does not resurrect it", async () => {
     const a = msg();
     const b = msg();
