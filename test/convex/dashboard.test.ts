@@ -4,10 +4,13 @@
  * credential revocation, and the admin HTTP API's own answers (auth, unknown routes, bad JSON,
  * nothing to abort or resume, the image endpoint).
  */
-import { afterEach, beforeEach, expect, test } from "bun:test";
+import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import { hmacSha256Hex } from "../../convex/lib/crypto.ts";
 import { captureLogs, newConvex, provisionUser, setEnv, signedPush, type TestConvex, USER } from "./setup.ts";
+
+// These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
+setDefaultTimeout(60_000);
 
 const ADMIN = "admin-token-dashboard-0123456789abcdef";
 let t: TestConvex;

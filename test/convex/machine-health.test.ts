@@ -3,12 +3,15 @@
  * recorded machine's state and check status is refreshed, page after page; a machine Fly no longer
  * has is marked destroyed; the dashboard query then shows machines by image and state.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import { ourState } from "../../convex/machineHealth.ts";
 import { type FakeFly, startFakeFly } from "../fakes/fly-machines.ts";
 import { waitFor } from "../helpers/index.ts";
 import { captureLogs, flyEnv, newConvex, type TestConvex } from "./setup.ts";
+
+// These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
+setDefaultTimeout(60_000);
 
 const IMAGE = "registry.fly.io/pipbot-prod:deploy-health";
 let fly: FakeFly;

@@ -4,7 +4,7 @@
  * Usage is recorded exactly once per request across retries, budgets are enforced through the
  * SDKs, and a client that goes away mid-stream leaves a closed ('cut') row, never a lost one.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import type { UpstreamSettings } from "../../src/ai-server/providers/index.ts";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
@@ -22,6 +22,9 @@ import {
   type TestConvex,
   USER,
 } from "./setup.ts";
+
+// These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
+setDefaultTimeout(60_000);
 
 let sim: UpstreamSim;
 let restoreEnv: () => void;

@@ -4,7 +4,7 @@
  * must not be lost: it was written `started` before the provider was called and is closed as `cut`
  * with the tokens seen so far once the connection drops.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
@@ -19,6 +19,9 @@ import {
   type TestConvex,
   USER,
 } from "./setup.ts";
+
+// These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
+setDefaultTimeout(60_000);
 
 let sim: UpstreamSim;
 let restoreEnv: () => void;

@@ -3,7 +3,16 @@
  * as the providers: the operator's key goes upstream (never the service token), bodies pass through
  * unchanged, usage rows are written before and finished after, refusals use each provider's shape.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { waitFor } from "../helpers/index.ts";
@@ -18,6 +27,9 @@ import {
   type TestConvex,
   USER,
 } from "./setup.ts";
+
+// These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
+setDefaultTimeout(60_000);
 
 let sim: UpstreamSim;
 let restoreEnv: () => void;

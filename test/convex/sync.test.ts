@@ -1,5 +1,5 @@
 /** sync-v1 receiver (convex/syncPush.ts, syncIngest.ts, attachments.ts) under convex-test. */
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import { sha256Hex } from "../../convex/lib/crypto.ts";
 import {
@@ -11,6 +11,9 @@ import {
   type TestConvex,
   USER,
 } from "./setup.ts";
+
+// These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
+setDefaultTimeout(60_000);
 
 let t: TestConvex;
 let logs: ReturnType<typeof captureLogs>;
