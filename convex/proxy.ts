@@ -11,6 +11,7 @@ import { verifyServiceToken } from "./credentials";
 import { logLine } from "./lib/log";
 import {
   allowedPath,
+  billablePath,
   type Provider,
   refusal,
   requestModel,
@@ -71,26 +72,31 @@ export const llm = httpAction(async (ctx, request) => {
   if (model) line.model = model;
   const machineId = h.get("x-pipbot-machine-id") ?? undefined;
   const conversationId = h.get("x-pipbot-conversation-id") ?? undefined;
-  const started = await ctx.runMutation(internal.usage.start, {
-    requestId,
-    userId,
-    provider,
-    ...(model ? { model } : {}),
-    ...(machineId ? { machineId } : {}),
-    ...(conversationId ? { conversationId } : {}),
-  });
-  if (started.refused) {
-    const r = started.refused;
-    const message = `over the ${r.period === "day" ? "daily" : "monthly"} budget of $${r.limitUsd} (spent $${r.spentUsd.toFixed(4)})`;
-    return refuse(r.period === "day" ? "budget_day" : "budget_month", message, r.retryAfterS);
+  // Generation calls are metered and budgeted; listing models or counting tokens is free.
+  const billable = billablePath(provider, path);
+  let attempt = 0;
+  if (billable) {
+    const started = await ctx.runMutation(internal.usage.start, {
+      requestId,
+      userId,
+      provider,
+      ...(model ? { model } : {}),
+      ...(machineId ? { machineId } : {}),
+      ...(conversationId ? { conversationId } : {}),
+    });
+    if (started.refused) {
+      const r = started.refused;
+      const message = `over the ${r.period === "day" ? "daily" : "monthly"} budget of $${r.limitUsd} (spent $${r.spentUsd.toFixed(4)})`;
+      return refuse(r.period === "day" ? "budget_day" : "budget_month", message, r.retryAfterS);
+    }
+    if (started.conflict || started.attempt === undefined)
+      return refuse("bad_request", "x-pipbot-request-id belongs to another user");
+    attempt = started.attempt;
+    line.attempt = attempt;
   }
-  if (started.conflict || started.attempt === undefined)
-    return refuse("bad_request", "x-pipbot-request-id belongs to another user");
-  const attempt = started.attempt;
-  line.attempt = attempt;
 
   const finish = async (f: Finish, tokens: Tokens) => {
-    await ctx.runMutation(internal.usage.finish, { requestId, attempt, ...f, ...tokens });
+    if (billable) await ctx.runMutation(internal.usage.finish, { requestId, attempt, ...f, ...tokens });
     logLine({
       ...line,
       ...tokens,
@@ -125,13 +131,17 @@ export const llm = httpAction(async (ctx, request) => {
     await finish({ status: upstream.ok ? "finalized" : "failed", httpStatus: upstream.status }, zeroTokens());
     return new Response(text, { status: upstream.status, headers });
   }
-  return new Response(meteredBody(provider, upstream, finish), { status: upstream.status, headers });
+  return new Response(meteredBody(provider, upstream, request.signal, finish), {
+    status: upstream.status,
+    headers,
+  });
 });
 
 /** The upstream body, chunk for chunk, with the usage read on the way and the row finished once. */
 function meteredBody(
   provider: Provider,
   upstream: Response,
+  clientSignal: AbortSignal,
   finish: (f: Finish, t: Tokens) => Promise<void>,
 ): ReadableStream<Uint8Array> {
   const meter = new UsageMeter(provider, upstream.headers.get("content-type") ?? "");
@@ -151,7 +161,12 @@ function meteredBody(
       try {
         r = await reader.read();
       } catch (e) {
-        await close({ status: "cut", error: `upstream stream cut: ${(e as Error).name}` });
+        await close({
+          status: "cut",
+          error: clientSignal.aborted
+            ? "the client went away mid-response"
+            : `upstream stream cut: ${(e as Error).name}`,
+        });
         controller.error(e);
         return;
       }

@@ -153,6 +153,8 @@ export const record = internalMutation({
   args: {
     target: v.id("rolloutTargets"),
     ok: v.boolean(),
+    /** Fly no longer has the machine: nothing to update, not a failure of the image. */
+    gone: v.optional(v.boolean()),
     error: v.optional(v.string()),
     machineState: v.optional(v.string()),
     lastEvents: v.optional(v.array(v.any())),
@@ -160,6 +162,15 @@ export const record = internalMutation({
   handler: async (ctx, a) => {
     const t = await ctx.db.get(a.target);
     if (!t || (t.state !== "updating" && t.state !== "restoring")) return;
+    if (a.gone) {
+      await ctx.db.patch(t._id, { state: "skipped", leaseUntil: 0, updatedAt: Date.now(), error: a.error });
+      await ctx.db.patch(t.machineDoc, {
+        state: "destroyed",
+        lastHealth: { at: Date.now(), status: "gone", detail: "Fly has no such machine" },
+        updatedAt: Date.now(),
+      });
+      return;
+    }
     const r = await ctx.db.get(t.rolloutId);
     const restoring = t.state === "restoring";
     const state = restoring ? (a.ok ? "restored" : "restore_failed") : a.ok ? "updated" : "failed";

@@ -9,7 +9,7 @@ import { v } from "convex/values";
 import { internal } from "./_generated/api";
 import type { Id } from "./_generated/dataModel";
 import { internalAction } from "./_generated/server";
-import { FlyApi, FlyUnavailable, flyFromEnv, lastEvents, waitHealthy } from "./lib/flyApi";
+import { FlyApi, FlyError, FlyUnavailable, flyFromEnv, lastEvents, waitHealthy } from "./lib/flyApi";
 import { logLine } from "./lib/log";
 import { tunables } from "./lib/machineConfig";
 import { resolveImage } from "./lib/registry";
@@ -55,6 +55,7 @@ export const tick = internalAction({
         await ctx.runMutation(internal.rollout.record, {
           target: batch[i]!.id,
           ok: false,
+          ...(res.reason instanceof FlyError && res.reason.status === 404 ? { gone: true } : {}),
           error: String((res.reason as Error)?.message ?? res.reason).slice(0, 500),
         });
     }

@@ -11,6 +11,7 @@ import { base64ToBytes } from "./lib/crypto";
 import { logLine } from "./lib/log";
 import {
   bodySchema,
+  type ChunkEntry,
   MAX_BODY_BYTES,
   MAX_CHUNK_BYTES,
   MAX_ENTRIES,
@@ -77,7 +78,8 @@ export const push = httpAction(async (ctx, request) => {
   }
   for (let i = 1; i < entries.length; i++)
     if (entries[i]!.seq <= entries[i - 1]!.seq) return reply(400, { error: "seqs must ascend" });
-  const wire = [];
+  type WireEntry = Exclude<SyncEntry, ChunkEntry> | (Omit<ChunkEntry, "data"> & { data: ArrayBuffer });
+  const wire: WireEntry[] = [];
   for (const e of entries) {
     if (e.kind !== "attachment_chunk") {
       wire.push(e);
@@ -99,22 +101,40 @@ export const push = httpAction(async (ctx, request) => {
   let ackedThroughSeq = 0;
   let inserted = 0;
   let duplicates = 0;
-  for (let i = 0; i < wire.length; i += SLICE) {
+  const store = async (slice: typeof wire) => {
+    const r = await ctx.runMutation(internal.syncIngest.ingest, {
+      userId,
+      ...(machineId ? { machineId } : {}),
+      entries: slice,
+    });
+    inserted += r.inserted;
+    duplicates += r.duplicates;
+    ackedThroughSeq = slice.at(-1)!.seq;
+  };
+  let rejected: { id: string; reason: string } | null = null;
+  for (let i = 0; i < wire.length && !rejected; i += SLICE) {
     const slice = wire.slice(i, i + SLICE);
     try {
-      const r = await ctx.runMutation(internal.syncIngest.ingest, {
-        userId,
-        ...(machineId ? { machineId } : {}),
-        entries: slice,
-      });
-      inserted += r.inserted;
-      duplicates += r.duplicates;
-      ackedThroughSeq = slice.at(-1)!.seq;
-    } catch (e) {
-      line.storeError = String((e as Error).message ?? e).slice(0, 300);
-      if (i === 0) return reply(503, { error: "could not store the batch; retry" });
-      break; // what is stored is acked; the sender sends the rest next
+      await store(slice);
+    } catch {
+      // Find the entry the store refuses (Convex limits: nesting, fields, document size): the
+      // ones before it are stored and acked; it is answered 400 when it comes first, so the
+      // sender isolates it and, after its retries, quarantines it — never retried forever.
+      for (const entry of slice) {
+        try {
+          await store([entry]);
+        } catch (e) {
+          rejected = { id: entry.id, reason: String((e as Error).message ?? e).slice(0, 300) };
+          break;
+        }
+      }
     }
+  }
+  if (rejected) {
+    line.storeError = rejected.reason;
+    line.rejectedId = rejected.id;
+    if (ackedThroughSeq === 0)
+      return reply(400, { error: `entry ${rejected.id} cannot be stored: ${rejected.reason}` });
   }
   Object.assign(line, { ackedThroughSeq, inserted, duplicates });
   return reply(200, { ackedThroughSeq, inserted, duplicates });

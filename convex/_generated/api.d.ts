@@ -30,6 +30,7 @@ import type * as lib_providerWire from "../lib/providerWire.js";
 import type * as lib_registry from "../lib/registry.js";
 import type * as lib_syncWire from "../lib/syncWire.js";
 import type * as lib_usageMeter from "../lib/usageMeter.js";
+import type * as machineHealth from "../machineHealth.js";
 import type * as provisioning from "../provisioning.js";
 import type * as proxy from "../proxy.js";
 import type * as rollout from "../rollout.js";
@@ -65,6 +66,7 @@ declare const fullApi: ApiFromModules<{
   "lib/registry": typeof lib_registry;
   "lib/syncWire": typeof lib_syncWire;
   "lib/usageMeter": typeof lib_usageMeter;
+  machineHealth: typeof machineHealth;
   provisioning: typeof provisioning;
   proxy: typeof proxy;
   rollout: typeof rollout;

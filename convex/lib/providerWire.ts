@@ -17,6 +17,15 @@ const ALLOWED: Record<Provider, RegExp> = {
 
 export const allowedPath = (p: Provider, path: string) => ALLOWED[p].test(path);
 
+/** Paths that generate (and are billed): the rest — model lists, token counts — only pass through. */
+const BILLABLE: Record<Provider, RegExp> = {
+  anthropic: /^\/v1\/messages$/,
+  openai: /^\/v1\/(chat\/completions|responses|embeddings)$/,
+  google: /:(generateContent|streamGenerateContent|embedContent)$/,
+};
+
+export const billablePath = (p: Provider, path: string) => BILLABLE[p].test(path);
+
 /** Environment of the Convex deployment: the operator's provider keys and (optional) base URLs. */
 export const UPSTREAM_ENV: Record<Provider, { key: string[]; baseUrl: string; defaultBase: string }> = {
   anthropic: {

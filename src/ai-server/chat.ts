@@ -208,23 +208,25 @@ export async function runChat(
       const events = await adapter.openStream(call);
       timer.arm("first_token", cfg.firstTokenTimeoutMs);
       let stopped = false;
-      for await (const ev of events) {
-        if (ev.type === "usage") r.usage = { ...r.usage, ...ev.usage };
-        else if (ev.type === "stop") {
-          r.stopReason = ev.reason;
-          stopped = true;
-        } else {
-          if (r.ttftMs === undefined) {
-            // Time to the answering attempt's first upstream token (non-stream: never sent on).
-            r.ttftMs = performance.now() - started;
-            if (plan.stream) {
-              tokensSent = true;
-              hooks.onFirstToken?.(candidate);
+      for await (const batch of events) {
+        for (const ev of batch) {
+          if (ev.type === "usage") r.usage = { ...r.usage, ...ev.usage };
+          else if (ev.type === "stop") {
+            r.stopReason = ev.reason;
+            stopped = true;
+          } else {
+            if (r.ttftMs === undefined) {
+              // Time to the answering attempt's first upstream token (non-stream: never sent on).
+              r.ttftMs = performance.now() - started;
+              if (plan.stream) {
+                tokensSent = true;
+                hooks.onFirstToken?.(candidate);
+              }
             }
+            reply.apply(ev);
           }
-          reply.apply(ev);
-          timer.arm("idle", cfg.idleTimeoutMs);
         }
+        if (r.ttftMs !== undefined) timer.arm("idle", cfg.idleTimeoutMs);
       }
       if (!stopped)
         throw new PipbotError("upstream_connection", `${candidate.id} stream ended without a stop reason`, {

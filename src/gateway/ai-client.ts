@@ -11,7 +11,7 @@
  */
 
 import { createParser, type EventSourceMessage } from "eventsource-parser";
-import { parseStreamEvent, type StreamEvent } from "../shared/chat-api.ts";
+import { type ContentPart, parseStreamEvent, type StreamEvent } from "../shared/chat-api.ts";
 import { type ErrorCode, PipbotError } from "../shared/errors.ts";
 import { PIPBOT_HEADERS } from "../shared/headers.ts";
 
@@ -25,7 +25,8 @@ export interface AiClientOptions {
 
 export interface AiChatInput {
   model?: string | undefined;
-  messages: { role: "user" | "assistant"; content: string }[];
+  /** A message's content: its text, or content parts when it carries images / PDFs. */
+  messages: { role: "user" | "assistant"; content: string | ContentPart[] }[];
   conversationId: string;
 }
 

@@ -17,12 +17,15 @@ import type { Store } from "../shared/store/index.ts";
 import { type AiClient, createAiClient } from "./ai-client.ts";
 import { AuthRateLimiter } from "./auth.ts";
 import { type ChatEventPayload, ChatRuns } from "./chat.ts";
-import type { Connection } from "./connection.ts";
+import { ConnectionRegistry } from "./connections.ts";
+import { createControlUi } from "./control-ui.ts";
 import { dispatchRequest } from "./dispatch.ts";
 import { type HandshakeContext, handshake } from "./handshake.ts";
 import { createHttpRoutes } from "./http-routes.ts";
-import type { MethodContext } from "./methods.ts";
+import { HISTORY_MAX_BYTES, type MethodContext } from "./methods.ts";
+import { createModelCatalog } from "./model-catalog.ts";
 import { CLOSE, TICK_INTERVAL_MS } from "./protocol.ts";
+import { createSessionEvents } from "./session-events.ts";
 import { createSockets, type WsData } from "./sockets.ts";
 
 export interface GatewaySettings {
@@ -39,6 +42,8 @@ export interface GatewaySettings {
   GATEWAY_HANDSHAKE_TIMEOUT_MS: number;
   GATEWAY_MAX_BUFFERED_BYTES: number;
   GATEWAY_AUTH_MAX_FAILURES: number;
+  /** The OpenClaw Control UI bundle directory, served at /control/ (control-ui.ts). */
+  GATEWAY_CONTROL_UI_DIR?: string | undefined;
 }
 
 export interface GatewayDeps {
@@ -102,9 +107,31 @@ export function createGateway(deps: GatewayDeps): Gateway {
     createAiClient({ baseUrl: config.AI_URL, token: config.AI_SERVER_TOKEN, identity, fetch: doFetch });
   const limiter = new AuthRateLimiter({ maxFailures: config.GATEWAY_AUTH_MAX_FAILURES, now });
   const tickIntervalMs = deps.tickIntervalMs ?? TICK_INTERVAL_MS;
-  const conns = new Set<Connection>();
-  const pending = new Set<Connection>();
+  const conns = new ConnectionRegistry(logger, now);
   let stopping = false;
+  const events = createSessionEvents(conns, now, store);
+  const models = createModelCatalog({
+    baseUrl: config.AI_URL,
+    token: config.AI_SERVER_TOKEN,
+    defaultModel: config.AI_DEFAULT_MODEL,
+    fetch: doFetch,
+    now,
+    onChange: () => events.metadataChanged(),
+  });
+
+  /** A run ended (its reply is stored): protocol-4 subscribers get the message and the change. */
+  const announceRunEnd = (p: ChatEventPayload) => {
+    const run = store.getRun(p.runId);
+    const session = run ? store.findSessionById(run.sessionId) : null;
+    if (!run || !session) return;
+    const msg = run.assistantMessageId ? store.getMessage(run.assistantMessageId) : null;
+    if (msg) events.message(session.key, msg, { runId: p.runId });
+    events.changed(session.key, "message", {
+      phase: "message",
+      ...(msg ? { messageId: msg.id } : {}),
+      status: p.state === "final" ? "done" : p.state === "aborted" ? "killed" : "failed",
+    });
+  };
 
   const broadcastChat = (p: ChatEventPayload) => {
     const p4 = JSON.stringify(p);
@@ -120,6 +147,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
         c.sendEvent("chat", p3, droppable);
       } else {
         c.sendEvent("chat", p4, droppable);
+      }
+    }
+    if (!droppable) {
+      try {
+        announceRunEnd(p);
+      } catch (e) {
+        logger.error({ err: e, runId: p.runId }, "session events: could not announce the end of a run");
       }
     }
   };
@@ -161,6 +195,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
     connections: () => conns.size,
     model: config.AI_DEFAULT_MODEL,
     now,
+    models,
+    events,
+    historyMaxBytes: HISTORY_MAX_BYTES,
     panels: {
       settings: config,
       redactor: logger.redactor,
@@ -171,7 +208,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
   };
 
   const isStopping = () => stopping;
-  const http = createHttpRoutes({ store, ai, logger, version, isStopping });
+  const controlUi = config.GATEWAY_CONTROL_UI_DIR
+    ? createControlUi(config.GATEWAY_CONTROL_UI_DIR)
+    : undefined;
+  const http = createHttpRoutes({ store, ai, logger, version, isStopping, controlUi });
   const handshakeCtx: HandshakeContext = {
     token: deps.token,
     limiter,
@@ -181,11 +221,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
     now,
     maxBufferedBytes: config.GATEWAY_MAX_BUFFERED_BYTES,
     tickIntervalMs,
-    pending,
+    registry: conns,
   };
   const sockets = createSockets({
-    conns,
-    pending,
+    registry: conns,
     logger,
     now,
     maxBufferedBytes: config.GATEWAY_MAX_BUFFERED_BYTES,
@@ -202,7 +241,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   const handshakeTimer = setInterval(() => {
     const cutoff = now() - config.GATEWAY_HANDSHAKE_TIMEOUT_MS;
-    for (const c of pending) if (c.openedAt <= cutoff) c.close(CLOSE.policy, "handshake timeout");
+    for (const c of conns.pending()) if (c.openedAt <= cutoff) c.close(CLOSE.policy, "handshake timeout");
   }, handshakeSweepMs(config.GATEWAY_HANDSHAKE_TIMEOUT_MS));
   const tickTimer = setInterval(() => {
     const payload = JSON.stringify({ ts: now() });
@@ -231,8 +270,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     runs,
     stats: () => ({
       connections: conns.size,
-      pending: pending.size,
-      open: conns.size - pending.size,
+      pending: conns.pendingCount,
+      open: conns.size - conns.pendingCount,
       upgrades: sockets.upgrades(),
       activeRuns: runs.activeCount,
     }),

@@ -9,6 +9,7 @@ import { isPipbotError, PipbotError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
+import { withAttachments } from "./attachments.ts";
 import { buildContext, type ErrorKind, errorKindOf, type WireUsage, wireUsage } from "./stored-messages.ts";
 
 export interface ChatEventPayload {
@@ -48,6 +49,8 @@ export interface ActiveRun {
   abortCause?: AbortCause;
   seq: number;
   timeoutMs: number;
+  /** The session's model, when it has its own (sessions.patch). */
+  model?: string | undefined;
 }
 
 export type RunOutcome = "final" | "aborted" | "error" | "interrupted";
@@ -77,7 +80,8 @@ export async function executeRun(
   let flushTimer: ReturnType<typeof setTimeout> | undefined;
   let lastCheckpoint = t0;
   let ttftMs: number | null = null;
-  let model = s.model;
+  // The session's own model (sessions.patch) wins over the gateway's default.
+  let model = run.model ?? s.model;
   let usage: ChatUsage | undefined;
   let deltas = 0;
   const message = (t: string) => ({
@@ -105,10 +109,10 @@ export async function executeRun(
   try {
     if (run.controller.signal.aborted) throw run.controller.signal.reason ?? new Error("aborted");
     const history = s.store.listMessages(run.sessionId, 2000);
-    const messages = buildContext(history, run.userMessageId, s.contextBudgetChars);
+    const messages = withAttachments(buildContext(history, run.userMessageId, s.contextBudgetChars), s.store);
     let done: Extract<StreamEvent, { type: "done" }>["data"] | undefined;
     for await (const ev of s.ai.stream(
-      { model: s.model, messages, conversationId: run.sessionId },
+      { model: run.model ?? s.model, messages, conversationId: run.sessionId },
       run.controller.signal,
     )) {
       if (ev.type === "start") {

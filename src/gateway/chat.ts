@@ -9,6 +9,7 @@
  */
 import { abortableSleep } from "../shared/backoff.ts";
 import { PipbotError } from "../shared/errors.ts";
+import type { NewAttachment } from "../shared/store/index.ts";
 import {
   type AbortCause,
   type ActiveRun,
@@ -63,12 +64,21 @@ export class ChatRuns {
     return this.active.size;
   }
 
+  /** Run ids of the session's runs still streaming or queued, oldest first. */
+  activeRunIds(sessionId: string): string[] {
+    const ids: string[] = [];
+    for (const r of this.active.values()) if (r.sessionId === sessionId) ids.push(r.runId);
+    return ids;
+  }
+
   /** Start a run (user message stored before this returns), or answer a duplicate. */
   send(input: {
     sessionKey: string;
     message: string;
     idempotencyKey: string;
     timeoutMs?: number | undefined;
+    /** Validated attachments, stored with the user message (same transaction). */
+    attachments?: NewAttachment[];
   }): SendResult {
     const dup = this.idem.lookup(input.idempotencyKey);
     if (dup) return dup;
@@ -80,14 +90,17 @@ export class ChatRuns {
     }
     let sessionId: string;
     let userMessageId: string;
+    let model: string | undefined;
     try {
       const session = this.o.store.getOrCreateSession(input.sessionKey);
       sessionId = session.id;
+      model = session.model ?? this.o.model;
       const started = this.o.store.startRun({
         runId: input.idempotencyKey,
         sessionId,
         userText: input.message,
-        ...(this.o.model ? { model: this.o.model } : {}),
+        ...(input.attachments ? { attachments: input.attachments } : {}),
+        ...(model ? { model } : {}),
       });
       userMessageId = started.userMessage.id;
     } catch (e) {
@@ -109,6 +122,7 @@ export class ChatRuns {
       controller: new AbortController(),
       seq: 0,
       timeoutMs,
+      model,
     };
     this.active.set(run.runId, run);
     this.idem.started(run.runId, sessionId);

@@ -35,6 +35,8 @@ export class Connection {
   closeCause: string | null = null;
   framesIn = 0;
   droppedEvents = 0;
+  /** Protocol-4 subscriptions: all sessions' changes, and stored messages per (stored) session key. */
+  readonly subs = { sessions: false, messages: new Set<string>() };
   private seq = 0;
   private readonly maxBufferedBytes: number;
 

@@ -24,12 +24,19 @@ export function dispatchRequest(
     return;
   }
   const { id, method, params } = parsed.frame;
-  callMethod(ctx, method, params).then(
+  callMethod(ctx, method, params, conn).then(
     (payload) => void conn.sendResponse(okResponse(id, payload)),
     (e: unknown) => {
       const err =
         e instanceof PipbotError ? e : new PipbotError("unavailable", "internal error", { retryable: true });
       if (!(e instanceof PipbotError)) logger.error({ err: e, method }, "gateway method failed");
+      else if (err.message.startsWith("unknown method")) {
+        // What real clients call that we do not answer: visible in the logs, one line per call.
+        logger.info(
+          { connId: conn.connId, client: conn.clientId, method: method.slice(0, 100) },
+          "unknown method",
+        );
+      }
       conn.sendResponse(errorFrame(id, err));
     },
   );

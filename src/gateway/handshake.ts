@@ -8,6 +8,7 @@ import type { PipbotError } from "../shared/errors.ts";
 import type { PipbotLogger } from "../shared/log.ts";
 import { type AuthRateLimiter, authError, checkToken, rateLimitedError } from "./auth.ts";
 import type { Connection } from "./connection.ts";
+import type { ConnectionRegistry } from "./connections.ts";
 import { EVENT_NAMES, METHOD_NAMES } from "./methods.ts";
 import {
   CLOSE,
@@ -32,7 +33,7 @@ export interface HandshakeContext {
   maxBufferedBytes: number;
   tickIntervalMs: number;
   /** The connections still awaiting their handshake; an authenticated one leaves it. */
-  pending: Set<Connection>;
+  registry: ConnectionRegistry;
 }
 
 export function handshake(ctx: HandshakeContext, conn: Connection, text: string) {
@@ -91,11 +92,7 @@ export function handshake(ctx: HandshakeContext, conn: Connection, text: string)
     );
   }
   limiter.reset(conn.addr);
-  ctx.pending.delete(conn);
-  conn.state = "open";
-  conn.protocol = protocol;
-  conn.clientId = p.data.client.id;
-  conn.clientMode = p.data.client.mode;
+  ctx.registry.open(conn, { protocol, clientId: p.data.client.id, clientMode: p.data.client.mode });
   const scopes = p.data.scopes && p.data.scopes.length > 0 ? p.data.scopes : ["operator.admin"];
   conn.sendResponse(
     okResponse(

@@ -7,6 +7,7 @@ import { PipbotError, toPipbotError } from "../shared/errors.ts";
 import type { PipbotLogger } from "../shared/log.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
+import type { ControlUi } from "./control-ui.ts";
 import { registerControlUiConfig } from "./control-ui-config.ts";
 import { webChatHeaders, webChatPage } from "./webchat.ts";
 
@@ -16,6 +17,8 @@ export interface HttpRoutesDeps {
   logger: PipbotLogger;
   version: string;
   isStopping: () => boolean;
+  /** The OpenClaw Control UI at /control/, when configured. */
+  controlUi?: ControlUi | undefined;
 }
 
 export function createHttpRoutes(deps: HttpRoutesDeps): Hono {
@@ -36,6 +39,12 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Hono {
     return new Response(webChatPage(nonce, deps.version), { headers: webChatHeaders(nonce) });
   });
   registerControlUiConfig(http, deps.version);
+  // The Control UI's own files and routes come after its config and avatar (control-ui-config.ts).
+  const controlUi = deps.controlUi;
+  if (controlUi) {
+    http.get("/control", (c) => c.redirect("/control/"));
+    http.get("/control/*", (c) => controlUi.serve(c.req.path) ?? c.notFound());
+  }
   http.notFound((c) => c.json(new PipbotError("not_found", "not found").toHttpBody(), 404));
   http.onError((err, c) => {
     const e = toPipbotError(err);

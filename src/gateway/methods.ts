@@ -8,10 +8,19 @@ import { z } from "zod";
 import { PipbotError } from "../shared/errors.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
+import { parseAttachments } from "./attachments.ts";
 import type { ChatRuns } from "./chat.ts";
+import type { Connection } from "./connection.ts";
+import { CHAT_STARTUP_METHODS } from "./methods/chat-startup.ts";
 import { PANEL_METHODS, type PanelDeps, refusalOf } from "./methods/index.ts";
+import { MODEL_METHODS } from "./methods/models.ts";
+import { SESSION_METHODS } from "./methods/sessions.ts";
+import type { ModelCatalog } from "./model-catalog.ts";
 import { describeZodError, invalidRequest } from "./protocol.ts";
+import type { SessionEvents } from "./session-events.ts";
+import { checkSessionKey } from "./session-keys.ts";
 import { historyPayload } from "./stored-messages.ts";
+import { historyPayload4, inputReceipts } from "./wire4.ts";
 
 export interface MethodContext {
   runs: ChatRuns;
@@ -24,11 +33,17 @@ export interface MethodContext {
   connections: () => number;
   model: string | undefined;
   now: () => number;
+  /** The AI server's models (models.list, sessions.patch model checks). */
+  models: ModelCatalog;
+  /** Protocol-4 session subscriptions' events. */
+  events: SessionEvents;
+  historyMaxBytes: number;
   /** What the owner panels read (methods/). */
   panels: PanelDeps;
 }
 
-type Handler = (ctx: MethodContext, params: unknown) => unknown | Promise<unknown>;
+/** A method handler; `conn` is the calling connection (subscriptions need it). */
+type Handler = (ctx: MethodContext, params: unknown, conn?: Connection) => unknown | Promise<unknown>;
 
 /** Keep chat.history JSON under this many bytes (the oldest messages are dropped). */
 export const HISTORY_MAX_BYTES = 6 * 1024 * 1024;
@@ -43,6 +58,8 @@ const sendParams = z.looseObject({
 const historyParams = z.looseObject({
   sessionKey: z.string().min(1),
   limit: z.number().int().min(1).max(1000).optional(),
+  maxBytes: z.number().int().min(1).optional(),
+  inputRunIds: z.array(z.string().min(1).max(256)).max(50).optional(),
 });
 const abortParams = z.looseObject({ sessionKey: z.string().min(1), runId: z.string().min(1).optional() });
 
@@ -54,23 +71,49 @@ function parse<T extends z.ZodType>(method: string, schema: T, params: unknown):
 
 const chatSend: Handler = (ctx, raw) => {
   const p = parse("chat.send", sendParams, raw);
-  if (p.message.trim() === "") {
-    if (p.attachments && p.attachments.length > 0)
-      throw invalidRequest("attachments are not supported by this gateway");
+  const attachments = p.attachments && p.attachments.length > 0 ? parseAttachments(p.attachments) : [];
+  if (p.message.trim() === "" && attachments.length === 0)
     throw invalidRequest("message or attachment required");
-  }
-  if (p.message.trim() === "/stop") return ctx.runs.abort(p.sessionKey, undefined, "stop");
-  return ctx.runs.send({
-    sessionKey: p.sessionKey,
+  checkSessionKey(p.sessionKey);
+  // Events echo the key as the client spelled it (protocol-3 clients match on it).
+  const sessionKey = p.sessionKey;
+  if (p.message.trim() === "/stop") return ctx.runs.abort(sessionKey, undefined, "stop");
+  const result = ctx.runs.send({
+    sessionKey,
     message: p.message,
     idempotencyKey: p.idempotencyKey,
     timeoutMs: p.timeoutMs,
+    ...(attachments.length > 0 ? { attachments } : {}),
   });
+  if (result.status === "started") announceUserMessage(ctx, result.runId);
+  return result;
 };
 
-const chatHistory: Handler = (ctx, raw) => {
+/** Tell protocol-4 subscribers about the user message a new run stored. */
+function announceUserMessage(ctx: MethodContext, runId: string): void {
+  const run = ctx.store.getRun(runId);
+  const msg = run?.userMessageId ? ctx.store.getMessage(run.userMessageId) : null;
+  const session = run ? ctx.store.findSessionById(run.sessionId) : null;
+  if (!msg || !session) return;
+  ctx.events.message(session.key, msg, { runId });
+  ctx.events.changed(session.key, "message", { phase: "message", messageId: msg.id, status: "running" });
+}
+
+const chatHistory: Handler = (ctx, raw, conn) => {
   const p = parse("chat.history", historyParams, raw);
-  const session = ctx.store.findSession(p.sessionKey);
+  const session = ctx.store.findSession(checkSessionKey(p.sessionKey));
+  if (conn?.protocol === 4) {
+    const maxBytes = Math.min(HISTORY_MAX_BYTES, p.maxBytes ?? HISTORY_MAX_BYTES);
+    return {
+      sessionKey: p.sessionKey,
+      sessionId: session?.id ?? null,
+      messages: session
+        ? historyPayload4(ctx.store.listMessages(session.id, p.limit ?? 200), maxBytes, ctx.store)
+        : [],
+      pendingInputs: { items: [], total: 0 },
+      ...(p.inputRunIds ? inputReceipts(ctx.store, session?.id, p.inputRunIds) : {}),
+    };
+  }
   if (!session) return { sessionKey: p.sessionKey, sessionId: null, messages: [] };
   const stored = ctx.store.listMessages(session.id, p.limit ?? 200);
   return {
@@ -85,42 +128,52 @@ const chatAbort: Handler = (ctx, raw) => {
   return ctx.runs.abort(p.sessionKey, p.runId, "rpc");
 };
 
-const sessionsList: Handler = (ctx) => {
-  const sessions = ctx.store.listSessions(200).map((s) => ({
-    key: s.key,
-    sessionId: s.id,
-    createdAt: s.createdAt,
-    updatedAt: s.updatedAt,
-  }));
-  return { ts: ctx.now(), count: sessions.length, sessions };
-};
-
 export const METHODS: Record<string, Handler> = {
   "chat.send": chatSend,
   "chat.history": chatHistory,
   "chat.abort": chatAbort,
-  "agents.list": () => ({
-    defaultId: "main",
-    mainKey: "main",
-    scope: "per-sender",
-    agents: [{ id: "main" }],
-  }),
-  "sessions.list": sessionsList,
+  "agents.list": async (ctx) => {
+    // The model the agent runs on: the composer needs it (no primary model = "no provider").
+    const r = await ctx.models.list();
+    const primary = (r.ok ? r.defaultModel : undefined) ?? ctx.model;
+    return {
+      defaultId: "main",
+      mainKey: "main",
+      scope: "per-sender",
+      agents: [{ id: "main", name: "pipbot", ...(primary ? { model: { primary } } : {}) }],
+    };
+  },
+  ...SESSION_METHODS,
+  ...CHAT_STARTUP_METHODS,
+  ...MODEL_METHODS,
   "node.list": () => ({ nodes: [] }),
   "device.pair.list": () => ({ pending: [], paired: [] }),
   ...PANEL_METHODS,
 };
 
 export const METHOD_NAMES = Object.keys(METHODS);
-export const EVENT_NAMES = ["connect.challenge", "chat", "tick", "shutdown"];
+export const EVENT_NAMES = [
+  "connect.challenge",
+  "chat",
+  "tick",
+  "shutdown",
+  "session.message",
+  "sessions.changed",
+  "chat.metadata.changed",
+];
 
 /** Run one method; unknown names and thrown errors become PipbotErrors. */
-export async function callMethod(ctx: MethodContext, method: string, params: unknown): Promise<unknown> {
+export async function callMethod(
+  ctx: MethodContext,
+  method: string,
+  params: unknown,
+  conn?: Connection,
+): Promise<unknown> {
   const handler = Object.hasOwn(METHODS, method) ? METHODS[method] : undefined;
   if (method === "connect") throw invalidRequest("invalid request: already connected");
   if (!handler) throw refusalOf(method) ?? invalidRequest(`unknown method: ${method.slice(0, 100)}`);
   try {
-    return await handler(ctx, params);
+    return await handler(ctx, params, conn);
   } catch (e) {
     if (e instanceof PipbotError) throw e;
     throw new PipbotError("unavailable", `${method} failed: ${e instanceof Error ? e.message : String(e)}`, {

@@ -180,7 +180,11 @@ export function helloOk(i: HelloOkInput): Record<string, unknown> {
       tickIntervalMs: i.tickIntervalMs ?? TICK_INTERVAL_MS,
     },
   };
-  if (i.protocol === 4) hello.auth = { role: "operator", scopes: [...i.scopes] };
+  if (i.protocol === 4) {
+    hello.auth = { role: "operator", scopes: [...i.scopes] };
+    // The Control UI keeps the token for the tab (reloads) only when the gateway says it uses one.
+    (hello.snapshot as Record<string, unknown>).authMode = "token";
+  }
   return hello;
 }
 

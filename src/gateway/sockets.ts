@@ -8,6 +8,8 @@ import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import type { PipbotLogger } from "../shared/log.ts";
 import { bearerToken } from "../shared/secure-compare.ts";
 import { Connection } from "./connection.ts";
+import type { ConnectionRegistry } from "./connections.ts";
+import { CONTROL_UI_BASE } from "./control-ui.ts";
 import { CLOSE, MAX_PAYLOAD_BYTES, PRE_HANDSHAKE_MAX_BYTES } from "./protocol.ts";
 
 export interface WsData {
@@ -18,10 +20,8 @@ export interface WsData {
 }
 
 export interface SocketsOptions {
-  /** Every connection, pending or open. */
-  conns: Set<Connection>;
-  /** The connections still awaiting their handshake. */
-  pending: Set<Connection>;
+  /** Every connection, pending or open (connections.ts). */
+  registry: ConnectionRegistry;
   logger: PipbotLogger;
   now: () => number;
   maxBufferedBytes: number;
@@ -47,17 +47,16 @@ const RESTARTING_RETRY_AFTER_S = 2;
 const MIN_BACKPRESSURE_BYTES = 64 * 1024 * 1024;
 /** Seconds without traffic before Bun closes a socket (its pings keep live ones busy). */
 const IDLE_TIMEOUT_S = 120;
-/** How much of a client's close reason the log line quotes. */
-const LOGGED_REASON_CHARS = 60;
 
 export function createSockets(o: SocketsOptions): Sockets {
-  const { conns, pending, logger, now } = o;
+  const { registry, now } = o;
   let upgrades = 0;
   let nextConn = 0;
 
   const upgrade = (req: Request, server: Server<WsData>): Response | undefined => {
     const path = new URL(req.url).pathname;
-    if (path !== "/" && path !== "/ws") return new Response("not found", { status: 404 });
+    if (path !== "/" && path !== "/ws" && path !== CONTROL_UI_BASE)
+      return new Response("not found", { status: 404 });
     if (o.isStopping())
       return new Response("gateway is restarting", {
         status: 503,
@@ -92,8 +91,7 @@ export function createSockets(o: SocketsOptions): Sockets {
         maxBufferedBytes: o.maxBufferedBytes,
       });
       ws.data.conn = conn;
-      conns.add(conn);
-      pending.add(conn);
+      registry.add(conn);
       if (o.isStopping()) {
         conn.close(CLOSE.restart, "service restart");
         return;
@@ -120,28 +118,7 @@ export function createSockets(o: SocketsOptions): Sockets {
     },
     close(ws: ServerWebSocket<WsData>, code: number, reason: string) {
       const conn = ws.data.conn;
-      if (!conn) return;
-      const wasOpen = conn.protocol !== null;
-      const cause =
-        conn.closeCause ?? `client closed ${code}${reason ? ` ${reason.slice(0, LOGGED_REASON_CHARS)}` : ""}`;
-      conn.state = "closed";
-      conns.delete(conn);
-      pending.delete(conn);
-      logger.info(
-        {
-          connId: conn.connId,
-          addr: conn.addr,
-          protocol: conn.protocol,
-          client: conn.clientId,
-          authenticated: wasOpen,
-          durationMs: now() - conn.openedAt,
-          code,
-          cause,
-          framesIn: conn.framesIn,
-          droppedEvents: conn.droppedEvents,
-        },
-        "gateway connection closed",
-      );
+      if (conn) registry.markClosed(conn, code, reason);
     },
   };
 

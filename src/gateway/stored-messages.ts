@@ -6,11 +6,13 @@
  * - `wireUsage` / `errorKindOf`: the store's and the AI server's shapes mapped to the protocol's.
  */
 import type { ChatUsage } from "../shared/chat-api.ts";
-import type { StoredMessage } from "../shared/store/index.ts";
+import type { AttachmentRef, StoredMessage } from "../shared/store/index.ts";
 
 export interface ContextMessage {
   role: "user" | "assistant";
   content: string;
+  /** The message's images / PDFs (references; chat-run loads the bytes for the AI server). */
+  attachments?: AttachmentRef[];
 }
 
 export function messageText(m: StoredMessage): string {
@@ -32,10 +34,13 @@ export function buildContext(
   const merged: ContextMessage[] = [];
   for (const m of ordered) {
     const text = messageText(m);
-    if (text.trim() === "") continue;
+    const refs = m.content.filter((b): b is AttachmentRef => b.type !== "text");
+    if (text.trim() === "" && refs.length === 0) continue;
     const last = merged[merged.length - 1];
-    if (last && last.role === m.role) last.content = `${last.content}\n\n${text}`;
-    else merged.push({ role: m.role, content: text });
+    if (last && last.role === m.role) {
+      last.content = last.content && text ? `${last.content}\n\n${text}` : last.content || text;
+      if (refs.length > 0) last.attachments = [...(last.attachments ?? []), ...refs];
+    } else merged.push({ role: m.role, content: text, ...(refs.length > 0 ? { attachments: refs } : {}) });
   }
   // Newest first until the budget is spent; the newest message is always kept.
   const kept: ContextMessage[] = [];
@@ -96,7 +101,8 @@ export interface WireMessage {
 export function wireMessage(m: StoredMessage): WireMessage {
   const w: WireMessage = {
     role: m.role,
-    content: m.content.map((b) => ({ type: "text", text: b.text })),
+    // Text only: protocol-3 clients see the message's text; protocol 4 adds attachments (wire4.ts).
+    content: m.content.flatMap((b) => (b.type === "text" ? [{ type: "text" as const, text: b.text }] : [])),
     timestamp: m.createdAt,
   };
   if (m.role === "assistant") {

@@ -87,10 +87,19 @@ export function selectProcesses(entries: ProcEntry[], only: string[] | undefined
 }
 
 /**
- * The argv for a command: always `/bin/sh -c <line>`, the way foreman and overmind run Procfile
- * lines (variables, quotes, `&&`, redirections all work). A line starting with `exec` makes the
- * shell replace itself, so the supervisor's child pid is the process itself (our Procfile does).
+ * The argv for a command: `/bin/sh -c <line>`, the way foreman and overmind run Procfile lines
+ * (variables, quotes, `&&`, redirections all work). A line starting with `exec` makes the shell
+ * replace itself, so the supervisor's child pid is the process itself (our Procfile does).
+ * Without a shell (`shell` null: an image that has none, e.g. the nix one), a plain list of words,
+ * after a leading `exec`, runs directly; anything needing a shell is refused with the reason.
  */
-export function commandArgv(command: string): string[] {
-  return ["/bin/sh", "-c", command];
+export function commandArgv(command: string, shell: string | null = "/bin/sh"): string[] {
+  if (shell) return [shell, "-c", command];
+  const words = command.split(/\s+/).filter(Boolean);
+  if (words[0] === "exec") words.shift();
+  const plain = /^[A-Za-z0-9_\-./:@%+,=]+$/;
+  if (words.length > 0 && words.every((w) => plain.test(w)) && !words[0]?.includes("=")) return words;
+  throw new ProcfileError(
+    `${JSON.stringify(command)} needs a shell, and this system has no /bin/sh: use a plain command (words only)`,
+  );
 }

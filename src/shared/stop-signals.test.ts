@@ -1,4 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { onStopSignals, type StopReason } from "./stop-signals.ts";
 
@@ -54,5 +56,16 @@ describe("onStopSignals", () => {
     pipe.destroy();
     off();
     expect(calls).toEqual([]);
+  });
+});
+
+describe("one owner of stop signals", () => {
+  // Every long-running process (the supervisor and what it runs) stops the same way. The chat
+  // client is interactive (Ctrl-C aborts the current reply) and is not one of them.
+  const mains = ["supervisor", "ai-server", "sync", "gateway", "dev"];
+  test.each(mains)("src/%s/main.ts installs its handlers with onStopSignals only", (dir) => {
+    const text = readFileSync(join(import.meta.dir, "..", dir, "main.ts"), "utf8");
+    expect(text).toContain("onStopSignals(");
+    expect(text).not.toMatch(/process\.(on|once|addListener)\(\s*"SIG(TERM|INT)"/);
   });
 });

@@ -10,7 +10,7 @@ import { join } from "node:path";
 
 export const STATUS_FILE = "supervisor-status.json";
 
-export type ChildState = "starting" | "ready" | "restarting" | "stopping" | "stopped" | "failed";
+export type ChildState = "waiting" | "starting" | "ready" | "restarting" | "stopping" | "stopped" | "failed";
 
 export interface ChildExit {
   code: number | null;

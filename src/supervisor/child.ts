@@ -74,7 +74,7 @@ export class Child {
   restarts = 0;
   current: Instance | null = null;
   /** What the status file shows for it (the supervisor sets it on each change). */
-  state: ChildState = "starting";
+  state: ChildState = "waiting";
   lastExit: ChildExit | null = null;
   /** The last output lines (redacted), quoted when this child fails. */
   readonly recent: string[] = [];

@@ -239,6 +239,8 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
   };
 
   const statusPath = statusFilePath(resolve(cfg.DATA_DIR));
+  // Procfile lines run under /bin/sh like foreman; an image without a shell runs plain lines directly.
+  const shell = existsSync("/bin/sh") ? "/bin/sh" : null;
   const cwd = dirname(procfilePath);
   const env = childEnv(opts.env);
 
@@ -251,7 +253,7 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     spawn: ({ command, instanceId }): ChildHandle => {
       // stdin is the parent-death pipe: only this process holds its write end, so the child
       // reads end-of-file when the supervisor dies, however it dies (PIPBOT_PARENT_WATCH=stdin).
-      const proc = Bun.spawn(commandArgv(command), {
+      const proc = Bun.spawn(commandArgv(command, shell), {
         cwd,
         env: { ...env, [INSTANCE_VAR]: instanceId },
         stdin: "pipe",

@@ -3,7 +3,7 @@
  * configured, else `pipbot demo` against the bundled simulator. It decides from the process's
  * environment, which includes `.env` of the working directory: Bun loads `.env` (then
  * `.env.local`) for every `pipbot` command, and a variable already set in the environment wins.
- * That is the one way `.env` is handled everywhere (docs/OPERATIONS.md "Configuration files").
+ * That is the one way `.env` is handled everywhere (docs/OPERATIONS.md, "Configuration").
  */
 
 /** The variables whose presence means "a real upstream is configured". */

@@ -2,7 +2,7 @@
  * One sync-v1 push: build the exact body, sign it, POST it, and classify the answer into what the
  * runner must do next. No state here: the runner owns retries, acks and logging.
  */
-import type { OutboxEntry } from "../shared/store/index.ts";
+import { type OutboxEntry, wireEntry } from "../shared/store/index.ts";
 import { syncRetryAfterMs } from "./backoff.ts";
 import { signedHeaders } from "./sign.ts";
 
@@ -18,19 +18,11 @@ export interface PushTarget {
   timeoutMs: number;
 }
 
-/** A sync-v1 entry: exactly these keys, nothing of our bookkeeping (attempts, bytes). */
-export interface WireEntry {
-  id: string;
-  seq: number;
-  sessionKey: string;
-  sessionId: string;
-  role: "user" | "assistant";
-  content: { type: "text"; text: string }[];
-  createdAt: number;
-  model?: string;
-  usage?: OutboxEntry["usage"];
-  stopReason?: string;
-}
+/**
+ * A sync-v1 entry, exactly as sent: a message (no `kind`) or a `session_tombstone` /
+ * `attachment_chunk` (docs/SYNC.md). Built by the store's `wireEntry` (no bookkeeping fields).
+ */
+export type WireEntry = Record<string, unknown> & { id: string; seq: number };
 
 export interface PushBody {
   batchId: string;
@@ -40,19 +32,7 @@ export interface PushBody {
 }
 
 export function toWireEntry(e: OutboxEntry): WireEntry {
-  const w: WireEntry = {
-    id: e.id,
-    seq: e.seq,
-    sessionKey: e.sessionKey,
-    sessionId: e.sessionId,
-    role: e.role,
-    content: e.content,
-    createdAt: e.createdAt,
-  };
-  if (e.model !== undefined) w.model = e.model;
-  if (e.usage !== undefined) w.usage = e.usage;
-  if (e.stopReason !== undefined) w.stopReason = e.stopReason;
-  return w;
+  return wireEntry(e) as WireEntry;
 }
 
 export function buildBody(

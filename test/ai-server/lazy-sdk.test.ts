@@ -79,7 +79,7 @@ test("a provider's SDK is loaded on its first call only; concurrent first calls 
     signal: new AbortController().signal,
   });
   const seen: string[] = [];
-  for await (const ev of events) seen.push(ev.type);
+  for await (const batch of events) for (const ev of batch) seen.push(ev.type);
   expect(seen).toContain("stop");
   expect(registry.loaded()).toEqual(["openai"]);
 });

@@ -145,3 +145,52 @@ test("every /v1 response carries x-pipbot-request-id, errors and 404s included",
     await res.text();
   }
 });
+
+test("proxy-v1: /v1/messages and a tool call on /v1 go through the Convex proxy with the identity headers", async () => {
+  const { startFakeConvexProxy } = await import("../fakes/convex-proxy.ts");
+  const { startTestAiServer } = await import("./harness.ts");
+  const proxy = await startFakeConvexProxy({
+    upstream: s.sim.url,
+    serviceToken: "svc-token-0123456789",
+    userId: "user_p",
+  });
+  const server = await startTestAiServer(
+    s.sim,
+    {},
+    {
+      proxy: { siteUrl: proxy.url, serviceToken: "svc-token-0123456789", userId: "user_p" },
+      keys: {},
+      baseUrls: {},
+    },
+  );
+  try {
+    const c = new Anthropic({ apiKey: "unused-token-0000", baseURL: server.url, maxRetries: 0 });
+    const m = await c.messages.create({
+      model: "anthropic/sim",
+      max_tokens: 100,
+      tools: [weather],
+      messages: [{ role: "user", content: "weather" }],
+    });
+    expect(m.stop_reason).toBe("tool_use");
+    const res = await fetch(`${server.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "google/sim",
+        messages: [{ role: "user", content: "weather" }],
+        tools: [{ type: "function", function: { name: "get_weather", parameters: weather.input_schema } }],
+      }),
+    });
+    expect(((await res.json()) as { choices: { finish_reason: string }[] }).choices[0]?.finish_reason).toBe(
+      "tool_calls",
+    );
+    expect(proxy.requests.map((r) => [r.provider, r.userId, r.rejected])).toEqual([
+      ["anthropic", "user_p", undefined],
+      ["google", "user_p", undefined],
+    ]);
+    expect(upstreamBody(s.sim, "anthropic").tools[0].name).toBe("get_weather");
+  } finally {
+    await server.stop();
+    await proxy.stop();
+  }
+});

@@ -180,6 +180,18 @@ describe("prompt caching", () => {
     expect(up.messages[0].content[0].cache_control).toEqual({ type: "ephemeral", ttl: "1h" });
   });
 
+  test("openai/ and google/: prompt_cache_key (OpenAI) reaches the upstream; cached tokens come back for both", async () => {
+    for (const provider of ["openai", "google"] as const) {
+      const r = await s.openai.chat.completions.create({
+        model: `${provider}/sim@cache_read=12`,
+        messages: [{ role: "user", content: "cached?" }],
+        ...(provider === "openai" ? { prompt_cache_key: "conv-9" } : {}),
+      });
+      expect(r.usage?.prompt_tokens_details?.cached_tokens).toBe(12);
+      if (provider === "openai") expect(upstreamBody(s.sim, "openai").prompt_cache_key).toBe("conv-9");
+    }
+  });
+
   test("the gateway's AI client asks for cache:auto, so its conversations reach Anthropic with breakpoints", async () => {
     const ai = createAiClient({ baseUrl: s.server.url, token: TOKEN });
     const seen: string[] = [];

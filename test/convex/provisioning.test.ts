@@ -4,11 +4,23 @@
  * the image, the deployment's variables (secrets included), the volume, restart policy and
  * auto_destroy:false; a machine that fails to boot is reported with its last events and kept.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import { type FakeFly, startFakeFly } from "../fakes/fly-machines.ts";
 import { type FakeRegistry, startFakeRegistry } from "../fakes/registry.ts";
 import { captureLogs, flyEnv, newConvex, signedPush, type TestConvex } from "./setup.ts";
+
+// These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
+setDefaultTimeout(60_000);
 
 let fly: FakeFly;
 let registry: FakeRegistry;

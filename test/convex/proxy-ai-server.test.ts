@@ -4,7 +4,7 @@
  * Usage is recorded exactly once per request across retries, budgets are enforced through the
  * SDKs, and a client that goes away mid-stream leaves a closed ('cut') row, never a lost one.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import type { UpstreamSettings } from "../../src/ai-server/providers/index.ts";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
@@ -22,6 +22,9 @@ import {
   type TestConvex,
   USER,
 } from "./setup.ts";
+
+// These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
+setDefaultTimeout(60_000);
 
 let sim: UpstreamSim;
 let restoreEnv: () => void;
@@ -121,6 +124,46 @@ test("a fallback to another provider under the same request id stays one row (th
   expect(parseSse(await res.text()).events.at(-1)?.event).toBe("done");
   const r = (await row(res.headers.get("x-pipbot-request-id")!))!;
   expect(r).toMatchObject({ status: "finalized", provider: "google", attempts: 4, outputTokens: 1 });
+});
+
+describe("tools and images through the proxy", () => {
+  const PNG_1PX =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+  for (const provider of ["anthropic", "openai", "google"] as const)
+    test(`${provider}: a streamed tool call for a prompt with an image; one finalized row`, async () => {
+      const res = await postChat(ai.url, {
+        model: `${provider}/sim@fault=tool_call`,
+        stream: true,
+        tools: [
+          {
+            name: "get_weather",
+            description: "weather by city",
+            parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+          },
+        ],
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "what is the weather where this picture was taken?" },
+              { type: "image", mimeType: "image/png", data: PNG_1PX },
+            ],
+          },
+        ],
+      });
+      if (res.status !== 200) throw new Error(await res.text());
+      const events = parseSse(await res.text()).events;
+      const call = events.find((e) => e.event === "tool_call")?.data as Json | undefined;
+      expect(call?.name).toBe("get_weather");
+      expect(call?.input).toEqual({ city: "Paris" });
+      expect(events.at(-1)?.event).toBe("done");
+      // the provider received the tool definition and the image bytes through the proxy
+      const sent = JSON.stringify(sim.requests[0]!.body);
+      expect(sent).toContain("get_weather");
+      expect(sent).toContain(PNG_1PX);
+      const r = (await row(res.headers.get("x-pipbot-request-id")!))!;
+      expect(r.status).toBe("finalized");
+    });
 });
 
 describe("budgets through the SDKs", () => {

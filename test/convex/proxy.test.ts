@@ -3,7 +3,16 @@
  * as the providers: the operator's key goes upstream (never the service token), bodies pass through
  * unchanged, usage rows are written before and finished after, refusals use each provider's shape.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { waitFor } from "../helpers/index.ts";
@@ -18,6 +27,9 @@ import {
   type TestConvex,
   USER,
 } from "./setup.ts";
+
+// These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
+setDefaultTimeout(60_000);
 
 let sim: UpstreamSim;
 let restoreEnv: () => void;
@@ -145,6 +157,21 @@ describe("forwarding and usage", () => {
       { what: "the row closed" },
     );
     expect(r).toMatchObject({ status: "cut", error: expect.stringContaining("client went away") });
+  });
+
+  test("listing models passes through unmetered: no usage row, no budget check", async () => {
+    await t.mutation(internal.budgets.set, { userId: USER, period: "month", limitUsd: 0 });
+    const res = await t.fetch("/llm/openai/v1/models", {
+      headers: {
+        authorization: `Bearer ${SERVICE_TOKEN}`,
+        "x-pipbot-service-token": SERVICE_TOKEN,
+        "x-pipbot-user-id": USER,
+        "x-pipbot-request-id": crypto.randomUUID(),
+      },
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Json).data).toBeArray();
+    expect(await t.run((ctx) => ctx.db.query("usage").collect())).toHaveLength(0);
   });
 
   test("retries of one request id share one row: attempts counted, tokens of the successful attempt once", async () => {

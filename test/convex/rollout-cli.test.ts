@@ -3,7 +3,7 @@
  * loopback adapter) and the fake Fly Machines API + registry: set the image, roll out and follow it
  * to the end, a failing canary exits 1 naming the machine, status/abort/resume, and auth.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
 import { type FakeFly, startFakeFly } from "../fakes/fly-machines.ts";
 import { type FakeRegistry, startFakeRegistry } from "../fakes/registry.ts";
 import { childEnv, spawnPipbot } from "../helpers/index.ts";
@@ -16,6 +16,9 @@ import {
   startLoopback,
   type TestConvex,
 } from "./setup.ts";
+
+// These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
+setDefaultTimeout(60_000);
 
 const ADMIN_TOKEN = "admin-token-0123456789abcdef0123456789";
 let fly: FakeFly;

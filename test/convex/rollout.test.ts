@@ -4,7 +4,16 @@
  * (volume kept), a canary failure rolls the wave back and stops, a failure threshold per wave, a
  * crash of the Fly API mid-rollout resumes without a second update, and 1,000 machines.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import type { Id } from "../../convex/_generated/dataModel";
 import { LEASE_MS, waveSizes } from "../../convex/rollout.ts";
@@ -12,6 +21,9 @@ import { type FakeFly, type FakeMachine, startFakeFly } from "../fakes/fly-machi
 import { type FakeRegistry, startFakeRegistry } from "../fakes/registry.ts";
 import { waitFor } from "../helpers/index.ts";
 import { captureLogs, flyEnv, newConvex, type TestConvex } from "./setup.ts";
+
+// These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
+setDefaultTimeout(60_000);
 
 let fly: FakeFly;
 let registry: FakeRegistry;
@@ -230,6 +242,16 @@ describe("rollout", () => {
     const s = await settled(r.rolloutId);
     expect(s).toMatchObject({ state: "completed", counts: { updated: 12 } });
     for (const m of ms) expect(fly.updates.get(m.id)).toBe(1);
+  });
+
+  test("a machine Fly no longer has is skipped (marked destroyed), not counted as a failed update", async () => {
+    const ms = await fleet(5);
+    fly.machines.delete(ms[3]!.id);
+    const r = await begin({ canary: 1, growth: 4 });
+    const s = await settled(r.rolloutId);
+    expect(s).toMatchObject({ state: "completed", counts: { updated: 4, skipped: 1 } });
+    const gone = await t.query(internal.provisioning.machines, { state: "destroyed" });
+    expect(gone.map((m) => m.machineId)).toEqual([ms[3]!.id]);
   });
 
   test("abort stops the rollout: no machine beyond the in-flight batch is touched", async () => {

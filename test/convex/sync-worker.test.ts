@@ -4,7 +4,7 @@
  * to convex-test's `t.fetch`. Every local message ends up in the Convex tables exactly once, a
  * replay changes nothing, and SIGKILL at random moments loses nothing.
  */
-import { afterEach, beforeEach, expect, test } from "bun:test";
+import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
 import { createLogger, memoryDestination } from "../../src/shared/log.ts";
 import { openStore, type Store } from "../../src/shared/store/index.ts";
 import { SyncRunner } from "../../src/sync/runner.ts";
@@ -20,6 +20,9 @@ import {
   type TestConvex,
   USER,
 } from "./setup.ts";
+
+// These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
+setDefaultTimeout(60_000);
 
 let t: TestConvex;
 let lb: Loopback;

@@ -1,5 +1,5 @@
 /** sync-v1 receiver (convex/syncPush.ts, syncIngest.ts, attachments.ts) under convex-test. */
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import { sha256Hex } from "../../convex/lib/crypto.ts";
 import {
@@ -11,6 +11,9 @@ import {
   type TestConvex,
   USER,
 } from "./setup.ts";
+
+// These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
+setDefaultTimeout(60_000);
 
 let t: TestConvex;
 let logs: ReturnType<typeof captureLogs>;
@@ -122,6 +125,24 @@ describe("push", () => {
       expect(((await res.json()) as { error: string }).error).toContain(why);
     }
     expect(await all("messages")).toHaveLength(0);
+  });
+
+  test("an entry the store refuses: acked through the one before it; alone it is a 400 naming it (never retried forever)", async () => {
+    const good = msg();
+    const bad = msg({ role: "assistant", usage: { $reserved: 1 } }); // Convex refuses "$" field names
+    const after = msg();
+    const res = await signedPush(t, batch([good, bad, after]));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ackedThroughSeq: good.seq, inserted: 1, duplicates: 0 });
+    const alone = await signedPush(t, batch([bad, after]));
+    expect(alone.status).toBe(400);
+    expect(((await alone.json()) as { error: string }).error).toContain(`entry ${bad.id} cannot be stored`);
+    expect((await all("messages")).map((m) => m.id)).toEqual([good.id]);
+    // the sender then isolates it; the entries after it go on
+    expect(await (await signedPush(t, batch([after]))).json()).toMatchObject({
+      ackedThroughSeq: after.seq,
+      inserted: 1,
+    });
   });
 
   test("a session tombstone removes the session's messages; a late message does not resurrect it", async () => {

@@ -5,7 +5,7 @@
  * through the loopback adapter. A chat from `pipbot chat` is answered through the Convex usage proxy
  * (one finalized usage row for that user) and both messages land in the Convex tables via sync.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { type FakeFly, startFakeFly } from "../fakes/fly-machines.ts";
@@ -22,6 +22,9 @@ import {
   startLoopback,
   type TestConvex,
 } from "./setup.ts";
+
+// These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
+setDefaultTimeout(60_000);
 
 const USER = "user_vm_e2e_7k2";
 let sim: UpstreamSim;

@@ -15,7 +15,7 @@
  * It deliberately does not import src/sync: signing is verified independently of the sender.
  * Faults are injected by mutating `faults`.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { z } from "zod";
 
@@ -23,31 +23,94 @@ export const MAX_ENTRIES = 200;
 export const MAX_BODY_BYTES = 1_000_000;
 export const TIMESTAMP_TOLERANCE_S = 300;
 
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+/** A message content block: text, or a reference to an attachment whose bytes travel as chunks. */
+const blockSchema = z.union([
+  z.object({ type: z.literal("text"), text: z.string() }).strict(),
+  z
+    .object({
+      type: z.enum(["image", "document"]),
+      attachmentId: z.string().min(1),
+      mimeType: z.string().min(1),
+      fileName: z.string().optional(),
+      size: z.number().int().nonnegative(),
+      sha256: sha256Hex,
+      /** Never present: lets readers take `block.text` of any block. */
+      text: z.never().optional(),
+    })
+    .strict(),
+]);
+
 const entrySchema = z
   .object({
+    kind: z.literal("message").optional(),
     id: z.string().min(1),
     seq: z.number().int().positive(),
     sessionKey: z.string().min(1),
     sessionId: z.string().min(1),
     role: z.enum(["user", "assistant"]),
-    content: z.array(z.object({ type: z.literal("text"), text: z.string() }).strict()),
+    content: z.array(blockSchema),
     createdAt: z.number().int().positive(),
     model: z.string().optional(),
     usage: z.record(z.string(), z.unknown()).optional(),
-    stopReason: z.string().optional(),
+    stopReason: z.enum(["end_turn", "max_tokens", "tool_use", "aborted", "interrupted", "error"]).optional(),
+    error: z.object({ code: z.string(), message: z.string() }).strict().optional(),
   })
   .strict();
+
+/** sync-v1 extension: a deleted session (docs/SYNC.md). */
+const tombstoneSchema = z
+  .object({
+    kind: z.literal("session_tombstone"),
+    id: z.string().regex(/^tombstone:.+/),
+    seq: z.number().int().positive(),
+    sessionKey: z.string().min(1),
+    sessionId: z.string().min(1),
+    deletedAt: z.number().int().positive(),
+  })
+  .strict();
+
+/** sync-v1 extension: one chunk (≤ 262144 raw bytes) of an attachment's bytes (docs/SYNC.md). */
+export const CHUNK_MAX_BYTES = 262_144;
+const chunkSchema = z
+  .object({
+    kind: z.literal("attachment_chunk"),
+    id: z.string().regex(/^attachment:.+:\d+$/),
+    seq: z.number().int().positive(),
+    attachmentId: z.string().min(1),
+    messageId: z.string().min(1),
+    sessionId: z.string().min(1),
+    mimeType: z.string().min(1),
+    size: z.number().int().nonnegative(),
+    sha256: sha256Hex,
+    index: z.number().int().nonnegative(),
+    count: z.number().int().positive(),
+    data: z.base64(),
+  })
+  .strict();
+
+const anyEntrySchema = z.union([tombstoneSchema, chunkSchema, entrySchema]);
 
 const bodySchema = z
   .object({
     batchId: z.uuid(),
     userId: z.string().min(1),
     machineId: z.string().nullable(),
-    entries: z.array(entrySchema).min(1),
+    entries: z.array(anyEntrySchema).min(1),
   })
   .strict();
 
 export type ReceivedEntry = z.infer<typeof entrySchema>;
+export type ReceivedTombstone = z.infer<typeof tombstoneSchema>;
+export type ReceivedChunk = z.infer<typeof chunkSchema>;
+
+/** An attachment assembled from all its chunks, verified (size + sha256) or quarantined. */
+export interface AssembledFile {
+  attachmentId: string;
+  messageId: string;
+  mimeType: string;
+  bytes: Uint8Array;
+}
 
 export interface Faults {
   /** Answer the next requests with these statuses (one per request, in order), after the signature check. */
@@ -90,8 +153,16 @@ export interface SyncReceiver {
   url: string;
   port: number;
   faults: Faults;
-  /** Stored entries by `storeKey(userId, id)` (each stored exactly once: the effect). */
+  /** Stored message entries by `storeKey(userId, id)` (each stored exactly once: the effect). */
   store: Map<string, ReceivedEntry & { userId: string }>;
+  /** Deleted sessions by sessionId (a later message for it does not resurrect it). */
+  tombstones: Map<string, ReceivedTombstone>;
+  /** Attachment chunks by entry id (idempotent like every entry). */
+  chunks: Map<string, ReceivedChunk>;
+  /** Attachments whose chunks are all here and whose size and sha256 match. */
+  files: Map<string, AssembledFile>;
+  /** Attachments whose assembled bytes did not match (reported, never dropped silently). */
+  quarantined: Map<string, string>;
   /** Seqs of entries in the order they were FIRST inserted. */
   firstSeenSeqs: number[];
   /** Every accepted (2xx) batch. */
@@ -155,6 +226,10 @@ export async function startSyncReceiver(opts: ReceiverOptions): Promise<SyncRece
     port: 0,
     faults: defaultFaults(),
     store: new Map(),
+    tombstones: new Map(),
+    chunks: new Map(),
+    files: new Map(),
+    quarantined: new Map(),
     firstSeenSeqs: [],
     accepted: [],
     requests: [],
@@ -250,6 +325,11 @@ export async function startSyncReceiver(opts: ReceiverOptions): Promise<SyncRece
     for (let i = 1; i < body.entries.length; i++) {
       if (body.entries[i]!.seq <= body.entries[i - 1]!.seq) return reply(400, { error: "seqs must ascend" });
     }
+    const bigChunk = body.entries.find(
+      (e) => e.kind === "attachment_chunk" && Buffer.from(e.data, "base64").length > CHUNK_MAX_BYTES,
+    );
+    if (bigChunk)
+      return reply(400, { error: `chunk ${bigChunk.id} holds more than ${CHUNK_MAX_BYTES} bytes` });
     const poisoned = body.entries.find((e) => r.faults.poisonIds.has(e.id));
     if (poisoned) return reply(400, { error: `entry ${poisoned.id} is invalid` });
 
@@ -257,6 +337,22 @@ export async function startSyncReceiver(opts: ReceiverOptions): Promise<SyncRece
     const take = r.faults.ackLimit === undefined ? body.entries : body.entries.slice(0, r.faults.ackLimit);
     const batch: BatchRecord = { batchId: body.batchId, seqs: [], ids: [], inserted: 0, duplicates: 0 };
     for (const e of take) {
+      if (e.kind === "session_tombstone" || e.kind === "attachment_chunk") {
+        const seen = e.kind === "session_tombstone" ? r.tombstones.has(e.sessionId) : r.chunks.has(e.id);
+        if (seen) batch.duplicates++;
+        else {
+          if (e.kind === "session_tombstone") r.tombstones.set(e.sessionId, e);
+          else {
+            r.chunks.set(e.id, e);
+            assemble(e);
+          }
+          r.firstSeenSeqs.push(e.seq);
+          batch.inserted++;
+        }
+        batch.seqs.push(e.seq);
+        batch.ids.push(e.id);
+        continue;
+      }
       const key = storeKey(userId, e.id);
       const existing = r.store.get(key);
       if (existing) {
@@ -283,6 +379,31 @@ export async function startSyncReceiver(opts: ReceiverOptions): Promise<SyncRece
       ackedThroughSeq: take.at(-1)?.seq ?? 0,
       inserted: batch.inserted,
       duplicates: batch.duplicates,
+    });
+  }
+
+  /** When every chunk of an attachment is here: join, verify size and sha256, store or quarantine. */
+  function assemble(c: ReceivedChunk): void {
+    const parts: Buffer[] = [];
+    for (let i = 0; i < c.count; i++) {
+      const part = r.chunks.get(`attachment:${c.attachmentId}:${i}`);
+      if (!part) return;
+      parts.push(Buffer.from(part.data, "base64"));
+    }
+    const bytes = Buffer.concat(parts);
+    const sha = createHash("sha256").update(bytes).digest("hex");
+    if (bytes.length !== c.size || sha !== c.sha256) {
+      r.quarantined.set(
+        c.attachmentId,
+        `size ${bytes.length}/${c.size}, sha256 ${sha === c.sha256 ? "ok" : "mismatch"}`,
+      );
+      return;
+    }
+    r.files.set(c.attachmentId, {
+      attachmentId: c.attachmentId,
+      messageId: c.messageId,
+      mimeType: c.mimeType,
+      bytes: new Uint8Array(bytes),
     });
   }
 

@@ -48,7 +48,7 @@ export function validate(def: string, value: unknown): string | null {
 export interface FakeAiRequest {
   body: {
     model?: string;
-    messages: { role: string; content: string }[];
+    messages: { role: string; content: string | Record<string, unknown>[] }[];
     metadata?: { conversationId?: string };
   };
   headers: Headers;
@@ -74,11 +74,22 @@ export async function startFakeAi(opts: { words?: number; delayMs?: number } = {
     async fetch(req) {
       const path = new URL(req.url).pathname;
       if (path === "/healthz") return Response.json({ ok: true, mode: "direct", simulator: true });
+      // The AI server's OpenAI-compatible model list (default first), as GET /v1/models answers.
+      if (path === "/v1/models")
+        return Response.json({
+          object: "list",
+          data: [{ id: "anthropic/fake", object: "model", created: 0, owned_by: "anthropic" }],
+        });
       if (path !== "/chat" || req.method !== "POST") return new Response("nf", { status: 404 });
       const body = (await req.json()) as FakeAiRequest["body"];
       const rec: FakeAiRequest = { body, headers: req.headers, aborted: false, done: false };
       requests.push(rec);
-      const last = [...body.messages].reverse().find((m) => m.role === "user")?.content ?? "";
+      const lastContent = [...body.messages].reverse().find((m) => m.role === "user")?.content ?? "";
+      // With attachments the content is parts: the reply echoes its text parts.
+      const last =
+        typeof lastContent === "string"
+          ? lastContent
+          : lastContent.map((p) => (p.type === "text" ? String(p.text) : "")).join("");
       if (last.includes("[http500]")) {
         rec.done = true;
         return Response.json(
@@ -459,7 +470,12 @@ export interface SimAiServer {
   stop(): Promise<void>;
 }
 
-export async function startSimAiServer(opts: { token: string; dirPrefix: string }): Promise<SimAiServer> {
+export async function startSimAiServer(opts: {
+  token: string;
+  dirPrefix: string;
+  /** More AI server variables (e.g. AI_MODELS). */
+  env?: Record<string, string>;
+}): Promise<SimAiServer> {
   const sim = await startUpstreamSim();
   const dir = tempDir(opts.dirPrefix);
   const port = await freePort();
@@ -475,6 +491,7 @@ export async function startSimAiServer(opts: { token: string; dirPrefix: string 
       PIPBOT_SIMULATOR: "1",
       // As in the separate deployment: the AI server demands the bearer token.
       AI_SERVER_TOKEN: opts.token,
+      ...opts.env,
     }),
   );
   const stop = async () => {

@@ -4,7 +4,7 @@
  * post-handshake errors, ticks, shutdown, the small methods and the HTTP health routes.
  */
 import { describe, expect, test } from "bun:test";
-import { METHOD_NAMES } from "../../src/gateway/methods.ts";
+import { EVENT_NAMES, METHOD_NAMES } from "../../src/gateway/methods.ts";
 import { waitFor } from "../helpers/index.ts";
 import { gatewayHarness, RawClient, type TestGateway, TOKEN, validate } from "./helpers.ts";
 
@@ -45,6 +45,7 @@ describe("handshake", () => {
     expect(Object.keys(hello.server as object).sort()).toEqual(["connId", "version"]);
     expect(Object.keys(hello.features as object).sort()).toEqual(["events", "methods"]);
     expect(hello.snapshot).toEqual({
+      authMode: "token",
       presence: [],
       health: {},
       stateVersion: { presence: 0, health: 0 },
@@ -59,13 +60,27 @@ describe("handshake", () => {
       tickIntervalMs: 30000,
     });
     const f = hello.features as { methods: string[]; events: string[] };
-    // Exactly the method table (methods.ts + methods/): what is offered, nothing refused.
-    expect(f.methods.sort()).toEqual([...METHOD_NAMES].sort());
-    for (const m of ["chat.send", "chat.history", "chat.abort", "health", "status", "agent.identity.get"])
+    // Exactly the method table, which holds the chat core protocol-4 clients need.
+    expect([...f.methods].sort()).toEqual([...METHOD_NAMES].sort());
+    for (const m of [
+      "chat.send",
+      "chat.history",
+      "chat.abort",
+      "chat.startup",
+      "chat.metadata",
+      "sessions.list",
+      "sessions.subscribe",
+      "sessions.messages.subscribe",
+      "models.list",
+      "models.authStatus",
+    ]) {
       expect(f.methods).toContain(m);
+    }
+    expect([...f.events].sort()).toEqual([...EVENT_NAMES].sort());
+    expect(f.events).toContain("session.message");
+    expect(f.events).toContain("sessions.changed");
     for (const m of ["config.set", "config.apply", "config.patch", "wizard.start"])
       expect(f.methods).not.toContain(m);
-    expect(f.events.sort()).toEqual(["chat", "connect.challenge", "shutdown", "tick"]);
     expect((hello.snapshot as Record<string, unknown>).sessionDefaults).toEqual({
       defaultAgentId: "main",
       mainKey: "main",
@@ -274,7 +289,7 @@ describe("small methods and HTTP", () => {
         defaultId: "main",
         mainKey: "main",
         scope: "per-sender",
-        agents: [{ id: "main" }],
+        agents: [{ id: "main", name: "pipbot", model: { primary: "anthropic/fake" } }],
       });
       expect((await c.call("node.list")).payload).toEqual({ nodes: [] });
       expect((await c.call("device.pair.list")).payload).toEqual({ pending: [], paired: [] });

@@ -61,6 +61,8 @@ const PARAMS: Record<string, unknown> = {
   "chat.metadata": { agentId: "main", sessionKey: MAIN },
   "models.list": { view: "configured", agentId: "main" },
   "models.authStatus": { agentId: "main" },
+  "sessions.branches.list": { sessionKey: MAIN },
+  "sessions.companion.state": { sessionKey: MAIN, agentId: "main" },
   "chat.send": { sessionKey: "main", message: "schema walk", idempotencyKey: "schema-1" },
   "chat.history": { sessionKey: "main", limit: 10 },
   "chat.abort": { sessionKey: "main" },

@@ -56,6 +56,12 @@ describe("Procfile", () => {
     expect(commandArgv("a && b")).toEqual(["/bin/sh", "-c", "a && b"]);
     expect(commandArgv("FOO=1 bun x")).toEqual(["/bin/sh", "-c", "FOO=1 bun x"]);
   });
+  test("without a shell (an image that has none): plain lines run directly, `exec` dropped; shell syntax refused", () => {
+    expect(commandArgv("exec bun src/cli.ts gateway", null)).toEqual(["bun", "src/cli.ts", "gateway"]);
+    expect(commandArgv("bun src/cli.ts ai", null)).toEqual(["bun", "src/cli.ts", "ai"]);
+    expect(() => commandArgv("a && b", null)).toThrow("needs a shell, and this system has no /bin/sh");
+    expect(() => commandArgv("FOO=1 bun x", null)).toThrow(ProcfileError);
+  });
 });
 
 describe("readiness", () => {

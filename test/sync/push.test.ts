@@ -4,7 +4,7 @@
  * answer classification.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { OutboxEntry } from "../../src/shared/store/index.ts";
+import type { MessageOutboxEntry } from "../../src/shared/store/index.ts";
 import { authHint } from "../../src/sync/outcome.ts";
 import {
   buildBody,
@@ -31,9 +31,10 @@ afterAll(async () => {
 });
 
 let seq = 1000;
-function entry(over: Partial<OutboxEntry> = {}): OutboxEntry {
+function entry(over: Partial<MessageOutboxEntry> = {}): MessageOutboxEntry {
   seq++;
   return {
+    kind: "message",
     seq,
     id: crypto.randomUUID(),
     sessionKey: "agent:main:main",

@@ -11,7 +11,7 @@ import { thinkingBudget } from "./capabilities.ts";
 import {
   type SseMessage,
   sdkAdapter,
-  sseMessages,
+  sseBatches,
   stainlessError,
   stainlessHeaders,
   stainlessOptions,
@@ -185,72 +185,82 @@ export function anthropicParams(call: ProviderCall): AnthropicParams {
   return p;
 }
 
-/** The events of an Anthropic stream; an `error` event throws like the SDK would. */
-async function* rawEvents(
-  messages: AsyncIterable<SseMessage>,
-): AsyncGenerator<Anthropic.RawMessageStreamEvent> {
-  for await (const m of messages) {
-    if (m.event === "ping") continue;
-    const json = JSON.parse(m.data) as
-      | Anthropic.RawMessageStreamEvent
-      | { type: "error"; error?: { type?: string; message?: string } };
-    if (json.type === "error")
-      throw upstreamError({
-        provider: "anthropic",
-        inStream: true,
-        message: json.error?.message ?? "error event in the stream",
-        ...(json.error?.type ? { type: json.error.type } : {}),
-      });
-    yield json;
+type Blocks = Map<
+  number,
+  { kind: "text" | "thinking" | "json" | "tool" | "other"; tool?: number; signature?: string }
+>;
+
+/** One raw Anthropic stream event → canonical events (pushed to `out`). */
+function mapEvent(
+  ev: Anthropic.RawMessageStreamEvent,
+  blocks: Blocks,
+  out: ProviderEvent[],
+  tools: { n: number },
+): void {
+  if (ev.type === "message_start") out.push({ type: "usage", usage: usageOf(ev.message.usage) });
+  else if (ev.type === "content_block_start") {
+    const b = ev.content_block;
+    if (b.type === "text") {
+      blocks.set(ev.index, { kind: "text" });
+      if (b.text) out.push({ type: "text", text: b.text });
+    } else if (b.type === "thinking") {
+      blocks.set(ev.index, { kind: "thinking" });
+      out.push({ type: "reasoning", text: b.thinking });
+    } else if (b.type === "redacted_thinking") {
+      blocks.set(ev.index, { kind: "other" });
+      out.push({ type: "reasoning_end", redacted: b.data });
+    } else if (b.type === "tool_use" && b.name === JSON_TOOL) blocks.set(ev.index, { kind: "json" });
+    else if (b.type === "tool_use") {
+      const index = tools.n++;
+      blocks.set(ev.index, { kind: "tool", tool: index });
+      out.push({ type: "tool_start", index, id: b.id, name: b.name });
+    } else blocks.set(ev.index, { kind: "other" });
+  } else if (ev.type === "content_block_delta") {
+    const b = blocks.get(ev.index);
+    const d = ev.delta;
+    if (d.type === "text_delta" && d.text) out.push({ type: "text", text: d.text });
+    else if (d.type === "thinking_delta" && d.thinking) out.push({ type: "reasoning", text: d.thinking });
+    else if (d.type === "signature_delta" && b) b.signature = d.signature;
+    else if (d.type === "input_json_delta" && b?.kind === "json" && d.partial_json)
+      out.push({ type: "text", text: d.partial_json });
+    else if (d.type === "input_json_delta" && b?.tool !== undefined)
+      out.push({ type: "tool_args", index: b.tool, json: d.partial_json });
+  } else if (ev.type === "content_block_stop") {
+    const b = blocks.get(ev.index);
+    if (b?.kind === "thinking")
+      out.push({ type: "reasoning_end", ...(b.signature ? { signature: b.signature } : {}) });
+    else if (b?.tool !== undefined) out.push({ type: "tool_end", index: b.tool });
+  } else if (ev.type === "message_delta") {
+    out.push({ type: "usage", usage: usageOf(ev.usage) });
+    if (ev.delta.stop_reason) out.push({ type: "stop", reason: stopReason(ev.delta.stop_reason) });
   }
 }
 
-async function* events(messages: AsyncIterable<SseMessage>): AsyncGenerator<ProviderEvent> {
-  const stream = rawEvents(messages);
+/** One network read's SSE events → canonical events; an `error` event throws like the SDK would. */
+async function* events(batches: AsyncIterable<SseMessage[]>): AsyncGenerator<ProviderEvent[]> {
   /** Content block index → what it is (tool calls numbered in reply order). */
-  const blocks = new Map<
-    number,
-    { kind: "text" | "thinking" | "json" | "tool" | "other"; tool?: number; signature?: string }
-  >();
-  let tools = 0;
-  for await (const ev of stream) {
-    if (ev.type === "message_start") yield { type: "usage", usage: usageOf(ev.message.usage) };
-    else if (ev.type === "content_block_start") {
-      const b = ev.content_block;
-      if (b.type === "text") {
-        blocks.set(ev.index, { kind: "text" });
-        if (b.text) yield { type: "text", text: b.text };
-      } else if (b.type === "thinking") {
-        blocks.set(ev.index, { kind: "thinking" });
-        yield { type: "reasoning", text: b.thinking };
-      } else if (b.type === "redacted_thinking") {
-        blocks.set(ev.index, { kind: "other" });
-        yield { type: "reasoning_end", redacted: b.data };
-      } else if (b.type === "tool_use" && b.name === JSON_TOOL) blocks.set(ev.index, { kind: "json" });
-      else if (b.type === "tool_use") {
-        const index = tools++;
-        blocks.set(ev.index, { kind: "tool", tool: index });
-        yield { type: "tool_start", index, id: b.id, name: b.name };
-      } else blocks.set(ev.index, { kind: "other" });
-    } else if (ev.type === "content_block_delta") {
-      const b = blocks.get(ev.index);
-      const d = ev.delta;
-      if (d.type === "text_delta" && d.text) yield { type: "text", text: d.text };
-      else if (d.type === "thinking_delta" && d.thinking) yield { type: "reasoning", text: d.thinking };
-      else if (d.type === "signature_delta" && b) b.signature = d.signature;
-      else if (d.type === "input_json_delta" && b?.kind === "json" && d.partial_json)
-        yield { type: "text", text: d.partial_json };
-      else if (d.type === "input_json_delta" && b?.tool !== undefined)
-        yield { type: "tool_args", index: b.tool, json: d.partial_json };
-    } else if (ev.type === "content_block_stop") {
-      const b = blocks.get(ev.index);
-      if (b?.kind === "thinking")
-        yield { type: "reasoning_end", ...(b.signature ? { signature: b.signature } : {}) };
-      else if (b?.tool !== undefined) yield { type: "tool_end", index: b.tool };
-    } else if (ev.type === "message_delta") {
-      yield { type: "usage", usage: usageOf(ev.usage) };
-      if (ev.delta.stop_reason) yield { type: "stop", reason: stopReason(ev.delta.stop_reason) };
+  const blocks: Blocks = new Map();
+  const tools = { n: 0 };
+  for await (const batch of batches) {
+    const out: ProviderEvent[] = [];
+    for (const m of batch) {
+      if (m.event === "ping") continue;
+      const json = JSON.parse(m.data) as
+        | Anthropic.RawMessageStreamEvent
+        | { type: "error"; error?: { type?: string; message?: string } };
+      if (json.type === "error") {
+        // What came before the error in this read reaches the caller first (as with the SDK).
+        if (out.length) yield out;
+        throw upstreamError({
+          provider: "anthropic",
+          inStream: true,
+          message: json.error?.message ?? "error event in the stream",
+          ...(json.error?.type ? { type: json.error.type } : {}),
+        });
+      }
+      mapEvent(json, blocks, out, tools);
     }
+    if (out.length) yield out;
   }
 }
 
@@ -263,7 +273,7 @@ export function anthropicAdapter(cfg: ProviderClientConfig): ProviderAdapter {
     mapError,
     events,
     stream: async (call) =>
-      sseMessages(
+      sseBatches(
         await client.messages
           .create(anthropicParams(call), { signal: call.signal, headers: stainlessHeaders(call) })
           .asResponse(),

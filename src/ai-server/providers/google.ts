@@ -151,35 +151,41 @@ async function contents(call: ProviderCall): Promise<Content[]> {
   return out;
 }
 
-async function* events(stream: AsyncIterable<GenerateContentResponse>): AsyncGenerator<ProviderEvent> {
+async function* events(stream: AsyncIterable<GenerateContentResponse>): AsyncGenerator<ProviderEvent[]> {
   let stop: string | undefined;
   let calls = 0;
   let thinking = false;
   for await (const chunk of stream) {
+    const out: ProviderEvent[] = [];
     for (const p of chunk.candidates?.[0]?.content?.parts ?? []) {
       if (p.thought && typeof p.text === "string") {
         thinking = true;
-        yield { type: "reasoning", text: p.text };
+        out.push({ type: "reasoning", text: p.text });
         continue;
       }
       if (thinking) {
         thinking = false;
-        yield { type: "reasoning_end" };
+        out.push({ type: "reasoning_end" });
       }
-      if (typeof p.text === "string" && p.text) yield { type: "text", text: p.text };
+      if (typeof p.text === "string" && p.text) out.push({ type: "text", text: p.text });
       if (p.functionCall) {
         // Gemini sends each call whole, in one part; its id is optional.
         const index = calls++;
         const id = p.functionCall.id ?? `call_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
-        yield { type: "tool_start", index, id, name: p.functionCall.name ?? "" };
-        yield { type: "tool_args", index, json: JSON.stringify(p.functionCall.args ?? {}) };
-        yield { type: "tool_end", index, ...(p.thoughtSignature ? { signature: p.thoughtSignature } : {}) };
+        out.push({ type: "tool_start", index, id, name: p.functionCall.name ?? "" });
+        out.push({ type: "tool_args", index, json: JSON.stringify(p.functionCall.args ?? {}) });
+        out.push({
+          type: "tool_end",
+          index,
+          ...(p.thoughtSignature ? { signature: p.thoughtSignature } : {}),
+        });
       }
     }
-    if (chunk.usageMetadata) yield { type: "usage", usage: usageOf(chunk) };
+    if (chunk.usageMetadata) out.push({ type: "usage", usage: usageOf(chunk) });
     stop = chunk.candidates?.[0]?.finishReason ?? stop;
+    if (out.length) yield out;
   }
-  if (thinking) yield { type: "reasoning_end" };
+
   // Gemini has no end marker: a body that ends without a finishReason was cut short.
   if (stop === undefined)
     throw upstreamError({
@@ -187,7 +193,8 @@ async function* events(stream: AsyncIterable<GenerateContentResponse>): AsyncGen
       connection: true,
       message: "stream ended without a finish reason",
     });
-  yield { type: "stop", reason: stopReason(stop) };
+  const end: ProviderEvent = { type: "stop", reason: stopReason(stop) };
+  yield thinking ? [{ type: "reasoning_end" }, end] : [end];
 }
 
 export function googleAdapter(cfg: ProviderClientConfig): ProviderAdapter {

@@ -9,7 +9,7 @@ import type { ContentPart, StopReason } from "../../shared/chat-api.ts";
 import {
   type SseMessage,
   sdkAdapter,
-  sseMessages,
+  sseBatches,
   stainlessError,
   stainlessHeaders,
   stainlessOptions,
@@ -161,54 +161,58 @@ export function openaiParams(call: ProviderCall): OpenAI.ChatCompletionCreatePar
   return p;
 }
 
-/** The chunks of an OpenAI stream; a `data: {"error": …}` frame throws like the SDK would. */
-async function* chunks(messages: AsyncIterable<SseMessage>): AsyncGenerator<OpenAI.ChatCompletionChunk> {
-  for await (const m of messages) {
-    if (m.data === "[DONE]") return;
-    const json = JSON.parse(m.data) as OpenAI.ChatCompletionChunk & {
-      error?: { message?: string; type?: string; code?: string };
-    };
-    if (json.error)
-      throw upstreamError({
-        provider: "openai",
-        inStream: true,
-        message: json.error.message ?? "error event in the stream",
-        ...((json.error.code ?? json.error.type) ? { type: json.error.code ?? json.error.type } : {}),
-      });
-    yield json;
-  }
-}
+type StreamChunk = OpenAI.ChatCompletionChunk & {
+  error?: { message?: string; type?: string; code?: string };
+};
 
-async function* events(messages: AsyncIterable<SseMessage>): AsyncGenerator<ProviderEvent> {
+/** One network read's SSE events → canonical events; a `data: {"error": …}` frame throws like the SDK would. */
+async function* events(batches: AsyncIterable<SseMessage[]>): AsyncGenerator<ProviderEvent[]> {
   const open = new Set<number>();
-  for await (const chunk of chunks(messages)) {
-    const choice = chunk.choices[0];
-    const delta = choice?.delta as
-      | (OpenAI.ChatCompletionChunk.Choice.Delta & Record<string, unknown>)
-      | undefined;
-    if (delta) {
-      const reasoning = delta.reasoning_content ?? delta.reasoning;
-      if (typeof reasoning === "string" && reasoning) yield { type: "reasoning", text: reasoning };
-      if (delta.content) yield { type: "text", text: delta.content };
-      for (const t of delta.tool_calls ?? []) {
-        if (!open.has(t.index)) {
-          open.add(t.index);
-          yield {
-            type: "tool_start",
-            index: t.index,
-            id: t.id ?? `call_${t.index}`,
-            name: t.function?.name ?? "",
-          };
-        }
-        if (t.function?.arguments) yield { type: "tool_args", index: t.index, json: t.function.arguments };
+  for await (const batch of batches) {
+    const out: ProviderEvent[] = [];
+    for (const m of batch) {
+      if (m.data === "[DONE]") break;
+      const chunk = JSON.parse(m.data) as StreamChunk;
+      if (chunk.error) {
+        // What came before the error in this read reaches the caller first (as with the SDK).
+        if (out.length) yield out;
+        throw upstreamError({
+          provider: "openai",
+          inStream: true,
+          message: chunk.error.message ?? "error event in the stream",
+          ...((chunk.error.code ?? chunk.error.type) ? { type: chunk.error.code ?? chunk.error.type } : {}),
+        });
       }
+      const choice = chunk.choices[0];
+      const delta = choice?.delta as
+        | (OpenAI.ChatCompletionChunk.Choice.Delta & Record<string, unknown>)
+        | undefined;
+      if (delta) {
+        const reasoning = delta.reasoning_content ?? delta.reasoning;
+        if (typeof reasoning === "string" && reasoning) out.push({ type: "reasoning", text: reasoning });
+        if (delta.content) out.push({ type: "text", text: delta.content });
+        for (const t of delta.tool_calls ?? []) {
+          if (!open.has(t.index)) {
+            open.add(t.index);
+            out.push({
+              type: "tool_start",
+              index: t.index,
+              id: t.id ?? `call_${t.index}`,
+              name: t.function?.name ?? "",
+            });
+          }
+          if (t.function?.arguments)
+            out.push({ type: "tool_args", index: t.index, json: t.function.arguments });
+        }
+      }
+      if (choice?.finish_reason) {
+        for (const index of [...open].sort((x, y) => x - y)) out.push({ type: "tool_end", index });
+        open.clear();
+        out.push({ type: "stop", reason: stopReason(choice.finish_reason) });
+      }
+      if (chunk.usage) out.push({ type: "usage", usage: usageOf(chunk.usage) });
     }
-    if (choice?.finish_reason) {
-      for (const index of [...open].sort((a, b) => a - b)) yield { type: "tool_end", index };
-      open.clear();
-      yield { type: "stop", reason: stopReason(choice.finish_reason) };
-    }
-    if (chunk.usage) yield { type: "usage", usage: usageOf(chunk.usage) };
+    if (out.length) yield out;
   }
 }
 
@@ -223,7 +227,7 @@ export function openaiAdapter(cfg: ProviderClientConfig): ProviderAdapter {
     mapError,
     events,
     stream: async (call) =>
-      sseMessages(
+      sseBatches(
         await client.chat.completions
           .create(openaiParams(call), { signal: call.signal, headers: stainlessHeaders(call) })
           .asResponse(),

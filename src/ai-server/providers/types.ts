@@ -88,10 +88,11 @@ export interface ProviderAdapter {
    * reply from the stream, so the phase timeouts and stream usage apply alike).
    *
    * Send a streaming request. Resolves once the upstream answered with response headers (a
-   * non-2xx answer rejects with a PipbotError); iterating yields canonical events and throws a
-   * PipbotError on an in-stream error or a cut connection.
+   * non-2xx answer rejects with a PipbotError); iterating yields canonical events in batches (the
+   * events decoded from one network read: one await per read, not per event — the hot path) and
+   * throws a PipbotError on an in-stream error or a cut connection.
    */
-  openStream(call: ProviderCall): Promise<AsyncIterable<ProviderEvent>>;
+  openStream(call: ProviderCall): Promise<AsyncIterable<ProviderEvent[]>>;
 }
 
 /** How an adapter reaches its upstream (direct provider or the Convex proxy). */

@@ -50,6 +50,10 @@ export const EMPTY_METHODS: Record<string, MethodHandler> = {
   "skills.search": list(() => ({ results: [] })),
   "environments.list": list(() => ({ environments: [] })),
   "tasks.list": list(() => ({ tasks: [] })),
+  // The chat page asks for a session's branches and its companion's exchanges: a pipbot session
+  // is one linear transcript without a companion.
+  "sessions.branches.list": list(() => ({ branches: [] })),
+  "sessions.companion.state": list(() => ({ exchanges: [] })),
   "worktrees.list": list(() => ({ worktrees: [] })),
   "artifacts.list": list(() => ({ artifacts: [] })),
   // No voice: no talk modes, transports or providers.

@@ -27,7 +27,7 @@ export class Messages {
     this.q = prepare(c.db, {
       insertMessage: `INSERT INTO messages (id, session_id, run_id, role, content, created_at, model, usage, stop_reason, status)
                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      insertOutbox: "INSERT INTO outbox (message_id, created_at) VALUES (?, ?)",
+      insertOutbox: "INSERT INTO outbox (kind, entry_id, message_id, created_at) VALUES ('message', ?, ?, ?)",
       touchSession: "UPDATE sessions SET updated_at = ? WHERE id = ?",
       last: `SELECT * FROM (SELECT rowid AS rid, * FROM messages WHERE session_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?)
              ORDER BY created_at ASC, rid ASC`,
@@ -61,7 +61,7 @@ export class Messages {
       msg.stopReason,
       msg.status,
     );
-    this.q.insertOutbox.run(msg.id, msg.createdAt);
+    this.q.insertOutbox.run(msg.id, msg.id, msg.createdAt);
     this.q.touchSession.run(msg.createdAt, msg.sessionId);
     return msg;
   }

@@ -87,6 +87,54 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE INDEX usage_by_user ON usage(user_id, ts);
     `,
   },
+  {
+    version: 3,
+    name: "sessions label/model/reset/delete; outbox entry kinds (tombstones, attachment chunks); attachments",
+    sql: `
+      ALTER TABLE sessions ADD COLUMN label TEXT;
+      ALTER TABLE sessions ADD COLUMN model TEXT;
+      ALTER TABLE sessions ADD COLUMN base_key TEXT;
+      ALTER TABLE sessions ADD COLUMN retired_at INTEGER;
+      ALTER TABLE sessions ADD COLUMN deleted_at INTEGER;
+
+      -- The outbox carries more than messages (sync-v1 entry kinds): a session tombstone or an
+      -- attachment chunk has no message row; its entry is built from 'body' (JSON) at push time.
+      CREATE TABLE outbox_v3 (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind            TEXT NOT NULL DEFAULT 'message'
+                        CHECK (kind IN ('message', 'session_tombstone', 'attachment_chunk')),
+        entry_id        TEXT NOT NULL UNIQUE,
+        message_id      TEXT UNIQUE REFERENCES messages(id),
+        body            TEXT,
+        created_at      INTEGER NOT NULL,
+        delivered_at    INTEGER,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        quarantined_at  INTEGER,
+        CHECK ((kind = 'message') = (message_id IS NOT NULL))
+      );
+      INSERT INTO outbox_v3 (seq, kind, entry_id, message_id, created_at, delivered_at, attempts, last_error, quarantined_at)
+        SELECT seq, 'message', message_id, message_id, created_at, delivered_at, attempts, last_error, quarantined_at FROM outbox;
+      DROP TABLE outbox;
+      ALTER TABLE outbox_v3 RENAME TO outbox;
+      CREATE INDEX outbox_pending ON outbox(seq) WHERE delivered_at IS NULL AND quarantined_at IS NULL;
+
+      -- Attachment bytes live with their message; sync ships them as attachment_chunk entries.
+      CREATE TABLE attachments (
+        id          TEXT PRIMARY KEY,
+        message_id  TEXT NOT NULL REFERENCES messages(id),
+        session_id  TEXT NOT NULL,
+        idx         INTEGER NOT NULL,
+        mime_type   TEXT NOT NULL,
+        file_name   TEXT,
+        size        INTEGER NOT NULL,
+        sha256      TEXT NOT NULL,
+        data        BLOB NOT NULL,
+        created_at  INTEGER NOT NULL
+      );
+      CREATE INDEX attachments_by_message ON attachments(message_id, idx);
+    `,
+  },
 ];
 
 const userVersion = (db: Database): number =>

@@ -3,17 +3,28 @@
  * their delivery, failure and quarantine bookkeeping. Entries are written with their message.
  */
 import { type Connection, prepare, type Row, toContent, toUsage } from "./sql.ts";
-import type { OutboxEntry, OutboxStats } from "./types.ts";
+import {
+  ATTACHMENT_CHUNK_BYTES,
+  type MessageOutboxEntry,
+  type OtherOutboxEntry,
+  type OutboxEntry,
+  type OutboxStats,
+  wireEntry,
+} from "./types.ts";
 
 export class Outbox {
   private readonly q;
 
   constructor(private readonly c: Connection) {
     this.q = prepare(c.db, {
-      pending: `SELECT o.seq, o.attempts, m.*, s.key AS session_key
-                FROM outbox o JOIN messages m ON m.id = o.message_id JOIN sessions s ON s.id = m.session_id
+      pending: `SELECT o.seq, o.attempts, o.kind, o.entry_id, o.body, m.*, COALESCE(s.base_key, s.key) AS session_key,
+                       r.error_kind AS run_error_kind, r.error_message AS run_error_message
+                FROM outbox o LEFT JOIN messages m ON m.id = o.message_id LEFT JOIN sessions s ON s.id = m.session_id
+                LEFT JOIN runs r ON m.role = 'assistant' AND r.run_id = m.run_id
                 WHERE o.delivered_at IS NULL AND o.quarantined_at IS NULL AND o.seq > ?
                 ORDER BY o.seq LIMIT ?`,
+      chunk: "SELECT substr(data, ?, ?) AS chunk FROM attachments WHERE id = ?",
+      insertOther: "INSERT INTO outbox (kind, entry_id, body, created_at) VALUES (?, ?, ?, ?)",
       deliver: "UPDATE outbox SET delivered_at = ? WHERE seq = ? AND delivered_at IS NULL",
       fail: "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ? RETURNING attempts",
       quarantine:
@@ -37,29 +48,68 @@ export class Outbox {
     const out: OutboxEntry[] = [];
     let bytes = 0;
     for (const r of rows) {
-      const entry: OutboxEntry = {
-        seq: r.seq as number,
-        id: r.id as string,
-        sessionKey: r.session_key as string,
-        sessionId: r.session_id as string,
-        role: r.role as "user" | "assistant",
-        content: toContent(r.content),
-        createdAt: r.created_at as number,
-        attempts: r.attempts as number,
-        bytes: 0,
-      };
-      if (r.model) entry.model = r.model as string;
-      const usage = toUsage(r.usage);
-      if (usage) entry.usage = usage;
-      if (r.stop_reason) entry.stopReason = r.stop_reason as string;
+      const entry = r.kind === "message" ? this.messageEntry(r) : this.otherEntry(r);
       // Exact size of the entry as sync-v1 serializes it (without our bookkeeping fields), + a comma.
-      const { attempts: _a, bytes: _b, ...wire } = entry;
-      entry.bytes = Buffer.byteLength(JSON.stringify(wire)) + 1;
+      entry.bytes = Buffer.byteLength(JSON.stringify(wireEntry(entry))) + 1;
       if (out.length > 0 && bytes + entry.bytes > maxBytes) break;
       bytes += entry.bytes;
       out.push(entry);
     }
     return out;
+  }
+
+  private messageEntry(r: Row): OutboxEntry {
+    const entry: MessageOutboxEntry = {
+      kind: "message",
+      seq: r.seq as number,
+      id: r.id as string,
+      sessionKey: r.session_key as string,
+      sessionId: r.session_id as string,
+      role: r.role as "user" | "assistant",
+      content: toContent(r.content),
+      createdAt: r.created_at as number,
+      attempts: r.attempts as number,
+      bytes: 0,
+    };
+    if (r.model) entry.model = r.model as string;
+    const usage = toUsage(r.usage);
+    if (usage) entry.usage = usage;
+    const stop = syncStopReason(r.status as string | null, r.stop_reason as string | null);
+    if (stop) entry.stopReason = stop;
+    if (stop === "error" || (stop === "interrupted" && r.run_error_message)) {
+      entry.error = {
+        code: (r.run_error_kind as string | null) ?? "unknown",
+        message: (r.run_error_message as string | null) ?? "the turn failed",
+      };
+    }
+    return entry;
+  }
+
+  /** A tombstone or an attachment chunk: its stored body, plus the chunk's bytes as base64. */
+  private otherEntry(r: Row): OutboxEntry {
+    const body = JSON.parse(r.body as string) as Record<string, unknown>;
+    if (r.kind === "attachment_chunk") {
+      const index = body.index as number;
+      const got = this.q.chunk.get(
+        index * ATTACHMENT_CHUNK_BYTES + 1,
+        ATTACHMENT_CHUNK_BYTES,
+        body.attachmentId as string,
+      ) as { chunk: Uint8Array } | null;
+      body.data = got ? Buffer.from(got.chunk).toString("base64") : "";
+    }
+    return {
+      kind: r.kind as OtherOutboxEntry["kind"],
+      seq: r.seq as number,
+      id: r.entry_id as string,
+      body,
+      attempts: r.attempts as number,
+      bytes: 0,
+    };
+  }
+
+  /** Queue a non-message entry (the caller holds the transaction with the change it reports). */
+  insertOther(kind: OtherOutboxEntry["kind"], id: string, body: Record<string, unknown>): void {
+    this.q.insertOther.run(kind, id, JSON.stringify(body), this.c.now());
   }
 
   /** Mark entries delivered (after a 2xx). Idempotent. */
@@ -88,7 +138,7 @@ export class Outbox {
     return (
       this.c.db
         .query(
-          `SELECT seq, message_id, last_error, quarantined_at FROM outbox
+          `SELECT seq, entry_id AS message_id, last_error, quarantined_at FROM outbox
            WHERE quarantined_at IS NOT NULL AND delivered_at IS NULL ORDER BY seq LIMIT ?`,
         )
         .all(limit) as Row[]
@@ -110,4 +160,16 @@ export class Outbox {
       lastSeq: (r.last_seq as number | null) ?? 0,
     };
   }
+}
+
+/**
+ * sync-v1's stopReason (end_turn|max_tokens|tool_use|aborted|interrupted|error) of a stored reply:
+ * a failed or cut turn says so; a finished one keeps the model's reason (a stop sequence is an
+ * end of turn); other provider reasons are left out rather than sent outside the contract.
+ */
+export function syncStopReason(status: string | null, stored: string | null): string | undefined {
+  if (status === "aborted" || status === "interrupted" || status === "error") return status;
+  if (stored === "end_turn" || stored === "max_tokens" || stored === "tool_use") return stored;
+  if (stored === "stop_sequence") return "end_turn";
+  return undefined;
 }

@@ -6,7 +6,7 @@
 import type { ChatUsage } from "../chat-api.ts";
 import type { Messages } from "./messages.ts";
 import { type Connection, prepare, type Row } from "./sql.ts";
-import type { Run, RunState, StoredMessage } from "./types.ts";
+import type { AttachmentRef, Run, RunState, StoredMessage } from "./types.ts";
 
 export interface FinishRun {
   state: Exclude<RunState, "running">;
@@ -56,7 +56,14 @@ export class Runs {
   }
 
   /** Start a run: stores the user message (+ outbox) and the run row in one transaction. */
-  start(input: { runId: string; sessionId: string; userText: string; model?: string }): {
+  start(input: {
+    runId: string;
+    sessionId: string;
+    userText: string;
+    model?: string;
+    /** References of the attachments stored with the user message (after its text). */
+    attachments?: AttachmentRef[];
+  }): {
     run: Run;
     userMessage: StoredMessage;
   } {
@@ -65,7 +72,7 @@ export class Runs {
         const userMessage = this.messages.insertRows({
           sessionId: input.sessionId,
           role: "user",
-          content: [{ type: "text", text: input.userText }],
+          content: [{ type: "text", text: input.userText }, ...(input.attachments ?? [])],
           runId: input.runId,
         });
         this.q.insert.run(

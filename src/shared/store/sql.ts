@@ -4,7 +4,7 @@
  */
 import type { Database, Statement } from "bun:sqlite";
 import type { ChatUsage } from "../chat-api.ts";
-import type { TextBlock } from "./types.ts";
+import type { ContentBlock } from "./types.ts";
 
 export type Row = Record<string, unknown>;
 
@@ -24,4 +24,4 @@ export function prepare<K extends string>(db: Database, sql: Record<K, string>):
 export const toUsage = (raw: unknown): ChatUsage | null =>
   typeof raw === "string" ? (JSON.parse(raw) as ChatUsage) : null;
 
-export const toContent = (raw: unknown): TextBlock[] => JSON.parse(raw as string) as TextBlock[];
+export const toContent = (raw: unknown): ContentBlock[] => JSON.parse(raw as string) as ContentBlock[];

@@ -12,12 +12,14 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { Attachments } from "./attachments.ts";
 import { Messages } from "./messages.ts";
 import { migrate, schemaVersion } from "./migrations.ts";
 import { Outbox } from "./outbox.ts";
 import { type FinishRun, Runs } from "./runs.ts";
-import { Sessions } from "./sessions.ts";
+import { type SessionPatch, Sessions } from "./sessions.ts";
 import type {
+  NewAttachment,
   NewMessage,
   OutboxEntry,
   OutboxStats,
@@ -54,6 +56,7 @@ export class Store {
   private readonly runs: Runs;
   private readonly outbox: Outbox;
   private readonly usage: UsageLog;
+  private readonly attachments: Attachments;
 
   constructor(path: string, opts: StoreOptions = {}) {
     this.path = path;
@@ -73,6 +76,7 @@ export class Store {
     this.runs = new Runs(c, this.messages);
     this.outbox = new Outbox(c);
     this.usage = new UsageLog(c);
+    this.attachments = new Attachments(c, this.outbox);
   }
 
   get schemaVersion(): number {
@@ -99,12 +103,50 @@ export class Store {
     return this.sessions.find(key);
   }
 
-  getOrCreateSession(key: string): Session {
-    return this.sessions.getOrCreate(key);
+  getOrCreateSession(key: string, init: { label?: string; model?: string } = {}): Session {
+    return this.sessions.getOrCreate(key, init);
+  }
+
+  findSessionById(id: string): Session | null {
+    return this.sessions.byId(id);
+  }
+
+  /** The live session carrying this label, if any. */
+  findSessionByLabel(label: string): Session | null {
+    return this.sessions.byLabel(label);
+  }
+
+  /** Set or clear (null) a session's label and model; creates the session if needed. */
+  patchSession(key: string, patch: SessionPatch): Session {
+    return this.sessions.patch(key, patch);
+  }
+
+  /** A new empty transcript under the same key; the old one is kept (and still synced). */
+  resetSession(key: string): { previous: Session | null; current: Session } {
+    return this.sessions.reset(key);
   }
 
   listSessions(limit = 100): Session[] {
     return this.sessions.listRecent(limit);
+  }
+
+  /**
+   * Delete a session: its live row is retired as deleted (messages hidden, kept for the entries
+   * still to sync) and a `session_tombstone` entry is queued, in one transaction.
+   */
+  deleteSession(key: string): Session | null {
+    return this.db
+      .transaction(() => {
+        const s = this.sessions.retireDeleted(key);
+        if (!s) return null;
+        this.outbox.insertOther("session_tombstone", `tombstone:${s.id}`, {
+          sessionKey: s.key,
+          sessionId: s.id,
+          deletedAt: s.deletedAt,
+        });
+        return s;
+      })
+      .immediate();
   }
 
   // ---- messages, each with its outbox entry (messages.ts) -----------------------------------
@@ -125,12 +167,38 @@ export class Store {
 
   // ---- runs (runs.ts) -----------------------------------------------------------------------
 
-  /** Start a run: stores the user message (+ outbox) and the run row in one transaction. */
-  startRun(input: { runId: string; sessionId: string; userText: string; model?: string }): {
+  /**
+   * Start a run: stores the user message (+ outbox), its attachments (+ their chunks' outbox
+   * entries) and the run row in one transaction: nothing is stored half.
+   */
+  startRun(input: {
+    runId: string;
+    sessionId: string;
+    userText: string;
+    model?: string;
+    attachments?: NewAttachment[];
+  }): {
     run: Run;
     userMessage: StoredMessage;
   } {
-    return this.runs.start(input);
+    const { attachments, ...rest } = input;
+    if (!attachments || attachments.length === 0) return this.runs.start(rest);
+    return this.db
+      .transaction(() => {
+        const started = this.runs.start({ ...rest, attachments: attachments.map((a) => a.ref) });
+        this.attachments.insert(started.userMessage, attachments);
+        return started;
+      })
+      .immediate();
+  }
+
+  /** The bytes of one attachment, or null. */
+  attachmentData(attachmentId: string): Uint8Array | null {
+    return this.attachments.data(attachmentId);
+  }
+
+  attachmentCount(): number {
+    return this.attachments.count();
   }
 
   getRun(runId: string): Run | null {

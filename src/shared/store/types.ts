@@ -7,11 +7,47 @@ export interface TextBlock {
   text: string;
 }
 
+/**
+ * An attachment of a message, by reference (sync-v1 content block): the bytes live in the
+ * attachments table and travel to Convex as attachment_chunk entries.
+ */
+export interface AttachmentRef {
+  type: "image" | "document";
+  attachmentId: string;
+  mimeType: string;
+  fileName?: string;
+  size: number;
+  /** Lowercase hex SHA-256 of the whole file. */
+  sha256: string;
+  /** Never set: lets readers take `block.text` of any block (undefined for a reference). */
+  text?: never;
+}
+
+export type ContentBlock = TextBlock | AttachmentRef;
+
+/** An attachment to store with a user message (validated by the gateway). */
+export interface NewAttachment {
+  ref: AttachmentRef;
+  data: Uint8Array;
+}
+
+/** The text of a message's content (attachment references have none). */
+export function contentText(content: ContentBlock[]): string {
+  return content.map((b) => (b.type === "text" ? b.text : "")).join("");
+}
+
 export interface Session {
   id: string;
+  /** The key clients use (for a retired row: the key it had, see `retiredAt`). */
   key: string;
   createdAt: number;
   updatedAt: number;
+  label?: string;
+  /** The model later turns of this session use (sessions.patch); unset: the default model. */
+  model?: string;
+  /** Set on an old transcript replaced by sessions.reset, or on a deleted session. */
+  retiredAt?: number;
+  deletedAt?: number;
 }
 
 export type MessageStatus = "final" | "aborted" | "error" | "interrupted";
@@ -21,7 +57,7 @@ export interface StoredMessage {
   sessionId: string;
   runId: string | null;
   role: "user" | "assistant";
-  content: TextBlock[];
+  content: ContentBlock[];
   createdAt: number;
   model: string | null;
   usage: ChatUsage | null;
@@ -32,7 +68,7 @@ export interface StoredMessage {
 export interface NewMessage {
   sessionId: string;
   role: "user" | "assistant";
-  content: TextBlock[];
+  content: ContentBlock[];
   runId?: string;
   id?: string;
   createdAt?: number;
@@ -59,21 +95,47 @@ export interface Run {
   stopReason: string | null;
 }
 
-/** One outbox entry joined with its message and session: exactly the sync-v1 entry fields. */
-export interface OutboxEntry {
+/** One message outbox entry joined with its message and session: exactly the sync-v1 entry fields. */
+export interface MessageOutboxEntry {
+  kind: "message";
   seq: number;
   id: string;
   sessionKey: string;
   sessionId: string;
   role: "user" | "assistant";
-  content: TextBlock[];
+  content: ContentBlock[];
   createdAt: number;
   model?: string;
   usage?: ChatUsage;
+  /** sync-v1: end_turn|max_tokens|tool_use|aborted|interrupted|error. */
   stopReason?: string;
+  /** A failed (or interrupted) turn's error. */
+  error?: { code: string; message: string };
   attempts: number;
   /** Serialized size of the entry, for batch byte limits. */
   bytes: number;
+}
+
+/** A sync-v1 entry of another kind: its wire fields (without seq) are `body`. */
+export interface OtherOutboxEntry {
+  kind: "session_tombstone" | "attachment_chunk";
+  seq: number;
+  id: string;
+  body: Record<string, unknown>;
+  attempts: number;
+  bytes: number;
+}
+
+export type OutboxEntry = MessageOutboxEntry | OtherOutboxEntry;
+
+/** Raw bytes per attachment_chunk entry (sync-v1: one chunk always fits a 10^6-byte batch). */
+export const ATTACHMENT_CHUNK_BYTES = 262_144;
+
+/** The sync-v1 wire form of an entry: exactly its keys, nothing of our bookkeeping. */
+export function wireEntry(e: OutboxEntry): Record<string, unknown> {
+  if (e.kind !== "message") return { kind: e.kind, id: e.id, seq: e.seq, ...e.body };
+  const { attempts: _a, bytes: _b, kind: _k, ...wire } = e;
+  return wire;
 }
 
 export interface OutboxStats {

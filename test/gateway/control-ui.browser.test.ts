@@ -1,0 +1,302 @@
+/**
+ * The REAL OpenClaw Control UI (npm `openclaw`, pinned in scripts/openclaw-clients.sh; its
+ * dist/control-ui bundle, protocol 4) served by the gateway from its own origin at /control/
+ * (GATEWAY_CONTROL_UI_DIR), in headless Chromium (Debian's `chromium`, playwright-core), against
+ * the real gateway and the real AI server on the upstream simulator: a message typed and sent
+ * streams to `final`, a reload shows the conversation, Stop aborts and keeps the partial reply,
+ * an image attached in the composer reaches the AI server as an image part (asserted on the wire
+ * the AI server receives: a recording /chat server, since the AI server on main does not carry
+ * image parts to providers yet), and the page throws no error.
+ *
+ * Chromium missing → the tests FAIL (.ci/run installs it). Locally, `PIPBOT_SKIP_BROWSER=1` skips
+ * them (never under CI=true).
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { waitFor } from "../helpers/index.ts";
+import { openclawClients } from "../helpers/openclaw-clients.ts";
+import {
+  type SimAiServer,
+  startFakeAi,
+  startSimAiServer,
+  startTestGateway,
+  type TestGateway,
+  TOKEN,
+} from "./helpers.ts";
+
+const CHROMIUM = process.env.PIPBOT_CHROMIUM || "/usr/bin/chromium";
+const SKIP = process.env.PIPBOT_SKIP_BROWSER === "1" && !process.env.CI;
+const AI_SERVER_TOKEN = "control-ui-ai-server-token-0123456789";
+const DEADLINE_MS = 20_000;
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+if (SKIP) console.warn("Control UI browser tests skipped: PIPBOT_SKIP_BROWSER=1");
+
+type Frame = {
+  type: string;
+  id?: string;
+  method?: string;
+  event?: string;
+  ok?: boolean;
+  params?: Record<string, unknown>;
+  payload?: Record<string, unknown>;
+  error?: { code: string; message: string };
+};
+
+interface WatchedPage {
+  page: Page;
+  /** Uncaught page errors. */
+  pageErrors: string[];
+  consoleErrors: string[];
+  sent: Frame[];
+  received: Frame[];
+}
+
+let sim: SimAiServer | undefined;
+let browser: Browser | undefined;
+let controlUiDir = "";
+const gateways: TestGateway[] = [];
+const contexts: BrowserContext[] = [];
+
+async function watchedPage(): Promise<WatchedPage> {
+  if (!browser) throw new Error("no browser");
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  contexts.push(context);
+  const page = await context.newPage();
+  page.setDefaultTimeout(DEADLINE_MS);
+  const w: WatchedPage = { page, pageErrors: [], consoleErrors: [], sent: [], received: [] };
+  page.on("pageerror", (e) => w.pageErrors.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error") w.consoleErrors.push(m.text());
+  });
+  page.on("websocket", (ws) => {
+    ws.on("framesent", (f) => w.sent.push(JSON.parse(String(f.payload)) as Frame));
+    ws.on("framereceived", (f) => w.received.push(JSON.parse(String(f.payload)) as Frame));
+  });
+  return w;
+}
+
+async function gateway(model: string): Promise<TestGateway> {
+  if (!sim) throw new Error("no simulator");
+  const t = await startTestGateway({
+    aiUrl: sim.url,
+    settings: { AI_DEFAULT_MODEL: model, AI_SERVER_TOKEN, GATEWAY_CONTROL_UI_DIR: controlUiDir },
+  });
+  gateways.push(t);
+  return t;
+}
+
+const composer = (page: Page) => page.getByRole("textbox", { name: "Chat composer" });
+
+/** Open the Control UI with the token in the fragment and wait until the composer is usable. */
+async function openChat(w: WatchedPage, t: TestGateway): Promise<void> {
+  await w.page.goto(`${t.httpUrl}/control/#token=${TOKEN}`);
+  // The chat view is ready once what it loads has answered (it re-renders the composer on each).
+  for (const method of ["chat.startup", "chat.metadata", "models.list", "agents.list", "models.authStatus"]) {
+    await waitFor(() => w.received.some((f) => f.type === "res" && f.ok && responseTo(w, f.id) === method), {
+      timeoutMs: DEADLINE_MS,
+      what: `${method} answered`,
+    });
+  }
+  await composer(w.page).waitFor();
+}
+
+function responseTo(w: WatchedPage, id: string | undefined): string | undefined {
+  return w.sent.find((f) => f.id === id)?.method;
+}
+
+const chatEvents = (w: WatchedPage, runId: string) =>
+  w.received.filter((f) => f.type === "event" && f.event === "chat" && f.payload?.runId === runId);
+
+async function send(w: WatchedPage, text: string, attach?: () => Promise<void>): Promise<string> {
+  const box = composer(w.page);
+  await box.click();
+  await box.fill(text);
+  if (attach) {
+    await attach();
+    await box.click();
+  }
+  await w.page.keyboard.press("Enter");
+  const req = await waitFor(
+    () => w.sent.find((f) => f.method === "chat.send" && f.params?.message === text),
+    { timeoutMs: DEADLINE_MS, what: `chat.send of "${text}"` },
+  );
+  return req.params?.idempotencyKey as string;
+}
+
+/** Unknown methods the UI called: each must be someone's known gap, never a chat-core method. */
+function unknownMethods(w: WatchedPage): string[] {
+  const out = new Set<string>();
+  for (const f of w.received) {
+    if (f.type === "res" && f.ok === false && f.error?.message.startsWith("unknown method")) {
+      out.add(responseTo(w, f.id) ?? "?");
+    }
+  }
+  return [...out].sort();
+}
+
+const CHAT_CORE = [
+  "chat.send",
+  "chat.history",
+  "chat.abort",
+  "chat.startup",
+  "chat.metadata",
+  "sessions.list",
+  "sessions.describe",
+  "sessions.subscribe",
+  "sessions.messages.subscribe",
+  "models.list",
+  "models.authStatus",
+  "agents.list",
+];
+
+describe.skipIf(SKIP)("OpenClaw Control UI 2026.9 in headless Chromium (real gateway + AI server)", () => {
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM))
+      throw new Error(
+        `Chromium not found at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium; ` +
+          ".ci/run does it), or set PIPBOT_SKIP_BROWSER=1 to skip the browser tests locally",
+      );
+    controlUiDir = openclawClients().controlUiDir;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    sim = await startSimAiServer({ token: AI_SERVER_TOKEN, dirPrefix: "pipbot-control-ui-ai-" });
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await sim?.stop();
+  });
+
+  afterEach(async () => {
+    for (const c of contexts.splice(0)) await c.close();
+    for (const g of gateways.splice(0)) await g.stop();
+  });
+
+  test("send streams to final; a reload shows the conversation; no page error", async () => {
+    const t = await gateway("anthropic/sim@tokens=40,rate=40");
+    const w = await watchedPage();
+    await openChat(w, t);
+    const runId = await send(w, "hello from the control ui");
+
+    // It streams (deltas before the final), then the reply is on the page.
+    await waitFor(() => chatEvents(w, runId).some((f) => f.payload?.state === "final"), {
+      timeoutMs: DEADLINE_MS,
+      what: "the final chat event",
+    });
+    const states = chatEvents(w, runId).map((f) => f.payload?.state);
+    expect(states.filter((s) => s === "delta").length).toBeGreaterThan(1);
+    expect(states[states.length - 1]).toBe("final");
+    await w.page.getByText("You said: hello from the control ui.", { exact: false }).first().waitFor();
+    // The UI heard the stored messages too (session.message to its subscription).
+    expect(
+      w.received
+        .filter((f) => f.event === "session.message")
+        .map((f) => (f.payload?.message as { role?: string } | undefined)?.role),
+    ).toEqual(["user", "assistant"]);
+
+    // Reload: the conversation is back (from chat.startup), nothing pending.
+    const before = w.sent.length;
+    await w.page.reload();
+    await composer(w.page).waitFor();
+    await w.page.getByText("You said: hello from the control ui.", { exact: false }).first().waitFor();
+    await w.page.getByText("hello from the control ui", { exact: true }).first().waitFor();
+    expect(w.sent.slice(before).some((f) => f.method === "chat.startup")).toBe(true);
+    expect(await w.page.getByText("Waiting for reconnect").count()).toBe(0);
+
+    const stored = t.store.listMessages(t.store.findSession("agent:main:main")?.id as string);
+    expect(stored.map((m) => [m.role, m.status])).toEqual([
+      ["user", null],
+      ["assistant", "final"],
+    ]);
+    expect(w.pageErrors).toEqual([]);
+    const unknown = unknownMethods(w);
+    for (const m of CHAT_CORE) expect(unknown).not.toContain(m);
+    if (unknown.length > 0) console.warn(`Control UI methods without an answer yet: ${unknown.join(", ")}`);
+  }, 90_000);
+
+  test("Stop aborts a slow reply and keeps the partial text (page, events, store)", async () => {
+    // 400 chunks at 20/s: 20 s unless stopped.
+    const t = await gateway("anthropic/sim@tokens=400,rate=20");
+    const w = await watchedPage();
+    await openChat(w, t);
+    const runId = await send(w, "a long story please");
+    await waitFor(
+      () =>
+        chatEvents(w, runId).some((f) =>
+          /\bw5\b/.test(JSON.stringify((f.payload?.message as { content?: unknown })?.content ?? "")),
+        ),
+      { timeoutMs: DEADLINE_MS, what: "a few words streamed" },
+    );
+    await w.page.getByRole("button", { name: "Stop generating" }).click();
+    const aborted = await waitFor(() => chatEvents(w, runId).find((f) => f.payload?.state === "aborted"), {
+      timeoutMs: DEADLINE_MS,
+      what: "the aborted chat event",
+    });
+    expect(w.sent.some((f) => f.method === "chat.abort")).toBe(true);
+    const abortedMsg = aborted.payload?.message as { content: { text: string }[] } | undefined;
+    const partial = abortedMsg?.content[0]?.text ?? "";
+    expect(partial).toStartWith("You said: a long story please.");
+    expect(partial).not.toContain("w399");
+    // The partial reply stays on the page and in the store.
+    await w.page.getByText("You said: a long story please.", { exact: false }).first().waitFor();
+    const stored = t.store.listMessages(t.store.findSession("agent:main:main")?.id as string);
+    expect(stored[1]?.status).toBe("aborted");
+    expect(stored[1]?.content[0]?.text).toBe(partial);
+    expect(w.pageErrors).toEqual([]);
+  }, 90_000);
+
+  test("an image attached in the composer reaches the AI server as an image part, and shows after a reload", async () => {
+    // The AI server's side of the wire recorded: what the gateway sent it for this turn.
+    const ai = await startFakeAi();
+    try {
+      const t = await startTestGateway({ aiUrl: ai.url, settings: { GATEWAY_CONTROL_UI_DIR: controlUiDir } });
+      gateways.push(t);
+      const w = await watchedPage();
+      await openChat(w, t);
+      const png = Buffer.from(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+        "base64",
+      );
+      await w.page
+        .locator("input[type=file]")
+        .first()
+        .setInputFiles({ name: "dot.png", mimeType: "image/png", buffer: png });
+      const runId = await send(w, "what is in this picture");
+      await waitFor(() => chatEvents(w, runId).some((f) => f.payload?.state === "final"), {
+        timeoutMs: DEADLINE_MS,
+        what: "the final chat event",
+      });
+      const sent = ai.requests.at(-1)?.body.messages.at(-1);
+      expect(sent).toEqual({
+        role: "user",
+        content: [
+          { type: "image", mimeType: "image/png", data: png.toString("base64") },
+          { type: "text", text: "what is in this picture" },
+        ],
+      });
+      const stored = t.store.listMessages(t.store.findSession("agent:main:main")?.id as string)[0];
+      expect(stored?.content.map((b) => b.type)).toEqual(["text", "image"]);
+      // After a reload the image is part of the conversation the UI shows.
+      await w.page.reload();
+      await composer(w.page).waitFor();
+      await w.page.getByText("what is in this picture", { exact: true }).first().waitFor();
+      await waitFor(
+        async () => (await w.page.locator(`img[src^="data:image/png"], img[src^="blob:"]`).count()) > 0,
+        { timeoutMs: DEADLINE_MS, what: "the image shown after the reload" },
+      );
+      expect(w.pageErrors).toEqual([]);
+    } finally {
+      await ai.stop();
+    }
+  }, 90_000);
+});
