@@ -50,6 +50,8 @@ main() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
   command -v bun >/dev/null 2>&1 || die "bun is not on PATH (the host runs pipbot chat/release and the simulator)"
+  # The host side (simulator, pipbot chat, pipbot release) runs from this checkout.
+  [ -d node_modules ] || bun install --frozen-lockfile >/dev/null || die "bun install failed"
   lap tools
 
   # ---------------------------------------------------------------- 2. own config, nothing in /etc

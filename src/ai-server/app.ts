@@ -6,30 +6,26 @@
  */
 
 import { Hono } from "hono";
-import { type ChatRequest, chatRequestSchema, type Provider } from "../shared/chat-api.ts";
+import { type ChatRequest, chatRequestSchema } from "../shared/chat-api.ts";
 import { errorResponse, PipbotError, toPipbotError } from "../shared/errors.ts";
 import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { Logger } from "../shared/log.ts";
 import { bearerToken, secureEqual } from "../shared/secure-compare.ts";
 import type { Store } from "../shared/store/index.ts";
 import { account } from "./accounting.ts";
-import {
-  anthropicErrorResponse,
-  anthropicFraming,
-  anthropicRequestSchema,
-  fromAnthropic,
-  messageBody,
-} from "./anthropic-compat.ts";
-import { type CallerIdentity, type ChatPlan, type EngineConfig, runChat } from "./chat.ts";
+import { anthropicErrorResponse, anthropicFraming, messageBody } from "./anthropic-compat.ts";
+import { anthropicRequestSchema, fromAnthropic } from "./anthropic-request.ts";
+import { identityRule, validIdentity } from "./caller-identity.ts";
+import { type ChatPlan, type EngineConfig, runChat } from "./chat.ts";
 import { fromChatRequest } from "./chat-request.ts";
-import { checkMedia } from "./media.ts";
-import { candidateModels, listedModels, type ModelDefaults, resolveModel } from "./models.ts";
+import { listedModels, type ModelDefaults, resolveModel } from "./models.ts";
 import { completionBody, modelsBody, openaiErrorResponse, openaiFraming } from "./openai-compat.ts";
-import { fromOpenAI, openaiRequestSchema } from "./openai-request.ts";
-import { fitCall } from "./providers/capabilities.ts";
-import type { CallInput, ProviderRegistry } from "./providers/index.ts";
+import { fromOpenAI } from "./openai-request.ts";
+import { openaiRequestSchema } from "./openai-schema.ts";
+import type { ProviderRegistry } from "./providers/index.ts";
 import { ReplyMemory } from "./reply-memory.ts";
 import { readJsonBody, validate } from "./request-body.ts";
+import { type Normalized, planRequest, wantsDrop } from "./request-plan.ts";
 import { chatFraming, chatResponseBody, type SseFraming, sseResponse } from "./sse.ts";
 
 export interface AppSettings extends EngineConfig, ModelDefaults {
@@ -72,65 +68,11 @@ export function shuttingDownError(): PipbotError {
   });
 }
 
-/** Longest Clerk user id and service token we accept. */
-const IDENTITY_MAX_CHARS = { userId: 256, serviceToken: 1024 } as const;
-/** Visible ASCII, no spaces or controls (what a Clerk user id and a service token are made of). */
-const validIdentity = (k: keyof typeof IDENTITY_MAX_CHARS, value: string) =>
-  value.length <= IDENTITY_MAX_CHARS[k] && /^[\x21-\x7e]+$/.test(value);
-const identityRule = (k: keyof typeof IDENTITY_MAX_CHARS) =>
-  `1–${IDENTITY_MAX_CHARS[k]} visible ASCII characters without spaces`;
-
-/**
- * The caller's own identity, when it sends one: both `x-pipbot-user-id` and
- * `x-pipbot-service-token` (one without the other → 400). Trusted only from a caller that
- * authenticated with AI_SERVER_TOKEN (the middleware checked the bearer before this runs): a server
- * without a token — loopback only, the integrated deployment, where the server's own identity is
- * the VM's — ignores the headers, so no local process can bill another identity through it.
- */
-function callerIdentity(req: Request, token: string | undefined): CallerIdentity | undefined {
-  if (!token) return undefined;
-  const userId = req.headers.get(PIPBOT_HEADERS.userId);
-  const serviceToken = req.headers.get(PIPBOT_HEADERS.serviceToken);
-  if (userId === null && serviceToken === null) return undefined;
-  const missing =
-    userId === null ? PIPBOT_HEADERS.userId : serviceToken === null ? PIPBOT_HEADERS.serviceToken : null;
-  if (missing)
-    throw new PipbotError(
-      "invalid_request",
-      `${missing} is missing: send both ${PIPBOT_HEADERS.userId} and ${PIPBOT_HEADERS.serviceToken} (the calling VM's CLERK_USER_ID and PIPBOT_SERVICE_TOKEN), or neither`,
-      { details: { path: missing } },
-    );
-  const id = { userId: userId as string, serviceToken: serviceToken as string };
-  for (const k of ["userId", "serviceToken"] as const)
-    if (!validIdentity(k, id[k]))
-      throw new PipbotError("invalid_request", `${PIPBOT_HEADERS[k]} must be ${identityRule(k)}`, {
-        details: { path: PIPBOT_HEADERS[k] },
-      });
-  return id;
-}
-
 /** Errors in the shape of the API the path belongs to. */
 function errorFor(path: string, e: PipbotError): Response {
   if (path === "/v1/messages" || path.startsWith("/v1/messages/")) return anthropicErrorResponse(e);
   return path.startsWith("/v1/") ? openaiErrorResponse(e) : errorResponse(e);
 }
-
-interface Normalized {
-  provider?: Provider;
-  model?: string;
-  fallbacks?: string[];
-  stream: boolean;
-  call: CallInput;
-  conversationId?: string;
-  /** Parameters no provider here can carry (unknown, n > 1 …). */
-  unsupported?: string[];
-  /** The caller allowed dropping what the provider cannot honour. */
-  allowDrop: boolean;
-  metadata?: Record<string, unknown>;
-}
-
-const wantsDrop = (req: Request, field: boolean | undefined) =>
-  field === true || /^(1|true|yes)$/i.test(req.headers.get(PIPBOT_HEADERS.dropParams) ?? "");
 
 export function createApp(deps: AppDeps) {
   const s = deps.settings;
@@ -181,42 +123,8 @@ export function createApp(deps: AppDeps) {
   });
 
   /** The plan, and the parameters dropped for the primary model (on request). */
-  function plan(n: Normalized, req: Request, requestId: string): { plan: ChatPlan; dropped: string[] } {
-    const primary = resolveModel(n.model, n.provider, s, deps.registry.configured);
-    deps.registry.get(primary.provider); // provider_not_configured → 400 before any stream starts
-    const identity = callerIdentity(req, s.token);
-    const unsupported = n.unsupported ?? [];
-    if (unsupported.length && !n.allowDrop)
-      throw new PipbotError(
-        "invalid_request",
-        `${unsupported.join(", ")} ${unsupported.length > 1 ? "are" : "is"} not supported by this AI server (for ${primary.id}): remove ${unsupported.length > 1 ? "them" : "it"}, or send drop_params: true (or the header ${PIPBOT_HEADERS.dropParams}: true) to have ${unsupported.length > 1 ? "them" : "it"} dropped`,
-        { details: { path: unsupported[0], provider: primary.provider } },
-      );
-    checkMedia(n.call.messages);
-    memory.restore(n.call.messages);
-    // The primary's fit is checked now (a 400 before any stream); a fallback that cannot honour the
-    // request is skipped when its turn comes.
-    const fitted = fitCall(primary.provider, primary.model, n.call, n.allowDrop);
-    const p: ChatPlan = {
-      requestId,
-      candidates: candidateModels(primary, n.fallbacks ?? s.fallbackModels, s, deps.registry.configured),
-      call: fitted.call,
-      callFor: (ref) => {
-        if (ref.id === primary.id) return fitted.call;
-        try {
-          return fitCall(ref.provider, ref.model, n.call, n.allowDrop).call;
-        } catch (e) {
-          return toPipbotError(e);
-        }
-      },
-      stream: n.stream,
-    };
-    if (n.conversationId) p.conversationId = n.conversationId;
-    if (identity) p.identity = identity;
-    if (n.call.user !== undefined) p.user = n.call.user;
-    if (n.metadata) p.metadata = n.metadata;
-    return { plan: p, dropped: [...unsupported, ...fitted.dropped] };
-  }
+  const plan = (n: Normalized, req: Request, requestId: string) =>
+    planRequest({ settings: s, registry: deps.registry, memory }, n, req, requestId);
 
   async function execute(
     p: ChatPlan,
@@ -326,7 +234,13 @@ export function createApp(deps: AppDeps) {
 
   app.post("/v1/messages", async (c) => {
     const r = validate(anthropicRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
-    const ref = resolveModel(r.model, undefined, s, deps.registry.configured);
+    // A bare id here is an Anthropic model (what @anthropic-ai/sdk users send: "claude-…").
+    const ref = resolveModel(
+      r.model,
+      r.model.includes("/") ? undefined : "anthropic",
+      s,
+      deps.registry.configured,
+    );
     if (ref.provider !== "anthropic")
       throw new PipbotError(
         "invalid_request",

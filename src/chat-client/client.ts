@@ -3,6 +3,7 @@
  * waits for `connect.challenge`, sends `connect` with the token, then correlates requests by id
  * and hands events to a listener. Connect failures carry the server's `details.code`.
  */
+import { type EventFrame, parseFrame, serverFrameSchema } from "../shared/gateway-frames.ts";
 
 export class GatewayClientError extends Error {
   constructor(
@@ -16,12 +17,7 @@ export class GatewayClientError extends Error {
   }
 }
 
-export interface EventFrame {
-  type: "event";
-  event: string;
-  payload?: unknown;
-  seq?: number;
-}
+export type { EventFrame } from "../shared/gateway-frames.ts";
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -114,28 +110,24 @@ export class ChatConnection {
         opened = true;
       };
       ws.onmessage = (m) => {
-        let frame: Record<string, unknown>;
-        try {
-          frame = JSON.parse(String(m.data)) as Record<string, unknown>;
-        } catch {
-          return;
-        }
+        // The shared frame schema (src/shared/gateway-frames.ts): anything else is ignored.
+        const parsed = parseFrame(String(m.data), serverFrameSchema);
+        if (!parsed.ok) return;
+        const frame = parsed.frame;
         if (frame.type === "event") {
           if (frame.event === "connect.challenge") sendConnect();
-          else this.opts.onEvent?.(frame as unknown as EventFrame);
-        } else if (frame.type === "res" && typeof frame.id === "string") {
+          else this.opts.onEvent?.(frame);
+        } else {
           const p = this.pending.get(frame.id);
           if (!p) return;
           this.pending.delete(frame.id);
           if (frame.ok) p.resolve(frame.payload);
           else {
-            const e = (frame.error ?? {}) as {
-              message?: string;
-              code?: string;
-              details?: Record<string, unknown>;
-            };
-            const detailCode = typeof e.details?.code === "string" ? (e.details.code as string) : e.code;
-            p.reject(new GatewayClientError(e.message ?? "request failed", "request", detailCode, e.details));
+            const e = frame.error;
+            const detailCode = typeof e?.details?.code === "string" ? e.details.code : e?.code;
+            p.reject(
+              new GatewayClientError(e?.message ?? "request failed", "request", detailCode, e?.details),
+            );
           }
         }
       };

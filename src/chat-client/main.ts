@@ -5,33 +5,45 @@
  * The only chat-client file that reads the environment or installs signal handlers.
  */
 import { createInterface } from "node:readline";
-import { parseCommandArgs } from "../shared/cli-args.ts";
+import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
 import { newestTokenDir, readTokenFile, tokenFilePath } from "../shared/gateway-token.ts";
 import { buildInfo } from "../shared/identity.ts";
 import { ChatConnection, type GatewayClientError, safeUrl } from "./client.ts";
+import { type CommandContext, runCommand } from "./commands.ts";
+import { showSession } from "./history.ts";
+import { ChatLink } from "./link.ts";
 import { startTurn, type Turn, type TurnResult } from "./turn.ts";
 
-const USAGE = `usage: pipbot chat [--url ws://HOST:PORT] [--token TOKEN] [--session KEY] [message]
+const USAGE = `usage: pipbot chat [--url ws://HOST:PORT] [--token TOKEN] [--session KEY] [--reconnect-ms N] [message]
 
 Chat with a pipbot (or any OpenClaw-compatible) gateway.
   With a message: stream the reply to stdout and exit (0 final, 1 run error or aborted,
   2 usage error, 3 cannot connect or connection lost, 4 authentication rejected; Ctrl-C aborts
   the reply (exit 1), a second Ctrl-C exits 130 at once).
   Without one: an interactive prompt. Ctrl-C aborts the reply being streamed, a second Ctrl-C
-  (or Ctrl-C twice at the prompt, Ctrl-D, /exit) quits.
+  (or Ctrl-C twice at the prompt, Ctrl-D, /exit) quits. When the connection drops (a gateway
+  restart) it reconnects ("reconnecting…" on stderr); it exits 3 when it cannot within
+  --reconnect-ms, 4 when the token is rejected.
 
   --url      gateway URL (default ws://127.0.0.1:$GATEWAY_PORT, GATEWAY_PORT defaults to 18789)
   --token    gateway token (default $CLAWDBOT_GATEWAY_TOKEN or $OPENCLAW_GATEWAY_TOKEN, else the
              token a gateway generated in $DATA_DIR/gateway-token; without DATA_DIR, the newest
              of ./data and ./data/demo)
-  --session  session key (default main)`;
+  --session  session key (default main)
+  --reconnect-ms  interactive: how long to try to reconnect after the connection drops
+             (default 30000)`;
 
 export const EXIT = { ok: 0, runFailed: 1, usage: 2, connect: 3, auth: 4 } as const;
 
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
     argv,
-    { url: { type: "string" }, token: { type: "string" }, session: { type: "string" } },
+    {
+      url: { type: "string" },
+      token: { type: "string" },
+      session: { type: "string" },
+      "reconnect-ms": { type: "string" },
+    },
     USAGE,
     { positionals: 1 },
   );
@@ -40,8 +52,45 @@ export async function main(argv: string[]): Promise<number> {
   const token = found?.token;
   const sessionKey = values.session ?? "main";
   const message = positionals[0];
+  const reconnectMs = Number(values["reconnect-ms"] ?? 30_000);
+  if (!Number.isInteger(reconnectMs) || reconnectMs < 0) {
+    throw new UsageError(`--reconnect-ms must be a whole number of milliseconds ≥ 0`, USAGE);
+  }
 
   let current: Turn | null = null;
+  const connectFailed = (err: GatewayClientError): number => {
+    if (err.kind === "auth") {
+      process.stderr.write(
+        `pipbot chat: authentication rejected by ${safeUrl(url)}: ${err.message}${err.code ? ` [${err.code}]` : ""}\n` +
+          `${found ? `(token from ${found.source}) ` : ""}Fix: pass --token or set CLAWDBOT_GATEWAY_TOKEN to the gateway's token\n`,
+      );
+      return EXIT.auth;
+    }
+    process.stderr.write(`pipbot chat: ${err.message}\n`);
+    return EXIT.connect;
+  };
+
+  if (message === undefined) {
+    const link = new ChatLink({
+      url,
+      token,
+      clientVersion: buildInfo().version,
+      reconnectMs,
+      onEvent: (ev) => current?.onEvent(ev),
+      onLost: (code, reason) => current?.onClose(code, reason),
+      status: (line) => void process.stderr.write(`${line}\n`),
+    });
+    try {
+      await link.connect();
+    } catch (e) {
+      return connectFailed(e as GatewayClientError);
+    }
+    const code = await interactive(link, sessionKey, (t) => {
+      current = t;
+    });
+    return link.failedWith ? connectFailed(link.failedWith) : code;
+  }
+
   const conn = new ChatConnection({
     url,
     token,
@@ -52,41 +101,25 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await conn.connect();
   } catch (e) {
-    const err = e as GatewayClientError;
-    if (err.kind === "auth") {
-      process.stderr.write(
-        `pipbot chat: authentication rejected by ${safeUrl(url)}: ${err.message}${err.code ? ` [${err.code}]` : ""}\n` +
-          `${found ? `(token from ${found.source}) ` : ""}Fix: pass --token or set CLAWDBOT_GATEWAY_TOKEN to the gateway's token\n`,
-      );
-      return EXIT.auth;
-    }
-    process.stderr.write(`pipbot chat: ${err.message}\n`);
-    return EXIT.connect;
+    return connectFailed(e as GatewayClientError);
   }
-
-  if (message !== undefined) {
-    if (message.trim() === "") {
-      conn.close();
-      process.stderr.write("pipbot chat: the message is empty\n");
-      return EXIT.usage;
-    }
-    let interrupted = 0;
-    const onSigint = () => {
-      interrupted++;
-      if (interrupted === 1) void current?.abort();
-      else process.exit(130);
-    };
-    process.on("SIGINT", onSigint);
-    current = startTurn(conn, sessionKey, message, (s) => void process.stdout.write(s));
-    const r = await current.result;
-    process.off("SIGINT", onSigint);
+  if (message.trim() === "") {
     conn.close();
-    return report(r, true);
+    process.stderr.write("pipbot chat: the message is empty\n");
+    return EXIT.usage;
   }
-
-  return interactive(conn, sessionKey, (t) => {
-    current = t;
-  });
+  let interrupted = 0;
+  const onSigint = () => {
+    interrupted++;
+    if (interrupted === 1) void current?.abort();
+    else process.exit(130);
+  };
+  process.on("SIGINT", onSigint);
+  current = startTurn(conn, sessionKey, message, (s) => void process.stdout.write(s));
+  const r = await current.result;
+  process.off("SIGINT", onSigint);
+  conn.close();
+  return report(r, true);
 }
 
 /**
@@ -128,30 +161,13 @@ function report(r: TurnResult, oneShot: boolean): number {
 }
 
 async function interactive(
-  conn: ChatConnection,
-  sessionKey: string,
+  link: ChatLink,
+  initialSession: string,
   setTurn: (t: Turn | null) => void,
 ): Promise<number> {
   const out = process.stdout;
-  try {
-    const h = await conn.request<{ messages?: { role: string; content?: { text?: string }[] }[] }>(
-      "chat.history",
-      {
-        sessionKey,
-        limit: 10,
-      },
-    );
-    const msgs = h.messages ?? [];
-    if (msgs.length > 0) out.write(`-- last ${msgs.length} message(s) of session ${sessionKey} --\n`);
-    for (const m of msgs) {
-      const text = (m.content ?? []).map((b) => b.text ?? "").join("");
-      out.write(`${m.role === "user" ? "you" : "assistant"}: ${text}\n`);
-    }
-  } catch (e) {
-    process.stderr.write(`pipbot chat: could not load history: ${(e as Error).message}\n`);
-  }
-  out.write(`connected to session ${sessionKey}; Ctrl-C aborts a reply, Ctrl-C twice or Ctrl-D quits\n`);
-
+  // The terminal is read (raw mode, Ctrl-D seen) from the start, also while the history loads: a
+  // key typed before would otherwise reach a cooked terminal and be lost.
   const rl = createInterface({ input: process.stdin, output: out, terminal: process.stdin.isTTY === true });
   const lines: string[] = [];
   let eof = false;
@@ -160,6 +176,8 @@ async function interactive(
   // (or, at the prompt, asks for confirmation); the second quits.
   let interrupts = 0;
   const { promise: quit, resolve: requestQuit } = Promise.withResolvers<"quit">();
+  // The link gave up reconnecting (or the token was rejected): stop at once, even at the prompt.
+  const failed = link.failed.then(() => "failed" as const);
   let wake: (() => void) | null = null;
   const poke = () => {
     wake?.();
@@ -188,13 +206,30 @@ async function interactive(
     out.write("\n(press Ctrl-C again or Ctrl-D to quit)\n");
     rl.prompt();
   });
+  let sessionKey = initialSession;
+  await showSession(link, sessionKey, out);
+  out.write(`Ctrl-C aborts a reply, Ctrl-C twice or Ctrl-D quits; /help lists the commands\n`);
+  const commands: CommandContext = {
+    link,
+    offers: (m) => link.offers(m),
+    get sessionKey() {
+      return sessionKey;
+    },
+    setSession: async (key) => {
+      sessionKey = key;
+      await showSession(link, key, out);
+    },
+    say: (text) => void out.write(`${text}\n`),
+  };
+
   rl.setPrompt("> ");
   rl.prompt();
   let code: number = EXIT.ok;
   for (;;) {
+    if (link.failedWith) break;
     if (lines.length === 0) {
-      if (eof || conn.closed) break;
-      await Promise.race([new Promise<void>((r) => (wake = r)), quit]);
+      if (eof) break;
+      await Promise.race([new Promise<void>((r) => (wake = r)), quit, failed]);
       continue;
     }
     const line = (lines.shift() as string).trim();
@@ -204,24 +239,47 @@ async function interactive(
     }
     if (line === "/exit" || line === "/quit") break;
     interrupts = 0;
-    out.write("assistant: ");
-    busy = startTurn(conn, sessionKey, line, (s) => void out.write(s));
+    if (line.startsWith("/")) {
+      try {
+        if (!(await runCommand(commands, line))) {
+          process.stderr.write(`pipbot chat: unknown command ${line.split(/\s/)[0]}; /help lists them\n`);
+        }
+      } catch (e) {
+        process.stderr.write(`pipbot chat: ${line.split(/\s/)[0]} failed: ${(e as Error).message}\n`);
+      }
+      if (link.failedWith) break;
+      if (!eof) rl.prompt();
+      continue;
+    }
+    // "assistant: " only in front of the assistant's text, never before a connection error.
+    let started = false;
+    busy = startTurn(link, sessionKey, line, (chunk) => {
+      if (!started) out.write("assistant: ");
+      started = true;
+      out.write(chunk);
+    });
     setTurn(busy);
-    const r = await Promise.race([busy.result, quit]);
+    const r = await Promise.race([busy.result, quit, failed]);
     busy = null;
     setTurn(null);
     if (r === "quit") {
       out.write("\n");
       break;
     }
-    const c = report(r, false);
+    if (r === "failed") break;
     if (r.state === "closed") {
-      code = c;
-      break;
-    }
+      if (r.text !== "" && !r.text.endsWith("\n")) out.write("\n");
+      if (link.failedWith) break;
+      process.stderr.write(
+        r.text === ""
+          ? "[not sent: the connection to the gateway was lost; send it again]\n"
+          : "[the reply was interrupted: the connection to the gateway was lost; send it again]\n",
+      );
+    } else report(r, false);
     if (!eof) rl.prompt();
   }
+  if (link.failedWith) code = EXIT.connect;
   rl.close();
-  conn.close();
+  link.close();
   return code;
 }

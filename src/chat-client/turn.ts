@@ -2,7 +2,12 @@
  * One chat turn over a ChatConnection: `chat.send`, then stream the run's `chat` events to a
  * writer until exactly one terminal state (final / aborted / error) or the socket closes.
  */
-import type { ChatConnection, EventFrame } from "./client.ts";
+import type { EventFrame, GatewayClientError } from "./client.ts";
+
+/** What a turn needs of a connection (a ChatConnection, or the interactive ChatLink). */
+export interface Requester {
+  request<T = unknown>(method: string, params?: unknown): Promise<T>;
+}
 
 export type TurnResult =
   | { state: "final"; text: string }
@@ -36,7 +41,7 @@ export interface Turn {
 }
 
 export function startTurn(
-  conn: ChatConnection,
+  conn: Requester,
   sessionKey: string,
   text: string,
   write: (chunk: string) => void,
@@ -79,7 +84,11 @@ export function startTurn(
     }
   };
   conn.request("chat.send", { sessionKey, message: text, idempotencyKey: runId }).catch((e: Error) => {
-    finish({ state: "error", text: printed, message: e.message, kind: "unknown" });
+    // Not connected (and no reconnect in time): a connection problem, not the run's.
+    const kind = (e as GatewayClientError).kind;
+    if (kind === "closed" || kind === "connect")
+      finish({ state: "closed", text: printed, message: e.message });
+    else finish({ state: "error", text: printed, message: e.message, kind: "unknown" });
   });
   return {
     runId,

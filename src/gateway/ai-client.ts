@@ -61,9 +61,12 @@ export function createAiClient(opts: AiClientOptions): AiClient {
       res = await doFetch(`${base}/chat`, { method: "POST", headers, body: JSON.stringify(body), signal });
     } catch (e) {
       if (signal.aborted) throw abortError(signal);
-      throw new PipbotError("upstream_connection", `AI server unreachable: ${errorMessage(e)}`, {
+      // The runtime's own text (e.g. Bun's "Is the computer able to access the url?") stays in the
+      // cause, for logs; what users see is ours.
+      throw new PipbotError("upstream_connection", "the AI server is not reachable", {
         retryable: true,
         cause: e,
+        details: { aiServer: "unreachable" },
       });
     }
     if (!res.ok) throw await httpError(res);
@@ -90,9 +93,10 @@ export function createAiClient(opts: AiClientOptions): AiClient {
           chunk = await reader.read();
         } catch (e) {
           if (signal.aborted) throw abortError(signal);
-          throw new PipbotError("upstream_connection", `AI server stream broke: ${errorMessage(e)}`, {
+          throw new PipbotError("upstream_connection", "the connection to the AI server broke mid-reply", {
             retryable: true,
             cause: e,
+            details: { aiServer: "stream_broken" },
           });
         }
         if (chunk.done) break;
@@ -109,8 +113,9 @@ export function createAiClient(opts: AiClientOptions): AiClient {
       if (!terminal) reader.cancel().catch(() => {});
     }
     if (signal.aborted) throw abortError(signal);
-    throw new PipbotError("upstream_connection", "AI server stream ended before the reply was complete", {
+    throw new PipbotError("upstream_connection", "the AI server's reply ended before it was complete", {
       retryable: true,
+      details: { aiServer: "stream_broken" },
     });
   }
 
@@ -134,12 +139,10 @@ function abortError(signal: AbortSignal): PipbotError {
   return new PipbotError("client_closed", "request aborted");
 }
 
+/** A health probe's failure in our words (never the runtime's own message). */
 function errorMessage(e: unknown): string {
-  if (e instanceof Error) {
-    if (e.name === "TimeoutError") return "timed out";
-    return e.message.replace(/https?:\/\/\S+/g, "<url>");
-  }
-  return String(e);
+  if (e instanceof Error && e.name === "TimeoutError") return "timed out";
+  return "not reachable";
 }
 
 async function httpError(res: Response): Promise<PipbotError> {

@@ -15,6 +15,7 @@ import type { PipbotLogger } from "../shared/log.ts";
 import type { LogRing } from "../shared/log-ring.ts";
 import type { Store } from "../shared/store/index.ts";
 import { type AiClient, createAiClient } from "./ai-client.ts";
+import { AiAvailability } from "./ai-wait.ts";
 import { AuthRateLimiter } from "./auth.ts";
 import { type ChatEventPayload, ChatRuns } from "./chat.ts";
 import { ConnectionRegistry } from "./connections.ts";
@@ -39,6 +40,8 @@ export interface GatewaySettings {
   GATEWAY_DELTA_WINDOW_MS: number;
   GATEWAY_CONTEXT_BUDGET_CHARS: number;
   GATEWAY_RUN_TIMEOUT_MS: number;
+  /** How long a run waits for an unreachable AI server (default 10 s; 0: no wait). */
+  GATEWAY_AI_WAIT_MS?: number;
   GATEWAY_HANDSHAKE_TIMEOUT_MS: number;
   GATEWAY_MAX_BUFFERED_BYTES: number;
   GATEWAY_AUTH_MAX_FAILURES: number;
@@ -105,6 +108,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const ai =
     deps.ai ??
     createAiClient({ baseUrl: config.AI_URL, token: config.AI_SERVER_TOKEN, identity, fetch: doFetch });
+  const aiAvailability = new AiAvailability(ai, config.GATEWAY_AI_WAIT_MS ?? 10_000, now);
   const limiter = new AuthRateLimiter({ maxFailures: config.GATEWAY_AUTH_MAX_FAILURES, now });
   const tickIntervalMs = deps.tickIntervalMs ?? TICK_INTERVAL_MS;
   const conns = new ConnectionRegistry(logger, now);
@@ -167,6 +171,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     deltaWindowMs: config.GATEWAY_DELTA_WINDOW_MS,
     contextBudgetChars: config.GATEWAY_CONTEXT_BUDGET_CHARS,
     runTimeoutMs: config.GATEWAY_RUN_TIMEOUT_MS,
+    aiAvailability,
     now,
   });
 
@@ -194,6 +199,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     startedAt,
     connections: () => conns.size,
     model: config.AI_DEFAULT_MODEL,
+    aiAvailability,
     now,
     models,
     events,
@@ -211,7 +217,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const controlUi = config.GATEWAY_CONTROL_UI_DIR
     ? createControlUi(config.GATEWAY_CONTROL_UI_DIR)
     : undefined;
-  const http = createHttpRoutes({ store, ai, logger, version, isStopping, controlUi });
+  const http = createHttpRoutes({ store, ai, aiAvailability, logger, version, isStopping, now, controlUi });
   const handshakeCtx: HandshakeContext = {
     token: deps.token,
     limiter,
@@ -243,9 +249,20 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const cutoff = now() - config.GATEWAY_HANDSHAKE_TIMEOUT_MS;
     for (const c of conns.pending()) if (c.openedAt <= cutoff) c.close(CLOSE.policy, "handshake timeout");
   }, handshakeSweepMs(config.GATEWAY_HANDSHAKE_TIMEOUT_MS));
+  /** Deleted sessions whose entries have all been synced lose their local messages (store). */
+  const purgeDeleted = () => {
+    try {
+      const purged = store.purgeDeletedSessions();
+      if (purged.length > 0) logger.info({ sessionIds: purged }, "deleted sessions purged after sync");
+    } catch (e) {
+      logger.warn({ err: e }, "could not purge deleted sessions (retried on the next tick)");
+    }
+  };
+  purgeDeleted();
   const tickTimer = setInterval(() => {
     const payload = JSON.stringify({ ts: now() });
     for (const c of conns) if (c.state === "open") c.sendEvent("tick", payload, true);
+    purgeDeleted();
   }, tickIntervalMs);
 
   const stop = async (opts: { reason?: string; restartExpectedMs?: number } = {}) => {
@@ -254,6 +271,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     clearInterval(handshakeTimer);
     clearInterval(tickTimer);
     await runs.shutdown();
+    aiAvailability.stop();
     const payload = JSON.stringify({
       reason: opts.reason ?? "gateway stopping",
       ...(opts.restartExpectedMs !== undefined ? { restartExpectedMs: opts.restartExpectedMs } : {}),

@@ -4,11 +4,14 @@
  * end on timeout or abort, store the result (finishRun) and only then emit the one terminal event
  * (final / aborted / error), then log the one wide line per turn.
  */
+
+import { abortableSleep } from "../shared/backoff.ts";
 import { type ChatUsage, contentText, type StreamEvent } from "../shared/chat-api.ts";
 import { isPipbotError, PipbotError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
+import { type AiAvailability, aiUnavailableError, isAiServerDown, isShuttingDown } from "./ai-wait.ts";
 import { withAttachments } from "./attachments.ts";
 import { buildContext, type ErrorKind, errorKindOf, type WireUsage, wireUsage } from "./stored-messages.ts";
 
@@ -36,6 +39,8 @@ export interface RunSettings {
   deltaWindowMs: number;
   contextBudgetChars: number;
   checkpointIntervalMs?: number;
+  /** Rides through AI server restarts (bounded wait); absent: a run fails at once. */
+  aiAvailability?: AiAvailability | undefined;
 }
 
 export type AbortCause = "rpc" | "stop" | "shutdown";
@@ -49,6 +54,8 @@ export interface ActiveRun {
   abortCause?: AbortCause;
   seq: number;
   timeoutMs: number;
+  /** 1, or more when a client retried the turn after it failed (same idempotency key). */
+  attempt: number;
   /** The session's model, when it has its own (sessions.patch). */
   model?: string | undefined;
 }
@@ -68,6 +75,15 @@ function emit(
   }
 }
 
+/**
+ * The model id as stored and shown: `provider/model`. The AI server's `start.model` is already the
+ * qualified id (`anthropic/claude-sonnet-4-5`); a bare one (other servers of the contract) gets its
+ * provider prefixed once, never twice.
+ */
+export function qualifiedModel(provider: string, model: string): string {
+  return model.startsWith(`${provider}/`) ? model : `${provider}/${model}`;
+}
+
 export async function executeRun(
   run: ActiveRun,
   s: RunSettings,
@@ -84,6 +100,7 @@ export async function executeRun(
   let model = run.model ?? s.model;
   let usage: ChatUsage | undefined;
   let deltas = 0;
+  let aiRetries = 0;
   const message = (t: string) => ({
     role: "assistant" as const,
     content: [{ type: "text" as const, text: t }],
@@ -106,36 +123,74 @@ export async function executeRun(
   let errorMessage: string | undefined;
   let errorKind: ErrorKind | undefined;
   let stopReason: string | undefined;
+  let errorCode: string | undefined;
   try {
     if (run.controller.signal.aborted) throw run.controller.signal.reason ?? new Error("aborted");
     const history = s.store.listMessages(run.sessionId, 2000);
     const messages = withAttachments(buildContext(history, run.userMessageId, s.contextBudgetChars), s.store);
-    let done: Extract<StreamEvent, { type: "done" }>["data"] | undefined;
-    for await (const ev of s.ai.stream(
-      { model: run.model ?? s.model, messages, conversationId: run.sessionId },
-      run.controller.signal,
-    )) {
-      if (ev.type === "start") {
-        model = `${ev.data.provider}/${ev.data.model}`;
-      } else if (ev.type === "delta") {
-        if (ev.data.text === "") continue;
-        text += ev.data.text;
-        pending += ev.data.text;
-        if (ttftMs === null) {
-          ttftMs = now() - t0;
-          flush();
-        } else if (!flushTimer) {
-          flushTimer = setTimeout(flush, s.deltaWindowMs);
+    type Done = Extract<StreamEvent, { type: "done" }>["data"];
+    const streamOnce = async (): Promise<Done | undefined> => {
+      let done: Done | undefined;
+      for await (const ev of s.ai.stream(
+        { model: run.model ?? s.model, messages, conversationId: run.sessionId },
+        run.controller.signal,
+      )) {
+        s.aiAvailability?.markUp();
+        if (ev.type === "start") {
+          model = qualifiedModel(ev.data.provider, ev.data.model);
+        } else if (ev.type === "delta") {
+          if (ev.data.text === "") continue;
+          text += ev.data.text;
+          pending += ev.data.text;
+          if (ttftMs === null) {
+            ttftMs = now() - t0;
+            flush();
+          } else if (!flushTimer) {
+            flushTimer = setTimeout(flush, s.deltaWindowMs);
+          }
+          const t = now();
+          if (t - lastCheckpoint >= (s.checkpointIntervalMs ?? 500)) {
+            lastCheckpoint = t;
+            s.store.saveRunPartial(run.runId, text);
+          }
+        } else if (ev.type === "done") {
+          done = ev.data;
+        } else if (ev.type === "error") {
+          throw new PipbotError(ev.data.code as never, ev.data.message, {
+            retryable: ev.data.retryable,
+          });
         }
-        const t = now();
-        if (t - lastCheckpoint >= (s.checkpointIntervalMs ?? 500)) {
-          lastCheckpoint = t;
-          s.store.saveRunPartial(run.runId, text);
+      }
+      return done;
+    };
+    // While the AI server restarts (and no text came yet), wait for it, bounded: see ai-wait.ts.
+    let done: Done | undefined;
+    let waitDeadline: number | undefined;
+    let brokenRetried = false;
+    for (;;) {
+      try {
+        done = await streamOnce();
+        break;
+      } catch (e) {
+        const avail = s.aiAvailability;
+        if (!avail || text !== "" || run.controller.signal.aborted || !isAiServerDown(e)) throw e;
+        // A failed connection or a broken stream while the AI server answers /healthz is not a
+        // restart: one more try at once, then the error. (A draining server says so: shutting_down.)
+        if (!isShuttingDown(e) && (await s.ai.health(1000)).ok) {
+          if (brokenRetried) throw e;
+          brokenRetried = true;
+          aiRetries++;
+          continue;
         }
-      } else if (ev.type === "done") {
-        done = ev.data;
-      } else if (ev.type === "error") {
-        throw new PipbotError(ev.data.code as never, ev.data.message, { retryable: ev.data.retryable });
+        waitDeadline ??= now() + avail.waitMs;
+        if (!(await avail.waitReachable(waitDeadline, run.controller.signal))) {
+          // Aborted while waiting: the abort's own reason (e.g. the run's timeout) says why.
+          const reason: unknown = run.controller.signal.reason;
+          if (run.controller.signal.aborted) throw isPipbotError(reason) ? reason : e;
+          throw aiUnavailableError(avail.waitMs);
+        }
+        await abortableSleep(Math.min(100 * 2 ** aiRetries, 1000), run.controller.signal);
+        aiRetries++;
       }
     }
     if (!done) throw new PipbotError("upstream_error", "AI server stream ended without a result");
@@ -150,10 +205,12 @@ export async function executeRun(
     if (run.abortCause === "rpc" || run.abortCause === "stop") {
       outcome = "aborted";
       stopReason = run.abortCause;
+      errorMessage = run.abortCause === "stop" ? "Stopped with /stop." : "Stopped by the user.";
     } else if (run.abortCause === "shutdown") {
       outcome = "interrupted";
-      errorMessage = "run interrupted: the gateway is shutting down";
+      errorMessage = "The gateway restarted before the reply was complete. Send the message again.";
       errorKind = "unknown";
+      errorCode = "gateway_restart";
       stopReason = "interrupted";
     } else {
       const err = isPipbotError(e)
@@ -161,7 +218,10 @@ export async function executeRun(
         : new PipbotError("internal", e instanceof Error ? e.message : String(e));
       outcome = "error";
       errorMessage = err.message || err.code;
-      errorKind = err.code === "timeout" ? "timeout" : errorKindOf(err.code, err.message);
+      // Waiting for the AI server ran out (ai-wait.ts): a timeout, retryable.
+      const aiDown = err.code === "unavailable" && err.details?.aiServer !== undefined;
+      errorKind = err.code === "timeout" || aiDown ? "timeout" : errorKindOf(err.code, err.message);
+      errorCode = err.code;
       if (err.code === "internal") s.logger.error({ err: e, runId: run.runId }, "chat run failed");
     }
   } finally {
@@ -178,6 +238,7 @@ export async function executeRun(
       ...(stopReason ? { stopReason } : {}),
       ...(errorMessage ? { errorMessage } : {}),
       ...(errorKind ? { errorKind } : {}),
+      ...(errorCode ? { errorCode } : {}),
     });
   } catch (e) {
     // Nothing of the end was written (one transaction). Never announce a final or aborted reply
@@ -220,6 +281,8 @@ export async function executeRun(
       sessionId: run.sessionId,
       model: model ?? null,
       outcome,
+      attempt: run.attempt,
+      ...(aiRetries > 0 ? { aiRetries } : {}),
       ttftMs,
       durationMs: now() - t0,
       chars: text.length,

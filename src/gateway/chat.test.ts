@@ -2,9 +2,11 @@
 import { describe, expect, test } from "bun:test";
 import { tempDir, waitFor } from "../../test/helpers/index.ts";
 import type { StreamEvent } from "../shared/chat-api.ts";
+import { PipbotError } from "../shared/errors.ts";
 import { createLogger, memoryDestination } from "../shared/log.ts";
 import { openStore } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
+import { AiAvailability } from "./ai-wait.ts";
 import { type ChatEventPayload, ChatRuns } from "./chat.ts";
 
 describe("idempotency window (ChatRuns with an injected clock)", () => {
@@ -62,6 +64,44 @@ describe("idempotency window (ChatRuns with an injected clock)", () => {
       expect(runs.send(input)).toEqual({ runId: "k1", status: "ok" });
       expect(streams).toBe(1);
       expect(store.listMessages(store.findSession("main")?.id as string)).toHaveLength(2);
+    } finally {
+      await runs.shutdown();
+      store.close();
+      dir.cleanup();
+    }
+  });
+});
+
+describe("waiting for the AI server (ChatRuns over a fake AI client)", () => {
+  test("a run whose timeout passes while it waits for the AI server ends as a timeout, not as 'unreachable'", async () => {
+    const dir = tempDir("pipbot-gw-wait-");
+    const store = openStore(dir.path);
+    const ai: AiClient = {
+      // biome-ignore lint/correctness/useYield: it fails before its first event, like a refused connection
+      async *stream() {
+        throw new PipbotError("upstream_connection", "the AI server is not reachable", {
+          retryable: true,
+          details: { aiServer: "unreachable" },
+        });
+      },
+      health: async () => ({ ok: false, error: "not reachable" }),
+    };
+    const events: ChatEventPayload[] = [];
+    const runs = new ChatRuns({
+      store,
+      ai,
+      logger: createLogger({ proc: "gateway", destination: memoryDestination(), pretty: false }),
+      emit: (p) => void events.push(p),
+      deltaWindowMs: 10,
+      contextBudgetChars: 1000,
+      runTimeoutMs: 50,
+      // Waits far longer than the run may take: the run's timeout ends it.
+      aiAvailability: new AiAvailability(ai, 60_000),
+    });
+    try {
+      runs.send({ sessionKey: "main", message: "hello", idempotencyKey: "w1" });
+      const end = await waitFor(() => events.find((e) => e.state === "error"), { what: "the run's end" });
+      expect(end).toMatchObject({ errorKind: "timeout", errorMessage: "the run took longer than 50 ms" });
     } finally {
       await runs.shutdown();
       store.close();

@@ -8,7 +8,7 @@
  * goes out, so a client reading chat.history after the event sees the same thing.
  */
 import { abortableSleep } from "../shared/backoff.ts";
-import { PipbotError } from "../shared/errors.ts";
+import { isPipbotError, PipbotError } from "../shared/errors.ts";
 import type { NewAttachment } from "../shared/store/index.ts";
 import {
   type AbortCause,
@@ -71,7 +71,11 @@ export class ChatRuns {
     return ids;
   }
 
-  /** Start a run (user message stored before this returns), or answer a duplicate. */
+  /**
+   * Start a run (user message stored before this returns), or answer a duplicate: a key whose run
+   * is running or ended final / aborted answers its status; a key whose run ended error or
+   * interrupted runs that turn again (a retry: the stored user message, not a second copy).
+   */
   send(input: {
     sessionKey: string;
     message: string;
@@ -81,7 +85,7 @@ export class ChatRuns {
     attachments?: NewAttachment[];
   }): SendResult {
     const dup = this.idem.lookup(input.idempotencyKey);
-    if (dup) return dup;
+    if (dup && dup.status !== "error") return dup;
     if (this.stopping) {
       throw new PipbotError("shutting_down", "gateway is shutting down", {
         retryable: true,
@@ -90,20 +94,37 @@ export class ChatRuns {
     }
     let sessionId: string;
     let userMessageId: string;
+    let attempt = 1;
     let model: string | undefined;
     try {
-      const session = this.o.store.getOrCreateSession(input.sessionKey);
-      sessionId = session.id;
-      model = session.model ?? this.o.model;
-      const started = this.o.store.startRun({
-        runId: input.idempotencyKey,
-        sessionId,
-        userText: input.message,
-        ...(input.attachments ? { attachments: input.attachments } : {}),
-        ...(model ? { model } : {}),
-      });
-      userMessageId = started.userMessage.id;
+      if (dup) {
+        const prior = this.o.store.getRun(input.idempotencyKey);
+        const session = this.o.store.findSession(input.sessionKey);
+        if (prior && prior.sessionId !== session?.id) {
+          throw invalidRequest("idempotencyKey belongs to a run of another session");
+        }
+        const retried = this.o.store.retryRun(input.idempotencyKey);
+        // Not retryable after all (its end could not be stored, so the store still has it running).
+        if (!retried) return dup;
+        sessionId = retried.run.sessionId;
+        userMessageId = retried.userMessage.id;
+        attempt = retried.run.attempts;
+        model = session?.model ?? this.o.model;
+      } else {
+        const session = this.o.store.getOrCreateSession(input.sessionKey);
+        sessionId = session.id;
+        model = session.model ?? this.o.model;
+        const started = this.o.store.startRun({
+          runId: input.idempotencyKey,
+          sessionId,
+          userText: input.message,
+          ...(input.attachments ? { attachments: input.attachments } : {}),
+          ...(model ? { model } : {}),
+        });
+        userMessageId = started.userMessage.id;
+      }
     } catch (e) {
+      if (isPipbotError(e)) throw e;
       this.o.logger.error({ err: e, runId: input.idempotencyKey }, "chat.send: could not store the message");
       throw new PipbotError("unavailable", "could not start the run: store unavailable", {
         retryable: true,
@@ -122,6 +143,7 @@ export class ChatRuns {
       controller: new AbortController(),
       seq: 0,
       timeoutMs,
+      attempt,
       model,
     };
     this.active.set(run.runId, run);

@@ -1,12 +1,14 @@
 /**
- * The gateway's HTTP routes (Hono): `/healthz`, `/readyz` (store, AI server, not stopping) and the
- * web chat page at `/`, the Control UI bootstrap config and avatar (control-ui-config.ts). WebSocket upgrades never reach this app (sockets.ts takes them first).
+ * The gateway's HTTP routes (Hono): `/healthz`, `/readyz` (store, AI server reachable — with the
+ * runs waiting for it —, not stopping), the web chat page at `/`, the Control UI bootstrap config
+ * and avatar (control-ui-config.ts). WebSocket upgrades never reach this app (sockets.ts takes them first).
  */
 import { Hono } from "hono";
 import { PipbotError, toPipbotError } from "../shared/errors.ts";
 import type { PipbotLogger } from "../shared/log.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
+import { type AiAvailability, aiWaitReport } from "./ai-wait.ts";
 import type { ControlUi } from "./control-ui.ts";
 import { registerControlUiConfig } from "./control-ui-config.ts";
 import { webChatHeaders, webChatPage } from "./webchat.ts";
@@ -14,9 +16,11 @@ import { webChatHeaders, webChatPage } from "./webchat.ts";
 export interface HttpRoutesDeps {
   store: Store;
   ai: AiClient;
+  aiAvailability: AiAvailability;
   logger: PipbotLogger;
   version: string;
   isStopping: () => boolean;
+  now: () => number;
   /** The OpenClaw Control UI at /control/, when configured. */
   controlUi?: ControlUi | undefined;
 }
@@ -28,8 +32,13 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Hono {
   http.get("/readyz", async (c) => {
     if (deps.isStopping()) return c.json({ ok: false, reason: "gateway is shutting down" }, 503);
     if (!store.ping()) return c.json({ ok: false, reason: "store unavailable" }, 503);
+    // Not ready while the AI server cannot be reached: chats sent meanwhile are accepted and wait
+    // for it (bounded, GATEWAY_AI_WAIT_MS); the body says how many wait and since when.
     const h = await ai.health(1000);
-    if (!h.ok) return c.json({ ok: false, reason: `AI server not ready: ${h.error}` }, 503);
+    if (h.ok) deps.aiAvailability.markUp();
+    else deps.aiAvailability.markDown();
+    const wait = aiWaitReport(deps.aiAvailability, deps.now());
+    if (!h.ok) return c.json({ ok: false, reason: `AI server not ready: ${h.error}`, ai: wait }, 503);
     return c.json({ ok: true });
   });
   // The web chat: no token needed to load it (it holds none); the browser keeps the token of the

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { PipbotError } from "../shared/errors.ts";
 import type { Store } from "../shared/store/index.ts";
 import type { AiClient } from "./ai-client.ts";
+import type { AiAvailability } from "./ai-wait.ts";
 import { parseAttachments } from "./attachments.ts";
 import type { ChatRuns } from "./chat.ts";
 import type { Connection } from "./connection.ts";
@@ -32,6 +33,7 @@ export interface MethodContext {
   startedAt: number;
   connections: () => number;
   model: string | undefined;
+  aiAvailability: AiAvailability;
   now: () => number;
   /** The AI server's models (models.list, sessions.patch model checks). */
   models: ModelCatalog;

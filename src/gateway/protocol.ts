@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { type ErrorCode, PipbotError } from "../shared/errors.ts";
+import { parseFrame, type RequestFrame, requestFrameSchema } from "../shared/gateway-frames.ts";
 
 export const PROTOCOL_MIN = 3;
 export const PROTOCOL_MAX = 4;
@@ -37,26 +38,15 @@ export interface ErrorShape {
   retryAfterMs?: number;
 }
 
-export interface RequestFrame {
-  type: "req";
-  id: string;
-  method: string;
-  params?: unknown;
-}
+export type { EventFrame, RequestFrame } from "../shared/gateway-frames.ts";
 
+/** A response as the gateway writes it (the shared frame, with the protocol's error shape). */
 export interface ResponseFrame {
   type: "res";
   id: string;
   ok: boolean;
   payload?: unknown;
   error?: ErrorShape;
-}
-
-export interface EventFrame {
-  type: "event";
-  event: string;
-  payload?: unknown;
-  seq?: number;
 }
 
 /** The protocol's error code for each of pipbot's error codes (the rest are UNAVAILABLE). */
@@ -95,24 +85,13 @@ export function errorFrame(id: string, err: PipbotError): ResponseFrame {
 export function parseRequestFrame(
   text: string,
 ): { ok: true; frame: RequestFrame } | { ok: false; reason: string; id?: string; json: boolean } {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false, reason: "not JSON", json: false };
+  const r = parseFrame(text, requestFrameSchema);
+  if (!r.ok) {
+    const id = typeof r.value?.id === "string" && r.value.id.length > 0 ? r.value.id : undefined;
+    return { ok: false, reason: r.reason, json: r.json, ...(id ? { id } : {}) };
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return { ok: false, reason: "not an object", json: true };
-  }
-  const v = value as Record<string, unknown>;
-  const id = typeof v.id === "string" && v.id.length > 0 ? v.id : undefined;
-  if (v.type !== "req") return { ok: false, reason: 'type must be "req"', json: true, ...(id ? { id } : {}) };
-  if (!id) return { ok: false, reason: "id must be a non-empty string", json: true };
-  if (typeof v.method !== "string" || v.method.length === 0) {
-    return { ok: false, reason: "method must be a non-empty string", json: true, id };
-  }
-  const frame: RequestFrame = { type: "req", id, method: v.method };
-  if (v.params !== undefined) frame.params = v.params;
+  const frame: RequestFrame = { type: "req", id: r.frame.id, method: r.frame.method };
+  if (r.frame.params !== undefined) frame.params = r.frame.params;
   return { ok: true, frame };
 }
 

@@ -3,28 +3,36 @@ import { describe, expect, test } from "bun:test";
 import type { StoredMessage } from "../shared/store/index.ts";
 import { buildContext, errorKindOf, historyPayload } from "./stored-messages.ts";
 
-function msg(id: string, role: "user" | "assistant", text: string, at: number): StoredMessage {
+function msg(
+  id: string,
+  role: "user" | "assistant",
+  text: string,
+  at: number,
+  runId: string | null = null,
+  status: StoredMessage["status"] = null,
+): StoredMessage {
   return {
     id,
     sessionId: "s",
-    runId: null,
+    runId,
     role,
-    content: [{ type: "text", text }],
+    content: text ? [{ type: "text", text }] : [],
     createdAt: at,
     model: null,
     usage: null,
-    stopReason: null,
-    status: null,
+    stopReason: status,
+    status,
+    error: status && status !== "final" ? { code: "x", message: "failed" } : null,
   };
 }
 
 describe("context", () => {
   test("queued users' messages are left out; earlier replies stored later are kept; own message last", () => {
     const h = [
-      msg("u1", "user", "first", 1),
-      msg("u2", "user", "second", 2),
-      msg("u3", "user", "third", 3),
-      msg("a1", "assistant", "reply one", 4),
+      msg("u1", "user", "first", 1, "r1"),
+      msg("u2", "user", "second", 2, "r2"),
+      msg("u3", "user", "third", 3, "r3"),
+      msg("a1", "assistant", "reply one", 4, "r1"),
     ];
     expect(buildContext(h, "u2", 1000)).toEqual([
       { role: "user", content: "first" },
@@ -33,17 +41,48 @@ describe("context", () => {
     ]);
   });
 
-  test("same-role neighbours merge; the budget drops the oldest; the result starts with a user turn", () => {
+  test("unanswered turns are left out, never merged; a retried turn's failed attempts are not sent (issue 11 finding 2)", () => {
     const h = [
-      msg("u1", "user", "aaaa", 1),
-      msg("a1", "assistant", "bbbb", 2),
-      msg("u2", "user", "cc", 3),
-      msg("u3", "user", "dd", 4),
+      msg("u1", "user", "hello", 1, "r1"),
+      msg("a1", "assistant", "", 2, "r1", "error"),
+      msg("u2", "user", "hello", 3, "r2"),
+      msg("a2", "assistant", "", 4, "r2", "interrupted"),
+      msg("u3", "user", "hello", 5, "r3"),
+      msg("a3", "assistant", "partial wor", 6, "r3", "aborted"),
+      msg("u4", "user", "again", 7, "r4"),
     ];
-    expect(buildContext(h, "u3", 1000).at(-1)).toEqual({ role: "user", content: "cc\n\ndd" });
-    expect(buildContext(h, "u3", 10)).toEqual([{ role: "user", content: "cc\n\ndd" }]);
-    // The newest message is kept even when it alone is over budget.
-    expect(buildContext(h, "u3", 1)).toEqual([{ role: "user", content: "cc\n\ndd" }]);
+    expect(buildContext(h, "u4", 1000)).toEqual([
+      { role: "user", content: "hello" },
+      { role: "assistant", content: "partial wor" },
+      { role: "user", content: "again" },
+    ]);
+    // The client retries r1 (same idempotency key) after r4 was answered: r1's user message is sent
+    // once, last; its own failed attempt is not in the context.
+    const later = [...h, msg("a4", "assistant", "sure", 8, "r4")];
+    expect(buildContext(later, "u1", 1000)).toEqual([
+      { role: "user", content: "hello" },
+      { role: "assistant", content: "partial wor" },
+      { role: "user", content: "again" },
+      { role: "assistant", content: "sure" },
+      { role: "user", content: "hello" },
+    ]);
+  });
+
+  test("the budget drops the oldest whole turns; the own message is kept even alone over budget", () => {
+    const h = [
+      msg("u1", "user", "aaaa", 1, "r1"),
+      msg("a1", "assistant", "bbbb", 2, "r1"),
+      msg("u2", "user", "cc", 3, "r2"),
+      msg("a2", "assistant", "dd", 4, "r2"),
+      msg("u3", "user", "ee", 5, "r3"),
+    ];
+    expect(buildContext(h, "u3", 1000)).toHaveLength(5);
+    expect(buildContext(h, "u3", 7)).toEqual([
+      { role: "user", content: "cc" },
+      { role: "assistant", content: "dd" },
+      { role: "user", content: "ee" },
+    ]);
+    expect(buildContext(h, "u3", 1)).toEqual([{ role: "user", content: "ee" }]);
   });
 
   test("history is trimmed oldest-first under the byte cap", () => {

@@ -5,8 +5,10 @@
  * removes it from the address bar at once, keeps it only in memory (no storage, no cookie), and
  * asks for it when the fragment has none. The page itself carries no secret, so it needs no token
  * and is served with `Cache-Control: no-store`, `Referrer-Policy: no-referrer` and a strict CSP
- * whose script nonce is new on every response.
+ * whose script nonce is new on every response; images are allowed only as `blob:` (the thumbnails of
+ * the user's own attachments). The script is webchat-script.ts.
  */
+import { webChatScript } from "./webchat-script.ts";
 
 export function webChatHeaders(nonce: string): Record<string, string> {
   return {
@@ -20,7 +22,8 @@ export function webChatHeaders(nonce: string): Record<string, string> {
       `script-src 'nonce-${nonce}'`,
       "style-src 'unsafe-inline'",
       "connect-src 'self' ws: wss:",
-      "img-src 'none'",
+      // Thumbnails of the images being attached (object URLs of the user's own files) only.
+      "img-src blob:",
       "base-uri 'none'",
       "form-action 'none'",
       "frame-ancestors 'none'",
@@ -40,8 +43,15 @@ export function webChatPage(nonce: string, version: string): string {
   :root { color-scheme: light dark; font-family: system-ui, sans-serif; }
   body { margin: 0; display: flex; flex-direction: column; height: 100vh; }
   header { padding: .5rem 1rem; border-bottom: 1px solid #8884; display: flex; gap: 1rem; align-items: center; }
-  header b { flex: 1; }
-  #status { font-size: .85rem; opacity: .8; }
+  header b { margin-right: .25rem; }
+  #status { margin-left: auto; }
+  #status, #model { font-size: .85rem; opacity: .8; }
+  #sim { font-size: .75rem; font-weight: bold; letter-spacing: .05em; padding: .1rem .4rem; border-radius: .3rem; background: #c60; color: #fff; }
+  select { font: inherit; max-width: 14rem; }
+  .thumb { display: block; max-width: 12rem; max-height: 8rem; margin-top: .3rem; border-radius: .3rem; }
+  #pending { display: flex; gap: .5rem; padding: .5rem 1rem 0; }
+  .pending { position: relative; }
+  .pending button { position: absolute; top: 0; right: 0; padding: 0 .3rem; }
   #log { flex: 1; overflow-y: auto; padding: 1rem; }
   .msg { max-width: 48rem; margin: 0 auto .75rem; white-space: pre-wrap; line-height: 1.4; }
   .msg .who { font-size: .75rem; opacity: .6; display: block; }
@@ -55,207 +65,29 @@ export function webChatPage(nonce: string, version: string): string {
 </style>
 </head>
 <body>
-<header><b>pipbot</b><span id="status">connecting…</span></header>
+<header>
+  <b>pipbot</b>
+  <select id="session" aria-label="session"></select>
+  <button id="new" type="button" title="start a new, empty session">New</button>
+  <span id="model"></span>
+  <span id="sim" hidden title="the AI server answers with the bundled simulator: no real model">SIMULATOR</span>
+  <span id="status">connecting…</span>
+</header>
 <div id="log" aria-live="polite"></div>
 <form id="auth" hidden>
   <input id="token" type="password" autocomplete="off" placeholder="gateway token (CLAWDBOT_GATEWAY_TOKEN or DATA_DIR/gateway-token)">
   <button>Connect</button>
 </form>
+<div id="pending" hidden></div>
 <form id="send">
-  <input id="text" autocomplete="off" placeholder="Message" disabled>
+  <button id="attach" type="button" title="attach an image (or paste one into the message)">Image</button>
+  <input id="file" type="file" accept="image/png,image/jpeg,image/gif,image/webp" multiple hidden>
+  <input id="text" autocomplete="off" placeholder="Message (paste an image to attach it)" disabled>
   <button id="go" disabled>Send</button>
   <button id="stop" type="button" hidden>Stop</button>
 </form>
 <script nonce="${nonce}">
-"use strict";
-(() => {
-  const VERSION = ${JSON.stringify(version)};
-  const SESSION = "main";
-  const $ = (id) => document.getElementById(id);
-  const log = $("log"), status = $("status"), text = $("text"), go = $("go"), stop = $("stop");
-  // The token: from the fragment, then only in this closure (never stored anywhere).
-  function takeToken() {
-    const t = new URLSearchParams(location.hash.slice(1)).get("token") || "";
-    if (location.hash) history.replaceState(null, "", location.pathname + location.search);
-    return t.trim();
-  }
-  let token = takeToken();
-  let ws = null, nextId = 0, retryMs = 1000, retryTimer = 0, stopped = false, current = null;
-  const pending = new Map();
-  const bubbles = new Map();
-  const uid = () => (crypto.randomUUID ? crypto.randomUUID()
-    : Date.now().toString(36) + Math.random().toString(36).slice(2));
-
-  function add(role, str, cls) {
-    const d = document.createElement("div");
-    d.className = "msg " + (cls || role);
-    const who = document.createElement("span");
-    who.className = "who";
-    who.textContent = role === "user" ? "you" : role === "assistant" ? "assistant" : "";
-    const body = document.createElement("span");
-    body.textContent = str;
-    d.append(who, body);
-    log.append(d);
-    log.scrollTop = log.scrollHeight;
-    return body;
-  }
-  const note = (str) => add("note", str, "note");
-  const textOf = (m) => (m && Array.isArray(m.content) ? m.content.map((b) => b.text || "").join("") : "");
-  function setBusy(runId) {
-    current = runId;
-    stop.hidden = !runId;
-    go.disabled = !!runId || !ws;
-  }
-
-  function request(method, params) {
-    return new Promise((resolve, reject) => {
-      if (!ws || ws.readyState !== 1) return reject(new Error("not connected"));
-      const id = "w" + ++nextId;
-      pending.set(id, { resolve, reject });
-      ws.send(JSON.stringify({ type: "req", id, method, params }));
-    });
-  }
-
-  function onChat(p) {
-    // Only this session's runs (events go to every client; "main" and "agent:main:main" are one).
-    if (!p || !p.runId || (p.sessionKey !== SESSION && p.sessionKey !== "agent:main:main")) return;
-    let b = bubbles.get(p.runId);
-    if (!b) {
-      b = add("assistant", "");
-      bubbles.set(p.runId, b);
-    }
-    const full = textOf(p.message);
-    if (p.state === "delta") b.textContent = full || b.textContent + (p.deltaText || "");
-    else {
-      if (full) b.textContent = full;
-      if (p.state === "aborted") note("[aborted]");
-      if (p.state === "error") note("[error] " + (p.errorMessage || "run failed"));
-      bubbles.delete(p.runId);
-      if (p.runId === current) setBusy(null);
-    }
-    log.scrollTop = log.scrollHeight;
-  }
-
-  async function onHello() {
-    retryMs = 1000;
-    // History first, then the input: a message typed meanwhile would be wiped by the redraw.
-    try {
-      const h = await request("chat.history", { sessionKey: SESSION, limit: 50 });
-      log.textContent = "";
-      bubbles.clear();
-      for (const m of h.messages || []) {
-        add(m.role, textOf(m));
-        if (m.stopReason === "rpc" || m.stopReason === "stop") note("[aborted]");
-        else if (m.stopReason === "interrupted") note("[interrupted]");
-      }
-    } catch (e) {
-      note("could not load history: " + e.message);
-    }
-    status.textContent = "connected";
-    text.disabled = false;
-    setBusy(null);
-    text.focus();
-  }
-
-  function askToken(why) {
-    status.textContent = why;
-    $("auth").hidden = false;
-    $("token").focus();
-  }
-
-  function connect() {
-    clearTimeout(retryTimer);
-    if (!token) return askToken("token needed");
-    $("auth").hidden = true;
-    status.textContent = "connecting…";
-    const sock = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/");
-    ws = sock;
-    let authFailed = false;
-    sock.onmessage = (ev) => {
-      let f;
-      try { f = JSON.parse(ev.data); } catch { return; }
-      if (f.type === "event" && f.event === "connect.challenge") {
-        request("connect", {
-          minProtocol: 4, maxProtocol: 4,
-          client: { id: "pipbot-webchat", version: VERSION, platform: "web", mode: "webchat" },
-          role: "operator", scopes: ["operator.admin"], auth: { token },
-        }).then(onHello, (e) => {
-          // Only the gateway's answer refuses; a socket closed meanwhile just reconnects.
-          if (!e.refused) return;
-          authFailed = true;
-          const code = e.details && e.details.code;
-          status.textContent = (code && String(code).startsWith("AUTH_") ? "token rejected: " : "not connected: ")
-            + e.message + (code ? " [" + code + "]" : "");
-          if (code && String(code).startsWith("AUTH_")) token = "";
-        });
-      } else if (f.type === "event" && f.event === "chat") onChat(f.payload);
-      else if (f.type === "event" && f.event === "shutdown") note("gateway restarting…");
-      else if (f.type === "res") {
-        const p = pending.get(f.id);
-        if (!p) return;
-        pending.delete(f.id);
-        if (f.ok) p.resolve(f.payload);
-        else {
-          const e = new Error((f.error && f.error.message) || "request failed");
-          e.details = f.error && f.error.details;
-          e.refused = true;
-          p.reject(e);
-        }
-      }
-    };
-    sock.onclose = (ev) => {
-      if (ws === sock) ws = null;
-      for (const p of pending.values()) p.reject(new Error("connection closed"));
-      pending.clear();
-      text.disabled = true;
-      setBusy(null);
-      if (stopped) return;
-      // Refused (the reason stays in the status line): no reconnect; a rejected token is asked for.
-      if (authFailed) {
-        if (!token) askToken(status.textContent);
-        return;
-      }
-      status.textContent = "disconnected (" + ev.code + "); retrying…";
-      retryTimer = setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, 15000);
-    };
-  }
-
-  // The link opened again in this tab (only the fragment changes: no reload).
-  addEventListener("hashchange", () => {
-    const t = takeToken();
-    if (!t) return;
-    token = t;
-    if (!ws) connect();
-  });
-  $("auth").addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    token = $("token").value.trim();
-    $("token").value = "";
-    connect();
-  });
-  $("send").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const msg = text.value.trim();
-    if (!msg || current) return;
-    text.value = "";
-    add("user", msg);
-    const runId = uid();
-    setBusy(runId);
-    try {
-      await request("chat.send", { sessionKey: SESSION, message: msg, idempotencyKey: runId });
-    } catch (e) {
-      note("[error] " + e.message);
-      setBusy(null);
-    }
-  });
-  stop.addEventListener("click", () => {
-    if (current) request("chat.abort", { sessionKey: SESSION, runId: current }).catch(() => {});
-  });
-  addEventListener("pagehide", () => { stopped = true; if (ws) ws.close(1000); });
-  connect();
-})();
-</script>
+${webChatScript(version)}</script>
 </body>
 </html>
 `;

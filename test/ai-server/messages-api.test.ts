@@ -194,3 +194,20 @@ test("proxy-v1: /v1/messages and a tool call on /v1 go through the Convex proxy 
     await proxy.stop();
   }
 });
+
+test("a bare model id on /v1/messages is an Anthropic model, whatever the default model's provider", async () => {
+  const { startTestAiServer } = await import("./harness.ts");
+  const server = await startTestAiServer(s.sim, { defaultModel: "openai/sim" });
+  try {
+    const c = new Anthropic({ apiKey: "unused-token-0000", baseURL: server.url, maxRetries: 0 });
+    const m = await c.messages.create({
+      model: "claude-sim",
+      max_tokens: 50,
+      messages: [{ role: "user", content: "hi" }],
+    });
+    expect((m.content[0] as Anthropic.TextBlock).text).toStartWith("You said: hi.");
+    expect(s.sim.requests.map((r) => r.provider)).toEqual(["anthropic"]);
+  } finally {
+    await server.stop();
+  }
+});

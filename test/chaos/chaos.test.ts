@@ -41,8 +41,8 @@ test(`chaos (seed ${seed}): kills at random moments under chat load lose nothing
   expect(report.violations.filter((v) => !v.includes(HISTORY))).toEqual([]);
 });
 
-// Issue 11 finding 1 (a failed turn stored as an assistant entry with its reason) is i11b's fix:
-// until it is merged, the failed turns of this run show no assistant entry and this test is red.
+// Issue 11 finding 1: a failed turn is stored as an assistant entry with its reason, so every
+// accepted send shows in chat.history (before that fix the failed turns had no entry: red).
 test(`chaos (seed ${seed}): every accepted send is visible in chat.history (its message, then the reply or a failed-turn entry)`, () => {
   expect(report.violations.filter((v) => v.includes(HISTORY))).toEqual([]);
 });

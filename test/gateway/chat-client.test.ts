@@ -130,6 +130,11 @@ test("interactive: shows history, streams a reply per line, exits 0 at end of in
     childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
   );
   expect(await seed.exited).toBe(0);
+  const failed = spawnPipbot(
+    ["chat", "--url", t.wsUrl, "--session", "inter", "[http500] this one fails"],
+    childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
+  );
+  expect(await failed.exited).toBe(1);
   const proc = Bun.spawn(["bun", CLI, "chat", "--url", t.wsUrl, "--session", "inter"], {
     cwd: ROOT,
     env: childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
@@ -145,6 +150,8 @@ test("interactive: shows history, streams a reply per line, exits 0 at end of in
   await waitFor(() => out.includes("connected to session inter"), { what: "interactive banner" });
   expect(out).toContain("you: earlier message");
   expect(out).toContain("assistant: You said: earlier message.");
+  // The failed turn is in the history, marked, not as the assistant's words (issue 11 finding 1).
+  expect(out).toContain("you: [http500] this one fails\n[⚠ Reply failed: boom]\n");
   proc.stdin.write("second question\n");
   proc.stdin.flush();
   await waitFor(() => out.includes("You said: second question. w1 w2 w3 w4 w5"), { what: "streamed reply" });
@@ -157,5 +164,103 @@ test("interactive: shows history, streams a reply per line, exits 0 at end of in
     "assistant",
     "user",
     "assistant",
+    "user",
+    "assistant",
   ]);
 });
+
+/** `pipbot chat` interactive with piped stdin and its stdout and stderr kept apart. */
+function interactiveChat(args: string[]) {
+  const proc = Bun.spawn(["bun", CLI, "chat", ...args], {
+    cwd: ROOT,
+    env: childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const io = { out: "", err: "" };
+  const pump = async (s: ReadableStream<Uint8Array>, k: "out" | "err") => {
+    const dec = new TextDecoder();
+    for await (const chunk of s) io[k] += dec.decode(chunk, { stream: true });
+  };
+  const pumps = Promise.all([
+    pump(proc.stdout as ReadableStream<Uint8Array>, "out"),
+    pump(proc.stderr as ReadableStream<Uint8Array>, "err"),
+  ]);
+  const send = (line: string) => {
+    proc.stdin.write(`${line}\n`);
+    proc.stdin.flush();
+  };
+  return { proc, io, pumps, send };
+}
+
+async function restartableGateway() {
+  const dir = tempDir("pipbot-chat-restart-");
+  const port = await freePort();
+  const env = childEnv({
+    GATEWAY_PORT: String(port),
+    DATA_DIR: dir.path,
+    AI_URL: ai.url,
+    CLAWDBOT_GATEWAY_TOKEN: TOKEN,
+    SYNC_STATUS_PORT: String(await freePort()),
+  });
+  return { dir, port, start: (what?: string) => spawnGateway(env, port, what) };
+}
+
+test("interactive: the gateway restarts → 'reconnecting…' on stderr, a line typed meanwhile is sent once reconnected (issue 11 finding 9)", async () => {
+  const g = await restartableGateway();
+  let gw = await g.start();
+  const chat = interactiveChat(["--url", `ws://127.0.0.1:${g.port}`, "--session", "restart"]);
+  try {
+    await waitFor(() => chat.io.out.includes("connected to session restart"), { what: "interactive banner" });
+    chat.send("before the restart");
+    await waitFor(() => chat.io.out.includes("You said: before the restart. w1 w2 w3 w4 w5"), {
+      what: "reply 1",
+    });
+
+    gw.kill("SIGTERM");
+    expect(await gw.exited).toBe(0);
+    await waitFor(() => chat.io.err.includes("reconnecting"), { what: "'reconnecting…' on stderr" });
+    expect(chat.io.err).toContain(
+      "pipbot chat: connection lost (1012 service restart); reconnecting to ws://",
+    );
+    // Typed while the gateway is down: nothing is printed as the assistant's, the line waits.
+    chat.send("during the restart");
+    gw = await g.start("gateway restarted");
+    await waitFor(() => chat.io.err.includes("pipbot chat: reconnected"), { what: "reconnected" });
+    await waitFor(() => chat.io.out.includes("You said: during the restart. w1 w2 w3 w4 w5"), {
+      what: "the reply to the line typed while disconnected",
+    });
+    chat.proc.stdin.end();
+    expect(await chat.proc.exited).toBe(0);
+    await chat.pumps;
+    expect(chat.io.out).not.toContain("not connected");
+    expect(chat.io.out).not.toMatch(/assistant: (\n|$|pipbot|connection)/);
+    expect(chat.io.out.match(/assistant: /g)).toHaveLength(2);
+  } finally {
+    chat.proc.kill("SIGKILL");
+    gw.kill("SIGKILL");
+    await gw.exited;
+    g.dir.cleanup();
+  }
+}, 60_000);
+
+test("interactive: the gateway does not come back → exit 3 after --reconnect-ms, the reason on stderr", async () => {
+  const g = await restartableGateway();
+  const gw = await g.start();
+  const chat = interactiveChat(["--url", `ws://127.0.0.1:${g.port}`, "--reconnect-ms", "1500"]);
+  try {
+    await waitFor(() => chat.io.out.includes("connected to session main"), { what: "interactive banner" });
+    gw.kill("SIGKILL");
+    await gw.exited;
+    // Idle at the prompt, stdin still open: it gives up on its own.
+    expect(await chat.proc.exited).toBe(3);
+    await chat.pumps;
+    expect(chat.io.err).toContain("reconnecting");
+    expect(chat.io.err).toMatch(/pipbot chat: could not reconnect to ws:\/\/127\.0\.0\.1:\d+ within 2 s/);
+    expect(chat.io.out).not.toContain("assistant:");
+  } finally {
+    chat.proc.kill("SIGKILL");
+    g.dir.cleanup();
+  }
+}, 30_000);

@@ -25,9 +25,9 @@ function tmux(...args: string[]): string {
 }
 
 /** Start `pipbot chat` in a fresh tmux session; the shell prints EXIT:<code> when it ends. */
-function startChat(session: string): string {
+function startChat(session: string, url = t.wsUrl): string {
   const name = `chat${++pane}`;
-  const cmd = `cd ${ROOT} && CLAWDBOT_GATEWAY_TOKEN=${TOKEN} bun ${CLI} chat --url ${t.wsUrl} --session ${session}; echo EXIT:$?; sleep 600`;
+  const cmd = `cd ${ROOT} && CLAWDBOT_GATEWAY_TOKEN=${TOKEN} bun ${CLI} chat --url ${url} --session ${session}; echo EXIT:$?; sleep 600`;
   sessions.push(name);
   tmux("new-session", "-d", "-s", name, "-x", "160", "-y", "50", "sh", "-c", cmd);
   return name;
@@ -40,7 +40,7 @@ const screen = (name: string) => tmux("capture-pane", "-p", "-J", "-S", "-200", 
  * the banner alone can reach the terminal in cooked mode and be lost (a Ctrl-D then never quit).
  */
 const promptAfterBanner = (session: string) => (s: string) =>
-  new RegExp(`connected to session ${session}[^\\n]*\\n>`).test(s);
+  new RegExp(`connected to session ${session}[^\\n]*\\n(?:Ctrl-C aborts[^\\n]*\\n)?>`).test(s);
 
 async function waitScreen(name: string, what: string, cond: (s: string) => boolean, timeoutMs = 15_000) {
   try {
@@ -134,6 +134,55 @@ describe.skipIf(!HAVE_TMUX)("pipbot chat on a terminal", () => {
     keys(d, "C-d");
     await waitScreen(d, "exit", (s) => s.includes("EXIT:"));
     expect(screen(d)).toContain("EXIT:0");
+  }, 60_000);
+  test("slash commands: the model and SIMULATOR shown, /new starts an empty session, /sessions lists and switches back", async () => {
+    const g = await startTestGateway({ aiUrl: ai.url, settings: { AI_DEFAULT_MODEL: "anthropic/fake" } });
+    try {
+      const w = startChat("pty-c", g.wsUrl);
+      // The fake AI server's /healthz says simulator:true, like the bundled simulator's.
+      await waitScreen(w, "the banner with the model", (s) =>
+        s.includes("connected to session pty-c; model: anthropic/fake — SIMULATOR"),
+      );
+      keys(w, "first in c", "Enter");
+      await waitScreen(w, "reply 1", (s) => s.includes("You said: first in c. w1 w2 w3 w4 w5"));
+
+      keys(w, "/new", "Enter");
+      const fresh = await waitFor(
+        () =>
+          /connected to session (?!pty-c)(\S+);/.exec(screen(w).split("You said: first in c")[1] ?? "")?.[1],
+        { what: "a new session" },
+      );
+      keys(w, "in the new one", "Enter");
+      await waitScreen(w, "reply 2", (s) => s.includes("You said: in the new one. w1 w2 w3 w4 w5"));
+      const stored = g.store.findSession(fresh);
+      expect(stored).toBeTruthy();
+      expect(g.store.listMessages(stored?.id as string).map((m) => m.role)).toEqual(["user", "assistant"]);
+      // The new session's context is its own: only its message was sent.
+      expect(ai.requests.at(-1)?.body.messages).toEqual([{ role: "user", content: "in the new one" }]);
+
+      keys(w, "/sessions", "Enter");
+      await waitScreen(
+        w,
+        "the list",
+        (s) => new RegExp(`\\* \\d+\\. ${fresh}`).test(s) && / {2}\d+\. pty-c/.test(s),
+      );
+      keys(w, "/sessions pty-c", "Enter");
+      await waitScreen(w, "back in pty-c", (s) =>
+        /-- last 2 message\(s\) of session pty-c --\nyou: first in c/.test(s),
+      );
+      keys(w, "/model", "Enter");
+      await waitScreen(w, "/model", (s) =>
+        (s.split("> /model").at(-1) ?? "").includes("model: anthropic/fake — SIMULATOR"),
+      );
+      keys(w, "/bogus", "Enter");
+      await waitScreen(w, "unknown command", (s) => s.includes("unknown command /bogus; /help lists them"));
+      keys(w, "C-d");
+      await waitScreen(w, "exit", (s) => s.includes("EXIT:"));
+      expect(screen(w)).toContain("EXIT:0");
+      expect(screen(w)).not.toContain("assistant: pipbot");
+    } finally {
+      await g.stop();
+    }
   }, 60_000);
 });
 

@@ -3,6 +3,7 @@
  * contract: acks, streaming order, storage, idempotency, aborts, errors, ordering per session.
  */
 import { afterEach, describe, expect, test } from "bun:test";
+import { historyPayload } from "../../src/gateway/stored-messages.ts";
 import { waitFor } from "../helpers/index.ts";
 import { gatewayHarness, type RawClient, validate } from "./helpers.ts";
 
@@ -191,6 +192,119 @@ describe("chat.send", () => {
     });
     await c.call("chat.send", { sessionKey: "main", message: "[http500]", idempotencyKey: "h5-1" });
     expect(await c.terminal("h5-1")).toMatchObject({ state: "error", errorMessage: "boom" });
+  });
+
+  test("every accepted send ends visibly in chat.history after a reload: final, error (with and without text), aborted, interrupted", async () => {
+    // Issue 11 finding 1: a run that failed before any text left no trace in history, and a run that
+    // failed after partial text looked complete.
+    const { t, c } = await setup();
+    const send = async (message: string, key: string) => {
+      await c.call("chat.send", { sessionKey: "main", message, idempotencyKey: key });
+      return c.terminal(key);
+    };
+    expect((await send("fine", "v-final")).state).toBe("final");
+    expect((await send("[http500] no text", "v-err0")).state).toBe("error");
+    expect((await send("[error_after:2] some text", "v-err1")).state).toBe("error");
+    await c.call("chat.send", { sessionKey: "main", message: "[slow] stop me", idempotencyKey: "v-ab" });
+    await waitFor(() => c.chat("v-ab").some((p) => p.state === "delta"), { what: "a delta of v-ab" }).catch(
+      (e) => {
+        console.log(
+          JSON.stringify(h.ai.requests.map((r) => r.body.messages)),
+          JSON.stringify(c.chat("v-ab")),
+        );
+        throw e;
+      },
+    );
+    await c.call("chat.abort", { sessionKey: "main", runId: "v-ab" });
+    expect((await c.terminal("v-ab")).state).toBe("aborted");
+    // A reload: a new connection reads the history.
+    const c2 = await h.connect();
+    seen.push(c2);
+    type Wire = {
+      role: string;
+      content: { type: string; text: string }[];
+      stopReason?: string;
+      errorMessage?: string;
+      errorKind?: string;
+    };
+    const history = async () =>
+      ((await c2.call("chat.history", { sessionKey: "main" })).payload as { messages: Wire[] }).messages;
+    const msgs = await history();
+    const replies = msgs.filter((m) => m.role === "assistant");
+    expect(msgs.map((m) => m.role)).toEqual(Array(4).fill(["user", "assistant"]).flat());
+    expect(replies.map((m) => m.stopReason)).toEqual(["end_turn", "error", "error", "aborted"]);
+    expect(replies[0]?.errorMessage).toBeUndefined();
+    // No text: the notice is the only block. Partial text: kept, then the notice (always last).
+    expect(replies[1]?.content).toEqual([{ type: "text", text: "⚠ Reply failed: boom" }]);
+    expect(replies[1]).toMatchObject({ errorMessage: "boom", errorKind: "unknown" });
+    expect(replies[2]?.content[0]?.text).toBe("You said: [error_after:2] some text. w1");
+    expect(replies[2]?.content.at(-1)?.text).toBe("⚠ Reply failed: provider failed mid-stream");
+    expect(replies[3]?.content[0]?.text).toStartWith("You said: [slow] stop me.");
+    expect(replies[3]?.content.at(-1)?.text).toBe("⏹ Stopped by the user.");
+
+    // Interrupted: the gateway stops mid-reply (graceful); the run is stored as interrupted.
+    await c.call("chat.send", {
+      sessionKey: "main",
+      message: "[slow] cut by a stop",
+      idempotencyKey: "v-int",
+    });
+    await waitFor(() => c.chat("v-int").some((p) => p.state === "delta"), { what: "a delta of v-int" });
+    await t.gw.stop();
+    expect((await c.terminal("v-int")).state).toBe("error");
+    expect(t.store.getRun("v-int")?.state).toBe("interrupted");
+    const last = historyPayload(t.store.listMessages(t.store.findSession("main")?.id as string), 1e6).at(-1);
+    expect(last?.stopReason).toBe("interrupted");
+    expect(last?.content[0]?.text).toStartWith("You said: [slow] cut by a stop.");
+    expect(last?.content.at(-1)?.text).toBe(
+      "⚠ Reply interrupted: The gateway restarted before the reply was complete. Send the message again.",
+    );
+  }, 20_000);
+
+  test("a failed turn is never merged into the next prompt; a retry with the same key sends it again, once (issue 11 finding 2)", async () => {
+    const { t, c, ai } = await setup();
+    const before = ai.requests.length;
+    await c.call("chat.send", { sessionKey: "main", message: "[fail_first] hello", idempotencyKey: "f2-a" });
+    expect((await c.terminal("f2-a")).state).toBe("error");
+    await c.call("chat.send", { sessionKey: "main", message: "next", idempotencyKey: "f2-b" });
+    expect((await c.terminal("f2-b")).state).toBe("final");
+    // The unanswered turn is left out, not merged into "next".
+    expect(ai.requests[before + 1]?.body.messages).toEqual([{ role: "user", content: "next" }]);
+    // The client retries the failed turn with its key: it runs again, with the stored message once, last.
+    const retry = await c.call("chat.send", {
+      sessionKey: "main",
+      message: "[fail_first] hello",
+      idempotencyKey: "f2-a",
+    });
+    expect(retry.payload).toEqual({ runId: "f2-a", status: "started" });
+    await waitFor(() => c.chat("f2-a").find((p) => p.state === "final"), { what: "the retry's final" });
+    expect(ai.requests[before + 2]?.body.messages).toEqual([
+      { role: "user", content: "next" },
+      { role: "assistant", content: "You said: next. w1 w2 w3 w4 w5" },
+      { role: "user", content: "[fail_first] hello" },
+    ]);
+    expect(t.store.getRun("f2-a")).toMatchObject({ state: "final", attempts: 2 });
+    // Once answered, the key is a plain duplicate again: no third run.
+    expect((await c.chat("f2-a").length) > 0).toBe(true);
+    expect(
+      (await c.call("chat.send", { sessionKey: "main", message: "x", idempotencyKey: "f2-a" })).payload,
+    ).toEqual({ runId: "f2-a", status: "ok" });
+    expect(ai.requests.length - before).toBe(3);
+    // History: each user message once; the failed attempt stays visible before its retry's reply.
+    const hist = (await c.call("chat.history", { sessionKey: "main" })).payload as {
+      messages: { role: string; stopReason?: string }[];
+    };
+    expect(hist.messages.map((m) => `${m.role}:${m.stopReason ?? ""}`)).toEqual([
+      "user:",
+      "assistant:error",
+      "user:",
+      "assistant:end_turn",
+      "assistant:end_turn",
+    ]);
+    // A retry under another session's key is refused.
+    await c.call("chat.send", { sessionKey: "main", message: "[http500] z", idempotencyKey: "f2-c" });
+    await c.terminal("f2-c");
+    const other = await c.call("chat.send", { sessionKey: "other", message: "z", idempotencyKey: "f2-c" });
+    expect(other.ok).toBe(false);
   });
 
   test("runs of one session are serialised in arrival order; other sessions run concurrently", async () => {

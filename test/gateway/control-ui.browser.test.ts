@@ -6,7 +6,8 @@
  * streams to `final`, a reload shows the conversation, Stop aborts and keeps the partial reply,
  * an image attached in the composer reaches the AI server as an image part (asserted on the wire
  * the AI server receives: a recording /chat server, since the AI server on main does not carry
- * image parts to providers yet), and the page throws no error.
+ * image parts to providers yet), the sidebar lists a labelled session whose history opens and
+ * takes the next message, and the page throws no error.
  *
  * Chromium missing → the tests FAIL (.ci/run installs it). Locally, `PIPBOT_SKIP_BROWSER=1` skips
  * them (never under CI=true).
@@ -298,5 +299,37 @@ describe.skipIf(SKIP)("OpenClaw Control UI 2026.9 in headless Chromium (real gat
     } finally {
       await ai.stop();
     }
+  }, 90_000);
+
+  test("the sidebar lists a labelled session; opening it shows its history and a message goes to it", async () => {
+    const t = await gateway("anthropic/sim@tokens=10,rate=0");
+    t.store.patchSession("agent:main:work", { label: "Work stuff" });
+    const work = t.store.findSession("agent:main:work");
+    t.store.startRun({ runId: "w-0", sessionId: work?.id as string, userText: "plan the week" });
+    t.store.finishRun("w-0", { state: "final", text: "Here is the plan for the week." });
+    const w = await watchedPage();
+    await openChat(w, t);
+    await w.page.getByText("Work stuff", { exact: true }).first().click();
+    await w.page.getByText("Here is the plan for the week.", { exact: true }).first().waitFor();
+    await waitFor(
+      () => w.sent.some((f) => f.method === "chat.startup" && f.params?.sessionKey === "agent:main:work"),
+      { timeoutMs: DEADLINE_MS, what: "chat.startup of the work session" },
+    );
+    const runId = await send(w, "and tomorrow?");
+    expect(
+      w.sent.find((f) => f.method === "chat.send" && f.params?.idempotencyKey === runId)?.params?.sessionKey,
+    ).toBe("agent:main:work");
+    await waitFor(() => chatEvents(w, runId).some((f) => f.payload?.state === "final"), {
+      timeoutMs: DEADLINE_MS,
+      what: "the final chat event",
+    });
+    expect(t.store.listMessages(work?.id as string).map((m) => m.content[0]?.text)).toEqual([
+      "plan the week",
+      "Here is the plan for the week.",
+      "and tomorrow?",
+      expect.stringContaining("You said: and tomorrow?"),
+    ]);
+    expect(t.store.findSession("agent:main:main")).toBeNull();
+    expect(w.pageErrors).toEqual([]);
   }, 90_000);
 });

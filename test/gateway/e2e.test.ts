@@ -74,8 +74,15 @@ describe("gateway + real AI server + upstream simulator", () => {
     expect(run?.state).toBe("final");
     const msgs = t.store.listMessages(run?.sessionId as string);
     expect(msgs.at(-1)?.content[0]?.text).toBe(finText);
-    expect(msgs.at(-1)?.model).toContain("sim");
     expect(msgs.at(-1)?.usage?.outputTokens).toBeGreaterThan(0);
+    // The model name is stored once qualified, never `anthropic/anthropic/…` (issue 11 finding 8):
+    // in the message, in chat.history and in the turn's log line.
+    expect(msgs.at(-1)?.model).toMatch(/^anthropic\/sim(@|$)/);
+    const h = await c.call("chat.history", { sessionKey: "main" });
+    const hist = (h.payload as { messages: { model?: string }[] }).messages;
+    expect(hist.at(-1)?.model).toBe(msgs.at(-1)?.model as string);
+    const turn = t.logs.records().find((r) => r.msg === "chat turn" && r.runId === "e2e-1");
+    expect(turn?.model).toBe(msgs.at(-1)?.model as string);
   });
 
   test("chat.abort mid-stream stores the partial and cancels the upstream request", async () => {
@@ -192,7 +199,21 @@ describe("gateway + real AI server + upstream simulator", () => {
         message: "crash during me",
         idempotencyKey: "e2e-crash",
       });
-      expect(again.payload).toEqual({ runId: "e2e-crash", status: "error" });
+      // The client's retry of the interrupted turn (same key) runs it again, with its stored message.
+      expect(again.payload).toEqual({ runId: "e2e-crash", status: "started" });
+      await waitFor(() => c2.chat("e2e-crash").some((p) => p.state === "delta"), {
+        what: "the retry streams",
+      });
+      await c2.call("chat.abort", { sessionKey: "main", runId: "e2e-crash" });
+      expect((await c2.terminal("e2e-crash")).state).toBe("aborted");
+      const after = (await c2.call("chat.history", { sessionKey: "main" })).payload as {
+        messages: { role: string; stopReason?: string }[];
+      };
+      expect(after.messages.map((m) => `${m.role}:${m.stopReason ?? ""}`)).toEqual([
+        "user:",
+        "assistant:interrupted",
+        "assistant:aborted",
+      ]);
       expect(gw2.records().some((r) => r.event === "runs_interrupted")).toBe(true);
       gw2.kill("SIGTERM");
       expect(await gw2.exited).toBe(0);

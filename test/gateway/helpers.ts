@@ -60,11 +60,13 @@ export interface FakeAiRequest {
  * A `/chat` SSE server. The reply is `You said: <last user text>.` followed by `words` filler
  * words, one per delta, `delayMs` apart. Behaviour switches ride in the last user message:
  * `[error_after:N]` (in-stream error event), `[cut_after:N]` (connection dropped), `[slow]`
- * (200 words, 20 ms apart), `[http500]`, `[ratelimit]`, `[hold]` (after the first delta the stream
+ * (200 words, 20 ms apart), `[http500]`, `[fail_first]` (HTTP 502 the first time this exact text
+ * is the last user message, a normal reply after), `[ratelimit]`, `[hold]` (after the first delta the stream
  * waits until the test calls `release()`).
  */
 export async function startFakeAi(opts: { words?: number; delayMs?: number } = {}) {
   const requests: FakeAiRequest[] = [];
+  const failedOnce = new Set<string>();
   let gate = Promise.withResolvers<void>();
   const enc = new TextEncoder();
   const server = Bun.serve({
@@ -90,7 +92,9 @@ export async function startFakeAi(opts: { words?: number; delayMs?: number } = {
         typeof lastContent === "string"
           ? lastContent
           : lastContent.map((p) => (p.type === "text" ? String(p.text) : "")).join("");
-      if (last.includes("[http500]")) {
+      const failFirst = last.includes("[fail_first]") && !failedOnce.has(last);
+      if (failFirst) failedOnce.add(last);
+      if (last.includes("[http500]") || failFirst) {
         rec.done = true;
         return Response.json(
           { error: { code: "upstream_error", message: "boom", retryable: true } },
@@ -116,7 +120,10 @@ export async function startFakeAi(opts: { words?: number; delayMs?: number } = {
         async start(controller) {
           const send = (s: string) => controller.enqueue(enc.encode(s));
           send(
-            formatStreamEvent({ type: "start", data: { id: "r1", provider: "anthropic", model: "fake" } }),
+            formatStreamEvent({
+              type: "start",
+              data: { id: "r1", provider: "anthropic", model: "anthropic/fake" },
+            }),
           );
           let text = "";
           for (let i = 0; i < chunks.length; i++) {

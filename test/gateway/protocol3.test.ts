@@ -183,6 +183,22 @@ test("protocol 3: strict frames through connect, chat, history and abort", async
   expect(err.errorMessage).toBe("provider failed mid-stream");
   expect("errorKind" in err).toBe(false);
 
+  // History shows how those turns ended, in content blocks (issue 11 finding 1), strictly valid.
+  const ended = (await c.call("chat.history", { sessionKey: "main" })).payload as { messages: Obj[] };
+  const tail = ended.messages.slice(-4) as {
+    role: string;
+    stopReason?: string;
+    content: { text: string }[];
+  }[];
+  expect(tail.map((m) => `${m.role}:${m.stopReason ?? ""}`)).toEqual([
+    "user:",
+    "assistant:aborted",
+    "user:",
+    "assistant:error",
+  ]);
+  expect(tail[1]?.content.at(-1)?.text).toBe("⏹ Stopped by the user.");
+  expect(tail[3]?.content.at(-1)?.text).toBe("⚠ Reply failed: provider failed mid-stream");
+
   expect(c.invalid).toEqual([]);
   const seqs = c.frames.filter((f) => f.type === "event" && f.seq !== undefined).map((f) => f.seq);
   expect(seqs).toEqual(seqs.map((_, i) => i + 1));

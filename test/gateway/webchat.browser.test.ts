@@ -25,6 +25,7 @@ import {
 
 // The page's globals, as far as the functions run in Chromium use them (the tsconfig has no DOM lib).
 interface PageElement {
+  dispatchEvent(e: unknown): boolean;
   textContent: string | null;
   hidden: boolean;
   disabled: boolean;
@@ -34,17 +35,31 @@ interface PageElement {
 declare const document: {
   getElementById(id: string): PageElement; // the page's own ids: always there
   querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): { length: number };
   createElement(tag: string): PageElement;
   addEventListener(type: string, f: (e: { violatedDirective: string; blockedURI: string }) => void): void;
   body: PageElement;
   cookie: string;
 };
 declare const location: { hash: string; href: string };
+declare function atob(s: string): string;
+declare class DataTransfer {
+  items: { add(f: unknown): void };
+}
+declare class File {
+  constructor(parts: unknown[], name: string, opts: { type: string });
+}
+declare class ClipboardEvent {
+  constructor(type: string, init: { clipboardData: DataTransfer; bubbles: boolean });
+}
 declare const history: { state: unknown };
 declare const localStorage: Record<string, string>;
 declare const sessionStorage: Record<string, string>;
 
 const CHROMIUM = process.env.PIPBOT_CHROMIUM || "/usr/bin/chromium";
+/** A 1×1 PNG. */
+const PNG_1X1 =
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 const SKIP = process.env.PIPBOT_SKIP_BROWSER === "1" && !process.env.CI;
 const AI_SERVER_TOKEN = "browser-ai-server-token-0123456789";
 /** Deadline of every DOM condition (the whole stack is local; generous for a loaded 2-core CI). */
@@ -242,12 +257,18 @@ describe.skipIf(SKIP)("web chat in headless Chromium (real gateway + AI server +
       messages: { role: string; content: { text: string }[]; stopReason?: string }[];
     };
     expect(h.messages.map((m) => m.role)).toEqual(["user", "assistant"]);
-    const kept = h.messages[1]?.content.map((b) => b.text).join("") ?? "";
+    // The partial text, then the gateway's notice as the last block (issue 11 finding 1).
+    const kept =
+      h.messages[1]?.content
+        .slice(0, -1)
+        .map((b) => b.text)
+        .join("") ?? "";
+    expect(h.messages[1]?.content.at(-1)?.text).toBe("⏹ Stopped by the user.");
     expect(kept).toStartWith("You said: a long story please.");
     expect(kept).not.toContain(" w399");
     // The page shows what was stored (the abort's final payload carries the partial text).
     expect(shown).toBe(kept);
-    expect(h.messages[1]?.stopReason).toBe("rpc"); // aborted by chat.abort
+    expect(h.messages[1]?.stopReason).toBe("aborted");
     const runId = sent.find((f) => f.method === "chat.send")?.params?.idempotencyKey as string;
     expect(sent.find((f) => f.method === "chat.abort")?.params).toEqual({ sessionKey: "main", runId });
     const run = t.store.getRun(runId);
@@ -258,13 +279,91 @@ describe.skipIf(SKIP)("web chat in headless Chromium (real gateway + AI server +
     await page.goto("about:blank");
     await page.goto(`${t.httpUrl}/#token=${TOKEN}`);
     await waitConnected(page);
-    await page.locator("#log .note").filter({ hasText: "[aborted]" }).waitFor();
+    await page.locator("#log .note").filter({ hasText: "⏹ Stopped by the user." }).waitFor();
     expect(await assistantTexts(page)).toEqual([kept]);
 
     // The page can chat again after the abort.
     await page.locator("#text").fill("next");
     await page.keyboard.press("Enter");
     await page.locator("#log .msg.assistant").nth(1).waitFor();
+    expect(problems).toEqual([]);
+  }, 60_000);
+
+  test("sessions (list, New, switch), the model and SIMULATOR shown, images attached by picker and paste (issue 9 item 7)", async () => {
+    const t = await gateway("anthropic/sim@tokens=5");
+    const { page, problems, sent } = await watchedPage();
+    await page.goto(`${t.httpUrl}/#token=${TOKEN}`);
+    await waitConnected(page);
+    // The model that answers, and the simulator badge (the AI server's /healthz says simulator).
+    await page.locator("#model").filter({ hasText: "model: anthropic/sim@tokens=5" }).waitFor();
+    await page.locator("#sim").filter({ hasText: "SIMULATOR" }).waitFor({ state: "visible" });
+
+    await page.locator("#text").fill("in main");
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(
+      () => document.getElementById("stop").hidden && !document.getElementById("go").disabled,
+    );
+    expect((await assistantTexts(page))[0]).toStartWith("You said: in main.");
+
+    // New: an empty session, selected; its first message has a context of its own.
+    await page.locator("#new").click();
+    await page.waitForFunction(
+      () => (document.getElementById("session") as unknown as { value: string }).value !== "main",
+    );
+    const fresh = await page.locator("#session").inputValue();
+    expect(await page.locator("#log .msg").count()).toBe(0);
+    await page.locator("#text").fill("in the new one");
+    await page.keyboard.press("Enter");
+    await page.locator("#log .msg.assistant").first().waitFor();
+    await page.waitForFunction(() => document.getElementById("stop").hidden);
+    expect(await assistantTexts(page)).toHaveLength(1);
+    expect((await assistantTexts(page))[0]).toStartWith("You said: in the new one.");
+    const stored = t.store.findSession(fresh);
+    expect(t.store.listMessages(stored?.id as string).map((m) => m.role)).toEqual(["user", "assistant"]);
+    expect(sent.filter((f) => f.method === "chat.send").at(-1)?.params?.sessionKey).toBe(fresh);
+
+    // Switch back to main: its history, and both sessions in the list.
+    await page.locator("#session").selectOption("main");
+    await page.locator("#log .msg.user").filter({ hasText: "in main" }).waitFor();
+    expect(await assistantTexts(page)).toHaveLength(1);
+    expect((await assistantTexts(page))[0]).toStartWith("You said: in main.");
+    const options = await page
+      .locator("#session option")
+      .evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value));
+    expect(options).toContain("main");
+    expect(options).toContain(fresh);
+
+    // Images: one from the picker, one pasted; a text file is refused with a note.
+    const png = Buffer.from(PNG_1X1, "base64");
+    await page.locator("#file").setInputFiles({ name: "dot.png", mimeType: "image/png", buffer: png });
+    await page.locator("#pending img").first().waitFor();
+    await page.evaluate((b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], "pasted.png", { type: "image/png" }));
+      document
+        .getElementById("text")
+        .dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true }));
+    }, PNG_1X1);
+    await page.waitForFunction(() => document.querySelectorAll("#pending img").length === 2);
+    await page
+      .locator("#file")
+      .setInputFiles({ name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("hi") });
+    await page
+      .locator("#log .note")
+      .filter({ hasText: "not attached: notes.txt is not a png, jpeg, gif or webp image" })
+      .waitFor();
+    await page.locator("#text").fill("what is in these");
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => document.querySelectorAll("#log .msg.user img.thumb").length === 2);
+    expect(await page.locator("#pending img").count()).toBe(0);
+    const send = sent.filter((f) => f.method === "chat.send").at(-1);
+    expect(send?.params?.message).toBe("what is in these");
+    expect(send?.params?.attachments).toEqual([
+      { type: "image", mimeType: "image/png", fileName: "dot.png", content: PNG_1X1 },
+      { type: "image", mimeType: "image/png", fileName: "pasted.png", content: PNG_1X1 },
+    ]);
+    await page.waitForFunction(() => document.getElementById("stop").hidden);
     expect(problems).toEqual([]);
   }, 60_000);
 

@@ -7,6 +7,7 @@
 import { statfsSync } from "node:fs";
 import os from "node:os";
 import { z } from "zod";
+import { aiHealthView } from "../ai-wait.ts";
 import type { MethodContext } from "../methods.ts";
 import { type MethodHandler, parseParams } from "./types.ts";
 
@@ -22,7 +23,8 @@ function probeView(p: Probe): Record<string, unknown> {
 
 async function probes(ctx: MethodContext) {
   const [ai, sync] = await Promise.all([ctx.ai.health(1500), ctx.syncStatus()]);
-  return { ai: probeView(ai), sync: probeView(sync) };
+  // The AI server's answer plus the chats waiting for it while it restarts (ai-wait.ts).
+  return { ai: aiHealthView(ai, ctx.aiAvailability, ctx.now()), sync: probeView(sync) };
 }
 
 function gatewayProcess(ctx: MethodContext) {

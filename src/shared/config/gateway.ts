@@ -58,12 +58,16 @@ export const gatewayEnv = defineEnv(
       fix: "set GATEWAY_DELTA_WINDOW_MS to milliseconds, e.g. 30",
     }),
     GATEWAY_CONTEXT_BUDGET_CHARS: envVar(positiveInt(400_000), {
-      doc: "How much history (characters) a run sends to the model; the oldest messages are dropped first.",
+      doc: "How much history (characters) a run sends to the model; the oldest whole turns are dropped first.",
       fix: "set GATEWAY_CONTEXT_BUDGET_CHARS to a positive number, e.g. 400000",
     }),
     GATEWAY_RUN_TIMEOUT_MS: envVar(positiveInt(600_000), {
       doc: "Longest a chat run may take before it ends as an error (timeout).",
       fix: "set GATEWAY_RUN_TIMEOUT_MS to milliseconds, e.g. 600000",
+    }),
+    GATEWAY_AI_WAIT_MS: envVar(intBetween(10_000, 0, 600_000), {
+      doc: "How long a chat run waits for an unreachable (restarting) AI server before it ends as a retryable error; 0: no wait.",
+      fix: "set GATEWAY_AI_WAIT_MS to milliseconds between 0 and 600000, e.g. 10000",
     }),
     GATEWAY_HANDSHAKE_TIMEOUT_MS: envVar(intBetween(10_000, 100, 60_000), {
       doc: "How long a new WebSocket may take to complete the `connect` handshake before it is closed.",

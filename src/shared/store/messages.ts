@@ -2,7 +2,7 @@
  * Messages: each stored together with its outbox entry (and the session's `updated_at`), so a
  * message and its outbox entry are never apart.
  */
-import { type Connection, prepare, type Row, toContent, toUsage } from "./sql.ts";
+import { type Connection, prepare, type Row, toContent, toError, toUsage } from "./sql.ts";
 import type { NewMessage, StoredMessage } from "./types.ts";
 
 function messageFromRow(r: Row): StoredMessage {
@@ -17,6 +17,7 @@ function messageFromRow(r: Row): StoredMessage {
     usage: toUsage(r.usage),
     stopReason: (r.stop_reason as string | null) ?? null,
     status: (r.status as StoredMessage["status"]) ?? null,
+    error: toError(r.error),
   };
 }
 
@@ -25,8 +26,8 @@ export class Messages {
 
   constructor(private readonly c: Connection) {
     this.q = prepare(c.db, {
-      insertMessage: `INSERT INTO messages (id, session_id, run_id, role, content, created_at, model, usage, stop_reason, status)
-                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      insertMessage: `INSERT INTO messages (id, session_id, run_id, role, content, created_at, model, usage, stop_reason, status, error)
+                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       insertOutbox: "INSERT INTO outbox (kind, entry_id, message_id, created_at) VALUES ('message', ?, ?, ?)",
       touchSession: "UPDATE sessions SET updated_at = ? WHERE id = ?",
       last: `SELECT * FROM (SELECT rowid AS rid, * FROM messages WHERE session_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?)
@@ -48,6 +49,7 @@ export class Messages {
       usage: m.usage ?? null,
       stopReason: m.stopReason ?? null,
       status: m.status ?? null,
+      error: m.error ?? null,
     };
     this.q.insertMessage.run(
       msg.id,
@@ -60,6 +62,7 @@ export class Messages {
       msg.usage ? JSON.stringify(msg.usage) : null,
       msg.stopReason,
       msg.status,
+      msg.error ? JSON.stringify(msg.error) : null,
     );
     this.q.insertOutbox.run(msg.id, msg.id, msg.createdAt);
     this.q.touchSession.run(msg.createdAt, msg.sessionId);

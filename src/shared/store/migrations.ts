@@ -135,6 +135,17 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE INDEX attachments_by_message ON attachments(message_id, idx);
     `,
   },
+  {
+    version: 4,
+    name: "messages.error (why a turn ended aborted / interrupted / error, {code, message} JSON); runs.attempts (retries of a failed turn)",
+    sql: `
+      ALTER TABLE messages ADD COLUMN error TEXT;
+      ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
+      -- Earlier versions stored the abort cause (rpc, stop) or nothing as an ended turn's stop reason.
+      UPDATE messages SET stop_reason = status
+        WHERE role = 'assistant' AND status IN ('aborted', 'error', 'interrupted');
+    `,
+  },
 ];
 
 const userVersion = (db: Database): number =>

@@ -2,7 +2,7 @@
  * The outbox as the sync worker sees it: pending entries in seq order within batch limits, and
  * their delivery, failure and quarantine bookkeeping. Entries are written with their message.
  */
-import { type Connection, prepare, type Row, toContent, toUsage } from "./sql.ts";
+import { type Connection, prepare, type Row, toContent, toError, toUsage } from "./sql.ts";
 import {
   ATTACHMENT_CHUNK_BYTES,
   type MessageOutboxEntry,
@@ -76,7 +76,10 @@ export class Outbox {
     if (usage) entry.usage = usage;
     const stop = syncStopReason(r.status as string | null, r.stop_reason as string | null);
     if (stop) entry.stopReason = stop;
-    if (stop === "error" || (stop === "interrupted" && r.run_error_message)) {
+    // The turn's own error (stored with its message since migration 4), else its run's.
+    const own = toError(r.error);
+    if (own) entry.error = own;
+    else if (stop === "error" || (stop === "interrupted" && r.run_error_message)) {
       entry.error = {
         code: (r.run_error_kind as string | null) ?? "unknown",
         message: (r.run_error_message as string | null) ?? "the turn failed",

@@ -6,17 +6,46 @@
 import type { ChatUsage } from "../chat-api.ts";
 import type { Messages } from "./messages.ts";
 import { type Connection, prepare, type Row } from "./sql.ts";
-import type { AttachmentRef, Run, RunState, StoredMessage } from "./types.ts";
+import type { AttachmentRef, NewMessage, Run, RunState, StoredMessage } from "./types.ts";
 
 export interface FinishRun {
   state: Exclude<RunState, "running">;
-  /** Assistant message to store with the run's end (absent: nothing to store, e.g. empty error). */
+  /** The text streamed (final: the reply; otherwise the partial text, possibly empty). */
   text?: string;
   model?: string;
   usage?: ChatUsage;
+  /** Final: the model's stop reason (end_turn, max_tokens…). Aborted: the cause (rpc, stop). */
   stopReason?: string;
+  /** Why the turn did not end final, written for users. */
   errorMessage?: string;
+  /** The protocol's errorKind (refusal, timeout, rate_limit, context_length, unknown). */
   errorKind?: string;
+  /** A precise code for the stored message's error (default: errorKind, the abort cause, the state). */
+  errorCode?: string;
+}
+
+const DEFAULT_END_MESSAGE: Record<Exclude<RunState, "running" | "final">, string> = {
+  aborted: "The reply was stopped.",
+  interrupted: "The reply was interrupted.",
+  error: "The reply failed.",
+};
+
+/**
+ * The assistant message that records a run's end: the reply (final), or the partial text (maybe
+ * none) marked with the terminal state as its stop reason and the error that says why.
+ */
+function endMessage(end: FinishRun): Pick<NewMessage, "content" | "stopReason" | "status" | "error"> {
+  const content = end.text ? [{ type: "text" as const, text: end.text }] : [];
+  if (end.state === "final") {
+    return { content, status: "final", ...(end.stopReason ? { stopReason: end.stopReason } : {}) };
+  }
+  const code = end.errorCode ?? (end.state === "aborted" ? end.stopReason : end.errorKind) ?? end.state;
+  return {
+    content,
+    status: end.state,
+    stopReason: end.state,
+    error: { code, message: end.errorMessage ?? DEFAULT_END_MESSAGE[end.state] },
+  };
 }
 
 function runFromRow(r: Row): Run {
@@ -33,6 +62,7 @@ function runFromRow(r: Row): Run {
     errorMessage: (r.error_message as string | null) ?? null,
     errorKind: (r.error_kind as string | null) ?? null,
     stopReason: (r.stop_reason as string | null) ?? null,
+    attempts: (r.attempts as number | null) ?? 1,
   };
 }
 
@@ -52,6 +82,9 @@ export class Runs {
                                error_message = ?, error_kind = ?, stop_reason = ?
                WHERE run_id = ? AND state = 'running'`,
       running: "SELECT * FROM runs WHERE state = 'running' ORDER BY started_at",
+      retry: `UPDATE runs SET state = 'running', ended_at = NULL, assistant_message_id = NULL, partial_text = '',
+                              error_message = NULL, error_kind = NULL, stop_reason = NULL, attempts = attempts + 1
+              WHERE run_id = ? AND state IN ('error', 'interrupted')`,
     });
   }
 
@@ -88,6 +121,24 @@ export class Runs {
       .immediate();
   }
 
+  /**
+   * Run a failed turn again (the client retried it with the same idempotency key): a run that ended
+   * `error` or `interrupted` becomes `running` again with its user message as it was stored (never
+   * stored twice). The earlier attempt's assistant entry stays in history. Null when the run is
+   * not in one of those states (final, aborted and running runs are never re-run).
+   */
+  retry(runId: string): { run: Run; userMessage: StoredMessage } | null {
+    return this.c.db
+      .transaction(() => {
+        if (this.q.retry.run(runId).changes === 0) return null;
+        const run = runFromRow(this.q.byId.get(runId) as Row);
+        const userMessage = run.userMessageId ? this.messages.get(run.userMessageId) : null;
+        if (!userMessage) throw new Error(`run ${runId} has no user message to retry`);
+        return { run, userMessage };
+      })
+      .immediate();
+  }
+
   get(runId: string): Run | null {
     const r = this.q.byId.get(runId) as Row | null;
     return r ? runFromRow(r) : null;
@@ -100,31 +151,28 @@ export class Runs {
 
   /**
    * End a running run: the assistant message (+ outbox) and the run's terminal state in one
-   * transaction. Returns null if the run was not running (already ended: nothing is written).
+   * transaction. The message is written for every end (see endMessage). Returns null if the run was not running (already ended: nothing is written).
    */
-  end(runId: string, end: FinishRun): { run: Run; assistantMessage: StoredMessage | null } | null {
+  end(runId: string, end: FinishRun): { run: Run; assistantMessage: StoredMessage } | null {
     return this.c.db
       .transaction(() => {
         const current = this.q.byId.get(runId) as Row | null;
         if (current?.state !== "running") return null;
         const sessionId = current.session_id as string;
-        let assistantMessage: StoredMessage | null = null;
-        if (end.text !== undefined && end.text !== "") {
-          assistantMessage = this.messages.insertRows({
-            sessionId,
-            role: "assistant",
-            content: [{ type: "text", text: end.text }],
-            runId,
-            ...(end.model ? { model: end.model } : {}),
-            ...(end.usage ? { usage: end.usage } : {}),
-            ...(end.stopReason ? { stopReason: end.stopReason } : {}),
-            status: end.state,
-          });
-        }
+        // Every end is stored as an assistant message, so chat.history (and sync) shows how each
+        // turn ended, also when it ended with no text at all.
+        const assistantMessage = this.messages.insertRows({
+          sessionId,
+          role: "assistant",
+          runId,
+          ...endMessage(end),
+          ...(end.model ? { model: end.model } : {}),
+          ...(end.usage ? { usage: end.usage } : {}),
+        });
         this.q.finish.run(
           end.state,
           this.c.now(),
-          assistantMessage?.id ?? null,
+          assistantMessage.id,
           end.text ?? (current.partial_text as string),
           end.model ?? null,
           end.errorMessage ?? null,
@@ -148,9 +196,9 @@ export class Runs {
       const res = this.end(r.runId, {
         state: "interrupted",
         text: r.partialText,
-        stopReason: "interrupted",
-        errorMessage: "run interrupted by a gateway restart",
+        errorMessage: "The gateway restarted before the reply was complete. Send the message again.",
         errorKind: "unknown",
+        errorCode: "gateway_restart",
         ...(r.model ? { model: r.model } : {}),
       });
       if (res) closed.push(res.run);

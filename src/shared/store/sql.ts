@@ -4,7 +4,7 @@
  */
 import type { Database, Statement } from "bun:sqlite";
 import type { ChatUsage } from "../chat-api.ts";
-import type { ContentBlock } from "./types.ts";
+import type { ContentBlock, TurnError } from "./types.ts";
 
 export type Row = Record<string, unknown>;
 
@@ -25,3 +25,6 @@ export const toUsage = (raw: unknown): ChatUsage | null =>
   typeof raw === "string" ? (JSON.parse(raw) as ChatUsage) : null;
 
 export const toContent = (raw: unknown): ContentBlock[] => JSON.parse(raw as string) as ContentBlock[];
+
+export const toError = (raw: unknown): TurnError | null =>
+  typeof raw === "string" ? (JSON.parse(raw) as TurnError) : null;

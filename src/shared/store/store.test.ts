@@ -83,9 +83,39 @@ describe("store", () => {
     expect(last).toMatchObject({
       role: "assistant",
       status: "interrupted",
+      stopReason: "interrupted",
+      error: { code: "gateway_restart" },
       content: [{ type: "text", text: "half an ans" }],
     });
     expect(s.closeInterruptedRuns()).toEqual([]);
+  });
+
+  test("every run end is an assistant message: errors without text, partial errors and aborts say how they ended", () => {
+    const s = fresh();
+    const sess = s.getOrCreateSession("main");
+    s.startRun({ runId: "e0", sessionId: sess.id, userText: "q" });
+    s.finishRun("e0", { state: "error", text: "", errorMessage: "AI server down", errorKind: "timeout" });
+    s.startRun({ runId: "e1", sessionId: sess.id, userText: "q" });
+    s.finishRun("e1", { state: "error", text: "half", errorMessage: "cut", errorKind: "unknown" });
+    s.startRun({ runId: "a1", sessionId: sess.id, userText: "q" });
+    s.finishRun("a1", { state: "aborted", text: "", stopReason: "stop", errorMessage: "Stopped." });
+    s.startRun({ runId: "f1", sessionId: sess.id, userText: "q" });
+    s.finishRun("f1", { state: "final", text: "", stopReason: "end_turn" });
+    const replies = s.listMessages(sess.id).filter((m) => m.role === "assistant");
+    expect(replies.map((m) => [m.runId, m.status, m.stopReason, m.error, m.content])).toEqual([
+      ["e0", "error", "error", { code: "timeout", message: "AI server down" }, []],
+      ["e1", "error", "error", { code: "unknown", message: "cut" }, [{ type: "text", text: "half" }]],
+      ["a1", "aborted", "aborted", { code: "stop", message: "Stopped." }, []],
+      ["f1", "final", "end_turn", null, []],
+    ]);
+    for (const r of ["e0", "e1", "a1", "f1"]) expect(s.getRun(r)?.assistantMessageId).not.toBeNull();
+    // The outbox (sync-v1) carries the stop reason and the error.
+    const entries = s.pendingOutbox(100).filter((e) => (e as { role?: string }).role === "assistant");
+    expect(entries[0]).toMatchObject({
+      stopReason: "error",
+      error: { code: "timeout", message: "AI server down" },
+    });
+    expect((entries[3] as { error?: unknown } | undefined)?.error).toBeUndefined();
   });
 
   test("outbox batches respect the byte limit but always return the first entry", () => {

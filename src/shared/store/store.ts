@@ -149,6 +149,46 @@ export class Store {
       .immediate();
   }
 
+  /**
+   * Remove what is left of deleted sessions once sync no longer needs it: a deleted session
+   * without any undelivered outbox entry (messages, attachment chunks, its tombstone) loses its
+   * messages, attachments, runs and their delivered outbox rows; the session row stays as the
+   * local record of the deletion. Returns the purged session ids.
+   */
+  purgeDeletedSessions(): string[] {
+    return this.db
+      .transaction(() => {
+        const ids = (
+          this.db
+            .query(
+              `SELECT s.id FROM sessions s WHERE s.deleted_at IS NOT NULL
+                 AND EXISTS (SELECT 1 FROM messages m WHERE m.session_id = s.id
+                             UNION ALL SELECT 1 FROM attachments a WHERE a.session_id = s.id)
+                 AND NOT EXISTS (
+                   SELECT 1 FROM outbox o LEFT JOIN messages m ON m.id = o.message_id
+                   WHERE o.delivered_at IS NULL
+                     AND (m.session_id = s.id OR json_extract(o.body, '$.sessionId') = s.id))`,
+            )
+            .all() as { id: string }[]
+        ).map((r) => r.id);
+        for (const id of ids) {
+          this.db
+            .query("DELETE FROM outbox WHERE message_id IN (SELECT id FROM messages WHERE session_id = ?)")
+            .run(id);
+          this.db
+            .query(
+              "DELETE FROM outbox WHERE kind = 'attachment_chunk' AND json_extract(body, '$.sessionId') = ?",
+            )
+            .run(id);
+          this.db.query("DELETE FROM attachments WHERE session_id = ?").run(id);
+          this.db.query("DELETE FROM runs WHERE session_id = ?").run(id);
+          this.db.query("DELETE FROM messages WHERE session_id = ?").run(id);
+        }
+        return ids;
+      })
+      .immediate();
+  }
+
   // ---- messages, each with its outbox entry (messages.ts) -----------------------------------
 
   /** Store a message and its outbox entry atomically. */
@@ -201,6 +241,11 @@ export class Store {
     return this.attachments.count();
   }
 
+  /** Run a failed turn again (same idempotency key); null unless it ended error / interrupted. */
+  retryRun(runId: string): { run: Run; userMessage: StoredMessage } | null {
+    return this.runs.retry(runId);
+  }
+
   getRun(runId: string): Run | null {
     return this.runs.get(runId);
   }
@@ -214,7 +259,7 @@ export class Store {
    * End a running run: the assistant message (+ outbox) and the run's terminal state in one
    * transaction. Returns null if the run was not running (already ended: nothing is written).
    */
-  finishRun(runId: string, end: FinishRun): { run: Run; assistantMessage: StoredMessage | null } | null {
+  finishRun(runId: string, end: FinishRun): { run: Run; assistantMessage: StoredMessage } | null {
     return this.runs.end(runId, end);
   }
 

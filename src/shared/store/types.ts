@@ -52,6 +52,12 @@ export interface Session {
 
 export type MessageStatus = "final" | "aborted" | "error" | "interrupted";
 
+/** Why a turn did not end with a final reply: a short code and a sentence written for users. */
+export interface TurnError {
+  code: string;
+  message: string;
+}
+
 export interface StoredMessage {
   id: string;
   sessionId: string;
@@ -63,6 +69,8 @@ export interface StoredMessage {
   usage: ChatUsage | null;
   stopReason: string | null;
   status: MessageStatus | null;
+  /** Set on assistant turns that ended aborted / interrupted / error. */
+  error: TurnError | null;
 }
 
 export interface NewMessage {
@@ -76,6 +84,7 @@ export interface NewMessage {
   usage?: ChatUsage;
   stopReason?: string;
   status?: MessageStatus;
+  error?: TurnError;
 }
 
 export type RunState = "running" | "final" | "aborted" | "error" | "interrupted";
@@ -93,6 +102,8 @@ export interface Run {
   errorMessage: string | null;
   errorKind: string | null;
   stopReason: string | null;
+  /** 1, plus one for each retry of the turn after it failed (same idempotency key). */
+  attempts: number;
 }
 
 /** One message outbox entry joined with its message and session: exactly the sync-v1 entry fields. */
@@ -109,8 +120,7 @@ export interface MessageOutboxEntry {
   usage?: ChatUsage;
   /** sync-v1: end_turn|max_tokens|tool_use|aborted|interrupted|error. */
   stopReason?: string;
-  /** A failed (or interrupted) turn's error. */
-  error?: { code: string; message: string };
+  error?: TurnError;
   attempts: number;
   /** Serialized size of the entry, for batch byte limits. */
   bytes: number;

@@ -1,0 +1,207 @@
+/**
+ * `POST /v1/messages` requests (Anthropic's Messages API) → the canonical call. Replies, stream
+ * events and errors in Anthropic's shapes are in anthropic-compat.ts.
+ */
+import { z } from "zod";
+import {
+  type CacheControl,
+  type ContentPart,
+  cacheControlSchema,
+  type ToolChoice,
+} from "../shared/chat-api.ts";
+import { PipbotError } from "../shared/errors.ts";
+import { applyAutoCache } from "./chat-request.ts";
+import type { CallInput, ProviderMessage } from "./providers/index.ts";
+
+const cc = { cache_control: cacheControlSchema.nullable().optional() };
+const source = z.union([
+  z.object({ type: z.literal("base64"), media_type: z.string(), data: z.string() }),
+  z.object({ type: z.literal("url"), url: z.string().regex(/^https?:\/\//, "url must be http(s)") }),
+]);
+const text = z.object({ type: z.literal("text"), text: z.string(), ...cc }).loose();
+const image = z.object({ type: z.literal("image"), source, ...cc }).loose();
+const document = z
+  .object({ type: z.literal("document"), source, title: z.string().nullable().optional(), ...cc })
+  .loose();
+const block = z.discriminatedUnion(
+  "type",
+  [
+    text,
+    image,
+    document,
+    z
+      .object({
+        type: z.literal("tool_use"),
+        id: z.string(),
+        name: z.string(),
+        input: z.record(z.string(), z.unknown()),
+      })
+      .loose(),
+    z
+      .object({
+        type: z.literal("tool_result"),
+        tool_use_id: z.string(),
+        content: z.union([z.string(), z.array(z.union([text, image]))]).optional(),
+        is_error: z.boolean().optional(),
+        ...cc,
+      })
+      .loose(),
+    z.object({ type: z.literal("thinking"), thinking: z.string(), signature: z.string() }).loose(),
+    z.object({ type: z.literal("redacted_thinking"), data: z.string() }).loose(),
+  ],
+  {
+    message:
+      "content blocks must be text, image, document, tool_use, tool_result, thinking or redacted_thinking",
+  },
+);
+
+export const anthropicRequestSchema = z.strictObject({
+  model: z.string().min(1),
+  max_tokens: z.number().int().positive(),
+  messages: z
+    .array(z.object({ role: z.enum(["user", "assistant"]), content: z.union([z.string(), z.array(block)]) }))
+    .min(1),
+  system: z.union([z.string(), z.array(text)]).optional(),
+  stop_sequences: z.array(z.string()).optional(),
+  temperature: z.number().min(0).max(1).optional(),
+  top_p: z.number().min(0).max(1).optional(),
+  top_k: z.number().int().positive().optional(),
+  stream: z.boolean().optional(),
+  metadata: z.object({ user_id: z.string().nullable().optional() }).optional(),
+  tools: z
+    .array(
+      z.object({
+        type: z
+          .literal("custom", { message: "only custom tools are supported (no server tools)" })
+          .optional(),
+        name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/),
+        description: z.string().optional(),
+        input_schema: z.record(z.string(), z.unknown()),
+        strict: z.boolean().optional(),
+        ...cc,
+      }),
+    )
+    .optional(),
+  tool_choice: z
+    .object({
+      type: z.enum(["auto", "any", "tool", "none"]),
+      name: z.string().optional(),
+      disable_parallel_tool_use: z.boolean().optional(),
+    })
+    .optional(),
+  thinking: z
+    .union([
+      z.object({
+        type: z.literal("enabled"),
+        budget_tokens: z.number().int().min(1024),
+        display: z.string().optional(),
+      }),
+      z.object({ type: z.literal("disabled") }),
+    ])
+    .optional(),
+  output_config: z
+    .object({
+      format: z
+        .object({ type: z.literal("json_schema"), schema: z.record(z.string(), z.unknown()) })
+        .nullable()
+        .optional(),
+    })
+    .optional(),
+  /** Request-level automatic caching: the server places breakpoints (as /chat's cache:"auto"). */
+  cache_control: cacheControlSchema.nullable().optional(),
+});
+export type AnthropicRequest = z.infer<typeof anthropicRequestSchema>;
+
+function media(b: z.infer<typeof image> | z.infer<typeof document>): ContentPart {
+  const c = b.cache_control ? { cache_control: b.cache_control } : {};
+  const src = b.source.type === "url" ? { url: b.source.url } : { data: b.source.data };
+  if (b.type === "image") {
+    const mimeType = b.source.type === "base64" ? b.source.media_type : undefined;
+    return { type: "image", ...(mimeType ? { mimeType: mimeType as "image/png" } : {}), ...src, ...c };
+  }
+  return {
+    type: "document",
+    mimeType: "application/pdf",
+    ...src,
+    ...(b.title ? { fileName: b.title } : {}),
+    ...c,
+  };
+}
+
+const cacheOf = (b: { cache_control?: CacheControl | null | undefined }): { cache_control?: CacheControl } =>
+  b.cache_control ? { cache_control: b.cache_control } : {};
+
+function part(b: z.infer<typeof block>): ContentPart {
+  switch (b.type) {
+    case "text":
+      return { type: "text", text: b.text, ...cacheOf(b) };
+    case "image":
+    case "document":
+      return media(b);
+    case "tool_use":
+      return { type: "tool_call", id: b.id, name: b.name, input: b.input };
+    case "tool_result":
+      return {
+        type: "tool_result",
+        toolCallId: b.tool_use_id,
+        content:
+          typeof b.content === "string" || b.content === undefined
+            ? (b.content ?? "")
+            : b.content.map((x) =>
+                x.type === "text" ? { type: "text" as const, text: x.text } : (media(x) as never),
+              ),
+        ...(b.is_error ? { isError: true } : {}),
+        ...cacheOf(b),
+      };
+    case "thinking":
+      return { type: "reasoning", text: b.thinking, signature: b.signature };
+    case "redacted_thinking":
+      return { type: "reasoning", text: "", redacted: b.data };
+  }
+}
+
+export function fromAnthropic(r: AnthropicRequest): CallInput {
+  const messages: ProviderMessage[] = r.messages.map((m) => ({
+    role: m.role,
+    content: typeof m.content === "string" ? [{ type: "text", text: m.content }] : m.content.map(part),
+  }));
+  const call: CallInput = { messages, maxTokens: r.max_tokens };
+  if (r.system !== undefined)
+    call.system =
+      typeof r.system === "string"
+        ? [{ type: "text", text: r.system }]
+        : r.system.map((s) => ({
+            type: "text",
+            text: s.text,
+            ...(s.cache_control ? { cache_control: s.cache_control } : {}),
+          }));
+  if (r.stop_sequences?.length) call.stop = r.stop_sequences;
+  if (r.temperature !== undefined) call.temperature = r.temperature;
+  if (r.top_p !== undefined) call.topP = r.top_p;
+  if (r.top_k !== undefined) call.topK = r.top_k;
+  if (r.metadata?.user_id) call.user = r.metadata.user_id;
+  if (r.tools?.length)
+    call.tools = r.tools.map((t) => ({
+      name: t.name,
+      parameters: t.input_schema,
+      ...(t.description !== undefined ? { description: t.description } : {}),
+      ...(t.strict !== undefined ? { strict: t.strict } : {}),
+      ...(t.cache_control ? { cache_control: t.cache_control } : {}),
+    }));
+  const tc = r.tool_choice;
+  if (tc) {
+    if (tc.type === "tool" && !tc.name)
+      throw new PipbotError("invalid_request", "tool_choice.name is required with type tool", {
+        details: { path: "tool_choice.name" },
+      });
+    const choice: ToolChoice =
+      tc.type === "any" ? "required" : tc.type === "tool" ? { type: "tool", name: tc.name ?? "" } : tc.type;
+    call.toolChoice = choice;
+    if (tc.disable_parallel_tool_use) call.parallelToolCalls = false;
+  }
+  if (r.thinking?.type === "enabled") call.reasoning = { budgetTokens: r.thinking.budget_tokens };
+  if (r.output_config?.format)
+    call.responseFormat = { type: "json_schema", schema: r.output_config.format.schema };
+  if (r.cache_control) applyAutoCache(call);
+  return call;
+}
