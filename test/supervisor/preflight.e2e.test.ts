@@ -116,17 +116,17 @@ describe("pipbot start: preflight", () => {
   }, 60_000);
 
   test("readiness accepts only our child's answer: a stranger answering /healthz on the port never makes a restart 'ready'", async () => {
-    // ai listens 2 s after it starts (it echoes its instance id, like the real processes).
-    const s = await scenario(({ events }) => [`ai: ${serverCmd("ai", events, "--ready-delay 2000")}`]);
+    // ai listens 3 s after it starts (it echoes its instance id, like the real processes).
+    const s = await scenario(({ events }) => [`ai: ${serverCmd("ai", events, "--ready-delay 3000")}`]);
     cleanups.push(s.cleanup);
     const p = start(s, { SUPERVISOR_READY_TIMEOUT_MS: "10000", SUPERVISOR_BACKOFF_INITIAL_MS: "50" });
     await waitFor(() => p.records().find((r) => r.event === "all_ready"), {
-      timeoutMs: 20_000,
+      timeoutMs: 45_000,
       what: "ready",
     });
     const first = Number(p.records().find((r) => r.event === "child_start")?.pid);
     // It dies and a stranger takes its port, answering /healthz 200 while the restarted ai waits
-    // its 2 s. Before the fix the restart was "ready again" at once; now it is not, and when it
+    // its 3 s. Before the fix the restart was "ready again" at once; now it is not, and when it
     // finally tries to listen it finds the port taken and exits — never ready.
     process.kill(first, "SIGKILL");
     await waitFor(() => p.records().some((r) => r.event === "child_exit"), { what: "the exit" });
@@ -138,12 +138,12 @@ describe("pipbot start: preflight", () => {
     cleanups.push(() => squatter.stop(true));
     const second = await waitFor(
       () => p.records().find((r) => r.event === "child_start" && Number(r.pid) !== first),
-      { timeoutMs: 10_000, what: "the restart" },
+      { timeoutMs: 30_000, what: "the restart" },
     );
     await waitFor(() => p.records().find((r) => r.event === "child_exit" && r.pid === second.pid), {
-      timeoutMs: 20_000,
+      timeoutMs: 45_000,
       what: "the restarted ai to exit (port taken)",
     });
     expect(p.records().filter((r) => r.event === "child_ready")).toHaveLength(1);
-  }, 40_000);
+  }, 150_000);
 });
