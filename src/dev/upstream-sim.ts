@@ -9,6 +9,13 @@
  * reasoning_text. Replies follow the request: tool calls when tools are offered, JSON when JSON is
  * asked for, thinking when reasoning is on, tool results and media echoed (sim-plan.ts).
  * GET /files/<name> serves fixture files; /ollama/v1/… is an OpenAI-compatible route without auth.
+ *
+ * A streamed `fault=cut_after:<n>` sends n parts, then HOLDS the cut until `sim.releaseCut()` (a test
+ * calls it once its own client has seen the n parts), or until `cutHoldMs` passes (then it cuts
+ * anyway and logs that it did). The cut is a connection reset, and a reset makes the client's kernel
+ * drop bytes the client has not read yet: no server-side wait can know they were read, so a test
+ * that depends on the client having seen the parts must say so. The CLI (`pipbot dev upstream-sim`,
+ * used by `pipbot demo`, where nobody releases) uses a short time-based hold instead.
  */
 import type { Server } from "bun";
 import { abortableSleep } from "../shared/backoff.ts";
@@ -59,7 +66,15 @@ export interface UpstreamSim {
   requests: SimRequestLog[];
   /** Forget the request log and the fail_times counters. */
   reset(): void;
+  /**
+   * Let the oldest held `cut_after` stream cut its connection, waiting (up to `timeoutMs`, default
+   * 10 s) for one to reach its cut point. Resolves with that request's id; rejects if none came.
+   */
+  releaseCut(opts?: { timeoutMs?: number }): Promise<string>;
 }
+
+/** Default bound on a held cut when nobody calls `releaseCut()`. */
+export const CUT_HOLD_MS = 30_000;
 
 const WIRES: Record<SimProvider, SimWire> = {
   anthropic: anthropicWire,
@@ -107,10 +122,39 @@ function unknownModel(provider: SimProvider, model: string): string {
 
 /** Start the simulator (default 127.0.0.1, port 0). */
 export async function startUpstreamSim(
-  opts: { port?: number; hostname?: string } = {},
+  opts: {
+    port?: number;
+    hostname?: string;
+    /** How long a `cut_after` stream waits for `releaseCut()` before cutting anyway (logged). */
+    cutHoldMs?: number;
+  } = {},
 ): Promise<UpstreamSim> {
   const requests: SimRequestLog[] = [];
   const failCounts = new Map<string, number>();
+  const cutHoldMs = opts.cutHoldMs ?? CUT_HOLD_MS;
+  /** Streams at their cut point, oldest first, and `releaseCut()` callers waiting for one. */
+  const heldCuts: { id: string; release(): void }[] = [];
+  const cutWaiters = new Set<() => void>();
+
+  /** Hold a cut until released, the request is aborted, or the hold deadline passes. */
+  async function holdCut(id: string, signal: AbortSignal): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<"released" | "deadline" | "aborted">();
+    const entry = { id, release: () => resolve("released") };
+    const timer = setTimeout(() => resolve("deadline"), cutHoldMs);
+    const onAbort = () => resolve("aborted");
+    signal.addEventListener("abort", onAbort, { once: true });
+    heldCuts.push(entry);
+    for (const wake of cutWaiters) wake();
+    const how = await promise;
+    clearTimeout(timer);
+    signal.removeEventListener("abort", onAbort);
+    const at = heldCuts.indexOf(entry);
+    if (at >= 0) heldCuts.splice(at, 1);
+    if (how === "deadline")
+      process.stderr.write(
+        `${JSON.stringify({ level: "info", proc: "upstream-sim", msg: "cut_after: nobody called releaseCut(); cutting at the hold deadline", requestId: id, cutHoldMs })}\n`,
+      );
+  }
 
   function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
     return new Response(JSON.stringify(body), {
@@ -297,11 +341,9 @@ export async function startUpstreamSim(
               return;
             }
             if (f.kind === "cut_after" && i === Math.min(f.n, plan.parts.length)) {
-              // A cut in the same tick as the writes drops even the headers: wait (bounded) until
-              // the response writer has taken everything queued, then one more turn for the socket.
-              for (let spin = 0; spin < 1000 && (c.desiredSize ?? 0) < 0; spin++)
-                await new Promise((r) => setImmediate(r));
-              await new Promise((r) => setTimeout(r, 15)); // bounded: lets the socket write land under load
+              // A reset drops whatever the client has not read yet: cut only when released (see top).
+              await holdCut(id, abort.signal);
+              if (abort.signal.aborted) return;
               end("cut");
               c.error(undefined); // resets the connection (no terminating chunk)
               return;
@@ -356,7 +398,29 @@ export async function startUpstreamSim(
       requests.length = 0;
       failCounts.clear();
     },
+    async releaseCut({ timeoutMs = 10_000 } = {}) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const held = heldCuts.shift();
+        if (held) {
+          held.release();
+          return held.id;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0)
+          throw new Error(
+            `simulator: no cut_after stream reached its cut point within ${timeoutMs} ms (is the model's fault=cut_after set, and streamed?)`,
+          );
+        const { promise, resolve } = Promise.withResolvers<void>();
+        const timer = setTimeout(resolve, left);
+        cutWaiters.add(resolve);
+        await promise;
+        clearTimeout(timer);
+        cutWaiters.delete(resolve);
+      }
+    },
     async stop() {
+      for (const held of heldCuts.splice(0)) held.release();
       await server.stop(true);
     },
   };
