@@ -34,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
   const port = values.port === undefined ? 0 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`--port must be 0-65535, got ${values.port}`, USAGE);
-  // Nobody calls releaseCut() here (the demo, manual runs): a streamed fault=cut_after:<n> cuts
+  // Nobody calls releaseCuts() here (the demo, manual runs): a streamed fault=cut_after:<n> cuts
   // after this short, time-based hold instead of waiting for a test's release.
   const sim = await startUpstreamSim({
     port,

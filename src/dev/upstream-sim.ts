@@ -10,7 +10,7 @@
  * asked for, thinking when reasoning is on, tool results and media echoed (sim-plan.ts).
  * GET /files/<name> serves fixture files; /ollama/v1/… is an OpenAI-compatible route without auth.
  *
- * A streamed `fault=cut_after:<n>` sends n parts, then HOLDS the cut until `sim.releaseCut()` (a test
+ * A streamed `fault=cut_after:<n>` sends n parts, then HOLDS the cut until `sim.releaseCuts()` (a test
  * calls it once its own client has seen the n parts), or until `cutHoldMs` passes (then it cuts
  * anyway and logs that it did). The cut is a connection reset, and a reset makes the client's kernel
  * drop bytes the client has not read yet: no server-side wait can know they were read, so a test
@@ -64,16 +64,16 @@ export interface UpstreamSim {
   port: number;
   stop(): Promise<void>;
   requests: SimRequestLog[];
-  /** Forget the request log and the fail_times counters. */
+  /** Forget the request log and the fail_times counters; close the cut gate again. */
   reset(): void;
   /**
-   * Let the oldest held `cut_after` stream cut its connection, waiting (up to `timeoutMs`, default
-   * 10 s) for one to reach its cut point. Resolves with that request's id; rejects if none came.
+   * Open the cut gate: every held `cut_after` stream cuts now, and later ones cut as soon as they
+   * reach their cut point, until `reset()`. A test calls it once its own client has seen the parts.
    */
-  releaseCut(opts?: { timeoutMs?: number }): Promise<string>;
+  releaseCuts(): void;
 }
 
-/** Default bound on a held cut when nobody calls `releaseCut()`. */
+/** Default bound on a held cut when nobody calls `releaseCuts()`. */
 export const CUT_HOLD_MS = 30_000;
 
 const WIRES: Record<SimProvider, SimWire> = {
@@ -125,34 +125,33 @@ export async function startUpstreamSim(
   opts: {
     port?: number;
     hostname?: string;
-    /** How long a `cut_after` stream waits for `releaseCut()` before cutting anyway (logged). */
+    /** How long a `cut_after` stream waits for `releaseCuts()` before cutting anyway (logged). */
     cutHoldMs?: number;
   } = {},
 ): Promise<UpstreamSim> {
   const requests: SimRequestLog[] = [];
   const failCounts = new Map<string, number>();
   const cutHoldMs = opts.cutHoldMs ?? CUT_HOLD_MS;
-  /** Streams at their cut point, oldest first, and `releaseCut()` callers waiting for one. */
-  const heldCuts: { id: string; release(): void }[] = [];
-  const cutWaiters = new Set<() => void>();
+  /** Streams held at their cut point; once the gate is open (releaseCuts) nothing is held. */
+  const heldCuts = new Set<() => void>();
+  let cutGateOpen = false;
 
-  /** Hold a cut until released, the request is aborted, or the hold deadline passes. */
+  /** Hold a cut until the gate opens, the request is aborted, or the hold deadline passes. */
   async function holdCut(id: string, signal: AbortSignal): Promise<void> {
+    if (cutGateOpen || signal.aborted) return;
     const { promise, resolve } = Promise.withResolvers<"released" | "deadline" | "aborted">();
-    const entry = { id, release: () => resolve("released") };
+    const release = () => resolve("released");
     const timer = setTimeout(() => resolve("deadline"), cutHoldMs);
     const onAbort = () => resolve("aborted");
     signal.addEventListener("abort", onAbort, { once: true });
-    heldCuts.push(entry);
-    for (const wake of cutWaiters) wake();
+    heldCuts.add(release);
     const how = await promise;
     clearTimeout(timer);
     signal.removeEventListener("abort", onAbort);
-    const at = heldCuts.indexOf(entry);
-    if (at >= 0) heldCuts.splice(at, 1);
+    heldCuts.delete(release);
     if (how === "deadline")
       process.stderr.write(
-        `${JSON.stringify({ level: "info", proc: "upstream-sim", msg: "cut_after: nobody called releaseCut(); cutting at the hold deadline", requestId: id, cutHoldMs })}\n`,
+        `${JSON.stringify({ level: "info", proc: "upstream-sim", msg: "cut_after: nobody called releaseCuts(); cutting at the hold deadline", requestId: id, cutHoldMs })}\n`,
       );
   }
 
@@ -397,30 +396,15 @@ export async function startUpstreamSim(
     reset() {
       requests.length = 0;
       failCounts.clear();
+      cutGateOpen = false;
     },
-    async releaseCut({ timeoutMs = 10_000 } = {}) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const held = heldCuts.shift();
-        if (held) {
-          held.release();
-          return held.id;
-        }
-        const left = deadline - Date.now();
-        if (left <= 0)
-          throw new Error(
-            `simulator: no cut_after stream reached its cut point within ${timeoutMs} ms (is the model's fault=cut_after set, and streamed?)`,
-          );
-        const { promise, resolve } = Promise.withResolvers<void>();
-        const timer = setTimeout(resolve, left);
-        cutWaiters.add(resolve);
-        await promise;
-        clearTimeout(timer);
-        cutWaiters.delete(resolve);
-      }
+    releaseCuts() {
+      cutGateOpen = true;
+      for (const release of heldCuts) release();
     },
     async stop() {
-      for (const held of heldCuts.splice(0)) held.release();
+      cutGateOpen = true;
+      for (const release of heldCuts) release();
       await server.stop(true);
     },
   };

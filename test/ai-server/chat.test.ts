@@ -260,7 +260,7 @@ describe("failures after the first token end the stream with an error event", ()
       const { text } = await readThrough(
         res,
         (t) => countSse(t, "delta") === 2,
-        () => sim.releaseCut(),
+        () => sim.releaseCuts(),
       );
       const { events } = parseSse(text);
       expect(events.filter((e) => e.event === "done")).toHaveLength(0);
@@ -418,16 +418,14 @@ describe("long non-stream replies (the upstream is streamed, the reply assembled
 
   test("a failure after upstream tokens is still retried and falls back: nothing had reached the caller", async () => {
     const s = await server({ maxRetries: 1 });
-    const pending = postChat(s.url, {
+    // A non-stream caller sees nothing until the end: let every cut happen as soon as it comes
+    // (whether the AI server read the two parts first or not, a non-stream reply retries either way).
+    sim.releaseCuts();
+    const res = await postChat(s.url, {
       model: "anthropic/sim@fault=error_after:2,tokens=6",
       fallbacks: ["openai/sim@fault=cut_after:2,tokens=6", "google/sim@tokens=3"],
       messages: [{ role: "user", content: "again" }],
     });
-    // A non-stream caller sees nothing until the end: release each openai cut as it comes (whether
-    // the AI server read its two parts first or not, a non-stream reply retries either way).
-    await sim.releaseCut();
-    await sim.releaseCut();
-    const res = await pending;
     expect(res.status).toBe(200);
     const body = (await res.json()) as Json;
     expect(body.provider).toBe("google");
@@ -447,15 +445,14 @@ describe("long non-stream replies (the upstream is streamed, the reply assembled
 
   test("a mid-reply failure with no retries left → the error, recorded as a failed usage row", async () => {
     const s = await server({ maxRetries: 0 });
-    const pending = postChat(s.url, {
-      model: "openai/sim@fault=cut_after:3,tokens=50",
-      messages: [{ role: "user", content: "cut" }],
-    });
     // A non-stream caller cannot see the parts arrive, so nothing here may depend on the AI server
     // having read them before the reset (the estimated partial usage is proven by the streamed
     // "a stream cut mid-way" test below, which releases the cut only after seeing the deltas).
-    await sim.releaseCut();
-    const res = await pending;
+    sim.releaseCuts();
+    const res = await postChat(s.url, {
+      model: "openai/sim@fault=cut_after:3,tokens=50",
+      messages: [{ role: "user", content: "cut" }],
+    });
     expect(res.status).toBe(502);
     expect(((await res.json()) as Json).error.code).toBe("upstream_connection");
     const row = await waitFor(() => s.usageRows()[0], { what: "usage row" });
@@ -525,7 +522,7 @@ describe("usage accounting", () => {
     const { text } = await readThrough(
       res,
       (t) => countSse(t, "delta") === 3,
-      () => sim.releaseCut(),
+      () => sim.releaseCuts(),
     );
     expect(parseSse(text).events.at(-1)?.event).toBe("error");
     const row = await waitFor(() => s.usageRows()[0], { what: "usage row" });

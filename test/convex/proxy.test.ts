@@ -213,7 +213,7 @@ describe("forwarding and usage", () => {
     const cutRead = await readThrough(
       res,
       (text) => text.split('"text_delta"').length - 1 === 2,
-      () => sim.releaseCut(),
+      () => sim.releaseCuts(),
     );
     expect(cutRead.failed).toBe(true); // the cut reaches the caller: never a clean end
     expect((await row(cut))!.status).toBe("cut");

@@ -135,7 +135,7 @@ describe("gateway + real AI server + upstream simulator", () => {
     await waitFor(() => c.chat("e2e-cut").some((p) => p.state === "delta"), {
       what: "a delta before the cut",
     });
-    await sim.releaseCut();
+    sim.releaseCuts(); // this file never resets the sim: the gate stays open, no later test cuts
     expect((await c.terminal("e2e-cut")).state).toBe("error");
   });
 

@@ -59,7 +59,7 @@ export async function waitFor<T>(
 export async function readThrough(
   res: Response,
   when: (text: string) => boolean,
-  then: () => Promise<unknown>,
+  then: () => unknown,
 ): Promise<{ text: string; failed: boolean }> {
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const dec = new TextDecoder();
