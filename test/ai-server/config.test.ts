@@ -1,6 +1,7 @@
 /**
  * Credentials and configuration: README's Ollama line (OPENAI_BASE_URL without a key, a bare model
- * id going to the only configured provider) on the real `pipbot ai` process, unknown prefixes
+ * id going to the only configured provider, listed by GET /v1/models and the gateway's models.list)
+ * on the real `pipbot ai` process, unknown prefixes
  * refused with the configured providers listed, an Anthropic bearer token, Vertex settings from a
  * service-account JSON, AI_UPSTREAM deciding the mode, and secrets never printed.
  */
@@ -9,6 +10,7 @@ import { upstreamSettings } from "../../src/ai-server/main.ts";
 import { createProviderRegistry } from "../../src/ai-server/providers/index.ts";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { aiEnv, loadEnv, secretValues } from "../../src/shared/config/index.ts";
+import { connected, startTestGateway } from "../gateway/helpers.ts";
 import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
 import { postChat } from "./harness.ts";
 
@@ -60,6 +62,21 @@ test("README's Ollama line works as written: no key, bare model → the only pro
     { timeoutMs: 15_000, what: "AI server /healthz" },
   );
   expect(health.providers).toEqual({ anthropic: false, openai: true, google: false });
+  // The bare default is listed under the provider it resolves to (first = the default).
+  const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
+  expect(models.data.map((m) => m.id)).toEqual([`openai/${vars.AI_DEFAULT_MODEL}`]);
+  // …and a chat app's model picker (the gateway's models.list) shows it as the default.
+  const gw = await startTestGateway({ aiUrl: url });
+  try {
+    const c = await connected(gw.wsUrl);
+    const r = await c.call("models.list", { view: "configured" });
+    c.close();
+    expect((r.payload as { models: unknown[] }).models).toEqual([
+      expect.objectContaining({ id: vars.AI_DEFAULT_MODEL, provider: "openai", tags: ["default"] }),
+    ]);
+  } finally {
+    await gw.stop();
+  }
   const res = await postChat(url, { messages: [{ role: "user", content: "hi llama" }] });
   expect(res.status).toBe(200);
   expect(((await res.json()) as { model: string }).model).toBe(`openai/${vars.AI_DEFAULT_MODEL}`);
