@@ -93,6 +93,49 @@ test("README's Ollama line works as written: no key, bare model → the only pro
   expect(sim.requests).toHaveLength(1);
 });
 
+test("a default model that cannot be used: `pipbot ai` refuses to start (exit 78), one message naming AI_DEFAULT_MODEL and the fix", async () => {
+  for (const [model, says] of [
+    ["nosuch/x", 'has an unknown provider prefix "nosuch/"'],
+    ["openai/gpt-4.1", "uses openai, which is not configured"],
+  ] as const) {
+    const dir = tempDir("pipbot-ai-badmodel-");
+    dirs.push(dir);
+    const p = spawnPipbot(
+      ["ai"],
+      childEnv({
+        ANTHROPIC_API_KEY: "sk-ant-secret-0123456789",
+        ANTHROPIC_BASE_URL: sim.url,
+        AI_DEFAULT_MODEL: model,
+        DATA_DIR: dir.path,
+        AI_PORT: String(await freePort()),
+      }),
+    );
+    procs.push(p);
+    expect(await p.exited).toBe(78);
+    const out = p.output();
+    expect(out).toContain(`AI_DEFAULT_MODEL="${model}": ${says}`);
+    expect(out).toContain("Fix: ");
+    expect(out).toContain("anthropic/");
+    expect(out.match(/invalid configuration/g)).toHaveLength(1);
+    expect(out).not.toContain("    at ");
+    expect(out).not.toContain("sk-ant-secret-0123456789");
+  }
+});
+
+test("no provider at all: `pipbot ai` starts (health answers) with one warning naming what to set", async () => {
+  const dir = tempDir("pipbot-ai-noprov-");
+  dirs.push(dir);
+  const port = await freePort();
+  const p = spawnPipbot(["ai"], childEnv({ DATA_DIR: dir.path, AI_PORT: String(port) }));
+  procs.push(p);
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok, {
+    timeoutMs: 15_000,
+    what: "AI server /healthz",
+  });
+  const warn = p.records().filter((r) => r.level === "warn" || r.level === 40);
+  expect(warn.map((r) => r.msg)).toEqual([expect.stringContaining("no AI provider is configured")]);
+});
+
 test("ANTHROPIC_AUTH_TOKEN (alias CLAUDE_ACCESS_TOKEN) is sent as a bearer, never as x-api-key", async () => {
   const env = loadEnv(aiEnv, { CLAUDE_ACCESS_TOKEN: "oauth-bearer-0123456789", ANTHROPIC_BASE_URL: sim.url });
   if (!env.ok) throw new Error(JSON.stringify(env.problems));
@@ -121,6 +164,8 @@ test("GOOGLE_APPLICATION_CREDENTIALS_JSON configures Google on Vertex AI; its pr
   const env = loadEnv(aiEnv, {
     GOOGLE_APPLICATION_CREDENTIALS_JSON: sa,
     GOOGLE_CLOUD_LOCATION: "us-central1",
+    // The default model must be one of a configured provider (else the AI server refuses to start).
+    AI_DEFAULT_MODEL: "google/gemini-2.5-flash",
   });
   if (!env.ok) throw new Error(JSON.stringify(env.problems));
   const s = upstreamSettings(env.config);
