@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BEGIN, END, envTable } from "../scripts/env-table.ts";
+import { UPSTREAM_VARS } from "../src/supervisor/up.ts";
 import { ROOT } from "./helpers/index.ts";
 
 const readme = readFileSync(join(ROOT, "README.md"), "utf8");
@@ -35,6 +36,25 @@ describe("README", () => {
     const section = readme.slice(readme.indexOf("## Dependencies"));
     for (const name of [...Object.keys(pkg.dependencies), ...Object.keys(pkg.devDependencies)]) {
       expect(section, `README must say why ${name} is a dependency`).toContain(`\`${name}\``);
+    }
+  });
+
+  test("the opening section names every variable that makes `pipbot up` run `pipbot start`", () => {
+    const opening = readme.slice(0, readme.indexOf("\n## "));
+    for (const name of UPSTREAM_VARS)
+      expect(opening, `README's opening must name ${name}`).toMatch(new RegExp(`\\b${name}\\b`));
+  });
+
+  test("the command table shows every flag of each command's --help", () => {
+    const table = readme.slice(readme.indexOf("## Commands"), readme.indexOf("## Configuration"));
+    for (const cmd of ["start", "demo", "check", "status", "chat"]) {
+      const help = Bun.spawnSync(["bun", join(ROOT, "src", "cli.ts"), cmd, "--help"], { cwd: ROOT });
+      const usage = help.stdout.toString().split("\n")[0] ?? "";
+      expect(usage, `pipbot ${cmd} --help`).toStartWith(`usage: pipbot ${cmd}`);
+      const row = table.split("\n").find((l) => l.startsWith(`| \`pipbot ${cmd}`)) ?? "";
+      expect(row, `README's command table needs a row for pipbot ${cmd}`).not.toBe("");
+      for (const flag of usage.match(/--[a-z][a-z-]*/g) ?? [])
+        expect(row, `README's row for pipbot ${cmd} must show ${flag}`).toContain(flag);
     }
   });
 });

@@ -30,13 +30,13 @@ test("a file that leaves a server and a detached child alive fails the run, nami
     `leak check: ${join(FIXTURES, "leaks-a-server-and-a-child.ts")} left 2 thing(s) alive`,
   );
   expect(out).toMatch(/a server listening on port \d+/);
-  const pid = Number(/process (\d+): sleep 300/.exec(out)?.[1]);
+  const pid = Number(/process (\d+): sleep 30/.exec(out)?.[1]);
   expect(pid).toBeGreaterThan(0);
   await waitFor(() => !alive(pid), { what: `the leaked child ${pid} killed by the check` });
-});
+}, 60_000); // the check waits 5 s for leftovers to go away: over bun test's 5 s default
 
 test("a file that stops what it started passes", async () => {
   const { code, out } = await runFixture("clean.ts");
   expect(out).not.toContain("leak check");
   expect(code).toBe(0);
-});
+}, 60_000);

@@ -5,7 +5,11 @@
  * go to `status` (stderr), never to the reply output. A rejected token or the bound running out
  * ends the link for good: `failed` resolves with the error (exit 4 or 3).
  */
+import { abortableSleep, type BackoffPolicy, backoffDelay } from "../shared/backoff.ts";
 import { ChatConnection, type EventFrame, GatewayClientError, safeUrl } from "./client.ts";
+
+/** Reconnect attempts: 250 ms, doubling up to 4 s (within reconnectMs). */
+const RECONNECT_BACKOFF: BackoffPolicy = { baseMs: 250, capMs: 4000, jitter: "none" };
 
 export interface ChatLinkOptions {
   url: string;
@@ -101,15 +105,14 @@ export class ChatLink {
   }
 
   private async reconnect(): Promise<ChatConnection> {
-    const sleep = this.o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const sleep = this.o.sleep ?? ((ms: number) => abortableSleep(ms));
     const deadline = Date.now() + this.o.reconnectMs;
-    let delay = 250;
+    let attempt = 0;
     let last = "";
     for (;;) {
       const left = deadline - Date.now();
       if (left <= 0) break;
-      await sleep(Math.min(delay, left));
-      delay = Math.min(delay * 2, 4000);
+      await sleep(Math.min(backoffDelay(++attempt, RECONNECT_BACKOFF), left));
       if (this.closedByUs) throw new GatewayClientError("closed", "closed");
       try {
         return await this.open(Math.max(1000, Math.min(5000, deadline - Date.now())));

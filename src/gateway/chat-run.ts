@@ -5,7 +5,7 @@
  * (final / aborted / error), then log the one wide line per turn.
  */
 
-import { abortableSleep } from "../shared/backoff.ts";
+import { abortableSleep, type BackoffPolicy, backoffDelay } from "../shared/backoff.ts";
 import { type ChatUsage, contentText, type StreamEvent } from "../shared/chat-api.ts";
 import { isPipbotError, PipbotError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
@@ -14,6 +14,9 @@ import type { AiClient } from "./ai-client.ts";
 import { type AiAvailability, aiUnavailableError, isAiServerDown, isShuttingDown } from "./ai-wait.ts";
 import { withAttachments } from "./attachments.ts";
 import { buildContext, type ErrorKind, errorKindOf, type WireUsage, wireUsage } from "./stored-messages.ts";
+
+/** Between tries of a run whose AI server became reachable again: 100 ms, doubling up to 1 s. */
+const AI_WAIT_BACKOFF: BackoffPolicy = { baseMs: 100, capMs: 1000, jitter: "none" };
 
 export interface ChatEventPayload {
   runId: string;
@@ -189,7 +192,7 @@ export async function executeRun(
           if (run.controller.signal.aborted) throw isPipbotError(reason) ? reason : e;
           throw aiUnavailableError(avail.waitMs);
         }
-        await abortableSleep(Math.min(100 * 2 ** aiRetries, 1000), run.controller.signal);
+        await abortableSleep(backoffDelay(aiRetries + 1, AI_WAIT_BACKOFF), run.controller.signal);
         aiRetries++;
       }
     }

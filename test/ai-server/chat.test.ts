@@ -340,27 +340,28 @@ describe("timeouts, each named", () => {
 
 describe("long non-stream replies (the upstream is streamed, the reply assembled)", () => {
   test("a reply longer in total than AI_FIRST_TOKEN_TIMEOUT_MS succeeds while tokens flow (all providers, both APIs)", async () => {
-    // 20 chunks at 20/s: ~0.95 s in total, far above the 250 ms first-token and idle timeouts.
-    const s = await server({ firstTokenTimeoutMs: 250, idleTimeoutMs: 250, maxRetries: 0 });
+    // 40 chunks at 20/s: ~2 s in total, above the 1 s first-token timeout, while each 50 ms gap
+    // stays far below the 1 s idle timeout (with 250 ms a loaded machine's stall cut the stream).
+    const s = await server({ firstTokenTimeoutMs: 1000, idleTimeoutMs: 1000, maxRetries: 0 });
     const msg = [{ role: "user", content: "long" }];
     const [chats, completion] = await Promise.all([
       Promise.all(
         (["anthropic", "openai", "google"] as const).map(async (provider) => {
-          const res = await postChat(s.url, { model: `${provider}/sim@tokens=20,rate=20`, messages: msg });
+          const res = await postChat(s.url, { model: `${provider}/sim@tokens=40,rate=20`, messages: msg });
           return { provider, status: res.status, body: (await res.json()) as Json };
         }),
       ),
       fetch(`${s.url}/v1/chat/completions`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ model: "openai/sim@tokens=20,rate=20", messages: msg }),
+        body: JSON.stringify({ model: "openai/sim@tokens=40,rate=20", messages: msg }),
       }).then(async (r) => ({ status: r.status, body: (await r.json()) as Json })),
     ]);
-    // Longer than the timeouts by construction (rate=20: 19 gaps of 50 ms after the first token),
+    // Longer than the first-token timeout by construction (rate=20: 39 gaps of 50 ms after the first token),
     // asserted by what the simulator sent rather than by a wall-clock measurement.
-    const upstream = sim.requests.filter((r) => r.model.endsWith("@tokens=20,rate=20"));
-    expect(upstream.map((r) => [r.outcome, r.chunksSent])).toEqual(Array(4).fill(["completed", 20]));
-    const words = Array.from({ length: 19 }, (_, i) => ` w${i + 1}`).join("");
+    const upstream = sim.requests.filter((r) => r.model.endsWith("@tokens=40,rate=20"));
+    expect(upstream.map((r) => [r.outcome, r.chunksSent])).toEqual(Array(4).fill(["completed", 40]));
+    const words = Array.from({ length: 39 }, (_, i) => ` w${i + 1}`).join("");
     for (const c of chats) {
       expect(c.status).toBe(200);
       expect(c.body.provider).toBe(c.provider);
@@ -369,14 +370,14 @@ describe("long non-stream replies (the upstream is streamed, the reply assembled
         content: [{ type: "text", text: `You said: long.${words}` }],
       });
       expect(c.body.stopReason).toBe("end_turn");
-      expect(c.body.usage.outputTokens).toBe(20);
+      expect(c.body.usage.outputTokens).toBe(40);
       expect(c.body.usage.estimated).toBeUndefined();
     }
     expect(completion.status).toBe(200);
     expect(completion.body.object).toBe("chat.completion");
     expect(completion.body.choices[0].message.content).toBe(`You said: long.${words}`);
     expect(completion.body.choices[0].finish_reason).toBe("stop");
-    expect(completion.body.usage.completion_tokens).toBe(20);
+    expect(completion.body.usage.completion_tokens).toBe(40);
     expect(sim.requests).toHaveLength(4);
     expect(sim.requests.every((r) => r.stream && r.outcome === "completed")).toBe(true);
     // The OpenAI upstream streams are asked for their usage chunk.

@@ -4,9 +4,9 @@
  * (GATEWAY_CONTROL_UI_DIR), in headless Chromium (Debian's `chromium`, playwright-core), against
  * the real gateway and the real AI server on the upstream simulator: a message typed and sent
  * streams to `final`, a reload shows the conversation, Stop aborts and keeps the partial reply,
- * an image attached in the composer reaches the AI server as an image part (asserted on the wire
- * the AI server receives: a recording /chat server, since the AI server on main does not carry
- * image parts to providers yet), the sidebar lists a labelled session whose history opens and
+ * an image attached in the composer reaches the provider as its native image block with the same
+ * bytes (asserted on what the simulator received upstream) and the simulator's reply describing
+ * it shows on the page and in chat.history, the sidebar lists a labelled session whose history opens and
  * takes the next message, and the page throws no error.
  *
  * Chromium missing → the tests FAIL (.ci/run installs it). Locally, `PIPBOT_SKIP_BROWSER=1` skips
@@ -18,8 +18,8 @@ import { type Browser, type BrowserContext, chromium, type Page } from "playwrig
 import { waitFor } from "../helpers/index.ts";
 import { openclawClients } from "../helpers/openclaw-clients.ts";
 import {
+  connected,
   type SimAiServer,
-  startFakeAi,
   startSimAiServer,
   startTestGateway,
   type TestGateway,
@@ -256,49 +256,77 @@ describe.skipIf(SKIP)("OpenClaw Control UI 2026.9 in headless Chromium (real gat
     expect(w.pageErrors).toEqual([]);
   }, 90_000);
 
-  test("an image attached in the composer reaches the AI server as an image part, and shows after a reload", async () => {
-    // The AI server's side of the wire recorded: what the gateway sent it for this turn.
-    const ai = await startFakeAi();
+  test("an image attached in the composer reaches the provider as its native image block; the reply describing it shows; it survives a reload", async () => {
+    // Real AI server on the upstream simulator: what reached "Anthropic" is asserted, and the
+    // simulator's reply describes the images it received ("I see image/png, N bytes").
+    const t = await gateway("anthropic/sim@tokens=10,rate=0");
+    const upstream = sim?.sim as SimAiServer["sim"];
+    const w = await watchedPage();
+    await openChat(w, t);
+    const png = Buffer.from(
+      "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+      "base64",
+    );
+    const seen = `I see image/png, ${png.length} bytes.`;
+    await w.page
+      .locator("input[type=file]")
+      .first()
+      .setInputFiles({ name: "dot.png", mimeType: "image/png", buffer: png });
+    const sentBefore = upstream.requests.length;
+    const runId = await send(w, "what is in this picture");
+    const final = await waitFor(
+      () =>
+        chatEvents(w, runId).find((f) => ["final", "error", "aborted"].includes(String(f.payload?.state))),
+      { timeoutMs: DEADLINE_MS, what: "the terminal chat event" },
+    );
+    expect({ state: final.payload?.state, error: final.payload?.errorMessage }).toEqual({
+      state: "final",
+      error: undefined,
+    });
+
+    // Upstream: one Messages API call whose last user message carries the image as Anthropic's
+    // base64 image block, byte for byte the attached file, beside the typed text.
+    const calls = upstream.requests.slice(sentBefore).filter((r) => r.provider === "anthropic");
+    expect(calls.length).toBe(1);
+    const body = calls[0]?.body as { messages: { role: string; content: unknown }[] };
+    const last = body.messages.at(-1);
+    expect(last?.role).toBe("user");
+    const blocks = last?.content as { type: string; text?: string; source?: Record<string, unknown> }[];
+    expect(Array.isArray(blocks)).toBe(true);
+    const images = blocks.filter((b) => b.type === "image");
+    expect(images.length).toBe(1);
+    expect(images[0]?.source).toMatchObject({ type: "base64", media_type: "image/png" });
+    expect(Buffer.from(String(images[0]?.source?.data), "base64").equals(png)).toBe(true);
+    expect(blocks.filter((b) => b.type === "text").map((b) => b.text)).toEqual(["what is in this picture"]);
+
+    // The simulator's description of the image is the reply: in the final event, the store,
+    // chat.history and on the page.
+    expect(JSON.stringify(final.payload?.message)).toContain(seen);
+    const messages = t.store.listMessages(t.store.findSession("agent:main:main")?.id as string);
+    expect(messages.map((m) => m.content.map((b) => b.type))).toEqual([["text", "image"], ["text"]]);
+    expect(messages[1]?.content[0]?.text).toContain(seen);
+    const c = await connected(t.wsUrl);
     try {
-      const t = await startTestGateway({ aiUrl: ai.url, settings: { GATEWAY_CONTROL_UI_DIR: controlUiDir } });
-      gateways.push(t);
-      const w = await watchedPage();
-      await openChat(w, t);
-      const png = Buffer.from(
-        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
-        "base64",
-      );
-      await w.page
-        .locator("input[type=file]")
-        .first()
-        .setInputFiles({ name: "dot.png", mimeType: "image/png", buffer: png });
-      const runId = await send(w, "what is in this picture");
-      await waitFor(() => chatEvents(w, runId).some((f) => f.payload?.state === "final"), {
-        timeoutMs: DEADLINE_MS,
-        what: "the final chat event",
-      });
-      const sent = ai.requests.at(-1)?.body.messages.at(-1);
-      expect(sent).toEqual({
-        role: "user",
-        content: [
-          { type: "image", mimeType: "image/png", data: png.toString("base64") },
-          { type: "text", text: "what is in this picture" },
-        ],
-      });
-      const stored = t.store.listMessages(t.store.findSession("agent:main:main")?.id as string)[0];
-      expect(stored?.content.map((b) => b.type)).toEqual(["text", "image"]);
-      // After a reload the image is part of the conversation the UI shows.
-      await w.page.reload();
-      await composer(w.page).waitFor();
-      await w.page.getByText("what is in this picture", { exact: true }).first().waitFor();
-      await waitFor(
-        async () => (await w.page.locator(`img[src^="data:image/png"], img[src^="blob:"]`).count()) > 0,
-        { timeoutMs: DEADLINE_MS, what: "the image shown after the reload" },
-      );
-      expect(w.pageErrors).toEqual([]);
+      const h = (await c.call("chat.history", { sessionKey: "agent:main:main" })).payload as {
+        messages: { role: string; content: { type: string; text?: string }[] }[];
+      };
+      expect(h.messages.map((m) => m.role)).toEqual(["user", "assistant"]);
+      expect(h.messages[1]?.content.map((b) => b.text ?? "").join("")).toContain(seen);
     } finally {
-      await ai.stop();
+      c.close();
     }
+    await w.page.getByText(seen, { exact: false }).first().waitFor();
+
+    // After a reload the image and the reply are part of the conversation the UI shows.
+    await w.page.reload();
+    await composer(w.page).waitFor();
+    await w.page.getByText("what is in this picture", { exact: true }).first().waitFor();
+    await w.page.getByText(seen, { exact: false }).first().waitFor();
+    await waitFor(
+      async () => (await w.page.locator(`img[src^="data:image/png"], img[src^="blob:"]`).count()) > 0,
+      { timeoutMs: DEADLINE_MS, what: "the image shown after the reload" },
+    );
+    expect(w.pageErrors).toEqual([]);
   }, 90_000);
 
   test("the sidebar lists a labelled session; opening it shows its history and a message goes to it", async () => {

@@ -114,7 +114,9 @@ describe("on a terminal", () => {
     try {
       const procfile = join(t.path, "Procfile");
       writeFileSync(procfile, `out: bun ${join(FIXTURES, "output.ts")}\n`);
-      const env = childEnv({ SUPERVISOR_READY_UPTIME_MS: "200" });
+      // Its own DATA_DIR: the default (./data in the checkout) would write the supervisor's lock and
+      // status file into the repository and collide with a second suite run from the same checkout.
+      const env = childEnv({ SUPERVISOR_READY_UPTIME_MS: "200", DATA_DIR: t.path });
       delete env.PIPBOT_SUPERVISED;
       const pty = underPty(`exec bun ${CLI} start --procfile ${procfile}`, env);
       try {
