@@ -7,7 +7,9 @@
  *
  * Cases: plain text (json and streamed) and a tool call (json and streamed: tools in, tool_calls
  * out — pipbot translates them into its canonical call and back).
- * Run: `bun bench/ai-overhead-cpu.ts [--n 2000]` (Linux: /proc).
+ * Run: `bun bench/ai-overhead-cpu.ts [--n 2000] [--case "text, json"]` (Linux: /proc).
+ * PIPBOT_BENCH_BEFORE=<another checkout's src/cli.ts> adds that AI server as a fourth column
+ * ("pipbot before") in the same run, so a change is measured against its parent under one load.
  */
 import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -21,6 +23,9 @@ const CLI = process.env.PIPBOT_BENCH_CLI ?? SIM_CLI;
 const PORTKEY = join(ROOT, "node_modules", "@portkey-ai", "gateway", "build", "start-server.js");
 const args = process.argv.slice(2);
 const N = Number(args[args.indexOf("--n") + 1] || 2000) || 2000;
+const ONLY = args.includes("--case") ? args[args.indexOf("--case") + 1] : undefined;
+/** PIPBOT_BENCH_BEFORE: the AI server of another checkout, measured in the same run (a before/after). */
+const BEFORE = process.env.PIPBOT_BENCH_BEFORE;
 const WARMUP = 300;
 
 function freePort(): Promise<number> {
@@ -109,7 +114,8 @@ async function cpuPerRequest(t: Target, stream: boolean, tools: boolean): Promis
 }
 
 async function main() {
-  const [simPort, aiPort, passPort, pkPort] = await Promise.all([
+  const [simPort, aiPort, passPort, pkPort, beforePort] = await Promise.all([
+    freePort(),
     freePort(),
     freePort(),
     freePort(),
@@ -122,24 +128,27 @@ async function main() {
     PIPBOT_SUPERVISED: "1",
   };
   const dataDir = mkdtempSync(join(tmpdir(), "pipbot-bench-cpu-"));
-  const procs = [
-    Bun.spawn(["bun", SIM_CLI, "dev", "upstream-sim", "--port", String(simPort)], {
-      env: base,
-      stdout: "ignore",
-    }),
-    Bun.spawn(["bun", CLI, "ai"], {
+  const beforeDir = mkdtempSync(join(tmpdir(), "pipbot-bench-cpu-before-"));
+  const aiServer = (cli: string, port: number, dir: string) =>
+    Bun.spawn(["bun", cli, "ai"], {
       env: {
         ...base,
         LOG_LEVEL: "info",
-        DATA_DIR: dataDir,
-        AI_PORT: String(aiPort),
+        DATA_DIR: dir,
+        AI_PORT: String(port),
         OPENAI_API_KEY: "sim",
         OPENAI_BASE_URL: `${simUrl}/v1`,
         AI_DEFAULT_MODEL: "openai/sim",
         PIPBOT_SIMULATOR: "1",
       },
       stdout: "ignore",
+    });
+  const procs = [
+    Bun.spawn(["bun", SIM_CLI, "dev", "upstream-sim", "--port", String(simPort)], {
+      env: base,
+      stdout: "ignore",
     }),
+    aiServer(CLI, aiPort, dataDir),
     Bun.spawn(["bun", "-e", PASS_THROUGH], {
       env: { ...base, PORT: String(passPort), UPSTREAM: simUrl },
       stdout: "ignore",
@@ -153,9 +162,12 @@ async function main() {
     }),
   ];
   const [, ai, pass, pk] = procs as [unknown, Bun.Subprocess, Bun.Subprocess, Bun.Subprocess];
+  const before = BEFORE ? aiServer(BEFORE, beforePort, beforeDir) : undefined;
+  if (before) procs.push(before);
   try {
     await waitUp(`${simUrl}/healthz`, "simulator");
     await waitUp(`http://127.0.0.1:${aiPort}/healthz`, "pipbot AI server");
+    if (before) await waitUp(`http://127.0.0.1:${beforePort}/healthz`, "pipbot AI server (before)");
     await waitUp(`http://127.0.0.1:${passPort}/healthz`, "pass-through");
     await waitUp(`http://127.0.0.1:${pkPort}/`, "Portkey gateway");
     const targets: Target[] = [
@@ -167,6 +179,17 @@ async function main() {
         model: "sim",
       },
       { name: "pipbot", pid: ai.pid, url: `http://127.0.0.1:${aiPort}`, headers: {}, model: "openai/sim" },
+      ...(before
+        ? [
+            {
+              name: "pipbot before",
+              pid: before.pid,
+              url: `http://127.0.0.1:${beforePort}`,
+              headers: {},
+              model: "openai/sim",
+            },
+          ]
+        : []),
       {
         name: "Portkey gateway",
         pid: pk.pid,
@@ -182,28 +205,33 @@ async function main() {
       { name: "tool call, streamed", stream: true, tools: true },
     ];
     const rows: string[] = [];
-    for (const c of cases) {
+    for (const c of cases.filter((c) => ONLY === undefined || c.name === ONLY)) {
       const us: Record<string, number> = {};
       for (const t of targets) us[t.name] = await cpuPerRequest(t, c.stream, c.tools);
       const floor = us["pass-through (floor)"] ?? Number.NaN;
       const pip = us.pipbot ?? Number.NaN;
       const pkv = us["Portkey gateway"] ?? Number.NaN;
+      const bef = us["pipbot before"];
       rows.push(
-        `| ${c.name} | ${floor.toFixed(0)} | **${pip.toFixed(0)}** | ${pkv.toFixed(0)} | ${(pip / floor).toFixed(2)}× | ${(pip / pkv).toFixed(2)}× |`,
+        `| ${c.name} | ${floor.toFixed(0)} | **${pip.toFixed(0)}** | ${pkv.toFixed(0)} | ${(pip / floor).toFixed(2)}× | ${(pip / pkv).toFixed(2)}× |${
+          bef === undefined ? "" : ` ${bef.toFixed(0)} | ${(bef / pkv).toFixed(2)}× |`
+        }`,
       );
     }
     const lines = [
       `machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Bun ${Bun.version}; n=${N} sequential requests per cell after ${WARMUP} warm-up`,
       "",
-      "| case (server CPU µs/request) | Bun pass-through (floor) | pipbot | Portkey gateway | pipbot ÷ floor | pipbot ÷ Portkey |",
-      "|---|---|---|---|---|---|",
+      `| case (server CPU µs/request) | Bun pass-through (floor) | pipbot | Portkey gateway | pipbot ÷ floor | pipbot ÷ Portkey |${
+        before ? " pipbot before | before ÷ Portkey |" : ""
+      }`,
+      `|---|---|---|---|---|---|${before ? "---|---|" : ""}`,
       ...rows,
     ];
     process.stdout.write(`${lines.join("\n")}\n`);
   } finally {
     for (const p of procs) p.kill("SIGTERM");
     await Promise.all(procs.map((p) => p.exited));
-    await Bun.$`rm -rf ${dataDir}`.quiet().nothrow();
+    await Bun.$`rm -rf ${dataDir} ${beforeDir}`.quiet().nothrow();
   }
 }
 

@@ -67,6 +67,7 @@ export function account(
       attempts: o.attempts,
       ...(plan.conversationId ? { conversationId: plan.conversationId } : {}),
       ...(userId !== undefined ? { userId } : {}),
+      ...(plan.user !== undefined ? { endUser: plan.user } : {}),
       ...(o.error ? { errorCode: o.error.code } : {}),
     });
   } catch (e) {

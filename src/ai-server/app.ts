@@ -267,7 +267,9 @@ export function createApp(deps: AppDeps) {
     );
   });
 
-  app.get("/v1/models", (c) => c.json(modelsBody(listedModels(s, s.fallbackModels, s.extraModels))));
+  app.get("/v1/models", (c) =>
+    c.json(modelsBody(listedModels(s, s.fallbackModels, s.extraModels, deps.registry.configured))),
+  );
 
   app.get("/usage", (c) => {
     const raw = c.req.query("since");
@@ -288,11 +290,19 @@ export function createApp(deps: AppDeps) {
       throw new PipbotError("invalid_request", `user must be ${identityRule("userId")}`, {
         details: { path: "user" },
       });
+    // ?endUser=<id>: only the requests whose caller named that end user (usage.end_user: OpenAI
+    // `user`, /chat `user`, Anthropic `metadata.user_id`) — the caller's customer, not the billed user.
+    const endUser = c.req.query("endUser");
+    if (endUser !== undefined && (endUser.length === 0 || endUser.length > 256))
+      throw new PipbotError("invalid_request", "endUser must be 1–256 characters (the request's `user`)", {
+        details: { path: "endUser" },
+      });
     if (!deps.store) throw new PipbotError("unavailable", "usage store is not open");
     return c.json({
       since: new Date(since).toISOString(),
       ...(user !== undefined ? { user } : {}),
-      totals: deps.store.usageTotals(since, user),
+      ...(endUser !== undefined ? { endUser } : {}),
+      totals: deps.store.usageTotals(since, user, endUser),
     });
   });
 

@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import Anthropic from "@anthropic-ai/sdk";
+import { waitFor } from "../helpers/index.ts";
 import { PNG_B64, type Surface, startSurface, TOKEN, upstreamBody } from "./surface-helpers.ts";
 
 let s: Surface;
@@ -210,4 +211,17 @@ test("a bare model id on /v1/messages is an Anthropic model, whatever the defaul
   } finally {
     await server.stop();
   }
+});
+
+test("metadata.user_id is stored with usage as the end user (usage.end_user)", async () => {
+  await claude.messages.create({
+    model: "claude-sim@tokens=2",
+    max_tokens: 50,
+    metadata: { user_id: "anthropic-end-user-7" },
+    messages: [{ role: "user", content: "who" }],
+  });
+  const row = await waitFor(() => s.server.usageRows().find((u) => u.end_user === "anthropic-end-user-7"), {
+    what: "usage row of anthropic-end-user-7",
+  });
+  expect(row).toMatchObject({ provider: "anthropic", status: "ok", output_tokens: 2 });
 });

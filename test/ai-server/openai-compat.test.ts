@@ -103,8 +103,11 @@ test("a mid-stream upstream failure makes the SDK throw (never a clean end)", as
       model: "anthropic/sim@fault=cut_after:1",
       stream: true,
       messages: [{ role: "user", content: "x" }],
-    }))
+    })) {
       seen.push(c.choices[0]?.delta.content ?? "");
+      // The upstream cut waits until this client saw the part (so the AI server had forwarded it).
+      if (seen.join("") === "You said: x.") sim.releaseCuts();
+    }
   })().catch((e) => e);
   expect(seen.join("")).toBe("You said: x.");
   expect(err).toBeInstanceOf(OpenAI.APIError);
@@ -134,4 +137,51 @@ test("GET /v1/models lists the default, fallbacks and AI_MODELS once each", asyn
   const ids: string[] = [];
   for await (const m of client.models.list()) ids.push(m.id);
   expect(ids).toEqual(["anthropic/sim", "openai/sim", "google/sim"]);
+});
+
+test("`user` is stored with usage (usage.end_user) and GET /usage?endUser= totals only that end user", async () => {
+  await client.chat.completions.create({
+    model: "openai/sim@tokens=3",
+    user: "end-user-42",
+    messages: [{ role: "user", content: "who" }],
+  });
+  const stream = await client.chat.completions.create({
+    model: "anthropic/sim@tokens=2",
+    user: "end-user-42",
+    stream: true,
+    messages: [{ role: "user", content: "who" }],
+  });
+  for await (const _ of stream) {
+    /* drain */
+  }
+  await client.chat.completions.create({
+    model: "openai/sim@tokens=5",
+    messages: [{ role: "user", content: "anon" }],
+  });
+  const rows = await waitFor(
+    () => {
+      const r = s.usageRows().filter((u) => u.end_user === "end-user-42");
+      return r.length === 2 ? r : undefined;
+    },
+    { what: "two usage rows of end-user-42" },
+  );
+  expect(rows.map((r) => [r.provider, r.output_tokens]).sort()).toEqual([
+    ["anthropic", 2],
+    ["openai", 3],
+  ]);
+  // The billed user (user_id) is another thing: none here (direct mode, no forwarded identity).
+  expect(rows.every((r) => r.user_id === null)).toBe(true);
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const body = (await (await fetch(`${s.url}/usage?endUser=end-user-42`, { headers: auth })).json()) as {
+    endUser: string;
+    totals: { provider: string; requests: number; outputTokens: number }[];
+  };
+  expect(body.endUser).toBe("end-user-42");
+  expect(body.totals.map((t) => [t.provider, t.requests, t.outputTokens])).toEqual([
+    ["anthropic", 1, 2],
+    ["openai", 1, 3],
+  ]);
+  const bad = await fetch(`${s.url}/usage?endUser=`, { headers: auth });
+  expect(bad.status).toBe(400);
+  expect(JSON.stringify(await bad.json())).toContain("endUser");
 });

@@ -146,6 +146,14 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         WHERE role = 'assistant' AND status IN ('aborted', 'error', 'interrupted');
     `,
   },
+  {
+    version: 5,
+    name: "usage.end_user: the end user the caller named (OpenAI `user`, /chat `user`, Anthropic `metadata.user_id`)",
+    sql: `
+      ALTER TABLE usage ADD COLUMN end_user TEXT;
+      CREATE INDEX usage_by_end_user ON usage(end_user, ts) WHERE end_user IS NOT NULL;
+    `,
+  },
 ];
 
 const userVersion = (db: Database): number =>

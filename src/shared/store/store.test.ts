@@ -280,6 +280,50 @@ describe("store", () => {
     expect(again.usageTotals(0)).toEqual([expect.objectContaining({ requests: 2 })]);
   });
 
+  test("a database at schema version 4 gets usage.end_user on open; old rows keep theirs (null)", () => {
+    const d = tempDir();
+    dirs.push(d);
+    const old = new Database(dbPath(d.path), { create: true });
+    for (const m of MIGRATIONS.filter((m) => m.version <= 4)) old.exec(m.sql);
+    old.exec("PRAGMA user_version = 4");
+    old.exec(`INSERT INTO usage (request_id, ts, provider, model, status, input_tokens, output_tokens, user_id)
+              VALUES ('r-old', 5, 'openai', 'gpt', 'ok', 3, 4, 'user_a')`);
+    old.close();
+
+    const s = openStore(d.path);
+    stores.push(s);
+    expect(s.schemaVersion).toBe(MIGRATIONS.at(-1)!.version);
+    const cols = (s.db.query("PRAGMA table_info(usage)").all() as { name: string; notnull: number }[]).map(
+      (c) => [c.name, c.notnull],
+    );
+    expect(cols).toContainEqual(["end_user", 0]);
+    expect(s.db.query("SELECT request_id, user_id, end_user, input_tokens FROM usage").all()).toEqual([
+      { request_id: "r-old", user_id: "user_a", end_user: null, input_tokens: 3 },
+    ]);
+    const zero = {
+      inputTokens: 0,
+      outputTokens: 0,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      reasoningTokens: 0,
+    };
+    s.recordUsage({
+      requestId: "r-new",
+      provider: "openai",
+      model: "gpt",
+      status: "ok",
+      usage: { ...zero, inputTokens: 10 },
+      userId: "user_a",
+      endUser: "cust-1",
+    });
+    expect(s.usageTotals(0, undefined, "cust-1")).toEqual([
+      expect.objectContaining({ requests: 1, inputTokens: 10 }),
+    ]);
+    expect(s.usageTotals(0, "user_a")).toEqual([expect.objectContaining({ requests: 2, inputTokens: 13 })]);
+    expect(s.usageTotals(0, "user_b", "cust-1")).toEqual([]);
+    expect(s.usageTotals(0, undefined, "cust-2")).toEqual([]);
+  });
+
   test("two processes at once: a writer process and this reader/acker lose nothing and never fail busy", async () => {
     const d = tempDir();
     dirs.push(d);

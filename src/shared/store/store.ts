@@ -317,8 +317,8 @@ export class Store {
     this.usage.record(u);
   }
 
-  usageTotals(sinceMs = 0, userId?: string): UsageTotal[] {
-    return this.usage.totals(sinceMs, userId);
+  usageTotals(sinceMs = 0, userId?: string, endUser?: string): UsageTotal[] {
+    return this.usage.totals(sinceMs, userId, endUser);
   }
 
   /** Usage per session, provider, model and day, for the gateway's usage panels. */

@@ -173,6 +173,11 @@ export interface UsageRecord {
    * server's own (proxy mode); unset in direct mode without a forwarded identity.
    */
   userId?: string;
+  /**
+   * The end user the caller named in the request (OpenAI `user` / `safety_identifier`, /chat
+   * `user`, Anthropic `metadata.user_id`): the caller's own customer, not the billed `userId`.
+   */
+  endUser?: string;
 }
 
 /** Usage of one conversation, provider, model and day (the gateway's usage panels). */

@@ -1,6 +1,6 @@
 /**
- * Usage: one row per AI server request (tokens, latency, outcome, user), and totals per
- * provider/model — of every user, or of one.
+ * Usage: one row per AI server request (tokens, latency, outcome, billed user, end user), and
+ * totals per provider/model — of every user, or of one billed user and/or one end user.
  */
 import { type Connection, prepare, type Row } from "./sql.ts";
 import type { UsageGroup, UsageRecord, UsageRequest, UsageTotal } from "./types.ts";
@@ -12,13 +12,13 @@ export class UsageLog {
     this.q = prepare(c.db, {
       insert: `INSERT INTO usage (request_id, ts, provider, model, status, input_tokens, output_tokens, cache_read_tokens,
                                   cache_write_tokens, reasoning_tokens, estimated, latency_ms, ttft_ms, attempts, conversation_id, error_code,
-                                  user_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                                  user_id, end_user)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       totals: `SELECT provider, model, COUNT(*) AS requests, SUM(input_tokens) AS input, SUM(output_tokens) AS output,
                       SUM(cache_read_tokens) AS cache_read, SUM(cache_write_tokens) AS cache_write,
                       SUM(reasoning_tokens) AS reasoning, SUM(estimated) AS estimated,
                       SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS failed
-               FROM usage WHERE ts >= ?1 AND (?2 IS NULL OR user_id = ?2)
+               FROM usage WHERE ts >= ?1 AND (?2 IS NULL OR user_id = ?2) AND (?3 IS NULL OR end_user = ?3)
                GROUP BY provider, model ORDER BY provider, model`,
       groups: `SELECT conversation_id AS conv, provider, model,
                       strftime('%Y-%m-%d', (ts + ?3) / 1000, 'unixepoch') AS day,
@@ -52,6 +52,7 @@ export class UsageLog {
       u.conversationId ?? null,
       u.errorCode ?? null,
       u.userId ?? null,
+      u.endUser ?? null,
     );
   }
 
@@ -90,9 +91,12 @@ export class UsageLog {
     }));
   }
 
-  /** Totals since `sinceMs`; with `userId`, only that user's requests. */
-  totals(sinceMs: number, userId?: string): UsageTotal[] {
-    return (this.q.totals.all(sinceMs, userId ?? null) as Row[]).map((r) => ({
+  /**
+   * Totals since `sinceMs`; with `userId`, only the requests billed to that user (`user_id`); with
+   * `endUser`, only those the caller named that end user in (`end_user`).
+   */
+  totals(sinceMs: number, userId?: string, endUser?: string): UsageTotal[] {
+    return (this.q.totals.all(sinceMs, userId ?? null, endUser ?? null) as Row[]).map((r) => ({
       provider: r.provider as string,
       model: r.model as string,
       requests: r.requests as number,
