@@ -135,8 +135,11 @@ async function send(w: WatchedPage, text: string, attach?: () => Promise<void>):
   return req.params?.idempotencyKey as string;
 }
 
-/** How many times the page shows a text (each chat bubble shows a reply's text once). */
-const replyBubbles = (page: Page, text: string) => page.getByText(text, { exact: false }).count();
+/**
+ * The chat bubbles showing a text. (Counting text matches would also count the transcript's
+ * screen-reader announcement, `.chat-transcript-announcement.sr-only`, which repeats the newest reply.)
+ */
+const replyBubbles = (page: Page, text: string) => page.locator(".chat-bubble", { hasText: text }).count();
 
 /**
  * The page has applied what it heard: every request it sent is answered (e.g. the chat.history
