@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BEGIN, END, envTable } from "../scripts/env-table.ts";
 import { UPSTREAM_VARS } from "../src/supervisor/up.ts";
@@ -56,5 +56,38 @@ describe("README", () => {
       for (const flag of usage.match(/--[a-z][a-z-]*/g) ?? [])
         expect(row, `README's row for pipbot ${cmd} must show ${flag}`).toContain(flag);
     }
+  });
+});
+
+describe("docs", () => {
+  const docs = readdirSync(join(ROOT, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => ({ name: `docs/${f}`, text: readFileSync(join(ROOT, "docs", f), "utf8") }));
+  docs.push({ name: "README.md", text: readme });
+
+  test("every test file a doc cites exists (test/… paths, {a,b} lists, and bare `name.test.ts`)", () => {
+    const testFiles = new Set(
+      [...new Bun.Glob("{test,src}/**/*.test.ts").scanSync({ cwd: ROOT })].map((f) => f.split("/").pop()),
+    );
+    const missing: string[] = [];
+    let cited = 0;
+    for (const d of docs) {
+      // A `{a,b,` list may continue on the next line.
+      const text = d.text.replace(/,\s*\n\s*/g, ",");
+      for (const [path] of text.matchAll(/\btest\/[\w./-]*(?:\{[\w.,-]+\}[\w./-]*)?\.ts\b/g)) {
+        const brace = /\{([^}]*)\}/.exec(path);
+        const paths = brace ? (brace[1] ?? "").split(",").map((alt) => path.replace(brace[0], alt)) : [path];
+        for (const p of paths) {
+          cited++;
+          if (!existsSync(join(ROOT, p))) missing.push(`${d.name}: ${p}`);
+        }
+      }
+      for (const [, name] of text.matchAll(/`([\w.-]+\.test\.ts)`/g)) {
+        cited++;
+        if (!testFiles.has(name)) missing.push(`${d.name}: ${name}`);
+      }
+    }
+    expect(cited).toBeGreaterThan(20);
+    expect(missing).toEqual([]);
   });
 });

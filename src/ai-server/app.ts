@@ -267,7 +267,9 @@ export function createApp(deps: AppDeps) {
     );
   });
 
-  app.get("/v1/models", (c) => c.json(modelsBody(listedModels(s, s.fallbackModels, s.extraModels))));
+  app.get("/v1/models", (c) =>
+    c.json(modelsBody(listedModels(s, s.fallbackModels, s.extraModels, deps.registry.configured))),
+  );
 
   app.get("/usage", (c) => {
     const raw = c.req.query("since");

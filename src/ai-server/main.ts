@@ -12,6 +12,7 @@ import {
   aiUpstream,
   convexSiteUrl,
   loadConfigOrExit,
+  noProviderProblem,
   secretValues,
 } from "../shared/config/index.ts";
 import { identity } from "../shared/identity.ts";
@@ -24,11 +25,12 @@ import { createProviderRegistry, type UpstreamSettings } from "./providers/index
 
 const USAGE = `usage: pipbot ai
 
-Runs the AI server: POST /chat, POST /v1/chat/completions, GET /v1/models, GET /usage, GET /healthz
-POST /v1/messages on AI_HOST:AI_PORT (default 127.0.0.1:3000). Upstream: AI_UPSTREAM (proxy: the
-Convex usage proxy; direct: the providers with ANTHROPIC_API_KEY / ANTHROPIC_AUTH_TOKEN,
-OPENAI_API_KEY / OPENAI_BASE_URL, GEMINI_API_KEY / GOOGLE_APPLICATION_CREDENTIALS_JSON); unset: proxy
-when CONVEX_URL, PIPBOT_SERVICE_TOKEN and CLERK_USER_ID are set. See docs/AI-SERVER.md.`;
+Runs the AI server on AI_HOST:AI_PORT (default 127.0.0.1:3000): POST /chat,
+POST /v1/chat/completions, POST /v1/messages, GET /v1/models, GET /usage, GET /healthz.
+Upstream: AI_UPSTREAM (proxy: the Convex usage proxy; direct: the providers with
+ANTHROPIC_API_KEY / ANTHROPIC_AUTH_TOKEN, OPENAI_API_KEY / OPENAI_BASE_URL, GEMINI_API_KEY /
+GOOGLE_APPLICATION_CREDENTIALS_JSON); unset: proxy when CONVEX_URL, PIPBOT_SERVICE_TOKEN and
+CLERK_USER_ID are set. See docs/AI-SERVER.md.`;
 
 /** Bun.serve idle timeout (s) for connections between requests; lifted during each chat request. */
 const IDLE_TIMEOUT_S = 120;
@@ -136,6 +138,9 @@ export async function main(argv: string[]): Promise<number> {
     },
     simulator ? "pipbot ai starting (upstream: local simulator)" : "pipbot ai starting",
   );
+  // Started anyway (health and usage still answer), but never silently: every chat would fail.
+  const none = noProviderProblem(config);
+  if (none) log.warn({ variable: none.variable }, `${none.message}. Fix: ${none.fix}`);
 
   const store = openDataStore(config.DATA_DIR, log);
   if (!store) return 1;

@@ -92,11 +92,17 @@ export function candidateModels(
 }
 
 /** Every model worth listing on GET /v1/models: default, fallbacks, AI_MODELS. */
-export function listedModels(d: ModelDefaults, fallbacks: string[], extra: string[]): ModelRef[] {
+export function listedModels(
+  d: ModelDefaults,
+  fallbacks: string[],
+  extra: string[],
+  configured?: Configured,
+): ModelRef[] {
   const out: ModelRef[] = [];
   for (const m of [d.defaultModel, ...fallbacks, ...extra]) {
     try {
-      const ref = resolveModel(m, undefined, d);
+      // Resolved like a request's model, so a bare id goes to the only configured provider.
+      const ref = resolveModel(m, undefined, d, configured);
       if (!out.some((r) => r.id === ref.id)) out.push(ref);
     } catch {
       /* a bare id without any default provider cannot be listed */

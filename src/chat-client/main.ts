@@ -23,7 +23,8 @@ Chat with a pipbot (or any OpenClaw-compatible) gateway.
   Without one: an interactive prompt. Ctrl-C aborts the reply being streamed, a second Ctrl-C
   (or Ctrl-C twice at the prompt, Ctrl-D, /exit) quits. When the connection drops (a gateway
   restart) it reconnects ("reconnecting…" on stderr); it exits 3 when it cannot within
-  --reconnect-ms, 4 when the token is rejected.
+  --reconnect-ms, 4 when the token is rejected. Piped stdin (echo hi | pipbot chat) is read
+  line by line the same way; at its end: exit 0 when every turn and command succeeded, else 1.
 
   --url      gateway URL (default ws://127.0.0.1:$GATEWAY_PORT, GATEWAY_PORT defaults to 18789)
   --token    gateway token (default $CLAWDBOT_GATEWAY_TOKEN or $OPENCLAW_GATEWAY_TOKEN, else the
@@ -152,7 +153,10 @@ function report(r: TurnResult, oneShot: boolean): number {
       process.stderr.write(oneShot ? "pipbot chat: reply aborted\n" : "[aborted]\n");
       return EXIT.runFailed;
     case "error":
-      process.stderr.write(`pipbot chat: run failed (${r.kind}): ${r.message}\n`);
+      // The protocol's errorKind "unknown" says nothing: the kind is shown only when it is known.
+      process.stderr.write(
+        `pipbot chat: run failed${r.kind && r.kind !== "unknown" ? ` (${r.kind})` : ""}: ${r.message}\n`,
+      );
       return EXIT.runFailed;
     default:
       process.stderr.write(`pipbot chat: ${r.message}\n`);
@@ -168,9 +172,17 @@ async function interactive(
   const out = process.stdout;
   // The terminal is read (raw mode, Ctrl-D seen) from the start, also while the history loads: a
   // key typed before would otherwise reach a cooked terminal and be lost.
-  const rl = createInterface({ input: process.stdin, output: out, terminal: process.stdin.isTTY === true });
+  const tty = process.stdin.isTTY === true;
+  const rl = createInterface({ input: process.stdin, output: out, terminal: tty });
   const lines: string[] = [];
+  // End of input (Ctrl-D, or the end of piped stdin — possibly before the first prompt): readline
+  // is closed then and must not be prompted again (ERR_USE_AFTER_CLOSE).
   let eof = false;
+  const prompt = () => {
+    if (!eof) rl.prompt();
+  };
+  // Turns and commands that failed: with piped input the exit code says whether all succeeded.
+  let failures = 0;
   let busy: Turn | null = null;
   // Consecutive Ctrl-C with no line sent in between: the first aborts the reply being streamed
   // (or, at the prompt, asks for confirmation); the second quits.
@@ -204,7 +216,7 @@ async function interactive(
       return;
     }
     out.write("\n(press Ctrl-C again or Ctrl-D to quit)\n");
-    rl.prompt();
+    prompt();
   });
   let sessionKey = initialSession;
   await showSession(link, sessionKey, out);
@@ -223,7 +235,7 @@ async function interactive(
   };
 
   rl.setPrompt("> ");
-  rl.prompt();
+  prompt();
   let code: number = EXIT.ok;
   for (;;) {
     if (link.failedWith) break;
@@ -234,7 +246,7 @@ async function interactive(
     }
     const line = (lines.shift() as string).trim();
     if (line === "") {
-      rl.prompt();
+      prompt();
       continue;
     }
     if (line === "/exit" || line === "/quit") break;
@@ -242,13 +254,15 @@ async function interactive(
     if (line.startsWith("/")) {
       try {
         if (!(await runCommand(commands, line))) {
+          failures++;
           process.stderr.write(`pipbot chat: unknown command ${line.split(/\s/)[0]}; /help lists them\n`);
         }
       } catch (e) {
+        failures++;
         process.stderr.write(`pipbot chat: ${line.split(/\s/)[0]} failed: ${(e as Error).message}\n`);
       }
       if (link.failedWith) break;
-      if (!eof) rl.prompt();
+      prompt();
       continue;
     }
     // "assistant: " only in front of the assistant's text, never before a connection error.
@@ -270,15 +284,17 @@ async function interactive(
     if (r.state === "closed") {
       if (r.text !== "" && !r.text.endsWith("\n")) out.write("\n");
       if (link.failedWith) break;
+      failures++;
       process.stderr.write(
         r.text === ""
           ? "[not sent: the connection to the gateway was lost; send it again]\n"
           : "[the reply was interrupted: the connection to the gateway was lost; send it again]\n",
       );
-    } else report(r, false);
-    if (!eof) rl.prompt();
+    } else if (report(r, false) !== EXIT.ok) failures++;
+    prompt();
   }
   if (link.failedWith) code = EXIT.connect;
+  else if (!tty && failures > 0) code = EXIT.runFailed;
   rl.close();
   link.close();
   return code;

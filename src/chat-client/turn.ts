@@ -12,7 +12,8 @@ export interface Requester {
 export type TurnResult =
   | { state: "final"; text: string }
   | { state: "aborted"; text: string }
-  | { state: "error"; text: string; message: string; kind: string }
+  /** `kind`: the gateway's errorKind, when it sent one. */
+  | { state: "error"; text: string; message: string; kind?: string }
   | { state: "closed"; text: string; message: string };
 
 interface ChatPayload {
@@ -79,7 +80,7 @@ export function startTurn(
         state: "error",
         text: printed,
         message: p.errorMessage ?? "run failed",
-        kind: p.errorKind ?? "unknown",
+        ...(p.errorKind ? { kind: p.errorKind } : {}),
       });
     }
   };
@@ -88,7 +89,7 @@ export function startTurn(
     const kind = (e as GatewayClientError).kind;
     if (kind === "closed" || kind === "connect")
       finish({ state: "closed", text: printed, message: e.message });
-    else finish({ state: "error", text: printed, message: e.message, kind: "unknown" });
+    else finish({ state: "error", text: printed, message: e.message });
   });
   return {
     runId,

@@ -4,7 +4,6 @@
  * problem shared by several processes (e.g. LOG_LEVEL) listed once naming them all.
  * A pure function of the environment and the Procfile text.
  */
-import { PROVIDERS, type Provider } from "../shared/chat-api.ts";
 import {
   aiUpstream,
   convexSiteUrl,
@@ -14,6 +13,7 @@ import {
   type EnvVars,
   isLoopbackHost,
   loadEnv,
+  noProviderProblem,
   type Problem,
   processEnvs,
 } from "../shared/config/index.ts";
@@ -110,17 +110,6 @@ export function buildReport(
   if (ai) {
     const { mode, configured: providers } = aiUpstream(ai);
     const model = typeof ai.AI_DEFAULT_MODEL === "string" ? ai.AI_DEFAULT_MODEL : undefined;
-    const prefix = model?.includes("/") ? model.split("/")[0] : undefined;
-    const only = PROVIDERS.filter((p) => providers[p]);
-    const explicit = ai.AI_DEFAULT_PROVIDER as string | undefined;
-    // As the AI server resolves it (models.ts): a known prefix; a slashed id only with
-    // AI_DEFAULT_PROVIDER; a bare id → AI_DEFAULT_PROVIDER or the only configured provider.
-    const provider =
-      prefix && (PROVIDERS as readonly string[]).includes(prefix)
-        ? prefix
-        : prefix
-          ? explicit
-          : (explicit ?? (only.length === 1 ? only[0] : undefined));
     facts.ai = {
       mode,
       providers,
@@ -130,32 +119,10 @@ export function buildReport(
       token: has(ai.AI_SERVER_TOKEN) ? "set" : "unset",
       simulator: ai.PIPBOT_SIMULATOR === true,
     };
-    // No chat can succeed: a failure, not a warning (`pipbot check` must not say OK).
-    if (only.length === 0)
-      extra.push({
-        variable: "ANTHROPIC_API_KEY",
-        message: "no AI provider is configured: every chat would fail",
-        fix: "set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN), OPENAI_API_KEY (or OPENAI_BASE_URL), GEMINI_API_KEY (or GOOGLE_APPLICATION_CREDENTIALS_JSON), or CONVEX_URL + PIPBOT_SERVICE_TOKEN + CLERK_USER_ID for proxy mode",
-        processes: ["ai"],
-      });
-    else if (!provider || !(PROVIDERS as readonly string[]).includes(provider))
-      extra.push({
-        variable: "AI_DEFAULT_MODEL",
-        ...(model !== undefined ? { value: model } : {}),
-        message: prefix
-          ? `has an unknown provider prefix "${prefix}/": requests without a model would fail`
-          : "has no provider prefix and more than one provider is configured: requests without a model would fail",
-        fix: `use provider/model with a configured provider (${only.map((p) => `${p}/`).join(", ")}), or set AI_DEFAULT_PROVIDER`,
-        processes: ["ai"],
-      });
-    else if (!providers[provider as Provider])
-      extra.push({
-        variable: "AI_DEFAULT_MODEL",
-        ...(model !== undefined ? { value: model } : {}),
-        message: `uses ${provider}, which is not configured: requests without a model would fail`,
-        fix: `set AI_DEFAULT_MODEL to a model of a configured provider (${only.map((p) => `${p}/`).join(", ")}), or configure ${provider}`,
-        processes: ["ai"],
-      });
+    // No chat can succeed: a failure, not a warning (`pipbot check` must not say OK). A default
+    // model that cannot be used is aiEnv's own rule (the AI server refuses it at startup too).
+    const none = noProviderProblem(ai);
+    if (none) extra.push({ ...none, processes: ["ai"] });
   }
   const sync = values.sync;
   if (sync) {

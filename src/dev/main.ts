@@ -7,6 +7,8 @@ import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
 import { onStopSignals, type StopReason } from "../shared/stop-signals.ts";
 import { startUpstreamSim } from "./upstream-sim.ts";
 
+const CLI_CUT_HOLD_MS = 250;
+
 const USAGE = `usage: pipbot dev upstream-sim [--port N] [--host ADDR]
 
 Runs a local simulator of the Anthropic, OpenAI and Gemini APIs (no keys, no network).
@@ -32,7 +34,13 @@ export async function main(argv: string[]): Promise<number> {
   const port = values.port === undefined ? 0 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`--port must be 0-65535, got ${values.port}`, USAGE);
-  const sim = await startUpstreamSim({ port, hostname: values.host ?? "127.0.0.1" });
+  // Nobody calls releaseCuts() here (the demo, manual runs): a streamed fault=cut_after:<n> cuts
+  // after this short, time-based hold instead of waiting for a test's release.
+  const sim = await startUpstreamSim({
+    port,
+    hostname: values.host ?? "127.0.0.1",
+    cutHoldMs: CLI_CUT_HOLD_MS,
+  });
   process.stdout.write(
     `${JSON.stringify({ level: "info", proc: "upstream-sim", msg: "upstream simulator listening", url: sim.url, port: sim.port })}\n`,
   );

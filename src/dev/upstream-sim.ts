@@ -9,6 +9,13 @@
  * reasoning_text. Replies follow the request: tool calls when tools are offered, JSON when JSON is
  * asked for, thinking when reasoning is on, tool results and media echoed (sim-plan.ts).
  * GET /files/<name> serves fixture files; /ollama/v1/… is an OpenAI-compatible route without auth.
+ *
+ * A streamed `fault=cut_after:<n>` sends n parts, then HOLDS the cut until `sim.releaseCuts()` (a test
+ * calls it once its own client has seen the n parts), or until `cutHoldMs` passes (then it cuts
+ * anyway and logs that it did). The cut is a connection reset, and a reset makes the client's kernel
+ * drop bytes the client has not read yet: no server-side wait can know they were read, so a test
+ * that depends on the client having seen the parts must say so. The CLI (`pipbot dev upstream-sim`,
+ * used by `pipbot demo`, where nobody releases) uses a short time-based hold instead.
  */
 import type { Server } from "bun";
 import { abortableSleep } from "../shared/backoff.ts";
@@ -57,9 +64,17 @@ export interface UpstreamSim {
   port: number;
   stop(): Promise<void>;
   requests: SimRequestLog[];
-  /** Forget the request log and the fail_times counters. */
+  /** Forget the request log and the fail_times counters; close the cut gate again. */
   reset(): void;
+  /**
+   * Open the cut gate: every held `cut_after` stream cuts now, and later ones cut as soon as they
+   * reach their cut point, until `reset()`. A test calls it once its own client has seen the parts.
+   */
+  releaseCuts(): void;
 }
+
+/** Default bound on a held cut when nobody calls `releaseCuts()`. */
+export const CUT_HOLD_MS = 30_000;
 
 const WIRES: Record<SimProvider, SimWire> = {
   anthropic: anthropicWire,
@@ -107,10 +122,38 @@ function unknownModel(provider: SimProvider, model: string): string {
 
 /** Start the simulator (default 127.0.0.1, port 0). */
 export async function startUpstreamSim(
-  opts: { port?: number; hostname?: string } = {},
+  opts: {
+    port?: number;
+    hostname?: string;
+    /** How long a `cut_after` stream waits for `releaseCuts()` before cutting anyway (logged). */
+    cutHoldMs?: number;
+  } = {},
 ): Promise<UpstreamSim> {
   const requests: SimRequestLog[] = [];
   const failCounts = new Map<string, number>();
+  const cutHoldMs = opts.cutHoldMs ?? CUT_HOLD_MS;
+  /** Streams held at their cut point; once the gate is open (releaseCuts) nothing is held. */
+  const heldCuts = new Set<() => void>();
+  let cutGateOpen = false;
+
+  /** Hold a cut until the gate opens, the request is aborted, or the hold deadline passes. */
+  async function holdCut(id: string, signal: AbortSignal): Promise<void> {
+    if (cutGateOpen || signal.aborted) return;
+    const { promise, resolve } = Promise.withResolvers<"released" | "deadline" | "aborted">();
+    const release = () => resolve("released");
+    const timer = setTimeout(() => resolve("deadline"), cutHoldMs);
+    const onAbort = () => resolve("aborted");
+    signal.addEventListener("abort", onAbort, { once: true });
+    heldCuts.add(release);
+    const how = await promise;
+    clearTimeout(timer);
+    signal.removeEventListener("abort", onAbort);
+    heldCuts.delete(release);
+    if (how === "deadline")
+      process.stderr.write(
+        `${JSON.stringify({ level: "info", proc: "upstream-sim", msg: "cut_after: nobody called releaseCuts(); cutting at the hold deadline", requestId: id, cutHoldMs })}\n`,
+      );
+  }
 
   function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
     return new Response(JSON.stringify(body), {
@@ -297,11 +340,9 @@ export async function startUpstreamSim(
               return;
             }
             if (f.kind === "cut_after" && i === Math.min(f.n, plan.parts.length)) {
-              // A cut in the same tick as the writes drops even the headers: wait (bounded) until
-              // the response writer has taken everything queued, then one more turn for the socket.
-              for (let spin = 0; spin < 1000 && (c.desiredSize ?? 0) < 0; spin++)
-                await new Promise((r) => setImmediate(r));
-              await new Promise((r) => setTimeout(r, 15)); // bounded: lets the socket write land under load
+              // A reset drops whatever the client has not read yet: cut only when released (see top).
+              await holdCut(id, abort.signal);
+              if (abort.signal.aborted) return;
               end("cut");
               c.error(undefined); // resets the connection (no terminating chunk)
               return;
@@ -355,8 +396,15 @@ export async function startUpstreamSim(
     reset() {
       requests.length = 0;
       failCounts.clear();
+      cutGateOpen = false;
+    },
+    releaseCuts() {
+      cutGateOpen = true;
+      for (const release of heldCuts) release();
     },
     async stop() {
+      cutGateOpen = true;
+      for (const release of heldCuts) release();
       await server.stop(true);
     },
   };

@@ -28,6 +28,7 @@ import { createModelCatalog } from "./model-catalog.ts";
 import { CLOSE, TICK_INTERVAL_MS } from "./protocol.ts";
 import { createSessionEvents } from "./session-events.ts";
 import { createSockets, type WsData } from "./sockets.ts";
+import { chatEvent4 } from "./wire4.ts";
 
 export interface GatewaySettings {
   AI_URL: string;
@@ -137,19 +138,31 @@ export function createGateway(deps: GatewayDeps): Gateway {
     });
   };
 
+  /** A terminal event's stored reply (protocol 4 names it); none for a delta or when unreadable. */
+  const storedReplyId = (p: ChatEventPayload): string | null => {
+    if (p.state === "delta") return null;
+    try {
+      return store.getRun(p.runId)?.assistantMessageId ?? null;
+    } catch (e) {
+      logger.error({ err: e, runId: p.runId }, "chat event: could not read the stored reply's id");
+      return null;
+    }
+  };
+
   const broadcastChat = (p: ChatEventPayload) => {
-    const p4 = JSON.stringify(p);
+    let p4: string | undefined;
     let p3: string | undefined;
     const droppable = p.state === "delta";
     for (const c of conns) {
       if (c.state !== "open") continue;
-      if (c.protocol === 3 && p.errorKind !== undefined) {
+      if (c.protocol === 3) {
         if (p3 === undefined) {
           const { errorKind: _omit, ...rest } = p;
           p3 = JSON.stringify(rest);
         }
         c.sendEvent("chat", p3, droppable);
       } else {
+        p4 ??= JSON.stringify(chatEvent4(p, storedReplyId(p)));
         c.sendEvent("chat", p4, droppable);
       }
     }

@@ -5,6 +5,7 @@
  * `inputRunIds`, the receipts that say those inputs were taken.
  */
 import type { Store, StoredMessage } from "../shared/store/index.ts";
+import type { ChatEventPayload } from "./chat-run.ts";
 import { type WireMessage, wireMessage } from "./stored-messages.ts";
 
 /** An attachment as OpenClaw transcripts carry it: the bytes inline (base64). */
@@ -42,6 +43,23 @@ export function wireMessage4(m: StoredMessage, store: AttachmentSource, seq?: nu
     w.idempotencyKey = m.runId;
   }
   return w;
+}
+
+export type ChatEventPayload4 = Omit<ChatEventPayload, "message"> & {
+  message?: NonNullable<ChatEventPayload["message"]> & { __openclaw?: { id: string } };
+};
+
+/**
+ * A chat event as protocol-4 clients read it: a terminal event's (final / aborted / error) message
+ * carries the stored reply's transcript id, `__openclaw.id` — the id its `session.message` and
+ * chat.history entry carry. The Control UI identifies a message by that id (else by `seq`); a final
+ * message with neither is a different message to it than the stored one, so when chat.history or
+ * session.message brings the stored reply the UI showed it twice. Deltas stay as they are (the
+ * reply is not stored yet); protocol 3 never gets this (app.ts sends it the payload unchanged).
+ */
+export function chatEvent4(p: ChatEventPayload, assistantMessageId: string | null): ChatEventPayload4 {
+  if (p.state === "delta" || !p.message || !assistantMessageId) return p;
+  return { ...p, message: { ...p.message, __openclaw: { id: assistantMessageId } } };
 }
 
 /** History under `maxBytes` of JSON, oldest dropped first (same rule as historyPayload). */

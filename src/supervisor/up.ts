@@ -1,7 +1,7 @@
 /**
- * `pipbot up` (what `./pipbot up` runs): `pipbot start` when a provider key or the Convex URL is
- * configured, else `pipbot demo` against the bundled simulator. It decides from the process's
- * environment, which includes `.env` of the working directory: Bun loads `.env` (then
+ * `pipbot up` (what `./pipbot up` runs): `pipbot start` when a provider key, OPENAI_BASE_URL or the
+ * Convex URL is configured, else `pipbot demo` against the bundled simulator. It decides from the
+ * process's environment, which includes `.env` of the working directory: Bun loads `.env` (then
  * `.env.local`) for every `pipbot` command, and a variable already set in the environment wins.
  * That is the one way `.env` is handled everywhere (docs/OPERATIONS.md, "Configuration").
  */
@@ -34,6 +34,6 @@ export function upChoice(env: Record<string, string | undefined>): { mode: "star
     };
   return {
     mode: "demo",
-    why: `no provider key or CONVEX_URL configured (environment or .env): running the demo against the bundled upstream SIMULATOR`,
+    why: `none of ${UPSTREAM_VARS.join(", ")} is set (environment or .env): running the demo against the bundled upstream SIMULATOR`,
   };
 }

@@ -1,7 +1,7 @@
 /** POST /chat through the real app, the real SDKs and the upstream simulator. */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
-import { waitFor } from "../helpers/index.ts";
+import { countSse, readThrough, waitFor } from "../helpers/index.ts";
 import { parseSse, postChat, readUntil, startTestAiServer, type TestAiServer, uniqueKey } from "./harness.ts";
 
 let sim: UpstreamSim;
@@ -256,7 +256,13 @@ describe("failures after the first token end the stream with an error event", ()
         stream: true,
         messages: [{ role: "user", content: "x" }],
       });
-      const { events } = parseSse(await res.text());
+      // The cut happens only once this caller has read both deltas: the AI server had them.
+      const { text } = await readThrough(
+        res,
+        (t) => countSse(t, "delta") === 2,
+        () => sim.releaseCuts(),
+      );
+      const { events } = parseSse(text);
       expect(events.filter((e) => e.event === "done")).toHaveLength(0);
       expect(events.at(-1)?.event).toBe("error");
       expect((events.at(-1)!.data as Json).code).toBe("upstream_connection");
@@ -412,6 +418,9 @@ describe("long non-stream replies (the upstream is streamed, the reply assembled
 
   test("a failure after upstream tokens is still retried and falls back: nothing had reached the caller", async () => {
     const s = await server({ maxRetries: 1 });
+    // A non-stream caller sees nothing until the end: let every cut happen as soon as it comes
+    // (whether the AI server read the two parts first or not, a non-stream reply retries either way).
+    sim.releaseCuts();
     const res = await postChat(s.url, {
       model: "anthropic/sim@fault=error_after:2,tokens=6",
       fallbacks: ["openai/sim@fault=cut_after:2,tokens=6", "google/sim@tokens=3"],
@@ -434,8 +443,12 @@ describe("long non-stream replies (the upstream is streamed, the reply assembled
     expect(row).toMatchObject({ provider: "google", status: "ok", attempts: 5, output_tokens: 3 });
   });
 
-  test("a mid-reply failure with no retries left → the error, with estimated usage of the partial reply", async () => {
+  test("a mid-reply failure with no retries left → the error, recorded as a failed usage row", async () => {
     const s = await server({ maxRetries: 0 });
+    // A non-stream caller cannot see the parts arrive, so nothing here may depend on the AI server
+    // having read them before the reset (the estimated partial usage is proven by the streamed
+    // "a stream cut mid-way" test below, which releases the cut only after seeing the deltas).
+    sim.releaseCuts();
     const res = await postChat(s.url, {
       model: "openai/sim@fault=cut_after:3,tokens=50",
       messages: [{ role: "user", content: "cut" }],
@@ -444,8 +457,6 @@ describe("long non-stream replies (the upstream is streamed, the reply assembled
     expect(((await res.json()) as Json).error.code).toBe("upstream_connection");
     const row = await waitFor(() => s.usageRows()[0], { what: "usage row" });
     expect(row).toMatchObject({ provider: "openai", status: "error", error_code: "upstream_connection" });
-    expect(row.estimated).toBe(1);
-    expect(Number(row.output_tokens)).toBeGreaterThan(0);
   });
 });
 
@@ -508,7 +519,12 @@ describe("usage accounting", () => {
       stream: true,
       messages: [{ role: "user", content: "cut" }],
     });
-    expect(parseSse(await res.text()).events.at(-1)?.event).toBe("error");
+    const { text } = await readThrough(
+      res,
+      (t) => countSse(t, "delta") === 3,
+      () => sim.releaseCuts(),
+    );
+    expect(parseSse(text).events.at(-1)?.event).toBe("error");
     const row = await waitFor(() => s.usageRows()[0], { what: "usage row" });
     expect(row).toMatchObject({ provider: "openai", status: "error", error_code: "upstream_connection" });
     expect(row.estimated).toBe(1);

@@ -1,6 +1,7 @@
 /**
  * Credentials and configuration: README's Ollama line (OPENAI_BASE_URL without a key, a bare model
- * id going to the only configured provider) on the real `pipbot ai` process, unknown prefixes
+ * id going to the only configured provider, listed by GET /v1/models and the gateway's models.list)
+ * on the real `pipbot ai` process, unknown prefixes
  * refused with the configured providers listed, an Anthropic bearer token, Vertex settings from a
  * service-account JSON, AI_UPSTREAM deciding the mode, and secrets never printed.
  */
@@ -9,6 +10,7 @@ import { upstreamSettings } from "../../src/ai-server/main.ts";
 import { createProviderRegistry } from "../../src/ai-server/providers/index.ts";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { aiEnv, loadEnv, secretValues } from "../../src/shared/config/index.ts";
+import { connected, startTestGateway } from "../gateway/helpers.ts";
 import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
 import { postChat } from "./harness.ts";
 
@@ -60,6 +62,21 @@ test("README's Ollama line works as written: no key, bare model → the only pro
     { timeoutMs: 15_000, what: "AI server /healthz" },
   );
   expect(health.providers).toEqual({ anthropic: false, openai: true, google: false });
+  // The bare default is listed under the provider it resolves to (first = the default).
+  const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
+  expect(models.data.map((m) => m.id)).toEqual([`openai/${vars.AI_DEFAULT_MODEL}`]);
+  // …and a chat app's model picker (the gateway's models.list) shows it as the default.
+  const gw = await startTestGateway({ aiUrl: url });
+  try {
+    const c = await connected(gw.wsUrl);
+    const r = await c.call("models.list", { view: "configured" });
+    c.close();
+    expect((r.payload as { models: unknown[] }).models).toEqual([
+      expect.objectContaining({ id: vars.AI_DEFAULT_MODEL, provider: "openai", tags: ["default"] }),
+    ]);
+  } finally {
+    await gw.stop();
+  }
   const res = await postChat(url, { messages: [{ role: "user", content: "hi llama" }] });
   expect(res.status).toBe(200);
   expect(((await res.json()) as { model: string }).model).toBe(`openai/${vars.AI_DEFAULT_MODEL}`);
@@ -74,6 +91,49 @@ test("README's Ollama line works as written: no key, bare model → the only pro
   expect(msg).toContain('unknown provider prefix "nosuch/"');
   expect(msg).toContain("configured providers (openai/)");
   expect(sim.requests).toHaveLength(1);
+});
+
+test("a default model that cannot be used: `pipbot ai` refuses to start (exit 78), one message naming AI_DEFAULT_MODEL and the fix", async () => {
+  for (const [model, says] of [
+    ["nosuch/x", 'has an unknown provider prefix "nosuch/"'],
+    ["openai/gpt-4.1", "uses openai, which is not configured"],
+  ] as const) {
+    const dir = tempDir("pipbot-ai-badmodel-");
+    dirs.push(dir);
+    const p = spawnPipbot(
+      ["ai"],
+      childEnv({
+        ANTHROPIC_API_KEY: "sk-ant-secret-0123456789",
+        ANTHROPIC_BASE_URL: sim.url,
+        AI_DEFAULT_MODEL: model,
+        DATA_DIR: dir.path,
+        AI_PORT: String(await freePort()),
+      }),
+    );
+    procs.push(p);
+    expect(await p.exited).toBe(78);
+    const out = p.output();
+    expect(out).toContain(`AI_DEFAULT_MODEL="${model}": ${says}`);
+    expect(out).toContain("Fix: ");
+    expect(out).toContain("anthropic/");
+    expect(out.match(/invalid configuration/g)).toHaveLength(1);
+    expect(out).not.toContain("    at ");
+    expect(out).not.toContain("sk-ant-secret-0123456789");
+  }
+});
+
+test("no provider at all: `pipbot ai` starts (health answers) with one warning naming what to set", async () => {
+  const dir = tempDir("pipbot-ai-noprov-");
+  dirs.push(dir);
+  const port = await freePort();
+  const p = spawnPipbot(["ai"], childEnv({ DATA_DIR: dir.path, AI_PORT: String(port) }));
+  procs.push(p);
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok, {
+    timeoutMs: 15_000,
+    what: "AI server /healthz",
+  });
+  const warn = p.records().filter((r) => r.level === "warn" || r.level === 40);
+  expect(warn.map((r) => r.msg)).toEqual([expect.stringContaining("no AI provider is configured")]);
 });
 
 test("ANTHROPIC_AUTH_TOKEN (alias CLAUDE_ACCESS_TOKEN) is sent as a bearer, never as x-api-key", async () => {
@@ -104,6 +164,8 @@ test("GOOGLE_APPLICATION_CREDENTIALS_JSON configures Google on Vertex AI; its pr
   const env = loadEnv(aiEnv, {
     GOOGLE_APPLICATION_CREDENTIALS_JSON: sa,
     GOOGLE_CLOUD_LOCATION: "us-central1",
+    // The default model must be one of a configured provider (else the AI server refuses to start).
+    AI_DEFAULT_MODEL: "google/gemini-2.5-flash",
   });
   if (!env.ok) throw new Error(JSON.stringify(env.problems));
   const s = upstreamSettings(env.config);

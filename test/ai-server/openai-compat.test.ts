@@ -103,8 +103,11 @@ test("a mid-stream upstream failure makes the SDK throw (never a clean end)", as
       model: "anthropic/sim@fault=cut_after:1",
       stream: true,
       messages: [{ role: "user", content: "x" }],
-    }))
+    })) {
       seen.push(c.choices[0]?.delta.content ?? "");
+      // The upstream cut waits until this client saw the part (so the AI server had forwarded it).
+      if (seen.join("") === "You said: x.") sim.releaseCuts();
+    }
   })().catch((e) => e);
   expect(seen.join("")).toBe("You said: x.");
   expect(err).toBeInstanceOf(OpenAI.APIError);

@@ -91,6 +91,7 @@ describe("anthropic wire", () => {
         messages: [{ role: "user", content: "hi" }],
       })) {
         if (ev.type === "content_block_delta" && ev.delta.type === "text_delta") texts.push(ev.delta.text);
+        if (texts.length === 2) sim.releaseCuts(); // the cut waits until this client saw both parts
       }
       return "clean end";
     })().catch((e) => e);

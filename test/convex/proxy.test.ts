@@ -15,7 +15,7 @@ import {
 } from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
-import { waitFor } from "../helpers/index.ts";
+import { readThrough, waitFor } from "../helpers/index.ts";
 import { body, call } from "./proxy-calls.ts";
 import {
   captureLogs,
@@ -209,7 +209,13 @@ describe("forwarding and usage", () => {
       stream: true,
       requestId: cut,
     });
-    await res.text().catch(() => "");
+    // The cut waits until this caller read both text parts through the proxy (so the proxy saw them).
+    const cutRead = await readThrough(
+      res,
+      (text) => text.split('"text_delta"').length - 1 === 2,
+      () => sim.releaseCuts(),
+    );
+    expect(cutRead.failed).toBe(true); // the cut reaches the caller: never a clean end
     expect((await row(cut))!.status).toBe("cut");
     expect((await row(cut))!.inputTokens).toBeGreaterThan(0); // message_start carried the input
     const failed = crypto.randomUUID();

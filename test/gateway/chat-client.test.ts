@@ -1,7 +1,7 @@
 /**
  * `pipbot chat` as a real child process against a real in-process gateway: one-shot success,
- * auth failure, connection refused, run error; interactive mode with piped stdin (history shown,
- * one message streamed, clean exit at end of input).
+ * auth failure, connection refused, run error (its kind only when known); interactive mode with piped stdin (history shown,
+ * one message streamed, clean exit at end of input; all of stdin at once or /dev/null: no crash, exit 0 / 1).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { CLI, childEnv, freePort, ROOT, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
@@ -120,7 +120,8 @@ test("run error: exit 1 with the error on stderr", async () => {
     childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
   );
   expect(await p.exited).toBe(1);
-  expect(p.output()).toContain("run failed (unknown): provider failed mid-stream");
+  expect(p.output()).toContain("pipbot chat: run failed: provider failed mid-stream");
+  expect(p.output()).not.toContain("(unknown)");
 });
 
 test("interactive: shows history, streams a reply per line, exits 0 at end of input", async () => {
@@ -264,3 +265,53 @@ test("interactive: the gateway does not come back → exit 3 after --reconnect-m
     g.dir.cleanup();
   }
 }, 30_000);
+
+/** `pipbot chat` with all of stdin given at once (`echo … | pipbot chat`, `< /dev/null`). */
+async function pipedChat(session: string, stdin: Blob | ReturnType<typeof Bun.file>) {
+  const proc = Bun.spawn(["bun", CLI, "chat", "--url", t.wsUrl, "--session", session], {
+    cwd: ROOT,
+    env: childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
+    stdin,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [code, out, err] = await Promise.all([
+    proc.exited,
+    new Response(proc.stdout as ReadableStream<Uint8Array>).text(),
+    new Response(proc.stderr as ReadableStream<Uint8Array>).text(),
+  ]);
+  return { code, out, err };
+}
+
+test("piped stdin: every line is a turn or a command like a typed one, exit 0 at end of input", async () => {
+  const r = await pipedChat("piped", new Blob(["first piped\n\n/help\nsecond piped\n"]));
+  expect(r.err).not.toContain("ERR_USE_AFTER_CLOSE");
+  expect(r.err).toBe("");
+  expect(r.code).toBe(0);
+  expect(r.out).toContain("assistant: You said: first piped. w1 w2 w3 w4 w5");
+  expect(r.out).toContain("/sessions");
+  expect(r.out).toContain("assistant: You said: second piped. w1 w2 w3 w4 w5");
+  const s = t.store.findSession("piped");
+  expect(t.store.listMessages(s?.id as string).map((m) => m.role)).toEqual([
+    "user",
+    "assistant",
+    "user",
+    "assistant",
+  ]);
+});
+
+test("stdin at end from the start (< /dev/null): history shown, clean exit 0", async () => {
+  const r = await pipedChat("devnull", Bun.file("/dev/null"));
+  expect(r.err).toBe("");
+  expect(r.code).toBe(0);
+  expect(r.out).toContain("connected to session devnull");
+});
+
+test("piped stdin with a failed turn: the others still run, the failure shown, exit 1", async () => {
+  const r = await pipedChat("piped-fail", new Blob(["[http500] fails\nstill answered\n/nosuch\n"]));
+  expect(r.code).toBe(1);
+  expect(r.err).toContain("pipbot chat: run failed");
+  expect(r.err).toContain("pipbot chat: unknown command /nosuch");
+  expect(r.err).not.toContain("ERR_USE_AFTER_CLOSE");
+  expect(r.out).toContain("assistant: You said: still answered. w1 w2 w3 w4 w5");
+});

@@ -135,6 +135,26 @@ async function send(w: WatchedPage, text: string, attach?: () => Promise<void>):
   return req.params?.idempotencyKey as string;
 }
 
+/** How many times the page shows a text (each chat bubble shows a reply's text once). */
+const replyBubbles = (page: Page, text: string) => page.getByText(text, { exact: false }).count();
+
+/**
+ * The page has applied what it heard: every request it sent is answered (e.g. the chat.history
+ * it reloads after a session.message) and two animation frames have rendered since.
+ */
+async function settled(w: WatchedPage): Promise<void> {
+  await waitFor(
+    () => {
+      const answered = new Set(w.received.filter((f) => f.type === "res").map((f) => f.id));
+      return w.sent.every((f) => f.type !== "req" || answered.has(f.id));
+    },
+    { timeoutMs: DEADLINE_MS, what: "every request of the page answered" },
+  );
+  await w.page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))");
+}
+
+const isAssistant = (f: Frame) => (f.payload?.message as { role?: string } | undefined)?.role === "assistant";
+
 /** Unknown methods the UI called: each must be someone's known gap, never a chat-core method. */
 function unknownMethods(w: WatchedPage): string[] {
   const out = new Set<string>();
@@ -205,12 +225,19 @@ describe.skipIf(SKIP)("OpenClaw Control UI 2026.9 in headless Chromium (real gat
         .map((f) => (f.payload?.message as { role?: string } | undefined)?.role),
     ).toEqual(["user", "assistant"]);
 
+    // The reply shows exactly ONCE live: the final event and the stored message (session.message)
+    // are the same message to the UI (same __openclaw.id), not two bubbles.
+    await settled(w);
+    expect(await replyBubbles(w.page, "You said: hello from the control ui.")).toBe(1);
+
     // Reload: the conversation is back (from chat.startup), nothing pending.
     const before = w.sent.length;
     await w.page.reload();
     await composer(w.page).waitFor();
     await w.page.getByText("You said: hello from the control ui.", { exact: false }).first().waitFor();
     await w.page.getByText("hello from the control ui", { exact: true }).first().waitFor();
+    await settled(w);
+    expect(await replyBubbles(w.page, "You said: hello from the control ui.")).toBe(1);
     expect(w.sent.slice(before).some((f) => f.method === "chat.startup")).toBe(true);
     expect(await w.page.getByText("Waiting for reconnect").count()).toBe(0);
 
@@ -223,6 +250,38 @@ describe.skipIf(SKIP)("OpenClaw Control UI 2026.9 in headless Chromium (real gat
     const unknown = unknownMethods(w);
     for (const m of CHAT_CORE) expect(unknown).not.toContain(m);
     if (unknown.length > 0) console.warn(`Control UI methods without an answer yet: ${unknown.join(", ")}`);
+  }, 90_000);
+
+  test("a reply shows exactly once, live and after a reload, in a session with history (instant reply)", async () => {
+    // An instant reply in a session that already has a turn: the final event and the stored reply
+    // (session.message, and the chat.history the UI reloads after the user's message) reach the
+    // page close together. Each must be recognised as the same message: one bubble, not two.
+    const t = await gateway("anthropic/sim@tokens=10,rate=0");
+    const main = t.store.getOrCreateSession("agent:main:main");
+    t.store.startRun({ runId: "m-0", sessionId: main.id, userText: "an earlier question" });
+    t.store.finishRun("m-0", { state: "final", text: "An earlier answer." });
+    const w = await watchedPage();
+    await openChat(w, t);
+    await w.page.getByText("An earlier answer.", { exact: true }).first().waitFor();
+    const runId = await send(w, "one more please");
+    await waitFor(
+      () =>
+        chatEvents(w, runId).some((f) => f.payload?.state === "final") &&
+        w.received.some((f) => f.event === "session.message" && f.payload?.runId === runId && isAssistant(f)),
+      { timeoutMs: DEADLINE_MS, what: "the final chat event and the stored reply's session.message" },
+    );
+    const reply = "You said: one more please.";
+    await w.page.getByText(reply, { exact: false }).first().waitFor();
+    await settled(w);
+    expect(await replyBubbles(w.page, reply)).toBe(1);
+
+    await w.page.reload();
+    await composer(w.page).waitFor();
+    await w.page.getByText(reply, { exact: false }).first().waitFor();
+    await settled(w);
+    expect(await replyBubbles(w.page, reply)).toBe(1);
+    expect(await replyBubbles(w.page, "An earlier answer.")).toBe(1);
+    expect(w.pageErrors).toEqual([]);
   }, 90_000);
 
   test("Stop aborts a slow reply and keeps the partial text (page, events, store)", async () => {

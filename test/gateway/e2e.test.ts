@@ -131,6 +131,11 @@ describe("gateway + real AI server + upstream simulator", () => {
   test("a cut upstream connection ends as error", async () => {
     const { c } = await gatewayWithModel("anthropic/sim@tokens=20,fault=cut_after:3");
     await c.call("chat.send", { sessionKey: "main", message: "cut", idempotencyKey: "e2e-cut" });
+    // The upstream cut waits until this client saw streamed text (the AI server had forwarded it).
+    await waitFor(() => c.chat("e2e-cut").some((p) => p.state === "delta"), {
+      what: "a delta before the cut",
+    });
+    sim.releaseCuts(); // this file never resets the sim: the gate stays open, no later test cuts
     expect((await c.terminal("e2e-cut")).state).toBe("error");
   });
 

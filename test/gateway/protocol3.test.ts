@@ -162,6 +162,8 @@ test("protocol 3: strict frames through connect, chat, history and abort", async
   expect((fin.message as { content: { text: string }[] }).content[0]?.text).toBe(
     "You said: p3 hi. w1 w2 w3 w4 w5",
   );
+  // Protocol 3's final message stays as it was: no protocol-4 transcript meta.
+  expect(Object.keys(fin.message as Obj).sort()).toEqual(["content", "role", "timestamp"]);
 
   const hist = (await c.call("chat.history", { sessionKey: "agent:main:main", limit: 2 })).payload as {
     messages: Obj[];

@@ -189,6 +189,16 @@ describe("sessions (protocol 4)", () => {
     expect(msgs[0]).toMatchObject({ sessionKey: "agent:main:work", runId: "p-2" });
     const first = msgs[0]?.message as { __openclaw?: { idempotencyKey?: string } } | undefined;
     expect(first?.__openclaw?.idempotencyKey).toBe("p-2");
+    // The final chat event names the stored reply by the same id as its session.message (the
+    // Control UI matches the two by it; without it the reply showed twice).
+    const final = watcher
+      .events("chat")
+      .map((e) => e.payload as Record<string, unknown>)
+      .find((p) => p.runId === "p-2" && p.state === "final");
+    expect((final?.message as { __openclaw?: unknown } | undefined)?.__openclaw).toEqual({
+      id: msgs[1]?.messageId,
+    });
+    expect(msgs[1]?.messageId).toBe(t.store.getRun("p-2")?.assistantMessageId as string);
     expect(bystander.events("session.message")).toEqual([]);
     expect(bystander.events("sessions.changed")).toEqual([]);
   }, 60_000);

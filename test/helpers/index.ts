@@ -51,6 +51,38 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * Read a whole streamed body. The first time `when(text so far)` holds, await `then()` before
+ * reading on: e.g. release the simulator's held `cut_after` once this client has seen the parts.
+ * A body that fails part-way (a cut passed through) ends the text; `failed` says so.
+ */
+export async function readThrough(
+  res: Response,
+  when: (text: string) => boolean,
+  then: () => unknown,
+): Promise<{ text: string; failed: boolean }> {
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const dec = new TextDecoder();
+  let text = "";
+  let fired = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return { text, failed: false };
+      text += dec.decode(value, { stream: true });
+      if (!fired && when(text)) {
+        fired = true;
+        await then();
+      }
+    }
+  } catch {
+    return { text, failed: true };
+  }
+}
+
+/** How many SSE events named `name` are in `text` so far. */
+export const countSse = (text: string, name: string) => text.split(`event: ${name}\n`).length - 1;
+
 /** A fresh temp directory; `cleanup()` removes it. */
 export function tempDir(prefix = "pipbot-test-"): { path: string; cleanup(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));

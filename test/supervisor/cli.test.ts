@@ -57,6 +57,18 @@ describe("pipbot (dispatcher)", () => {
     }
   }, 120_000); // three real `bun` starts per command (~40): past 30 s on a loaded machine (seen at load 23)
 
+  test("pipbot ai --help lists each endpoint on its own, METHOD /path separated by commas", async () => {
+    const h = await pipbot("ai", "--help");
+    const endpoints = [...h.out.matchAll(/\b(GET|POST) (\/\S*?)[,.]?(?=\s|$)/g)].map(
+      (m) => `${m[1]} ${m[2]}`,
+    );
+    for (const e of ["POST /chat", "POST /v1/chat/completions", "POST /v1/messages", "GET /v1/models"])
+      expect(endpoints).toContain(e);
+    expect(endpoints).toContain("GET /healthz");
+    // Two endpoints never run together ("GET /healthz\nPOST /v1/messages").
+    expect(h.out).not.toMatch(/ \/[^\s,]*[^\s,.]\s+(GET|POST) \//);
+  });
+
   test("unexpected arguments are usage errors too", async () => {
     for (const args of [
       ["start", "extra"],

@@ -50,7 +50,10 @@ describe("pipbot up", () => {
     writeFileSync(join(t.path, ".env"), "LOG_LEVEL=info\n");
     const p = up(t.path, ["--sim-port", "nope"]);
     expect(await p.exited).toBe(2);
-    expect(p.output()).toContain("pipbot up: no provider key or CONVEX_URL configured (environment or .env)");
+    // It says what it checked, OPENAI_BASE_URL (a keyless Ollama) included.
+    expect(p.output()).toContain(
+      "pipbot up: none of ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, CLAUDE_ACCESS_TOKEN, OPENAI_API_KEY, GEMINI_API_KEY, GOOGLE_API_KEY, GOOGLE_APPLICATION_CREDENTIALS_JSON, CONVEX_URL, OPENAI_BASE_URL is set (environment or .env)",
+    );
     expect(p.output()).toContain("--sim-port must be a port number");
     expect(p.output()).toContain("usage: pipbot demo");
   }, 60_000);

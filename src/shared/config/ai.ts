@@ -9,6 +9,7 @@ import {
   host,
   httpUrl,
   nonNegativeInt,
+  type Problem,
   port,
   positiveInt,
   secret,
@@ -44,7 +45,7 @@ export const aiEnv = defineEnv(
       secret: true,
     }),
     AI_DEFAULT_MODEL: envVar(z.string().min(1).default("anthropic/claude-sonnet-4-5"), {
-      doc: "Model used when a request names none (provider/model).",
+      doc: "Model used when a request names none (provider/model). Its provider must be configured, else the AI server refuses to start (exit 78).",
       fix: "set AI_DEFAULT_MODEL to provider/model, e.g. anthropic/claude-sonnet-4-5",
     }),
     AI_DEFAULT_PROVIDER: envVar(z.enum(PROVIDERS).optional(), {
@@ -180,6 +181,7 @@ export const aiEnv = defineEnv(
       });
     return out;
   },
+  (v) => defaultModelProblems(v),
 );
 
 type AiValues = Partial<Record<string, unknown>>;
@@ -203,5 +205,62 @@ export function aiUpstream(v: AiValues): { mode: "proxy" | "direct"; configured:
       openai: set(v.OPENAI_API_KEY) || set(v.OPENAI_BASE_URL),
       google: set(v.GEMINI_API_KEY) || set(v.GOOGLE_APPLICATION_CREDENTIALS_JSON),
     },
+  };
+}
+
+/**
+ * AI_DEFAULT_MODEL must resolve, as the AI server resolves a model (ai-server/models.ts), to a
+ * configured provider: else every request without a model fails. A known prefix; a slashed id only
+ * with AI_DEFAULT_PROVIDER; a bare id → AI_DEFAULT_PROVIDER or the only configured provider.
+ * The AI server refuses to start on these (exit 78), `pipbot start` before starting anything, and
+ * `pipbot check` reports them. The no-provider case is `noProviderProblem`.
+ */
+export function defaultModelProblems(v: AiValues): Problem[] {
+  const { configured } = aiUpstream(v);
+  const model = typeof v.AI_DEFAULT_MODEL === "string" ? v.AI_DEFAULT_MODEL : undefined;
+  const prefix = model?.includes("/") ? model.split("/")[0] : undefined;
+  const only = PROVIDERS.filter((p) => configured[p]);
+  const explicit = v.AI_DEFAULT_PROVIDER as string | undefined;
+  const known = (p: string | undefined): p is Provider => (PROVIDERS as readonly string[]).includes(p ?? "");
+  const provider = known(prefix)
+    ? prefix
+    : prefix
+      ? explicit
+      : (explicit ?? (only.length === 1 ? only[0] : undefined));
+  const shown = model !== undefined ? { value: model } : {};
+  const list = only.map((p) => `${p}/`).join(", ");
+  // No provider at all: `pipbot check` fails it and the AI server warns, but starts (its /healthz
+  // and /usage still answer; every chat is refused with provider_not_configured).
+  if (only.length === 0) return [];
+  if (!known(provider))
+    return [
+      {
+        variable: "AI_DEFAULT_MODEL",
+        ...shown,
+        message: prefix
+          ? `has an unknown provider prefix "${prefix}/": requests without a model would fail`
+          : "has no provider prefix and more than one provider is configured: requests without a model would fail",
+        fix: `use provider/model with a configured provider (${list}), or set AI_DEFAULT_PROVIDER`,
+      },
+    ];
+  if (!configured[provider])
+    return [
+      {
+        variable: "AI_DEFAULT_MODEL",
+        ...shown,
+        message: `uses ${provider}, which is not configured: requests without a model would fail`,
+        fix: `set AI_DEFAULT_MODEL to a model of a configured provider (${list}), or configure ${provider}`,
+      },
+    ];
+  return [];
+}
+
+/** No provider can be called: `pipbot check` fails; the AI server starts with a warning. */
+export function noProviderProblem(v: AiValues): Problem | undefined {
+  if (PROVIDERS.some((p) => aiUpstream(v).configured[p])) return undefined;
+  return {
+    variable: "ANTHROPIC_API_KEY",
+    message: "no AI provider is configured: every chat would fail",
+    fix: "set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN), OPENAI_API_KEY (or OPENAI_BASE_URL), GEMINI_API_KEY (or GOOGLE_APPLICATION_CREDENTIALS_JSON), or CONVEX_URL + PIPBOT_SERVICE_TOKEN + CLERK_USER_ID for proxy mode",
   };
 }

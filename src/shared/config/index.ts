@@ -15,7 +15,7 @@ import { gatewayEnv } from "./gateway.ts";
 import { supervisorEnv } from "./supervisor.ts";
 import { syncEnv } from "./sync.ts";
 
-export { aiUpstream } from "./ai.ts";
+export { aiUpstream, noProviderProblem } from "./ai.ts";
 export { convexSiteUrl } from "./common.ts";
 export * from "./env.ts";
 export { aiEnv, gatewayEnv, supervisorEnv, syncEnv };
