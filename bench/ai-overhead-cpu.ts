@@ -7,7 +7,7 @@
  *
  * Cases: plain text (json and streamed) and a tool call (json and streamed: tools in, tool_calls
  * out — pipbot translates them into its canonical call and back).
- * Run: `bun bench/ai-overhead-cpu.ts [--n 2000] [--case "text, json"]` (Linux: /proc).
+ * Run: `bun bench/ai-overhead-cpu.ts [--n 2000] [--case "text, json"] [--warmup 300]` (Linux: /proc).
  * PIPBOT_BENCH_BEFORE=<another checkout's src/cli.ts> adds that AI server as a fourth column
  * ("pipbot before") in the same run, so a change is measured against its parent under one load.
  */
@@ -26,7 +26,8 @@ const N = Number(args[args.indexOf("--n") + 1] || 2000) || 2000;
 const ONLY = args.includes("--case") ? args[args.indexOf("--case") + 1] : undefined;
 /** PIPBOT_BENCH_BEFORE: the AI server of another checkout, measured in the same run (a before/after). */
 const BEFORE = process.env.PIPBOT_BENCH_BEFORE;
-const WARMUP = 300;
+/** Requests per server and case before counting: JIT compilation (on its own threads) counts as CPU too. */
+const WARMUP = Number(args[args.indexOf("--warmup") + 1] || 300) || 300;
 
 function freePort(): Promise<number> {
   return new Promise((res, rej) => {

@@ -1,0 +1,157 @@
+/**
+ * Where the AI server's CPU per request goes: the pieces of a plain-text /v1/chat/completions
+ * request measured in ONE process (process.cpuUsage around N sequential calls), against the same
+ * upstream simulator (a separate process), so each layer's cost is the difference between two rows:
+ *
+ *   fetch            Bun's fetch client reading the simulator's stream (the floor of any gateway)
+ *   openai SDK       the same request through `openai`'s `.asResponse()` (what the adapter sends)
+ *   app bare         createApp().fetch(Request) — no HTTP server in front — without log or store
+ *   app + log        … with the wide log line (pino + redaction, to a null destination)
+ *   app + log + row  … and the SQLite usage row (what `pipbot ai` does per request)
+ *
+ * Rows are the median of R interleaved rounds (the machine is shared: read differences of one run).
+ * Run: `bun bench/ai-cpu-split.ts [--n 2000] [--rounds 3]` — complements bench/ai-overhead-cpu.ts,
+ * which measures whole server processes (HTTP in and out included) against Portkey.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import OpenAI from "openai";
+import { type AppSettings, createApp } from "../src/ai-server/app.ts";
+import { createProviderRegistry } from "../src/ai-server/providers/index.ts";
+import { createLogger } from "../src/shared/log.ts";
+import { openStore } from "../src/shared/store/index.ts";
+
+const args = process.argv.slice(2);
+const arg = (name: string, d: number) => Number(args[args.indexOf(name) + 1] || d) || d;
+const N = arg("--n", 2000);
+const ROUNDS = arg("--rounds", 3);
+const WARMUP = 300;
+
+const SETTINGS: AppSettings = {
+  defaultModel: "openai/sim",
+  fallbackModels: [],
+  extraModels: [],
+  maxBodyBytes: 1 << 20,
+  keepAliveMs: 15_000,
+  connectTimeoutMs: 5_000,
+  firstTokenTimeoutMs: 5_000,
+  idleTimeoutMs: 5_000,
+  totalTimeoutMs: 30_000,
+  maxRetries: 2,
+};
+
+const cpuUs = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+async function perCall(f: () => Promise<unknown>): Promise<number> {
+  for (let i = 0; i < WARMUP; i++) await f();
+  const c0 = cpuUs();
+  for (let i = 0; i < N; i++) await f();
+  return (cpuUs() - c0) / N;
+}
+
+// The simulator is a separate process: its CPU must not count.
+const simProc = Bun.spawn(
+  ["bun", join(import.meta.dir, "..", "src", "cli.ts"), "dev", "upstream-sim", "--port", "0"],
+  {
+    stdout: "pipe",
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" },
+  },
+);
+const dir = mkdtempSync(join(tmpdir(), "pipbot-cpu-split-"));
+try {
+  const simUrl = await simulatorUrl(simProc);
+  const question = [{ role: "user" as const, content: "benchmark request" }];
+  const upstreamBody = JSON.stringify({
+    model: "sim",
+    messages: question,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  const sdk = new OpenAI({ apiKey: "sim", baseURL: `${simUrl}/v1`, maxRetries: 0, timeout: 86_400_000 });
+  const nullDest = { write: (_: string) => {} };
+  const app = (log: boolean, store: boolean) =>
+    createApp({
+      settings: SETTINGS,
+      registry: createProviderRegistry({ keys: { openai: "sim" }, baseUrls: { openai: `${simUrl}/v1` } }),
+      store: store ? openStore(dir) : null,
+      logger: createLogger({ proc: "ai", level: log ? "info" : "silent", destination: nullDest }),
+      simulator: true,
+    });
+  const callerBody = JSON.stringify({ model: "openai/sim", messages: question });
+  const viaApp = (a: ReturnType<typeof app>) => async () => {
+    const res = await a.fetch(
+      new Request("http://ai/v1/chat/completions", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: callerBody,
+      }),
+    );
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
+    // The usage row and the log line run in a setImmediate after the reply: count them too.
+    await new Promise((r) => setImmediate(r));
+  };
+  const rows: [string, () => Promise<unknown>][] = [
+    [
+      "fetch (Bun client, streamed upstream)",
+      () =>
+        fetch(`${simUrl}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: "Bearer sim" },
+          body: upstreamBody,
+        }).then((r) => r.text()),
+    ],
+    [
+      "openai SDK .asResponse() (same request)",
+      () =>
+        sdk.chat.completions
+          .create({ model: "sim", messages: question, stream: true, stream_options: { include_usage: true } })
+          .asResponse()
+          .then((r) => r.text()),
+    ],
+    ["app bare (json caller)", viaApp(app(false, false))],
+    ["app + log line", viaApp(app(true, false))],
+    ["app + log line + usage row", viaApp(app(true, true))],
+  ];
+  const results = rows.map(() => [] as number[]);
+  for (let r = 0; r < ROUNDS; r++)
+    for (const [i, [, f]] of rows.entries()) results[i]?.push(await perCall(f));
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+  const lines = [
+    `n=${N} per cell after ${WARMUP} warm-up, ${ROUNDS} interleaved rounds, Bun ${Bun.version}`,
+    "",
+    "| piece (CPU µs/request, this process) | median | rounds |",
+    "|---|---|---|",
+    ...rows.map(
+      ([name], i) =>
+        `| ${name} | **${median(results[i] ?? []).toFixed(0)}** | ${(results[i] ?? []).map((x) => x.toFixed(0)).join(" / ")} |`,
+    ),
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+} finally {
+  simProc.kill("SIGTERM");
+  await simProc.exited;
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** The simulator prints its URL on its first line: wait for it (with a deadline). */
+async function simulatorUrl(p: Bun.Subprocess<"ignore", "pipe">): Promise<string> {
+  const reader = p.stdout.getReader();
+  const deadline = Date.now() + 30_000;
+  let seen = "";
+  while (Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += new TextDecoder().decode(value);
+    const m = seen.match(/http:\/\/127\.0\.0\.1:\d+/);
+    if (m) {
+      reader.releaseLock();
+      return m[0];
+    }
+  }
+  throw new Error(`the simulator did not print its URL: ${seen.slice(0, 200)}`);
+}
