@@ -1,0 +1,40 @@
+/** Upstream errors: Retry-After parsing and retryable/not-retryable classification. */
+import { describe, expect, test } from "bun:test";
+import { retryAfterMs, upstreamError } from "./upstream-errors.ts";
+
+describe("retry policy", () => {
+  test("retry-after-ms, retry-after seconds and HTTP dates", () => {
+    expect(retryAfterMs(new Headers({ "retry-after-ms": "250", "retry-after": "9" }))).toBe(250);
+    expect(retryAfterMs(new Headers({ "retry-after": "2" }))).toBe(2000);
+    const now = Date.parse("2026-01-01T00:00:00Z");
+    expect(retryAfterMs(new Headers({ "retry-after": "Thu, 01 Jan 2026 00:00:03 GMT" }), now)).toBe(3000);
+    expect(retryAfterMs(new Headers())).toBeUndefined();
+  });
+});
+
+describe("upstream error classification", () => {
+  const cls = (status: number | undefined, extra: Partial<Parameters<typeof upstreamError>[0]> = {}) =>
+    upstreamError({
+      provider: "openai",
+      message: "m",
+      ...(status !== undefined ? { status } : {}),
+      ...extra,
+    });
+
+  test("retryable: 408, 409, 429, 5xx, 529, connection, in-stream overload", () => {
+    for (const s of [408, 409, 429, 500, 502, 503, 504, 529]) expect(cls(s).retryable).toBe(true);
+    expect(cls(undefined, { connection: true }).code).toBe("upstream_connection");
+    expect(cls(undefined, { type: "overloaded_error" }).code).toBe("upstream_overloaded");
+    expect(cls(529).status).toBe(529);
+  });
+
+  test("not retryable: 400, 401, 403, 404, 413, insufficient_quota; x-should-retry overrides", () => {
+    for (const s of [400, 401, 403, 404, 413]) expect(cls(s).retryable).toBe(false);
+    expect(cls(404).status).toBe(404);
+    expect(cls(401).message).toContain("OPENAI_API_KEY");
+    expect(cls(429, { type: "insufficient_quota" }).retryable).toBe(false);
+    expect(cls(500, { headers: new Headers({ "x-should-retry": "false" }) }).retryable).toBe(false);
+    expect(cls(400, { headers: new Headers({ "x-should-retry": "true" }) }).retryable).toBe(true);
+    expect(cls(429, { headers: new Headers({ "retry-after": "3" }) }).retryAfterMs).toBe(3000);
+  });
+});
