@@ -3,57 +3,19 @@
  * 429 + retry-after, monthly 402) and missing operator keys, each in the provider's own error shape,
  * with nothing sent upstream and no secret logged.
  */
-import {
-  afterAll,
-  afterEach,
-  beforeAll,
-  beforeEach,
-  describe,
-  expect,
-  setDefaultTimeout,
-  test,
-} from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
-import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { call } from "./proxy-calls.ts";
-import {
-  captureLogs,
-  newConvex,
-  OPERATOR_KEY,
-  providerEnv,
-  provisionUser,
-  SERVICE_TOKEN,
-  type TestConvex,
-  USER,
-} from "./setup.ts";
+import { logs, sim, t, useProxyFixture } from "./proxy-fixture.ts";
+import { OPERATOR_KEY, SERVICE_TOKEN, USER } from "./setup.ts";
 
 // These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
 setDefaultTimeout(60_000);
 
-let sim: UpstreamSim;
-let restoreEnv: () => void;
-let t: TestConvex;
-let logs: ReturnType<typeof captureLogs>;
 // biome-ignore lint/suspicious/noExplicitAny: assertions walk arbitrary JSON bodies
 type Json = Record<string, any>;
 
-beforeAll(async () => {
-  sim = await startUpstreamSim();
-  restoreEnv = providerEnv(sim.url);
-});
-afterAll(async () => {
-  restoreEnv();
-  await sim.stop();
-});
-beforeEach(async () => {
-  t = newConvex();
-  logs = captureLogs();
-  await provisionUser(t);
-});
-afterEach(() => {
-  logs.restore();
-  sim.reset();
-});
+useProxyFixture();
 
 describe("refusals in each provider's own shape", () => {
   test("bad, missing or revoked tokens and a wrong user → 401; nothing goes upstream; no secret logged", async () => {

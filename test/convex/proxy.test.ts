@@ -3,58 +3,20 @@
  * as the providers: the operator's key goes upstream (never the service token), bodies pass through
  * unchanged, usage rows are written before and finished after, refusals use each provider's shape.
  */
-import {
-  afterAll,
-  afterEach,
-  beforeAll,
-  beforeEach,
-  describe,
-  expect,
-  setDefaultTimeout,
-  test,
-} from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
-import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { readThrough, waitFor } from "../helpers/index.ts";
 import { body, call } from "./proxy-calls.ts";
-import {
-  captureLogs,
-  newConvex,
-  OPERATOR_KEY,
-  providerEnv,
-  provisionUser,
-  SERVICE_TOKEN,
-  type TestConvex,
-  USER,
-} from "./setup.ts";
+import { sim, t, useProxyFixture } from "./proxy-fixture.ts";
+import { OPERATOR_KEY, SERVICE_TOKEN, USER } from "./setup.ts";
 
 // These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
 setDefaultTimeout(60_000);
 
-let sim: UpstreamSim;
-let restoreEnv: () => void;
-let t: TestConvex;
-let logs: ReturnType<typeof captureLogs>;
 // biome-ignore lint/suspicious/noExplicitAny: assertions walk arbitrary JSON bodies
 type Json = Record<string, any>;
 
-beforeAll(async () => {
-  sim = await startUpstreamSim();
-  restoreEnv = providerEnv(sim.url);
-});
-afterAll(async () => {
-  restoreEnv();
-  await sim.stop();
-});
-beforeEach(async () => {
-  t = newConvex();
-  logs = captureLogs();
-  await provisionUser(t);
-});
-afterEach(() => {
-  logs.restore();
-  sim.reset();
-});
+useProxyFixture();
 
 const row = (requestId: string) => t.query(internal.usage.byRequest, { requestId });
 
