@@ -13,8 +13,8 @@ import {
   sdkAdapter,
   sseBatches,
   stainlessError,
-  stainlessHeaders,
   stainlessOptions,
+  stainlessStream,
 } from "./sdk-adapter.ts";
 import type {
   ProviderAdapter,
@@ -268,15 +268,11 @@ export function anthropicAdapter(cfg: ProviderClientConfig): ProviderAdapter {
   const opts = stainlessOptions(cfg);
   // ANTHROPIC_AUTH_TOKEN: the SDK sends authToken as Authorization: Bearer (no x-api-key).
   const client = new Anthropic(cfg.bearer ? { ...opts, apiKey: null, authToken: cfg.apiKey } : opts);
+  const post = stainlessStream(client, "/v1/messages", cfg.fetch);
   return sdkAdapter({
     provider: "anthropic",
     mapError,
     events,
-    stream: async (call) =>
-      sseBatches(
-        await client.messages
-          .create(anthropicParams(call), { signal: call.signal, headers: stainlessHeaders(call) })
-          .asResponse(),
-      ),
+    stream: async (call) => sseBatches(await post(anthropicParams(call), call)),
   });
 }

@@ -11,8 +11,8 @@ import {
   sdkAdapter,
   sseBatches,
   stainlessError,
-  stainlessHeaders,
   stainlessOptions,
+  stainlessStream,
 } from "./sdk-adapter.ts";
 import type {
   ProviderAdapter,
@@ -222,15 +222,11 @@ export function openaiAdapter(cfg: ProviderClientConfig): ProviderAdapter {
   const client = new OpenAI(
     cfg.keyless ? { ...opts, defaultHeaders: { ...opts.defaultHeaders, Authorization: null } } : opts,
   );
+  const post = stainlessStream(client, "/chat/completions", cfg.fetch);
   return sdkAdapter({
     provider: "openai",
     mapError,
     events,
-    stream: async (call) =>
-      sseBatches(
-        await client.chat.completions
-          .create(openaiParams(call), { signal: call.signal, headers: stainlessHeaders(call) })
-          .asResponse(),
-      ),
+    stream: async (call) => sseBatches(await post(openaiParams(call), call)),
   });
 }

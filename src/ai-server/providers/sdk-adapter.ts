@@ -3,7 +3,7 @@
  * retry loop and phase timers own them), the error mapping of the two Stainless SDKs
  * (`@anthropic-ai/sdk`, `openai`), and `sdkAdapter`, which turns a provider's request/stream
  * functions into a `ProviderAdapter` whose every failure — request, response or in-stream — is a
- * PipbotError.
+ * PipbotError, and `stainlessStream`, the streaming POST both Stainless adapters send.
  */
 import { createParser } from "eventsource-parser";
 import { PipbotError } from "../../shared/errors.ts";
@@ -37,6 +37,73 @@ export function stainlessOptions(cfg: ProviderClientConfig) {
  */
 export function stainlessHeaders(call: ProviderCall): Record<string, string> {
   return call.apiKey ? { ...call.headers, authorization: `Bearer ${call.apiKey}` } : call.headers;
+}
+
+/**
+ * The two Stainless client methods `stainlessStream` uses. `makeStatusError` is protected in the
+ * SDKs' types and a plain method at run time: the call each SDK makes itself for a non-2xx.
+ */
+interface StainlessClient {
+  buildRequest(options: never): Promise<{ req: { headers?: unknown }; url: string }>;
+  makeStatusError(
+    status: number,
+    error: object | undefined,
+    message: string | undefined,
+    headers: Headers,
+  ): Error;
+}
+
+/** The part of a Stainless client's request that is the same for every call. */
+interface PreparedRequest {
+  url: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * A Stainless client's streaming POST to `path`, sent with the configured fetch. The SDK makes
+ * the request — URL, credentials, API version, platform and default headers
+ * (`client.buildRequest`, once per client: none of it changes between calls with retries off) —
+ * and its error classes take every non-2xx (`client.makeStatusError`, fed as inside the SDK), so
+ * the wire contract stays the SDK's. Per call: the call's headers over the prepared ones (as the
+ * SDK merges them), one JSON.stringify and one fetch. Sending each call through the SDK's
+ * `create()` instead (APIPromise chain, header normalisation, weakly held abort listeners) cost
+ * ≈ 150 µs of server CPU per request, a quarter of the whole (bench/RESULTS.md).
+ */
+export function stainlessStream(
+  sdkClient: object,
+  path: string,
+  fetchImpl: typeof fetch,
+): (body: object, call: ProviderCall) => Promise<Response> {
+  const client = sdkClient as StainlessClient;
+  let prepared: PreparedRequest | undefined;
+  const prepare = async (): Promise<PreparedRequest> => {
+    const { req, url } = await client.buildRequest({ method: "post", path, body: {}, stream: true } as never);
+    const headers: Record<string, string> = {};
+    new Headers(req.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => {
+      headers[k] = v;
+    });
+    return { url, headers };
+  };
+  return async (body, call) => {
+    prepared ??= await prepare();
+    const headers = { ...prepared.headers };
+    for (const [k, v] of Object.entries(stainlessHeaders(call))) headers[k.toLowerCase()] = v;
+    const res = await fetchImpl(prepared.url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+      signal: call.signal,
+    });
+    if (res.ok) return res;
+    const text = await res.text().catch((e: unknown) => (e instanceof Error ? e.message : String(e)));
+    let json: object | undefined;
+    try {
+      json = JSON.parse(text) as object;
+    } catch {
+      json = undefined;
+    }
+    throw client.makeStatusError(res.status, json, json ? undefined : text, res.headers);
+  };
 }
 
 /** Any failure that is not an SDK API error: a transport failure (refused, reset, cut). */
@@ -133,8 +200,8 @@ export interface SseMessage {
 }
 
 /**
- * The SSE events of a streaming response the SDK sent and checked (`.asResponse()`: the request,
- * credentials and non-2xx errors are the SDK's), one batch per network read. Parsing the stream
+ * The SSE events of a streaming response (`stainlessStream`: the request, credentials and non-2xx
+ * errors are the SDK's), one batch per network read. Parsing the stream
  * here instead of through the SDK's Stream class (one async step per event through several
  * generators) costs about half the CPU per request (bench/ai-overhead-cpu.ts); in-stream error
  * events are mapped by each provider file like the SDK would. A cut connection throws.
