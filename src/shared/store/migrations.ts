@@ -154,6 +154,47 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE INDEX usage_by_end_user ON usage(end_user, ts) WHERE end_user IS NOT NULL;
     `,
   },
+  {
+    version: 6,
+    name: "usage: rowid ids (no AUTOINCREMENT) and only the ts index, so a request's row is one table page and one index page",
+    // Each usage insert (one per AI server request) wrote four pages: the row, sqlite_sequence
+    // (AUTOINCREMENT) and the usage_by_user and usage_by_ts indexes. No query uses usage_by_user or
+    // usage_by_end_user (every usage query ranges over ts: EXPLAIN QUERY PLAN shows usage_by_ts), and
+    // rows are never deleted, so plain rowids keep the same increasing ids. Rows keep their ids.
+    sql: `
+      CREATE TABLE usage_v6 (
+        id                  INTEGER PRIMARY KEY,
+        request_id          TEXT NOT NULL,
+        ts                  INTEGER NOT NULL,
+        provider            TEXT NOT NULL,
+        model               TEXT NOT NULL,
+        status              TEXT NOT NULL,
+        input_tokens        INTEGER NOT NULL DEFAULT 0,
+        output_tokens       INTEGER NOT NULL DEFAULT 0,
+        cache_read_tokens   INTEGER NOT NULL DEFAULT 0,
+        cache_write_tokens  INTEGER NOT NULL DEFAULT 0,
+        reasoning_tokens    INTEGER NOT NULL DEFAULT 0,
+        estimated           INTEGER NOT NULL DEFAULT 0,
+        latency_ms          INTEGER,
+        ttft_ms             INTEGER,
+        attempts            INTEGER NOT NULL DEFAULT 1,
+        conversation_id     TEXT,
+        error_code          TEXT,
+        user_id             TEXT,
+        end_user            TEXT
+      );
+      INSERT INTO usage_v6 (id, request_id, ts, provider, model, status, input_tokens, output_tokens,
+                            cache_read_tokens, cache_write_tokens, reasoning_tokens, estimated, latency_ms,
+                            ttft_ms, attempts, conversation_id, error_code, user_id, end_user)
+        SELECT id, request_id, ts, provider, model, status, input_tokens, output_tokens,
+               cache_read_tokens, cache_write_tokens, reasoning_tokens, estimated, latency_ms,
+               ttft_ms, attempts, conversation_id, error_code, user_id, end_user FROM usage;
+      DROP TABLE usage;
+      ALTER TABLE usage_v6 RENAME TO usage;
+      CREATE INDEX usage_by_ts ON usage(ts);
+      DELETE FROM sqlite_sequence WHERE name = 'usage';
+    `,
+  },
 ];
 
 const userVersion = (db: Database): number =>

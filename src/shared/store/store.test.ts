@@ -324,6 +324,50 @@ describe("store", () => {
     expect(s.usageTotals(0, undefined, "cust-2")).toEqual([]);
   });
 
+  test("a database at schema version 5 gets the lean usage table (v6): rows and ids kept, one index, no sequence", () => {
+    const d = tempDir();
+    dirs.push(d);
+    const old = new Database(dbPath(d.path), { create: true });
+    for (const m of MIGRATIONS.filter((m) => m.version <= 5)) old.exec(m.sql);
+    old.exec("PRAGMA user_version = 5");
+    for (const [id, ts, user, end] of [
+      [7, 5, "user_a", null],
+      [9, 6, null, "cust-1"],
+    ] as const)
+      old.exec(`INSERT INTO usage (id, request_id, ts, provider, model, status, input_tokens, output_tokens, user_id, end_user)
+                VALUES (${id}, 'r-${id}', ${ts}, 'openai', 'gpt', 'ok', 3, 4, ${user ? `'${user}'` : "NULL"}, ${end ? `'${end}'` : "NULL"})`);
+    old.close();
+
+    const s = openStore(d.path);
+    stores.push(s);
+    expect(s.schemaVersion).toBe(6);
+    const indexes = s.db
+      .query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage'")
+      .all();
+    expect(indexes).toEqual([{ name: "usage_by_ts" }]);
+    const ddl = (s.db.query("SELECT sql FROM sqlite_master WHERE name = 'usage'").get() as { sql: string })
+      .sql;
+    expect(ddl).not.toContain("AUTOINCREMENT");
+    expect(s.db.query("SELECT name FROM sqlite_sequence WHERE name = 'usage'").all()).toEqual([]);
+    expect(s.db.query("SELECT id, request_id, user_id, end_user FROM usage ORDER BY id").all()).toEqual([
+      { id: 7, request_id: "r-7", user_id: "user_a", end_user: null },
+      { id: 9, request_id: "r-9", user_id: null, end_user: "cust-1" },
+    ]);
+    const zero = {
+      inputTokens: 1,
+      outputTokens: 0,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      reasoningTokens: 0,
+    };
+    s.recordUsage({ requestId: "r-new", provider: "openai", model: "gpt", status: "ok", usage: zero, ts: 8 });
+    // New rows continue after the highest id; the user and end-user filters still answer.
+    expect(s.db.query("SELECT id FROM usage WHERE request_id = 'r-new'").get()).toEqual({ id: 10 });
+    expect(s.usageTotals(0, "user_a")).toEqual([expect.objectContaining({ requests: 1, inputTokens: 3 })]);
+    expect(s.usageTotals(0, undefined, "cust-1")).toEqual([expect.objectContaining({ requests: 1 })]);
+    expect(s.usageTotals(0)).toEqual([expect.objectContaining({ requests: 3, inputTokens: 7 })]);
+  });
+
   test("two processes at once: a writer process and this reader/acker lose nothing and never fail busy", async () => {
     const d = tempDir();
     dirs.push(d);
