@@ -160,16 +160,10 @@ export async function runChat(
 ): Promise<ChatOutcome> {
   const cfg = deps.config;
   const started = performance.now();
-  const deadline = started + cfg.totalTimeoutMs;
-  const request = new AbortController();
+  // The total limit is enforced by each attempt's phase timer (one timer per attempt); a backoff
+  // never sleeps past it.
+  const total = { at: started + cfg.totalTimeoutMs, ms: cfg.totalTimeoutMs };
   let totalExpired = false;
-  const totalTimer = setTimeout(() => {
-    totalExpired = true;
-    request.abort();
-  }, cfg.totalTimeoutMs);
-  const onCallerAbort = () => request.abort();
-  if (signal.aborted) request.abort();
-  else signal.addEventListener("abort", onCallerAbort, { once: true });
 
   const headers: Record<string, string> = {};
   if (deps.proxyHeaders) {
@@ -193,9 +187,10 @@ export async function runChat(
   /** One upstream attempt; never throws. */
   async function attempt(candidate: ModelRef, input: CallInput): Promise<AttemptResult> {
     const ac = new AbortController();
-    const onReq = () => ac.abort();
-    request.signal.addEventListener("abort", onReq, { once: true });
-    const timer = new PhaseTimer(() => ac.abort());
+    const onCaller = () => ac.abort();
+    if (signal.aborted) ac.abort();
+    else signal.addEventListener("abort", onCaller, { once: true });
+    const timer = new PhaseTimer(() => ac.abort(), undefined, total);
     const reply = new Reply(plan.stream ? hooks : {});
     const r: AttemptResult = { reply, usage: {}, complete: false, stopReason: "other" };
     const call: ProviderCall = { model: candidate.model, ...input, headers, signal: ac.signal };
@@ -237,13 +232,14 @@ export async function runChat(
       r.stopReason = reply.stopReason(r.stopReason);
       r.complete = true;
     } catch (e) {
-      if (timer.expired) r.error = timeoutError(timer.expired.phase, timer.expired.ms, candidate.id);
-      else if (totalExpired) r.error = timeoutError("total", cfg.totalTimeoutMs, candidate.id);
-      else if (signal.aborted) r.error = abortError();
+      if (timer.expired) {
+        if (timer.expired.phase === "total") totalExpired = true;
+        r.error = timeoutError(timer.expired.phase, timer.expired.ms, candidate.id);
+      } else if (signal.aborted) r.error = abortError();
       else r.error = toPipbotError(e, "upstream_error");
     } finally {
       timer.clear();
-      request.signal.removeEventListener("abort", onReq);
+      signal.removeEventListener("abort", onCaller);
     }
     return r;
   }
@@ -254,54 +250,49 @@ export async function runChat(
   let lastError: PipbotError | undefined;
   let inputChars = 0;
   const tries: ChatOutcome["tries"] = [];
-  try {
-    for (const [ci, candidate] of plan.candidates.entries()) {
-      if (ci > 0 && !deps.registry.configured[candidate.provider]) {
-        tries.push({ model: candidate.id, error: "provider_not_configured" });
-        continue;
-      }
-      const input = plan.callFor ? plan.callFor(candidate) : plan.call;
-      if (input instanceof PipbotError) {
-        // A fallback whose provider cannot honour the request is skipped (the primary was checked).
-        tries.push({ model: candidate.id, error: input.code });
-        lastError ??= input;
-        continue;
-      }
-      ref = candidate;
-      inputChars = inputCharsOf(input);
-      let next: "done" | "stop" | "fallback" = "fallback";
-      for (let retry = 0; retry <= cfg.maxRetries; retry++) {
-        attempts++;
-        last = await attempt(candidate, input);
-        const err = last.error;
-        tries.push(
-          err
-            ? { model: candidate.id, error: err.code, upstreamStatus: err.details?.upstreamStatus }
-            : { model: candidate.id },
-        );
-        lastError = err;
-        if (!err) {
-          next = "done";
-          break;
-        }
-        if (tokensSent || (signal.aborted && !totalExpired) || totalExpired || !err.retryable) {
-          next = "stop";
-          break;
-        }
-        if (retry === cfg.maxRetries) break;
-        const wait = backoffMs(retry + 1, err.retryAfterMs, deps.random);
-        if (performance.now() + wait >= deadline) break; // no time to wait here: try the next model
-        if (!(await abortableSleep(wait, request.signal))) {
-          lastError = totalExpired ? timeoutError("total", cfg.totalTimeoutMs, candidate.id) : abortError();
-          next = "stop";
-          break;
-        }
-      }
-      if (next !== "fallback") break;
+  for (const [ci, candidate] of plan.candidates.entries()) {
+    if (ci > 0 && !deps.registry.configured[candidate.provider]) {
+      tries.push({ model: candidate.id, error: "provider_not_configured" });
+      continue;
     }
-  } finally {
-    clearTimeout(totalTimer);
-    signal.removeEventListener("abort", onCallerAbort);
+    const input = plan.callFor ? plan.callFor(candidate) : plan.call;
+    if (input instanceof PipbotError) {
+      // A fallback whose provider cannot honour the request is skipped (the primary was checked).
+      tries.push({ model: candidate.id, error: input.code });
+      lastError ??= input;
+      continue;
+    }
+    ref = candidate;
+    inputChars = inputCharsOf(input);
+    let next: "done" | "stop" | "fallback" = "fallback";
+    for (let retry = 0; retry <= cfg.maxRetries; retry++) {
+      attempts++;
+      last = await attempt(candidate, input);
+      const err = last.error;
+      tries.push(
+        err
+          ? { model: candidate.id, error: err.code, upstreamStatus: err.details?.upstreamStatus }
+          : { model: candidate.id },
+      );
+      lastError = err;
+      if (!err) {
+        next = "done";
+        break;
+      }
+      if (tokensSent || signal.aborted || totalExpired || !err.retryable) {
+        next = "stop";
+        break;
+      }
+      if (retry === cfg.maxRetries) break;
+      const wait = backoffMs(retry + 1, err.retryAfterMs, deps.random);
+      if (performance.now() + wait >= total.at) break; // no time to wait here: try the next model
+      if (!(await abortableSleep(wait, signal))) {
+        lastError = abortError();
+        next = "stop";
+        break;
+      }
+    }
+    if (next !== "fallback") break;
   }
 
   if (lastError && apiKey) lastError = callerCredentialError(lastError);

@@ -58,6 +58,26 @@ describe("phase timer (on a manual clock: no sleeps, no measured durations)", ()
     expect(timer.expired?.phase).toBe("idle");
   });
 
+  test("the total deadline bounds every phase: it expires as `total` when it comes first, not before", () => {
+    const clock = manualClock();
+    const fired: number[] = [];
+    const timer = new PhaseTimer(() => fired.push(clock.now()), clock, { at: 100, ms: 100 });
+    timer.arm("first_token", 60);
+    clock.advance(50);
+    timer.arm("idle", 60); // idle would end at 110, after the total's 100
+    clock.advance(49);
+    expect(fired).toEqual([]);
+    clock.advance(1);
+    expect(fired).toEqual([100]);
+    expect(timer.expired).toEqual({ phase: "total", ms: 100 });
+
+    const early = new PhaseTimer(() => undefined, clock, { at: clock.now() + 1000, ms: 1000 });
+    early.arm("connect", 20); // a phase ending before the total still names itself
+    clock.advance(20);
+    expect(early.expired).toEqual({ phase: "connect", ms: 20 });
+    expect(clock.pending()).toBe(0);
+  });
+
   test("clear stops it", () => {
     const clock = manualClock();
     const fired: number[] = [];

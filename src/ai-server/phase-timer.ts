@@ -1,6 +1,7 @@
 /**
- * Per-attempt phase timeouts (connect → first token → idle between tokens). Arming a phase replaces
- * the previous one; when one expires the attempt is aborted and `expired` names the phase.
+ * Per-attempt phase timeouts (connect → first token → idle between tokens) under the request's
+ * total deadline. Arming a phase replaces the previous one; one timer serves both; when one expires
+ * the attempt is aborted and `expired` names the phase, or "total".
  */
 import { PipbotError } from "../shared/errors.ts";
 
@@ -42,18 +43,27 @@ const REAL_CLOCK: TimerClock = {
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };
 
+/** The request's whole-time limit: when it ends (clock ms) and its setting (ms). */
+export interface TotalDeadline {
+  at: number;
+  ms: number;
+}
+
 export class PhaseTimer {
-  expired: { phase: Phase; ms: number } | undefined;
+  expired: { phase: Phase | "total"; ms: number } | undefined;
   private timer: unknown;
   /** When the pending timer fires (clock ms). */
   private timerDue = 0;
   private phase: Phase = "connect";
   private ms = 0;
   private deadline = 0;
+  /** The armed phase's own deadline (`deadline` is the nearer of it and the total's). */
+  private phaseDeadline = 0;
 
   constructor(
     private readonly onExpire: () => void,
     private readonly clock: TimerClock = REAL_CLOCK,
+    private readonly total?: TotalDeadline,
   ) {}
 
   /**
@@ -64,9 +74,10 @@ export class PhaseTimer {
   arm(phase: Phase, ms: number): void {
     this.phase = phase;
     this.ms = ms;
-    this.deadline = this.clock.now() + ms;
+    this.phaseDeadline = this.clock.now() + ms;
+    this.deadline = this.total ? Math.min(this.phaseDeadline, this.total.at) : this.phaseDeadline;
     if (this.timer !== undefined && this.timerDue <= this.deadline) return;
-    this.schedule(ms);
+    this.schedule(this.deadline - this.clock.now());
   }
 
   clear(): void {
@@ -88,7 +99,10 @@ export class PhaseTimer {
       this.schedule(left);
       return;
     }
-    this.expired = { phase: this.phase, ms: this.ms };
+    this.expired =
+      this.total && this.total.at < this.phaseDeadline
+        ? { phase: "total", ms: this.total.ms }
+        : { phase: this.phase, ms: this.ms };
     this.onExpire();
   }
 }
