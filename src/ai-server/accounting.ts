@@ -27,7 +27,8 @@ export function account(
   api: "chat" | "openai" | "anthropic",
 ): void {
   const userId = effectiveUserId(d, plan);
-  const fields = {
+  // Built field by field (no spread of temporary objects): this runs once per request.
+  const fields: Record<string, unknown> = {
     requestId: plan.requestId,
     api,
     stream: plan.stream,
@@ -36,22 +37,26 @@ export function account(
     status: o.status,
     attempts: o.attempts,
     latencyMs: Math.round(o.latencyMs * 100) / 100,
-    ...(o.ttftMs !== undefined ? { ttftMs: Math.round(o.ttftMs * 100) / 100 } : {}),
-    usage: o.usage,
-    stopReason: o.stopReason,
-    outputChars: o.text.length,
-    ...(plan.conversationId ? { conversationId: plan.conversationId } : {}),
-    ...(plan.user !== undefined ? { endUser: plan.user } : {}),
-    ...(plan.metadata ? { metadata: plan.metadata } : {}),
-    ...(o.parts.some((p) => p.type === "tool_call")
-      ? { toolCalls: o.parts.filter((p) => p.type === "tool_call").length }
-      : {}),
-    // Only when the caller sent its own identity (else it is the server's CLERK_USER_ID).
-    ...(plan.identity ? { userId: plan.identity.userId } : {}),
-    ...(o.error ? { errorCode: o.error.code, error: o.error.message, retryable: o.error.retryable } : {}),
-    ...(o.tries.length > 1 ? { tries: o.tries } : {}),
-    ...(d.simulator ? { simulator: true } : {}),
   };
+  if (o.ttftMs !== undefined) fields.ttftMs = Math.round(o.ttftMs * 100) / 100;
+  fields.usage = o.usage;
+  fields.stopReason = o.stopReason;
+  fields.outputChars = o.text.length;
+  if (plan.conversationId) fields.conversationId = plan.conversationId;
+  if (plan.user !== undefined) fields.endUser = plan.user;
+  if (plan.metadata) fields.metadata = plan.metadata;
+  let toolCalls = 0;
+  for (const p of o.parts) if (p.type === "tool_call") toolCalls++;
+  if (toolCalls) fields.toolCalls = toolCalls;
+  // Only when the caller sent its own identity (else it is the server's CLERK_USER_ID).
+  if (plan.identity) fields.userId = plan.identity.userId;
+  if (o.error) {
+    fields.errorCode = o.error.code;
+    fields.error = o.error.message;
+    fields.retryable = o.error.retryable;
+  }
+  if (o.tries.length > 1) fields.tries = o.tries;
+  if (d.simulator) fields.simulator = true;
   if (o.status === "error") d.logger.warn(fields, "chat request failed");
   else d.logger.info(fields, o.status === "aborted" ? "chat request aborted" : "chat request");
   if (!d.store) return;
