@@ -1,24 +1,42 @@
-import { expect, test } from "bun:test";
+import { afterEach, expect, test } from "bun:test";
 import { createModelCatalog } from "./model-catalog.ts";
 
+/** A real models endpoint on port 0: answers each GET /v1/models with the next list (the last one repeats). */
 function server(lists: string[][]) {
   let i = 0;
-  const calls: Request[] = [];
-  const f = (async (input: string | URL | Request, init?: RequestInit) => {
-    calls.push(new Request(String(input), init));
-    const ids = lists[Math.min(i++, lists.length - 1)] as string[];
-    return Response.json({ object: "list", data: ids.map((id) => ({ id, owned_by: id.split("/")[0] })) });
-  }) as typeof fetch;
-  return { f, calls };
+  const calls: { url: string; authorization: string | null }[] = [];
+  const srv = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch(req) {
+      calls.push({ url: req.url, authorization: req.headers.get("authorization") });
+      const ids = lists[Math.min(i++, lists.length - 1)] as string[];
+      return Response.json({ object: "list", data: ids.map((id) => ({ id, owned_by: id.split("/")[0] })) });
+    },
+  });
+  servers.push(srv);
+  return { url: `http://127.0.0.1:${srv.port}`, calls };
 }
+
+const servers: { stop(force?: boolean): unknown }[] = [];
+afterEach(() => {
+  for (const s of servers.splice(0)) s.stop(true);
+});
+
+/** A fetch that fails like a refused connection, typed as fetch without a cast. */
+const refused: typeof fetch = Object.assign(
+  async (): Promise<Response> => {
+    throw new TypeError("connection refused");
+  },
+  { preconnect: fetch.preconnect },
+);
 
 test("lists the AI server's models, default first (or the gateway's), cached, with the token", async () => {
   let t = 0;
   const s = server([["anthropic/a", "openai/b"]]);
   const c = createModelCatalog({
-    baseUrl: "http://ai/",
+    baseUrl: `${s.url}/`,
     token: "tok",
-    fetch: s.f,
     now: () => t,
     ttlMs: 1000,
   });
@@ -32,8 +50,8 @@ test("lists the AI server's models, default first (or the gateway's), cached, wi
       { id: "openai/b", provider: "openai", isDefault: false },
     ],
   });
-  expect(s.calls[0]?.url).toBe("http://ai/v1/models");
-  expect(s.calls[0]?.headers.get("authorization")).toBe("Bearer tok");
+  expect(s.calls[0]?.url).toBe(`${s.url}/v1/models`);
+  expect(s.calls[0]?.authorization).toBe("Bearer tok");
   await c.list();
   expect(s.calls).toHaveLength(1);
   t = 2000;
@@ -41,9 +59,8 @@ test("lists the AI server's models, default first (or the gateway's), cached, wi
   expect(s.calls).toHaveLength(2);
   expect(c.lastDefault()).toBe("anthropic/a");
   const g = createModelCatalog({
-    baseUrl: "http://ai",
+    baseUrl: server([["anthropic/a", "openai/b"]]).url,
     defaultModel: "openai/b",
-    fetch: server([["anthropic/a", "openai/b"]]).f,
   });
   expect((await g.list()).ok && (await g.list({ refresh: true }))).toMatchObject({
     defaultModel: "openai/b",
@@ -53,7 +70,7 @@ test("lists the AI server's models, default first (or the gateway's), cached, wi
 test("a changed list calls onChange once; a failure is an error, not an empty list", async () => {
   let changes = 0;
   const s = server([["anthropic/a"], ["anthropic/a"], ["anthropic/a", "google/c"]]);
-  const c = createModelCatalog({ baseUrl: "http://ai", fetch: s.f, onChange: () => changes++ });
+  const c = createModelCatalog({ baseUrl: s.url, onChange: () => changes++ });
   await c.list({ refresh: true });
   await c.list({ refresh: true });
   expect(changes).toBe(0);
@@ -61,9 +78,7 @@ test("a changed list calls onChange once; a failure is an error, not an empty li
   expect(changes).toBe(1);
   const down = createModelCatalog({
     baseUrl: "http://ai",
-    fetch: (async () => {
-      throw new TypeError("connection refused");
-    }) as unknown as typeof fetch,
+    fetch: refused,
   });
   expect(await down.list()).toEqual({ ok: false, error: "AI server unreachable" });
 });

@@ -289,12 +289,17 @@ const patch: Handler = async (ctx, raw) => {
   return { ok: true, key: row.key, sessionId: s.id, entry: row };
 };
 
+/** Stops the session's running turns (reset and delete do this first), if it has any. */
+function abortActiveRuns(ctx: MethodContext, key: string): void {
+  const s = ctx.store.findSession(key);
+  if (s && ctx.runs.activeRunIds(s.id).length > 0) ctx.runs.abort(key, undefined, "rpc");
+}
+
 const reset: Handler = (ctx, raw) => {
   const p = parseParams("sessions.reset", resetParams, raw);
   checkAgent(p.agentId);
   const key = checkSessionKey(p.key, "key");
-  const prev = ctx.store.findSession(key);
-  if (prev && ctx.runs.activeRunIds(prev.id).length > 0) ctx.runs.abort(key, undefined, "rpc");
+  abortActiveRuns(ctx, key);
   const { current } = ctx.store.resetSession(key);
   const row = sessionRow(ctx.store, current, rowOptions(ctx, current));
   ctx.events.changed(current.key, p.reason ?? "reset", { session: row });
@@ -305,8 +310,7 @@ const remove: Handler = (ctx, raw) => {
   const p = parseParams("sessions.delete", deleteParams, raw);
   checkAgent(p.agentId);
   const key = checkSessionKey(p.key, "key");
-  const s = ctx.store.findSession(key);
-  if (s && ctx.runs.activeRunIds(s.id).length > 0) ctx.runs.abort(key, undefined, "rpc");
+  abortActiveRuns(ctx, key);
   const deleted = ctx.store.deleteSession(key);
   if (deleted) ctx.events.changed(deleted.key, "delete");
   return { ok: true, key: displayKey(key), deleted: deleted !== null, archived: [] };
