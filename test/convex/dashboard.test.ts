@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import { hmacSha256Hex } from "../../convex/lib/crypto.ts";
-import { captureLogs, newConvex, provisionUser, setEnv, signedPush, type TestConvex, USER } from "./setup.ts";
+import { type captureLogs, newUserConvex, setEnv, signedPush, type TestConvex, USER } from "./setup.ts";
 
 // These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
 setDefaultTimeout(60_000);
@@ -17,10 +17,8 @@ let t: TestConvex;
 let logs: ReturnType<typeof captureLogs>;
 let restore: () => void;
 beforeEach(async () => {
-  t = newConvex();
-  logs = captureLogs();
   restore = setEnv({ ADMIN_TOKEN: ADMIN });
-  await provisionUser(t);
+  ({ t, logs } = await newUserConvex());
 });
 afterEach(() => {
   restore();

@@ -6,27 +6,25 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import { ourState } from "../../convex/machineHealth.ts";
-import { type FakeFly, startFakeFly } from "../fakes/fly-machines.ts";
+import type { FakeFly } from "../fakes/fly-machines.ts";
 import { waitFor } from "../helpers/index.ts";
-import { captureLogs, flyEnv, newConvex, type TestConvex } from "./setup.ts";
+import { type FlyFixture, recordMachines, startFlyFixture } from "./fly-fixture.ts";
+import { captureLogs, newConvex, type TestConvex } from "./setup.ts";
 
 // These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
 setDefaultTimeout(60_000);
 
 const IMAGE = "registry.fly.io/pipbot-prod:deploy-health";
+let fixture: FlyFixture;
 let fly: FakeFly;
-let restore: () => void;
 let t: TestConvex;
 let logs: ReturnType<typeof captureLogs>;
 
 beforeAll(async () => {
-  fly = await startFakeFly();
-  restore = flyEnv(fly.url, fly.token);
+  fixture = await startFlyFixture();
+  fly = fixture.fly;
 });
-afterAll(async () => {
-  restore();
-  await fly.stop();
-});
+afterAll(() => fixture.stop());
 beforeEach(() => {
   t = newConvex();
   logs = captureLogs();
@@ -42,19 +40,7 @@ test("Fly states map onto ours", () => {
 
 test("a sweep over 120 machines (3 pages) records each one's state and health", async () => {
   const ms = fly.seed("pipbot-users", IMAGE, 120);
-  await t.run(async (ctx) => {
-    for (const m of ms)
-      await ctx.db.insert("machines", {
-        userId: `user_${m.id}`,
-        flyApp: "pipbot-users",
-        machineId: m.id,
-        region: "iad",
-        imageRef: IMAGE,
-        state: "started",
-        createdAt: Date.now(),
-        updatedAt: Date.now(),
-      });
-  });
+  await recordMachines(t, ms, "pipbot-users", IMAGE);
   ms[0]!.state = "stopped"; // auto-stopped when idle
   ms[1]!.checks = ms[1]!.checks.map((c) => ({ ...c, status: "critical", output: "connection refused" }));
   fly.machines.delete(ms[2]!.id); // destroyed outside the backend

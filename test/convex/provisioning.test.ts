@@ -15,16 +15,17 @@ import {
   test,
 } from "bun:test";
 import { internal } from "../../convex/_generated/api";
-import { type FakeFly, startFakeFly } from "../fakes/fly-machines.ts";
-import { type FakeRegistry, startFakeRegistry } from "../fakes/registry.ts";
-import { captureLogs, flyEnv, newConvex, signedPush, type TestConvex } from "./setup.ts";
+import type { FakeFly } from "../fakes/fly-machines.ts";
+import type { FakeRegistry } from "../fakes/registry.ts";
+import { type FlyRegistryFixture, startFlyRegistryFixture } from "./fly-fixture.ts";
+import { captureLogs, newConvex, signedPush, type TestConvex } from "./setup.ts";
 
 // These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
 setDefaultTimeout(60_000);
 
+let fixture: FlyRegistryFixture;
 let fly: FakeFly;
 let registry: FakeRegistry;
-let restore: () => void;
 let t: TestConvex;
 let logs: ReturnType<typeof captureLogs>;
 let good: string;
@@ -32,15 +33,10 @@ let good: string;
 type Json = Record<string, any>;
 
 beforeAll(async () => {
-  fly = await startFakeFly();
-  registry = await startFakeRegistry({ password: fly.token });
-  restore = flyEnv(fly.url, fly.token);
+  fixture = await startFlyRegistryFixture();
+  ({ fly, registry } = fixture);
 });
-afterAll(async () => {
-  restore();
-  await fly.stop();
-  await registry.stop();
-});
+afterAll(() => fixture.stop());
 beforeEach(() => {
   t = newConvex();
   logs = captureLogs();

@@ -11,16 +11,15 @@ import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.t
 import { parseSse, postChat, startTestAiServer, type TestAiServer, uniqueKey } from "../ai-server/harness.ts";
 import { waitFor } from "../helpers/index.ts";
 import {
-  captureLogs,
+  type captureLogs,
   type Loopback,
-  newConvex,
   OPERATOR_KEY,
   providerEnv,
-  provisionUser,
   SERVICE_TOKEN,
-  startLoopback,
+  startUserLoopback,
   type TestConvex,
   USER,
+  type UserLoopback,
 } from "./setup.ts";
 
 // These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
@@ -28,6 +27,7 @@ setDefaultTimeout(60_000);
 
 let sim: UpstreamSim;
 let restoreEnv: () => void;
+let convex: UserLoopback;
 let t: TestConvex;
 let lb: Loopback;
 let ai: TestAiServer;
@@ -38,10 +38,8 @@ type Json = Record<string, any>;
 beforeAll(async () => {
   sim = await startUpstreamSim();
   restoreEnv = providerEnv(sim.url);
-  t = newConvex();
-  logs = captureLogs();
-  await provisionUser(t);
-  lb = startLoopback(t);
+  convex = await startUserLoopback();
+  ({ t, logs, lb } = convex);
   const upstream: UpstreamSettings = {
     proxy: { siteUrl: lb.url, serviceToken: SERVICE_TOKEN, userId: USER, machineId: "machine-42" },
     keys: {},
@@ -51,8 +49,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await ai.stop();
-  await lb.stop();
-  logs.restore();
+  await convex.stop();
   restoreEnv();
   await sim.stop();
 });

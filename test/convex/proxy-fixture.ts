@@ -6,7 +6,8 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach } from "bun:test";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
-import { captureLogs, newConvex, providerEnv, provisionUser, type TestConvex } from "./setup.ts";
+import type { captureLogs, TestConvex } from "./setup.ts";
+import { newUserConvex, providerEnv } from "./setup.ts";
 
 export let sim: UpstreamSim;
 export let t: TestConvex;
@@ -23,9 +24,7 @@ export function useProxyFixture(): void {
     await sim.stop();
   });
   beforeEach(async () => {
-    t = newConvex();
-    logs = captureLogs();
-    await provisionUser(t);
+    ({ t, logs } = await newUserConvex());
   });
   afterEach(() => {
     logs.restore();

@@ -9,15 +9,13 @@ import { internal } from "../../convex/_generated/api";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
 import {
-  captureLogs,
   type Loopback,
-  newConvex,
   providerEnv,
-  provisionUser,
   SERVICE_TOKEN,
-  startLoopback,
+  startUserLoopback,
   type TestConvex,
   USER,
+  type UserLoopback,
 } from "./setup.ts";
 
 // These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
@@ -25,25 +23,22 @@ setDefaultTimeout(60_000);
 
 let sim: UpstreamSim;
 let restoreEnv: () => void;
+let convex: UserLoopback;
 let t: TestConvex;
 let lb: Loopback;
-let logs: ReturnType<typeof captureLogs>;
 let ai: RunningProcess | undefined;
 const data = tempDir("pipbot-convex-killed-");
 
 beforeAll(async () => {
   sim = await startUpstreamSim();
   restoreEnv = providerEnv(sim.url);
-  t = newConvex();
-  logs = captureLogs();
-  await provisionUser(t);
-  lb = startLoopback(t);
+  convex = await startUserLoopback();
+  ({ t, lb } = convex);
 });
 afterAll(async () => {
   ai?.kill("SIGKILL");
   await ai?.exited;
-  await lb.stop();
-  logs.restore();
+  await convex.stop();
   restoreEnv();
   await sim.stop();
   data.cleanup();

@@ -4,26 +4,24 @@
  * to the end, a failing canary exits 1 naming the machine, status/abort/resume, and auth.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
-import { type FakeFly, startFakeFly } from "../fakes/fly-machines.ts";
-import { type FakeRegistry, startFakeRegistry } from "../fakes/registry.ts";
+import type { FakeFly } from "../fakes/fly-machines.ts";
+import type { FakeRegistry } from "../fakes/registry.ts";
 import { childEnv, spawnPipbot } from "../helpers/index.ts";
 import {
-  captureLogs,
-  flyEnv,
-  type Loopback,
-  newConvex,
-  setEnv,
-  startLoopback,
-  type TestConvex,
-} from "./setup.ts";
+  type FlyRegistryFixture,
+  pushOldAndNew,
+  recordMachines,
+  startFlyRegistryFixture,
+} from "./fly-fixture.ts";
+import { captureLogs, type Loopback, newConvex, setEnv, startLoopback, type TestConvex } from "./setup.ts";
 
 // These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
 setDefaultTimeout(60_000);
 
 const ADMIN_TOKEN = "admin-token-0123456789abcdef0123456789";
+let fixture: FlyRegistryFixture;
 let fly: FakeFly;
 let registry: FakeRegistry;
-let restore: () => void;
 let t: TestConvex;
 let lb: Loopback;
 let logs: ReturnType<typeof captureLogs>;
@@ -31,45 +29,18 @@ let oldImage: string;
 let newImage: string;
 
 beforeAll(async () => {
-  fly = await startFakeFly();
-  registry = await startFakeRegistry({ password: fly.token });
-  const a = flyEnv(fly.url, fly.token);
-  const b = setEnv({ ADMIN_TOKEN });
-  restore = () => {
-    b();
-    a();
-  };
+  fixture = await startFlyRegistryFixture({ ADMIN_TOKEN });
+  ({ fly, registry } = fixture);
 });
-afterAll(async () => {
-  restore();
-  await fly.stop();
-  await registry.stop();
-});
+afterAll(() => fixture.stop());
 beforeEach(async () => {
   t = newConvex();
   logs = captureLogs();
   lb = startLoopback(t);
   fly.machines.clear();
   fly.updates.clear();
-  const tag = crypto.randomUUID().slice(0, 8);
-  registry.push("pipbot-prod", `deploy-old-${tag}`);
-  registry.push("pipbot-prod", `deploy-new-${tag}`);
-  oldImage = `${registry.host}/pipbot-prod:deploy-old-${tag}`;
-  newImage = `${registry.host}/pipbot-prod:deploy-new-${tag}`;
-  const ms = fly.seed("pipbot-users", oldImage, 6);
-  await t.run(async (ctx) => {
-    for (const m of ms)
-      await ctx.db.insert("machines", {
-        userId: `user_${m.id}`,
-        flyApp: "pipbot-users",
-        machineId: m.id,
-        region: "iad",
-        imageRef: oldImage,
-        state: "started",
-        createdAt: Date.now(),
-        updatedAt: Date.now(),
-      });
-  });
+  ({ oldImage, newImage } = pushOldAndNew(registry));
+  await recordMachines(t, fly.seed("pipbot-users", oldImage, 6), "pipbot-users", oldImage);
 });
 afterEach(async () => {
   await t.finishAllScheduledFunctions(() => {});

@@ -17,17 +17,23 @@ import {
 import { internal } from "../../convex/_generated/api";
 import type { Id } from "../../convex/_generated/dataModel";
 import { LEASE_MS, waveSizes } from "../../convex/rollout.ts";
-import { type FakeFly, type FakeMachine, startFakeFly } from "../fakes/fly-machines.ts";
-import { type FakeRegistry, startFakeRegistry } from "../fakes/registry.ts";
+import type { FakeFly, FakeMachine } from "../fakes/fly-machines.ts";
+import type { FakeRegistry } from "../fakes/registry.ts";
 import { waitFor } from "../helpers/index.ts";
-import { captureLogs, flyEnv, newConvex, type TestConvex } from "./setup.ts";
+import {
+  type FlyRegistryFixture,
+  pushOldAndNew,
+  recordMachines,
+  startFlyRegistryFixture,
+} from "./fly-fixture.ts";
+import { captureLogs, newConvex, type TestConvex } from "./setup.ts";
 
 // These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
 setDefaultTimeout(60_000);
 
+let fixture: FlyRegistryFixture;
 let fly: FakeFly;
 let registry: FakeRegistry;
-let restore: () => void;
 let t: TestConvex;
 let logs: ReturnType<typeof captureLogs>;
 let oldImage: string;
@@ -35,25 +41,16 @@ let newImage: string;
 const APP = "pipbot-users";
 
 beforeAll(async () => {
-  fly = await startFakeFly();
-  registry = await startFakeRegistry({ password: fly.token });
-  restore = flyEnv(fly.url, fly.token);
+  fixture = await startFlyRegistryFixture();
+  ({ fly, registry } = fixture);
 });
-afterAll(async () => {
-  restore();
-  await fly.stop();
-  await registry.stop();
-});
+afterAll(() => fixture.stop());
 beforeEach(() => {
   t = newConvex();
   logs = captureLogs();
   fly.machines.clear();
   fly.updates.clear();
-  const tag = crypto.randomUUID().slice(0, 8);
-  registry.push("pipbot-prod", `deploy-old-${tag}`);
-  registry.push("pipbot-prod", `deploy-new-${tag}`);
-  oldImage = `${registry.host}/pipbot-prod:deploy-old-${tag}`;
-  newImage = `${registry.host}/pipbot-prod:deploy-new-${tag}`;
+  ({ oldImage, newImage } = pushOldAndNew(registry));
 });
 afterEach(async () => {
   await t.finishAllScheduledFunctions(() => {});
@@ -72,19 +69,7 @@ async function fleet(n: number): Promise<FakeMachine[]> {
       mounts: [{ volume: `vol_${m.id}`, path: "/data" }],
       env: { CLERK_USER_ID: m.id },
     };
-  await t.run(async (ctx) => {
-    for (const m of ms)
-      await ctx.db.insert("machines", {
-        userId: `user_${m.id}`,
-        flyApp: APP,
-        machineId: m.id,
-        region: "iad",
-        imageRef: oldImage,
-        state: "started",
-        createdAt: Date.now(),
-        updatedAt: Date.now(),
-      });
-  });
+  await recordMachines(t, ms, APP, oldImage);
   return ms;
 }
 

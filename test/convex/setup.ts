@@ -72,6 +72,36 @@ export async function signedPush(
   });
 }
 
+/** A fresh backend, its log lines captured (restore them after the test), with USER provisioned. */
+export async function newUserConvex(): Promise<{ t: TestConvex; logs: ReturnType<typeof captureLogs> }> {
+  const t = newConvex();
+  const logs = captureLogs();
+  await provisionUser(t);
+  return { t, logs };
+}
+
+export interface UserLoopback {
+  t: TestConvex;
+  logs: ReturnType<typeof captureLogs>;
+  lb: Loopback;
+  stop(): Promise<void>;
+}
+
+/** newUserConvex() behind the loopback adapter; stop() stops the adapter and restores the log sink. */
+export async function startUserLoopback(): Promise<UserLoopback> {
+  const { t, logs } = await newUserConvex();
+  const lb = startLoopback(t);
+  return {
+    t,
+    logs,
+    lb,
+    async stop() {
+      await lb.stop();
+      logs.restore();
+    },
+  };
+}
+
 export interface Loopback {
   url: string;
   /** Requests in flight through the adapter right now. */
@@ -117,22 +147,14 @@ export const OPERATOR_KEY = "operator-provider-key-0123456789";
  * environment variables); returns the function that restores the previous values.
  */
 export function providerEnv(simUrl: string, key = OPERATOR_KEY): () => void {
-  const set: Record<string, string> = {
+  return setEnv({
     ANTHROPIC_API_KEY: key,
     OPENAI_API_KEY: key,
     GEMINI_API_KEY: key,
     ANTHROPIC_BASE_URL: simUrl,
     OPENAI_BASE_URL: simUrl,
     GOOGLE_BASE_URL: simUrl,
-  };
-  const before = Object.fromEntries(Object.keys(set).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, set);
-  return () => {
-    for (const [k, v] of Object.entries(before)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  };
+  });
 }
 
 /** Sets environment variables for the Convex code; returns the function that restores them. */

@@ -14,42 +14,37 @@ import { SyncRunner } from "../../src/sync/runner.ts";
 import { tempDir, waitFor } from "../helpers/index.ts";
 import { recordingSleep } from "../sync/harness.ts";
 import {
-  captureLogs,
   type Loopback,
-  newConvex,
-  provisionUser,
   SYNC_SECRET,
-  startLoopback,
+  startUserLoopback,
   type TestConvex,
   USER,
+  type UserLoopback,
 } from "./setup.ts";
 
 // These tests run real servers and the scheduler: bun test's 5 s default is too short under load.
 setDefaultTimeout(60_000);
 
+let convex: UserLoopback;
 let t: TestConvex;
 let lb: Loopback;
-let logs: ReturnType<typeof captureLogs>;
 let dir: { path: string; cleanup(): void };
 let writer: Store;
 let runner: SyncRunner | null = null;
 let workerStore: Store | null = null;
 
 beforeEach(async () => {
-  t = newConvex();
-  logs = captureLogs();
-  await provisionUser(t);
-  lb = startLoopback(t);
+  convex = await startUserLoopback();
+  ({ t, lb } = convex);
   dir = tempDir("pipbot-convex-ext-");
   writer = openStore(dir.path);
 });
 afterEach(async () => {
   await runner?.stop(100);
   workerStore?.close();
-  await lb.stop();
+  await convex.stop();
   writer.close();
   dir.cleanup();
-  logs.restore();
 });
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");

@@ -11,19 +11,19 @@ import { SyncRunner } from "../../src/sync/runner.ts";
 import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
 import { recordingSleep } from "../sync/harness.ts";
 import {
-  captureLogs,
+  type captureLogs,
   type Loopback,
-  newConvex,
-  provisionUser,
   SYNC_SECRET,
-  startLoopback,
+  startUserLoopback,
   type TestConvex,
   USER,
+  type UserLoopback,
 } from "./setup.ts";
 
 // These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
 setDefaultTimeout(60_000);
 
+let convex: UserLoopback;
 let t: TestConvex;
 let lb: Loopback;
 let dir: { path: string; cleanup(): void };
@@ -33,10 +33,8 @@ let logs: ReturnType<typeof captureLogs>;
 const procs: RunningProcess[] = [];
 
 beforeEach(async () => {
-  t = newConvex();
-  logs = captureLogs();
-  await provisionUser(t);
-  lb = startLoopback(t);
+  convex = await startUserLoopback();
+  ({ t, logs, lb } = convex);
   dir = tempDir("pipbot-convex-sync-");
   writer = openStore(dir.path);
   sessionId = writer.getOrCreateSession("main").id;
@@ -46,10 +44,9 @@ afterEach(async () => {
     p.kill("SIGKILL");
     await p.exited;
   }
-  await lb.stop();
+  await convex.stop();
   writer.close();
   dir.cleanup();
-  logs.restore();
 });
 
 let n = 0;

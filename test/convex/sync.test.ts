@@ -2,15 +2,7 @@
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import { sha256Hex } from "../../convex/lib/crypto.ts";
-import {
-  captureLogs,
-  newConvex,
-  provisionUser,
-  SYNC_SECRET,
-  signedPush,
-  type TestConvex,
-  USER,
-} from "./setup.ts";
+import { type captureLogs, newUserConvex, SYNC_SECRET, signedPush, type TestConvex, USER } from "./setup.ts";
 
 // These tests run real servers, child processes and the scheduler: bun test's 5 s default is too short under load.
 setDefaultTimeout(60_000);
@@ -18,9 +10,7 @@ setDefaultTimeout(60_000);
 let t: TestConvex;
 let logs: ReturnType<typeof captureLogs>;
 beforeEach(async () => {
-  t = newConvex();
-  logs = captureLogs();
-  await provisionUser(t);
+  ({ t, logs } = await newUserConvex());
 });
 afterEach(() => {
   logs.restore();

@@ -8,13 +8,13 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { internal } from "../../convex/_generated/api";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
-import { type FakeFly, startFakeFly } from "../fakes/fly-machines.ts";
-import { type FakeRegistry, startFakeRegistry } from "../fakes/registry.ts";
+import type { FakeFly } from "../fakes/fly-machines.ts";
+import type { FakeRegistry } from "../fakes/registry.ts";
 import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
 import { killSupervisorTree } from "../supervisor/helpers.ts";
+import { type FlyRegistryFixture, startFlyRegistryFixture } from "./fly-fixture.ts";
 import {
   captureLogs,
-  flyEnv,
   type Loopback,
   newConvex,
   OPERATOR_KEY,
@@ -28,9 +28,10 @@ setDefaultTimeout(60_000);
 
 const USER = "user_vm_e2e_7k2";
 let sim: UpstreamSim;
+let fixture: FlyRegistryFixture;
 let fly: FakeFly;
 let registry: FakeRegistry;
-let restore: (() => void)[] = [];
+let restoreEnv: () => void;
 let t: TestConvex;
 let lb: Loopback;
 let logs: ReturnType<typeof captureLogs>;
@@ -40,9 +41,9 @@ const data = tempDir("pipbot-convex-vm-");
 
 beforeAll(async () => {
   sim = await startUpstreamSim();
-  fly = await startFakeFly();
-  registry = await startFakeRegistry({ password: fly.token });
-  restore = [providerEnv(sim.url), flyEnv(fly.url, fly.token)];
+  restoreEnv = providerEnv(sim.url);
+  fixture = await startFlyRegistryFixture();
+  ({ fly, registry } = fixture);
   t = newConvex();
   logs = captureLogs();
   lb = startLoopback(t);
@@ -51,9 +52,8 @@ afterAll(async () => {
   if (vm) await killSupervisorTree(vm);
   await lb.stop();
   logs.restore();
-  for (const r of restore.reverse()) r();
-  await fly.stop();
-  await registry.stop();
+  await fixture.stop();
+  restoreEnv();
   await sim.stop();
   data.cleanup();
 });
