@@ -13,8 +13,8 @@
  * them (never under CI=true).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { launchChromium, SKIP_BROWSER as SKIP } from "../helpers/chromium.ts";
 import { waitFor } from "../helpers/index.ts";
 import { openclawClients } from "../helpers/openclaw-clients.ts";
 import {
@@ -26,20 +26,8 @@ import {
   TOKEN,
 } from "./helpers.ts";
 
-const CHROMIUM = process.env.PIPBOT_CHROMIUM || "/usr/bin/chromium";
-const SKIP = process.env.PIPBOT_SKIP_BROWSER === "1" && !process.env.CI;
 const AI_SERVER_TOKEN = "control-ui-ai-server-token-0123456789";
 const DEADLINE_MS = 20_000;
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 if (SKIP) console.warn("Control UI browser tests skipped: PIPBOT_SKIP_BROWSER=1");
 
@@ -186,13 +174,8 @@ const CHAT_CORE = [
 
 describe.skipIf(SKIP)("OpenClaw Control UI 2026.9 in headless Chromium (real gateway + AI server)", () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(
-        `Chromium not found at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium; ` +
-          ".ci/run does it), or set PIPBOT_SKIP_BROWSER=1 to skip the browser tests locally",
-      );
     controlUiDir = openclawClients().controlUiDir;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     sim = await startSimAiServer({ token: AI_SERVER_TOKEN, dirPrefix: "pipbot-control-ui-ai-" });
   }, 180_000);
 

@@ -11,26 +11,14 @@
  * them (never under CI=true).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium, SKIP_BROWSER as SKIP } from "../helpers/chromium.ts";
 import { waitFor } from "../helpers/index.ts";
 import { openclawClients } from "../helpers/openclaw-clients.ts";
 import { type SimAiServer, startSimAiServer, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
 
-const CHROMIUM = process.env.PIPBOT_CHROMIUM || "/usr/bin/chromium";
-const SKIP = process.env.PIPBOT_SKIP_BROWSER === "1" && !process.env.CI;
 const AI_SERVER_TOKEN = "panels-ui-ai-server-token-0123456789";
 const DEADLINE_MS = 30_000;
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 if (SKIP) console.warn("Control UI panel tests skipped: PIPBOT_SKIP_BROWSER=1");
 
@@ -115,13 +103,8 @@ async function errorBanners(page: Page): Promise<string[]> {
 
 describe.skipIf(SKIP)("owner panels in the real Control UI 2026.9 (headless Chromium)", () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(
-        `Chromium not found at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium; ` +
-          ".ci/run does it), or set PIPBOT_SKIP_BROWSER=1 to skip the browser tests locally",
-      );
     const controlUiDir = openclawClients().controlUiDir;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     sim = await startSimAiServer({ token: AI_SERVER_TOKEN, dirPrefix: "pipbot-panels-ui-ai-" });
     t = await startTestGateway({
       aiUrl: sim.url,

@@ -10,8 +10,8 @@
  * skips them (never under CI=true).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { launchChromium, SKIP_BROWSER as SKIP } from "../helpers/chromium.ts";
 import { waitFor } from "../helpers/index.ts";
 import {
   connected,
@@ -56,11 +56,9 @@ declare const history: { state: unknown };
 declare const localStorage: Record<string, string>;
 declare const sessionStorage: Record<string, string>;
 
-const CHROMIUM = process.env.PIPBOT_CHROMIUM || "/usr/bin/chromium";
 /** A 1×1 PNG. */
 const PNG_1X1 =
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
-const SKIP = process.env.PIPBOT_SKIP_BROWSER === "1" && !process.env.CI;
 const AI_SERVER_TOKEN = "browser-ai-server-token-0123456789";
 /** Deadline of every DOM condition (the whole stack is local; generous for a loaded 2-core CI). */
 const DEADLINE_MS = 15_000;
@@ -139,12 +137,7 @@ const waitConnected = (page: Page) =>
 
 describe.skipIf(SKIP)("web chat in headless Chromium (real gateway + AI server + simulator)", () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(
-        `Chromium not found at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium; ` +
-          ".ci/run does it), or set PIPBOT_SKIP_BROWSER=1 to skip the browser tests locally",
-      );
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    browser = await launchChromium();
     simAi = await startSimAiServer({ token: AI_SERVER_TOKEN, dirPrefix: "pipbot-browser-ai-" });
     aiUrl = simAi.url;
   }, 40_000);
