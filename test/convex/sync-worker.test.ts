@@ -8,8 +8,9 @@ import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test
 import { createLogger, memoryDestination } from "../../src/shared/log.ts";
 import { openStore, type Store } from "../../src/shared/store/index.ts";
 import { SyncRunner } from "../../src/sync/runner.ts";
-import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
+import { type RunningProcess, tempDir, waitFor } from "../helpers/index.ts";
 import { recordingSleep } from "../sync/harness.ts";
+import { keepWriting, startSyncWorker } from "../sync/worker-process.ts";
 import {
   type captureLogs,
   type Loopback,
@@ -136,37 +137,17 @@ test("in-process runner: a backlog drains into the Convex tables; a full replay 
 });
 
 test("child process: SIGKILL at random moments while another writer writes; Convex ends with exactly the local messages", async () => {
-  const start = async () => {
-    const port = await freePort();
-    const p = spawnPipbot(
-      ["sync"],
-      childEnv({
-        DATA_DIR: dir.path,
-        SYNC_STATUS_PORT: String(port),
-        SYNC_POLL_INTERVAL_MS: "10",
-        SYNC_BACKOFF_BASE_MS: "20",
-        SYNC_BACKOFF_CAP_MS: "200",
+  const start = async () =>
+    (
+      await startSyncWorker(procs, dir.path, {
         CONVEX_SITE_URL: lb.url,
         CLERK_USER_ID: USER,
         SYNC_SECRET,
         FLY_MACHINE_ID: "m-1",
-      }),
-    );
-    procs.push(p);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, {
-      timeoutMs: 15_000,
-      what: "sync /healthz",
-    });
-    return p;
-  };
+      })
+    ).p;
   write(300);
-  let writing = true;
-  const writerLoop = (async () => {
-    while (writing) {
-      write(1 + Math.floor(Math.random() * 3));
-      await new Promise((r) => setTimeout(r, 5)); // pacing the writer, not synchronisation
-    }
-  })();
+  const writing = keepWriting(write);
   try {
     for (let round = 0; round < 5; round++) {
       const before = logs.lines.length;
@@ -178,8 +159,7 @@ test("child process: SIGKILL at random moments while another writer writes; Conv
       expect(await p.exited).not.toBe(0);
     }
   } finally {
-    writing = false;
-    await writerLoop;
+    await writing.stop();
   }
   const final = await start();
   await waitFor(async () => writer.outboxStats().pending === 0 && lb.inFlight() === 0, {

@@ -9,6 +9,7 @@ import { openStore, type Store } from "../../src/shared/store/index.ts";
 import { type SyncReceiver, startSyncReceiver, storeKey } from "../fakes/sync-receiver.ts";
 import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
 import { isAscending, localIds, SECRET, USER } from "./harness.ts";
+import { keepWriting, startSyncWorker } from "./worker-process.ts";
 
 let dir: { path: string; cleanup(): void };
 let writer: Store;
@@ -43,29 +44,11 @@ function write(count: number): void {
   }
 }
 
-async function startWorker(extra: Record<string, string> = {}, configured = true) {
-  const port = await freePort();
-  const p = spawnPipbot(
-    ["sync"],
-    childEnv({
-      DATA_DIR: dir.path,
-      SYNC_STATUS_PORT: String(port),
-      SYNC_POLL_INTERVAL_MS: "10",
-      SYNC_BACKOFF_BASE_MS: "20",
-      SYNC_BACKOFF_CAP_MS: "200",
-      ...(configured ? { CONVEX_SITE_URL: rx.url, CLERK_USER_ID: USER, SYNC_SECRET: SECRET } : {}),
-      ...extra,
-    }),
-  );
-  procs.push(p);
-  const status = async () =>
-    (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Record<string, unknown>;
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, {
-    timeoutMs: 15_000,
-    what: "sync /healthz",
+const startWorker = (extra: Record<string, string> = {}, configured = true) =>
+  startSyncWorker(procs, dir.path, {
+    ...(configured ? { CONVEX_SITE_URL: rx.url, CLERK_USER_ID: USER, SYNC_SECRET: SECRET } : {}),
+    ...extra,
   });
-  return { p, port, status };
-}
 
 const pending = () => writer.outboxStats().pending;
 
@@ -228,13 +211,7 @@ describe("sync worker process", () => {
 
   test("SIGKILL at random moments while another writer writes: exactly the local messages arrive, once each", async () => {
     write(300);
-    let writing = true;
-    const writerLoop = (async () => {
-      while (writing) {
-        write(1 + Math.floor(Math.random() * 3));
-        await new Promise((r) => setTimeout(r, 5)); // pacing the writer, not synchronisation
-      }
-    })();
+    const writing = keepWriting(write);
     try {
       for (let round = 0; round < 9; round++) {
         rx.faults.delayMs = 0;
@@ -263,8 +240,7 @@ describe("sync worker process", () => {
         expect(await w.p.exited).not.toBe(0);
       }
     } finally {
-      writing = false;
-      await writerLoop;
+      await writing.stop();
     }
     rx.faults.delayMs = 0;
     rx.onAccepted = undefined;
