@@ -11,10 +11,11 @@
  * PIPBOT_BENCH_BEFORE=<another checkout's src/cli.ts> adds that AI server as a fourth column
  * ("pipbot before") in the same run, so a change is measured against its parent under one load.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { PASS_THROUGH, processCpuUs } from "./server-cpu.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const SIM_CLI = join(ROOT, "src", "cli.ts");
@@ -52,22 +53,6 @@ async function waitUp(url: string, what: string): Promise<void> {
     await Bun.sleep(50);
   }
 }
-
-/** utime + stime of a process, in µs (100 Hz ticks). */
-function cpuUs(pid: number): number {
-  const fields = (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1] ?? "").split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-
-const PASS_THROUGH = `
-const up = process.env.UPSTREAM;
-Bun.serve({ hostname: "127.0.0.1", port: Number(process.env.PORT), async fetch(req) {
-  const u = new URL(req.url);
-  if (u.pathname === "/healthz") return new Response("ok");
-  const h = new Headers(req.headers); h.delete("host");
-  const r = await fetch(up + u.pathname + u.search, { method: req.method, headers: h, body: await req.arrayBuffer() });
-  return new Response(r.body, { status: r.status, headers: r.headers });
-}});`;
 
 const TOOLS = [
   {
@@ -109,9 +94,9 @@ async function request(t: Target, stream: boolean, tools: boolean): Promise<void
 
 async function cpuPerRequest(t: Target, stream: boolean, tools: boolean): Promise<number> {
   for (let i = 0; i < WARMUP; i++) await request(t, stream, tools);
-  const c0 = cpuUs(t.pid);
+  const c0 = processCpuUs(t.pid);
   for (let i = 0; i < N; i++) await request(t, stream, tools);
-  return (cpuUs(t.pid) - c0) / N;
+  return (processCpuUs(t.pid) - c0) / N;
 }
 
 async function main() {

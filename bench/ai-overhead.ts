@@ -15,11 +15,12 @@
  * Run: `bun bench/ai-overhead.ts [--n 300] [--seconds 3]`.
  */
 
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import OpenAI from "openai";
+import { PASS_THROUGH, processCpuUs } from "./server-cpu.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const CLI = join(ROOT, "src", "cli.ts");
@@ -64,22 +65,8 @@ const f = (x: number) => x.toFixed(3);
 
 /** CPU time (ms, all threads) a process has used so far; Linux /proc only, else NaN. */
 function cpuMs(pid: number): number {
-  const path = `/proc/${pid}/stat`;
-  if (!existsSync(path)) return Number.NaN;
-  const fields = (readFileSync(path, "utf8").split(") ")[1] ?? "").split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in 100 Hz ticks
+  return existsSync(`/proc/${pid}/stat`) ? processCpuUs(pid) / 1000 : Number.NaN;
 }
-
-/** A bare pass-through: what one extra Bun HTTP hop costs, for scale. */
-const PASS_THROUGH = `
-const up = process.env.UPSTREAM;
-Bun.serve({ hostname: "127.0.0.1", port: Number(process.env.PORT), async fetch(req) {
-  const u = new URL(req.url);
-  if (u.pathname === "/healthz") return new Response("ok");
-  const h = new Headers(req.headers); h.delete("host");
-  const r = await fetch(up + u.pathname + u.search, { method: req.method, headers: h, body: await req.arrayBuffer() });
-  return new Response(r.body, { status: r.status, headers: r.headers });
-}});`;
 
 async function main() {
   const simPort = await freePort();
