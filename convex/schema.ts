@@ -22,6 +22,27 @@ export const usageStatus = v.union(
   v.literal("cut"), // the stream ended early (client gone, upstream cut): tokens are what was seen
 );
 
+/** The token counts a usage row carries (and `usage.finish` adds), as normalised by lib/usageMeter. */
+export const tokenFields = {
+  inputTokens: v.number(),
+  outputTokens: v.number(),
+  cacheReadTokens: v.number(),
+  cacheWriteTokens: v.number(),
+  reasoningTokens: v.number(),
+};
+
+/** What a synced attachment is, on each of its chunks and on its assembled row. */
+const attachmentFields = {
+  userId: v.string(),
+  attachmentId: v.string(),
+  messageId: v.string(),
+  sessionId: v.string(),
+  mimeType: v.string(),
+  size: v.number(),
+  sha256: v.string(),
+  count: v.number(),
+};
+
 export default defineSchema({
   users: defineTable({
     userId: v.string(),
@@ -69,11 +90,7 @@ export default defineSchema({
     httpStatus: v.optional(v.number()),
     attempts: v.number(),
     finishedAttempts: v.array(v.number()),
-    inputTokens: v.number(),
-    outputTokens: v.number(),
-    cacheReadTokens: v.number(),
-    cacheWriteTokens: v.number(),
-    reasoningTokens: v.number(),
+    ...tokenFields,
     costUsd: v.number(),
     day: v.string(),
     startedAt: v.number(),
@@ -143,16 +160,9 @@ export default defineSchema({
     .index("by_user_session", ["userId", "sessionId"]),
 
   attachmentChunks: defineTable({
-    userId: v.string(),
+    ...attachmentFields,
     id: v.string(),
-    attachmentId: v.string(),
-    messageId: v.string(),
-    sessionId: v.string(),
-    mimeType: v.string(),
-    size: v.number(),
-    sha256: v.string(),
     index: v.number(),
-    count: v.number(),
     data: v.bytes(),
   })
     .index("by_user_id", ["userId", "id"])
@@ -160,14 +170,7 @@ export default defineSchema({
 
   /** One row per attachment: its receive counter, then where the assembled file is stored. */
   attachments: defineTable({
-    userId: v.string(),
-    attachmentId: v.string(),
-    messageId: v.string(),
-    sessionId: v.string(),
-    mimeType: v.string(),
-    size: v.number(),
-    sha256: v.string(),
-    count: v.number(),
+    ...attachmentFields,
     received: v.number(),
     status: v.union(v.literal("receiving"), v.literal("stored"), v.literal("quarantined")),
     storageId: v.optional(v.id("_storage")),

@@ -8,15 +8,8 @@ import type { Doc } from "./_generated/dataModel";
 import { internalMutation, internalQuery, type MutationCtx } from "./_generated/server";
 import { dayKey, monthKey, periodKey, secondsLeft } from "./lib/periods";
 import { costUsd } from "./lib/pricing";
-import { usageStatus } from "./schema";
-
-const tokens = {
-  inputTokens: v.number(),
-  outputTokens: v.number(),
-  cacheReadTokens: v.number(),
-  cacheWriteTokens: v.number(),
-  reasoningTokens: v.number(),
-};
+import { zeroTokens } from "./lib/usageMeter";
+import { tokenFields, usageStatus } from "./schema";
 
 async function spendRow(ctx: MutationCtx, userId: string, key: string) {
   return await ctx.db
@@ -78,11 +71,7 @@ export const start = internalMutation({
       status: "started",
       attempts: 1,
       finishedAttempts: [],
-      inputTokens: 0,
-      outputTokens: 0,
-      cacheReadTokens: 0,
-      cacheWriteTokens: 0,
-      reasoningTokens: 0,
+      ...zeroTokens(),
       costUsd: 0,
       day: dayKey(now),
       startedAt: now,
@@ -100,7 +89,7 @@ export const finish = internalMutation({
     httpStatus: v.optional(v.number()),
     model: v.optional(v.string()),
     error: v.optional(v.string()),
-    ...tokens,
+    ...tokenFields,
   },
   handler: async (ctx, a) => {
     const row = await ctx.db
@@ -200,11 +189,7 @@ export const report = internalQuery({
         started: 0,
         failed: 0,
         cut: 0,
-        inputTokens: 0,
-        outputTokens: 0,
-        cacheReadTokens: 0,
-        cacheWriteTokens: 0,
-        reasoningTokens: 0,
+        ...zeroTokens(),
         costUsd: 0,
       };
       groups.set(key, g);
