@@ -2,12 +2,8 @@
  * The `/chat` SSE stream: start → delta… → exactly one of done / error, with keep-alive comments
  * while the upstream is silent. Caller disconnect (request signal or stream cancel) aborts the run.
  */
-import {
-  type ChatResponse,
-  formatStreamEvent,
-  type StreamEvent,
-  type ToolCallPart,
-} from "../shared/chat-api.ts";
+import type { ChatResponse, ToolCallPart } from "../shared/chat-api.ts";
+import { formatStreamEvent, type StreamEvent } from "../shared/chat-stream.ts";
 import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { ChatHooks, ChatOutcome } from "./chat.ts";
 import type { ModelRef } from "./models.ts";
@@ -46,7 +42,7 @@ export interface SseFraming {
   error(o: ChatOutcome): string;
 }
 
-/** Framing of the pipbot `/chat` stream (chat-api.ts events). */
+/** Framing of the pipbot `/chat` stream (chat-stream.ts events). */
 export function chatFraming(requestId: string): SseFraming {
   const ev = (e: StreamEvent) => formatStreamEvent(e);
   return {

@@ -11,7 +11,8 @@
  */
 
 import { createParser, type EventSourceMessage } from "eventsource-parser";
-import { type ContentPart, parseStreamEvent, type StreamEvent } from "../shared/chat-api.ts";
+import type { ContentPart } from "../shared/chat-api.ts";
+import { parseStreamEvent, type StreamEvent } from "../shared/chat-stream.ts";
 import { type ErrorCode, PipbotError } from "../shared/errors.ts";
 import { PIPBOT_HEADERS } from "../shared/headers.ts";
 

@@ -6,7 +6,8 @@
  */
 
 import { abortableSleep, type BackoffPolicy, backoffDelay } from "../shared/backoff.ts";
-import { type ChatUsage, contentText, type StreamEvent } from "../shared/chat-api.ts";
+import { type ChatUsage, contentText } from "../shared/chat-api.ts";
+import type { StreamEvent } from "../shared/chat-stream.ts";
 import { isPipbotError, PipbotError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Store } from "../shared/store/index.ts";

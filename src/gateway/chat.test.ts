@@ -1,7 +1,7 @@
 /** The idempotency window of chat runs (ChatRuns with an injected clock). */
 import { describe, expect, test } from "bun:test";
 import { tempDir, waitFor } from "../../test/helpers/index.ts";
-import type { StreamEvent } from "../shared/chat-api.ts";
+import type { StreamEvent } from "../shared/chat-stream.ts";
 import { PipbotError } from "../shared/errors.ts";
 import { createLogger, memoryDestination } from "../shared/log.ts";
 import { openStore } from "../shared/store/index.ts";

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { chatRequestSchema, contentText, parseStreamEvent } from "./chat-api.ts";
+import { chatRequestSchema, contentText } from "./chat-api.ts";
+import { parseStreamEvent } from "./chat-stream.ts";
 
 const ok = (body: unknown) => chatRequestSchema.safeParse(body).success;
 

@@ -1,15 +1,7 @@
 /**
- * The AI server's `POST /chat` contract, used by the AI server (validation, SSE events) and by
- * the gateway (client). One place for the request, the non-stream response and the stream events.
- *
- * Stream (SSE, `event: <type>` + `data: <json>`):
- *   start {id, provider, model}
- *   → delta {text} | reasoning {text, signature?, redacted?} | tool_call {index, id, name, input, signature?} …
- *   → exactly one of  done {message, stopReason, usage}  or  error {code, message, retryable, retryAfterMs?}
- * `reasoning` events come only when reasoning was asked for and the provider returns its text;
- * `tool_call` events only when tools were given (each call complete, once). A client that knows
- * neither may ignore them: `done.message` holds the whole reply again.
- * Comment lines (`: keep-alive`) may appear anywhere while the upstream is silent.
+ * The AI server's `POST /chat` contract, used by the AI server (validation) and by the gateway
+ * (client): the request, its content parts and the non-stream response. The stream's events are
+ * in chat-stream.ts.
  *
  * Message content is a string or an array of parts (docs/AI-SERVER.md has the full table):
  *   user:      text | image | document | tool_result
@@ -264,71 +256,6 @@ export interface ChatResponse {
   stopReason: StopReason | string;
   usage: ChatUsage;
   attempts: number;
-}
-
-// ---- stream events ----------------------------------------------------------------------------
-
-export const streamStartSchema = z.object({ id: z.string(), provider: z.string(), model: z.string() });
-export const streamDeltaSchema = z.object({ text: z.string() });
-/** A piece of reasoning text; `signature` / `redacted` arrive with a block's last piece. */
-export const streamReasoningSchema = z.object({
-  text: z.string(),
-  signature: z.string().optional(),
-  redacted: z.string().optional(),
-});
-/** One complete tool call, sent as soon as the model finished it (index: its order in the reply). */
-export const streamToolCallSchema = z.object({
-  index: z.number().int().min(0),
-  id: z.string(),
-  name: z.string(),
-  input: z.record(z.string(), z.unknown()),
-  signature: z.string().optional(),
-});
-export const streamDoneSchema = z.object({
-  message: assistantMessageSchema,
-  stopReason: z.string(),
-  usage: chatUsageSchema,
-});
-export const streamErrorSchema = z.object({
-  code: z.string(),
-  message: z.string(),
-  retryable: z.boolean(),
-  retryAfterMs: z.number().optional(),
-});
-
-export type StreamEvent =
-  | { type: "start"; data: z.infer<typeof streamStartSchema> }
-  | { type: "delta"; data: z.infer<typeof streamDeltaSchema> }
-  | { type: "reasoning"; data: z.infer<typeof streamReasoningSchema> }
-  | { type: "tool_call"; data: z.infer<typeof streamToolCallSchema> }
-  | { type: "done"; data: z.infer<typeof streamDoneSchema> }
-  | { type: "error"; data: z.infer<typeof streamErrorSchema> };
-
-const eventSchemas = {
-  start: streamStartSchema,
-  delta: streamDeltaSchema,
-  reasoning: streamReasoningSchema,
-  tool_call: streamToolCallSchema,
-  done: streamDoneSchema,
-  error: streamErrorSchema,
-} as const;
-
-/** Validate one SSE event (name + JSON data) of the /chat stream; null when unknown or malformed. */
-export function parseStreamEvent(event: string, data: string): StreamEvent | null {
-  if (!(event in eventSchemas)) return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(data);
-  } catch {
-    return null;
-  }
-  const parsed = eventSchemas[event as keyof typeof eventSchemas].safeParse(json);
-  return parsed.success ? ({ type: event, data: parsed.data } as StreamEvent) : null;
-}
-
-/** Serialize one event as an SSE frame. */
-export function formatStreamEvent(ev: StreamEvent): string {
-  return `event: ${ev.type}\ndata: ${JSON.stringify(ev.data)}\n\n`;
 }
 
 /** Text of a message's content: the string, or its text parts joined (reasoning excluded). */

@@ -10,7 +10,7 @@ import Ajv from "ajv";
 import WebSocket from "ws";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { createGateway, type Gateway, type GatewaySettings } from "../../src/gateway/app.ts";
-import { formatStreamEvent } from "../../src/shared/chat-api.ts";
+import { formatStreamEvent } from "../../src/shared/chat-stream.ts";
 import { createLogger, memoryDestination } from "../../src/shared/log.ts";
 import { LogRing } from "../../src/shared/log-ring.ts";
 import { openStore, type Store } from "../../src/shared/store/index.ts";
