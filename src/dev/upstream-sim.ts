@@ -20,10 +20,13 @@
 import type { Server } from "bun";
 import { abortableSleep } from "../shared/backoff.ts";
 import { anthropicWire } from "./sim-anthropic.ts";
+import { createCutGate } from "./sim-cut-gate.ts";
 import { googleWire } from "./sim-google.ts";
 import { openaiWire } from "./sim-openai.ts";
 import { parseSimOptions, SimOptionError, type SimOptions, splitSimModel } from "./sim-options.ts";
 import { buildPlan } from "./sim-plan.ts";
+import { authOk, unknownModel } from "./sim-refusals.ts";
+import { jsonReply, type SimReply, streamReply } from "./sim-reply.ts";
 import {
   BadRequest,
   isObj,
@@ -32,6 +35,7 @@ import {
   parseOpenAI,
   type SimRequest,
 } from "./sim-request.ts";
+import { getRoute, jsonResponse } from "./sim-static.ts";
 import type { SimProvider, SimWire } from "./sim-wire.ts";
 
 export type { SimProvider } from "./sim-wire.ts";
@@ -81,44 +85,7 @@ const WIRES: Record<SimProvider, SimWire> = {
   openai: openaiWire,
   google: googleWire,
 };
-const enc = new TextEncoder();
 let seq = 0;
-
-function authOk(provider: SimProvider, req: Request, url: URL): string | null {
-  const bearer = /^Bearer\s+\S+/i.test(req.headers.get("authorization") ?? "");
-  if (provider === "anthropic") {
-    if (!bearer && !req.headers.get("x-api-key"))
-      return "missing credentials: send x-api-key or Authorization: Bearer";
-    return null;
-  }
-  if (provider === "openai") return bearer ? null : "You didn't provide an API key.";
-  return req.headers.get("x-goog-api-key") || url.searchParams.get("key")
-    ? null
-    : "Method doesn't allow unregistered callers. Please use API Key.";
-}
-
-/** The fixture files served under /files/ (for image/PDF URL tests). */
-export const SIM_FILES: Record<string, { type: string; body: Uint8Array }> = {
-  "pixel.png": {
-    type: "image/png",
-    body: Uint8Array.from(
-      atob("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="),
-      (c) => c.charCodeAt(0),
-    ),
-  },
-  "doc.pdf": {
-    type: "application/pdf",
-    body: new TextEncoder().encode("%PDF-1.4\n% simulator fixture\n%%EOF\n"),
-  },
-};
-
-/** Each provider's real answer to an unknown model. */
-function unknownModel(provider: SimProvider, model: string): string {
-  if (provider === "openai") return `The model \`${model}\` does not exist or you do not have access to it.`;
-  if (provider === "google")
-    return `models/${model} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.`;
-  return `model: ${model}`;
-}
 
 /** Start the simulator (default 127.0.0.1, port 0). */
 export async function startUpstreamSim(
@@ -132,48 +99,13 @@ export async function startUpstreamSim(
   const requests: SimRequestLog[] = [];
   const failCounts = new Map<string, number>();
   const cutHoldMs = opts.cutHoldMs ?? CUT_HOLD_MS;
-  /** Streams held at their cut point; once the gate is open (releaseCuts) nothing is held. */
-  const heldCuts = new Set<() => void>();
-  let cutGateOpen = false;
-
-  /** Hold a cut until the gate opens, the request is aborted, or the hold deadline passes. */
-  async function holdCut(id: string, signal: AbortSignal): Promise<void> {
-    if (cutGateOpen || signal.aborted) return;
-    const { promise, resolve } = Promise.withResolvers<"released" | "deadline" | "aborted">();
-    const release = () => resolve("released");
-    const timer = setTimeout(() => resolve("deadline"), cutHoldMs);
-    const onAbort = () => resolve("aborted");
-    signal.addEventListener("abort", onAbort, { once: true });
-    heldCuts.add(release);
-    const how = await promise;
-    clearTimeout(timer);
-    signal.removeEventListener("abort", onAbort);
-    heldCuts.delete(release);
-    if (how === "deadline")
-      process.stderr.write(
-        `${JSON.stringify({ level: "info", proc: "upstream-sim", msg: "cut_after: nobody called releaseCuts(); cutting at the hold deadline", requestId: id, cutHoldMs })}\n`,
-      );
-  }
-
-  function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-    return new Response(JSON.stringify(body), {
-      status,
-      headers: { "content-type": "application/json", ...headers },
-    });
-  }
+  const cuts = createCutGate(cutHoldMs);
 
   async function handle(req: Request, server: Server<undefined>): Promise<Response> {
     const url = new URL(req.url);
     const path = url.pathname;
-    if (req.method === "GET" && (path === "/healthz" || path === "/"))
-      return jsonResponse(200, { ok: true, simulator: true });
-    const file = req.method === "GET" && path.startsWith("/files/") ? SIM_FILES[path.slice(7)] : undefined;
-    if (file) return new Response(file.body, { headers: { "content-type": file.type } });
-    if (req.method === "GET" && path.endsWith("/v1/models"))
-      return jsonResponse(200, {
-        object: "list",
-        data: [{ id: "sim", object: "model", created: 0, owned_by: "pipbot-sim" }],
-      });
+    const fixed = req.method === "GET" ? getRoute(path) : undefined;
+    if (fixed) return fixed;
 
     let provider: SimProvider | undefined;
     let gModel = "";
@@ -294,79 +226,19 @@ export async function startUpstreamSim(
     server.timeout(req, 0);
     log.status = 200;
 
-    if (!parsed.stream) {
-      const waitMs =
-        opts.ttftMs +
-        (opts.rate > 0 ? ((plan.parts.length - 1) * 1000) / opts.rate : 0) +
-        (opts.fault.kind === "gap" ? opts.fault.ms : 0);
-      if (!(await abortableSleep(waitMs, abort.signal))) return new Response(null, { status: 499 });
-      if (opts.fault.kind === "error_after") return fail(provider === "anthropic" ? 529 : 503, "Overloaded");
-      const text = JSON.stringify(wire.json(plan));
-      if (opts.fault.kind === "cut_after") {
-        const half = enc.encode(text.slice(0, Math.floor(text.length / 2)));
-        log.outcome = "cut";
-        const body = new ReadableStream<Uint8Array>({
-          start(c) {
-            c.enqueue(half);
-            // error(undefined) resets the connection without Bun reporting an unhandled error.
-            setTimeout(() => c.error(undefined), 5);
-          },
-        });
-        return new Response(body, { headers: { "content-type": "application/json", ...rid } });
-      }
-      log.outcome = "completed";
-      log.endedAt = Date.now();
-      return new Response(text, { headers: { "content-type": "application/json", ...rid } });
-    }
-
-    const body = new ReadableStream<Uint8Array>(
-      {
-        async start(c) {
-          const send = (s: string) => {
-            if (s) c.enqueue(enc.encode(s));
-          };
-          const end = (outcome: SimOutcome) => {
-            if (log.outcome === "pending") log.outcome = outcome;
-            log.endedAt ??= Date.now();
-          };
-          send(wire.pre(plan));
-          if (!(await abortableSleep(opts.ttftMs, abort.signal))) return;
-          const f = opts.fault;
-          for (let i = 0; i <= plan.parts.length; i++) {
-            if (f.kind === "error_after" && i === Math.min(f.n, plan.parts.length)) {
-              send(wire.errorFrame(plan));
-              end("error_event");
-              c.close();
-              return;
-            }
-            if (f.kind === "cut_after" && i === Math.min(f.n, plan.parts.length)) {
-              // A reset drops whatever the client has not read yet: cut only when released (see top).
-              await holdCut(id, abort.signal);
-              if (abort.signal.aborted) return;
-              end("cut");
-              c.error(undefined); // resets the connection (no terminating chunk)
-              return;
-            }
-            if (i === plan.parts.length) break;
-            if (i > 0 && opts.rate > 0 && !(await abortableSleep(1000 / opts.rate, abort.signal))) return;
-            if (i === 1 && f.kind === "gap" && !(await abortableSleep(f.ms, abort.signal))) return;
-            if (abort.signal.aborted) return;
-            send(wire.part(plan, i));
-            log.chunksSent = i + 1;
-          }
-          send(wire.post(plan));
-          end("completed");
-          c.close();
-        },
-        cancel() {
-          onReqAbort();
-        },
-      },
-      { highWaterMark: 0 },
-    );
-    return new Response(body, {
-      headers: { "content-type": "text/event-stream", "cache-control": "no-cache", ...rid },
-    });
+    const reply: SimReply = {
+      provider,
+      wire,
+      plan,
+      opts,
+      log,
+      signal: abort.signal,
+      rid,
+      fail,
+      cuts,
+      onCancel: onReqAbort,
+    };
+    return parsed.stream ? streamReply(reply) : await jsonReply(reply);
   }
 
   const server = Bun.serve({
@@ -396,15 +268,13 @@ export async function startUpstreamSim(
     reset() {
       requests.length = 0;
       failCounts.clear();
-      cutGateOpen = false;
+      cuts.close();
     },
     releaseCuts() {
-      cutGateOpen = true;
-      for (const release of heldCuts) release();
+      cuts.open();
     },
     async stop() {
-      cutGateOpen = true;
-      for (const release of heldCuts) release();
+      cuts.open();
       await server.stop(true);
     },
   };
