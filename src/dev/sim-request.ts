@@ -1,9 +1,9 @@
 /**
- * Upstream simulator: each provider's request body read into one shape (what the reply depends
- * on), with the checks the real APIs make that our translation could get wrong — a tool result
- * without its call, Anthropic thinking blocks without their signature, Gemini function calls sent
- * back without their thought signature, OpenAI's JSON mode without the word "json" — each failing
- * with the provider's own 400.
+ * Upstream simulator: each provider's request body read into one shape (`SimRequest`, what the
+ * reply depends on), with the checks the real APIs make that our translation could get wrong —
+ * each failing with the provider's own 400. This file: the shape, its helpers, and the Anthropic
+ * body (a tool result without its call, thinking blocks without their signature);
+ * sim-request-openai.ts and sim-request-google.ts read the other two.
  */
 export class BadRequest extends Error {
   constructor(
@@ -14,9 +14,9 @@ export class BadRequest extends Error {
   }
 }
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 export const isObj = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
-const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+export const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 export interface SimTool {
   name: string;
@@ -42,7 +42,8 @@ export interface SimRequest {
   thinking: boolean;
 }
 
-function textOf(content: unknown): string {
+/** The text of a content value: the string, or its text blocks joined (Gemini thoughts left out). */
+export function textOf(content: unknown): string {
   if (typeof content === "string") return content;
   return arr(content)
     .map((b) => (isObj(b) && typeof b.text === "string" && b.thought !== true ? b.text : ""))
@@ -50,7 +51,8 @@ function textOf(content: unknown): string {
 }
 
 const b64Bytes = (data: string) => Math.floor((data.replace(/=+$/, "").length * 3) / 4);
-const describe = (mime: string, data: unknown, url?: unknown) =>
+/** A media part as the reply echoes it: "image/png, 68 bytes" or "image/png from <url>". */
+export const describe = (mime: string, data: unknown, url?: unknown) =>
   typeof url === "string"
     ? `${mime || "file"} from ${url}`
     : `${mime}, ${b64Bytes(String(data ?? ""))} bytes`;
@@ -144,175 +146,5 @@ export function parseAnthropic(body: Json): SimRequest {
     thinking,
   };
   if (format?.type === "json_schema") out.json = { schema: isObj(format.schema) ? format.schema : {} };
-  return out;
-}
-
-// ---- OpenAI ------------------------------------------------------------------------------------
-
-export function parseOpenAI(body: Json): SimRequest {
-  if (typeof body.model !== "string") throw new BadRequest(400, "you must provide a model parameter");
-  const msgs = arr(body.messages).filter(isObj);
-  if (msgs.length === 0) throw new BadRequest(400, "'messages' must contain at least one message");
-  const names = new Map<string, string>();
-  let open = new Set<string>();
-  msgs.forEach((m, i) => {
-    if (m.role === "tool") {
-      if (!open.has(String(m.tool_call_id)))
-        throw new BadRequest(
-          400,
-          `Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.`,
-        );
-      open.delete(String(m.tool_call_id));
-      return;
-    }
-    if (open.size > 0)
-      throw new BadRequest(
-        400,
-        `An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${[...open].join(", ")} (messages.${i})`,
-      );
-    open = new Set();
-    for (const t of arr(m.tool_calls).filter(isObj)) {
-      open.add(String(t.id));
-      if (isObj(t.function)) names.set(String(t.id), String(t.function.name));
-    }
-  });
-  const rf = isObj(body.response_format) ? body.response_format : undefined;
-  if (rf?.type === "json_object" && !msgs.some((m) => /json/i.test(textOf(m.content))))
-    throw new BadRequest(
-      400,
-      "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
-    );
-  // The last user turn: the user message, or the tool results after the last assistant message.
-  let tail = msgs.length;
-  while (tail > 0 && msgs[tail - 1]?.role === "tool") tail--;
-  const toolResults = msgs
-    .slice(tail)
-    .map((m) => ({ name: names.get(String(m.tool_call_id)) ?? "?", content: textOf(m.content) }));
-  const last = [...msgs].reverse().find((m) => m.role === "user");
-  const media = arr(last?.content)
-    .filter(isObj)
-    .flatMap((p) => {
-      if (p.type === "image_url" && isObj(p.image_url)) {
-        const url = String(p.image_url.url);
-        const d = /^data:([^;]+);base64,(.*)$/s.exec(url);
-        return [d ? describe(d[1] ?? "", d[2]) : describe("image", undefined, url)];
-      }
-      if (p.type === "file" && isObj(p.file)) {
-        const d = /^data:([^;]+);base64,(.*)$/s.exec(String(p.file.file_data ?? ""));
-        return [describe(d?.[1] ?? "file", d?.[2])];
-      }
-      return [];
-    });
-  const max = body.max_completion_tokens ?? body.max_tokens;
-  const so = isObj(body.stream_options) ? body.stream_options : {};
-  const tc = body.tool_choice;
-  const out: SimRequest = {
-    model: body.model,
-    stream: body.stream === true,
-    ...(typeof max === "number" ? { maxTokens: max } : {}),
-    includeUsage: so.include_usage === true,
-    lastUser: toolResults.length ? "" : textOf(last?.content),
-    inputChars: msgs.reduce((n, m) => n + textOf(m.content).length, 0),
-    media: toolResults.length ? [] : media,
-    toolResults,
-    tools: arr(body.tools)
-      .filter(isObj)
-      .map((t) => (isObj(t.function) ? t.function : {}))
-      .map((f) => ({ name: String(f.name), schema: isObj(f.parameters) ? f.parameters : {} })),
-    toolChoice:
-      tc === "none" || tc === "required"
-        ? tc
-        : isObj(tc) && isObj(tc.function)
-          ? { name: String(tc.function.name) }
-          : "auto",
-    thinking: typeof body.reasoning_effort === "string" && body.reasoning_effort !== "none",
-  };
-  if (rf?.type === "json_object") out.json = {};
-  if (rf?.type === "json_schema" && isObj(rf.json_schema))
-    out.json = { schema: isObj(rf.json_schema.schema) ? rf.json_schema.schema : {} };
-  return out;
-}
-
-// ---- Gemini ------------------------------------------------------------------------------------
-
-export function parseGoogle(body: Json, model: string, stream: boolean): SimRequest {
-  const contents = arr(body.contents).filter(isObj);
-  if (contents.length === 0)
-    throw new BadRequest(400, "* GenerateContentRequest.contents: contents is not specified");
-  contents.forEach((c, i) => {
-    arr(c.parts)
-      .filter(isObj)
-      .forEach((p, j) => {
-        if (c.role === "model" && isObj(p.functionCall) && typeof p.thoughtSignature !== "string")
-          throw new BadRequest(
-            400,
-            `Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly, and missing thought_signature may lead to degraded model performance. Additional data, function call \`default_api:${String(p.functionCall.name)}\` , position ${i + 1}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details.`,
-          );
-        if (isObj(p.functionResponse) && typeof p.functionResponse.name !== "string")
-          throw new BadRequest(
-            400,
-            `* GenerateContentRequest.contents[${i}].parts[${j}].function_response.name: Name cannot be empty.`,
-          );
-      });
-  });
-  const last = [...contents].reverse().find((c) => c.role === undefined || c.role === "user");
-  const parts = arr(last?.parts).filter(isObj);
-  const gc = isObj(body.generationConfig) ? body.generationConfig : {};
-  const fcc =
-    isObj(body.toolConfig) && isObj(body.toolConfig.functionCallingConfig)
-      ? body.toolConfig.functionCallingConfig
-      : {};
-  const allowed = arr(fcc.allowedFunctionNames);
-  const out: SimRequest = {
-    model,
-    stream,
-    ...(typeof gc.maxOutputTokens === "number" ? { maxTokens: gc.maxOutputTokens } : {}),
-    includeUsage: false,
-    lastUser: textOf(parts),
-    inputChars:
-      contents.reduce((n, c) => n + textOf(c.parts).length, 0) +
-      textOf(isObj(body.systemInstruction) ? body.systemInstruction.parts : undefined).length,
-    media: parts.flatMap((p) =>
-      isObj(p.inlineData)
-        ? [describe(String(p.inlineData.mimeType), p.inlineData.data)]
-        : isObj(p.fileData)
-          ? [describe(String(p.fileData.mimeType), undefined, p.fileData.fileUri)]
-          : [],
-    ),
-    toolResults: parts.flatMap((p) =>
-      isObj(p.functionResponse)
-        ? [
-            {
-              name: String(p.functionResponse.name),
-              content: JSON.stringify(p.functionResponse.response ?? {}),
-            },
-          ]
-        : [],
-    ),
-    tools: arr(body.tools)
-      .filter(isObj)
-      .flatMap((t) => arr(t.functionDeclarations).filter(isObj))
-      .map((f) => ({
-        name: String(f.name),
-        schema: isObj(f.parametersJsonSchema)
-          ? f.parametersJsonSchema
-          : isObj(f.parameters)
-            ? f.parameters
-            : {},
-      })),
-    toolChoice:
-      fcc.mode === "NONE"
-        ? "none"
-        : fcc.mode === "ANY"
-          ? allowed.length === 1
-            ? { name: String(allowed[0]) }
-            : "required"
-          : "auto",
-    thinking: isObj(gc.thinkingConfig) && gc.thinkingConfig.includeThoughts === true,
-  };
-  if (gc.responseMimeType === "application/json") {
-    const schema = gc.responseJsonSchema ?? gc.responseSchema;
-    out.json = isObj(schema) ? { schema } : {};
-  }
   return out;
 }

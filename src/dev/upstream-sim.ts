@@ -27,14 +27,9 @@ import { parseSimOptions, SimOptionError, type SimOptions, splitSimModel } from 
 import { buildPlan } from "./sim-plan.ts";
 import { authOk, unknownModel } from "./sim-refusals.ts";
 import { jsonReply, type SimReply, streamReply } from "./sim-reply.ts";
-import {
-  BadRequest,
-  isObj,
-  parseAnthropic,
-  parseGoogle,
-  parseOpenAI,
-  type SimRequest,
-} from "./sim-request.ts";
+import { BadRequest, isObj, parseAnthropic, type SimRequest } from "./sim-request.ts";
+import { parseGoogle } from "./sim-request-google.ts";
+import { parseOpenAI } from "./sim-request-openai.ts";
 import { getRoute, jsonResponse } from "./sim-static.ts";
 import type { SimProvider, SimWire } from "./sim-wire.ts";
 
