@@ -2,12 +2,13 @@
  * The web chat's script (inlined into the page by webchat.ts under a CSP nonce). Plain browser JS,
  * no template literals inside so it can live in this string. It owns: the connection (token from
  * the fragment, kept in memory only; reconnect with backoff unless the token was refused), the
- * sessions (sessions.list, switch, New via sessions.create or a fresh key), the model line and the
- * SIMULATOR badge (sessions.list / status / health), history (turns that did not end final shown
+ * sessions (New via sessions.create or a fresh key; the list, switching, the model line and the
+ * SIMULATOR badge are webchat-sessions.ts, inlined here), history (turns that did not end final shown
  * as a note), streaming with Stop, and image attachments (picker or paste; png, jpeg, gif, webp up
  * to 5 MB each) sent as chat.send `attachments` [{type:"image", mimeType, fileName, content}].
  */
 import { WEBCHAT_ATTACH_SCRIPT } from "./webchat-attach.ts";
+import { WEBCHAT_SESSIONS_SCRIPT } from "./webchat-sessions.ts";
 
 export function webChatScript(version: string): string {
   return `"use strict";
@@ -119,55 +120,7 @@ export function webChatScript(version: string): string {
     for (const m of h.messages || []) showMessage(m);
   }
 
-  // The session list (sessions.list when offered; the current session is always in it).
-  async function showSessions() {
-    let list = null;
-    if (offers("sessions.list")) list = await request("sessions.list", {}).catch(() => null);
-    const rows = (list && list.sessions) || [];
-    if (!rows.some((s) => same(s.key, session))) rows.unshift({ key: session });
-    sessionSel.textContent = "";
-    for (const s of rows) {
-      const o = document.createElement("option");
-      o.value = short(s.key);
-      o.textContent = s.label || s.displayName || s.derivedTitle || short(s.key);
-      sessionSel.append(o);
-    }
-    sessionSel.value = short(session);
-    return list;
-  }
-
-  // What answers in this session: its own model, the gateway's, else the AI server's default.
-  async function showModel(list) {
-    const row = list && (list.sessions || []).find((s) => same(s.key, session));
-    let model = row ? qualified(row.model, row.modelProvider) : "";
-    if (!model && list && list.defaults) model = qualified(list.defaults.model, list.defaults.modelProvider);
-    if (!model && offers("status")) {
-      const st = await request("status", {}).catch(() => null);
-      model = (st && st.model) || "";
-    }
-    let simulator = false;
-    if (offers("health")) {
-      const h = await request("health", {}).catch(() => null);
-      simulator = !!(h && h.ai && h.ai.simulator === true);
-      if (!model && h && h.ai && h.ai.defaultModel) model = h.ai.defaultModel;
-    }
-    modelEl.textContent = "model: " + (model || "AI server default");
-    simEl.hidden = !simulator;
-  }
-
-  async function switchTo(key) {
-    session = short(key);
-    setBusy(null);
-    try {
-      await showHistory();
-      await showModel(await showSessions());
-    } catch (e) {
-      note("could not load session " + session + ": " + e.message);
-    }
-    text.focus();
-  }
-
-  async function onHello(hello) {
+${WEBCHAT_SESSIONS_SCRIPT}  async function onHello(hello) {
     retryMs = 1000;
     methods = (hello && hello.features && hello.features.methods) || [];
     // History first, then the input: a message typed meanwhile would be wiped by the redraw.
