@@ -1,6 +1,7 @@
 /**
  * The caller's own proxy-v1 identity (separate deployment: one shared AI server, many VMs): the
- * `x-pipbot-user-id` / `x-pipbot-service-token` pair, validated, trusted only behind AI_SERVER_TOKEN.
+ * `x-pipbot-user-id` / `x-pipbot-service-token` pair, validated, trusted only behind AI_SERVER_TOKEN;
+ * and the error that names the caller's values when the proxy rejects that identity.
  */
 import { PipbotError } from "../shared/errors.ts";
 import { PIPBOT_HEADERS } from "../shared/headers.ts";
@@ -41,4 +42,18 @@ export function callerIdentity(req: Request, token: string | undefined): CallerI
         details: { path: PIPBOT_HEADERS[k] },
       });
   return id;
+}
+
+/** A 401/403 from the proxy on a forwarded identity: point at the caller's values, not ours. */
+export function callerCredentialError(e: PipbotError): PipbotError {
+  const st = e.details?.upstreamStatus;
+  if (st !== 401 && st !== 403) return e;
+  const message = `${e.message.replace(/ — check .*$/, "")} — the proxy rejected the caller's identity: check the calling VM's PIPBOT_SERVICE_TOKEN and CLERK_USER_ID (sent as x-pipbot-service-token / x-pipbot-user-id)`;
+  return new PipbotError(e.code, message, {
+    retryable: e.retryable,
+    status: e.status,
+    ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}),
+    ...(e.details ? { details: e.details } : {}),
+    cause: e,
+  });
 }

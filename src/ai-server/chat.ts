@@ -11,6 +11,8 @@ import { abortableSleep } from "../shared/backoff.ts";
 import type { AssistantPart, ChatUsage, StopReason } from "../shared/chat-api.ts";
 import { PipbotError, toPipbotError } from "../shared/errors.ts";
 import { PIPBOT_HEADERS } from "../shared/headers.ts";
+import { callerCredentialError } from "./caller-identity.ts";
+import { finalUsage, inputCharsOf } from "./chat-usage.ts";
 import type { ModelRef } from "./models.ts";
 import { PhaseTimer, timeoutError } from "./phase-timer.ts";
 import type { CallInput, ProviderCall, ProviderRegistry, UsagePatch } from "./providers/index.ts";
@@ -85,61 +87,6 @@ export interface ChatOutcome {
   tokensSent: boolean;
   /** Per-attempt log: model, error code, upstream status. */
   tries: { model: string; error?: string; upstreamStatus?: unknown }[];
-}
-
-const estimate = (chars: number) => Math.ceil(chars / 4);
-
-function finalUsage(
-  patch: UsagePatch,
-  complete: boolean,
-  inputChars: number,
-  outputChars: number,
-): ChatUsage {
-  const u: ChatUsage = {
-    inputTokens: patch.inputTokens ?? 0,
-    outputTokens: patch.outputTokens ?? 0,
-    cacheReadTokens: patch.cacheReadTokens ?? 0,
-    cacheWriteTokens: patch.cacheWriteTokens ?? 0,
-    reasoningTokens: patch.reasoningTokens ?? 0,
-  };
-  if (!complete) {
-    // Interrupted: the upstream's final (cumulative) usage never came. Estimate what is missing.
-    if (patch.inputTokens === undefined && inputChars > 0) {
-      u.inputTokens = estimate(inputChars);
-      u.estimated = true;
-    }
-    const est = estimate(outputChars);
-    if (est > u.outputTokens) {
-      u.outputTokens = est;
-      u.estimated = true;
-    }
-  }
-  return u;
-}
-
-/** A 401/403 from the proxy on a forwarded identity: point at the caller's values, not ours. */
-function callerCredentialError(e: PipbotError): PipbotError {
-  const st = e.details?.upstreamStatus;
-  if (st !== 401 && st !== 403) return e;
-  const message = `${e.message.replace(/ — check .*$/, "")} — the proxy rejected the caller's identity: check the calling VM's PIPBOT_SERVICE_TOKEN and CLERK_USER_ID (sent as x-pipbot-service-token / x-pipbot-user-id)`;
-  return new PipbotError(e.code, message, {
-    retryable: e.retryable,
-    status: e.status,
-    ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}),
-    ...(e.details ? { details: e.details } : {}),
-    cause: e,
-  });
-}
-
-/** Characters of the call's input, for an estimate when the upstream never reports usage. */
-function inputCharsOf(call: CallInput): number {
-  let n = 0;
-  for (const s of call.system ?? []) n += s.text.length;
-  for (const m of call.messages)
-    for (const p of m.content)
-      if (p.type === "text" || p.type === "reasoning") n += p.text.length;
-      else if (p.type === "tool_result") n += typeof p.content === "string" ? p.content.length : 0;
-  return n;
 }
 
 /** What one attempt did. */
