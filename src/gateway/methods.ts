@@ -15,6 +15,7 @@ import type { Connection } from "./connection.ts";
 import { CHAT_STARTUP_METHODS } from "./methods/chat-startup.ts";
 import { PANEL_METHODS, type PanelDeps, refusalOf } from "./methods/index.ts";
 import { MODEL_METHODS } from "./methods/models.ts";
+import { SESSION_CHANGE_METHODS } from "./methods/session-changes.ts";
 import { SESSION_METHODS } from "./methods/sessions.ts";
 import type { ModelCatalog } from "./model-catalog.ts";
 import { describeZodError, invalidRequest } from "./protocol.ts";
@@ -146,6 +147,7 @@ export const METHODS: Record<string, Handler> = {
     };
   },
   ...SESSION_METHODS,
+  ...SESSION_CHANGE_METHODS,
   ...CHAT_STARTUP_METHODS,
   ...MODEL_METHODS,
   "node.list": () => ({ nodes: [] }),

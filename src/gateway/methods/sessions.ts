@@ -1,9 +1,9 @@
 /**
- * Protocol-4 session methods: list / describe / get / resolve / preview, the subscriptions
- * (sessions.subscribe, sessions.messages.subscribe and their unsubscribes), and the changes
- * users make (create, patch label and model, reset, delete), each broadcast as `sessions.changed`.
- * Result shapes follow protocol.schema.json (SessionRow, SessionsCreateResult, …) and, where the
- * schema leaves a result open, what the OpenClaw 2026.9 gateway answers.
+ * Protocol-4 session methods that read: list / describe / get / resolve / preview, and the
+ * subscriptions (sessions.subscribe, sessions.messages.subscribe and their unsubscribes); the
+ * checks every session method shares. The changes users make are session-changes.ts.
+ * Result shapes follow protocol.schema.json (SessionRow, …) and, where the schema leaves a result
+ * open, what the OpenClaw 2026.9 gateway answers.
  */
 import { z } from "zod";
 import { PipbotError } from "../../shared/errors.ts";
@@ -17,7 +17,7 @@ import { type RowOptions, sessionDefaults, sessionRow } from "../session-rows.ts
 import { historyPayload4 } from "../wire4.ts";
 import { parseParams } from "./params.ts";
 
-type Handler = (ctx: MethodContext, params: unknown, conn?: Connection) => unknown;
+export type Handler = (ctx: MethodContext, params: unknown, conn?: Connection) => unknown;
 
 const listParams = z.looseObject({
   limit: z.number().int().min(1).optional(),
@@ -29,7 +29,7 @@ const listParams = z.looseObject({
   spawnedBy: z.string().optional(),
   agentId: z.string().optional(),
 });
-const keyParams = z.looseObject({ key: z.string().min(1), agentId: z.string().optional() });
+export const keyParams = z.looseObject({ key: z.string().min(1), agentId: z.string().optional() });
 const describeParams = keyParams.extend({
   includeDerivedTitles: z.boolean().optional(),
   includeLastMessage: z.boolean().optional(),
@@ -50,21 +50,7 @@ const previewParams = z.looseObject({
   limit: z.number().int().min(1).max(100).optional(),
   maxChars: z.number().int().min(20).max(10_000).optional(),
 });
-const createParams = z.looseObject({
-  key: z.string().min(1).optional(),
-  label: z.string().min(1).max(512).optional(),
-  displayName: z.string().min(1).max(500).optional(),
-  model: z.string().min(1).max(200).optional(),
-  agentId: z.string().optional(),
-});
-const patchParams = keyParams.extend({
-  label: z.string().min(1).max(512).nullable().optional(),
-  model: z.string().min(1).max(200).nullable().optional(),
-});
-const resetParams = keyParams.extend({ reason: z.enum(["new", "reset"]).optional() });
-const deleteParams = keyParams.extend({ deleteTranscript: z.boolean().optional() });
-
-function checkAgent(agentId: string | undefined): void {
+export function checkAgent(agentId: string | undefined): void {
   if (agentId !== undefined && agentId !== "main") {
     throw invalidRequest(`unknown agentId "${agentId.slice(0, 40)}": this gateway has one agent, "main"`, {
       code: "UNKNOWN_AGENT",
@@ -86,7 +72,7 @@ function requireConn(conn: Connection | undefined): Connection {
 }
 
 /** The model a session may use: one the AI server lists, else a clear error naming them. */
-async function checkModel(ctx: MethodContext, model: string): Promise<string> {
+export async function checkModel(ctx: MethodContext, model: string): Promise<string> {
   const models = await ctx.models.list();
   if (!models.ok)
     throw new PipbotError("unavailable", `cannot check the model: ${models.error}`, { retryable: true });
@@ -235,87 +221,6 @@ const messagesUnsubscribe: Handler = (_ctx, raw, conn) => {
   return { subscribed: false, key: displayKey(key) };
 };
 
-const create: Handler = async (ctx, raw) => {
-  const p = parseParams("sessions.create", createParams, raw);
-  checkAgent(p.agentId);
-  const key = checkSessionKey(p.key ?? `agent:main:chat-${crypto.randomUUID().slice(0, 8)}`, "key");
-  const label = p.label ?? p.displayName;
-  if (p.label !== undefined) {
-    const holder = ctx.store.findSessionByLabel(p.label);
-    if (holder && holder.key !== key) {
-      throw invalidRequest(`label "${p.label.slice(0, 60)}" is already used by ${displayKey(holder.key)}`, {
-        code: "LABEL_IN_USE",
-      });
-    }
-  }
-  const model = p.model !== undefined ? await checkModel(ctx, p.model) : undefined;
-  const existing = ctx.store.findSession(key);
-  const s = ctx.store.getOrCreateSession(key, {
-    ...(label ? { label } : {}),
-    ...(model ? { model } : {}),
-  });
-  const row = sessionRow(ctx.store, s, rowOptions(ctx, s));
-  ctx.events.changed(s.key, existing ? "update" : "create", { session: row });
-  return { ok: true, key: row.key, sessionId: s.id, entry: row };
-};
-
-const patch: Handler = async (ctx, raw) => {
-  const p = parseParams("sessions.patch", patchParams, raw);
-  checkAgent(p.agentId);
-  const key = checkSessionKey(p.key, "key");
-  const known = new Set(["key", "agentId", "label", "model", "expectedSessionId"]);
-  const refused = Object.keys(p).filter((k) => !known.has(k));
-  if (refused.length > 0) {
-    throw invalidRequest(
-      `sessions.patch: ${refused.slice(0, 5).join(", ")} not supported by this gateway (label and model are)`,
-      { code: "NOT_SUPPORTED", fields: refused.slice(0, 20) },
-    );
-  }
-  if (typeof p.label === "string") {
-    const holder = ctx.store.findSessionByLabel(p.label);
-    if (holder && holder.key !== key) {
-      throw invalidRequest(`label "${p.label.slice(0, 60)}" is already used by ${displayKey(holder.key)}`, {
-        code: "LABEL_IN_USE",
-      });
-    }
-  }
-  const model = typeof p.model === "string" ? await checkModel(ctx, p.model) : p.model;
-  const s = ctx.store.patchSession(key, {
-    ...(p.label !== undefined ? { label: p.label } : {}),
-    ...(model !== undefined ? { model } : {}),
-  });
-  const row = sessionRow(ctx.store, s, rowOptions(ctx, s));
-  ctx.events.changed(s.key, "patch", { session: row });
-  return { ok: true, key: row.key, sessionId: s.id, entry: row };
-};
-
-/** Stops the session's running turns (reset and delete do this first), if it has any. */
-function abortActiveRuns(ctx: MethodContext, key: string): void {
-  const s = ctx.store.findSession(key);
-  if (s && ctx.runs.activeRunIds(s.id).length > 0) ctx.runs.abort(key, undefined, "rpc");
-}
-
-const reset: Handler = (ctx, raw) => {
-  const p = parseParams("sessions.reset", resetParams, raw);
-  checkAgent(p.agentId);
-  const key = checkSessionKey(p.key, "key");
-  abortActiveRuns(ctx, key);
-  const { current } = ctx.store.resetSession(key);
-  const row = sessionRow(ctx.store, current, rowOptions(ctx, current));
-  ctx.events.changed(current.key, p.reason ?? "reset", { session: row });
-  return { ok: true, key: row.key, sessionId: current.id, entry: row };
-};
-
-const remove: Handler = (ctx, raw) => {
-  const p = parseParams("sessions.delete", deleteParams, raw);
-  checkAgent(p.agentId);
-  const key = checkSessionKey(p.key, "key");
-  abortActiveRuns(ctx, key);
-  const deleted = ctx.store.deleteSession(key);
-  if (deleted) ctx.events.changed(deleted.key, "delete");
-  return { ok: true, key: displayKey(key), deleted: deleted !== null, archived: [] };
-};
-
 export const SESSION_METHODS: Record<string, Handler> = {
   "sessions.list": list,
   "sessions.describe": describe,
@@ -326,8 +231,4 @@ export const SESSION_METHODS: Record<string, Handler> = {
   "sessions.unsubscribe": unsubscribe,
   "sessions.messages.subscribe": messagesSubscribe,
   "sessions.messages.unsubscribe": messagesUnsubscribe,
-  "sessions.create": create,
-  "sessions.patch": patch,
-  "sessions.reset": reset,
-  "sessions.delete": remove,
 };
