@@ -159,6 +159,8 @@ describe("sessions (protocol 4)", () => {
     );
     const label = await fails(c, "sessions.create", { key: "agent:main:other", label: "Work" });
     expect(label.message).toContain('label "Work" is already used by agent:main:work');
+    const patchLabel = await fails(c, "sessions.patch", { key: "agent:main:other", label: "Work" });
+    expect(patchLabel.message).toContain('label "Work" is already used by agent:main:work');
 
     const patched = await ok(c, "sessions.patch", { key: "agent:main:work", model: "anthropic/sim-large" });
     expect(patched.entry).toMatchObject({
