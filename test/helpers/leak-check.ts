@@ -9,14 +9,20 @@
  * carry it in their environment (PIPBOT_TEST_FILE), which their own children inherit, so a
  * detached daemon (a tmux server, a supervisor's orphaned child) is still traced to its file.
  *
- * Bun has no per-file hook, so a file is checked when the next file's first test starts (and the
- * last one in the run's afterAll): the check waits (bounded) for what is still closing, then fails
- * naming the leaking FILE and what it left, and kills the leftover processes so that the next
- * file is not blamed for them.
+ * When: Bun has no per-file hook (a preload's afterAll runs once, after the whole run; an afterAll
+ * registered from a preload's beforeEach attaches to that one test). So a Bun plugin appends one
+ * top-level `afterAll(() => fileDone(file))` to the test file as it is loaded: it runs after the
+ * file's own afterAll hooks (Bun runs a scope's afterAll hooks in the order they were registered),
+ * and a leak fails THAT file. A file run as a test but not named *.test.ts (nor one of the
+ * leak-check fixtures) is not instrumented: it is still checked, when the next file's first test
+ * starts (the failure then says so and names the file that leaked) or at the end of the run.
+ * The check waits (bounded) for what is still closing, then fails naming the leaking file and what
+ * it left, and kills the leftover processes so that the next file is not blamed for them.
  */
 import { afterAll, beforeEach } from "bun:test";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { relative } from "node:path";
+import { plugin } from "bun";
 
 const RUN = String(process.pid);
 process.env.PIPBOT_TEST_RUN = RUN;
@@ -145,7 +151,11 @@ function leaks(file: string | undefined): string[] {
   return out;
 }
 
-async function check(file: string | undefined): Promise<void> {
+/**
+ * Fails (after killing its leftover processes) when `file` left anything alive; `reportedIn`: the
+ * file whose first test runs the check of a file that was not instrumented.
+ */
+async function check(file: string | undefined, reportedIn?: string): Promise<void> {
   const deadline = Date.now() + SETTLE_MS;
   let found = leaks(file);
   while (found.length && Date.now() < deadline) {
@@ -162,23 +172,68 @@ async function check(file: string | undefined): Promise<void> {
       /* gone meanwhile */
     }
   }
+  const where = reportedIn
+    ? ` (reported in ${reportedIn}, the file that ran next: ${file} has no check of its own, its name is not *.test.ts)`
+    : "";
   throw new Error(
     `leak check: ${file ?? "the test run"} left ${found.length} thing(s) alive ${SETTLE_MS} ms after ` +
-      `its last test (stop every server, close every socket and end every child in afterAll/afterEach):\n  ${found.join("\n  ")}`,
+      `its last test${where} (stop every server, close every socket and end every child in afterAll/afterEach):\n  ${found.join("\n  ")}`,
   );
+}
+
+// --- when ------------------------------------------------------------------------------------------
+
+/** Files already checked (by their own appended afterAll, the next file, or the end of the run). */
+const checked = new Set<string>();
+
+/** Test files get a check of their own; the leak-check fixtures too (their names are not *.test.ts). */
+const PER_FILE = /(\.test\.ts|[\\/]test[\\/]fixtures[\\/]leak-check[\\/][^\\/]+\.ts)$/;
+const SELF = import.meta.path;
+
+plugin({
+  name: "pipbot-leak-check-per-file",
+  setup(build) {
+    build.onLoad({ filter: PER_FILE }, async (args) => {
+      const contents = await Bun.file(args.path).text();
+      // Only the file being run: a test file imported by another keeps its source as it is.
+      if (args.path !== Bun.main) return { contents, loader: "ts" };
+      const file = fileOf(args.path);
+      // Appended (line numbers unchanged); import declarations are hoisted wherever they stand.
+      return {
+        contents:
+          `${contents}\n;import { afterAll as __pipbotLeakAfterAll } from "bun:test";` +
+          `import { fileDone as __pipbotLeakFileDone } from ${JSON.stringify(SELF)};` +
+          `__pipbotLeakAfterAll(() => __pipbotLeakFileDone(${JSON.stringify(file)}), ${3 * SETTLE_MS});\n`,
+        loader: "ts",
+      };
+    });
+  },
+});
+
+/** The instrumented file's last afterAll: its check, failing that file. */
+export async function fileDone(file: string): Promise<void> {
+  if (checked.has(file)) return;
+  checked.add(file);
+  await check(file);
 }
 
 let current: string | undefined;
 
+// Files that were not instrumented: checked when the next file's first test starts.
 beforeEach(async () => {
   const file = fileOf(Bun.main);
   if (file === current) return;
   const previous = current;
   current = file;
-  if (previous !== undefined) await check(previous);
+  if (previous === undefined || checked.has(previous)) return;
+  checked.add(previous);
+  await check(previous, file);
 }, 3 * SETTLE_MS);
 
 afterAll(async () => {
-  if (current !== undefined) await check(current);
+  if (current !== undefined && !checked.has(current)) {
+    checked.add(current);
+    await check(current);
+  }
   await check(undefined);
 }, 3 * SETTLE_MS);
