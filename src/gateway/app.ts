@@ -2,8 +2,8 @@
  * The gateway: HTTP routes (Hono, http-routes.ts) beside an OpenClaw-compatible WebSocket (Bun's
  * native server WebSocket, sockets.ts). `createGateway` is a function of its inputs (config, token,
  * logger, store, AI client); main.ts hands `fetch` and `websocket` to Bun.serve, tests do the same
- * on port 0. This file composes the parts and owns the connection registry, chat broadcast, the
- * handshake deadline, ticks and stop.
+ * on port 0. This file composes the parts and owns the connection registry, the handshake
+ * deadline, ticks and stop; chat events reach the connections through chat-broadcast.ts.
  *
  * Connection lifecycle: open → `connect.challenge` → first request must be `connect` (64 KiB
  * limit, deadline; handshake.ts) → `hello-ok` → requests routed through the method table
@@ -17,7 +17,8 @@ import type { Store } from "../shared/store/index.ts";
 import { type AiClient, createAiClient } from "./ai-client.ts";
 import { AiAvailability } from "./ai-wait.ts";
 import { AuthRateLimiter } from "./auth.ts";
-import { type ChatEventPayload, ChatRuns } from "./chat.ts";
+import { ChatRuns } from "./chat.ts";
+import { createChatBroadcast } from "./chat-broadcast.ts";
 import { ConnectionRegistry } from "./connections.ts";
 import { createControlUi } from "./control-ui.ts";
 import { dispatchRequest } from "./dispatch.ts";
@@ -28,7 +29,6 @@ import { createModelCatalog } from "./model-catalog.ts";
 import { CLOSE, TICK_INTERVAL_MS } from "./protocol.ts";
 import { createSessionEvents } from "./session-events.ts";
 import { createSockets, type WsData } from "./sockets.ts";
-import { chatEvent4 } from "./wire4.ts";
 
 export interface GatewaySettings {
   AI_URL: string;
@@ -124,56 +124,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     onChange: () => events.metadataChanged(),
   });
 
-  /** A run ended (its reply is stored): protocol-4 subscribers get the message and the change. */
-  const announceRunEnd = (p: ChatEventPayload) => {
-    const run = store.getRun(p.runId);
-    const session = run ? store.findSessionById(run.sessionId) : null;
-    if (!run || !session) return;
-    const msg = run.assistantMessageId ? store.getMessage(run.assistantMessageId) : null;
-    if (msg) events.message(session.key, msg, { runId: p.runId });
-    events.changed(session.key, "message", {
-      phase: "message",
-      ...(msg ? { messageId: msg.id } : {}),
-      status: p.state === "final" ? "done" : p.state === "aborted" ? "killed" : "failed",
-    });
-  };
-
-  /** A terminal event's stored reply (protocol 4 names it); none for a delta or when unreadable. */
-  const storedReplyId = (p: ChatEventPayload): string | null => {
-    if (p.state === "delta") return null;
-    try {
-      return store.getRun(p.runId)?.assistantMessageId ?? null;
-    } catch (e) {
-      logger.error({ err: e, runId: p.runId }, "chat event: could not read the stored reply's id");
-      return null;
-    }
-  };
-
-  const broadcastChat = (p: ChatEventPayload) => {
-    let p4: string | undefined;
-    let p3: string | undefined;
-    const droppable = p.state === "delta";
-    for (const c of conns) {
-      if (c.state !== "open") continue;
-      if (c.protocol === 3) {
-        if (p3 === undefined) {
-          const { errorKind: _omit, ...rest } = p;
-          p3 = JSON.stringify(rest);
-        }
-        c.sendEvent("chat", p3, droppable);
-      } else {
-        p4 ??= JSON.stringify(chatEvent4(p, storedReplyId(p)));
-        c.sendEvent("chat", p4, droppable);
-      }
-    }
-    if (!droppable) {
-      try {
-        announceRunEnd(p);
-      } catch (e) {
-        logger.error({ err: e, runId: p.runId }, "session events: could not announce the end of a run");
-      }
-    }
-  };
+  const broadcastChat = createChatBroadcast({ conns, store, events, logger });
 
   const runs = new ChatRuns({
     store,
