@@ -7,7 +7,8 @@
  * transaction (a message and its outbox entry are never apart).
  *
  * This file owns opening the database and the `Store` facade; each table's queries live in the
- * file named after it (sessions, messages, runs, outbox, usage) and the schema in migrations.ts.
+ * file named after it (sessions, messages, runs, outbox, usage), deleting a session across them in
+ * session-deletion.ts, and the schema in migrations.ts.
  */
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
@@ -17,6 +18,7 @@ import { Messages } from "./messages.ts";
 import { migrate, schemaVersion } from "./migrations.ts";
 import { Outbox } from "./outbox.ts";
 import { type FinishRun, Runs } from "./runs.ts";
+import { deleteSession, purgeDeletedSessions } from "./session-deletion.ts";
 import { type SessionPatch, Sessions } from "./sessions.ts";
 import type {
   NewAttachment,
@@ -135,58 +137,15 @@ export class Store {
    * still to sync) and a `session_tombstone` entry is queued, in one transaction.
    */
   deleteSession(key: string): Session | null {
-    return this.db
-      .transaction(() => {
-        const s = this.sessions.retireDeleted(key);
-        if (!s) return null;
-        this.outbox.insertOther("session_tombstone", `tombstone:${s.id}`, {
-          sessionKey: s.key,
-          sessionId: s.id,
-          deletedAt: s.deletedAt,
-        });
-        return s;
-      })
-      .immediate();
+    return deleteSession(this.db, this.sessions, this.outbox, key);
   }
 
   /**
-   * Remove what is left of deleted sessions once sync no longer needs it: a deleted session
-   * without any undelivered outbox entry (messages, attachment chunks, its tombstone) loses its
-   * messages, attachments, runs and their delivered outbox rows; the session row stays as the
-   * local record of the deletion. Returns the purged session ids.
+   * Remove what is left of deleted sessions once sync no longer needs it (session-deletion.ts).
+   * Returns the purged session ids.
    */
   purgeDeletedSessions(): string[] {
-    return this.db
-      .transaction(() => {
-        const ids = (
-          this.db
-            .query(
-              `SELECT s.id FROM sessions s WHERE s.deleted_at IS NOT NULL
-                 AND EXISTS (SELECT 1 FROM messages m WHERE m.session_id = s.id
-                             UNION ALL SELECT 1 FROM attachments a WHERE a.session_id = s.id)
-                 AND NOT EXISTS (
-                   SELECT 1 FROM outbox o LEFT JOIN messages m ON m.id = o.message_id
-                   WHERE o.delivered_at IS NULL
-                     AND (m.session_id = s.id OR json_extract(o.body, '$.sessionId') = s.id))`,
-            )
-            .all() as { id: string }[]
-        ).map((r) => r.id);
-        for (const id of ids) {
-          this.db
-            .query("DELETE FROM outbox WHERE message_id IN (SELECT id FROM messages WHERE session_id = ?)")
-            .run(id);
-          this.db
-            .query(
-              "DELETE FROM outbox WHERE kind = 'attachment_chunk' AND json_extract(body, '$.sessionId') = ?",
-            )
-            .run(id);
-          this.db.query("DELETE FROM attachments WHERE session_id = ?").run(id);
-          this.db.query("DELETE FROM runs WHERE session_id = ?").run(id);
-          this.db.query("DELETE FROM messages WHERE session_id = ?").run(id);
-        }
-        return ids;
-      })
-      .immediate();
+    return purgeDeletedSessions(this.db);
   }
 
   // ---- messages, each with its outbox entry (messages.ts) -----------------------------------
