@@ -3,11 +3,11 @@
  * only file of the supervisor that reads the environment, spawns processes and installs signal
  * handlers; the policies live in supervisor.ts / shutdown.ts / child.ts / policy.ts / output.ts /
  * readiness.ts / demo.ts, the argument parsing in args.ts, what is derived from the environment in
- * from-env.ts, the Procfile parser in shared/procfile.ts (`pipbot check` reads the Procfile too).
+ * from-env.ts, the OS probes (process groups, the lock's pid, the clock) in os.ts, the Procfile
+ * parser in shared/procfile.ts (`pipbot check` reads the Procfile too).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { abortableSleep } from "../shared/backoff.ts";
 import { HelpRequested, UsageError } from "../shared/cli-args.ts";
 import {
   type Env,
@@ -22,19 +22,13 @@ import { loadOrCreateToken } from "../shared/gateway-token.ts";
 import { identity, ROOT_DIR } from "../shared/identity.ts";
 import { INSTANCE_VAR } from "../shared/instance.ts";
 import { createLogger, type PipbotLogger } from "../shared/log.ts";
-import {
-  commandArgv,
-  type ProcEntry,
-  ProcfileError,
-  parseProcfile,
-  selectProcesses,
-  startOrder,
-} from "../shared/procfile.ts";
+import { commandArgv, type ProcEntry, ProcfileError } from "../shared/procfile.ts";
 import { onStopSignals } from "../shared/stop-signals.ts";
 import { statusFilePath, writeStatusFile } from "../shared/supervisor-status.ts";
 import { parseDemoArgs, parseStartArgs, USAGE } from "./args.ts";
 import { chatDataDirFor, demoBanner, demoEnv, readyMessage, simProcess, simUrl } from "./demo.ts";
 import { childConfigProblems, childEnv, supervisorSettings } from "./from-env.ts";
+import { groupAlive, isSupervisorPid, killGroup, loadProcesses, realClock } from "./os.ts";
 import { consoleFormat, scrubLine } from "./output.ts";
 import {
   acquireLock,
@@ -45,7 +39,7 @@ import {
   portCollisions,
 } from "./preflight.ts";
 import { type ReadinessCheck, readinessFor } from "./readiness.ts";
-import { type ChildHandle, type Clock, Supervisor } from "./supervisor.ts";
+import { type ChildHandle, Supervisor } from "./supervisor.ts";
 import { UP_USAGE, upChoice } from "./up.ts";
 
 export { USAGE };
@@ -66,61 +60,6 @@ export interface SuperviseOptions {
   before?: { entry: ProcEntry; check: ReadinessCheck }[];
 }
 
-const realClock: Clock = {
-  now: () => Date.now(),
-  sleep: async (ms, signal) => {
-    await abortableSleep(ms, signal);
-  },
-};
-
-function killGroup(pid: number, signal: "SIGTERM" | "SIGKILL"): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: the group is already gone
-  }
-}
-
-/** True while a non-zombie process of group `pgid` exists (Linux: /proc; elsewhere kill -0). */
-function groupAlive(pgid: number): boolean {
-  if (!existsSync("/proc/self/stat")) {
-    try {
-      process.kill(-pgid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(pgrp) === pgid && state !== "Z" && state !== "X") return true;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return false;
-}
-
-/** The supervisor pid of a DATA_DIR lock is still running (a live pipbot process, not a reused pid). */
-function isSupervisorPid(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-  if (!existsSync("/proc/self/cmdline")) return true;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    if (/^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2))) return false;
-    return /cli\.ts|pipbot/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
-  } catch {
-    return false;
-  }
-}
-
 /** Why `host:port` cannot be bound right now, or null when it is free (the preflight bind). */
 function bindError(host: string, port: number): string | null {
   if (port === 0) return null;
@@ -131,18 +70,6 @@ function bindError(host: string, port: number): string | null {
     const code = (e as NodeJS.ErrnoException).code;
     return code ?? (e as Error).message;
   }
-}
-
-function loadProcesses(path: string, only: string[] | undefined): ProcEntry[] {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new ProcfileError(
-      `cannot read Procfile ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
-  }
-  return startOrder(selectProcesses(parseProcfile(text, path), only));
 }
 
 /** Run the supervisor until it stops; resolves with the exit code. */

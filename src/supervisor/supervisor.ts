@@ -5,7 +5,8 @@
  *
  * Everything that touches the OS is injected (`spawn`, `killGroup`, `clock`, `fetch`, `output`),
  * so this file is one state machine; one child's own mechanics (spawn, output, readiness wait)
- * live in child.ts, the reverse-order stop in shutdown.ts, and `main.ts` provides the real adapters.
+ * live in child.ts, the reverse-order stop in shutdown.ts, and `main.ts` provides the real adapters
+ * (with os.ts).
  */
 import type { SupervisorView } from "../shared/supervisor-status.ts";
 import { Child, type Instance } from "./child.ts";
