@@ -5,16 +5,15 @@
  *
  * Everything that touches the OS is injected (`spawn`, `killGroup`, `clock`, `fetch`, `output`),
  * so this file is one state machine; one child's own mechanics (spawn, output, readiness wait)
- * live in child.ts, the reverse-order stop in shutdown.ts, and `main.ts` provides the real adapters
+ * live in child.ts, what an exit leads to in child-exit.ts, the reverse-order stop in shutdown.ts, and `main.ts` provides the real adapters
  * (with os.ts).
  */
 import type { SupervisorView } from "../shared/supervisor-status.ts";
 import { Child, type Instance } from "./child.ts";
+import { onChildExit } from "./child-exit.ts";
 import type { GroupSignal, SupervisorDeps } from "./deps.ts";
-import { describeExit, type ExitStatus, failureExitCode } from "./policy.ts";
+import { type ExitStatus, failureExitCode } from "./policy.ts";
 import { shutdown } from "./shutdown.ts";
-
-type ChildExitState = "restarting" | "stopped" | "failed";
 
 export type { ChildHandle, Clock, OutputFn, SpawnFn } from "./child.ts";
 export type { KillGroupFn, SupervisorDeps, SupervisorSettings } from "./deps.ts";
@@ -180,78 +179,19 @@ export class Supervisor {
   }
 
   private async onExit(m: Child, inst: Instance, status: ExitStatus): Promise<void> {
-    const { clock, logger } = this.d;
-    await m.drain(inst);
-    const now = clock.now();
-    const base = {
-      event: "child_exit",
-      child: m.entry.name,
-      pid: inst.pid,
-      code: status.code,
-      signal: status.signal,
-      uptimeMs: now - inst.startedAt,
-      restarts: m.restarts,
-    };
-    const record = (action: string, state: ChildExitState) => {
-      m.lastExit = {
-        code: status.code,
-        signal: status.signal,
-        at: now,
-        uptimeMs: base.uptimeMs,
-        action,
-        reason: describeExit(status),
-      };
-      m.state = state;
-      this.changed();
-    };
-    if (this.state === "stopping" || this.state === "stopped") {
-      // Its own exit before it was ready is what failed startup (fail() may have run first).
-      if (!inst.stopSent && !m.everReady && this.failure?.child === m.entry.name) {
-        record("startup_failure", "failed");
-        logger.error(
-          { ...base, action: "startup_failure", nextDelayMs: null },
-          `${m.entry.name} ${describeExit(status)} before it was ready`,
-        );
-        return;
-      }
-      record("stopped", "stopped");
-      logger.info(
-        { ...base, action: "stopped", nextDelayMs: null },
-        `${m.entry.name} ${describeExit(status)}`,
-      );
-      return;
-    }
-    // Leftover grandchildren of a crashed child would hold its port: clear the group.
-    this.d.killGroup(inst.pid, "SIGKILL");
-    if (!m.everReady) {
-      record("startup_failure", "failed");
-      logger.error(
-        { ...base, action: "startup_failure", nextDelayMs: null },
-        `${m.entry.name} ${describeExit(status)} before it was ready`,
-      );
-      return;
-    }
-    if (m.window.record(now)) {
-      const { maxRestarts, windowMs } = this.d.settings.crashLoop;
-      record("crash_loop", "failed");
-      logger.error(
-        { ...base, action: "crash_loop", nextDelayMs: null, maxRestarts, windowMs },
-        `${m.entry.name} crash loop: more than ${maxRestarts} restarts within ${windowMs} ms`,
-      );
-      this.fail(
-        m,
-        `crash loop: ${describeExit(status)}, more than ${maxRestarts} restarts within ${windowMs} ms`,
-        status,
-      );
-      return;
-    }
-    const delay = m.backoff.next(base.uptimeMs);
-    record("restart", "restarting");
-    logger.warn(
-      { ...base, action: "restart", nextDelayMs: delay },
-      `${m.entry.name} ${describeExit(status)}; restarting in ${delay} ms`,
+    await onChildExit(
+      {
+        deps: this.d,
+        stopping: () => this.state === "stopping" || this.state === "stopped",
+        failedChild: () => this.failure?.child,
+        changed: () => this.changed(),
+        fail: (reason) => this.fail(m, reason, status),
+        restartAfter: (delay) => this.track(this.restartAfter(m, delay)),
+      },
+      m,
+      inst,
+      status,
     );
-    this.track(this.restartAfter(m, delay));
   }
 
   private async restartAfter(m: Child, delay: number): Promise<void> {
