@@ -118,7 +118,7 @@ function finalUsage(
 }
 
 /** A 401/403 from the proxy on a forwarded identity: point at the caller's values, not ours. */
-function callerCredentialError(e: PipbotError): PipbotError {
+export function callerCredentialError(e: PipbotError): PipbotError {
   const st = e.details?.upstreamStatus;
   if (st !== 401 && st !== 403) return e;
   const message = `${e.message.replace(/ — check .*$/, "")} — the proxy rejected the caller's identity: check the calling VM's PIPBOT_SERVICE_TOKEN and CLERK_USER_ID (sent as x-pipbot-service-token / x-pipbot-user-id)`;

@@ -17,7 +17,7 @@ import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { Logger } from "../shared/log.ts";
 import { anthropicErrorResponse } from "./anthropic-compat.ts";
 import { anthropicModel, anthropicRequestSchema, fromAnthropic } from "./anthropic-request.ts";
-import type { EngineConfig } from "./chat.ts";
+import { callerCredentialError, type EngineConfig } from "./chat.ts";
 import { PhaseTimer, timeoutError } from "./phase-timer.ts";
 import type { ProviderAdapter, ProviderCall, ProviderRegistry } from "./providers/index.ts";
 import type { ReplyMemory } from "./reply-memory.ts";
@@ -137,6 +137,8 @@ export async function countTokensResponse(
 
   const started = performance.now();
   const o = await countWithRetries(adapter, call, ref.id, s, signal, d.random);
+  // A 401/403 on a forwarded identity points at the caller's values (as for a generation).
+  if (o.error && call.apiKey) o.error = callerCredentialError(o.error);
   const fields: Record<string, unknown> = {
     requestId,
     api: "anthropic",

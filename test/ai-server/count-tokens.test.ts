@@ -49,7 +49,8 @@ describe("through pipbot (direct mode)", () => {
         { role: "user", content: "how many tokens is this?" },
       ],
     };
-    const counted = await viaPipbot.messages.countTokens(params);
+    const { data: counted, response } = await viaPipbot.messages.countTokens(params).withResponse();
+    expect(response.headers.get("x-pipbot-request-id")).toBeTruthy();
     const chars =
       "You are terse.".length + "hello there".length + "hi".length + "how many tokens is this?".length;
     expect(counted.input_tokens).toBe(tokensOf(chars));
@@ -166,6 +167,48 @@ test("an upstream that never answers: the attempt is aborted at AI_CONNECT_TIMEO
     await waitFor(() => s.sim.requests[0]?.aborted === true, { what: "the simulator saw the abort" });
   } finally {
     await server.stop();
+  }
+});
+
+test("proxy-v1: the count carries the request id and a caller's forwarded identity (as its credential too)", async () => {
+  const { startFakeConvexProxy } = await import("../fakes/convex-proxy.ts");
+  const proxy = await startFakeConvexProxy({
+    upstream: s.sim.url,
+    serviceToken: "svc-server-0123456789",
+    userId: "user_server",
+    users: { user_vm: "svc-vm-0123456789" },
+  });
+  const server = await startTestAiServer(
+    s.sim,
+    { token: TOKEN },
+    {
+      proxy: { siteUrl: proxy.url, serviceToken: "svc-server-0123456789", userId: "user_server" },
+      keys: {},
+      baseUrls: {},
+    },
+  );
+  try {
+    const c = new Anthropic({ apiKey: TOKEN, baseURL: server.url, maxRetries: 0 });
+    const own = await c.messages.countTokens({
+      model: "claude-sim",
+      messages: [{ role: "user", content: "abcd" }],
+    });
+    expect(own.input_tokens).toBe(1);
+    const { response } = await c.messages
+      .countTokens(
+        { model: "claude-sim", messages: [{ role: "user", content: "abcd" }] },
+        { headers: { "x-pipbot-user-id": "user_vm", "x-pipbot-service-token": "svc-vm-0123456789" } },
+      )
+      .withResponse();
+    const requestId = response.headers.get("x-pipbot-request-id");
+    expect(proxy.requests.map((r) => [r.path, r.userId, r.status, r.rejected])).toEqual([
+      ["/v1/messages/count_tokens", "user_server", 200, undefined],
+      ["/v1/messages/count_tokens", "user_vm", 200, undefined],
+    ]);
+    expect(proxy.requests[1]?.requestId).toBe(requestId);
+  } finally {
+    await server.stop();
+    await proxy.stop();
   }
 });
 
