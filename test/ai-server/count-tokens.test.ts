@@ -3,16 +3,16 @@
  * pointed at pipbot (direct mode, the simulator upstream): what reached the upstream (the count
  * path, the translated body without generation fields) and the number returned — the same as the
  * SDK gets from the simulator directly and as /v1/messages' usage for the same content. Errors in
- * Anthropic's shape with x-pipbot-request-id; retries like the engine's; no usage row. The
- * simulator's own count_tokens wire is checked with the SDK pointed straight at it. (Proxy mode
- * through the real Convex proxy: test/convex/proxy-ai-server.test.ts.)
+ * Anthropic's shape with x-pipbot-request-id; retries and timeouts like the engine's; no usage
+ * row; proxy-v1 headers and forwarded identity (fake proxy). The simulator's own count_tokens wire:
+ * sim-count-tokens.test.ts; through the real Convex proxy: test/convex/proxy-ai-server.test.ts.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { MEDIA_CHARS } from "../../src/dev/sim-count-tokens.ts";
 import { waitFor } from "../helpers/index.ts";
 import { startTestAiServer } from "./harness.ts";
-import { PNG_B64, type Surface, startSurface, TOKEN, upstreamBody } from "./surface-helpers.ts";
+import { PNG_B64, type Surface, startSurface, TOKEN, upstreamBody, WEATHER_TOOL } from "./surface-helpers.ts";
 
 let s: Surface;
 /** The SDK through pipbot. */
@@ -28,9 +28,9 @@ afterAll(() => s.stop());
 afterEach(() => s.sim.reset());
 
 const weather: Anthropic.Tool = {
-  name: "get_weather",
-  description: "Weather of a city",
-  input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+  name: WEATHER_TOOL.function.name,
+  description: WEATHER_TOOL.function.description,
+  input_schema: { ...WEATHER_TOOL.function.parameters, type: "object" },
 };
 
 /** The simulator's estimate: characters / 4, rounded up. */
@@ -286,55 +286,5 @@ describe("errors in Anthropic's shape, with x-pipbot-request-id", () => {
     expect(err).toBeInstanceOf(Anthropic.AuthenticationError);
     expect(err.headers.get("x-pipbot-request-id")).toBeTruthy();
     expect(s.sim.requests).toEqual([]);
-  });
-});
-
-describe("the simulator's count_tokens wire, with the SDK pointed straight at it", () => {
-  test("{input_tokens} with a request id; the same number as a generation's usage", async () => {
-    const params = {
-      model: "claude-sim",
-      system: "sys",
-      messages: [{ role: "user" as const, content: "hello" }],
-      tools: [weather],
-    };
-    const counted = await direct.messages.countTokens(params);
-    expect(counted.input_tokens).toBe(
-      tokensOf("sys".length + "hello".length + JSON.stringify(weather).length),
-    );
-    const res = await fetch(`${s.sim.url}/v1/messages/count_tokens`, {
-      method: "POST",
-      headers: { "x-api-key": "k", "anthropic-version": "2023-06-01", "content-type": "application/json" },
-      body: JSON.stringify(params),
-    });
-    expect(res.headers.get("request-id")).toMatch(/^req_/);
-    expect(await res.json()).toEqual({ input_tokens: counted.input_tokens });
-    const m = await direct.messages.create({ ...params, max_tokens: 50, tool_choice: { type: "none" } });
-    expect(m.usage.input_tokens).toBe(counted.input_tokens);
-  });
-
-  test("Anthropic's errors: extra inputs → 400, unknown model → 404, no anthropic-version → 400", async () => {
-    const extra = await direct.messages
-      .countTokens({ model: "sim", max_tokens: 5, messages: [{ role: "user", content: "x" }] } as never)
-      .catch((e) => e);
-    expect(extra).toBeInstanceOf(Anthropic.BadRequestError);
-    expect(extra.error).toMatchObject({
-      type: "error",
-      error: { type: "invalid_request_error", message: "max_tokens: Extra inputs are not permitted" },
-    });
-    const unknown = await direct.messages
-      .countTokens({ model: "unknown-model", messages: [{ role: "user", content: "x" }] })
-      .catch((e) => e);
-    expect(unknown).toBeInstanceOf(Anthropic.NotFoundError);
-    expect(unknown.error).toMatchObject({
-      type: "error",
-      error: { type: "not_found_error", message: "model: unknown-model" },
-    });
-    const noVersion = await fetch(`${s.sim.url}/v1/messages/count_tokens`, {
-      method: "POST",
-      headers: { "x-api-key": "k", "content-type": "application/json" },
-      body: JSON.stringify({ model: "sim", messages: [{ role: "user", content: "x" }] }),
-    });
-    expect(noVersion.status).toBe(400);
-    await noVersion.text();
   });
 });
