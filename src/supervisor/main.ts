@@ -33,7 +33,16 @@ import {
 import { onStopSignals } from "../shared/stop-signals.ts";
 import { statusFilePath, writeStatusFile } from "../shared/supervisor-status.ts";
 import { parseDemoArgs, parseStartArgs, USAGE } from "./args.ts";
-import { chatDataDirFor, demoBanner, demoEnv, readyMessage, simProcess, simUrl } from "./demo.ts";
+import {
+  chatDataDirFor,
+  DEMO_USAGE,
+  demoBanner,
+  demoEnv,
+  demoModelProblem,
+  readyMessage,
+  simProcess,
+  simUrl,
+} from "./demo.ts";
 import { childConfigProblems, childEnv, supervisorSettings } from "./from-env.ts";
 import { consoleFormat, scrubLine } from "./output.ts";
 import {
@@ -55,6 +64,8 @@ export interface SuperviseOptions {
   env: Env;
   /** Install SIGTERM/SIGINT handlers (the demo and `pipbot start` do). */
   signals?: boolean;
+  /** Called once every check has passed, just before the first process starts (the demo's banner). */
+  onStarting?: () => void;
   /** Called once every process is ready. */
   onReady?: (sup: Supervisor) => void;
   /** Output override (tests); default stdout, human prefixes on a TTY. */
@@ -203,6 +214,7 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     }
   }
 
+  opts.onStarting?.();
   const names = [...(opts.before ?? []).map((b) => b.entry.name), ...entries.map((e) => e.name)];
   // Human output on a terminal (unless this supervisor is itself supervised): every line, the
   // supervisor's own included, as `name | level msg`; otherwise JSON lines.
@@ -315,6 +327,9 @@ function freeLoopbackPort(): number {
 /** `pipbot demo`: the supervisor in demo mode (see demo.ts). */
 export async function demoMain(argv: string[]): Promise<number> {
   const args = parseDemoArgs(argv);
+  // A model the demo cannot serve: refused before anything is printed, written or started.
+  const badModel = args.model === undefined ? undefined : demoModelProblem(process.env, args.model);
+  if (badModel) throw new UsageError(badModel, DEMO_USAGE);
   const dataDir = resolve(process.env.DATA_DIR?.trim() || "./data/demo");
   mkdirSync(dataDir, { recursive: true });
   // The user's token, else the one kept in DATA_DIR/gateway-token (created on the first demo),
@@ -327,19 +342,21 @@ export async function demoMain(argv: string[]): Promise<number> {
   const simPort = args.simPort || freeLoopbackPort();
   const url = simUrl(simPort);
   const env = demoEnv(process.env, { simUrl: url, dataDir, token, model: args.model });
-  process.stderr.write(demoBanner({ simUrl: url, model: env.AI_DEFAULT_MODEL ?? "", dataDir }));
   return supervise({
     argv: ["--procfile", join(ROOT_DIR, "Procfile")],
     env,
     signals: true,
     secrets: [token],
     before: [simProcess(simPort)],
+    onStarting: () =>
+      process.stderr.write(demoBanner({ simUrl: url, model: env.AI_DEFAULT_MODEL ?? "", dataDir })),
     onReady: () =>
       process.stderr.write(
         readyMessage({
           gatewayPort: env.GATEWAY_PORT ?? "18789",
           tokenSource: saved ? saved.path : `$${own}`,
           chatDataDir,
+          controlUi: Boolean(env.GATEWAY_CONTROL_UI_DIR?.trim()),
         }),
       ),
   });
