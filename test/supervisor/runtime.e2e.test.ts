@@ -164,4 +164,26 @@ describe("real runtime", () => {
     expect(demo.records().filter((r) => r.event === "identity" || r.event === "child_start")).toEqual([]);
     expect(existsSync(dataDir)).toBe(false);
   }, 30_000);
+
+  test("pipbot demo with its gateway port taken: exit 69 naming the port as pipbot demo, no banner (nothing started)", async () => {
+    const data = tempDir("pipbot-demo-busy-");
+    const taken = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("other") });
+    cleanups.push(() => {
+      taken.stop(true);
+      data.cleanup();
+    });
+    const env = childEnv({
+      ...(await ports()),
+      GATEWAY_PORT: String(taken.port),
+      DATA_DIR: join(data.path, "demo"),
+    });
+    const demo = spawnPipbot(["demo"], env);
+    own(demo);
+    expect(await demo.exited).toBe(69);
+    // Signed with the command the user ran, not `pipbot start`.
+    expect(demo.output()).toContain(`pipbot demo: port ${taken.port} (GATEWAY_PORT, the gateway process)`);
+    expect(demo.output()).not.toContain("pipbot start");
+    expect(demo.output()).not.toContain("pipbot demo — running");
+    expect(demo.records().filter((r) => r.event === "child_start")).toEqual([]);
+  }, 30_000);
 });
