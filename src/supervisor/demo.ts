@@ -142,7 +142,7 @@ export function readyMessage(o: {
   chatDataDir?: string | undefined;
   /**
    * The gateway serves the OpenClaw Control UI at /control/ (GATEWAY_CONTROL_UI_DIR is set: a
-   * gateway whose directory has no Control UI does not become ready, so at ready time it is served).
+   * directory without the bundle is refused before anything starts, so at ready time it is served).
    */
   controlUi?: boolean;
 }): string {

@@ -186,4 +186,21 @@ describe("real runtime", () => {
     expect(demo.output()).not.toContain("pipbot demo — running");
     expect(demo.records().filter((r) => r.event === "child_start")).toEqual([]);
   }, 30_000);
+
+  test("pipbot demo with a GATEWAY_CONTROL_UI_DIR that is no Control UI: exit 78 naming it, nothing started", async () => {
+    const data = tempDir("pipbot-demo-ui-");
+    cleanups.push(() => data.cleanup());
+    const env = childEnv({
+      ...(await ports()),
+      DATA_DIR: join(data.path, "demo"),
+      GATEWAY_CONTROL_UI_DIR: data.path,
+    });
+    const demo = spawnPipbot(["demo"], env);
+    own(demo);
+    expect(await demo.exited).toBe(78);
+    expect(demo.output()).toContain("pipbot demo: not starting anything");
+    expect(demo.output()).toContain(`GATEWAY_CONTROL_UI_DIR="${data.path}": has no index.html`);
+    expect(demo.output()).not.toContain("pipbot demo — running");
+    expect(demo.records().filter((r) => r.event === "child_start")).toEqual([]);
+  }, 30_000);
 });
