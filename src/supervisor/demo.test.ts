@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { UsageError } from "../shared/cli-args.ts";
 import { aiEnv, loadEnv } from "../shared/config/index.ts";
+import { parseDemoArgs } from "./args.ts";
 import { DEMO_MODEL, demoEnv, demoModelProblem, readyMessage } from "./demo.ts";
 
 describe("pipbot demo: which models it can serve", () => {
@@ -18,6 +20,14 @@ describe("pipbot demo: which models it can serve", () => {
     );
     // The AI server's own fix (AI_DEFAULT_PROVIDER) is not what a demo user can act on.
     expect(text).not.toContain("AI_DEFAULT_PROVIDER");
+  });
+
+  test("an empty --model is a usage error (it would have run the AI server's own default, shown as nothing)", () => {
+    for (const m of ["", "  "]) {
+      expect(() => parseDemoArgs(["--model", m])).toThrow(UsageError);
+      expect(() => parseDemoArgs(["--model", m])).toThrow("--model is empty");
+    }
+    expect(parseDemoArgs(["--model", " openai/x "]).model).toBe("openai/x");
   });
 
   test("a bare id cannot be resolved either (three providers), as the AI server would refuse it", () => {
