@@ -131,6 +131,11 @@ export const llm = httpAction(async (ctx, request) => {
     await finish({ status: upstream.ok ? "finalized" : "failed", httpStatus: upstream.status }, zeroTokens());
     return new Response(text, { status: upstream.status, headers });
   }
+  if (!billable) {
+    // A model list or a token count: passed through unread (there is no usage to meter).
+    logLine({ ...line, usageStatus: "not_billed", httpStatus: upstream.status, durationMs: Date.now() - t0 });
+    return new Response(upstream.body, { status: upstream.status, headers });
+  }
   return new Response(meteredBody(provider, upstream, request.signal, finish), {
     status: upstream.status,
     headers,

@@ -11,6 +11,7 @@ import {
 } from "../shared/chat-api.ts";
 import { PipbotError } from "../shared/errors.ts";
 import { applyAutoCache } from "./chat-request.ts";
+import { type ModelDefaults, type ModelRef, resolveModel } from "./models.ts";
 import type { CallInput, ProviderMessage } from "./providers/index.ts";
 
 const cc = { cache_control: cacheControlSchema.nullable().optional() };
@@ -111,6 +112,27 @@ export const anthropicRequestSchema = z.strictObject({
   cache_control: cacheControlSchema.nullable().optional(),
 });
 export type AnthropicRequest = z.infer<typeof anthropicRequestSchema>;
+
+/**
+ * The model of an Anthropic-API request: a bare id (what @anthropic-ai/sdk users send: "claude-…")
+ * is an Anthropic model; another provider's model is a 400 naming it, `route` and `instead`.
+ */
+export function anthropicModel(
+  model: string,
+  route: string,
+  instead: string,
+  d: ModelDefaults,
+  configured: Parameters<typeof resolveModel>[3],
+): ModelRef {
+  const ref = resolveModel(model, model.includes("/") ? undefined : "anthropic", d, configured);
+  if (ref.provider !== "anthropic")
+    throw new PipbotError(
+      "invalid_request",
+      `${route} serves anthropic/ models only; ${ref.id} is a ${ref.provider} model: ${instead}`,
+      { details: { path: "model" } },
+    );
+  return ref;
+}
 
 function media(b: z.infer<typeof image> | z.infer<typeof document>): ContentPart {
   const c = b.cache_control ? { cache_control: b.cache_control } : {};

@@ -1,5 +1,6 @@
 /**
- * The AI server's HTTP app (Hono): POST /chat, POST /v1/chat/completions, GET /v1/models,
+ * The AI server's HTTP app (Hono): POST /chat, POST /v1/chat/completions, POST /v1/messages (and
+ * /v1/messages/count_tokens, count-tokens.ts), GET /v1/models,
  * GET /usage, GET /healthz. A function of its dependencies — no port, no env — so tests drive it
  * with `app.request()` or Bun.serve on port 0. One onError; errors in the one error shape
  * (OpenAI's shape under /v1/).
@@ -14,11 +15,12 @@ import { bearerToken, secureEqual } from "../shared/secure-compare.ts";
 import type { Store } from "../shared/store/index.ts";
 import { account } from "./accounting.ts";
 import { anthropicErrorResponse, anthropicFraming, messageBody } from "./anthropic-compat.ts";
-import { anthropicRequestSchema, fromAnthropic } from "./anthropic-request.ts";
+import { anthropicModel, anthropicRequestSchema, fromAnthropic } from "./anthropic-request.ts";
 import { identityRule, validIdentity } from "./caller-identity.ts";
 import { type ChatPlan, type EngineConfig, runChat } from "./chat.ts";
 import { fromChatRequest } from "./chat-request.ts";
-import { listedModels, type ModelDefaults, resolveModel } from "./models.ts";
+import { countTokensResponse } from "./count-tokens.ts";
+import { listedModels, type ModelDefaults } from "./models.ts";
 import { completionBody, modelsBody, openaiErrorResponse, openaiFraming } from "./openai-compat.ts";
 import { fromOpenAI } from "./openai-request.ts";
 import { openaiRequestSchema } from "./openai-schema.ts";
@@ -234,19 +236,13 @@ export function createApp(deps: AppDeps) {
 
   app.post("/v1/messages", async (c) => {
     const r = validate(anthropicRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
-    // A bare id here is an Anthropic model (what @anthropic-ai/sdk users send: "claude-…").
-    const ref = resolveModel(
+    const ref = anthropicModel(
       r.model,
-      r.model.includes("/") ? undefined : "anthropic",
+      "/v1/messages",
+      "use /v1/chat/completions (or /chat) for it",
       s,
       deps.registry.configured,
     );
-    if (ref.provider !== "anthropic")
-      throw new PipbotError(
-        "invalid_request",
-        `/v1/messages serves anthropic/ models only; ${ref.id} is a ${ref.provider} model: use /v1/chat/completions (or /chat) for it`,
-        { details: { path: "model" } },
-      );
     const n: Normalized = {
       stream: r.stream === true,
       call: fromAnthropic(r),
@@ -266,6 +262,16 @@ export function createApp(deps: AppDeps) {
       anthropicErrorResponse,
     );
   });
+
+  const counting = {
+    settings: s,
+    registry: deps.registry,
+    memory,
+    logger: deps.logger,
+    simulator: deps.simulator,
+    ...(deps.shutdown ? { shutdown: deps.shutdown } : {}),
+  };
+  app.post("/v1/messages/count_tokens", (c) => countTokensResponse(counting, c.req.raw, c.get("requestId")));
 
   app.get("/v1/models", (c) =>
     c.json(modelsBody(listedModels(s, s.fallbackModels, s.extraModels, deps.registry.configured))),

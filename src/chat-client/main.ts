@@ -32,7 +32,11 @@ Chat with a pipbot (or any OpenClaw-compatible) gateway.
              of ./data and ./data/demo)
   --session  session key (default main)
   --reconnect-ms  interactive: how long to try to reconnect after the connection drops
-             (default 30000)`;
+             (default 30000)
+  -h, --help show this help
+
+At the prompt: /sessions [N|KEY] lists or switches sessions, /new starts one, /model [ID] shows
+or sets the session's model, /help lists these, /exit quits.`;
 
 export const EXIT = { ok: 0, runFailed: 1, usage: 2, connect: 3, auth: 4 } as const;
 
@@ -67,7 +71,12 @@ export async function main(argv: string[]): Promise<number> {
       );
       return EXIT.auth;
     }
-    process.stderr.write(`pipbot chat: ${err.message}\n`);
+    // Nothing answers at the URL: say what to do about it (start a runtime, or point elsewhere).
+    const fix =
+      err.kind === "connect"
+        ? `\nFix: start the runtime (\`./pipbot up\`, or \`./pipbot demo\` without keys), or pass --url with the gateway's address\n`
+        : "\n";
+    process.stderr.write(`pipbot chat: ${err.message}${fix}`);
     return EXIT.connect;
   };
 

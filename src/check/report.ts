@@ -174,8 +174,13 @@ function mergeProblems(processes: Report["processes"], extra: MergedProblem[]): 
     }
   }
   for (const p of extra) {
+    // Counted in its process's own report too (its header and `--json` agree with the list).
     const r = processes[p.processes[0] as ConfigProc];
-    if (r) r.ok = false;
+    if (r) {
+      r.ok = false;
+      const { processes: _, ...own } = p;
+      r.problems.push(own);
+    }
     merged.set(`${p.variable}\0extra\0${p.message}`, p);
   }
   return [...merged.values()];
@@ -206,7 +211,8 @@ export function formatReport(r: Report): string {
     out.push("");
   }
   for (const [name, p] of procs) {
-    out.push(`${name}: ${p?.ok ? "ok" : `${p?.problems.length} problem(s)`}`);
+    const n = p?.problems.length ?? 0;
+    out.push(`${name}: ${p?.ok ? "ok" : `${n} problem${n === 1 ? "" : "s"} (below)`}`);
     for (const [k, v] of Object.entries(p?.config ?? {}))
       if (procs.length === 1 || !isShared(k)) out.push(`  ${k.padEnd(width)}  ${formatValue(v)}`);
     out.push("");

@@ -9,6 +9,8 @@
  * reasoning_text. Replies follow the request: tool calls when tools are offered, JSON when JSON is
  * asked for, thinking when reasoning is on, tool results and media echoed (sim-plan.ts).
  * GET /files/<name> serves fixture files; /ollama/v1/… is an OpenAI-compatible route without auth.
+ * Anthropic's POST /v1/messages/count_tokens answers `{"input_tokens": N}` (sim-count-tokens.ts;
+ * latency, status and fail_times apply to it as to a generation).
  *
  * A streamed `fault=cut_after:<n>` sends n parts, then HOLDS the cut until `sim.releaseCuts()` (a test
  * calls it once its own client has seen the n parts), or until `cutHoldMs` passes (then it cuts
@@ -20,6 +22,7 @@
 import type { Server } from "bun";
 import { abortableSleep } from "../shared/backoff.ts";
 import { anthropicWire } from "./sim-anthropic.ts";
+import { countTokensBody, parseAnthropicBody } from "./sim-count-tokens.ts";
 import { createCutGate } from "./sim-cut-gate.ts";
 import { googleWire } from "./sim-google.ts";
 import { openaiWire } from "./sim-openai.ts";
@@ -27,7 +30,7 @@ import { parseSimOptions, SimOptionError, type SimOptions, splitSimModel } from 
 import { buildPlan } from "./sim-plan.ts";
 import { authOk, unknownModel } from "./sim-refusals.ts";
 import { jsonReply, type SimReply, streamReply } from "./sim-reply.ts";
-import { BadRequest, isObj, parseAnthropic, type SimRequest } from "./sim-request.ts";
+import { BadRequest, isObj, type SimRequest } from "./sim-request.ts";
 import { parseGoogle } from "./sim-request-google.ts";
 import { parseOpenAI } from "./sim-request-openai.ts";
 import { getRoute, jsonResponse } from "./sim-static.ts";
@@ -105,8 +108,10 @@ export async function startUpstreamSim(
     let provider: SimProvider | undefined;
     let gModel = "";
     let gStream = false;
+    /** Anthropic's POST /v1/messages/count_tokens: `{"input_tokens": N}`, nothing generated. */
+    const count = req.method === "POST" && path.endsWith("/v1/messages/count_tokens");
     const g = /\/(v1|v1beta)\/models\/([^/]+):(generateContent|streamGenerateContent)$/.exec(path);
-    if (req.method === "POST" && path.endsWith("/v1/messages")) provider = "anthropic";
+    if (req.method === "POST" && (path.endsWith("/v1/messages") || count)) provider = "anthropic";
     else if (req.method === "POST" && path.endsWith("/chat/completions")) provider = "openai";
     else if (req.method === "POST" && g) {
       provider = "google";
@@ -165,7 +170,7 @@ export async function startUpstreamSim(
       if (!isObj(body)) throw new BadRequest(400, "request body must be a JSON object");
       parsed =
         provider === "anthropic"
-          ? parseAnthropic(body)
+          ? parseAnthropicBody(body, count)
           : provider === "openai"
             ? parseOpenAI(body)
             : parseGoogle(body, gModel, gStream);
@@ -215,6 +220,13 @@ export async function startUpstreamSim(
             ? "Rate limit reached (simulated)"
             : `simulated upstream error ${failStatus}`;
       return fail(failStatus, msg, h);
+    }
+
+    if (count) {
+      log.status = 200;
+      log.outcome = "completed";
+      log.endedAt = Date.now();
+      return jsonResponse(200, countTokensBody(parsed), rid);
     }
 
     const plan = buildPlan(parsed, opts, id);

@@ -3,7 +3,7 @@
  * build-info.json, or PIPBOT_GIT_SHA / PIPBOT_BUILD_TIME), plus the Fly machine identity.
  * Logged once at startup by every process: how an operator knows which image a machine runs.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 export const ROOT_DIR = resolve(import.meta.dir, "..", "..");
@@ -14,21 +14,60 @@ export interface BuildInfo {
   buildTime: string;
 }
 
-function readGitSha(root: string): string | undefined {
+const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+
+function readText(path: string): string | undefined {
   try {
-    const head = readFileSync(join(root, ".git", "HEAD"), "utf8").trim();
-    if (!head.startsWith("ref: ")) return head;
-    const ref = head.slice(5);
-    const loose = join(root, ".git", ref);
-    if (existsSync(loose)) return readFileSync(loose, "utf8").trim();
-    const packed = readFileSync(join(root, ".git", "packed-refs"), "utf8");
-    return packed
-      .split("\n")
-      .find((l) => l.endsWith(` ${ref}`))
-      ?.split(" ")[0];
+    return readFileSync(path, "utf8");
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The git directory of a checkout at `root` and its common directory (where shared refs live):
+ * `.git` is the directory in a plain clone; in a worktree (`git worktree add`) or a submodule
+ * `.git` is a file `gitdir: <path>` (relative to `root` or absolute), and that directory's
+ * `commondir` file names the main repository's git directory (relative to it).
+ */
+function gitDirs(root: string): { gitDir: string; commonDir: string } | undefined {
+  const dotGit = join(root, ".git");
+  let gitDir = dotGit;
+  try {
+    if (statSync(dotGit).isFile()) {
+      const line = /^gitdir:\s*(.+)$/m.exec(readFileSync(dotGit, "utf8"))?.[1]?.trim();
+      if (!line) return undefined;
+      gitDir = resolve(root, line);
+    }
+  } catch {
+    return undefined;
+  }
+  const common = readText(join(gitDir, "commondir"))?.trim();
+  return { gitDir, commonDir: common ? resolve(gitDir, common) : gitDir };
+}
+
+/**
+ * The commit checked out at `root`, read from the files git keeps (no `git` process: this runs at
+ * every process's startup): HEAD (a detached SHA, or `ref: refs/heads/x`), the ref loose in the
+ * worktree's own git directory or in the common one, else in the common `packed-refs`. Undefined
+ * when there is no checkout or the ref cannot be read (e.g. reftable storage, an unborn branch).
+ */
+function readGitSha(root: string): string | undefined {
+  const dirs = gitDirs(root);
+  if (!dirs) return undefined;
+  let head = readText(join(dirs.gitDir, "HEAD"))?.trim();
+  // A symbolic ref may point at another one (rare); follow a few hops.
+  for (let hop = 0; hop < 5 && head?.startsWith("ref: "); hop++) {
+    const ref = head.slice(5).trim();
+    head =
+      readText(join(dirs.gitDir, ref))?.trim() ??
+      readText(join(dirs.commonDir, ref))?.trim() ??
+      readText(join(dirs.commonDir, "packed-refs"))
+        ?.split("\n")
+        .find((l) => l.endsWith(` ${ref}`))
+        ?.split(" ")[0];
+  }
+  return head && SHA.test(head) ? head : undefined;
 }
 
 export function buildInfo(env: Record<string, string | undefined> = process.env, root = ROOT_DIR): BuildInfo {

@@ -50,5 +50,11 @@ export function parseDemoArgs(argv: string[]): DemoArgs {
   const given = values["sim-port"] === undefined ? 0 : Number(values["sim-port"]);
   if (!Number.isInteger(given) || given < 0 || given > 65535)
     throw new UsageError(`--sim-port must be a port number, got ${values["sim-port"]}`, DEMO_USAGE);
-  return { model: values.model, simPort: given };
+  const model = values.model?.trim();
+  if (model === "")
+    throw new UsageError(
+      "--model is empty: give <provider>/<model>, e.g. --model anthropic/simulator, or leave it out",
+      DEMO_USAGE,
+    );
+  return { model, simPort: given };
 }

@@ -5,6 +5,8 @@
  * Pure functions of their inputs: main.ts picks the port, starts the supervisor and prints the text.
  */
 import { relative, resolve } from "node:path";
+import { PROVIDERS } from "../shared/chat-api.ts";
+import { aiEnv, loadEnv } from "../shared/config/index.ts";
 import type { ProcEntry } from "../shared/procfile.ts";
 import type { ReadinessCheck } from "./readiness.ts";
 
@@ -23,8 +25,10 @@ simulator runs as one more supervised process ("${SIM_NAME}", started first, sto
 Data goes to $DATA_DIR (default ./data/demo). Stop with Ctrl-C.
 
 options:
-  --model MODEL    simulator model, may carry options (default anthropic/simulator),
-                   e.g. "anthropic/simulator@tokens=200,rate=20" for a slow 10 s stream
+  --model MODEL    provider/model for chats that name none, provider one of anthropic, openai,
+                   google (the simulator stands in for each; default anthropic/simulator); may
+                   carry simulator options, e.g. "anthropic/simulator@tokens=200,rate=20" for a
+                   slow 10 s stream
   --sim-port N     port of the simulator (default: any free port)
   -h, --help       show this help`;
 
@@ -55,6 +59,8 @@ export function demoEnv(
   Object.assign(env, {
     DATA_DIR: o.dataDir,
     PIPBOT_SIMULATOR: "1",
+    // Every provider goes to the simulator, whatever AI_UPSTREAM says (proxy needs Convex).
+    AI_UPSTREAM: "direct",
     AI_DEFAULT_MODEL: o.model ?? DEMO_MODEL,
     ANTHROPIC_BASE_URL: o.simUrl,
     OPENAI_BASE_URL: `${o.simUrl}/v1`,
@@ -71,6 +77,29 @@ export function demoEnv(
     CLAWDBOT_GATEWAY_TOKEN: o.token,
   });
   return env;
+}
+
+/**
+ * Why the demo cannot run `model` (from --model), or undefined when it can: the model is resolved
+ * exactly as the AI server resolves AI_DEFAULT_MODEL at its startup (shared/config/ai.ts), against
+ * the demo's environment, where the simulator stands in for every provider. Checked before the
+ * banner and before anything starts; the fix names --model, the only thing the demo user sets.
+ */
+export function demoModelProblem(
+  base: Record<string, string | undefined>,
+  model: string,
+): string | undefined {
+  const env = demoEnv(base, { simUrl: "http://127.0.0.1:1", dataDir: ".", token: "", model });
+  const res = loadEnv(aiEnv, env);
+  const problem = res.ok ? undefined : res.problems.find((p) => p.variable === "AI_DEFAULT_MODEL");
+  if (!problem) return undefined;
+  return [
+    `--model ${JSON.stringify(model)} ${problem.message}; nothing was started.`,
+    `The demo's simulator stands in for ${PROVIDERS.join(", ")} (e.g. ${DEMO_MODEL}, openai/gpt-4.1-mini,`,
+    `google/gemini-2.5-flash), with simulator options after @ (e.g. ${DEMO_MODEL}@tokens=200,rate=20).`,
+    `Fix: pass --model <provider>/<model> with <provider> one of ${PROVIDERS.join(", ")}, or leave --model`,
+    `out (${DEMO_MODEL}).`,
+  ].join("\n");
 }
 
 export function demoBanner(o: { simUrl: string; model: string; dataDir: string }): string {
@@ -111,6 +140,11 @@ export function readyMessage(o: {
   tokenSource: string;
   /** DATA_DIR to pass to `pipbot chat` when the data is neither in ./data nor ./data/demo. */
   chatDataDir?: string | undefined;
+  /**
+   * The gateway serves the OpenClaw Control UI at /control/ (GATEWAY_CONTROL_UI_DIR is set: a
+   * directory without the bundle is refused before anything starts, so at ready time it is served).
+   */
+  controlUi?: boolean;
 }): string {
   const url = `ws://127.0.0.1:${o.gatewayPort}`;
   const prefix = o.chatDataDir ? `DATA_DIR=${o.chatDataDir} ` : "";
@@ -122,6 +156,11 @@ export function readyMessage(o: {
     `    ${chat}`,
     `  or one message:  ${chat} "hello"`,
     `  or in a browser: http://127.0.0.1:${o.gatewayPort}/ (paste the token from ${o.tokenSource})`,
+    ...(o.controlUi
+      ? [
+          `  or the OpenClaw Control UI: http://127.0.0.1:${o.gatewayPort}/control/ (paste the token from ${o.tokenSource})`,
+        ]
+      : []),
     "  Stop with Ctrl-C.",
     "",
     "",

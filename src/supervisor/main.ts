@@ -26,7 +26,16 @@ import { commandArgv, type ProcEntry, ProcfileError } from "../shared/procfile.t
 import { onStopSignals } from "../shared/stop-signals.ts";
 import { statusFilePath, writeStatusFile } from "../shared/supervisor-status.ts";
 import { parseDemoArgs, parseStartArgs, USAGE } from "./args.ts";
-import { chatDataDirFor, demoBanner, demoEnv, readyMessage, simProcess, simUrl } from "./demo.ts";
+import {
+  chatDataDirFor,
+  DEMO_USAGE,
+  demoBanner,
+  demoEnv,
+  demoModelProblem,
+  readyMessage,
+  simProcess,
+  simUrl,
+} from "./demo.ts";
 import { childConfigProblems, childEnv, supervisorSettings } from "./from-env.ts";
 import { groupAlive, isSupervisorPid, killGroup, loadProcesses, realClock } from "./os.ts";
 import { consoleFormat, scrubLine } from "./output.ts";
@@ -47,8 +56,12 @@ export { USAGE };
 export interface SuperviseOptions {
   argv: string[];
   env: Env;
+  /** The command its messages are signed with (`pipbot demo: …`); default start. */
+  command?: "start" | "demo";
   /** Install SIGTERM/SIGINT handlers (the demo and `pipbot start` do). */
   signals?: boolean;
+  /** Called once every check has passed, just before the first process starts (the demo's banner). */
+  onStarting?: () => void;
   /** Called once every process is ready. */
   onReady?: (sup: Supervisor) => void;
   /** Output override (tests); default stdout, human prefixes on a TTY. */
@@ -75,9 +88,10 @@ function bindError(host: string, port: number): string | null {
 /** Run the supervisor until it stops; resolves with the exit code. */
 export async function supervise(opts: SuperviseOptions): Promise<number> {
   const { procfile, only } = parseStartArgs(opts.argv);
+  const command = opts.command ?? "start";
   const loaded = loadEnv(supervisorEnv, opts.env);
   if (!loaded.ok) {
-    process.stderr.write(`${formatProblems("start", loaded.problems)}\n`);
+    process.stderr.write(`${formatProblems(command, loaded.problems)}\n`);
     return EX_CONFIG;
   }
   const cfg: SupervisorConfig = loaded.config;
@@ -88,14 +102,14 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
   } catch (e) {
     if (!(e instanceof ProcfileError)) throw e;
     if (only && /unknown process/.test(e.message)) throw new UsageError(e.message, USAGE);
-    process.stderr.write(`pipbot start: ${e.message}\n`);
+    process.stderr.write(`pipbot ${command}: ${e.message}\n`);
     return EX_CONFIG;
   }
 
   // Fail fast with one message when a known process would reject its configuration anyway.
   const invalid = childConfigProblems(entries, opts.env);
   if (invalid.length > 0) {
-    process.stderr.write(`pipbot start: not starting anything:\n${invalid.join("\n")}\n`);
+    process.stderr.write(`pipbot ${command}: not starting anything:\n${invalid.join("\n")}\n`);
     return EX_CONFIG;
   }
 
@@ -103,7 +117,9 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
   const targets = bindTargets(entries, cfg);
   const collisions = portCollisions(targets);
   if (collisions.length > 0) {
-    process.stderr.write(`pipbot start: not starting anything: ports collide:\n${collisions.join("\n")}\n`);
+    process.stderr.write(
+      `pipbot ${command}: not starting anything: ports collide:\n${collisions.join("\n")}\n`,
+    );
     return EX_CONFIG;
   }
   // Another runtime on the same DATA_DIR, or a port already taken: exit 69, nothing started.
@@ -113,23 +129,24 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     process.stderr.write(
-      `pipbot start: cannot take the lock in DATA_DIR ${resolve(cfg.DATA_DIR)} (${why}). Fix: set DATA_DIR to a writable directory. Nothing was started.\n`,
+      `pipbot ${command}: cannot take the lock in DATA_DIR ${resolve(cfg.DATA_DIR)} (${why}). Fix: set DATA_DIR to a writable directory. Nothing was started.\n`,
     );
     return EX_CONFIG;
   }
   if (!lock.ok) {
-    process.stderr.write(`${lockBusyMessage(resolve(cfg.DATA_DIR), lock)}\n`);
+    process.stderr.write(`${lockBusyMessage(resolve(cfg.DATA_DIR), lock, command)}\n`);
     return EX_UNAVAILABLE;
   }
   for (const t of targets) {
     const err = bindError(t.host, t.port);
     if (err) {
       lock.release();
-      process.stderr.write(`${portBusyMessage(t, err)}\n`);
+      process.stderr.write(`${portBusyMessage(t, err, command)}\n`);
       return EX_UNAVAILABLE;
     }
   }
 
+  opts.onStarting?.();
   const names = [...(opts.before ?? []).map((b) => b.entry.name), ...entries.map((e) => e.name)];
   // Human output on a terminal (unless this supervisor is itself supervised): every line, the
   // supervisor's own included, as `name | level msg`; otherwise JSON lines.
@@ -242,6 +259,9 @@ function freeLoopbackPort(): number {
 /** `pipbot demo`: the supervisor in demo mode (see demo.ts). */
 export async function demoMain(argv: string[]): Promise<number> {
   const args = parseDemoArgs(argv);
+  // A model the demo cannot serve: refused before anything is printed, written or started.
+  const badModel = args.model === undefined ? undefined : demoModelProblem(process.env, args.model);
+  if (badModel) throw new UsageError(badModel, DEMO_USAGE);
   const dataDir = resolve(process.env.DATA_DIR?.trim() || "./data/demo");
   mkdirSync(dataDir, { recursive: true });
   // The user's token, else the one kept in DATA_DIR/gateway-token (created on the first demo),
@@ -254,19 +274,22 @@ export async function demoMain(argv: string[]): Promise<number> {
   const simPort = args.simPort || freeLoopbackPort();
   const url = simUrl(simPort);
   const env = demoEnv(process.env, { simUrl: url, dataDir, token, model: args.model });
-  process.stderr.write(demoBanner({ simUrl: url, model: env.AI_DEFAULT_MODEL ?? "", dataDir }));
   return supervise({
     argv: ["--procfile", join(ROOT_DIR, "Procfile")],
+    command: "demo",
     env,
     signals: true,
     secrets: [token],
     before: [simProcess(simPort)],
+    onStarting: () =>
+      process.stderr.write(demoBanner({ simUrl: url, model: env.AI_DEFAULT_MODEL ?? "", dataDir })),
     onReady: () =>
       process.stderr.write(
         readyMessage({
           gatewayPort: env.GATEWAY_PORT ?? "18789",
           tokenSource: saved ? saved.path : `$${own}`,
           chatDataDir,
+          controlUi: Boolean(env.GATEWAY_CONTROL_UI_DIR?.trim()),
         }),
       ),
   });

@@ -53,9 +53,9 @@ export function portCollisions(targets: BindTarget[]): string[] {
 }
 
 /** The message for a port the preflight bind found taken. */
-export function portBusyMessage(t: BindTarget, err: string): string {
+export function portBusyMessage(t: BindTarget, err: string, command = "start"): string {
   return (
-    `pipbot start: port ${t.port} (${t.variable}, the ${t.proc} process) on ${t.host} is already in use (${err}). ` +
+    `pipbot ${command}: port ${t.port} (${t.variable}, the ${t.proc} process) on ${t.host} is already in use (${err}). ` +
     `Is another pipbot runtime running? Fix: stop it, or set ${t.variable} to a free port. Nothing was started.`
   );
 }
@@ -113,9 +113,13 @@ function readHolder(path: string): LockHolder | null {
   }
 }
 
-export function lockBusyMessage(dataDir: string, r: { holder: LockHolder; path: string }): string {
+export function lockBusyMessage(
+  dataDir: string,
+  r: { holder: LockHolder; path: string },
+  command = "start",
+): string {
   return (
-    `pipbot start: DATA_DIR ${dataDir} is in use by another pipbot runtime (supervisor pid ${r.holder.pid}, ` +
+    `pipbot ${command}: DATA_DIR ${dataDir} is in use by another pipbot runtime (supervisor pid ${r.holder.pid}, ` +
     `started ${r.holder.startedAt}; lock ${r.path}). Fix: stop that runtime, or set DATA_DIR to another directory. Nothing was started.`
   );
 }

@@ -5,6 +5,7 @@
  * SDKs, and a client that goes away mid-stream leaves a closed ('cut') row, never a lost one.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import Anthropic from "@anthropic-ai/sdk";
 import { internal } from "../../convex/_generated/api";
 import type { UpstreamSettings } from "../../src/ai-server/providers/index.ts";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
@@ -161,6 +162,38 @@ describe("tools and images through the proxy", () => {
       const r = (await row(res.headers.get("x-pipbot-request-id")!))!;
       expect(r.status).toBe("finalized");
     });
+});
+
+test("count_tokens (@anthropic-ai/sdk → AI server → proxy): forwarded with the operator's key, no usage row, no budget check", async () => {
+  // A count generates nothing: the proxy forwards it even over budget and writes no usage row.
+  await t.mutation(internal.budgets.set, { userId: USER, period: "day", limitUsd: 0 });
+  try {
+    const before = (await rows()).length;
+    const claude = new Anthropic({ apiKey: "unused-by-a-tokenless-server", baseURL: ai.url, maxRetries: 0 });
+    const counted = await claude.messages.countTokens({
+      model: "claude-sim",
+      system: "sys",
+      messages: [{ role: "user", content: "count through convex" }],
+    });
+    expect(counted.input_tokens).toBe(Math.ceil("syscount through convex".length / 4));
+    expect(sim.requests.map((r) => [r.path, r.status])).toEqual([["/v1/messages/count_tokens", 200]]);
+    const h = JSON.stringify(sim.requests[0]!.headers);
+    expect(h).toContain(OPERATOR_KEY);
+    expect(h).not.toContain(SERVICE_TOKEN);
+    expect((await rows()).length).toBe(before);
+    const line = logs.lines
+      .map((l) => JSON.parse(l) as Json)
+      .findLast((l) => l.event === "llm_proxy" && l.path === "/v1/messages/count_tokens");
+    expect(line).toMatchObject({
+      provider: "anthropic",
+      userId: USER,
+      httpStatus: 200,
+      usageStatus: "not_billed",
+      model: "claude-sim",
+    });
+  } finally {
+    await t.mutation(internal.budgets.set, { userId: USER, period: "day", limitUsd: null });
+  }
 });
 
 describe("budgets through the SDKs", () => {

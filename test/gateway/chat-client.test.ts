@@ -57,7 +57,16 @@ test("connection refused: exit 3", async () => {
     childEnv({ CLAWDBOT_GATEWAY_TOKEN: TOKEN }),
   );
   expect(await p.exited).toBe(3);
-  expect(p.output()).toContain("cannot connect");
+  expect(p.output()).toContain(`pipbot chat: cannot connect to ws://127.0.0.1:${port}`);
+  // What to do about it: start a runtime, or point --url at the gateway.
+  expect(p.output()).toContain("Fix: start the runtime (`./pipbot up`, or `./pipbot demo` without keys)");
+});
+
+test("--help lists the prompt's commands too", async () => {
+  const p = spawnPipbot(["chat", "--help"], childEnv({}));
+  expect(await p.exited).toBe(0);
+  for (const c of ["/sessions", "/new", "/model", "/help", "/exit", "-h, --help"])
+    expect(p.output()).toContain(c);
 });
 
 test("usage errors: exit 2", async () => {

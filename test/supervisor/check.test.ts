@@ -1,7 +1,9 @@
 /** `pipbot check`: the report (pure) and the command as a real child process. */
 import { describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { buildReport, formatReport } from "../../src/check/report.ts";
-import { childEnv, spawnPipbot } from "../helpers/index.ts";
+import { childEnv, spawnPipbot, tempDir } from "../helpers/index.ts";
 
 // Built at run time so that no key-shaped literal sits in the repository.
 const SECRET = ["sk", "ant", "api03", "verysecretvalue", "123456"].join("-");
@@ -114,10 +116,33 @@ describe("buildReport", () => {
     expect(text).not.toContain("sync-secret-0123456789");
   });
 
-  test("no provider at all fails the check (no chat could succeed)", () => {
+  test("no provider at all fails the check (no chat could succeed), counted under ai, the demo named", () => {
     const r = buildReport({}, ["ai"]);
     expect(r.ok).toBe(false);
     expect(r.problems[0]?.message).toContain("no AI provider is configured");
+    expect(r.problems[0]?.fix).toContain("to try pipbot without any key, run `./pipbot demo`");
+    // The process's own report agrees with the list (it said "ai: 0 problem(s)").
+    expect(r.processes.ai?.problems.map((p) => p.variable)).toEqual(["ANTHROPIC_API_KEY"]);
+    const all = formatReport(buildReport({}));
+    expect(all).toContain("\nai: 1 problem (below)\n");
+    expect(all).not.toContain("0 problem");
+  });
+
+  test("GATEWAY_CONTROL_UI_DIR must hold the Control UI bundle (index.html)", () => {
+    const dir = tempDir("pipbot-check-ui-");
+    try {
+      const bad = buildReport({ GATEWAY_CONTROL_UI_DIR: dir.path }, ["gateway"]);
+      expect(bad.ok).toBe(false);
+      expect(bad.problems[0]).toMatchObject({
+        variable: "GATEWAY_CONTROL_UI_DIR",
+        value: dir.path,
+        message: expect.stringContaining("has no index.html"),
+      });
+      writeFileSync(join(dir.path, "index.html"), "<html></html>");
+      expect(buildReport({ GATEWAY_CONTROL_UI_DIR: dir.path }, ["gateway"]).ok).toBe(true);
+    } finally {
+      dir.cleanup();
+    }
   });
 
   test("the default model's provider must be configured; OPENAI_BASE_URL alone configures openai", () => {

@@ -4,7 +4,7 @@
  * to the upstream simulator.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
@@ -81,10 +81,13 @@ describe("real runtime", () => {
   test("pipbot demo: simulator banner, gateway ready, a chat gets the simulator's reply, SIGTERM exits 0", async () => {
     const data = tempDir("pipbot-demo-");
     cleanups.push(() => data.cleanup());
+    // A Control UI bundle for the gateway to serve at /control/ (any index.html will do here).
+    writeFileSync(join(data.path, "index.html"), "<html><body>control ui</body></html>");
     const env = childEnv({
       ...(await ports()),
       DATA_DIR: join(data.path, "demo"),
       SUPERVISOR_READY_TIMEOUT_MS: "30000",
+      GATEWAY_CONTROL_UI_DIR: data.path,
     });
     const demo = spawnPipbot(["demo"], env);
     own(demo);
@@ -105,6 +108,11 @@ describe("real runtime", () => {
     expect(out).toContain(
       `or in a browser: http://127.0.0.1:${env.GATEWAY_PORT}/ (paste the token from ${tokenFile})`,
     );
+    // The Control UI the gateway serves, with the same token hint.
+    expect(out).toContain(
+      `or the OpenClaw Control UI: http://127.0.0.1:${env.GATEWAY_PORT}/control/ (paste the token from ${tokenFile})`,
+    );
+    expect((await fetch(`http://127.0.0.1:${env.GATEWAY_PORT}/control/`)).status).toBe(200);
     expect(out).not.toContain("?token=");
     // The token is printed nowhere: not in the log lines, not in the human text.
     expect(out).not.toContain(token);
@@ -137,4 +145,62 @@ describe("real runtime", () => {
     expect(exits.map((r) => r.child)).toEqual(["gateway", "sync", "ai", "upstream-sim"]);
     for (const r of exits) expect(r.action).toBe("stopped");
   }, 60_000);
+
+  test("pipbot demo --model nosuch/x: refused first (exit 2), before the banner, any file or any process", async () => {
+    const data = tempDir("pipbot-demo-bad-");
+    cleanups.push(() => data.cleanup());
+    const dataDir = join(data.path, "demo");
+    const env = childEnv({ ...(await ports()), DATA_DIR: dataDir });
+    const demo = spawnPipbot(["demo", "--model", "nosuch/x"], env);
+    own(demo);
+    expect(await demo.exited).toBe(2);
+    const out = demo.output();
+    expect(out).toContain('pipbot demo: --model "nosuch/x" has an unknown provider prefix "nosuch/"');
+    expect(out).toContain(
+      "Fix: pass --model <provider>/<model> with <provider> one of anthropic, openai, google",
+    );
+    expect(out).not.toContain("AI_DEFAULT_PROVIDER");
+    expect(out).not.toContain("pipbot demo — running");
+    expect(demo.records().filter((r) => r.event === "identity" || r.event === "child_start")).toEqual([]);
+    expect(existsSync(dataDir)).toBe(false);
+  }, 30_000);
+
+  test("pipbot demo with its gateway port taken: exit 69 naming the port as pipbot demo, no banner (nothing started)", async () => {
+    const data = tempDir("pipbot-demo-busy-");
+    const taken = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("other") });
+    cleanups.push(() => {
+      taken.stop(true);
+      data.cleanup();
+    });
+    const env = childEnv({
+      ...(await ports()),
+      GATEWAY_PORT: String(taken.port),
+      DATA_DIR: join(data.path, "demo"),
+    });
+    const demo = spawnPipbot(["demo"], env);
+    own(demo);
+    expect(await demo.exited).toBe(69);
+    // Signed with the command the user ran, not `pipbot start`.
+    expect(demo.output()).toContain(`pipbot demo: port ${taken.port} (GATEWAY_PORT, the gateway process)`);
+    expect(demo.output()).not.toContain("pipbot start");
+    expect(demo.output()).not.toContain("pipbot demo — running");
+    expect(demo.records().filter((r) => r.event === "child_start")).toEqual([]);
+  }, 30_000);
+
+  test("pipbot demo with a GATEWAY_CONTROL_UI_DIR that is no Control UI: exit 78 naming it, nothing started", async () => {
+    const data = tempDir("pipbot-demo-ui-");
+    cleanups.push(() => data.cleanup());
+    const env = childEnv({
+      ...(await ports()),
+      DATA_DIR: join(data.path, "demo"),
+      GATEWAY_CONTROL_UI_DIR: data.path,
+    });
+    const demo = spawnPipbot(["demo"], env);
+    own(demo);
+    expect(await demo.exited).toBe(78);
+    expect(demo.output()).toContain("pipbot demo: not starting anything");
+    expect(demo.output()).toContain(`GATEWAY_CONTROL_UI_DIR="${data.path}": has no index.html`);
+    expect(demo.output()).not.toContain("pipbot demo — running");
+    expect(demo.records().filter((r) => r.event === "child_start")).toEqual([]);
+  }, 30_000);
 });

@@ -7,6 +7,7 @@
  */
 import Anthropic from "@anthropic-ai/sdk";
 import type { ContentPart, StopReason } from "../../shared/chat-api.ts";
+import { PipbotError } from "../../shared/errors.ts";
 import { thinkingBudget } from "./capabilities.ts";
 import {
   type SseMessage,
@@ -14,6 +15,7 @@ import {
   sseBatches,
   stainlessError,
   stainlessOptions,
+  stainlessPost,
   stainlessStream,
 } from "./sdk-adapter.ts";
 import type {
@@ -185,6 +187,23 @@ export function anthropicParams(call: ProviderCall): AnthropicParams {
   return p;
 }
 
+/**
+ * The count_tokens body: exactly what /v1/messages would send for the call, minus the fields a
+ * count does not take (Anthropic answers them with a 400): max_tokens, stream, metadata, sampling
+ * and stop parameters.
+ */
+export function anthropicCountParams(call: ProviderCall): Anthropic.MessageCountTokensParams {
+  const p: Partial<AnthropicParams> = anthropicParams(call);
+  delete p.max_tokens;
+  delete p.stream;
+  delete p.metadata;
+  delete p.temperature;
+  delete p.top_p;
+  delete p.top_k;
+  delete p.stop_sequences;
+  return p as Anthropic.MessageCountTokensParams;
+}
+
 type Blocks = Map<
   number,
   { kind: "text" | "thinking" | "json" | "tool" | "other"; tool?: number; signature?: string }
@@ -269,10 +288,36 @@ export function anthropicAdapter(cfg: ProviderClientConfig): ProviderAdapter {
   // ANTHROPIC_AUTH_TOKEN: the SDK sends authToken as Authorization: Bearer (no x-api-key).
   const client = new Anthropic(cfg.bearer ? { ...opts, apiKey: null, authToken: cfg.apiKey } : opts);
   const post = stainlessStream(client, "/v1/messages", cfg.fetch);
-  return sdkAdapter({
+  const count = stainlessPost(client, "/v1/messages/count_tokens", cfg.fetch, false);
+  const adapter = sdkAdapter({
     provider: "anthropic",
     mapError,
     events,
     stream: async (call) => sseBatches(await post(anthropicParams(call), call)),
   });
+  return {
+    provider: adapter.provider,
+    openStream: adapter.openStream,
+    async countTokens(call) {
+      let text: string;
+      try {
+        text = await (await count(anthropicCountParams(call), call)).text();
+      } catch (e) {
+        throw e instanceof PipbotError ? e : mapError(e);
+      }
+      let tokens: unknown;
+      try {
+        tokens = (JSON.parse(text) as { input_tokens?: unknown } | null)?.input_tokens;
+      } catch {
+        tokens = undefined;
+      }
+      if (typeof tokens !== "number")
+        throw upstreamError({
+          provider: "anthropic",
+          status: 200,
+          message: `count_tokens answered without a numeric input_tokens: ${text.slice(0, 200)}`,
+        });
+      return tokens;
+    },
+  };
 }

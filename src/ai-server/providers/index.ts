@@ -105,6 +105,14 @@ function lazyAdapter(provider: Provider, cfg: ProviderClientConfig): LazyAdapter
       return ready !== undefined;
     },
     openStream: (call) => (ready ? ready.openStream(call) : load().then((a) => a.openStream(call))),
+    countTokens: async (call) => {
+      const a = ready ?? (await load());
+      if (!a.countTokens)
+        throw new PipbotError("invalid_request", `token counting is not available for ${provider} models`, {
+          details: { provider },
+        });
+      return a.countTokens(call);
+    },
   };
 }
 

@@ -3,7 +3,8 @@
  * retry loop and phase timers own them), the error mapping of the two Stainless SDKs
  * (`@anthropic-ai/sdk`, `openai`), and `sdkAdapter`, which turns a provider's request/stream
  * functions into a `ProviderAdapter` whose every failure — request, response or in-stream — is a
- * PipbotError, and `stainlessStream`, the streaming POST both Stainless adapters send.
+ * PipbotError, and `stainlessStream`, the streaming POST both Stainless adapters send (and
+ * `stainlessPost`, its non-stream sibling: Anthropic's count_tokens).
  */
 import { createParser } from "eventsource-parser";
 import { PipbotError } from "../../shared/errors.ts";
@@ -35,12 +36,12 @@ export function stainlessOptions(cfg: ProviderClientConfig) {
  * The call's headers for a Stainless SDK (Anthropic and OpenAI both send their key as
  * `Authorization: Bearer`): a per-call key replaces the client's (per-request headers win).
  */
-export function stainlessHeaders(call: ProviderCall): Record<string, string> {
+export function stainlessHeaders(call: Pick<ProviderCall, "headers" | "apiKey">): Record<string, string> {
   return call.apiKey ? { ...call.headers, authorization: `Bearer ${call.apiKey}` } : call.headers;
 }
 
 /**
- * The two Stainless client methods `stainlessStream` uses. `makeStatusError` is protected in the
+ * The two Stainless client methods `stainlessPost` uses. `makeStatusError` is protected in the
  * SDKs' types and a plain method at run time: the call each SDK makes itself for a non-2xx.
  */
 interface StainlessClient {
@@ -60,7 +61,8 @@ interface PreparedRequest {
 }
 
 /**
- * A Stainless client's streaming POST to `path`, sent with the configured fetch. The SDK makes
+ * A Stainless client's POST to `path` (a streaming one for `stainlessStream`), sent with the
+ * configured fetch; resolves with the 2xx response, its body unread. The SDK makes
  * the request — URL, credentials, API version, platform and default headers
  * (`client.buildRequest`, once per client: none of it changes between calls with retries off) —
  * and its error classes take every non-2xx (`client.makeStatusError`, fed as inside the SDK), so
@@ -69,15 +71,16 @@ interface PreparedRequest {
  * `create()` instead (APIPromise chain, header normalisation, weakly held abort listeners) cost
  * ≈ 150 µs of server CPU per request, a quarter of the whole (bench/RESULTS.md).
  */
-export function stainlessStream(
+export function stainlessPost(
   sdkClient: object,
   path: string,
   fetchImpl: typeof fetch,
-): (body: object, call: ProviderCall) => Promise<Response> {
+  stream: boolean,
+): (body: object, call: Pick<ProviderCall, "headers" | "apiKey" | "signal">) => Promise<Response> {
   const client = sdkClient as StainlessClient;
   let prepared: PreparedRequest | undefined;
   const prepare = async (): Promise<PreparedRequest> => {
-    const { req, url } = await client.buildRequest({ method: "post", path, body: {}, stream: true } as never);
+    const { req, url } = await client.buildRequest({ method: "post", path, body: {}, stream } as never);
     const headers: Record<string, string> = {};
     new Headers(req.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => {
       headers[k] = v;
@@ -105,6 +108,10 @@ export function stainlessStream(
     throw client.makeStatusError(res.status, json, json ? undefined : text, res.headers);
   };
 }
+
+/** The streaming POST of every generation call (the hot path). */
+export const stainlessStream = (sdkClient: object, path: string, fetchImpl: typeof fetch) =>
+  stainlessPost(sdkClient, path, fetchImpl, true);
 
 /** Any failure that is not an SDK API error: a transport failure (refused, reset, cut). */
 export function connectionFailure(provider: Provider, e: unknown): PipbotError {

@@ -93,6 +93,11 @@ export interface ProviderAdapter {
    * throws a PipbotError on an in-stream error or a cut connection.
    */
   openStream(call: ProviderCall): Promise<AsyncIterable<ProviderEvent[]>>;
+  /**
+   * The input tokens the call would use (Anthropic's count_tokens; one request, no retry: the
+   * caller owns retries and timeouts). Providers without a count endpoint leave it out.
+   */
+  countTokens?(call: ProviderCall): Promise<number>;
 }
 
 /** How an adapter reaches its upstream (direct provider or the Convex proxy). */

@@ -261,6 +261,6 @@ export function noProviderProblem(v: AiValues): Problem | undefined {
   return {
     variable: "ANTHROPIC_API_KEY",
     message: "no AI provider is configured: every chat would fail",
-    fix: "set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN), OPENAI_API_KEY (or OPENAI_BASE_URL), GEMINI_API_KEY (or GOOGLE_APPLICATION_CREDENTIALS_JSON), or CONVEX_URL + PIPBOT_SERVICE_TOKEN + CLERK_USER_ID for proxy mode",
+    fix: "set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN), OPENAI_API_KEY (or OPENAI_BASE_URL), GEMINI_API_KEY (or GOOGLE_APPLICATION_CREDENTIALS_JSON), or CONVEX_URL + PIPBOT_SERVICE_TOKEN + CLERK_USER_ID for proxy mode; to try pipbot without any key, run `./pipbot demo` (the bundled upstream simulator)",
   };
 }

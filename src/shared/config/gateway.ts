@@ -1,4 +1,6 @@
 /** Gateway variables. The gateway helper module owns the tuning knobs at the bottom. */
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { commonVars, convexVars } from "./common.ts";
 import {
@@ -77,10 +79,21 @@ export const gatewayEnv = defineEnv(
       doc: 'Per-connection send buffer limit (advertised as policy.maxBufferedBytes): above it ticks and chat deltas are dropped, other frames close the socket 1008 "slow consumer".',
       fix: "set GATEWAY_MAX_BUFFERED_BYTES to bytes, e.g. 2097152",
     }),
-    GATEWAY_CONTROL_UI_DIR: envVar(z.string().min(1).optional(), {
-      doc: "A directory holding the OpenClaw Control UI bundle (npm `openclaw`, dist/control-ui): served at /control/ from the gateway's origin. Unset: not served.",
-      fix: "set GATEWAY_CONTROL_UI_DIR to the dist/control-ui directory of an installed `openclaw` package, or unset it",
-    }),
+    // Checked here, so `pipbot check`, `pipbot start`/`demo` and the gateway itself refuse a
+    // directory without the bundle in one message (the gateway would otherwise fail as it starts).
+    GATEWAY_CONTROL_UI_DIR: envVar(
+      z
+        .string()
+        .min(1)
+        .optional()
+        .refine((dir) => dir === undefined || existsSync(join(resolve(dir), "index.html")), {
+          message: "has no index.html: it is not the Control UI bundle (openclaw's dist/control-ui)",
+        }),
+      {
+        doc: "A directory holding the OpenClaw Control UI bundle (npm `openclaw`, dist/control-ui): served at /control/ from the gateway's origin. Unset: not served. A directory without index.html is a configuration error.",
+        fix: "set GATEWAY_CONTROL_UI_DIR to the dist/control-ui directory of an installed `openclaw` package, or unset it",
+      },
+    ),
     GATEWAY_AUTH_MAX_FAILURES: envVar(positiveInt(10), {
       doc: "Failed `connect` auth attempts allowed per client address per minute (sliding) before AUTH_RATE_LIMITED.",
       fix: "set GATEWAY_AUTH_MAX_FAILURES to a positive number, e.g. 10",
