@@ -16,7 +16,6 @@ import type { Store } from "../shared/store/index.ts";
 import { account } from "./accounting.ts";
 import { anthropicErrorResponse, anthropicFraming, messageBody } from "./anthropic-compat.ts";
 import { anthropicModel, anthropicRequestSchema, fromAnthropic } from "./anthropic-request.ts";
-import { identityRule, validIdentity } from "./caller-identity.ts";
 import { type ChatPlan, type EngineConfig, runChat } from "./chat.ts";
 import { fromChatRequest } from "./chat-request.ts";
 import { countTokensResponse } from "./count-tokens.ts";
@@ -29,6 +28,7 @@ import { ReplyMemory } from "./reply-memory.ts";
 import { readJsonBody, validate } from "./request-body.ts";
 import { type Normalized, planRequest, wantsDrop } from "./request-plan.ts";
 import { chatFraming, chatResponseBody, type SseFraming, sseResponse } from "./sse.ts";
+import { usageQuery } from "./usage-query.ts";
 
 export interface AppSettings extends EngineConfig, ModelDefaults {
   token?: string;
@@ -278,37 +278,13 @@ export function createApp(deps: AppDeps) {
   );
 
   app.get("/usage", (c) => {
-    const raw = c.req.query("since");
-    let since = 0;
-    if (raw !== undefined && raw !== "") {
-      since = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-      // Also out of Date's range (±8.64e15 ms) → 400, not a RangeError later.
-      if (Number.isNaN(new Date(since).getTime()))
-        throw new PipbotError(
-          "invalid_request",
-          `since must be an ISO date or epoch milliseconds, got "${raw}"`,
-          { details: { path: "since" } },
-        );
-    }
-    // ?user=<CLERK_USER_ID>: only the requests attributed to that user (usage.user_id).
-    const user = c.req.query("user");
-    if (user !== undefined && !validIdentity("userId", user))
-      throw new PipbotError("invalid_request", `user must be ${identityRule("userId")}`, {
-        details: { path: "user" },
-      });
-    // ?endUser=<id>: only the requests whose caller named that end user (usage.end_user: OpenAI
-    // `user`, /chat `user`, Anthropic `metadata.user_id`) — the caller's customer, not the billed user.
-    const endUser = c.req.query("endUser");
-    if (endUser !== undefined && (endUser.length === 0 || endUser.length > 256))
-      throw new PipbotError("invalid_request", "endUser must be 1–256 characters (the request's `user`)", {
-        details: { path: "endUser" },
-      });
+    const q = usageQuery((name) => c.req.query(name));
     if (!deps.store) throw new PipbotError("unavailable", "usage store is not open");
     return c.json({
-      since: new Date(since).toISOString(),
-      ...(user !== undefined ? { user } : {}),
-      ...(endUser !== undefined ? { endUser } : {}),
-      totals: deps.store.usageTotals(since, user, endUser),
+      since: new Date(q.since).toISOString(),
+      ...(q.user !== undefined ? { user: q.user } : {}),
+      ...(q.endUser !== undefined ? { endUser: q.endUser } : {}),
+      totals: deps.store.usageTotals(q.since, q.user, q.endUser),
     });
   });
 
