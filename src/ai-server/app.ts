@@ -22,10 +22,10 @@ import { countTokensResponse } from "./count-tokens.ts";
 import { listedModels, type ModelDefaults } from "./models.ts";
 import { completionBody, modelsBody, openaiErrorResponse, openaiFraming } from "./openai-compat.ts";
 import { fromOpenAI } from "./openai-request.ts";
-import { openaiRequestSchema } from "./openai-schema.ts";
+import { known, openaiRequestSchema } from "./openai-schema.ts";
 import type { ProviderRegistry } from "./providers/index.ts";
 import { ReplyMemory } from "./reply-memory.ts";
-import { readJsonBody, validate } from "./request-body.ts";
+import { fieldValidator, readJsonBody, validate } from "./request-body.ts";
 import { type Normalized, planRequest, wantsDrop } from "./request-plan.ts";
 import { chatFraming, chatResponseBody, type SseFraming, sseResponse } from "./sse.ts";
 import { usageQuery } from "./usage-query.ts";
@@ -69,6 +69,9 @@ export function shuttingDownError(): PipbotError {
     retryAfterMs: SHUTTING_DOWN_RETRY_AFTER_MS,
   });
 }
+
+/** The OpenAI request body's validator (field by field; errors exactly the schema's). */
+const validateOpenAI = fieldValidator(openaiRequestSchema, known);
 
 /** Errors in the shape of the API the path belongs to. */
 function errorFor(path: string, e: PipbotError): Response {
@@ -211,7 +214,7 @@ export function createApp(deps: AppDeps) {
   });
 
   app.post("/v1/chat/completions", async (c) => {
-    const r = validate(openaiRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
+    const r = validateOpenAI(await readJsonBody(c.req.raw, s.maxBodyBytes));
     const { call, unsupported } = fromOpenAI(r);
     const n: Normalized = {
       stream: r.stream === true,
