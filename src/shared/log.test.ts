@@ -50,6 +50,17 @@ describe("logging", () => {
     for (const l of dest.lines) JSON.parse(l);
   });
 
+  test("string fields are scrubbed in the serialized line: nested, in arrays, with characters JSON escapes", () => {
+    const odd = 'pa"ss\\w\nord-9876';
+    const { log, dest } = capture([odd]);
+    log.info({ deep: { list: [`a ${odd} b`], more: { s: odd } }, err: new Error(`bad ${odd}`) }, `m ${odd}`);
+    const text = dest.lines.join("");
+    expect(text).not.toContain(JSON.stringify(odd).slice(1, -1));
+    expect(text).not.toContain("9876");
+    expect(text.match(/\[REDACTED\]/g)?.length).toBeGreaterThanOrEqual(4);
+    for (const l of dest.lines) JSON.parse(l);
+  });
+
   test("secrets registered after creation (e.g. a generated token) are redacted too", () => {
     const { log, dest } = capture([]);
     log.redactor.add(["generated-token-xyz"]);

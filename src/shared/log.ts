@@ -61,9 +61,10 @@ export function createLogger(opts: LoggerOptions): PipbotLogger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: {
         level: (label) => ({ level: label }),
-        log: (obj) => redactor.value(obj) as Record<string, unknown>,
+        // Keys here; values in the sink, which scrubs each whole line (msg and pino's own fields too).
+        log: (obj) => redactor.keys(obj) as Record<string, unknown>,
       },
-      serializers: { err: (e: unknown) => redactor.value(e) },
+      serializers: { err: (e: unknown) => redactor.keys(e) },
     },
     sink,
   ) as PipbotLogger;
