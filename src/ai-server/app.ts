@@ -25,7 +25,7 @@ import { fromOpenAI } from "./openai-request.ts";
 import { known, openaiRequestSchema } from "./openai-schema.ts";
 import type { ProviderRegistry } from "./providers/index.ts";
 import { ReplyMemory } from "./reply-memory.ts";
-import { fieldValidator, readJsonBody, validate } from "./request-body.ts";
+import { fieldValidator, readJsonBody } from "./request-body.ts";
 import { type Normalized, planRequest, wantsDrop } from "./request-plan.ts";
 import { chatFraming, chatResponseBody, type SseFraming, sseResponse } from "./sse.ts";
 import { usageQuery } from "./usage-query.ts";
@@ -70,8 +70,12 @@ export function shuttingDownError(): PipbotError {
   });
 }
 
-/** The OpenAI request body's validator (field by field; errors exactly the schema's). */
+/** The request bodies' validators (field by field; errors exactly the schemas'). */
 const validateOpenAI = fieldValidator(openaiRequestSchema, known);
+const validateChat = fieldValidator(chatRequestSchema, chatRequestSchema.shape, { strict: true });
+const validateAnthropic = fieldValidator(anthropicRequestSchema, anthropicRequestSchema.shape, {
+  strict: true,
+});
 
 /** Errors in the shape of the API the path belongs to. */
 function errorFor(path: string, e: PipbotError): Response {
@@ -191,7 +195,7 @@ export function createApp(deps: AppDeps) {
   }
 
   app.post("/chat", async (c) => {
-    const r: ChatRequest = validate(chatRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
+    const r: ChatRequest = validateChat(await readJsonBody(c.req.raw, s.maxBodyBytes));
     const n: Normalized = {
       stream: r.stream === true,
       call: fromChatRequest(r),
@@ -238,7 +242,7 @@ export function createApp(deps: AppDeps) {
   });
 
   app.post("/v1/messages", async (c) => {
-    const r = validate(anthropicRequestSchema, await readJsonBody(c.req.raw, s.maxBodyBytes));
+    const r = validateAnthropic(await readJsonBody(c.req.raw, s.maxBodyBytes));
     const ref = anthropicModel(
       r.model,
       "/v1/messages",

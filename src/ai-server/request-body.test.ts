@@ -1,6 +1,8 @@
 /** The field-by-field validator answers exactly as the whole schema does. */
 import { describe, expect, test } from "bun:test";
+import { chatRequestSchema } from "../shared/chat-api.ts";
 import { PipbotError } from "../shared/errors.ts";
+import { anthropicRequestSchema } from "./anthropic-request.ts";
 import { known, openaiRequestSchema } from "./openai-schema.ts";
 import { fieldValidator, validate } from "./request-body.ts";
 
@@ -55,5 +57,53 @@ describe("fieldValidator (the OpenAI request)", () => {
       const mine = outcome(() => check(body));
       expect(mine).toEqual(outcome(() => validate(openaiRequestSchema, body)));
       expect(mine).toMatchObject({ code: "invalid_request" });
+    });
+});
+
+describe("fieldValidator on strict schemas (/chat, /v1/messages)", () => {
+  const chat = fieldValidator(chatRequestSchema, chatRequestSchema.shape, { strict: true });
+  const messages = fieldValidator(anthropicRequestSchema, anthropicRequestSchema.shape, { strict: true });
+  const cases: [
+    string,
+    (v: unknown) => unknown,
+    typeof chatRequestSchema | typeof anthropicRequestSchema,
+    unknown,
+  ][] = [
+    ["/chat: valid", chat, chatRequestSchema, { messages: [{ role: "user", content: "hi" }], cache: "auto" }],
+    [
+      "/chat: an unknown key is refused",
+      chat,
+      chatRequestSchema,
+      { messages: [{ role: "user", content: "hi" }], temperatur: 1 },
+    ],
+    [
+      "/chat: a bad field",
+      chat,
+      chatRequestSchema,
+      { messages: [{ role: "user", content: "hi" }], max_tokens: 0 },
+    ],
+    ["/chat: no messages", chat, chatRequestSchema, { model: "openai/x" }],
+    [
+      "/v1/messages: valid",
+      messages,
+      anthropicRequestSchema,
+      { model: "claude-x", max_tokens: 10, messages: [{ role: "user", content: "hi" }] },
+    ],
+    [
+      "/v1/messages: an unknown key is refused",
+      messages,
+      anthropicRequestSchema,
+      { model: "claude-x", max_tokens: 10, messages: [{ role: "user", content: "hi" }], n: 2 },
+    ],
+    [
+      "/v1/messages: max_tokens missing",
+      messages,
+      anthropicRequestSchema,
+      { model: "claude-x", messages: [{ role: "user", content: "hi" }] },
+    ],
+  ];
+  for (const [what, f, schema, body] of cases)
+    test(`${what}: as the whole schema answers`, () => {
+      expect(outcome(() => f(body))).toEqual(outcome(() => validate(schema, body)));
     });
 });

@@ -40,18 +40,20 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown): z.outp
 }
 
 /**
- * A validator for a loose object schema (`schema` = `z.object(shape).loose()`) that checks only
- * the fields the body has, each with its own zod schema, plus the required fields' presence. A
- * body that fails any check is validated again by the whole schema, so every error (message,
- * paths, all issues) is exactly `validate(schema, …)`'s. Parsing the whole 30-field OpenAI
+ * A validator for an object schema (`schema` = `z.object(shape)`, loose or strict: `strict` then
+ * sends a body with a key outside `shape` to the whole schema) that checks only the fields the
+ * body has, each with its own zod schema, plus the required fields' presence. A body that fails
+ * any check is validated again by the whole schema, so every error (message, paths, all issues)
+ * is exactly `validate(schema, …)`'s. Parsing the whole 30-field OpenAI
  * request object walked every field's wrappers on each request: ≈ 50 µs of server CPU per request
  * while the JIT warms up (bench/RESULTS.md). The body is returned as read: unknown keys stay (a
  * loose object), and nested objects keep any extra keys zod would strip, which the readers
- * (openai-request.ts) never look at.
+ * (chat-request.ts, openai-request.ts, anthropic-request.ts) never look at.
  */
 export function fieldValidator<S extends z.ZodType>(
   schema: S,
   shape: Record<string, z.ZodType>,
+  opts: { strict?: boolean } = {},
 ): (value: unknown) => z.output<S> {
   const required = Object.keys(shape).filter((k) => !shape[k]?.safeParse(undefined).success);
   return (value) => {
@@ -62,7 +64,7 @@ export function fieldValidator<S extends z.ZodType>(
       if (ok)
         for (const k in body) {
           const field = shape[k];
-          if (field && !field.safeParse(body[k]).success) {
+          if (field ? !field.safeParse(body[k]).success : opts.strict) {
             ok = false;
             break;
           }
