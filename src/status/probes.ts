@@ -244,8 +244,9 @@ export async function probeGateway(t: Target, timeoutMs: number): Promise<Proces
   const [min, max] = [num(proto.min), num(proto.max)];
   facts.protocols = min === null || max === null ? null : min === max ? String(min) : `${min}-${max}`;
   facts.controlUi = bool(b.controlUi);
-  // /readyz probes the AI server now: its answer, when it has one, is fresher than /healthz's.
-  facts.aiReachable = bool(obj(obj(r.body).ai).reachable) ?? bool(obj(b.ai).reachable);
+  // /readyz probes the AI server now (asked alongside /healthz): its answer is the fresher one —
+  // ready means reachable; a 503 says `ai.reachable` when the AI server is the reason.
+  facts.aiReachable = r.ok ? true : (bool(obj(obj(r.body).ai).reachable) ?? bool(obj(b.ai).reachable));
   counts({ ...b, protocol: undefined }, facts.counts);
   counts(r.body, facts.counts);
   if (!r.ok) {
