@@ -128,7 +128,7 @@ export function anthropicModel(
   if (ref.provider !== "anthropic")
     throw new PipbotError(
       "invalid_request",
-      `${route} serves anthropic/ models only; ${ref.id} is a ${ref.provider} model: ${instead}`,
+      `${route} serves anthropic/ models only; ${ref.id} is ${/^[aeiou]/.test(ref.provider) ? "an" : "a"} ${ref.provider} model: ${instead}`,
       { details: { path: "model" } },
     );
   return ref;

@@ -3,8 +3,9 @@
  * process without starting anything. Exit 0 when everything is valid, 1 otherwise.
  */
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
+import { withControlUiDirFrom } from "../shared/config/index.ts";
 import { buildReport, CONFIG_PROCS, type ConfigProc, formatReport } from "./report.ts";
 
 const USAGE = `usage: pipbot check [--json] [--only NAMES] [--procfile PATH]
@@ -39,7 +40,16 @@ export async function main(argv: string[]): Promise<number> {
   } catch {
     text = null;
   }
-  const report = buildReport(env, (only as ConfigProc[] | undefined) ?? CONFIG_PROCS, { path, text });
+  // What `pipbot start --procfile PATH` would do: a relative GATEWAY_CONTROL_UI_DIR is resolved
+  // against the Procfile's directory, where the gateway runs (withControlUiDirFrom).
+  const report = buildReport(
+    withControlUiDirFrom(env, dirname(path)),
+    (only as ConfigProc[] | undefined) ?? CONFIG_PROCS,
+    {
+      path,
+      text,
+    },
+  );
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
   return report.ok ? 0 : 1;
 }

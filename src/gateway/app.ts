@@ -181,7 +181,18 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const controlUi = config.GATEWAY_CONTROL_UI_DIR
     ? createControlUi(config.GATEWAY_CONTROL_UI_DIR)
     : undefined;
-  const http = createHttpRoutes({ store, ai, aiAvailability, logger, version, isStopping, now, controlUi });
+  const http = createHttpRoutes({
+    store,
+    ai,
+    aiAvailability,
+    logger,
+    version,
+    isStopping,
+    now,
+    controlUi,
+    connections: () => conns.size,
+    activeRuns: () => runs.activeCount,
+  });
   const handshakeCtx: HandshakeContext = {
     token: deps.token,
     limiter,

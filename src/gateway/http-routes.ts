@@ -1,5 +1,6 @@
 /**
- * The gateway's HTTP routes (Hono): `/healthz`, `/readyz` (store, AI server reachable — with the
+ * The gateway's HTTP routes (Hono): `/healthz` (liveness, with facts an operator reads in
+ * `pipbot status`: in-memory counters and values fixed at start, never a query or a secret), `/readyz` (store, AI server reachable — with the
  * runs waiting for it —, not stopping), the web chat page at `/`, the Control UI bootstrap config
  * and avatar (control-ui-config.ts). WebSocket upgrades never reach this app (sockets.ts takes them first).
  */
@@ -11,6 +12,7 @@ import type { AiClient } from "./ai-client.ts";
 import { type AiAvailability, aiWaitReport } from "./ai-wait.ts";
 import type { ControlUi } from "./control-ui.ts";
 import { registerControlUiConfig } from "./control-ui-config.ts";
+import { PROTOCOL_MAX, PROTOCOL_MIN } from "./protocol.ts";
 import { webChatHeaders, webChatPage } from "./webchat.ts";
 
 export interface HttpRoutesDeps {
@@ -23,12 +25,31 @@ export interface HttpRoutesDeps {
   now: () => number;
   /** The OpenClaw Control UI at /control/, when configured. */
   controlUi?: ControlUi | undefined;
+  /** Open client connections and chat turns running now (in-memory counters). */
+  connections: () => number;
+  activeRuns: () => number;
 }
 
 export function createHttpRoutes(deps: HttpRoutesDeps): Hono {
   const { store, ai, logger } = deps;
   const http = new Hono();
-  http.get("/healthz", (c) => c.json({ ok: true }));
+  // Read once: the store's schema does not change while the gateway runs, and liveness must not
+  // depend on a query. The AI server's reachability is the gateway's last observation (a run or a
+  // /readyz probe; ai-wait.ts), not a new probe.
+  const schemaVersion = store.schemaVersion;
+  http.get("/healthz", (c) => {
+    const ai = aiWaitReport(deps.aiAvailability, deps.now());
+    return c.json({
+      ok: true,
+      version: deps.version,
+      protocol: { min: PROTOCOL_MIN, max: PROTOCOL_MAX },
+      connections: deps.connections(),
+      activeRuns: deps.activeRuns(),
+      controlUi: Boolean(deps.controlUi),
+      ai: { reachable: ai.reachable, downForMs: ai.downForMs, waitingRuns: ai.waitingRuns },
+      store: { schemaVersion },
+    });
+  });
   http.get("/readyz", async (c) => {
     if (deps.isStopping()) return c.json({ ok: false, reason: "gateway is shutting down" }, 503);
     if (!store.ping()) return c.json({ ok: false, reason: "store unavailable" }, 503);

@@ -31,7 +31,13 @@ export interface SyncFacts {
 export interface GatewayFacts {
   /** /readyz's reason when it answers 503, else null. */
   readyReason: string | null;
-  /** Numeric fields /healthz or /readyz expose (e.g. connections), by name. */
+  /** From /healthz: the protocol versions served, "3-4". */
+  protocols: string | null;
+  /** Whether the OpenClaw Control UI is served at /control/. */
+  controlUi: boolean | null;
+  /** The AI server's reachability as the gateway last saw it. */
+  aiReachable: boolean | null;
+  /** Other numeric fields /healthz or /readyz expose (connections, activeRuns, store.schemaVersion…), by name. */
   counts: Record<string, number>;
 }
 
@@ -214,16 +220,34 @@ function counts(body: unknown, into: Record<string, number>) {
   }
 }
 
+const noGateway = (): GatewayFacts => ({
+  readyReason: null,
+  protocols: null,
+  controlUi: null,
+  aiReachable: null,
+  counts: {},
+});
+
+const bool = (v: unknown) => (typeof v === "boolean" ? v : null);
+
 export async function probeGateway(t: Target, timeoutMs: number): Promise<ProcessStatus<GatewayFacts>> {
-  if (!t.baseUrl) return unconfigured(t, { readyReason: null, counts: {} });
+  if (!t.baseUrl) return unconfigured(t, noGateway());
   const [hr, r] = await Promise.all([
     getJson(`${t.baseUrl}/healthz`, timeoutMs),
     getJson(`${t.baseUrl}/readyz`, timeoutMs),
   ]);
   const h = healthy(hr);
-  const facts: GatewayFacts = { readyReason: null, counts: {} };
+  const facts = noGateway();
   if (!h.ok) return down(t, h, "/healthz", facts);
-  counts(h.body, facts.counts);
+  const b = obj(h.body);
+  const proto = obj(b.protocol);
+  const [min, max] = [num(proto.min), num(proto.max)];
+  facts.protocols = min === null || max === null ? null : min === max ? String(min) : `${min}-${max}`;
+  facts.controlUi = bool(b.controlUi);
+  // /readyz probes the AI server now (asked alongside /healthz): its answer is the fresher one —
+  // ready means reachable; a 503 says `ai.reachable` when the AI server is the reason.
+  facts.aiReachable = r.ok ? true : (bool(obj(obj(r.body).ai).reachable) ?? bool(obj(b.ai).reachable));
+  counts({ ...b, protocol: undefined }, facts.counts);
   counts(r.body, facts.counts);
   if (!r.ok) {
     facts.readyReason = bodyReason(r.body) ?? r.reason;

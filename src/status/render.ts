@@ -64,8 +64,37 @@ function syncFacts(f: SyncFacts, nowMs: number): string[] {
   ];
 }
 
+/** The gateway's facts in reading order; any other count its /healthz or /readyz adds follows by name. */
 function gatewayFacts(f: GatewayFacts): string[] {
-  return Object.entries(f.counts).map(([k, v]) => `${k} ${v}`);
+  const c = { ...f.counts };
+  const take = (k: string) => {
+    const v = c[k];
+    delete c[k];
+    return v;
+  };
+  const [connections, runs, waiting, downFor, schema] = [
+    take("connections"),
+    take("activeRuns"),
+    take("ai.waitingRuns"),
+    take("ai.downForMs"),
+    take("store.schemaVersion"),
+  ];
+  take("ai.waitMs"); // /readyz's wait bound is configuration, not state.
+  const ai =
+    f.aiReachable === null
+      ? null
+      : f.aiReachable
+        ? "AI server reachable"
+        : `AI server UNREACHABLE${downFor === undefined ? "" : ` for ${formatDuration(downFor)}`}${waiting ? ` (turns waiting ${waiting})` : ""}`;
+  return [
+    f.protocols === null ? null : `protocol ${f.protocols}`,
+    connections === undefined ? null : `connections ${connections}`,
+    runs === undefined ? null : `running turns ${runs}`,
+    ai,
+    f.controlUi === null ? null : `control UI ${f.controlUi ? "on" : "off"}`,
+    schema === undefined ? null : `store schema ${schema}`,
+    ...Object.entries(c).map(([k, v]) => `${k} ${v}`),
+  ].filter((x): x is string => x !== null);
 }
 
 function identityLine(i: Identity): string {

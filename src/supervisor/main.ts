@@ -17,6 +17,7 @@ import {
   type SupervisorConfig,
   secretValues,
   supervisorEnv,
+  withControlUiDirFrom,
 } from "../shared/config/index.ts";
 import { loadOrCreateToken } from "../shared/gateway-token.ts";
 import { identity, ROOT_DIR } from "../shared/identity.ts";
@@ -96,6 +97,9 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
   }
   const cfg: SupervisorConfig = loaded.config;
   const procfilePath = resolve(procfile ?? cfg.PROCFILE);
+  // Children run in the Procfile's directory: a relative GATEWAY_CONTROL_UI_DIR is resolved there,
+  // once, so the preflight below checks exactly the directory the gateway will serve.
+  const childVars = withControlUiDirFrom(opts.env, dirname(procfilePath));
   let entries: ProcEntry[];
   try {
     entries = loadProcesses(procfilePath, only);
@@ -107,7 +111,7 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
   }
 
   // Fail fast with one message when a known process would reject its configuration anyway.
-  const invalid = childConfigProblems(entries, opts.env);
+  const invalid = childConfigProblems(entries, childVars);
   if (invalid.length > 0) {
     process.stderr.write(`pipbot ${command}: not starting anything:\n${invalid.join("\n")}\n`);
     return EX_CONFIG;
@@ -186,7 +190,7 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
   // Procfile lines run under /bin/sh like foreman; an image without a shell runs plain lines directly.
   const shell = existsSync("/bin/sh") ? "/bin/sh" : null;
   const cwd = dirname(procfilePath);
-  const env = childEnv(opts.env);
+  const env = childEnv(childVars);
 
   const sup = new Supervisor({
     processes: [

@@ -85,10 +85,20 @@ export async function main(argv: string[]): Promise<number> {
   const t = pushTarget(config);
   let runner: SyncRunner | null = null;
   if ("disabled" in t) {
-    log.warn(
-      { event: "sync_disabled", reason: t.disabled, pending: store.outboxStats().pending },
-      `sync disabled: ${t.disabled}; the outbox is kept and will be delivered once Convex is configured`,
-    );
+    // No Convex target is the expected local state (`pipbot demo`, `pipbot up` without Convex):
+    // info. On a Fly machine it is a provisioning fault — a hosted VM's messages must reach Convex.
+    const hosted = Boolean(config.FLY_MACHINE_ID);
+    const pending = store.outboxStats().pending;
+    if (hosted)
+      log.warn(
+        { event: "sync_disabled", reason: t.disabled, pending },
+        `sync disabled on Fly machine ${config.FLY_MACHINE_ID}: ${t.disabled}; messages stay in the outbox until CONVEX_URL, CLERK_USER_ID and SYNC_SECRET are provisioned`,
+      );
+    else
+      log.info(
+        { event: "sync_disabled", pending },
+        "sync has no Convex target (expected without Convex): messages are kept in the outbox and will be delivered once Convex is configured",
+      );
   } else {
     runner = new SyncRunner({
       store,
@@ -116,7 +126,7 @@ export async function main(argv: string[]): Promise<number> {
       target,
       userId: config.CLERK_USER_ID ?? null,
     },
-    `sync worker ${runner ? "running" : "disabled"}; status on http://127.0.0.1:${server.port}/status`,
+    `sync worker ${runner ? "running" : "keeping the outbox (no Convex target)"}; status on http://127.0.0.1:${server.port}/status`,
   );
 
   const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<StopReason>();

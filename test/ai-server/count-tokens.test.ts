@@ -258,7 +258,9 @@ describe("errors in Anthropic's shape, with x-pipbot-request-id", () => {
       .countTokens({ model: "openai/sim", messages: [{ role: "user", content: "x" }] })
       .catch((e) => e);
     expect(err).toBeInstanceOf(Anthropic.BadRequestError);
-    expect(err.message).toContain("/v1/messages/count_tokens serves anthropic/ models only; openai/sim");
+    expect(err.message).toContain(
+      "/v1/messages/count_tokens serves anthropic/ models only; openai/sim is an openai model",
+    );
     expect(err.message).toContain("/v1/chat/completions");
     expect(err.headers.get("x-pipbot-request-id")).toBeTruthy();
     expect(s.sim.requests).toEqual([]);

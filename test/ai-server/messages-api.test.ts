@@ -106,7 +106,9 @@ test("errors in Anthropic's shape with x-pipbot-request-id: another provider's m
     .create({ model: "openai/sim", max_tokens: 10, messages: [{ role: "user", content: "x" }] })
     .catch((e) => e);
   expect(other).toBeInstanceOf(Anthropic.BadRequestError);
-  expect(other.message).toContain("/v1/messages serves anthropic/ models only");
+  expect(other.message).toContain(
+    "/v1/messages serves anthropic/ models only; openai/sim is an openai model",
+  );
   expect(other.error).toMatchObject({ type: "error", error: { type: "invalid_request_error" } });
   expect(other.headers.get("x-pipbot-request-id")).toBeTruthy();
   const bad = await fetch(`${s.server.url}/v1/messages`, {

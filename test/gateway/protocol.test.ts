@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { EVENT_NAMES, METHOD_NAMES } from "../../src/gateway/methods.ts";
+import { MIGRATIONS } from "../../src/shared/store/migrations.ts";
 import { waitFor } from "../helpers/index.ts";
 import { gatewayHarness, RawClient, type TestGateway, TOKEN, validate } from "./helpers.ts";
 
@@ -317,7 +318,22 @@ describe("small methods and HTTP", () => {
     await gateway();
     const hz = await fetch(`${t.httpUrl}/healthz`, { redirect: "manual" });
     expect(hz.status).toBe(200);
-    expect(await hz.json()).toEqual({ ok: true });
+    // Liveness with the facts `pipbot status` shows: counters and values fixed at start, no secret.
+    const facts = {
+      ok: true,
+      version: expect.any(String),
+      protocol: { min: 3, max: 4 },
+      connections: 0,
+      activeRuns: 0,
+      controlUi: false,
+      ai: { reachable: true, downForMs: null, waitingRuns: 0 },
+      store: { schemaVersion: MIGRATIONS.at(-1)?.version },
+    };
+    expect(await hz.json()).toEqual(facts);
+    const c = await h.connect();
+    const withClient = (await (await fetch(`${t.httpUrl}/healthz`)).json()) as { connections: number };
+    expect(withClient.connections).toBe(1);
+    c.close();
     const rz = await fetch(`${t.httpUrl}/readyz`, { redirect: "manual" });
     expect(rz.status).toBe(200);
     await t.stop();
@@ -327,6 +343,14 @@ describe("small methods and HTTP", () => {
     const body = (await down.json()) as { ok: boolean; reason: string };
     expect(body.ok).toBe(false);
     expect(body.reason).toStartWith("AI server not ready");
+    // /readyz's failed probe is what /healthz then reports (no probe of its own).
+    const after = (await (await fetch(`${t.httpUrl}/healthz`)).json()) as { ok: boolean; ai: unknown };
+    expect(after).toMatchObject({
+      ok: true,
+      ai: { reachable: false, downForMs: expect.any(Number), waitingRuns: 0 },
+    });
+    const text = JSON.stringify(after);
+    expect(text).not.toContain(TOKEN);
   });
 
   test("GET / serves the web chat without a token, never caches it, and holds no token", async () => {

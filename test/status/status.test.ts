@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { startUpstreamSim } from "../../src/dev/upstream-sim.ts";
+import { MIGRATIONS } from "../../src/shared/store/migrations.ts";
 import type { StatusReport } from "../../src/status/render.ts";
 import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
 import { killSupervisorTree } from "../supervisor/helpers.ts";
@@ -86,7 +87,12 @@ describe("pipbot status", () => {
     expect(lines[2]).toMatch(
       /^sync +up, ready +state disabled · pending 0 · oldest pending none · last success never · last error none · quarantined 0/,
     );
-    expect(lines[3]).toMatch(new RegExp(`^gateway +up, ready +http://127\\.0\\.0\\.1:${p.GATEWAY_PORT}$`));
+    // The gateway's /healthz facts: protocols served, clients, turns, AI as it sees it, Control UI, store schema.
+    expect(lines[3]).toMatch(
+      new RegExp(
+        `^gateway +up, ready +protocol 3-4 · connections 0 · running turns 0 · AI server reachable · control UI off · store schema ${MIGRATIONS.at(-1)?.version} · http://127\\.0\\.0\\.1:${p.GATEWAY_PORT}$`,
+      ),
+    );
     // The supervisor's view: its pid, then each child's pid, state, uptime, restarts, last exit.
     expect(lines[4]).toStartWith(`supervisor  pid ${sup.proc.pid} running · up `);
     expect(lines[4]).toEndWith(`${data.path}/supervisor-status.json`);
@@ -224,6 +230,9 @@ describe("pipbot status", () => {
     const r = await status(["--only", "gateway"], env);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/^gateway +up, NOT READY +HTTP 503: AI server not ready: .+ \(\/readyz\)/m);
+    expect(r.out).toMatch(
+      /^gateway +.* · running turns 0 · AI server UNREACHABLE for \d+ (ms|s) · control UI off · /m,
+    );
     expect(r.out).not.toContain("test-gateway-token-456");
     const j = JSON.parse((await status(["--only", "gateway", "--json"], env)).out) as StatusReport;
     expect(j.processes.gateway).toMatchObject({ up: true, ready: false, failure: "http" });

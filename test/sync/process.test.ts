@@ -69,10 +69,23 @@ describe("sync worker process", () => {
     await waitFor(async () => (await off.status()).pending === 25, { what: "status sees new rows" });
     off.p.kill("SIGTERM");
     expect(await off.p.exited).toBe(0);
-    expect(off.p.records().filter((r) => r.event === "sync_disabled").length).toBe(1);
+    // No Convex target is expected locally: said once, at info level (a warning would read like a fault).
+    expect(off.p.records().filter((r) => r.event === "sync_disabled")).toEqual([
+      expect.objectContaining({ level: "info", msg: expect.stringContaining("kept in the outbox") }),
+    ]);
+    expect(off.p.records().filter((r) => r.level === "warn" || r.level === "error")).toEqual([]);
     expect(off.p.records().filter((r) => r.msg === "pipbot sync starting").length).toBe(1);
     expect(rx.requests.length).toBe(0);
     expect(writer.outboxStats()).toMatchObject({ pending: 25, delivered: 0 });
+
+    // On a Fly machine (a hosted VM) no Convex target is a provisioning fault: a warning.
+    const hosted = await startWorker({ FLY_MACHINE_ID: "m-unprovisioned" }, false);
+    await hosted.status();
+    hosted.p.kill("SIGTERM");
+    expect(await hosted.p.exited).toBe(0);
+    expect(hosted.p.records().filter((r) => r.event === "sync_disabled")).toEqual([
+      expect.objectContaining({ level: "warn", msg: expect.stringContaining("Fly machine m-unprovisioned") }),
+    ]);
 
     const on = await startWorker();
     await waitFor(

@@ -1,6 +1,6 @@
 /** Gateway variables. The gateway helper module owns the tuning knobs at the bottom. */
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { commonVars, convexVars } from "./common.ts";
 import {
@@ -90,7 +90,7 @@ export const gatewayEnv = defineEnv(
           message: "has no index.html: it is not the Control UI bundle (openclaw's dist/control-ui)",
         }),
       {
-        doc: "A directory holding the OpenClaw Control UI bundle (npm `openclaw`, dist/control-ui): served at /control/ from the gateway's origin. Unset: not served. A directory without index.html is a configuration error.",
+        doc: "A directory holding the OpenClaw Control UI bundle (npm `openclaw`, dist/control-ui): served at /control/ from the gateway's origin. A relative path is relative to the gateway's working directory: under `pipbot start`/`demo` (and for `pipbot check`) the Procfile's directory, wherever the command is run from. Unset: not served. A directory without index.html is a configuration error.",
         fix: "set GATEWAY_CONTROL_UI_DIR to the dist/control-ui directory of an installed `openclaw` package, or unset it",
       },
     ),
@@ -119,3 +119,19 @@ export const gatewayEnv = defineEnv(
     ];
   },
 );
+
+/**
+ * The one resolution rule for GATEWAY_CONTROL_UI_DIR: a relative path is relative to the directory
+ * the gateway runs in. The supervisor runs its children in the Procfile's directory, so it (and
+ * `pipbot check`, which checks what the supervisor would start) makes the path absolute against
+ * that directory once, before validating, and hands the absolute path to the gateway. The gateway
+ * run alone resolves it against its own working directory, which is the same rule.
+ */
+export function withControlUiDirFrom<E extends Record<string, string | undefined>>(
+  env: E,
+  childCwd: string,
+): E {
+  const dir = env.GATEWAY_CONTROL_UI_DIR?.trim();
+  if (!dir || isAbsolute(dir)) return env;
+  return { ...env, GATEWAY_CONTROL_UI_DIR: resolve(childCwd, dir) };
+}

@@ -11,14 +11,14 @@ import {
   formatProblems,
   loadEnv,
 } from "./env.ts";
-import { gatewayEnv } from "./gateway.ts";
+import { gatewayEnv, withControlUiDirFrom } from "./gateway.ts";
 import { supervisorEnv } from "./supervisor.ts";
 import { syncEnv } from "./sync.ts";
 
 export { aiUpstream, noProviderProblem } from "./ai.ts";
 export { convexSiteUrl } from "./common.ts";
 export * from "./env.ts";
-export { aiEnv, gatewayEnv, supervisorEnv, syncEnv };
+export { aiEnv, gatewayEnv, supervisorEnv, syncEnv, withControlUiDirFrom };
 
 export type GatewayConfig = EnvValues<typeof gatewayEnv.vars>;
 export type AiConfig = EnvValues<typeof aiEnv.vars>;
