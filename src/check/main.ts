@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
-import { withControlUiDirFrom } from "../shared/config/index.ts";
+import { withChildPathsFrom } from "../shared/config/index.ts";
 import { buildReport, CONFIG_PROCS, type ConfigProc, formatReport } from "./report.ts";
 
 const USAGE = `usage: pipbot check [--json] [--only NAMES] [--procfile PATH]
@@ -40,10 +40,10 @@ export async function main(argv: string[]): Promise<number> {
   } catch {
     text = null;
   }
-  // What `pipbot start --procfile PATH` would do: a relative GATEWAY_CONTROL_UI_DIR is resolved
-  // against the Procfile's directory, where the gateway runs (withControlUiDirFrom).
+  // What `pipbot start --procfile PATH` would do: a relative DATA_DIR or GATEWAY_CONTROL_UI_DIR is
+  // resolved against the Procfile's directory, where the processes run (withChildPathsFrom).
   const report = buildReport(
-    withControlUiDirFrom(env, dirname(path)),
+    withChildPathsFrom(env, dirname(path)),
     (only as ConfigProc[] | undefined) ?? CONFIG_PROCS,
     {
       path,

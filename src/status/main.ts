@@ -1,8 +1,9 @@
 /**
- * `pipbot status [--json] [--only NAMES] [--timeout-ms N]`: ask the running processes of this
+ * `pipbot status [--json] [--only NAMES] [--timeout-ms N] [--procfile PATH]`: ask the running processes of this
  * machine how they are, through their token-free health endpoints, all at once with a per-request
  * deadline. Exit 0 when every selected process is up and ready, 1 otherwise, 2 usage.
  */
+import { dirname, resolve } from "node:path";
 import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
 import { secretValues } from "../shared/config/index.ts";
 import { identity } from "../shared/identity.ts";
@@ -14,7 +15,7 @@ import { PROC_NAMES, type ProcName, targets } from "./targets.ts";
 
 const DEFAULT_TIMEOUT_MS = 2000;
 
-const USAGE = `usage: pipbot status [--json] [--only NAMES] [--timeout-ms N]
+const USAGE = `usage: pipbot status [--json] [--only NAMES] [--timeout-ms N] [--procfile PATH]
 
 Asks the processes running on this machine (${PROC_NAMES.join(", ")}) how they are, through their
 health endpoints (no token needed), concurrently, each request bounded by --timeout-ms. Reads the
@@ -23,14 +24,17 @@ same variables as the processes: AI_HOST/AI_PORT, SYNC_STATUS_PORT, GATEWAY_HOST
 
 Prints this image's identity, then one line per process: up/ready or DOWN with the reason
 (connection refused, timeout, HTTP status and the body's reason), then its key facts; then the
-supervisor's view from DATA_DIR/supervisor-status.json (default: the newest of ./data and
-./data/demo): its pid and state, and per child its pid, state, uptime, restarts and last exit.
+supervisor's view from DATA_DIR/supervisor-status.json: its pid and state, and per child its pid,
+state, uptime, restarts and last exit. A relative DATA_DIR is relative to the Procfile's directory,
+as for pipbot start; without DATA_DIR, the newest of its ./data and ./data/demo.
 Exit 0 when every selected process is up and ready, 1 when any is down or not ready.
 
 options:
   --json            one JSON object for scripts
   --only NAMES      comma-separated subset, e.g. --only gateway,sync
-  --timeout-ms N    per-request timeout in milliseconds (default ${DEFAULT_TIMEOUT_MS})`;
+  --timeout-ms N    per-request timeout in milliseconds (default ${DEFAULT_TIMEOUT_MS})
+  --procfile PATH   the Procfile the runtime was started with (default: $PROCFILE or ./Procfile):
+                    where a relative DATA_DIR is found, as for pipbot start --procfile`;
 
 /** A live process with this pid (EPERM: it exists, owned by someone else). */
 function pidRunning(pid: number): boolean {
@@ -42,17 +46,22 @@ function pidRunning(pid: number): boolean {
   }
 }
 
+/**
+ * `dataDirBase`: the directory a relative DATA_DIR is resolved against, the Procfile's (the
+ * supervisor's rule, see withDataDirFrom).
+ */
 export async function collectStatus(
   env: Record<string, string | undefined>,
   names: readonly ProcName[],
   timeoutMs: number,
+  dataDirBase: string,
 ): Promise<StatusReport> {
   const results = await Promise.all(targets(env, names).map((t) => PROBES[t.name](t, timeoutMs)));
   const processes: Partial<Record<ProcName, ProcessStatus>> = {};
   names.forEach((n, i) => {
     processes[n] = results[i];
   });
-  const section = readSupervisorSection(statusFileFor(env.DATA_DIR, process.cwd()), pidRunning);
+  const section = readSupervisorSection(statusFileFor(env.DATA_DIR, dataDirBase), pidRunning);
   const report = buildStatusReport(identity([...names], env), processes, timeoutMs, new Date(), section);
   // The endpoints hold no secrets; redact anyway, so a reason quoting one cannot leak it.
   return new Redactor(secretValues(env)).value(report) as StatusReport;
@@ -61,7 +70,12 @@ export async function collectStatus(
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(
     argv,
-    { json: { type: "boolean" }, only: { type: "string" }, "timeout-ms": { type: "string" } },
+    {
+      json: { type: "boolean" },
+      only: { type: "string" },
+      "timeout-ms": { type: "string" },
+      procfile: { type: "string" },
+    },
     USAGE,
   );
   let names: ProcName[] = [...PROC_NAMES];
@@ -86,7 +100,8 @@ export async function main(argv: string[]): Promise<number> {
       );
     timeoutMs = Number(t);
   }
-  const report = await collectStatus(process.env, names, timeoutMs);
+  const procfile = resolve(values.procfile ?? (process.env.PROCFILE?.trim() || "Procfile"));
+  const report = await collectStatus(process.env, names, timeoutMs, dirname(procfile));
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
   return report.ok ? 0 : 1;
 }

@@ -18,12 +18,13 @@ export interface SupervisorSection {
 
 /**
  * The status file to read: DATA_DIR's when set, else the newest of ./data and ./data/demo (where
- * `pipbot start` and `pipbot demo` keep their data by default).
+ * `pipbot start` and `pipbot demo` keep their data by default), a relative path resolved against
+ * `base`, the Procfile's directory (where the supervisor resolves it: withDataDirFrom).
  */
-export function statusFileFor(dataDir: string | undefined, cwd: string): string | null {
-  if (dataDir?.trim()) return statusFilePath(resolve(cwd, dataDir.trim()));
+export function statusFileFor(dataDir: string | undefined, base: string): string | null {
+  if (dataDir?.trim()) return statusFilePath(resolve(base, dataDir.trim()));
   const found = ["./data", "./data/demo"]
-    .map((d) => statusFilePath(resolve(cwd, d)))
+    .map((d) => statusFilePath(resolve(base, d)))
     .filter((p) => existsSync(p))
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
   return found[0] ?? null;

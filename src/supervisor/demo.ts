@@ -22,7 +22,8 @@ export const DEMO_USAGE = `usage: pipbot demo [--model MODEL] [--sim-port N]
 Runs the AI server, sync worker and gateway locally against the bundled upstream SIMULATOR (not a
 real model): replies are deterministic ("You said: <your message>." then filler words). The
 simulator runs as one more supervised process ("${SIM_NAME}", started first, stopped last).
-Data goes to $DATA_DIR (default ./data/demo). Stop with Ctrl-C.
+Data goes to $DATA_DIR (default ./data/demo; a relative path is relative to the repository, whose
+Procfile the demo runs, wherever the demo is run from). Stop with Ctrl-C.
 
 options:
   --model MODEL    provider/model for chats that name none, provider one of anthropic, openai,
@@ -121,7 +122,7 @@ export function demoBanner(o: { simUrl: string; model: string; dataDir: string }
 /**
  * The DATA_DIR to name in the ready message for a token kept in `dataDir`: none for ./data or
  * ./data/demo (`pipbot chat` finds the newest of those by itself), else the directory, relative
- * to `cwd` when it lies below it.
+ * to `cwd` (where `./pipbot chat` runs: the repository) when it lies below it.
  */
 export function chatDataDirFor(dataDir: string, cwd: string): string | undefined {
   if (dataDir === resolve(cwd, "./data") || dataDir === resolve(cwd, "./data/demo")) return undefined;

@@ -17,7 +17,7 @@ import {
   type SupervisorConfig,
   secretValues,
   supervisorEnv,
-  withControlUiDirFrom,
+  withChildPathsFrom,
 } from "../shared/config/index.ts";
 import { loadOrCreateToken } from "../shared/gateway-token.ts";
 import { identity, ROOT_DIR } from "../shared/identity.ts";
@@ -97,9 +97,12 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
   }
   const cfg: SupervisorConfig = loaded.config;
   const procfilePath = resolve(procfile ?? cfg.PROCFILE);
-  // Children run in the Procfile's directory: a relative GATEWAY_CONTROL_UI_DIR is resolved there,
-  // once, so the preflight below checks exactly the directory the gateway will serve.
-  const childVars = withControlUiDirFrom(opts.env, dirname(procfilePath));
+  // Children run in the Procfile's directory: a relative DATA_DIR (the default ./data included) and
+  // GATEWAY_CONTROL_UI_DIR are resolved there, once, so the lock and status file below sit in the
+  // very directory whose store every child opens (each gets this absolute DATA_DIR), and the
+  // preflight checks exactly the directory the gateway will serve.
+  const childVars = withChildPathsFrom(opts.env, dirname(procfilePath));
+  const dataDir = childVars.DATA_DIR ?? resolve(cfg.DATA_DIR);
   let entries: ProcEntry[];
   try {
     entries = loadProcesses(procfilePath, only);
@@ -129,16 +132,16 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
   // Another runtime on the same DATA_DIR, or a port already taken: exit 69, nothing started.
   let lock: ReturnType<typeof acquireLock>;
   try {
-    lock = acquireLock(resolve(cfg.DATA_DIR), process.pid, isSupervisorPid);
+    lock = acquireLock(dataDir, process.pid, isSupervisorPid);
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     process.stderr.write(
-      `pipbot ${command}: cannot take the lock in DATA_DIR ${resolve(cfg.DATA_DIR)} (${why}). Fix: set DATA_DIR to a writable directory. Nothing was started.\n`,
+      `pipbot ${command}: cannot take the lock in DATA_DIR ${dataDir} (${why}). Fix: set DATA_DIR to a writable directory. Nothing was started.\n`,
     );
     return EX_CONFIG;
   }
   if (!lock.ok) {
-    process.stderr.write(`${lockBusyMessage(resolve(cfg.DATA_DIR), lock, command)}\n`);
+    process.stderr.write(`${lockBusyMessage(dataDir, lock, command)}\n`);
     return EX_UNAVAILABLE;
   }
   for (const t of targets) {
@@ -173,7 +176,7 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
   );
   if (lock.stale)
     logger.warn(
-      { event: "stale_lock", holder: lock.stale, dataDir: resolve(cfg.DATA_DIR) },
+      { event: "stale_lock", holder: lock.stale, dataDir },
       `took over the DATA_DIR lock of supervisor pid ${lock.stale.pid}, which is no longer running`,
     );
 
@@ -186,7 +189,7 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
     write(`${logger.redactor.string(text)}\n`);
   };
 
-  const statusPath = statusFilePath(resolve(cfg.DATA_DIR));
+  const statusPath = statusFilePath(dataDir);
   // Procfile lines run under /bin/sh like foreman; an image without a shell runs plain lines directly.
   const shell = existsSync("/bin/sh") ? "/bin/sh" : null;
   const cwd = dirname(procfilePath);
@@ -266,20 +269,24 @@ export async function demoMain(argv: string[]): Promise<number> {
   // A model the demo cannot serve: refused before anything is printed, written or started.
   const badModel = args.model === undefined ? undefined : demoModelProblem(process.env, args.model);
   if (badModel) throw new UsageError(badModel, DEMO_USAGE);
-  const dataDir = resolve(process.env.DATA_DIR?.trim() || "./data/demo");
+  // The demo runs the repository's Procfile, so by the one rule (withDataDirFrom) a relative
+  // DATA_DIR is relative to the repository, wherever the demo is run from; made absolute here.
+  const procfile = join(ROOT_DIR, "Procfile");
+  const dataDir = resolve(dirname(procfile), process.env.DATA_DIR?.trim() || "./data/demo");
   mkdirSync(dataDir, { recursive: true });
   // The user's token, else the one kept in DATA_DIR/gateway-token (created on the first demo),
   // which is where `pipbot chat` finds it.
   const own = ["CLAWDBOT_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_TOKEN"].find((n) => process.env[n]?.trim());
   const saved = own ? undefined : loadOrCreateToken(dataDir);
   const token = own ? (process.env[own]?.trim() ?? "") : (saved?.token ?? "");
-  // `pipbot chat` finds the token of ./data or ./data/demo by itself (the newest): name any other.
-  const chatDataDir = saved ? chatDataDirFor(dataDir, process.cwd()) : undefined;
+  // `pipbot chat` (`./pipbot` runs in the repository) finds the token of ./data or ./data/demo by
+  // itself (the newest): name any other.
+  const chatDataDir = saved ? chatDataDirFor(dataDir, dirname(procfile)) : undefined;
   const simPort = args.simPort || freeLoopbackPort();
   const url = simUrl(simPort);
   const env = demoEnv(process.env, { simUrl: url, dataDir, token, model: args.model });
   return supervise({
-    argv: ["--procfile", join(ROOT_DIR, "Procfile")],
+    argv: ["--procfile", procfile],
     command: "demo",
     env,
     signals: true,

@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildReport, formatReport } from "../../src/check/report.ts";
-import { childEnv, spawnPipbot, tempDir } from "../helpers/index.ts";
+import { childEnv, ROOT, spawnPipbot, tempDir } from "../helpers/index.ts";
 
 // Built at run time so that no key-shaped literal sits in the repository.
 const SECRET = ["sk", "ant", "api03", "verysecretvalue", "123456"].join("-");
@@ -44,7 +44,10 @@ describe("pipbot check (command)", () => {
     expect(out).toContain("mode direct; providers: anthropic yes, openai no, google no");
     expect(out).toContain("sync        disabled (missing CONVEX_URL, CLERK_USER_ID, SYNC_SECRET)");
     expect(out).toContain("start order ai → sync → gateway");
-    expect(out).toContain("token from data/gateway-token, created on the first start (loopback only)");
+    // The default ./data, made absolute against the Procfile's directory (./Procfile: the repo).
+    expect(out).toContain(
+      `token from ${join(ROOT, "data", "gateway-token")}, created on the first start (loopback only)`,
+    );
     expect(out).not.toContain(SECRET);
   });
 

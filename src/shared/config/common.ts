@@ -3,12 +3,16 @@
  * the platform (Fly.io) and provisioning set. Provisioning variables are those of
  * shared/specs/convex-contracts.md.
  */
+import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { type EnvValues, envVar, httpUrl, optionalString, secret } from "./env.ts";
 
+/** DATA_DIR when unset. */
+export const DEFAULT_DATA_DIR = "./data";
+
 export const commonVars = {
-  DATA_DIR: envVar(z.string().default("./data"), {
-    doc: "Directory for the SQLite store (the Fly volume in production).",
+  DATA_DIR: envVar(z.string().default(DEFAULT_DATA_DIR), {
+    doc: "Directory for the SQLite store, the generated gateway token and the supervisor's lock and status file (the Fly volume in production). A relative path is relative to the processes' working directory: under `pipbot start`/`up`/`demo` (and for `pipbot check` and `pipbot status`) the Procfile's directory, the repository's for the demo (default ./data/demo there), wherever the command is run from; the supervisor hands every process the absolute path.",
     fix: "set DATA_DIR to a writable directory, e.g. ./data locally or /data on Fly",
   }),
   LOG_LEVEL: envVar(
@@ -76,4 +80,18 @@ export function convexSiteUrl(v: Partial<EnvValues<typeof convexVars>>): string 
   if (v.CONVEX_SITE_URL) return v.CONVEX_SITE_URL;
   if (!v.CONVEX_URL) return undefined;
   return v.CONVEX_URL.replace(/\.convex\.cloud$/, ".convex.site");
+}
+
+/**
+ * The one resolution rule for DATA_DIR: a relative path (the default ./data included) is relative
+ * to the directory the processes run in. The supervisor runs its children in the Procfile's
+ * directory, so it makes DATA_DIR absolute against that directory once, before taking its lock and
+ * writing its status file, and hands the absolute path to every child (one store, one lock);
+ * `pipbot check` and `pipbot status` apply the same rule to their --procfile / $PROCFILE. A process
+ * run alone resolves it against its own working directory, which is the same rule.
+ */
+export function withDataDirFrom<E extends Record<string, string | undefined>>(env: E, childCwd: string): E {
+  const dir = env.DATA_DIR?.trim() || DEFAULT_DATA_DIR;
+  if (isAbsolute(dir) && dir === env.DATA_DIR) return env;
+  return { ...env, DATA_DIR: resolve(childCwd, dir) };
 }

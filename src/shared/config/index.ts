@@ -3,6 +3,7 @@
  * listing every problem (never a stack trace) and exits 78 (EX_CONFIG) when anything is wrong.
  */
 import { aiEnv } from "./ai.ts";
+import { withDataDirFrom } from "./common.ts";
 import {
   type Env,
   type EnvDefinition,
@@ -16,9 +17,9 @@ import { supervisorEnv } from "./supervisor.ts";
 import { syncEnv } from "./sync.ts";
 
 export { aiUpstream, noProviderProblem } from "./ai.ts";
-export { convexSiteUrl } from "./common.ts";
+export { convexSiteUrl, DEFAULT_DATA_DIR } from "./common.ts";
 export * from "./env.ts";
-export { aiEnv, gatewayEnv, supervisorEnv, syncEnv, withControlUiDirFrom };
+export { aiEnv, gatewayEnv, supervisorEnv, syncEnv, withControlUiDirFrom, withDataDirFrom };
 
 export type GatewayConfig = EnvValues<typeof gatewayEnv.vars>;
 export type AiConfig = EnvValues<typeof aiEnv.vars>;
@@ -74,4 +75,16 @@ export function secretValues(env: Env = process.env): string[] {
     }
   }
   return [...out];
+}
+
+/**
+ * The paths a process resolves against its working directory (DATA_DIR, GATEWAY_CONTROL_UI_DIR),
+ * made absolute against `childCwd`, the Procfile's directory the supervisor runs its children in:
+ * what the supervisor hands every child, and what `pipbot check` checks.
+ */
+export function withChildPathsFrom<E extends Record<string, string | undefined>>(
+  env: E,
+  childCwd: string,
+): E {
+  return withDataDirFrom(withControlUiDirFrom(env, childCwd), childCwd);
 }
