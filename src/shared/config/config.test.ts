@@ -9,6 +9,7 @@ import {
   secretValues,
   supervisorEnv,
   syncEnv,
+  withChildPathsFrom,
 } from "./index.ts";
 
 describe("configuration", () => {
@@ -130,5 +131,26 @@ describe("configuration", () => {
     expect(shown).not.toContain("gateway-secret-1");
     expect(shown).toContain("[REDACTED]");
     expect(secretValues(env).sort()).toEqual(["gateway-secret-1", "gem-secret", "goo-secret"]);
+  });
+});
+
+describe("paths relative to the Procfile's directory (withChildPathsFrom)", () => {
+  const env = (v: Record<string, string | undefined>) => v;
+  test("DATA_DIR: unset, blank or relative is made absolute there; an absolute one is kept", () => {
+    const base = env({ PATH: "/bin" });
+    expect(withChildPathsFrom(base, "/srv/app")).toEqual({ PATH: "/bin", DATA_DIR: "/srv/app/data" });
+    expect(withChildPathsFrom({ DATA_DIR: "  " }, "/srv/app").DATA_DIR).toBe("/srv/app/data");
+    expect(withChildPathsFrom({ DATA_DIR: " var/pip " }, "/srv/app").DATA_DIR).toBe("/srv/app/var/pip");
+    expect(withChildPathsFrom({ DATA_DIR: "../shared" }, "/srv/app").DATA_DIR).toBe("/srv/shared");
+    const abs = env({ DATA_DIR: "/data" });
+    expect(withChildPathsFrom(abs, "/srv/app")).toBe(abs);
+  });
+
+  test("GATEWAY_CONTROL_UI_DIR is resolved by the same rule, unset stays unset", () => {
+    expect(withChildPathsFrom(env({ GATEWAY_CONTROL_UI_DIR: "ui" }), "/srv/app")).toEqual({
+      GATEWAY_CONTROL_UI_DIR: "/srv/app/ui",
+      DATA_DIR: "/srv/app/data",
+    });
+    expect(withChildPathsFrom(env({ DATA_DIR: "/data" }), "/srv/app").GATEWAY_CONTROL_UI_DIR).toBeUndefined();
   });
 });
