@@ -10,6 +10,7 @@
  * (dispatch.ts); ticks every tickIntervalMs; on stop: `shutdown` then close 1012.
  */
 import type { Server, WebSocketHandler } from "bun";
+import { isLoopbackHost } from "../shared/config/index.ts";
 import { identity as buildIdentity, type Identity } from "../shared/identity.ts";
 import type { PipbotLogger } from "../shared/log.ts";
 import type { LogRing } from "../shared/log-ring.ts";
@@ -217,7 +218,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   const fetchHandler = (req: Request, server: Server<WsData>): Response | Promise<Response> | undefined => {
     if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return sockets.upgrade(req, server);
-    return http.fetch(req);
+    return http.fetch(req, { local: isLoopbackHost(server.requestIP(req)?.address ?? "") });
   };
 
   const handshakeTimer = setInterval(() => {

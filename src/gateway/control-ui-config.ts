@@ -7,7 +7,7 @@
  * with index.html. Neither holds a secret, so neither needs the token (the UI fetches them before
  * it connects).
  */
-import type { Hono } from "hono";
+import type { Env, Hono } from "hono";
 import { AGENT_ID, AGENT_NAME } from "./methods/identity.ts";
 
 /** Where the Control UI may be mounted: the root, and `/control` where the gateway serves it. */
@@ -50,7 +50,7 @@ export function controlUiConfig(basePath: string, version: string) {
   };
 }
 
-export function registerControlUiConfig(http: Hono, version: string): void {
+export function registerControlUiConfig<E extends Env>(http: Hono<E>, version: string): void {
   for (const base of CONTROL_UI_MOUNTS) {
     http.get(`${base}/control-ui-config.json`, (c) => c.json(controlUiConfig(base, version), 200, headers));
     http.get(`${base}/avatar/:agentId`, (c) => {

@@ -1,6 +1,7 @@
 /**
  * The gateway's HTTP routes (Hono): `/healthz` (liveness, with facts an operator reads in
- * `pipbot status`: in-memory counters and values fixed at start, never a query or a secret), `/readyz` (store, AI server reachable — with the
+ * `pipbot status`: in-memory counters and values fixed at start, never a query or a secret; the
+ * activity counts only to a caller on this machine), `/readyz` (store, AI server reachable — with the
  * runs waiting for it —, not stopping), the web chat page at `/`, the Control UI bootstrap config
  * and avatar (control-ui-config.ts). WebSocket upgrades never reach this app (sockets.ts takes them first).
  */
@@ -30,23 +31,36 @@ export interface HttpRoutesDeps {
   activeRuns: () => number;
 }
 
-export function createHttpRoutes(deps: HttpRoutesDeps): Hono {
+/**
+ * What `fetch` passes per request: whether the peer is on this machine (the socket's address,
+ * never a header). Activity — connections, turns running or waiting — is the user's: a public
+ * /healthz (Fly's checks, anyone who finds the URL) must not show whether they are chatting.
+ */
+export interface HttpPeer {
+  local: boolean;
+}
+
+export function createHttpRoutes(deps: HttpRoutesDeps): Hono<{ Bindings: HttpPeer }> {
   const { store, ai, logger } = deps;
-  const http = new Hono();
+  const http = new Hono<{ Bindings: HttpPeer }>();
   // Read once: the store's schema does not change while the gateway runs, and liveness must not
   // depend on a query. The AI server's reachability is the gateway's last observation (a run or a
   // /readyz probe; ai-wait.ts), not a new probe.
   const schemaVersion = store.schemaVersion;
   http.get("/healthz", (c) => {
     const ai = aiWaitReport(deps.aiAvailability, deps.now());
+    const local = c.env?.local === true;
     return c.json({
       ok: true,
       version: deps.version,
       protocol: { min: PROTOCOL_MIN, max: PROTOCOL_MAX },
-      connections: deps.connections(),
-      activeRuns: deps.activeRuns(),
+      ...(local ? { connections: deps.connections(), activeRuns: deps.activeRuns() } : {}),
       controlUi: Boolean(deps.controlUi),
-      ai: { reachable: ai.reachable, downForMs: ai.downForMs, waitingRuns: ai.waitingRuns },
+      ai: {
+        reachable: ai.reachable,
+        downForMs: ai.downForMs,
+        ...(local ? { waitingRuns: ai.waitingRuns } : {}),
+      },
       store: { schemaVersion },
     });
   });
@@ -59,7 +73,10 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Hono {
     if (h.ok) deps.aiAvailability.markUp();
     else deps.aiAvailability.markDown();
     const wait = aiWaitReport(deps.aiAvailability, deps.now());
-    if (!h.ok) return c.json({ ok: false, reason: `AI server not ready: ${h.error}`, ai: wait }, 503);
+    if (!h.ok) {
+      const ai = c.env?.local === true ? wait : { reachable: wait.reachable, downForMs: wait.downForMs };
+      return c.json({ ok: false, reason: `AI server not ready: ${h.error}`, ai }, 503);
+    }
     return c.json({ ok: true });
   });
   // The web chat: no token needed to load it (it holds none); the browser keeps the token of the

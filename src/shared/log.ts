@@ -1,9 +1,10 @@
 /**
  * Logging: pino JSON lines, `proc` on every line, secrets redacted by key AND by value.
  *
- * Redaction happens twice: `formatters.log` deep-redacts the structured fields (by key and value),
- * and the destination scrubs the final serialized line by value, which also covers `msg` and
- * anything pino adds. A pretty, coloured output is used when stdout is a terminal.
+ * Redaction happens in two steps: `formatters.log` redacts the structured fields by key (any
+ * depth: a credential-named field is replaced whatever its value), and the destination scrubs the
+ * whole serialized line by value (every secret in its raw, URL-encoded, JSON-escaped and base64
+ * forms, and key-shaped strings), which covers every field's string, `msg` and anything pino adds. A pretty, coloured output is used when stdout is a terminal.
  */
 import pino, { type Logger } from "pino";
 import { Redactor } from "./redact.ts";

@@ -193,8 +193,12 @@ export const bool = (def: boolean) =>
     .optional()
     .transform((v) => (v === undefined ? def : ["1", "true", "yes", "on"].includes(v)));
 
+/** A loopback host or address: localhost, ::1, 127.x.x.x, and 127.x.x.x as an IPv4-mapped IPv6 address. */
 export function isLoopbackHost(h: string): boolean {
-  const x = h.replace(/^\[|\]$/g, "").toLowerCase();
+  const x = h
+    .replace(/^\[|\]$/g, "")
+    .toLowerCase()
+    .replace(/^::ffff:(?=\d+\.)/, "");
   return x === "localhost" || x === "::1" || /^127\.\d+\.\d+\.\d+$/.test(x);
 }
 
