@@ -6,16 +6,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  CLI,
-  childEnv,
-  freePort,
-  type RunningProcess,
-  spawnPipbot,
-  tempDir,
-  waitFor,
-} from "../helpers/index.ts";
-import { killSupervisorTree } from "./helpers.ts";
+import { childEnv, freePort, type RunningProcess, spawnPipbot, waitFor } from "../helpers/index.ts";
+import { killSupervisorTree, projectAndElsewhere } from "./helpers.ts";
 
 let cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -23,23 +15,13 @@ afterEach(async () => {
   cleanups = [];
 });
 
-/** A project directory with a gateway-only Procfile, and a different working directory. */
+/** The project/elsewhere layout with a Control UI bundle in one of the two. */
 function layout(uiIn: "project" | "cwd") {
-  const project = tempDir("pipbot-uidir-proj-");
-  const elsewhere = tempDir("pipbot-uidir-cwd-");
-  cleanups.push(() => {
-    project.cleanup();
-    elsewhere.cleanup();
-  });
-  writeFileSync(join(project.path, "Procfile"), `gateway: exec bun ${CLI} gateway\n`);
-  const ui = join(uiIn === "project" ? project.path : elsewhere.path, "ui");
+  const l = projectAndElsewhere("uidir", (f) => cleanups.push(f));
+  const ui = join(uiIn === "project" ? l.project : l.cwd, "ui");
   mkdirSync(ui);
   writeFileSync(join(ui, "index.html"), "<html><body>control ui from the project</body></html>");
-  return {
-    procfile: join(project.path, "Procfile"),
-    cwd: elsewhere.path,
-    projectUi: join(project.path, "ui"),
-  };
+  return { procfile: l.procfile, cwd: l.cwd, projectUi: join(l.project, "ui") };
 }
 
 async function run(p: RunningProcess) {

@@ -6,19 +6,10 @@
  * own directory is refused by that same lock (real child processes, real files).
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join, relative } from "node:path";
-import {
-  CLI,
-  childEnv,
-  freePort,
-  ROOT,
-  type RunningProcess,
-  spawnPipbot,
-  tempDir,
-  waitFor,
-} from "../helpers/index.ts";
-import { killSupervisorTree } from "./helpers.ts";
+import { childEnv, freePort, ROOT, type RunningProcess, spawnPipbot, waitFor } from "../helpers/index.ts";
+import { killSupervisorTree, projectAndElsewhere } from "./helpers.ts";
 
 let cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -26,17 +17,7 @@ afterEach(async () => {
   cleanups = [];
 });
 
-/** A project directory with a gateway-only Procfile, and a different working directory. */
-function layout() {
-  const project = tempDir("pipbot-datadir-proj-");
-  const elsewhere = tempDir("pipbot-datadir-cwd-");
-  cleanups.push(() => {
-    project.cleanup();
-    elsewhere.cleanup();
-  });
-  writeFileSync(join(project.path, "Procfile"), `gateway: exec bun ${CLI} gateway\n`);
-  return { project: project.path, procfile: join(project.path, "Procfile"), cwd: elsewhere.path };
-}
+const layout = () => projectAndElsewhere("datadir", (f) => cleanups.push(f));
 
 function started(p: RunningProcess): RunningProcess {
   cleanups.push(() => killSupervisorTree(p));

@@ -3,6 +3,7 @@ import { afterEach } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  CLI,
   childEnv,
   freePort,
   ROOT,
@@ -160,4 +161,24 @@ export function supervisorRuns() {
     });
     return { s, p };
   };
+}
+
+/**
+ * A project directory holding a gateway-only Procfile, and a different working directory: for the
+ * tests of paths that are relative to the Procfile's directory (DATA_DIR, GATEWAY_CONTROL_UI_DIR).
+ * Both are removed by `cleanup`, registered through `onCleanup`.
+ */
+export function projectAndElsewhere(
+  name: string,
+  onCleanup: (f: () => void) => void,
+): { project: string; procfile: string; cwd: string } {
+  const project = tempDir(`pipbot-${name}-proj-`);
+  const elsewhere = tempDir(`pipbot-${name}-cwd-`);
+  onCleanup(() => {
+    project.cleanup();
+    elsewhere.cleanup();
+  });
+  const procfile = join(project.path, "Procfile");
+  writeFileSync(procfile, `gateway: exec bun ${CLI} gateway\n`);
+  return { project: project.path, procfile, cwd: elsewhere.path };
 }
