@@ -13,6 +13,7 @@
  * Run: `bun bench/ai-cpu-split.ts [--n 2000] [--rounds 3]` — complements bench/ai-overhead-cpu.ts,
  * which measures whole server processes (HTTP in and out included) against Portkey.
  */
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +22,7 @@ import { type AppSettings, createApp } from "../src/ai-server/app.ts";
 import { createProviderRegistry } from "../src/ai-server/providers/index.ts";
 import { createLogger } from "../src/shared/log.ts";
 import { openStore } from "../src/shared/store/index.ts";
+import { BASE_SETTINGS } from "../test/ai-server/harness.ts";
 
 const args = process.argv.slice(2);
 const arg = (name: string, d: number) => Number(args[args.indexOf(name) + 1] || d) || d;
@@ -28,18 +30,8 @@ const N = arg("--n", 2000);
 const ROUNDS = arg("--rounds", 3);
 const WARMUP = 300;
 
-const SETTINGS: AppSettings = {
-  defaultModel: "openai/sim",
-  fallbackModels: [],
-  extraModels: [],
-  maxBodyBytes: 1 << 20,
-  keepAliveMs: 15_000,
-  connectTimeoutMs: 5_000,
-  firstTokenTimeoutMs: 5_000,
-  idleTimeoutMs: 5_000,
-  totalTimeoutMs: 30_000,
-  maxRetries: 2,
-};
+/** The AI server tests' settings (test/ai-server/harness.ts), on the OpenAI wire like the other benches. */
+const SETTINGS: AppSettings = { ...BASE_SETTINGS, defaultModel: "openai/sim" };
 
 const cpuUs = () => {
   const u = process.cpuUsage();
