@@ -26,6 +26,13 @@ function databaseAt(version: number): { d: { path: string }; old: Database } {
   return { d, old };
 }
 
+/** The usage table's columns as [name, notnull] pairs. */
+const usageColumns = (s: Store) =>
+  (s.db.query("PRAGMA table_info(usage)").all() as { name: string; notnull: number }[]).map((c) => [
+    c.name,
+    c.notnull,
+  ]);
+
 describe("store migrations", () => {
   test("a database at schema version 1 gets usage.user_id on open; nothing is lost", () => {
     // The previous schema exactly as released: migration 1 only, user_version 1, with data.
@@ -41,9 +48,7 @@ describe("store migrations", () => {
     const s = openStore(d.path);
     stores.push(s);
     expect(s.schemaVersion).toBe(MIGRATIONS.at(-1)!.version);
-    const cols = (s.db.query("PRAGMA table_info(usage)").all() as { name: string; notnull: number }[]).map(
-      (c) => [c.name, c.notnull],
-    );
+    const cols = usageColumns(s);
     expect(cols).toContainEqual(["user_id", 0]);
     expect(s.db.query("SELECT request_id, user_id, input_tokens, conversation_id FROM usage").all()).toEqual([
       { request_id: "r-old", user_id: null, input_tokens: 11, conversation_id: "conv-1" },
@@ -82,9 +87,7 @@ describe("store migrations", () => {
     const s = openStore(d.path);
     stores.push(s);
     expect(s.schemaVersion).toBe(MIGRATIONS.at(-1)!.version);
-    const cols = (s.db.query("PRAGMA table_info(usage)").all() as { name: string; notnull: number }[]).map(
-      (c) => [c.name, c.notnull],
-    );
+    const cols = usageColumns(s);
     expect(cols).toContainEqual(["end_user", 0]);
     expect(s.db.query("SELECT request_id, user_id, end_user, input_tokens FROM usage").all()).toEqual([
       { request_id: "r-old", user_id: "user_a", end_user: null, input_tokens: 3 },
