@@ -1,8 +1,10 @@
 /**
  * One logical chat request against the upstreams: attempts, our single retry loop (only before
  * the first token reaches the caller — for a non-stream caller, at any point), fallbacks across
- * providers, phase timeouts, cancellation, and the usage of what happened. Every attempt streams
- * from the upstream, stream or not. Never throws: the outcome says ok / error / aborted.
+ * providers, phase timeouts, cancellation, and the usage of what happened. A stream caller's
+ * attempt streams from the upstream; a non-stream caller's is one non-stream upstream request
+ * (`ProviderAdapter.complete`) unless the provider must stream it. Never throws: the outcome says
+ * ok / error / aborted.
  *
  * `attempt()` runs one upstream call and returns what happened; the loop in `runChat` alone
  * decides: done, retry the same model, fall back to the next one, or stop.
@@ -15,7 +17,13 @@ import { callerCredentialError } from "./caller-identity.ts";
 import { finalUsage, inputCharsOf } from "./chat-usage.ts";
 import type { ModelRef } from "./models.ts";
 import { PhaseTimer, timeoutError } from "./phase-timer.ts";
-import type { CallInput, ProviderCall, ProviderRegistry, UsagePatch } from "./providers/index.ts";
+import type {
+  CallInput,
+  ProviderCall,
+  ProviderEvent,
+  ProviderRegistry,
+  UsagePatch,
+} from "./providers/index.ts";
 import { Reply, type ReplyHooks } from "./reply.ts";
 import { backoffMs } from "./retry.ts";
 
@@ -23,6 +31,8 @@ export interface EngineConfig {
   connectTimeoutMs: number;
   firstTokenTimeoutMs: number;
   idleTimeoutMs: number;
+  /** A non-stream upstream call: until its whole answer. */
+  responseTimeoutMs: number;
   totalTimeoutMs: number;
   maxRetries: number;
 }
@@ -142,33 +152,45 @@ export async function runChat(
     const r: AttemptResult = { reply, usage: {}, complete: false, stopReason: "other" };
     const call: ProviderCall = { model: candidate.model, ...input, headers, signal: ac.signal };
     if (apiKey) call.apiKey = apiKey;
+    let stopped = false;
+    /** One batch of canonical events into the reply. */
+    const take = (batch: ProviderEvent[]) => {
+      for (const ev of batch) {
+        if (ev.type === "usage") r.usage = { ...r.usage, ...ev.usage };
+        else if (ev.type === "stop") {
+          r.stopReason = ev.reason;
+          stopped = true;
+        } else {
+          if (r.ttftMs === undefined) {
+            // Time to the answering attempt's first upstream token (non-stream: never sent on; a
+            // whole answer's first token comes with the whole answer).
+            r.ttftMs = performance.now() - started;
+            if (plan.stream) {
+              tokensSent = true;
+              hooks.onFirstToken?.(candidate);
+            }
+          }
+          reply.apply(ev);
+        }
+      }
+    };
     try {
       const adapter = deps.registry.get(candidate.provider);
-      // Non-stream callers too: the upstream is always called in streaming mode and the reply is
-      // assembled here, so the same phase timers bound a long generation while tokens flow.
-      timer.arm("connect", cfg.connectTimeoutMs);
-      const events = await adapter.openStream(call);
-      timer.arm("first_token", cfg.firstTokenTimeoutMs);
-      let stopped = false;
-      for await (const batch of events) {
-        for (const ev of batch) {
-          if (ev.type === "usage") r.usage = { ...r.usage, ...ev.usage };
-          else if (ev.type === "stop") {
-            r.stopReason = ev.reason;
-            stopped = true;
-          } else {
-            if (r.ttftMs === undefined) {
-              // Time to the answering attempt's first upstream token (non-stream: never sent on).
-              r.ttftMs = performance.now() - started;
-              if (plan.stream) {
-                tokensSent = true;
-                hooks.onFirstToken?.(candidate);
-              }
-            }
-            reply.apply(ev);
-          }
+      let whole: ProviderEvent[] | undefined;
+      if (!plan.stream && adapter.complete) {
+        // A non-stream caller: one non-stream upstream request, bounded as a whole.
+        timer.arm("response", cfg.responseTimeoutMs);
+        whole = await adapter.complete(call);
+      }
+      if (whole) take(whole);
+      else {
+        timer.arm("connect", cfg.connectTimeoutMs);
+        const events = await adapter.openStream(call);
+        timer.arm("first_token", cfg.firstTokenTimeoutMs);
+        for await (const batch of events) {
+          take(batch);
+          if (r.ttftMs !== undefined) timer.arm("idle", cfg.idleTimeoutMs);
         }
-        if (r.ttftMs !== undefined) timer.arm("idle", cfg.idleTimeoutMs);
       }
       if (!stopped)
         throw new PipbotError("upstream_connection", `${candidate.id} stream ended without a stop reason`, {

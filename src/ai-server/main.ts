@@ -96,6 +96,7 @@ export function appSettings(c: AiConfig): AppSettings {
     connectTimeoutMs: c.AI_CONNECT_TIMEOUT_MS,
     firstTokenTimeoutMs: c.AI_FIRST_TOKEN_TIMEOUT_MS,
     idleTimeoutMs: c.AI_IDLE_TIMEOUT_MS,
+    responseTimeoutMs: c.AI_RESPONSE_TIMEOUT_MS,
     totalTimeoutMs: c.AI_TOTAL_TIMEOUT_MS,
     maxRetries: c.AI_MAX_RETRIES,
   };

@@ -1,16 +1,17 @@
 /**
- * Per-attempt phase timeouts (connect → first token → idle between tokens) under the request's
- * total deadline. Arming a phase replaces the previous one; one timer serves both; when one expires
+ * Per-attempt phase timeouts under the request's total deadline: a streamed upstream call's
+ * connect → first token → idle between tokens, or a non-stream upstream call's whole response. Arming a phase replaces the previous one; one timer serves both; when one expires
  * the attempt is aborted and `expired` names the phase, or "total".
  */
 import { PipbotError } from "../shared/errors.ts";
 
-export type Phase = "connect" | "first_token" | "idle";
+export type Phase = "connect" | "first_token" | "idle" | "response";
 
 const VARS: Record<Phase | "total", string> = {
   connect: "AI_CONNECT_TIMEOUT_MS",
   first_token: "AI_FIRST_TOKEN_TIMEOUT_MS",
   idle: "AI_IDLE_TIMEOUT_MS",
+  response: "AI_RESPONSE_TIMEOUT_MS",
   total: "AI_TOTAL_TIMEOUT_MS",
 };
 
@@ -18,6 +19,7 @@ const WHAT: Record<Phase | "total", string> = {
   connect: "connect timeout: no response headers",
   first_token: "first-token timeout: no first token",
   idle: "idle timeout: no token",
+  response: "response timeout: no whole answer",
   total: "total timeout: the request did not finish",
 };
 

@@ -22,6 +22,7 @@ export const BASE_SETTINGS: AppSettings = {
   connectTimeoutMs: 5_000,
   firstTokenTimeoutMs: 5_000,
   idleTimeoutMs: 5_000,
+  responseTimeoutMs: 10_000,
   totalTimeoutMs: 30_000,
   maxRetries: 2,
 };

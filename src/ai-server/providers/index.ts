@@ -105,6 +105,10 @@ function lazyAdapter(provider: Provider, cfg: ProviderClientConfig): LazyAdapter
       return ready !== undefined;
     },
     openStream: (call) => (ready ? ready.openStream(call) : load().then((a) => a.openStream(call))),
+    complete: async (call) => {
+      const a = ready ?? (await load());
+      return a.complete ? a.complete(call) : undefined;
+    },
     countTokens: async (call) => {
       const a = ready ?? (await load());
       if (!a.countTokens)

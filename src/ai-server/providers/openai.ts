@@ -12,6 +12,7 @@ import {
   sseBatches,
   stainlessError,
   stainlessOptions,
+  stainlessPost,
   stainlessStream,
 } from "./sdk-adapter.ts";
 import type {
@@ -114,14 +115,21 @@ function message(m: ProviderMessage): OpenAI.ChatCompletionMessageParam[] {
   return out;
 }
 
-export function openaiParams(call: ProviderCall): OpenAI.ChatCompletionCreateParamsStreaming {
-  const p: OpenAI.ChatCompletionCreateParamsStreaming = {
-    model: call.model,
-    messages: messages(call),
-    stream: true,
-    // Always ask for the final usage chunk (proxy-v1 contract; estimated when it never comes).
-    stream_options: { include_usage: true },
-  };
+export function openaiParams(call: ProviderCall): OpenAI.ChatCompletionCreateParamsStreaming;
+export function openaiParams(
+  call: ProviderCall,
+  stream: false,
+): OpenAI.ChatCompletionCreateParamsNonStreaming;
+export function openaiParams(call: ProviderCall, stream = true): OpenAI.ChatCompletionCreateParams {
+  const p: OpenAI.ChatCompletionCreateParams = stream
+    ? {
+        model: call.model,
+        messages: messages(call),
+        stream: true,
+        // Always ask for the final usage chunk (proxy-v1 contract; estimated when it never comes).
+        stream_options: { include_usage: true },
+      }
+    : { model: call.model, messages: messages(call), stream: false };
   if (call.maxTokens !== undefined) p.max_completion_tokens = call.maxTokens;
   if (call.temperature !== undefined) p.temperature = call.temperature;
   if (call.topP !== undefined) p.top_p = call.topP;
@@ -216,6 +224,29 @@ async function* events(batches: AsyncIterable<SseMessage[]>): AsyncGenerator<Pro
   }
 }
 
+type Completion = OpenAI.ChatCompletion & { choices: { message: Record<string, unknown> }[] };
+
+/** A whole chat.completion → the canonical events its stream would give. */
+export function completionEvents(c: Completion): ProviderEvent[] {
+  const out: ProviderEvent[] = [];
+  const choice = c.choices?.[0];
+  if (choice) {
+    const m = choice.message as OpenAI.ChatCompletionMessage & Record<string, unknown>;
+    const reasoning = m.reasoning_content ?? m.reasoning;
+    if (typeof reasoning === "string" && reasoning) out.push({ type: "reasoning", text: reasoning });
+    if (m.content) out.push({ type: "text", text: m.content });
+    (m.tool_calls ?? []).forEach((t, index) => {
+      if (t.type !== "function") return;
+      out.push({ type: "tool_start", index, id: t.id || `call_${index}`, name: t.function.name });
+      if (t.function.arguments) out.push({ type: "tool_args", index, json: t.function.arguments });
+      out.push({ type: "tool_end", index });
+    });
+    if (choice.finish_reason) out.push({ type: "stop", reason: stopReason(choice.finish_reason) });
+  }
+  if (c.usage) out.push({ type: "usage", usage: usageOf(c.usage) });
+  return out;
+}
+
 export function openaiAdapter(cfg: ProviderClientConfig): ProviderAdapter {
   const opts = stainlessOptions(cfg);
   // Keyless (Ollama, vLLM, LM Studio): null removes the SDK's Authorization header.
@@ -223,10 +254,13 @@ export function openaiAdapter(cfg: ProviderClientConfig): ProviderAdapter {
     cfg.keyless ? { ...opts, defaultHeaders: { ...opts.defaultHeaders, Authorization: null } } : opts,
   );
   const post = stainlessStream(client, "/chat/completions", cfg.fetch);
+  const postWhole = stainlessPost(client, "/chat/completions", cfg.fetch, false);
   return sdkAdapter({
     provider: "openai",
     mapError,
     events,
     stream: async (call) => sseBatches(await post(openaiParams(call), call)),
+    complete: async (call) =>
+      completionEvents((await (await postWhole(openaiParams(call, false), call)).json()) as Completion),
   });
 }

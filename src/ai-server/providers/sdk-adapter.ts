@@ -169,6 +169,11 @@ export interface SdkBinding<Chunk> {
   stream(call: ProviderCall, ctx: CallContext): Promise<AsyncIterable<Chunk>>;
   /** SDK stream chunks → batches of canonical events (may throw at the end, e.g. no stop reason). */
   events(chunks: AsyncIterable<Chunk>): AsyncIterable<ProviderEvent[]>;
+  /**
+   * The non-stream request and its whole answer as canonical events (`ProviderAdapter.complete`);
+   * undefined when this call must stream.
+   */
+  complete?(call: ProviderCall, ctx: CallContext): Promise<ProviderEvent[]> | undefined;
 }
 
 export function sdkAdapter<Chunk>(b: SdkBinding<Chunk>): ProviderAdapter {
@@ -187,8 +192,21 @@ export function sdkAdapter<Chunk>(b: SdkBinding<Chunk>): ProviderAdapter {
       }),
     };
   }
+  const complete = b.complete;
   return {
     provider: b.provider,
+    ...(complete
+      ? {
+          async complete(call: ProviderCall) {
+            const ctx: CallContext = { headers: null };
+            try {
+              return await complete(call, ctx);
+            } catch (e) {
+              throw fail(e, ctx);
+            }
+          },
+        }
+      : {}),
     async openStream(call) {
       const ctx: CallContext = { headers: null };
       try {

@@ -84,8 +84,8 @@ export type ProviderEvent =
 export interface ProviderAdapter {
   readonly provider: Provider;
   /**
-   * The only way the AI server calls an upstream (non-stream callers too: chat.ts assembles their
-   * reply from the stream, so the phase timeouts and stream usage apply alike).
+   * How the AI server calls an upstream for a stream caller — and for a non-stream caller when
+   * `complete` is absent or declines the call (chat.ts then assembles the reply from the stream).
    *
    * Send a streaming request. Resolves once the upstream answered with response headers (a
    * non-2xx answer rejects with a PipbotError); iterating yields canonical events in batches (the
@@ -93,6 +93,15 @@ export interface ProviderAdapter {
    * throws a PipbotError on an in-stream error or a cut connection.
    */
   openStream(call: ProviderCall): Promise<AsyncIterable<ProviderEvent[]>>;
+  /**
+   * A non-stream caller's call as ONE non-stream upstream request: resolves with the whole answer
+   * as the canonical events a stream of it would give (same order, one batch), rejects with a
+   * PipbotError. Resolves undefined, having sent nothing, when this call must stream (Anthropic:
+   * an answer that may take longer than the 10 minutes its API allows a non-stream request).
+   * One parse of one body instead of an SSE event per token: the CPU of a json request no longer
+   * grows with the length of the answer (bench/RESULTS.md).
+   */
+  complete?(call: ProviderCall): Promise<ProviderEvent[] | undefined>;
   /**
    * The input tokens the call would use (Anthropic's count_tokens; one request, no retry: the
    * caller owns retries and timeouts). Providers without a count endpoint leave it out.

@@ -116,12 +116,16 @@ export const aiEnv = defineEnv(
       fix: "set AI_CONNECT_TIMEOUT_MS to milliseconds, e.g. 30000",
     }),
     AI_FIRST_TOKEN_TIMEOUT_MS: envVar(positiveInt(120_000), {
-      doc: "Phase timeout: from response headers to the first token (non-stream requests too: the upstream is streamed and the reply assembled).",
+      doc: "Phase timeout: from response headers to the first token of a streamed upstream call.",
       fix: "set AI_FIRST_TOKEN_TIMEOUT_MS to milliseconds, e.g. 120000",
     }),
     AI_IDLE_TIMEOUT_MS: envVar(positiveInt(120_000), {
       doc: "Phase timeout: longest silent gap between tokens.",
       fix: "set AI_IDLE_TIMEOUT_MS to milliseconds, e.g. 120000",
+    }),
+    AI_RESPONSE_TIMEOUT_MS: envVar(positiveInt(600_000), {
+      doc: "Phase timeout: a non-stream request's upstream call (one non-stream request upstream) until its whole answer; 10 minutes, as in the provider SDKs.",
+      fix: "set AI_RESPONSE_TIMEOUT_MS to milliseconds, e.g. 600000",
     }),
     AI_TOTAL_TIMEOUT_MS: envVar(positiveInt(900_000), {
       doc: "Phase timeout: whole request including retries and fallbacks.",
