@@ -1,10 +1,13 @@
 /**
  * Usage accounting: every request that reached the engine — completed, failed or aborted — is
  * recorded in the store and logged as ONE wide line (provider, model, tokens, latency, TTFT,
- * status, attempts). A store failure is logged, never turned into a failed request.
+ * status, attempts). A store failure is logged, never turned into a failed request: the store
+ * writes usage rows in batches (src/shared/store/usage-writer.ts), so a failed write is reported
+ * later, through `logUsageProblem`.
  */
 import type { Logger } from "../shared/log.ts";
 import type { Store } from "../shared/store/index.ts";
+import type { UsageWriteProblem } from "../shared/store/usage-writer.ts";
 import type { ChatOutcome, ChatPlan } from "./chat.ts";
 
 export interface AccountingDeps {
@@ -81,4 +84,12 @@ export function account(
       "could not record usage in the store",
     );
   }
+}
+
+/** The store's usage write problems (Store option `onUsageProblem`) as log lines. */
+export function logUsageProblem(logger: Logger, p: UsageWriteProblem): void {
+  if (p.kind === "recovered") logger.warn(p, "usage rows written after failed attempts");
+  else if (p.kind === "retrying")
+    logger.error(p, "could not record usage in the store yet: the rows are kept and retried");
+  else logger.error(p, "could not record usage in the store: rows lost");
 }

@@ -20,6 +20,7 @@ import { INSTANCE_VAR, withInstanceHeader } from "../shared/instance.ts";
 import { createLogger, type PipbotLogger } from "../shared/log.ts";
 import { onStopSignals, type StopReason } from "../shared/stop-signals.ts";
 import { openStore, type Store } from "../shared/store/index.ts";
+import { logUsageProblem } from "./accounting.ts";
 import { type AppSettings, createApp } from "./app.ts";
 import { createProviderRegistry, type UpstreamSettings } from "./providers/index.ts";
 
@@ -105,7 +106,7 @@ export function appSettings(c: AiConfig): AppSettings {
 function openDataStore(dataDir: string, log: PipbotLogger): Store | null {
   try {
     mkdirSync(dataDir, { recursive: true });
-    return openStore(dataDir);
+    return openStore(dataDir, { onUsageProblem: (p) => logUsageProblem(log, p) });
   } catch (e) {
     log.fatal(
       { err: (e as Error).message, dataDir },
@@ -145,6 +146,10 @@ export async function main(argv: string[]): Promise<number> {
 
   const store = openDataStore(config.DATA_DIR, log);
   if (!store) return 1;
+  // Usage rows are written in batches (≤ 100 ms late): whatever ends the process — the forced
+  // stop's process.exit, an uncaught error — writes the queued rows first (bun:sqlite is sync).
+  const flushUsageOnExit = () => store.flushUsage();
+  process.on("exit", flushUsageOnExit);
 
   const holder: { server?: ReturnType<typeof Bun.serve> } = {};
   const shutdown = new AbortController();
@@ -175,6 +180,7 @@ export async function main(argv: string[]): Promise<number> {
     );
   }
   if (!listening) {
+    process.off("exit", flushUsageOnExit);
     store.close();
     return 1;
   }
@@ -214,6 +220,10 @@ export async function main(argv: string[]): Promise<number> {
     shutdown.abort();
     if ((await Promise.race([stopped, after(FLUSH_MS)])) === "deadline") await server.stop(true);
   }
+  // A non-stream reply records its usage in a setImmediate after the response: let it run, then
+  // close, which writes every queued usage row.
+  await new Promise((resolve) => setImmediate(resolve));
+  process.off("exit", flushUsageOnExit);
   store.close();
   offStop();
   log.info({ signal }, "AI server stopped");

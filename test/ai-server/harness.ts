@@ -84,6 +84,8 @@ export async function startTestAiServer(
     dataDir: dir.path,
     logs,
     usageRows() {
+      // Written in batches (usage-writer.ts): flush the server's queue, then read as another connection.
+      store.flushUsage();
       const db = new Database(dbPath(dir.path), { readonly: true });
       try {
         return db.query("SELECT * FROM usage ORDER BY id").all() as Record<string, unknown>[];

@@ -1,4 +1,4 @@
 export type { FinishRun } from "./runs.ts";
 export { canonicalSessionKey, type SessionPatch } from "./sessions.ts";
-export { DB_FILE, dbPath, openStore, Store, type StoreOptions } from "./store.ts";
+export { DB_FILE, dbPath, openStore, Store } from "./store.ts";
 export * from "./types.ts";

@@ -150,6 +150,7 @@ describe("store migrations", () => {
     };
     s.recordUsage({ requestId: "r-new", provider: "openai", model: "gpt", status: "ok", usage: zero, ts: 8 });
     // New rows continue after the highest id; the user and end-user filters still answer.
+    expect(s.flushUsage()).toBe(true);
     expect(s.db.query("SELECT id FROM usage WHERE request_id = 'r-new'").get()).toEqual({ id: 10 });
     expect(s.usageTotals(0, "user_a")).toEqual([expect.objectContaining({ requests: 1, inputTokens: 3 })]);
     expect(s.usageTotals(0, undefined, "cust-1")).toEqual([expect.objectContaining({ requests: 1 })]);

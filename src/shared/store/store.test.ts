@@ -206,6 +206,7 @@ describe("store", () => {
     row("b", "openai", "user_b");
     row("c", "openai", "user_b");
     row("d", "google");
+    expect(s.flushUsage()).toBe(true); // the rows are queued until a flush (usage-writer.ts)
     const rows = s.db.query("SELECT request_id, user_id FROM usage ORDER BY id").all();
     expect(rows).toEqual([
       { request_id: "a", user_id: "user_a" },

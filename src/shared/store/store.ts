@@ -28,23 +28,16 @@ import type {
   Run,
   Session,
   StoredMessage,
+  StoreOptions,
   UsageGroup,
   UsageRecord,
   UsageRequest,
   UsageTotal,
 } from "./types.ts";
 import { UsageLog } from "./usage.ts";
+import { stderrReporter } from "./usage-writer.ts";
 
 export const DB_FILE = "pipbot.db";
-
-export interface StoreOptions {
-  /** Milliseconds a statement waits for another process's write lock. */
-  busyTimeoutMs?: number;
-  readonly?: boolean;
-  /** Run migrations (default true). Readers in other processes may skip. */
-  migrate?: boolean;
-  now?: () => number;
-}
 
 export function dbPath(dataDir: string): string {
   return join(dataDir, DB_FILE);
@@ -77,7 +70,7 @@ export class Store {
     this.messages = new Messages(c);
     this.runs = new Runs(c, this.messages);
     this.outbox = new Outbox(c);
-    this.usage = new UsageLog(c);
+    this.usage = new UsageLog(c, opts.onUsageProblem ?? stderrReporter);
     this.attachments = new Attachments(c, this.outbox);
   }
 
@@ -85,7 +78,9 @@ export class Store {
     return schemaVersion(this.db);
   }
 
+  /** Writes the queued usage rows (a failure is reported), then closes the database. */
   close(): void {
+    this.usage.close();
     this.db.close();
   }
 
@@ -272,8 +267,14 @@ export class Store {
 
   // ---- usage, for the AI server (usage.ts) --------------------------------------------------
 
+  /** Queue a usage row: written within USAGE_FLUSH_MS, or by the next usage read / flush / close. */
   recordUsage(u: UsageRecord): void {
     this.usage.record(u);
+  }
+
+  /** Write the queued usage rows now (shutdown, tests); false when that failed (rows kept, reported). */
+  flushUsage(): boolean {
+    return this.usage.flush();
   }
 
   usageTotals(sinceMs = 0, userId?: string, endUser?: string): UsageTotal[] {

@@ -1,6 +1,7 @@
 /** Row shapes of the store, as the processes see them (camelCase, JSON columns parsed). */
 
 import type { ChatUsage } from "../chat-api.ts";
+import type { UsageProblemReporter } from "./usage-writer.ts";
 
 export interface TextBlock {
   type: "text";
@@ -219,4 +220,16 @@ export interface UsageTotal {
   reasoningTokens: number;
   estimatedRequests: number;
   failedRequests: number;
+}
+
+/** How a Store opens (store.ts). */
+export interface StoreOptions {
+  /** Milliseconds a statement waits for another process's write lock. */
+  busyTimeoutMs?: number;
+  readonly?: boolean;
+  /** Run migrations (default true). Readers in other processes may skip. */
+  migrate?: boolean;
+  now?: () => number;
+  /** Where usage write problems go (usage-writer.ts); the AI server logs them. Default: stderr. */
+  onUsageProblem?: UsageProblemReporter;
 }

@@ -1,14 +1,23 @@
 /**
  * Usage: one row per AI server request (tokens, latency, outcome, billed user, end user), and
  * totals per provider/model — of every user, or of one billed user and/or one end user.
+ *
+ * Rows are written in batches (usage-writer.ts): `record` queues, every read here flushes first,
+ * so this connection always reads every recorded row; another connection (the gateway's usage
+ * panels) sees a row at most `USAGE_FLUSH_MS` after it was recorded.
  */
 import { type Connection, prepare, type Row } from "./sql.ts";
 import type { UsageGroup, UsageRecord, UsageRequest, UsageTotal } from "./types.ts";
+import { type UsageProblemReporter, UsageWriter } from "./usage-writer.ts";
 
 export class UsageLog {
   private readonly q;
+  private readonly writer: UsageWriter;
 
-  constructor(private readonly c: Connection) {
+  constructor(
+    private readonly c: Connection,
+    report: UsageProblemReporter,
+  ) {
     this.q = prepare(c.db, {
       insert: `INSERT INTO usage (request_id, ts, provider, model, status, input_tokens, output_tokens, cache_read_tokens,
                                   cache_write_tokens, reasoning_tokens, estimated, latency_ms, ttft_ms, attempts, conversation_id, error_code,
@@ -31,10 +40,12 @@ export class UsageLog {
                  SELECT ts, provider, model, status, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens
                  FROM usage WHERE conversation_id IS ?1 ORDER BY ts DESC, id DESC LIMIT ?2) ORDER BY ts`,
     });
+    this.writer = new UsageWriter(c.db, this.q.insert, report);
   }
 
+  /** Queue one row (its time is taken now); written by the next flush. Throws once closed. */
   record(u: UsageRecord): void {
-    this.q.insert.run(
+    this.writer.add([
       u.requestId,
       u.ts ?? this.c.now(),
       u.provider,
@@ -53,7 +64,22 @@ export class UsageLog {
       u.errorCode ?? null,
       u.userId ?? null,
       u.endUser ?? null,
-    );
+    ]);
+  }
+
+  /** Write the queued rows now; false when that failed (they stay queued; the problem is reported). */
+  flush(): boolean {
+    return this.writer.flush();
+  }
+
+  /** Rows recorded but not yet written. */
+  get pending(): number {
+    return this.writer.pending;
+  }
+
+  /** Flush, then refuse further rows (Store.close). */
+  close(): void {
+    this.writer.close();
   }
 
   /**
@@ -61,6 +87,7 @@ export class UsageLog {
    * model and day (`YYYY-MM-DD` of the time shifted by `offsetMs`, i.e. in the caller's zone).
    */
   groups(sinceMs: number, untilMs: number, offsetMs = 0, limit = 100_000): UsageGroup[] {
+    this.writer.flush();
     return (this.q.groups.all(sinceMs, untilMs, offsetMs, limit) as Row[]).map((r) => ({
       conversationId: (r.conv as string | null) ?? null,
       provider: r.provider as string,
@@ -79,6 +106,7 @@ export class UsageLog {
 
   /** The newest `limit` requests of one conversation (null: those without one), oldest first. */
   ofConversation(conversationId: string | null, limit: number): UsageRequest[] {
+    this.writer.flush();
     return (this.q.ofConversation.all(conversationId, limit) as Row[]).map((r) => ({
       ts: r.ts as number,
       provider: r.provider as string,
@@ -96,6 +124,7 @@ export class UsageLog {
    * `endUser`, only those the caller named that end user in (`end_user`).
    */
   totals(sinceMs: number, userId?: string, endUser?: string): UsageTotal[] {
+    this.writer.flush();
     return (this.q.totals.all(sinceMs, userId ?? null, endUser ?? null) as Row[]).map((r) => ({
       provider: r.provider as string,
       model: r.model as string,
