@@ -11,7 +11,13 @@ import { tempDir, waitFor } from "../../../test/helpers/index.ts";
 import { dbPath, openStore, type Store } from "./index.ts";
 import { USAGE_BATCH_ROWS, type UsageWriteProblem } from "./usage-writer.ts";
 
-const usage = { inputTokens: 2, outputTokens: 3, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 };
+const usage = {
+  inputTokens: 2,
+  outputTokens: 3,
+  cacheReadTokens: 0,
+  cacheWriteTokens: 0,
+  reasoningTokens: 0,
+};
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();
@@ -35,7 +41,8 @@ function open(opts: { busyTimeoutMs?: number } = {}) {
 }
 
 const record = (s: Store, ids: string[]) => {
-  for (const requestId of ids) s.recordUsage({ requestId, provider: "openai", model: "m", status: "ok", usage });
+  for (const requestId of ids)
+    s.recordUsage({ requestId, provider: "openai", model: "m", status: "ok", usage });
 };
 const names = (n: number, prefix = "r") => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
@@ -100,7 +107,13 @@ describe("usage rows are written in batches", () => {
   test("a row the database refuses is reported with its request id; the rest of the batch is written", () => {
     const { store, problems, seen } = open();
     record(store, ["a"]);
-    store.recordUsage({ requestId: "bad", provider: null as unknown as string, model: "m", status: "ok", usage });
+    store.recordUsage({
+      requestId: "bad",
+      provider: null as unknown as string,
+      model: "m",
+      status: "ok",
+      usage,
+    });
     record(store, ["b"]);
     expect(store.flushUsage()).toBe(true);
     expect(seen()).toEqual(["a", "b"]);
