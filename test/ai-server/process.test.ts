@@ -3,9 +3,13 @@
  * SIGTERM drain — in-flight requests may finish within AI_DRAIN_MS; those still running at the
  * deadline end with a retryable `shutting_down` error (an SSE `error` event, never a cut), the
  * upstream request is cancelled, and the process exits 0 well inside the supervisor's grace.
+ * Usage rows are written in batches: a stop, graceful or forced, still writes every queued row.
  */
+import { Database } from "bun:sqlite";
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
+import { PIPBOT_HEADERS } from "../../src/shared/headers.ts";
+import { dbPath } from "../../src/shared/store/index.ts";
 import { childEnv, freePort, type RunningProcess, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
 import { parseSse, postChat, readUntil } from "./harness.ts";
 
@@ -101,14 +105,69 @@ test("non-loopback bind with a token: bearer required everywhere but /healthz; c
   expect(out).not.toContain(KEY);
 });
 
-async function startAi(drainMs: number): Promise<{ p: RunningProcess; url: string }> {
+async function startAi(drainMs: number): Promise<{ p: RunningProcess; url: string; dataDir: string }> {
   const port = await freePort();
-  const p = spawnPipbot(["ai"], env({ AI_PORT: String(port), AI_DRAIN_MS: String(drainMs) }));
+  const e = env({ AI_PORT: String(port), AI_DRAIN_MS: String(drainMs) });
+  const p = spawnPipbot(["ai"], e);
   procs.push(p);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${url}/healthz`)).ok, { timeoutMs: 15_000, what: "/healthz" });
-  return { p, url };
+  return { p, url, dataDir: e.DATA_DIR! };
 }
+
+/** The request ids of the usage rows in the process's database, read after it exited. */
+function usageIds(dataDir: string): string[] {
+  const db = new Database(dbPath(dataDir), { readonly: true });
+  try {
+    return (db.query("SELECT request_id FROM usage").all() as { request_id: string }[])
+      .map((r) => r.request_id)
+      .sort();
+  } finally {
+    db.close();
+  }
+}
+
+/** N plain json requests at once; their request ids, sorted. */
+async function completeRequests(url: string, n: number): Promise<string[]> {
+  const ids = await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const res = await postChat(url, { messages: [{ role: "user", content: `row ${i}` }] });
+      expect(res.status).toBe(200);
+      await res.json();
+      return res.headers.get(PIPBOT_HEADERS.requestId) ?? "";
+    }),
+  );
+  expect(new Set(ids).size).toBe(n);
+  return ids.sort();
+}
+
+test("N requests then SIGTERM at once: after exit, the database has all N usage rows", async () => {
+  const { p, url, dataDir } = await startAi(7_000);
+  const ids = await completeRequests(url, 20);
+  p.kill("SIGTERM");
+  expect(await p.exited).toBe(0);
+  expect(usageIds(dataDir)).toEqual(ids);
+  expect(p.records().some((r) => String(r.msg).startsWith("could not record usage"))).toBe(false);
+});
+
+test("a forced stop (a second signal while a request is in flight) still writes the queued usage rows", async () => {
+  const { p, url, dataDir } = await startAi(20_000);
+  const slow = postChat(url, {
+    model: "anthropic/sim@latency=20000",
+    messages: [{ role: "user", content: "slow" }],
+  })
+    .then((r) => r.status)
+    .catch(() => "cut");
+  await waitFor(() => sim.requests.length === 1, { what: "the slow upstream request" });
+  const ids = await completeRequests(url, 20);
+  // Two different signals, so they cannot merge into one: the first starts the drain (the slow
+  // request keeps it waiting), the second forces the exit (process.exit in the force handler).
+  p.kill("SIGTERM");
+  p.kill("SIGINT");
+  expect(await p.exited).toBe(1);
+  expect(await slow).toBe("cut");
+  expect(usageIds(dataDir)).toEqual(ids);
+});
 
 test("a stream still running at the AI_DRAIN_MS deadline ends with a retryable shutting_down error event", async () => {
   const { p, url } = await startAi(200);
