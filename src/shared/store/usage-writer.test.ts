@@ -104,21 +104,23 @@ describe("usage rows are written in batches", () => {
     expect(store.flushUsage()).toBe(true);
   });
 
-  test("a row the database refuses is reported with its request id; the rest of the batch is written", () => {
+  test("rows the database refuses are reported (one line, their request ids); the rest of the batch is written", () => {
     const { store, problems, seen } = open();
+    const refused = (requestId: string) =>
+      store.recordUsage({ requestId, provider: null as unknown as string, model: "m", status: "ok", usage });
     record(store, ["a"]);
-    store.recordUsage({
-      requestId: "bad",
-      provider: null as unknown as string,
-      model: "m",
-      status: "ok",
-      usage,
-    });
+    refused("bad1");
     record(store, ["b"]);
+    refused("bad2");
     expect(store.flushUsage()).toBe(true);
     expect(seen()).toEqual(["a", "b"]);
     expect(problems).toEqual([
-      expect.objectContaining({ kind: "rejected", code: "SQLITE_CONSTRAINT_NOTNULL", requestIds: ["bad"] }),
+      expect.objectContaining({
+        kind: "rejected",
+        code: "SQLITE_CONSTRAINT_NOTNULL",
+        rows: 2,
+        requestIds: ["bad1", "bad2"],
+      }),
     ]);
   });
 

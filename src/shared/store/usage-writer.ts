@@ -28,8 +28,8 @@ export type UsageParams = [string, ...(string | number | null)[]];
 /**
  * A write problem, for the process's log. `retrying`: the batch was not written, its rows are kept
  * and tried again; `recovered`: written after failures; `rejected`: rows the database refused
- * (not retried); `dropped`: rows lost (the queue was full, or the store closed with the batch
- * still failing).
+ * (the first one's error; not retried; the rest of the batch is written); `dropped`: rows lost
+ * (the queue was full, or the store closed with the batch still failing).
  */
 export interface UsageWriteProblem {
   kind: "retrying" | "recovered" | "rejected" | "dropped";
@@ -70,7 +70,8 @@ export class UsageWriter {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private failures = 0;
   private closed = false;
-  private readonly write: (rows: UsageParams[]) => void;
+  /** Writes a batch in one transaction; returns the rows the database refused (not retried). */
+  private readonly write: (rows: UsageParams[]) => { row: UsageParams; error: unknown }[];
 
   constructor(
     db: Database,
@@ -79,23 +80,18 @@ export class UsageWriter {
   ) {
     // One IMMEDIATE transaction; a refused row is set aside, anything else rolls the batch back.
     const tx = db.transaction((rows: UsageParams[]) => {
-      for (const r of rows) {
+      const refused: { row: UsageParams; error: unknown }[] = [];
+      for (const row of rows) {
         try {
-          insert.run(...r);
-        } catch (e) {
-          if (!rowRefused(e)) throw e;
-          this.report({
-            kind: "rejected",
-            error: messageOf(e),
-            ...(codeOf(e) ? { code: codeOf(e) } : {}),
-            rows: 1,
-            requestIds: [r[0]],
-            pending: this.queue.length,
-          });
+          insert.run(...row);
+        } catch (error) {
+          if (!rowRefused(error)) throw error;
+          refused.push({ row, error });
         }
       }
+      return refused;
     });
-    this.write = (rows) => tx.immediate(rows);
+    this.write = (rows) => tx.immediate(rows) as { row: UsageParams; error: unknown }[];
   }
 
   get pending(): number {
@@ -128,8 +124,9 @@ export class UsageWriter {
     if (this.queue.length === 0 || this.closed) return true;
     const batch = this.queue;
     this.queue = [];
+    let refused: { row: UsageParams; error: unknown }[];
     try {
-      this.write(batch);
+      refused = this.write(batch);
     } catch (e) {
       this.queue = batch.concat(this.queue);
       this.failures++;
@@ -144,6 +141,18 @@ export class UsageWriter {
       });
       this.arm(backoffDelay(this.failures, RETRY));
       return false;
+    }
+    if (refused.length > 0) {
+      const first = refused[0]!.error;
+      const code = codeOf(first);
+      this.report({
+        kind: "rejected",
+        error: messageOf(first),
+        ...(code ? { code } : {}),
+        rows: refused.length,
+        requestIds: ids(refused.map((r) => r.row)),
+        pending: this.queue.length,
+      });
     }
     if (this.failures > 0)
       this.report({
