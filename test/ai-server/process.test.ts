@@ -169,6 +169,36 @@ test("a forced stop (a second signal while a request is in flight) still writes 
   expect(usageIds(dataDir)).toEqual(ids);
 });
 
+test("usage rows the database cannot take yet (another process holds the write lock) are logged, kept and written later", async () => {
+  const { p, url, dataDir } = await startAi(7_000);
+  const blocker = new Database(dbPath(dataDir));
+  blocker.exec("BEGIN IMMEDIATE");
+  let ids: string[];
+  try {
+    ids = await completeRequests(url, 3);
+    // The server's flush waits its busy timeout (5 s) for the lock, then logs and keeps the rows.
+    const failed = await waitFor(
+      () =>
+        p
+          .records()
+          .find((r) => r.msg === "could not record usage in the store yet: the rows are kept and retried"),
+      { timeoutMs: 20_000, what: "the failed usage write's log line" },
+    );
+    expect(failed).toMatchObject({ level: "error", kind: "retrying", code: "SQLITE_BUSY", rows: 3, pending: 3 });
+  } finally {
+    blocker.exec("COMMIT");
+    blocker.close();
+  }
+  await waitFor(() => p.records().some((r) => r.msg === "usage rows written after failed attempts"), {
+    timeoutMs: 20_000,
+    what: "the retried usage write",
+  });
+  expect(usageIds(dataDir)).toEqual(ids);
+  p.kill("SIGTERM");
+  expect(await p.exited).toBe(0);
+  expect(p.records().some((r) => r.msg === "could not record usage in the store: rows lost")).toBe(false);
+}, 60_000);
+
 test("a stream still running at the AI_DRAIN_MS deadline ends with a retryable shutting_down error event", async () => {
   const { p, url } = await startAi(200);
   // 400 chunks at 20/s: 20 s, far longer than the drain.
