@@ -184,7 +184,13 @@ test("usage rows the database cannot take yet (another process holds the write l
           .find((r) => r.msg === "could not record usage in the store yet: the rows are kept and retried"),
       { timeoutMs: 20_000, what: "the failed usage write's log line" },
     );
-    expect(failed).toMatchObject({ level: "error", kind: "retrying", code: "SQLITE_BUSY", rows: 3, pending: 3 });
+    expect(failed).toMatchObject({
+      level: "error",
+      kind: "retrying",
+      code: "SQLITE_BUSY",
+      rows: 3,
+      pending: 3,
+    });
   } finally {
     blocker.exec("COMMIT");
     blocker.close();
