@@ -167,9 +167,13 @@ describe("when a call must stream: the SDK's own rule", () => {
   const client = new Anthropic({ apiKey: "unit", baseURL: "http://127.0.0.1:9", maxRetries: 0 });
   const sdkRefuses = (model: string, max_tokens: number) => {
     try {
-      // Without a client timeout the SDK applies its rule before sending anything (it throws then).
+      // Without a client timeout the SDK applies its rule before sending anything (it throws then);
+      // a request it accepts is aborted before it leaves.
       void client.messages
-        .create({ model, max_tokens, messages: [{ role: "user", content: "x" }] })
+        .create(
+          { model, max_tokens, messages: [{ role: "user", content: "x" }] },
+          { signal: AbortSignal.abort() },
+        )
         .catch(() => {});
       return false;
     } catch (e) {
