@@ -29,6 +29,13 @@ const upstream = (sim: UpstreamSim) =>
     (r) => `${WHOLE.test(r.path) ? "whole" : STREAMED.test(r.path) ? "stream" : r.path} ${r.status}`,
   );
 
+/** The body of the simulator's i-th request. */
+function sent(i: number): Json {
+  const r = s.sim.requests[i];
+  if (!r) throw new Error(`the simulator saw no request ${i}: ${upstream(s.sim).join(", ")}`);
+  return r.body;
+}
+
 /**
  * A reply without what differs between two answers: tool call ids (minted per answer: the Gemini
  * API sends none) and the simulator's response id inside thought signatures.
@@ -77,7 +84,7 @@ describe("POST /chat without stream: one :generateContent request, the streamed 
     });
     expect(requests).toEqual(["whole 200", "stream 200"]);
     // Thinking was asked of Gemini (thought summaries included) in the non-stream request too.
-    expect((s.sim.requests[0]?.body as Json).generationConfig.thinkingConfig.includeThoughts).toBe(true);
+    expect(sent(0).generationConfig.thinkingConfig.includeThoughts).toBe(true);
     expect(whole.message.content).toEqual([
       { type: "reasoning", text: `Thinking about: ${PROMPT}` },
       { type: "text", text: `You said: ${PROMPT}. w1 w2` },
@@ -132,8 +139,8 @@ describe("POST /chat without stream: one :generateContent request, the streamed 
     expect(res.status, JSON.stringify(next)).toBe(200);
     expect(next.message.content[0].text).toContain("Tool get_weather returned");
     expect(upstream(s.sim)).toEqual(["whole 200"]);
-    const sent = (s.sim.requests[0]?.body as Json).contents[1].parts;
-    expect(sent.map((p: Json) => p.thoughtSignature)).toEqual(calls.map((c: Json) => c.signature));
+    const back = sent(0).contents[1].parts;
+    expect(back.map((p: Json) => p.thoughtSignature)).toEqual(calls.map((c: Json) => c.signature));
   });
 
   test("a legacy text-then-call answer (fault=tool_call): text, the call, tool_use", async () => {
@@ -196,7 +203,7 @@ describe("the openai SDK, non-stream", () => {
     const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "a city" }];
     const r = await s.openai.chat.completions.create({ model: "google/sim", messages, response_format });
     expect(upstream(s.sim)).toEqual(["whole 200"]);
-    const config = (s.sim.requests[0]?.body as Json).generationConfig;
+    const config = sent(0).generationConfig;
     expect(config.responseMimeType).toBe("application/json");
     expect(config.responseJsonSchema).toEqual(response_format.json_schema.schema);
     const content = r.choices[0]?.message.content ?? "";
@@ -226,7 +233,7 @@ describe("the openai SDK, non-stream", () => {
     expect(r2.choices[0]?.message.content).toContain("Tool get_weather returned");
     expect(r2.choices[0]?.message.content).toContain("Sunny");
     expect(upstream(s.sim)).toEqual(["whole 200", "whole 200"]);
-    const back = (s.sim.requests[1]?.body as Json).contents[1].parts[0];
+    const back = sent(1).contents[1].parts[0];
     expect(back).toMatchObject({
       functionCall: { name: "get_weather", id: call.id },
       thoughtSignature: signature,
