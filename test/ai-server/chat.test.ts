@@ -49,8 +49,8 @@ describe("all providers × stream / non-stream", () => {
       expect(body.attempts).toBe(1);
       expect(sim.requests).toHaveLength(1);
       expect(sim.requests[0]?.provider).toBe(provider);
-      // A non-stream caller's reply is assembled from an upstream stream (phase timeouts apply).
-      expect(sim.requests[0]?.stream).toBe(true);
+      // A non-stream caller's reply is one non-stream upstream request (ProviderAdapter.complete).
+      expect(sim.requests[0]?.stream).toBe(false);
     });
 
     test(`${provider} stream`, async () => {
@@ -317,8 +317,23 @@ describe("timeouts, each named", () => {
       });
     });
 
-  for (const c of cases)
-    test(`non-stream: ${c.phase} timeout → 504 naming the phase; the upstream request is cancelled`, async () => {
+  // A non-stream caller's attempt is one non-stream upstream request: no tokens to time, the
+  // whole answer is bounded by AI_RESPONSE_TIMEOUT_MS (and the total).
+  const wholeCases = [
+    { provider: "anthropic", model: "anthropic/sim@latency=3000" },
+    { provider: "openai", model: "openai/sim@ttft=3000" },
+    { provider: "google", model: "google/sim@fault=gap:3000" },
+  ].map((c) => ({
+    ...c,
+    phase: "response",
+    v: "AI_RESPONSE_TIMEOUT_MS",
+    settings: { responseTimeoutMs: 100, connectTimeoutMs: 50, firstTokenTimeoutMs: 50 },
+  }));
+  for (const c of [
+    ...wholeCases,
+    { ...(cases[3] as (typeof cases)[number]), provider: "anthropic", settings: { totalTimeoutMs: 300 } },
+  ])
+    test(`non-stream (${c.provider}): ${c.phase} timeout → 504 naming the phase; the upstream request is cancelled`, async () => {
       const s = await server({ ...c.settings, maxRetries: 0 });
       const res = await postChat(s.url, { model: c.model, messages: [{ role: "user", content: "t" }] });
       expect(res.status).toBe(504);
@@ -326,10 +341,27 @@ describe("timeouts, each named", () => {
       expect(err.code).toBe("timeout");
       expect(err.message).toContain(`${c.phase} timeout`);
       expect(err.message).toContain(c.v);
+      expect(sim.requests[0]?.stream).toBe(false);
       await waitFor(() => sim.requests[0]?.aborted, {
         what: "simulator to see the upstream request aborted",
       });
     });
+
+  test("non-stream: a response timeout is retried like the token timeouts", async () => {
+    const s = await server({ responseTimeoutMs: 100, maxRetries: 1 });
+    const res = await postChat(s.url, {
+      model: "openai/sim@ttft=3000",
+      fallbacks: ["google/sim@tokens=2"],
+      messages: [{ role: "user", content: "slow" }],
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Json).provider).toBe("google");
+    expect(sim.requests.map((r) => `${r.provider}:${r.stream}`)).toEqual([
+      "openai:false",
+      "openai:false",
+      "google:false",
+    ]);
+  });
 
   test("keep-alive comments while the upstream is silent", async () => {
     const s = await server({ keepAliveMs: 40 });
@@ -344,10 +376,10 @@ describe("timeouts, each named", () => {
   });
 });
 
-describe("long non-stream replies (the upstream is streamed, the reply assembled)", () => {
-  test("a reply longer in total than AI_FIRST_TOKEN_TIMEOUT_MS succeeds while tokens flow (all providers, both APIs)", async () => {
-    // 40 chunks at 20/s: ~2 s in total, above the 1 s first-token timeout, while each 50 ms gap
-    // stays far below the 1 s idle timeout (with 250 ms a loaded machine's stall cut the stream).
+describe("long non-stream replies (one non-stream upstream request each)", () => {
+  test("a reply longer in total than the token timeouts succeeds: only AI_RESPONSE_TIMEOUT_MS bounds it (all providers, both APIs)", async () => {
+    // 40 parts at 20/s: the simulator answers after ~2 s, above the 1 s first-token and idle
+    // timeouts, which do not apply to a whole answer; the 10 s response timeout does.
     const s = await server({ firstTokenTimeoutMs: 1000, idleTimeoutMs: 1000, maxRetries: 0 });
     const msg = [{ role: "user", content: "long" }];
     const [chats, completion] = await Promise.all([
@@ -363,10 +395,10 @@ describe("long non-stream replies (the upstream is streamed, the reply assembled
         body: JSON.stringify({ model: "openai/sim@tokens=40,rate=20", messages: msg }),
       }).then(async (r) => ({ status: r.status, body: (await r.json()) as Json })),
     ]);
-    // Longer than the first-token timeout by construction (rate=20: 39 gaps of 50 ms after the first token),
-    // asserted by what the simulator sent rather than by a wall-clock measurement.
+    // Longer than the token timeouts by construction (rate=20: the simulator answers after 39
+    // gaps of 50 ms), asserted by what the simulator did rather than by a wall-clock measurement.
     const upstream = sim.requests.filter((r) => r.model.endsWith("@tokens=40,rate=20"));
-    expect(upstream.map((r) => [r.outcome, r.chunksSent])).toEqual(Array(4).fill(["completed", 40]));
+    expect(upstream.map((r) => [r.outcome, r.stream])).toEqual(Array(4).fill(["completed", false]));
     const words = Array.from({ length: 39 }, (_, i) => ` w${i + 1}`).join("");
     for (const c of chats) {
       expect(c.status).toBe(200);
@@ -416,7 +448,7 @@ describe("long non-stream replies (the upstream is streamed, the reply assembled
     expect(Number(row.ttft_ms)).toBeLessThanOrEqual(Number(row.latency_ms));
   });
 
-  test("a failure after upstream tokens is still retried and falls back: nothing had reached the caller", async () => {
+  test("a failed or cut whole answer is retried and falls back: nothing had reached the caller", async () => {
     const s = await server({ maxRetries: 1 });
     // A non-stream caller sees nothing until the end: let every cut happen as soon as it comes
     // (whether the AI server read the two parts first or not, a non-stream reply retries either way).
@@ -433,11 +465,11 @@ describe("long non-stream replies (the upstream is streamed, the reply assembled
     expect(body.message.content[0].text).toBe("You said: again. w1 w2");
     expect(body.attempts).toBe(5);
     expect(sim.requests.map((r) => `${r.provider}:${r.outcome}:${r.chunksSent}`)).toEqual([
-      "anthropic:error_event:2",
-      "anthropic:error_event:2",
-      "openai:cut:2",
-      "openai:cut:2",
-      "google:completed:3",
+      "anthropic:error:0",
+      "anthropic:error:0",
+      "openai:cut:0",
+      "openai:cut:0",
+      "google:completed:0",
     ]);
     const row = await waitFor(() => s.usageRows()[0], { what: "usage row" });
     expect(row).toMatchObject({ provider: "google", status: "ok", attempts: 5, output_tokens: 3 });
