@@ -88,6 +88,11 @@ describe("all three SDKs through the Convex proxy", () => {
         });
         expect(r.outputTokens).toBe(3);
         expect(r.inputTokens).toBeGreaterThan(0);
+        // Gemini: a non-stream caller's call is one :generateContent, metered from its JSON body.
+        if (provider === "google")
+          expect(sim.requests[0]!.path).toMatch(
+            stream ? /:streamGenerateContent\?alt=sse$/ : /:generateContent$/,
+          );
         // the provider saw the operator's key, never the VM's token
         const h = sim.requests[0]!.headers;
         expect(JSON.stringify(h)).toContain(OPERATOR_KEY);
@@ -109,6 +114,35 @@ describe("all three SDKs through the Convex proxy", () => {
       finishedAttempts: [1, 2, 3],
       outputTokens: 2,
     });
+  });
+});
+
+test("google non-stream (one :generateContent): the row has the JSON body's thought and cached tokens, as the reply says", async () => {
+  const res = await postChat(ai.url, {
+    model: "google/sim@tokens=3,thoughts=4,cache_read=2",
+    messages: [{ role: "user", content: "a whole answer through convex, with a prompt of some length" }],
+  });
+  const body = (await res.json()) as Json;
+  expect(res.status, JSON.stringify(body)).toBe(200);
+  expect(sim.requests.map((r) => [r.provider, r.stream, r.outcome])).toEqual([
+    ["google", false, "completed"],
+  ]);
+  expect(sim.requests[0]!.path).toMatch(/:generateContent$/);
+  const r = (await row(res.headers.get("x-pipbot-request-id")!))!;
+  expect(r).toMatchObject({
+    status: "finalized",
+    provider: "google",
+    attempts: 1,
+    outputTokens: 3 + 4,
+    reasoningTokens: 4,
+    cacheReadTokens: 2,
+  });
+  expect(r.inputTokens).toBeGreaterThan(0);
+  expect(body.usage).toMatchObject({
+    inputTokens: r.inputTokens,
+    outputTokens: r.outputTokens,
+    reasoningTokens: 4,
+    cacheReadTokens: 2,
   });
 });
 

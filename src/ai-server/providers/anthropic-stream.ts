@@ -2,7 +2,8 @@
  * Reading Anthropic's Messages stream: raw SSE events (content blocks, deltas, thinking
  * signatures, tool input JSON, usage, stop reason) → canonical provider events, one batch per
  * network read; an in-stream `error` event throws as the SDK would. The forced JSON tool
- * (anthropic.ts, json_object mode) comes out as the reply's text.
+ * (anthropic.ts, json_object mode) comes out as the reply's text. A whole (non-stream) message is
+ * read in anthropic-message.ts with the same usage and stop-reason mapping.
  */
 import type Anthropic from "@anthropic-ai/sdk";
 import type { StopReason } from "../../shared/chat-api.ts";
@@ -13,7 +14,8 @@ import { upstreamError } from "./upstream-errors.ts";
 /** The forced tool that carries schema-less JSON mode (json_object; anthropic.ts sets it up). */
 export const JSON_TOOL = "json_response";
 
-function usageOf(u: object | null | undefined): UsagePatch {
+/** Anthropic's usage object (a stream's message_start / message_delta, or a whole message's) → a usage patch. */
+export function usageOf(u: object | null | undefined): UsagePatch {
   const out: UsagePatch = {};
   if (!u) return out;
   const src = u as Record<string, unknown>;
@@ -32,7 +34,7 @@ function usageOf(u: object | null | undefined): UsagePatch {
   return out;
 }
 
-const stopReason = (r: string | null | undefined): StopReason | string =>
+export const stopReason = (r: string | null | undefined): StopReason | string =>
   r === "end_turn" || r === "max_tokens" || r === "stop_sequence" || r === "tool_use" || r === "refusal"
     ? r
     : (r ?? "other");

@@ -4,11 +4,13 @@
  * tool_result, thinking blocks with their signatures, cache_control on any block, native
  * structured output (`output_config.format`) for a JSON schema, and a forced single tool for
  * schema-less JSON mode (its input returned as the reply's text). The stream is read in
- * anthropic-stream.ts.
+ * anthropic-stream.ts; a non-stream caller's call is one non-stream request (`complete`, its
+ * answer read in anthropic-message.ts) unless the SDK's own rule says it must stream.
  */
 import Anthropic from "@anthropic-ai/sdk";
 import type { ContentPart } from "../../shared/chat-api.ts";
 import { PipbotError } from "../../shared/errors.ts";
+import { messageEvents } from "./anthropic-message.ts";
 import { anthropicEvents, JSON_TOOL } from "./anthropic-stream.ts";
 import { thinkingBudget } from "./capabilities.ts";
 import {
@@ -96,21 +98,25 @@ function messages(ms: ProviderMessage[]): Anthropic.MessageParam[] {
   }));
 }
 
-/** The SDK's types no longer list the sampling fields; the API still takes them for the models that do. */
-export type AnthropicParams = Anthropic.MessageCreateParamsStreaming & {
+/**
+ * A Messages request body: streaming (`stream: true`) or not (`stream` absent). The SDK's types no
+ * longer list the sampling fields; the API still takes them for the models that do.
+ */
+export type AnthropicParams = Omit<Anthropic.MessageCreateParamsStreaming, "stream"> & {
+  stream?: true;
   temperature?: number;
   top_p?: number;
   top_k?: number;
 };
 
-export function anthropicParams(call: ProviderCall): AnthropicParams {
+export function anthropicParams(call: ProviderCall, stream = true): AnthropicParams {
   const budget = thinkingBudget(call.reasoning);
   const p: AnthropicParams = {
     model: call.model,
     max_tokens: call.maxTokens ?? (budget ? budget + DEFAULT_MAX_TOKENS : DEFAULT_MAX_TOKENS),
     messages: messages(call.messages),
-    stream: true,
   };
+  if (stream) p.stream = true;
   if (call.system?.length)
     p.system = call.system.map((s) => ({
       type: "text" as const,
@@ -172,21 +178,56 @@ export function anthropicCountParams(call: ProviderCall): Anthropic.MessageCount
   return p as Anthropic.MessageCountTokensParams;
 }
 
+/**
+ * The per-model caps of the SDK's non-stream rule: its `MODEL_NONSTREAMING_TOKENS`
+ * (`@anthropic-ai/sdk/internal/constants`, which the package does not export). A test checks this
+ * copy against the installed SDK's table.
+ */
+export const MODEL_NONSTREAMING_TOKENS: Readonly<Record<string, number>> = {
+  "claude-opus-4@20250514": 8192,
+  "anthropic.claude-opus-4-1-20250805-v1:0": 8192,
+  "claude-opus-4-1@20250805": 8192,
+};
+
+/**
+ * True when the SDK itself would refuse this body as a non-stream request ("Streaming is required
+ * for operations that may take longer than 10 minutes": max_tokens above 128 000 × 10/60, or above
+ * the model's cap): the SDK's own rule, `client.calculateNonstreamingTimeout`, which throws then.
+ */
+export function mustStream(client: Anthropic, p: Pick<AnthropicParams, "model" | "max_tokens">): boolean {
+  try {
+    client.calculateNonstreamingTimeout(p.max_tokens, MODEL_NONSTREAMING_TOKENS[p.model]);
+    return false;
+  } catch (e) {
+    if (e instanceof Anthropic.AnthropicError) return true;
+    throw e;
+  }
+}
+
 export function anthropicAdapter(cfg: ProviderClientConfig): ProviderAdapter {
   const opts = stainlessOptions(cfg);
   // ANTHROPIC_AUTH_TOKEN: the SDK sends authToken as Authorization: Bearer (no x-api-key).
   const client = new Anthropic(cfg.bearer ? { ...opts, apiKey: null, authToken: cfg.apiKey } : opts);
   const post = stainlessStream(client, "/v1/messages", cfg.fetch);
+  const postWhole = stainlessPost(client, "/v1/messages", cfg.fetch, false);
   const count = stainlessPost(client, "/v1/messages/count_tokens", cfg.fetch, false);
+  const whole = async (p: AnthropicParams, call: ProviderCall) =>
+    messageEvents(await (await postWhole(p, call)).json());
   const adapter = sdkAdapter({
     provider: "anthropic",
     mapError,
     events: anthropicEvents,
     stream: async (call) => sseBatches(await post(anthropicParams(call), call)),
+    complete(call) {
+      const p = anthropicParams(call, false);
+      // Declined (nothing sent): the engine streams this call instead.
+      return mustStream(client, p) ? undefined : whole(p, call);
+    },
   });
   return {
     provider: adapter.provider,
     openStream: adapter.openStream,
+    complete: adapter.complete,
     async countTokens(call) {
       let text: string;
       try {

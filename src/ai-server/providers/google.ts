@@ -3,30 +3,20 @@
  * with a key, or Vertex AI with a service account. Canonical parts map to inlineData (an http(s)
  * URL is fetched and inlined: Gemini takes no arbitrary URLs), functionCall / functionResponse
  * (thought signatures kept on the call and sent back), thinking config with thought summaries,
- * responseMimeType + responseJsonSchema for JSON output.
+ * responseMimeType + responseJsonSchema for JSON output. A stream caller's call is one
+ * :streamGenerateContent request, a non-stream caller's one :generateContent request; both answers
+ * become canonical events in google-events.ts.
  *
  * The SDK's ApiError carries no headers, so each call uses a fetch wrapper that keeps the
  * response headers (in the call context) for retry-after / x-should-retry.
  */
-import {
-  ApiError,
-  type Content,
-  FunctionCallingConfigMode,
-  type GenerateContentResponse,
-  GoogleGenAI,
-  type Part,
-} from "@google/genai";
-import type { ContentPart, StopReason } from "../../shared/chat-api.ts";
+import { ApiError, type Content, FunctionCallingConfigMode, GoogleGenAI, type Part } from "@google/genai";
+import type { ContentPart } from "../../shared/chat-api.ts";
 import { PipbotError } from "../../shared/errors.ts";
 import { MEDIA_LIMITS, thinkingBudget } from "./capabilities.ts";
+import { streamEvents, wholeEvents } from "./google-events.ts";
 import { type CallContext, connectionFailure, sdkAdapter } from "./sdk-adapter.ts";
-import type {
-  ProviderAdapter,
-  ProviderCall,
-  ProviderClientConfig,
-  ProviderEvent,
-  UsagePatch,
-} from "./types.ts";
+import type { ProviderAdapter, ProviderCall, ProviderClientConfig } from "./types.ts";
 import { upstreamError } from "./upstream-errors.ts";
 
 /** Fetching an image/PDF URL to inline it: bounded. */
@@ -44,28 +34,6 @@ function mapError(e: unknown, ctx: CallContext) {
     ...(m?.[1] ? { type: m[1] } : {}),
     cause: e,
   });
-}
-
-function usageOf(r: GenerateContentResponse): UsagePatch {
-  const u = r.usageMetadata;
-  if (!u) return {};
-  const thoughts = u.thoughtsTokenCount ?? 0;
-  const cached = u.cachedContentTokenCount ?? 0;
-  return {
-    inputTokens: Math.max(0, (u.promptTokenCount ?? 0) - cached),
-    // Thought tokens bill as output.
-    outputTokens: (u.candidatesTokenCount ?? 0) + thoughts,
-    cacheReadTokens: cached,
-    cacheWriteTokens: 0,
-    reasoningTokens: thoughts,
-  };
-}
-
-function stopReason(r: string | undefined): StopReason | string {
-  if (r === "STOP") return "end_turn";
-  if (r === "MAX_TOKENS") return "max_tokens";
-  if (r && /SAFETY|RECITATION|BLOCKLIST|PROHIBITED|SPII/.test(r)) return "content_filter";
-  return r ? r.toLowerCase() : "other";
 }
 
 /** An image/PDF URL fetched and inlined (Gemini's fileData takes only its own File API / gs:// URIs). */
@@ -149,52 +117,6 @@ async function contents(call: ProviderCall): Promise<Content[]> {
     if (parts.length) out.push({ role: m.role === "assistant" ? "model" : "user", parts });
   }
   return out;
-}
-
-async function* events(stream: AsyncIterable<GenerateContentResponse>): AsyncGenerator<ProviderEvent[]> {
-  let stop: string | undefined;
-  let calls = 0;
-  let thinking = false;
-  for await (const chunk of stream) {
-    const out: ProviderEvent[] = [];
-    for (const p of chunk.candidates?.[0]?.content?.parts ?? []) {
-      if (p.thought && typeof p.text === "string") {
-        thinking = true;
-        out.push({ type: "reasoning", text: p.text });
-        continue;
-      }
-      if (thinking) {
-        thinking = false;
-        out.push({ type: "reasoning_end" });
-      }
-      if (typeof p.text === "string" && p.text) out.push({ type: "text", text: p.text });
-      if (p.functionCall) {
-        // Gemini sends each call whole, in one part; its id is optional.
-        const index = calls++;
-        const id = p.functionCall.id ?? `call_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
-        out.push({ type: "tool_start", index, id, name: p.functionCall.name ?? "" });
-        out.push({ type: "tool_args", index, json: JSON.stringify(p.functionCall.args ?? {}) });
-        out.push({
-          type: "tool_end",
-          index,
-          ...(p.thoughtSignature ? { signature: p.thoughtSignature } : {}),
-        });
-      }
-    }
-    if (chunk.usageMetadata) out.push({ type: "usage", usage: usageOf(chunk) });
-    stop = chunk.candidates?.[0]?.finishReason ?? stop;
-    if (out.length) yield out;
-  }
-
-  // Gemini has no end marker: a body that ends without a finishReason was cut short.
-  if (stop === undefined)
-    throw upstreamError({
-      provider: "google",
-      connection: true,
-      message: "stream ended without a finish reason",
-    });
-  const end: ProviderEvent = { type: "stop", reason: stopReason(stop) };
-  yield thinking ? [{ type: "reasoning_end" }, end] : [end];
 }
 
 export function googleAdapter(cfg: ProviderClientConfig): ProviderAdapter {
@@ -292,7 +214,10 @@ export function googleAdapter(cfg: ProviderClientConfig): ProviderAdapter {
   return sdkAdapter({
     provider: "google",
     mapError,
-    events,
+    events: streamEvents,
     stream: async (call, ctx) => ai.models.generateContentStream(await params(call, ctx)),
+    // One :generateContent request (Gemini API and Vertex alike): the same params, the whole
+    // response mapped by the same code as a stream chunk.
+    complete: async (call, ctx) => wholeEvents(await ai.models.generateContent(await params(call, ctx))),
   });
 }
