@@ -7,7 +7,8 @@
  *
  * Cases: plain text (json and streamed) and a tool call (json and streamed: tools in, tool_calls
  * out — pipbot translates them into its canonical call and back).
- * Run: `bun bench/ai-overhead-cpu.ts [--n 2000] [--case "text, json"] [--warmup 300]` (Linux: /proc).
+ * Run: `bun bench/ai-overhead-cpu.ts [--n 5000] [--case "text, json"] [--warmup 300]` (Linux: /proc).
+ * /proc counts CPU in ticks of 10 ms: the floor's ~100 µs × 5000 requests is 50 ticks.
  * PIPBOT_BENCH_BEFORE=<another checkout's src/cli.ts> adds that AI server as a fourth column
  * ("pipbot before") in the same run, so a change is measured against its parent under one load.
  */
@@ -23,7 +24,7 @@ const SIM_CLI = join(ROOT, "src", "cli.ts");
 const CLI = process.env.PIPBOT_BENCH_CLI ?? SIM_CLI;
 const PORTKEY = join(ROOT, "node_modules", "@portkey-ai", "gateway", "build", "start-server.js");
 const args = process.argv.slice(2);
-const N = Number(args[args.indexOf("--n") + 1] || 2000) || 2000;
+const N = Number(args[args.indexOf("--n") + 1] || 5000) || 5000;
 const ONLY = args.includes("--case") ? args[args.indexOf("--case") + 1] : undefined;
 /** PIPBOT_BENCH_BEFORE: the AI server of another checkout, measured in the same run (a before/after). */
 const BEFORE = process.env.PIPBOT_BENCH_BEFORE;
