@@ -1,11 +1,15 @@
 /**
  * Bun's own timers must not cut legitimate long requests:
  * - `Bun.serve` idle timeout (default 10 s): the app lifts it per request (`server.timeout(req, 0)`
- *   via `holdOpen`). Shown here with a 1 s server idle timeout and a 6 s silent upstream, next to a
- *   control server without `holdOpen` that Bun does cut (its socket sweep runs every ~4 s). The
+ *   via `holdOpen`). Shown here with a 1 s server idle timeout and a 6 s silent upstream — a stream
+ *   caller's upstream stream silent before its first token, and a non-stream caller's ONE
+ *   non-stream upstream request (`stream:false`, checked on the simulator's log) silent before its
+ *   response — next to a control server without `holdOpen` that Bun does cut (its socket sweep
+ *   runs every ~4 s). The
  *   lifted timeout is restored as the reply ends, so an idle keep-alive connection is still reaped.
  * - Bun `fetch`'s ~300 s socket idle timeout: every upstream request the three SDKs make goes
- *   through our fetch with `timeout: false` (checked on the calls themselves).
+ *   through our fetch with `timeout: false` (checked on the calls themselves): a stream caller's
+ *   upstream stream and a non-stream caller's non-stream upstream request alike.
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
@@ -28,7 +32,7 @@ afterEach(async () => {
 
 const slow = { firstTokenTimeoutMs: 30_000, connectTimeoutMs: 30_000, keepAliveMs: 60_000, maxRetries: 0 };
 
-test("a 6 s silent upstream outlives a 1 s Bun.serve idle timeout (stream and non-stream); without holdOpen Bun cuts it", async () => {
+test("a 6 s silent upstream outlives a 1 s Bun.serve idle timeout (a stream, and a non-stream caller's stream:false request); without holdOpen Bun cuts it", async () => {
   const held = await startTestAiServer(sim, slow, undefined, { idleTimeoutS: 1 });
   const control = await startTestAiServer(sim, slow, undefined, { idleTimeoutS: 1, holdOpen: false });
   servers.push(held, control);
@@ -48,6 +52,9 @@ test("a 6 s silent upstream outlives a 1 s Bun.serve idle timeout (stream and no
   expect(parseSse(stream).events.at(-1)?.event).toBe("done");
   expect(nonStream.status).toBe(200);
   expect(nonStream.body.message.content[0].text).toBe("You said: slow. w1");
+  // The non-stream caller's upstream was one non-stream request, silent 6 s before its response.
+  expect(sim.requests.filter((r) => r.provider === "openai").map((r) => r.stream)).toEqual([false]);
+  expect(sim.requests.filter((r) => r.provider === "anthropic").map((r) => r.stream)).toEqual([true]);
   // The control: same request, no holdOpen — the server's idle timer closes the connection.
   expect(cut).not.toContain("event: done");
 }, 20_000);
@@ -104,7 +111,7 @@ test("after a chat reply the keep-alive connection is reaped again by the server
   }
 }, 20_000);
 
-test("every upstream fetch of the three SDKs is made with Bun's socket idle timeout off (timeout: false)", async () => {
+test("every upstream fetch of the three SDKs (stream, and a non-stream caller's non-stream request) has Bun's socket idle timeout off", async () => {
   const s = await startTestAiServer(sim);
   servers.push(s);
   const original = globalThis.fetch;
@@ -132,6 +139,15 @@ test("every upstream fetch of the three SDKs is made with Bun's socket idle time
     globalThis.fetch = original;
   }
   expect(sim.requests).toHaveLength(6);
+  // Each caller's upstream request has the caller's kind: a non-stream caller's is non-stream.
+  expect(sim.requests.map((r) => `${r.provider}:${r.stream}`)).toEqual([
+    "anthropic:false",
+    "anthropic:true",
+    "openai:false",
+    "openai:true",
+    "google:false",
+    "google:true",
+  ]);
   expect(calls).toHaveLength(6);
   expect(calls.every((c) => c.timeout === false)).toBe(true);
 });
