@@ -1,13 +1,20 @@
 /**
- * Where the AI server's CPU per request goes: the pieces of a plain-text /v1/chat/completions
- * request measured in ONE process (process.cpuUsage around N sequential calls), against the same
- * upstream simulator (a separate process), so each layer's cost is the difference between two rows:
+ * Where the AI server's CPU per request goes: the pieces of a plain-text json (non-stream)
+ * /v1/chat/completions request measured in ONE process (process.cpuUsage around N sequential
+ * calls), against the same upstream simulator (a separate process), so each layer's cost is the
+ * difference between two rows. The rows follow the hot path of a json caller today: its attempt
+ * is ONE non-stream upstream request (`ProviderAdapter.complete`), sent as a request the `openai`
+ * SDK prepared once (`stainlessPost` in src/ai-server/providers/sdk-adapter.ts):
  *
- *   fetch            Bun's fetch client reading the simulator's stream (the floor of any gateway)
- *   openai SDK       the same request through `openai`'s `.asResponse()` (what the adapter sends)
+ *   fetch            Bun's fetch client (untimed, as the adapters use it) sending the upstream body
+ *                    (`stream: false`) and parsing the simulator's JSON answer: the floor of any gateway
+ *   openai SDK       the same request as the SDK's prepared POST (`stainlessPost`: the request built
+ *                    once by the SDK, per call the headers merged, one JSON.stringify, one fetch)
  *   app bare         createApp().fetch(Request) — no HTTP server in front — without log or store
  *   app + log        … with the wide log line (pino + redaction, to a null destination)
- *   app + log + row  … and the SQLite usage row (what `pipbot ai` does per request)
+ *   app + log + row  … and the usage row, queued and written in batches (usage-writer.ts: what
+ *                    `pipbot ai` does per request; the last partial batch of a cell is written by
+ *                    its timer after the cell, a bias of under 64 rows in N)
  *
  * Rows are the median of R interleaved rounds (the machine is shared: read differences of one run).
  * Run: `bun bench/ai-cpu-split.ts [--n 2000] [--rounds 3]` — complements bench/ai-overhead-cpu.ts,
@@ -19,7 +26,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { type AppSettings, createApp } from "../src/ai-server/app.ts";
-import { createProviderRegistry } from "../src/ai-server/providers/index.ts";
+import { createProviderRegistry, untimedFetch } from "../src/ai-server/providers/index.ts";
+import { stainlessOptions, stainlessPost } from "../src/ai-server/providers/sdk-adapter.ts";
 import { createLogger } from "../src/shared/log.ts";
 import { openStore } from "../src/shared/store/index.ts";
 import { BASE_SETTINGS } from "../test/ai-server/harness.ts";
@@ -57,13 +65,13 @@ const dir = mkdtempSync(join(tmpdir(), "pipbot-cpu-split-"));
 try {
   const simUrl = await simulatorUrl(simProc);
   const question = [{ role: "user" as const, content: "benchmark request" }];
-  const upstreamBody = JSON.stringify({
-    model: "sim",
-    messages: question,
-    stream: true,
-    stream_options: { include_usage: true },
-  });
-  const sdk = new OpenAI({ apiKey: "sim", baseURL: `${simUrl}/v1`, maxRetries: 0, timeout: 86_400_000 });
+  // What `complete` sends for this caller (openaiParams(call, false)): a non-stream request.
+  const upstream = { model: "sim", messages: question, stream: false };
+  const sdk = new OpenAI(
+    stainlessOptions({ apiKey: "sim", baseURL: `${simUrl}/v1`, fetch: untimedFetch, defaultHeaders: {} }),
+  );
+  const postWhole = stainlessPost(sdk, "/chat/completions", untimedFetch, false);
+  const call = { headers: {}, signal: new AbortController().signal };
   const nullDest = { write: (_: string) => {} };
   const app = (log: boolean, store: boolean) =>
     createApp({
@@ -89,21 +97,18 @@ try {
   };
   const rows: [string, () => Promise<unknown>][] = [
     [
-      "fetch (Bun client, streamed upstream)",
+      "fetch (Bun client, one non-stream upstream request)",
       () =>
-        fetch(`${simUrl}/v1/chat/completions`, {
+        untimedFetch(`${simUrl}/v1/chat/completions`, {
           method: "POST",
           headers: { "content-type": "application/json", authorization: "Bearer sim" },
-          body: upstreamBody,
-        }).then((r) => r.text()),
+          body: JSON.stringify(upstream),
+          signal: call.signal,
+        }).then((r) => r.json()),
     ],
     [
-      "openai SDK .asResponse() (same request)",
-      () =>
-        sdk.chat.completions
-          .create({ model: "sim", messages: question, stream: true, stream_options: { include_usage: true } })
-          .asResponse()
-          .then((r) => r.text()),
+      "openai SDK's prepared request (stainlessPost, same request)",
+      () => postWhole(upstream, call).then((r) => r.json()),
     ],
     ["app bare (json caller)", viaApp(app(false, false))],
     ["app + log line", viaApp(app(true, false))],
