@@ -26,7 +26,13 @@ import { countTokensBody, parseAnthropicBody } from "./sim-count-tokens.ts";
 import { createCutGate } from "./sim-cut-gate.ts";
 import { googleWire } from "./sim-google.ts";
 import { openaiWire } from "./sim-openai.ts";
-import { parseSimOptions, SimOptionError, type SimOptions, splitSimModel } from "./sim-options.ts";
+import {
+  parseSimOptions,
+  SimOptionError,
+  type SimOptions,
+  splitSimModel,
+  UNKNOWN_SIM_MODEL,
+} from "./sim-options.ts";
 import { buildPlan } from "./sim-plan.ts";
 import { authOk, unknownModel } from "./sim-refusals.ts";
 import { jsonReply, type SimReply, streamReply } from "./sim-reply.ts";
@@ -179,7 +185,7 @@ export async function startUpstreamSim(
       const { model: bare, options } = splitSimModel(parsed.model.replace(/^models\//, ""));
       opts = parseSimOptions(options, req.headers.get("x-sim-options"));
       log.options = opts.raw;
-      if (/^(unknown|missing)/.test(bare)) throw new BadRequest(404, unknownModel(provider, bare));
+      if (UNKNOWN_SIM_MODEL.test(bare)) throw new BadRequest(404, unknownModel(provider, bare));
       parsed.model = bare;
     } catch (e) {
       if (e instanceof BadRequest) return fail(e.status, e.message);

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { startUpstreamSim } from "../dev/upstream-sim.ts";
 import { UsageError } from "../shared/cli-args.ts";
 import { aiEnv, loadEnv } from "../shared/config/index.ts";
 import { parseDemoArgs } from "./args.ts";
@@ -20,6 +21,54 @@ describe("pipbot demo: which models it can serve", () => {
     );
     // The AI server's own fix (AI_DEFAULT_PROVIDER) is not what a demo user can act on.
     expect(text).not.toContain("AI_DEFAULT_PROVIDER");
+  });
+
+  test("a model id the simulator answers 404, or options it refuses: the value, why, what it serves and accepts", () => {
+    const unknown = demoModelProblem({}, "openai/unknown-x");
+    expect(unknown).toStartWith(
+      '--model "openai/unknown-x" names a model the simulator answers as unknown (404',
+    );
+    expect(unknown).toContain('ids starting with "unknown" or "missing"');
+    expect(unknown).toContain("nothing was started");
+    expect(unknown).toContain("The simulator serves any other model id");
+    const badOption = demoModelProblem({}, "openai/sim@tokens=abc");
+    expect(badOption).toStartWith(
+      '--model "openai/sim@tokens=abc" has simulator options the simulator refuses (400: simulator option tokens=abc must be a non-negative number)',
+    );
+    expect(badOption).toContain("tokens, rate, latency, ttft");
+    expect(demoModelProblem({}, `${DEMO_MODEL}@speed=2`)).toContain('unknown simulator option "speed"');
+    expect(demoModelProblem({}, "google/missing-1")).toContain("answers as unknown");
+    expect(demoModelProblem({}, `${DEMO_MODEL}@fault=nope`)).toContain('unknown simulator fault "nope"');
+  });
+
+  test("the demo refuses exactly what the running simulator refuses (its own rules, not a copy)", async () => {
+    const sim = await startUpstreamSim();
+    try {
+      const cases: [string, number][] = [
+        ["openai/unknown-x", 404],
+        ["openai/sim@tokens=abc", 400],
+        ["openai/sim@speed=2", 400],
+        ["openai/missing", 404],
+        ["openai/gpt-4.1-mini@tokens=2", 200],
+        ["openai/unknownish-is-still-unknown", 404],
+        ["openai/sim", 200],
+      ];
+      for (const [model, status] of cases) {
+        const res = await fetch(`${sim.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: "Bearer sim" },
+          body: JSON.stringify({
+            model: model.slice("openai/".length),
+            messages: [{ role: "user", content: "x" }],
+          }),
+        });
+        await res.text();
+        expect(`${model} ${res.status}`).toBe(`${model} ${status}`);
+        expect(`${model} ${demoModelProblem({}, model) === undefined}`).toBe(`${model} ${status === 200}`);
+      }
+    } finally {
+      await sim.stop();
+    }
   });
 
   test("an empty --model is a usage error (it would have run the AI server's own default, shown as nothing)", () => {

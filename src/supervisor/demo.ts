@@ -8,6 +8,7 @@ import { relative, resolve } from "node:path";
 import { PROVIDERS } from "../shared/chat-api.ts";
 import { aiEnv, loadEnv } from "../shared/config/index.ts";
 import type { ProcEntry } from "../shared/procfile.ts";
+import { SIM_OPTION_KEYS, simModelRefusal, UNKNOWN_SIM_MODEL_PREFIXES } from "../shared/sim-model.ts";
 import type { ReadinessCheck } from "./readiness.ts";
 
 export const DEMO_MODEL = "anthropic/simulator";
@@ -29,7 +30,8 @@ options:
   --model MODEL    provider/model for chats that name none, provider one of anthropic, openai,
                    google (the simulator stands in for each; default anthropic/simulator); may
                    carry simulator options, e.g. "anthropic/simulator@tokens=200,rate=20" for a
-                   slow 10 s stream
+                   slow 10 s stream; a model the simulator would refuse (an id starting with
+                   "unknown" or "missing", an option it does not take) is refused first
   --sim-port N     port of the simulator (default: any free port)
   -h, --help       show this help`;
 
@@ -93,13 +95,36 @@ export function demoModelProblem(
   const env = demoEnv(base, { simUrl: "http://127.0.0.1:1", dataDir: ".", token: "", model });
   const res = loadEnv(aiEnv, env);
   const problem = res.ok ? undefined : res.problems.find((p) => p.variable === "AI_DEFAULT_MODEL");
-  if (!problem) return undefined;
+  if (!problem) return simRefusalProblem(model);
   return [
     `--model ${JSON.stringify(model)} ${problem.message}; nothing was started.`,
     `The demo's simulator stands in for ${PROVIDERS.join(", ")} (e.g. ${DEMO_MODEL}, openai/gpt-4.1-mini,`,
     `google/gemini-2.5-flash), with simulator options after @ (e.g. ${DEMO_MODEL}@tokens=200,rate=20).`,
     `Fix: pass --model <provider>/<model> with <provider> one of ${PROVIDERS.join(", ")}, or leave --model`,
     `out (${DEMO_MODEL}).`,
+  ].join("\n");
+}
+
+/**
+ * A --model the AI server takes but the simulator would refuse on every chat (shared/sim-model.ts,
+ * the simulator's own rules): an id it answers 404, or options after `@` it answers 400. The
+ * upstream id is what the AI server sends: the model without its provider prefix.
+ */
+function simRefusalProblem(model: string): string | undefined {
+  const prefix = model.split("/")[0] ?? "";
+  const upstream = (PROVIDERS as readonly string[]).includes(prefix) ? model.slice(prefix.length + 1) : model;
+  const refusal = simModelRefusal(upstream);
+  if (!refusal) return undefined;
+  const why =
+    refusal.kind === "unknown_model"
+      ? `names a model the simulator answers as unknown (404: ids starting with ${UNKNOWN_SIM_MODEL_PREFIXES.map((p) => JSON.stringify(p)).join(" or ")} stand for a missing model)`
+      : `has simulator options the simulator refuses (400: ${refusal.message})`;
+  return [
+    `--model ${JSON.stringify(model)} ${why}; nothing was started.`,
+    `The simulator serves any other model id (e.g. ${DEMO_MODEL}, openai/gpt-4.1-mini), with options after @`,
+    `as key=value pairs, numbers non-negative (e.g. ${DEMO_MODEL}@tokens=200,rate=20); its keys:`,
+    `${SIM_OPTION_KEYS.join(", ")}.`,
+    `Fix: pass another --model, or leave --model out (${DEMO_MODEL}).`,
   ].join("\n");
 }
 

@@ -165,6 +165,27 @@ describe("real runtime", () => {
     expect(existsSync(dataDir)).toBe(false);
   }, 30_000);
 
+  test("pipbot demo --model the simulator would refuse (404 model, bad option): exit 2 naming it, nothing started", async () => {
+    const data = tempDir("pipbot-demo-sim-bad-");
+    cleanups.push(() => data.cleanup());
+    const dataDir = join(data.path, "demo");
+    const env = childEnv({ ...(await ports()), DATA_DIR: dataDir });
+    for (const [model, why] of [
+      ["openai/unknown-x", "names a model the simulator answers as unknown (404"],
+      ["openai/sim@tokens=abc", "has simulator options the simulator refuses (400"],
+    ]) {
+      const demo = spawnPipbot(["demo", "--model", model ?? ""], env);
+      own(demo);
+      expect(await demo.exited).toBe(2);
+      const out = demo.output();
+      expect(out).toContain(`pipbot demo: --model ${JSON.stringify(model)} ${why}`);
+      expect(out).toContain("The simulator serves any other model id");
+      expect(out).not.toContain("pipbot demo — running");
+      expect(demo.records().filter((r) => r.event === "identity" || r.event === "child_start")).toEqual([]);
+      expect(existsSync(dataDir)).toBe(false);
+    }
+  }, 30_000);
+
   test("pipbot demo with its gateway port taken: exit 69 naming the port as pipbot demo, no banner (nothing started)", async () => {
     const data = tempDir("pipbot-demo-busy-");
     const taken = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("other") });
