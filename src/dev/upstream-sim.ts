@@ -10,7 +10,9 @@
  * asked for, thinking when reasoning is on, tool results and media echoed (sim-plan.ts).
  * GET /files/<name> serves fixture files; /ollama/v1/… is an OpenAI-compatible route without auth.
  * Anthropic's POST /v1/messages/count_tokens answers `{"input_tokens": N}` (sim-count-tokens.ts;
- * latency, status and fail_times apply to it as to a generation).
+ * latency, status and fail_times apply to it as to a generation). `fail_times` counts per key AND
+ * per endpoint kind: count_tokens requests and generations (stream or not) of the same key have
+ * separate counters, so each fails its own first n requests, in whatever order a test sends them.
  *
  * A streamed `fault=cut_after:<n>` sends n parts, then HOLDS the cut until `sim.releaseCuts()` (a test
  * calls it once its own client has seen the n parts), or until `cutHoldMs` passes (then it cuts
@@ -209,7 +211,8 @@ export async function startUpstreamSim(
     // Pre-stream failure (always, or only the first fail_times requests of a key).
     let failStatus: number | undefined;
     if (opts.failTimes !== undefined) {
-      const key = opts.key ?? `${provider}:${parsed.model}:${opts.raw}`;
+      // Per endpoint kind: a count and a generation of the same key each fail their own first n.
+      const key = `${count ? "count_tokens" : "generate"}|${opts.key ?? `${provider}:${parsed.model}:${opts.raw}`}`;
       const n = (failCounts.get(key) ?? 0) + 1;
       failCounts.set(key, n);
       if (n <= opts.failTimes) failStatus = opts.status ?? (provider === "anthropic" ? 529 : 503);

@@ -104,6 +104,25 @@ describe("anthropic wire", () => {
   });
 });
 
+test("fail_times counts count_tokens and generations of one key apart: each fails its own first request", async () => {
+  const model = "sim@fail_times=1,key=kinds,status=529,tokens=2";
+  const messages = [{ role: "user" as const, content: "x" }];
+  const count = () =>
+    anthropic.messages.countTokens({ model, messages }).then(
+      () => 200,
+      (e: { status?: number }) => e.status,
+    );
+  const generate = () =>
+    anthropic.messages.create({ model, max_tokens: 10, messages }).then(
+      () => 200,
+      (e: { status?: number }) => e.status,
+    );
+  // count fails once, then the generation's own first attempt fails too (and the reverse order).
+  expect([await count(), await generate(), await generate(), await count()]).toEqual([529, 529, 200, 200]);
+  sim.reset();
+  expect([await generate(), await count(), await count(), await generate()]).toEqual([529, 529, 200, 200]);
+});
+
 describe("openai wire", () => {
   test("non-stream and stream with include_usage", async () => {
     const r = await openai.chat.completions.create({
