@@ -4,8 +4,10 @@
  *   pipbot chat                interactive prompt with history, streaming, Ctrl-C aborts a reply
  * The only chat-client file that reads the environment or installs signal handlers.
  */
+import { dirname, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
+import { procfilePathFrom, withDataDirFrom } from "../shared/config/index.ts";
 import { newestTokenDir, readTokenFile, tokenFilePath } from "../shared/gateway-token.ts";
 import { buildInfo } from "../shared/identity.ts";
 import { ChatConnection, type GatewayClientError, safeUrl } from "./client.ts";
@@ -14,7 +16,7 @@ import { showSession } from "./history.ts";
 import { ChatLink } from "./link.ts";
 import { startTurn, type Turn, type TurnResult } from "./turn.ts";
 
-const USAGE = `usage: pipbot chat [--url ws://HOST:PORT] [--token TOKEN] [--session KEY] [--reconnect-ms N] [message]
+const USAGE = `usage: pipbot chat [--url ws://HOST:PORT] [--token TOKEN] [--session KEY] [--reconnect-ms N] [--procfile PATH] [message]
 
 Chat with a pipbot (or any OpenClaw-compatible) gateway.
   With a message: stream the reply to stdout and exit (0 final, 1 run error or aborted,
@@ -29,7 +31,10 @@ Chat with a pipbot (or any OpenClaw-compatible) gateway.
   --url      gateway URL (default ws://127.0.0.1:$GATEWAY_PORT, GATEWAY_PORT defaults to 18789)
   --token    gateway token (default $CLAWDBOT_GATEWAY_TOKEN or $OPENCLAW_GATEWAY_TOKEN, else the
              token a gateway generated in $DATA_DIR/gateway-token; without DATA_DIR, the newest
-             of ./data and ./data/demo)
+             of ./data and ./data/demo; a relative DATA_DIR, ./data and ./data/demo are relative
+             to the Procfile's directory, as for pipbot start and pipbot status)
+  --procfile the Procfile the runtime was started with (default: $PROCFILE or ./Procfile): where
+             its DATA_DIR, and so the gateway token, is found
   --session  session key (default main)
   --reconnect-ms  interactive: how long to try to reconnect after the connection drops
              (default 30000)
@@ -48,12 +53,13 @@ export async function main(argv: string[]): Promise<number> {
       token: { type: "string" },
       session: { type: "string" },
       "reconnect-ms": { type: "string" },
+      procfile: { type: "string" },
     },
     USAGE,
     { positionals: 1 },
   );
   const url = values.url ?? `ws://127.0.0.1:${process.env.GATEWAY_PORT || "18789"}`;
-  const found = findToken(values.token, process.env);
+  const found = findToken(values.token, process.env, dirname(procfilePathFrom(values.procfile, process.env)));
   const token = found?.token;
   const sessionKey = values.session ?? "main";
   const message = positionals[0];
@@ -135,11 +141,13 @@ export async function main(argv: string[]): Promise<number> {
 /**
  * Where the token comes from: --token, the environment, else the file a gateway without a
  * configured token generated in its DATA_DIR ($DATA_DIR, else whichever of ./data and ./data/demo
- * a gateway started from last).
+ * a gateway started from last), relative ones against `base`, the Procfile's directory (the
+ * supervisor's rule, withDataDirFrom).
  */
 export function findToken(
   flag: string | undefined,
   env: Record<string, string | undefined>,
+  base: string,
 ): { token: string; source: string } | undefined {
   if (flag) return { token: flag, source: "--token" };
   for (const name of ["CLAWDBOT_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_TOKEN"]) {
@@ -147,7 +155,9 @@ export function findToken(
     if (v) return { token: v, source: name };
   }
   // With no DATA_DIR: ./data (pipbot start) or ./data/demo (pipbot demo), whichever gateway started last.
-  const dir = env.DATA_DIR?.trim() || newestTokenDir(["./data", "./data/demo"]);
+  const dir = env.DATA_DIR?.trim()
+    ? withDataDirFrom(env, base).DATA_DIR
+    : newestTokenDir(["./data", "./data/demo"].map((d) => resolve(base, d)));
   const t = dir ? readTokenFile(dir) : undefined;
   return dir && t ? { token: t, source: tokenFilePath(dir) } : undefined;
 }

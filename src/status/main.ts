@@ -3,9 +3,9 @@
  * machine how they are, through their token-free health endpoints, all at once with a per-request
  * deadline. Exit 0 when every selected process is up and ready, 1 otherwise, 2 usage.
  */
-import { dirname, resolve } from "node:path";
+import { dirname } from "node:path";
 import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
-import { secretValues } from "../shared/config/index.ts";
+import { procfilePathFrom, secretValues } from "../shared/config/index.ts";
 import { identity } from "../shared/identity.ts";
 import { Redactor } from "../shared/redact.ts";
 import { PROBES, type ProcessStatus } from "./probes.ts";
@@ -100,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
       );
     timeoutMs = Number(t);
   }
-  const procfile = resolve(values.procfile ?? (process.env.PROCFILE?.trim() || "Procfile"));
+  const procfile = procfilePathFrom(values.procfile, process.env);
   const report = await collectStatus(process.env, names, timeoutMs, dirname(procfile));
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
   return report.ok ? 0 : 1;

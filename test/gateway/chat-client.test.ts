@@ -4,6 +4,8 @@
  * one message streamed, clean exit at end of input; all of stdin at once or /dev/null: no crash, exit 0 / 1).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { CLI, childEnv, freePort, ROOT, spawnPipbot, tempDir, waitFor } from "../helpers/index.ts";
 import { spawnGateway, startFakeAi, startTestGateway, type TestGateway, TOKEN } from "./helpers.ts";
 
@@ -62,10 +64,35 @@ test("connection refused: exit 3", async () => {
   expect(p.output()).toContain("Fix: start the runtime (`./pipbot up`, or `./pipbot demo` without keys)");
 });
 
+test("--procfile: a relative DATA_DIR (the gateway token's) is the Procfile's directory's, as for pipbot status", async () => {
+  const repo = tempDir("pipbot-chat-procfile-");
+  const elsewhere = tempDir("pipbot-chat-cwd-");
+  try {
+    mkdirSync(join(repo.path, "rel-data"));
+    writeFileSync(join(repo.path, "rel-data", "gateway-token"), `${TOKEN}\n`, { mode: 0o600 });
+    writeFileSync(join(repo.path, "Procfile"), "gateway: bun src/cli.ts gateway\n");
+    const env = childEnv({ DATA_DIR: "./rel-data" });
+    const run = (args: string[], extra: Record<string, string> = {}) =>
+      spawnPipbot(["chat", "--url", t.wsUrl, ...args, "hi"], { ...env, ...extra }, { cwd: elsewhere.path });
+    const flag = run(["--procfile", join(repo.path, "Procfile")]);
+    expect(await flag.exited).toBe(0);
+    expect(flag.output()).toBe("You said: hi. w1 w2 w3 w4 w5\n");
+    const fromEnv = run([], { PROCFILE: join(repo.path, "Procfile") });
+    expect(await fromEnv.exited).toBe(0);
+    // Without either, ./rel-data is the working directory's: no token there, the gateway refuses.
+    const none = run([]);
+    expect(await none.exited).toBe(4);
+    expect(none.output()).toContain("authentication rejected");
+  } finally {
+    repo.cleanup();
+    elsewhere.cleanup();
+  }
+});
+
 test("--help lists the prompt's commands too", async () => {
   const p = spawnPipbot(["chat", "--help"], childEnv({}));
   expect(await p.exited).toBe(0);
-  for (const c of ["/sessions", "/new", "/model", "/help", "/exit", "-h, --help"])
+  for (const c of ["/sessions", "/new", "/model", "/help", "/exit", "-h, --help", "--procfile"])
     expect(p.output()).toContain(c);
 });
 

@@ -90,6 +90,15 @@ export function convexSiteUrl(v: Partial<EnvValues<typeof convexVars>>): string 
  * `pipbot check` and `pipbot status` apply the same rule to their --procfile / $PROCFILE. A process
  * run alone resolves it against its own working directory, which is the same rule.
  */
+/**
+ * The Procfile a command means (absolute): its `--procfile`, else $PROCFILE, else ./Procfile. Its
+ * directory is where the supervisor runs its children, so where a relative DATA_DIR lies
+ * (withDataDirFrom): what `pipbot status` and `pipbot chat` resolve their --procfile with.
+ */
+export function procfilePathFrom(flag: string | undefined, env: Record<string, string | undefined>): string {
+  return resolve(flag ?? (env.PROCFILE?.trim() || "Procfile"));
+}
+
 export function withDataDirFrom<E extends Record<string, string | undefined>>(env: E, childCwd: string): E {
   const dir = env.DATA_DIR?.trim() || DEFAULT_DATA_DIR;
   if (isAbsolute(dir) && dir === env.DATA_DIR) return env;

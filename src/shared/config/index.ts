@@ -17,7 +17,7 @@ import { supervisorEnv } from "./supervisor.ts";
 import { syncEnv } from "./sync.ts";
 
 export { aiUpstream, noProviderProblem } from "./ai.ts";
-export { convexSiteUrl, DEFAULT_DATA_DIR } from "./common.ts";
+export { convexSiteUrl, DEFAULT_DATA_DIR, procfilePathFrom } from "./common.ts";
 export * from "./env.ts";
 export { aiEnv, gatewayEnv, supervisorEnv, syncEnv, withControlUiDirFrom, withDataDirFrom };
 
