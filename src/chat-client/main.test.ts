@@ -4,7 +4,7 @@ import { statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../../test/helpers/index.ts";
 import { loadOrCreateToken } from "../shared/gateway-token.ts";
-import { findToken } from "./main.ts";
+import { findToken } from "./find-token.ts";
 
 /** The Procfile's directory when it is the working directory (no --procfile, no $PROCFILE). */
 const here = () => process.cwd();

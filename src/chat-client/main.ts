@@ -4,14 +4,14 @@
  *   pipbot chat                interactive prompt with history, streaming, Ctrl-C aborts a reply
  * The only chat-client file that reads the environment or installs signal handlers.
  */
-import { dirname, resolve } from "node:path";
+import { dirname } from "node:path";
 import { createInterface } from "node:readline";
 import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
-import { procfilePathFrom, withDataDirFrom } from "../shared/config/index.ts";
-import { newestTokenDir, readTokenFile, tokenFilePath } from "../shared/gateway-token.ts";
+import { procfilePathFrom } from "../shared/config/index.ts";
 import { buildInfo } from "../shared/identity.ts";
 import { ChatConnection, type GatewayClientError, safeUrl } from "./client.ts";
 import { type CommandContext, runCommand } from "./commands.ts";
+import { findToken } from "./find-token.ts";
 import { showSession } from "./history.ts";
 import { ChatLink } from "./link.ts";
 import { startTurn, type Turn, type TurnResult } from "./turn.ts";
@@ -136,30 +136,6 @@ export async function main(argv: string[]): Promise<number> {
   process.off("SIGINT", onSigint);
   conn.close();
   return report(r, true);
-}
-
-/**
- * Where the token comes from: --token, the environment, else the file a gateway without a
- * configured token generated in its DATA_DIR ($DATA_DIR, else whichever of ./data and ./data/demo
- * a gateway started from last), relative ones against `base`, the Procfile's directory (the
- * supervisor's rule, withDataDirFrom).
- */
-export function findToken(
-  flag: string | undefined,
-  env: Record<string, string | undefined>,
-  base: string,
-): { token: string; source: string } | undefined {
-  if (flag) return { token: flag, source: "--token" };
-  for (const name of ["CLAWDBOT_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_TOKEN"]) {
-    const v = env[name]?.trim();
-    if (v) return { token: v, source: name };
-  }
-  // With no DATA_DIR: ./data (pipbot start) or ./data/demo (pipbot demo), whichever gateway started last.
-  const dir = env.DATA_DIR?.trim()
-    ? withDataDirFrom(env, base).DATA_DIR
-    : newestTokenDir(["./data", "./data/demo"].map((d) => resolve(base, d)));
-  const t = dir ? readTokenFile(dir) : undefined;
-  return dir && t ? { token: t, source: tokenFilePath(dir) } : undefined;
 }
 
 /** Print how a turn ended (stderr for anything but final); return the exit code. */
