@@ -3,9 +3,9 @@
  * process without starting anything. Exit 0 when everything is valid, 1 otherwise.
  */
 import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { dirname } from "node:path";
 import { parseCommandArgs, UsageError } from "../shared/cli-args.ts";
-import { withChildPathsFrom } from "../shared/config/index.ts";
+import { procfilePathFrom, withChildPathsFrom } from "../shared/config/index.ts";
 import { buildReport, CONFIG_PROCS, type ConfigProc, formatReport } from "./report.ts";
 
 const USAGE = `usage: pipbot check [--json] [--only NAMES] [--procfile PATH]
@@ -33,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
   if (unknown.length > 0)
     throw new UsageError(`unknown process ${unknown.join(", ")} (known: ${CONFIG_PROCS.join(", ")})`, USAGE);
   const env = process.env;
-  const path = resolve(values.procfile ?? (env.PROCFILE?.trim() || "Procfile"));
+  const path = procfilePathFrom(values.procfile, env);
   let text: string | null = null;
   try {
     text = readFileSync(path, "utf8");
