@@ -193,10 +193,14 @@ export async function runChat(
         }
       }
       if (!stopped)
-        throw new PipbotError("upstream_connection", `${candidate.id} stream ended without a stop reason`, {
-          retryable: true,
-          status: 502,
-        });
+        throw new PipbotError(
+          "upstream_connection",
+          `${candidate.id} ${whole ? "answer" : "stream"} ended without a stop reason`,
+          {
+            retryable: true,
+            status: 502,
+          },
+        );
       reply.closeOpenTools();
       r.stopReason = reply.stopReason(r.stopReason);
       r.complete = true;

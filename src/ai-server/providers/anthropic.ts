@@ -20,6 +20,7 @@ import {
   stainlessOptions,
   stainlessPost,
   stainlessStream,
+  wholeJson,
 } from "./sdk-adapter.ts";
 import type { ProviderAdapter, ProviderCall, ProviderClientConfig, ProviderMessage } from "./types.ts";
 import { upstreamError } from "./upstream-errors.ts";
@@ -212,7 +213,7 @@ export function anthropicAdapter(cfg: ProviderClientConfig): ProviderAdapter {
   const postWhole = stainlessPost(client, "/v1/messages", cfg.fetch, false);
   const count = stainlessPost(client, "/v1/messages/count_tokens", cfg.fetch, false);
   const whole = async (p: AnthropicParams, call: ProviderCall) =>
-    messageEvents(await (await postWhole(p, call)).json());
+    messageEvents(await wholeJson("anthropic", await postWhole(p, call)));
   const adapter = sdkAdapter({
     provider: "anthropic",
     mapError,

@@ -14,6 +14,7 @@ import {
   stainlessOptions,
   stainlessPost,
   stainlessStream,
+  wholeJson,
 } from "./sdk-adapter.ts";
 import type {
   ProviderAdapter,
@@ -261,6 +262,8 @@ export function openaiAdapter(cfg: ProviderClientConfig): ProviderAdapter {
     events,
     stream: async (call) => sseBatches(await post(openaiParams(call), call)),
     complete: async (call) =>
-      completionEvents((await (await postWhole(openaiParams(call, false), call)).json()) as Completion),
+      completionEvents(
+        (await wholeJson("openai", await postWhole(openaiParams(call, false), call))) as Completion,
+      ),
   });
 }

@@ -109,6 +109,24 @@ export function stainlessPost(
   };
 }
 
+/**
+ * A whole answer's JSON body (`complete`). A body cut short fails while it is read (a connection
+ * failure, retryable); a complete 200 body that is not JSON — a misconfigured base URL answering
+ * HTML, say — is the upstream's fault and says so, with the body's start.
+ */
+export async function wholeJson(provider: Provider, res: Response): Promise<unknown> {
+  const text = await res.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw upstreamError({
+      provider,
+      status: 200,
+      message: `the answer is not JSON (${res.headers.get("content-type") ?? "no content-type"}): ${text.slice(0, 200)}`,
+    });
+  }
+}
+
 /** The streaming POST of every generation call (the hot path). */
 export const stainlessStream = (sdkClient: object, path: string, fetchImpl: typeof fetch) =>
   stainlessPost(sdkClient, path, fetchImpl, true);
