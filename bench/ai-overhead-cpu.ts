@@ -7,7 +7,8 @@
  *
  * Cases: plain text (json and streamed) and a tool call (json and streamed: tools in, tool_calls
  * out — pipbot translates them into its canonical call and back).
- * Run: `bun bench/ai-overhead-cpu.ts [--n 5000] [--case "text, json"] [--warmup 300]` (Linux: /proc).
+ * Run: `bun bench/ai-overhead-cpu.ts [--n 5000] [--case "text, json"] [--warmup 300] [--concurrency 1]`
+ * (Linux: /proc).
  * /proc counts CPU in ticks of 10 ms: the floor's ~100 µs × 5000 requests is 50 ticks.
  * PIPBOT_BENCH_BEFORE=<another checkout's src/cli.ts> adds that AI server as a fourth column
  * ("pipbot before") in the same run, so a change is measured against its parent under one load.
@@ -30,6 +31,14 @@ const ONLY = args.includes("--case") ? args[args.indexOf("--case") + 1] : undefi
 const BEFORE = process.env.PIPBOT_BENCH_BEFORE;
 /** Requests per server and case before counting: JIT compilation (on its own threads) counts as CPU too. */
 const WARMUP = Number(args[args.indexOf("--warmup") + 1] || 300) || 300;
+/**
+ * Clients sending at once (default 1: sequential, each request alone on an idle server — the
+ * worst case per request, every upstream wait a context switch). With 8, a server's event loop
+ * stays busy and its per-request cost falls (bench/RESULTS.md, round 5).
+ */
+const CONCURRENCY = args.includes("--concurrency")
+  ? Math.max(1, Number(args[args.indexOf("--concurrency") + 1]) || 1)
+  : 1;
 
 function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -93,11 +102,21 @@ async function request(t: Target, stream: boolean, tools: boolean): Promise<void
     throw new Error(`${t.name}: no tool call in ${text.slice(0, 200)}`);
 }
 
+/** `count` requests from CONCURRENCY clients at once (each sends its next when its last is answered). */
+async function requests(t: Target, stream: boolean, tools: boolean, count: number): Promise<void> {
+  const each = Math.ceil(count / CONCURRENCY);
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      for (let i = 0; i < each; i++) await request(t, stream, tools);
+    }),
+  );
+}
+
 async function cpuPerRequest(t: Target, stream: boolean, tools: boolean): Promise<number> {
-  for (let i = 0; i < WARMUP; i++) await request(t, stream, tools);
+  await requests(t, stream, tools, WARMUP);
   const c0 = processCpuUs(t.pid);
-  for (let i = 0; i < N; i++) await request(t, stream, tools);
-  return (processCpuUs(t.pid) - c0) / N;
+  await requests(t, stream, tools, N);
+  return (processCpuUs(t.pid) - c0) / (Math.ceil(N / CONCURRENCY) * CONCURRENCY);
 }
 
 async function main() {
@@ -206,7 +225,7 @@ async function main() {
       );
     }
     const lines = [
-      `machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Bun ${Bun.version}; n=${N} sequential requests per cell after ${WARMUP} warm-up`,
+      `machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Bun ${Bun.version}; n=${N} requests per cell (${CONCURRENCY === 1 ? "sequential" : `${CONCURRENCY} clients at once`}) after ${WARMUP} warm-up`,
       "",
       `| case (server CPU µs/request) | Bun pass-through (floor) | pipbot | Portkey gateway | pipbot ÷ floor | pipbot ÷ Portkey |${
         before ? " pipbot before | before ÷ Portkey |" : ""

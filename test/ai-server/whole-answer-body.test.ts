@@ -22,6 +22,19 @@ beforeAll(async () => {
     hostname: "127.0.0.1",
     port: 0,
     async fetch(req) {
+      // Gemini's path names the model (…/models/<model>:generateContent); its body has none.
+      const gemini = /\/models\/([^/:]+):(\w+)/.exec(new URL(req.url).pathname);
+      if (gemini) {
+        seen.push({ stream: gemini[2] });
+        if (gemini[1] === "html")
+          return new Response("<html><body>Please log in</body></html>", {
+            headers: { "content-type": "text/html" },
+          });
+        return Response.json({
+          candidates: [{ content: { role: "model", parts: [{ text: "fine" }] }, finishReason: "STOP" }],
+          usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 1, totalTokenCount: 4 },
+        });
+      }
       const body = (await req.json()) as { model: string; stream?: unknown };
       seen.push({ stream: body.stream });
       if (body.model === "html")
@@ -42,7 +55,10 @@ beforeAll(async () => {
   s = await startTestAiServer(
     sim,
     { defaultModel: "openai/ok", maxRetries: 1 },
-    { keys: { openai: "fake-key-0123" }, baseUrls: { openai: `http://127.0.0.1:${fake.port}/v1` } },
+    {
+      keys: { openai: "fake-key-0123", google: "fake-key-4567" },
+      baseUrls: { openai: `http://127.0.0.1:${fake.port}/v1`, google: `http://127.0.0.1:${fake.port}` },
+    },
   );
 });
 afterAll(async () => {
@@ -67,6 +83,26 @@ test("a 200 that is not JSON → 502 naming the content type and the body's star
   expect(seen).toEqual([{ stream: false }]);
 });
 
+test("Gemini: a 200 that is not JSON → the same clear 502, not retried, not a connection failure", async () => {
+  seen.length = 0;
+  const err = await client()
+    .chat.completions.create({ model: "google/html", messages: [{ role: "user", content: "hi" }] })
+    .catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(OpenAI.APIError);
+  const e = err as InstanceType<typeof OpenAI.APIError>;
+  expect(e.status).toBe(502);
+  expect(e.message).toContain("google upstream HTTP 200: the answer is not JSON (text/html)");
+  expect(e.message).not.toContain("connection failed");
+  // One :generateContent request: not retried (maxRetries is 1 here).
+  expect(seen).toEqual([{ stream: "generateContent" }]);
+  // A good Gemini answer from the same server works.
+  const ok = await client().chat.completions.create({
+    model: "google/ok",
+    messages: [{ role: "user", content: "hi" }],
+  });
+  expect(ok.choices[0]?.message.content).toBe("fine");
+});
+
 test("JSON that is no chat.completion → 502 saying the answer had no stop reason", async () => {
   const err = await client()
     .chat.completions.create({ model: "openai/nochoices", messages: [{ role: "user", content: "hi" }] })
@@ -82,11 +118,13 @@ test("the server keeps answering: a good upstream answer right after", async () 
   });
   expect(r.choices[0]?.message.content).toBe("fine");
   // The usage row is written just after the reply.
-  const rows = await waitFor(() => (s.usageRows().length === 3 ? s.usageRows() : undefined), {
-    what: "three usage rows",
+  const rows = await waitFor(() => (s.usageRows().length === 5 ? s.usageRows() : undefined), {
+    what: "five usage rows",
   });
   expect(rows.map((u) => [u.model, u.status])).toEqual([
     ["html", "error"],
+    ["html", "error"],
+    ["ok", "ok"],
     ["nochoices", "error"],
     ["ok", "ok"],
   ]);

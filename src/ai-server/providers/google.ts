@@ -15,7 +15,7 @@ import type { ContentPart } from "../../shared/chat-api.ts";
 import { PipbotError } from "../../shared/errors.ts";
 import { MEDIA_LIMITS, thinkingBudget } from "./capabilities.ts";
 import { streamEvents, wholeEvents } from "./google-events.ts";
-import { type CallContext, connectionFailure, sdkAdapter } from "./sdk-adapter.ts";
+import { type CallContext, connectionFailure, notJsonAnswer, sdkAdapter } from "./sdk-adapter.ts";
 import type { ProviderAdapter, ProviderCall, ProviderClientConfig } from "./types.ts";
 import { upstreamError } from "./upstream-errors.ts";
 
@@ -218,6 +218,16 @@ export function googleAdapter(cfg: ProviderClientConfig): ProviderAdapter {
     stream: async (call, ctx) => ai.models.generateContentStream(await params(call, ctx)),
     // One :generateContent request (Gemini API and Vertex alike): the same params, the whole
     // response mapped by the same code as a stream chunk.
-    complete: async (call, ctx) => wholeEvents(await ai.models.generateContent(await params(call, ctx))),
+    complete: async (call, ctx) => {
+      const p = await params(call, ctx);
+      try {
+        return wholeEvents(await ai.models.generateContent(p));
+      } catch (e) {
+        // A 200 whose body is not JSON (a base URL answering a login page): the SDK's parse
+        // error, said as what it is (ctx.headers: a response came).
+        if (e instanceof SyntaxError && ctx.headers) throw notJsonAnswer("google", ctx.headers, e.message);
+        throw e;
+      }
+    },
   });
 }

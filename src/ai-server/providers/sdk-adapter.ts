@@ -119,12 +119,21 @@ export async function wholeJson(provider: Provider, res: Response): Promise<unkn
   try {
     return JSON.parse(text);
   } catch {
-    throw upstreamError({
-      provider,
-      status: 200,
-      message: `the answer is not JSON (${res.headers.get("content-type") ?? "no content-type"}): ${text.slice(0, 200)}`,
-    });
+    throw notJsonAnswer(provider, res.headers, text.slice(0, 200));
   }
+}
+
+/**
+ * The error of a complete 2xx answer that is not JSON: a 502, not retried (the same body would
+ * come back), naming the content type and what came (the body's start, or the parser's message
+ * where an SDK read the body: Gemini).
+ */
+export function notJsonAnswer(provider: Provider, headers: Headers | null, what: string): PipbotError {
+  return upstreamError({
+    provider,
+    status: 200,
+    message: `the answer is not JSON (${headers?.get("content-type") ?? "no content-type"}): ${what}`,
+  });
 }
 
 /** The streaming POST of every generation call (the hot path). */
