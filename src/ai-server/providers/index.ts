@@ -13,6 +13,7 @@ import { PROVIDERS, type Provider } from "../../shared/chat-api.ts";
 import { PipbotError } from "../../shared/errors.ts";
 import { PIPBOT_HEADERS } from "../../shared/headers.ts";
 import type { ProviderAdapter, ProviderClientConfig } from "./types.ts";
+import { CREDENTIAL_VARS } from "./upstream-errors.ts";
 
 export type {
   CallInput,
@@ -46,12 +47,6 @@ export interface ProviderRegistry {
   /** The providers whose SDK has been loaded so far (each on its first call). */
   loaded(): Provider[];
 }
-
-const KEY_VARS: Record<Provider, string> = {
-  anthropic: "ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN)",
-  openai: "OPENAI_API_KEY (or OPENAI_BASE_URL for a keyless OpenAI-compatible server)",
-  google: "GEMINI_API_KEY (or GOOGLE_API_KEY, or GOOGLE_APPLICATION_CREDENTIALS_JSON for Vertex AI)",
-};
 
 /** A keyless OpenAI-compatible server (OPENAI_BASE_URL only): the SDK needs some key; none is sent. */
 const NO_KEY = "no-key";
@@ -180,7 +175,7 @@ export function createProviderRegistry(s: UpstreamSettings): ProviderRegistry {
       if (a) return a;
       throw new PipbotError(
         "provider_not_configured",
-        `provider "${provider}" is not configured: set ${KEY_VARS[provider]} (direct mode), or CONVEX_URL + PIPBOT_SERVICE_TOKEN + CLERK_USER_ID (proxy mode)`,
+        `provider "${provider}" is not configured: set ${CREDENTIAL_VARS[provider]} (direct mode), or CONVEX_URL + PIPBOT_SERVICE_TOKEN + CLERK_USER_ID (proxy mode)`,
         { details: { provider } },
       );
     },

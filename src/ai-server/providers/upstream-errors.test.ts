@@ -37,4 +37,16 @@ describe("upstream error classification", () => {
     expect(cls(400, { headers: new Headers({ "x-should-retry": "true" }) }).retryable).toBe(true);
     expect(cls(429, { headers: new Headers({ "retry-after": "3" }) }).retryAfterMs).toBe(3000);
   });
+
+  test("a 401/403 names every credential kind of its provider (Vertex AI, Anthropic bearer tokens too)", () => {
+    const hint = (provider: "anthropic" | "openai" | "google", status: number) =>
+      upstreamError({ provider, status, message: "m" }).message;
+    expect(hint("google", 403)).toContain("GOOGLE_APPLICATION_CREDENTIALS_JSON");
+    expect(hint("google", 401)).toContain("GEMINI_API_KEY");
+    expect(hint("anthropic", 401)).toContain("ANTHROPIC_AUTH_TOKEN");
+    expect(hint("openai", 401)).toContain("OPENAI_BASE_URL");
+    for (const p of ["anthropic", "openai", "google"] as const)
+      expect(hint(p, 401)).toContain("PIPBOT_SERVICE_TOKEN in proxy mode");
+    expect(hint("google", 500)).not.toContain("check");
+  });
 });

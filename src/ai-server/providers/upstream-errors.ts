@@ -21,10 +21,11 @@ export interface UpstreamFailure {
   cause?: unknown;
 }
 
-const CREDENTIAL_HINT: Record<Provider, string> = {
-  anthropic: "ANTHROPIC_API_KEY (or PIPBOT_SERVICE_TOKEN in proxy mode)",
-  openai: "OPENAI_API_KEY (or PIPBOT_SERVICE_TOKEN in proxy mode)",
-  google: "GEMINI_API_KEY (or PIPBOT_SERVICE_TOKEN in proxy mode)",
+/** Each provider's credential variables (direct mode): named by "not configured" and by a 401/403. */
+export const CREDENTIAL_VARS: Record<Provider, string> = {
+  anthropic: "ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN)",
+  openai: "OPENAI_API_KEY (or OPENAI_BASE_URL for a keyless OpenAI-compatible server)",
+  google: "GEMINI_API_KEY (or GOOGLE_API_KEY, or GOOGLE_APPLICATION_CREDENTIALS_JSON for Vertex AI)",
 };
 
 /** Retry delay from `retry-after-ms` / `retry-after` (seconds or HTTP date). */
@@ -68,7 +69,8 @@ export function upstreamError(f: UpstreamFailure): PipbotError {
   const where =
     f.status === undefined ? (f.connection ? "connection failed" : "error in stream") : `HTTP ${f.status}`;
   let message = `${f.provider} upstream ${where}: ${f.message}`.slice(0, 1000);
-  if (f.status === 401 || f.status === 403) message += ` — check ${CREDENTIAL_HINT[f.provider]}`;
+  if (f.status === 401 || f.status === 403)
+    message += ` — check ${CREDENTIAL_VARS[f.provider]}, or PIPBOT_SERVICE_TOKEN in proxy mode`;
   const ra = retryAfterMs(f.headers);
   return new PipbotError(c.code, message, {
     retryable,
