@@ -15,14 +15,37 @@ import { type ModelDefaults, type ModelRef, resolveModel } from "./models.ts";
 import type { CallInput, ProviderMessage } from "./providers/index.ts";
 
 const cc = { cache_control: cacheControlSchema.nullable().optional() };
-const source = z.union([
-  z.object({ type: z.literal("base64"), media_type: z.string(), data: z.string() }),
-  z.object({ type: z.literal("url"), url: z.string().regex(/^https?:\/\//, "url must be http(s)") }),
-]);
+/** A field the Anthropic API takes that pipbot cannot honour: refused naming it, never dropped. */
+const refuse = (message: string) => z.never({ message }).optional();
+const source = z.union(
+  [
+    z.object({ type: z.literal("base64"), media_type: z.string(), data: z.string() }),
+    z.object({ type: z.literal("url"), url: z.string().regex(/^https?:\/\//, "url must be http(s)") }),
+  ],
+  {
+    message:
+      'source must be {type:"base64", media_type, data} or {type:"url", url} (text, content and file sources are not supported)',
+  },
+);
 const text = z.object({ type: z.literal("text"), text: z.string(), ...cc }).loose();
 const image = z.object({ type: z.literal("image"), source, ...cc }).loose();
 const document = z
-  .object({ type: z.literal("document"), source, title: z.string().nullable().optional(), ...cc })
+  .object({
+    type: z.literal("document"),
+    source,
+    title: z.string().nullable().optional(),
+    ...cc,
+    // The reply could not carry citations, and the canonical document has no context: refused.
+    citations: z
+      .object({
+        enabled: z.literal(false, {
+          message: "citations are not supported through pipbot: remove citations",
+        }),
+      })
+      .nullable()
+      .optional(),
+    context: refuse("a document's context is not supported through pipbot: put it in a text block"),
+  })
   .loose();
 const block = z.discriminatedUnion(
   "type",
@@ -56,22 +79,38 @@ const block = z.discriminatedUnion(
   },
 );
 
+const blocks = z.array(block);
+/**
+ * A message's content: a string, or blocks. Not a `z.union`: when both options fail, a union
+ * reports only "Invalid input" at `content`; this reports the blocks' own issues at their paths
+ * (`messages.0.content.1.source: …`).
+ */
+const messageContent = z.unknown().transform((v, ctx): string | z.infer<typeof blocks> => {
+  if (typeof v === "string") return v;
+  if (!Array.isArray(v)) {
+    ctx.addIssue({ code: "custom", message: "content must be a string or an array of content blocks" });
+    return z.NEVER;
+  }
+  const r = blocks.safeParse(v);
+  if (r.success) return r.data;
+  for (const i of r.error.issues) ctx.addIssue({ code: "custom", message: i.message, path: i.path });
+  return z.NEVER;
+});
+
 export const anthropicRequestSchema = z.strictObject({
   model: z.string().min(1),
   max_tokens: z.number().int().positive(),
-  messages: z
-    .array(z.object({ role: z.enum(["user", "assistant"]), content: z.union([z.string(), z.array(block)]) }))
-    .min(1),
+  messages: z.array(z.object({ role: z.enum(["user", "assistant"]), content: messageContent })).min(1),
   system: z.union([z.string(), z.array(text)]).optional(),
   stop_sequences: z.array(z.string()).optional(),
   temperature: z.number().min(0).max(1).optional(),
   top_p: z.number().min(0).max(1).optional(),
   top_k: z.number().int().positive().optional(),
   stream: z.boolean().optional(),
-  metadata: z.object({ user_id: z.string().nullable().optional() }).optional(),
+  metadata: z.strictObject({ user_id: z.string().nullable().optional() }).optional(),
   tools: z
     .array(
-      z.object({
+      z.strictObject({
         type: z
           .literal("custom", { message: "only custom tools are supported (no server tools)" })
           .optional(),
@@ -84,24 +123,40 @@ export const anthropicRequestSchema = z.strictObject({
     )
     .optional(),
   tool_choice: z
-    .object({
+    .strictObject({
       type: z.enum(["auto", "any", "tool", "none"]),
       name: z.string().optional(),
       disable_parallel_tool_use: z.boolean().optional(),
     })
     .optional(),
   thinking: z
-    .union([
-      z.object({
-        type: z.literal("enabled"),
-        budget_tokens: z.number().int().min(1024),
-        display: z.string().optional(),
-      }),
-      z.object({ type: z.literal("disabled") }),
-    ])
+    .discriminatedUnion(
+      "type",
+      [
+        z.strictObject({
+          type: z.literal("enabled"),
+          budget_tokens: z.number().int().min(1024),
+          // pipbot always asks for summarized thinking (the reasoning it returns and remembers).
+          display: z
+            .literal("summarized", {
+              message: 'only "summarized" thinking is supported through pipbot: remove thinking.display',
+            })
+            .nullable()
+            .optional(),
+        }),
+        z.strictObject({ type: z.literal("disabled") }),
+      ],
+      {
+        message:
+          'must be "enabled" or "disabled": adaptive and between_tools thinking are not supported through pipbot; send {type:"enabled", budget_tokens: N}',
+      },
+    )
     .optional(),
   output_config: z
-    .object({
+    .strictObject({
+      effort: refuse(
+        'output_config.effort is not supported through pipbot: send thinking: {type:"enabled", budget_tokens: N} instead',
+      ),
       format: z
         .object({ type: z.literal("json_schema"), schema: z.record(z.string(), z.unknown()) })
         .nullable()

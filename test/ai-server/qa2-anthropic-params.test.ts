@@ -1,0 +1,154 @@
+/**
+ * QA of /v1/messages through the real `@anthropic-ai/sdk`: request fields the Anthropic API takes
+ * that pipbot cannot honour must be refused with a 400 naming them (the SDK's BadRequestError),
+ * never silently dropped on the way upstream — and the ones it honours must reach the upstream.
+ */
+import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import Anthropic from "@anthropic-ai/sdk";
+import { type Surface, startSurface, TOKEN, upstreamBody } from "./surface-helpers.ts";
+
+let s: Surface;
+let claude: Anthropic;
+beforeAll(async () => {
+  s = await startSurface();
+  claude = new Anthropic({ apiKey: TOKEN, baseURL: s.server.url, maxRetries: 0 });
+});
+afterAll(() => s.stop());
+afterEach(() => s.sim.reset());
+
+const base = {
+  model: "claude-sim@tokens=2",
+  max_tokens: 3000,
+  messages: [{ role: "user" as const, content: "hi" }],
+};
+const weather = {
+  name: "get_weather",
+  input_schema: { type: "object" as const, properties: { city: { type: "string" } } },
+};
+const PDF = Buffer.from("%PDF-1.4\n%%EOF\n").toString("base64");
+
+/** The SDK's error for a request, with nothing sent upstream. */
+async function refused(params: Record<string, unknown>): Promise<InstanceType<typeof Anthropic.APIError>> {
+  const e = await claude.messages
+    .create({ ...base, ...params } as Anthropic.MessageCreateParamsNonStreaming)
+    .then(
+      (m) => new Error(`accepted: ${JSON.stringify(s.sim.requests.at(-1)?.body ?? m)}`),
+      (x: unknown) => x,
+    );
+  expect(e).toBeInstanceOf(Anthropic.BadRequestError);
+  expect(s.sim.requests).toEqual([]);
+  return e as InstanceType<typeof Anthropic.APIError>;
+}
+
+const cases: [string, Record<string, unknown>, RegExp][] = [
+  [
+    'thinking.display "omitted" (pipbot always asks for summarized thinking)',
+    { thinking: { type: "enabled", budget_tokens: 1024, display: "omitted" } },
+    /thinking\.display/,
+  ],
+  [
+    'thinking {type:"adaptive"}: a clear message, not "Invalid input"',
+    { thinking: { type: "adaptive" } },
+    /adaptive.*budget_tokens/,
+  ],
+  ["output_config.effort", { output_config: { effort: "low" } }, /output_config.*effort/],
+  [
+    "a tool's input_examples",
+    { tools: [{ ...weather, input_examples: [{ city: "Rome" }] }] },
+    /tools\.0.*input_examples/,
+  ],
+  ["a tool's defer_loading", { tools: [{ ...weather, defer_loading: true }] }, /tools\.0.*defer_loading/],
+  ["metadata beyond user_id", { metadata: { user_id: "u1", session: "x" } }, /metadata.*session/],
+  [
+    "tool_choice fields it does not take",
+    { tools: [weather], tool_choice: { type: "auto", parallel: false } },
+    /tool_choice.*parallel/,
+  ],
+  [
+    "a PDF document with citations enabled",
+    {
+      messages: [
+        {
+          role: "user",
+          content: [
+            {
+              type: "document",
+              source: { type: "base64", media_type: "application/pdf", data: PDF },
+              citations: { enabled: true },
+            },
+            { type: "text", text: "cite it" },
+          ],
+        },
+      ],
+    },
+    /messages\.0\.content\.0\.citations/,
+  ],
+  [
+    "a document's context",
+    {
+      messages: [
+        {
+          role: "user",
+          content: [
+            {
+              type: "document",
+              source: { type: "base64", media_type: "application/pdf", data: PDF },
+              context: "from the 2024 report",
+            },
+            { type: "text", text: "x" },
+          ],
+        },
+      ],
+    },
+    /messages\.0\.content\.0\.context/,
+  ],
+  [
+    "a plain-text document source: the message says which sources work",
+    {
+      messages: [
+        {
+          role: "user",
+          content: [{ type: "document", source: { type: "text", media_type: "text/plain", data: "hello" } }],
+        },
+      ],
+    },
+    /source.*base64.*url/,
+  ],
+];
+
+for (const [name, params, names] of cases)
+  test(`refused with a 400 naming it: ${name}`, async () => {
+    const e = await refused(params);
+    expect(e.message).toMatch(names);
+    expect(e.error).toMatchObject({ type: "error", error: { type: "invalid_request_error" } });
+    expect(e.headers?.get("x-pipbot-request-id")).toBeTruthy();
+  });
+
+test("what is honoured reaches the upstream: display summarized, disable_parallel_tool_use with auto, a titled PDF", async () => {
+  const m = await claude.messages.create({
+    ...base,
+    thinking: { type: "enabled", budget_tokens: 1024, display: "summarized" },
+    tools: [weather],
+    tool_choice: { type: "auto", disable_parallel_tool_use: true },
+    metadata: { user_id: "end-user-1" },
+    messages: [
+      {
+        role: "user",
+        content: [
+          {
+            type: "document",
+            source: { type: "base64", media_type: "application/pdf", data: PDF },
+            title: "doc",
+          },
+          { type: "text", text: "weather" },
+        ],
+      },
+    ],
+  });
+  expect(m.stop_reason).toBe("tool_use");
+  const up = upstreamBody(s.sim, "anthropic");
+  expect(up.thinking).toEqual({ type: "enabled", budget_tokens: 1024, display: "summarized" });
+  expect(up.tool_choice).toEqual({ type: "auto", disable_parallel_tool_use: true });
+  expect(up.metadata).toEqual({ user_id: "end-user-1" });
+  expect(up.messages[0].content[0]).toMatchObject({ type: "document", title: "doc" });
+});
