@@ -63,7 +63,10 @@ export function anthropicErrorResponse(e: unknown): Response {
 const ev = (type: string, data: Record<string, unknown>) =>
   `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
 
-/** Anthropic's stream: message_start, content blocks (start / deltas / stop), message_delta, message_stop. */
+/**
+ * Anthropic's stream: message_start, content blocks (start / deltas / stop), message_delta,
+ * message_stop; its headers wait for the first token, so an earlier failure is an HTTP error.
+ */
 export function anthropicFraming(id: string, model: string): SseFraming {
   let index = -1;
   let open: "text" | "thinking" | "tool" | undefined;
@@ -123,5 +126,7 @@ export function anthropicFraming(id: string, model: string): SseFraming {
       }) +
       ev("message_stop", {}),
     error: (o) => close() + `event: error\ndata: ${JSON.stringify(anthropicErrorBody(o.error))}\n\n`,
+    // A failure before any token is an HTTP error, as on Anthropic's API (the SDK's error classes).
+    errorResponse: (o) => anthropicErrorResponse(o.error),
   };
 }

@@ -40,6 +40,13 @@ export interface SseFraming {
   toolCall(index: number, call: ToolCallPart): string;
   done(o: ChatOutcome): string;
   error(o: ChatOutcome): string;
+  /**
+   * When set, the response headers wait for the first token, and a request that fails before
+   * any token is answered with this HTTP error (its status and body) instead of a 200 stream
+   * ending in an error event: Anthropic's API does so, and its SDK maps only HTTP statuses to
+   * its error classes (NotFoundError, RateLimitError, …). No keep-alive comment before that.
+   */
+  errorResponse?(o: ChatOutcome): Response;
 }
 
 /** Framing of the pipbot `/chat` stream (chat-stream.ts events). */
@@ -77,7 +84,16 @@ export function chatFraming(requestId: string): SseFraming {
   };
 }
 
-export function sseResponse(r: SseRun, extraHeaders: Record<string, string> = {}): Response {
+export function sseResponse(
+  r: SseRun,
+  extraHeaders: Record<string, string> = {},
+): Response | Promise<Response> {
+  const headers = { ...SSE_HEADERS, [PIPBOT_HEADERS.requestId]: r.requestId, ...extraHeaders };
+  return r.frames.errorResponse ? heldResponse(r, headers, r.frames.errorResponse) : openResponse(r, headers);
+}
+
+/** The stream with its headers at once (an immediate `: ok` comment), failures as error events. */
+function openResponse(r: SseRun, headers: Record<string, string>): Response {
   let closed = false;
   let keepAlive: ReturnType<typeof setInterval> | undefined;
   // A Bun "direct" stream: frames are written straight into the response sink (no JS queue, no
@@ -164,10 +180,130 @@ export function sseResponse(r: SseRun, extraHeaders: Record<string, string> = {}
       r.caller.abort();
     },
   };
-  const body = new ReadableStream<Uint8Array>(source);
-  return new Response(body, {
-    headers: { ...SSE_HEADERS, [PIPBOT_HEADERS.requestId]: r.requestId, ...extraHeaders },
+  return new Response(new ReadableStream<Uint8Array>(source), { headers });
+}
+
+/**
+ * The stream with its headers held until the first token (`SseFraming.errorResponse`): the run
+ * starts at once, frames before the response body is read are kept in a string, and a run that
+ * ends before any token is answered by `errorResponse` (or, having succeeded without content,
+ * as a stream of its start and done frames).
+ */
+async function heldResponse(
+  r: SseRun,
+  headers: Record<string, string>,
+  errorResponse: (o: ChatOutcome) => Response,
+): Promise<Response> {
+  let sink: ReadableStreamDirectController | undefined;
+  let pending = "";
+  let closed = false;
+  let flushQueued = false;
+  let lastWrite = Date.now();
+  let started = false;
+  let firstDelta = true;
+  let firstToken: () => void = () => {};
+  const tokened = new Promise<"token">((res) => {
+    firstToken = () => res("token");
   });
+  const flush = () => {
+    flushQueued = false;
+    if (closed || !sink) return;
+    try {
+      sink.flush();
+    } catch {
+      closed = true;
+    }
+  };
+  /** As in openResponse; before the body is read, frames wait in `pending`. */
+  const write = (s: string, now = false) => {
+    if (closed || s.length === 0) return;
+    if (!sink) {
+      pending += s;
+      return;
+    }
+    try {
+      sink.write(s);
+      lastWrite = Date.now();
+    } catch {
+      closed = true;
+      return;
+    }
+    if (now) flush();
+    else if (!flushQueued) {
+      flushQueued = true;
+      setImmediate(flush);
+    }
+  };
+  const first = (s: string) => {
+    write(s, firstDelta);
+    firstDelta = false;
+  };
+  const outcome = r.run({
+    onFirstToken: (ref) => {
+      started = true;
+      write(r.frames.start(ref));
+      firstToken();
+    },
+    onDelta: (text) => first(r.frames.delta(text)),
+    onReasoning: (piece) => first(r.frames.reasoning(piece)),
+    onToolStart: (index, id, name) => first(r.frames.toolStart(index, id, name)),
+    onToolArgs: (index, json) => write(r.frames.toolArgs(index, json)),
+    onToolCall: (index, call) => write(r.frames.toolCall(index, call)),
+  });
+  let finished = false;
+  const finish = (o: ChatOutcome) => {
+    if (finished) return;
+    finished = true;
+    r.finished(o);
+  };
+  if ((await Promise.race([tokened, outcome])) !== "token") {
+    const o = await outcome;
+    if (o.status !== "ok" && !started) {
+      r.beforeClose?.();
+      const res = errorResponse(o);
+      for (const [k, v] of Object.entries(headers))
+        if (!(k in SSE_HEADERS) && !res.headers.has(k)) res.headers.set(k, v);
+      finish(o);
+      return res;
+    }
+  }
+  let keepAlive: ReturnType<typeof setInterval> | undefined;
+  const source: Bun.DirectUnderlyingSource<Uint8Array> = {
+    type: "direct",
+    async pull(c) {
+      sink = c;
+      write(pending, true);
+      pending = "";
+      keepAlive = setInterval(() => {
+        if (Date.now() - lastWrite >= r.keepAliveMs / 2) write(": keep-alive\n\n", true);
+      }, r.keepAliveMs);
+      let o: ChatOutcome | undefined;
+      try {
+        o = await outcome;
+        if (!started) write(r.frames.start(o.ref));
+        write(o.status === "ok" ? r.frames.done(o) : r.frames.error(o));
+      } finally {
+        clearInterval(keepAlive);
+        if (!closed) {
+          closed = true;
+          try {
+            r.beforeClose?.();
+            c.close();
+          } catch {
+            /* already closed by the caller */
+          }
+        }
+      }
+      if (o) finish(o);
+    },
+    cancel() {
+      closed = true;
+      clearInterval(keepAlive);
+      r.caller.abort();
+      void outcome.then(finish);
+    },
+  };
+  return new Response(new ReadableStream<Uint8Array>(source), { headers });
 }
 
 /** The non-stream `/chat` body. */
