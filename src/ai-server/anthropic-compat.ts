@@ -9,6 +9,7 @@ import { retryAfterHeader } from "../shared/backoff.ts";
 import { toPipbotError } from "../shared/errors.ts";
 import type { ChatOutcome } from "./chat.ts";
 import type { ModelRef } from "./models.ts";
+import type { UsagePatch } from "./providers/index.ts";
 import type { SseFraming } from "./sse.ts";
 
 function usage(o: ChatOutcome) {
@@ -82,7 +83,9 @@ export function anthropicFraming(id: string, model: string): SseFraming {
     return out + ev("content_block_start", { index, content_block: block });
   };
   return {
-    start: (_ref: ModelRef) =>
+    // Anthropic's message_start carries the input and cache usage (clients such as Cline and Roo
+    // Code read them there, and only output_tokens from message_delta).
+    start: (_ref: ModelRef, u?: UsagePatch) =>
       ev("message_start", {
         message: {
           id,
@@ -92,7 +95,12 @@ export function anthropicFraming(id: string, model: string): SseFraming {
           content: [],
           stop_reason: null,
           stop_sequence: null,
-          usage: { input_tokens: 0, output_tokens: 0 },
+          usage: {
+            input_tokens: u?.inputTokens ?? 0,
+            output_tokens: u?.outputTokens ?? 0,
+            cache_creation_input_tokens: u?.cacheWriteTokens ?? 0,
+            cache_read_input_tokens: u?.cacheReadTokens ?? 0,
+          },
         },
       }),
     delta: (t) =>

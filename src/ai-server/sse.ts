@@ -7,6 +7,7 @@ import { formatStreamEvent, type StreamEvent } from "../shared/chat-stream.ts";
 import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { ChatHooks, ChatOutcome } from "./chat.ts";
 import type { ModelRef } from "./models.ts";
+import type { UsagePatch } from "./providers/index.ts";
 
 export const SSE_HEADERS = {
   "content-type": "text/event-stream; charset=utf-8",
@@ -30,7 +31,8 @@ export interface SseRun {
 }
 
 export interface SseFraming {
-  start(ref: ModelRef): string;
+  /** `usage`: the upstream's so far, when the engine passes it (Anthropic's message_start carries it). */
+  start(ref: ModelRef, usage?: UsagePatch): string;
   delta(text: string): string;
   reasoning(piece: { text: string; signature?: string; redacted?: string }): string;
   /** A tool call begins (its arguments follow as fragments). */
@@ -239,9 +241,11 @@ async function heldResponse(
     firstDelta = false;
   };
   const outcome = r.run({
-    onFirstToken: (ref) => {
+    // The engine's usage so far (the upstream's message_start) comes as a second argument once
+    // chat.ts passes it: `hooks.onFirstToken?.(candidate, r.usage)`.
+    onFirstToken: (ref: ModelRef, usage?: UsagePatch) => {
       started = true;
-      write(r.frames.start(ref));
+      write(r.frames.start(ref, usage));
       firstToken();
     },
     onDelta: (text) => first(r.frames.delta(text)),
@@ -280,7 +284,7 @@ async function heldResponse(
       let o: ChatOutcome | undefined;
       try {
         o = await outcome;
-        if (!started) write(r.frames.start(o.ref));
+        if (!started) write(r.frames.start(o.ref, o.usage));
         write(o.status === "ok" ? r.frames.done(o) : r.frames.error(o));
       } finally {
         clearInterval(keepAlive);
