@@ -1,0 +1,47 @@
+/**
+ * QA of /v1/messages through the real `@anthropic-ai/sdk`: the SDK exposes Anthropic's `request-id`
+ * response header as `message._request_id` and `APIError.requestID` (what users quote in bug
+ * reports). pipbot's own id is `x-pipbot-request-id` on every response.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import Anthropic from "@anthropic-ai/sdk";
+import { type Surface, startSurface, TOKEN } from "./surface-helpers.ts";
+
+let s: Surface;
+let claude: Anthropic;
+beforeAll(async () => {
+  s = await startSurface();
+  claude = new Anthropic({ apiKey: TOKEN, baseURL: s.server.url, maxRetries: 0 });
+});
+afterAll(() => s.stop());
+
+const ask = (model = "claude-sim@tokens=2") => ({
+  model,
+  max_tokens: 50,
+  messages: [{ role: "user" as const, content: "id?" }],
+});
+
+test("x-pipbot-request-id on a non-stream reply, a stream and an error (the SDK's raw responses)", async () => {
+  const { response } = await claude.messages.create(ask()).withResponse();
+  expect(response.headers.get("x-pipbot-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  const st = claude.messages.stream(ask());
+  await st.finalMessage();
+  expect((await st.withResponse()).response.headers.get("x-pipbot-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  const e = (await claude.messages
+    .create(ask("anthropic/unknown-x"))
+    .catch((x: unknown) => x)) as InstanceType<typeof Anthropic.APIError>;
+  expect(e.headers?.get("x-pipbot-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+});
+
+// Needs `request-id` (the same id) on /v1/messages responses: app.ts, the lead's file (see the report).
+test.todo("the SDK's _request_id and APIError.requestID are pipbot's request id", async () => {
+  const { data, response } = await claude.messages.create(ask()).withResponse();
+  expect(data._request_id).toBe(response.headers.get("x-pipbot-request-id"));
+  const st = claude.messages.stream(ask());
+  const m = await st.finalMessage();
+  expect(m._request_id ?? st.request_id).toBeTruthy();
+  const e = (await claude.messages
+    .create(ask("anthropic/unknown-x"))
+    .catch((x: unknown) => x)) as InstanceType<typeof Anthropic.APIError>;
+  expect(e.requestID).toBe(e.headers?.get("x-pipbot-request-id") ?? "none");
+});
