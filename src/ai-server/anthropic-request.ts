@@ -65,7 +65,12 @@ const block = z.discriminatedUnion(
       .object({
         type: z.literal("tool_result"),
         tool_use_id: z.string(),
-        content: z.union([z.string(), z.array(z.union([text, image]))]).optional(),
+        content: z
+          .union([z.string(), z.array(z.union([text, image]))], {
+            message:
+              "a tool_result's content must be a string or text and image blocks (documents and search results in tool results are not supported)",
+          })
+          .optional(),
         is_error: z.boolean().optional(),
         ...cc,
       })

@@ -114,6 +114,29 @@ const cases: [string, Record<string, unknown>, RegExp][] = [
     },
     /source.*base64.*url/,
   ],
+  [
+    "a document in a tool result: the message says what a tool result may hold",
+    {
+      tools: [weather],
+      messages: [
+        { role: "user", content: "x" },
+        { role: "assistant", content: [{ type: "tool_use", id: "t1", name: "get_weather", input: {} }] },
+        {
+          role: "user",
+          content: [
+            {
+              type: "tool_result",
+              tool_use_id: "t1",
+              content: [
+                { type: "document", source: { type: "base64", media_type: "application/pdf", data: PDF } },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+    /messages\.2\.content\.0\.content: a tool_result's content must be a string or text and image blocks/,
+  ],
 ];
 
 for (const [name, params, names] of cases)
