@@ -21,7 +21,16 @@ function usage(o: ChatOutcome) {
   };
 }
 
-const STOP = new Set(["end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal"]);
+/** The SDK's `StopReason`s: passed on as Anthropic sent them (others' reasons → end_turn). */
+const STOP = new Set([
+  "end_turn",
+  "max_tokens",
+  "stop_sequence",
+  "tool_use",
+  "pause_turn",
+  "refusal",
+  "model_context_window_exceeded",
+]);
 const stopReason = (s: string) => (STOP.has(s) ? s : "end_turn");
 
 function contentBlocks(o: ChatOutcome) {
