@@ -175,3 +175,17 @@ test("what is honoured reaches the upstream: display summarized, disable_paralle
   expect(up.metadata).toEqual({ user_id: "end-user-1" });
   expect(up.messages[0].content[0]).toMatchObject({ type: "document", title: "doc" });
 });
+
+test("drop opt-in on a stream: the parameter is dropped and named in x-pipbot-dropped-params", async () => {
+  const { data, response } = await claude.messages
+    .create(
+      { ...base, stream: true, temperature: 0.5, thinking: { type: "enabled", budget_tokens: 1024 } },
+      { headers: { "x-pipbot-drop-params": "true" } },
+    )
+    .withResponse();
+  for await (const _ of data) {
+    /* drain */
+  }
+  expect(response.headers.get("x-pipbot-dropped-params")).toBe("temperature");
+  expect(upstreamBody(s.sim, "anthropic").temperature).toBeUndefined();
+});
