@@ -284,6 +284,6 @@ export function fromAnthropic(r: AnthropicRequest): CallInput {
   if (r.thinking?.type === "enabled") call.reasoning = { budgetTokens: r.thinking.budget_tokens };
   if (r.output_config?.format)
     call.responseFormat = { type: "json_schema", schema: r.output_config.format.schema };
-  if (r.cache_control) applyAutoCache(call);
+  if (r.cache_control) applyAutoCache(call, r.cache_control);
   return call;
 }

@@ -44,14 +44,17 @@ function countBreakpoints(call: CallInput): number {
   return n;
 }
 
-/** Mark the system prompt's end and the last two user turns as cache breakpoints (in place). */
-export function applyAutoCache(call: CallInput): void {
+/**
+ * Mark the system prompt's end and the last two user turns as cache breakpoints (in place), with
+ * `mark` (/v1/messages: the request-level cache_control, its TTL included).
+ */
+export function applyAutoCache(call: CallInput, mark: CacheControl = EPHEMERAL): void {
   let budget = MAX_BREAKPOINTS - countBreakpoints(call);
   const sys = call.system;
   if (sys?.length && budget > 0) {
     const last = sys[sys.length - 1];
     if (last && !last.cache_control) {
-      sys[sys.length - 1] = { ...last, cache_control: EPHEMERAL };
+      sys[sys.length - 1] = { ...last, cache_control: mark };
       budget--;
     }
   }
@@ -64,7 +67,7 @@ export function applyAutoCache(call: CallInput): void {
     const p = m.content[j];
     if (!p || !cacheable(p) || ("cache_control" in p && p.cache_control)) continue;
     const content = [...m.content];
-    content[j] = { ...p, cache_control: EPHEMERAL } as ContentPart;
+    content[j] = { ...p, cache_control: mark } as ContentPart;
     call.messages[i] = { role: m.role, content };
     budget--;
   }
