@@ -13,11 +13,14 @@ import type { UsagePatch } from "./providers/index.ts";
 import type { SseFraming } from "./sse.ts";
 
 function usage(o: ChatOutcome) {
+  const u = o.usage;
   return {
-    input_tokens: o.usage.inputTokens,
-    output_tokens: o.usage.outputTokens,
-    cache_creation_input_tokens: o.usage.cacheWriteTokens,
-    cache_read_input_tokens: o.usage.cacheReadTokens,
+    input_tokens: u.inputTokens,
+    output_tokens: u.outputTokens,
+    cache_creation_input_tokens: u.cacheWriteTokens,
+    cache_read_input_tokens: u.cacheReadTokens,
+    // Anthropic's breakdown of output_tokens, when the upstream reported thinking tokens.
+    ...(u.reasoningTokens > 0 ? { output_tokens_details: { thinking_tokens: u.reasoningTokens } } : {}),
   };
 }
 

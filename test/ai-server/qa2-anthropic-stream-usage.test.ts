@@ -53,3 +53,23 @@ test.todo("message_start carries the input and cache usage, as Anthropic's does 
     cache_creation_input_tokens: 50,
   });
 });
+
+test("thinking tokens: usage.output_tokens_details.thinking_tokens as the upstream reported it (create and stream)", async () => {
+  const p = {
+    model: "claude-sim@tokens=2,thoughts=7",
+    max_tokens: 3000,
+    thinking: { type: "enabled" as const, budget_tokens: 1024 },
+    messages: [{ role: "user" as const, content: "think" }],
+  };
+  const whole = await claude.messages.create(p);
+  expect(whole.usage.output_tokens_details).toEqual({ thinking_tokens: 7 });
+  const streamed = await claude.messages.stream(p).finalMessage();
+  expect(streamed.usage.output_tokens_details).toEqual({ thinking_tokens: 7 });
+  // Without thinking there is no breakdown to report.
+  const plain = await claude.messages.create({
+    ...p,
+    model: "claude-sim@tokens=2",
+    thinking: { type: "disabled" },
+  });
+  expect(plain.usage.output_tokens_details ?? null).toBeNull();
+});
