@@ -179,7 +179,13 @@ test("what is honoured reaches the upstream: display summarized, disable_paralle
 test("drop opt-in on a stream: the parameter is dropped and named in x-pipbot-dropped-params", async () => {
   const { data, response } = await claude.messages
     .create(
-      { ...base, stream: true, temperature: 0.5, thinking: { type: "enabled", budget_tokens: 1024 } },
+      // The SDK's types no longer list temperature; the API (and pipbot) still take it.
+      {
+        ...base,
+        stream: true,
+        temperature: 0.5,
+        thinking: { type: "enabled", budget_tokens: 1024 },
+      } as Anthropic.MessageCreateParamsStreaming,
       { headers: { "x-pipbot-drop-params": "true" } },
     )
     .withResponse();

@@ -89,7 +89,7 @@ for (const reason of ["model_context_window_exceeded", "pause_turn", "refusal", 
   test(`stop_reason ${reason} reaches the SDK as Anthropic sent it (create and stream)`, async () => {
     const whole = await claude.messages.create(ask(reason));
     expect(whole.stop_reason).toBe(reason);
-    expect(whole.content).toEqual([{ type: "text", text: "partial" }]);
+    expect(whole.content.map((b) => (b.type === "text" ? b.text : b.type))).toEqual(["partial"]);
     const streamed = await claude.messages.stream(ask(reason)).finalMessage();
     expect(streamed.stop_reason).toBe(reason);
   });
