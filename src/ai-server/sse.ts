@@ -94,91 +94,138 @@ export function sseResponse(
   return r.frames.errorResponse ? heldResponse(r, headers, r.frames.errorResponse) : openResponse(r, headers);
 }
 
+/**
+ * Frames into a Bun "direct" stream: written straight into the response sink (no JS queue, no
+ * per-chunk encode); before the sink is attached they wait in a string. A frame written `now` is
+ * flushed at once (the first comment, the first token, keep-alives); others are flushed together
+ * at the end of the current turn, so a burst of upstream chunks read at once is one socket write.
+ */
+class FrameWriter {
+  private sink: ReadableStreamDirectController | undefined;
+  private pending = "";
+  private flushQueued = false;
+  private lastWrite = Date.now();
+  private keepAlive: ReturnType<typeof setInterval> | undefined;
+  closed = false;
+  /** Set once the start frame was written (the first token, or the outcome without any). */
+  started = false;
+  private firstDelta = true;
+
+  private readonly flush = () => {
+    this.flushQueued = false;
+    if (this.closed || !this.sink) return;
+    try {
+      this.sink.flush();
+    } catch {
+      this.closed = true;
+    }
+  };
+
+  write(s: string, now = false): void {
+    if (this.closed || s.length === 0) return;
+    if (!this.sink) {
+      this.pending += s;
+      return;
+    }
+    try {
+      this.sink.write(s);
+      this.lastWrite = Date.now();
+    } catch {
+      this.closed = true;
+      return;
+    }
+    if (now) this.flush();
+    else if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** The first content frame is flushed at once. */
+  first(s: string): void {
+    this.write(s, this.firstDelta);
+    this.firstDelta = false;
+  }
+
+  /** Start writing into the response: what waited first, then keep-alives while the upstream is silent. */
+  attach(c: ReadableStreamDirectController, keepAliveMs: number): void {
+    this.sink = c;
+    const waiting = this.pending;
+    this.pending = "";
+    this.write(waiting, true);
+    this.keepAlive = setInterval(() => {
+      if (Date.now() - this.lastWrite >= keepAliveMs / 2) this.write(": keep-alive\n\n", true);
+    }, keepAliveMs);
+  }
+
+  stop(): void {
+    this.closed = true;
+    clearInterval(this.keepAlive);
+  }
+
+  /** The engine's hooks writing `frames`; `onStart` runs once the start frame is written. */
+  hooks(frames: SseFraming, onStart?: () => void): ChatHooks {
+    return {
+      // The engine's usage so far (the upstream's message_start) comes as a second argument once
+      // chat.ts passes it: `hooks.onFirstToken?.(candidate, r.usage)`.
+      onFirstToken: (ref: ModelRef, usage?: UsagePatch) => {
+        this.started = true;
+        this.write(frames.start(ref, usage));
+        onStart?.();
+      },
+      onDelta: (text) => this.first(frames.delta(text)),
+      onReasoning: (piece) => this.first(frames.reasoning(piece)),
+      onToolStart: (index, id, name) => this.first(frames.toolStart(index, id, name)),
+      onToolArgs: (index, json) => this.write(frames.toolArgs(index, json)),
+      onToolCall: (index, call) => this.write(frames.toolCall(index, call)),
+    };
+  }
+
+  /**
+   * The end of the stream: the outcome's final frame (after a start frame if no token came), then
+   * close. runChat never rejects (its outcome says ok / error / aborted); `finally` still stops the
+   * keep-alive and closes the stream if a framing function throws.
+   */
+  async end(
+    r: SseRun,
+    c: ReadableStreamDirectController,
+    outcome: () => Promise<ChatOutcome>,
+  ): Promise<ChatOutcome | undefined> {
+    let o: ChatOutcome | undefined;
+    try {
+      o = await outcome();
+      if (!this.started) this.write(r.frames.start(o.ref, o.usage));
+      this.write(o.status === "ok" ? r.frames.done(o) : r.frames.error(o));
+    } finally {
+      const wasClosed = this.closed;
+      this.stop();
+      if (!wasClosed) {
+        try {
+          r.beforeClose?.();
+          c.close();
+        } catch {
+          /* already closed by the caller */
+        }
+      }
+    }
+    return o;
+  }
+}
+
 /** The stream with its headers at once (an immediate `: ok` comment), failures as error events. */
 function openResponse(r: SseRun, headers: Record<string, string>): Response {
-  let closed = false;
-  let keepAlive: ReturnType<typeof setInterval> | undefined;
-  // A Bun "direct" stream: frames are written straight into the response sink (no JS queue, no
-  // per-chunk encode) and flushed as `write` decides.
+  const w = new FrameWriter();
   const source: Bun.DirectUnderlyingSource<Uint8Array> = {
     type: "direct",
     async pull(c) {
-      let lastWrite = Date.now();
-      let started = false;
-      let firstDelta = true;
-      let flushQueued = false;
-      const flush = () => {
-        flushQueued = false;
-        if (closed) return;
-        try {
-          c.flush();
-        } catch {
-          closed = true;
-        }
-      };
-      /**
-       * Write a frame. `now` flushes it to the socket at once (the first comment, the first token,
-       * keep-alives); other frames are flushed together at the end of the current turn, so a burst
-       * of upstream chunks read at once costs one socket write, not one per delta.
-       */
-      const write = (s: string, now = false) => {
-        if (closed || s.length === 0) return;
-        try {
-          c.write(s);
-          lastWrite = Date.now();
-        } catch {
-          closed = true;
-          return;
-        }
-        if (now) flush();
-        else if (!flushQueued) {
-          flushQueued = true;
-          setImmediate(flush);
-        }
-      };
+      w.attach(c, r.keepAliveMs);
       // An immediate comment puts the response headers on the wire before the first token.
-      write(": ok\n\n", true);
-      keepAlive = setInterval(() => {
-        if (Date.now() - lastWrite >= r.keepAliveMs / 2) write(": keep-alive\n\n", true);
-      }, r.keepAliveMs);
-      let o: ChatOutcome | undefined;
-      // runChat never rejects (its outcome says ok / error / aborted); `finally` still stops the
-      // keep-alive and closes the stream if a framing function throws.
-      try {
-        const first = (s: string) => {
-          write(s, firstDelta);
-          firstDelta = false;
-        };
-        o = await r.run({
-          onFirstToken: (ref) => {
-            started = true;
-            write(r.frames.start(ref));
-          },
-          onDelta: (text) => first(r.frames.delta(text)),
-          onReasoning: (piece) => first(r.frames.reasoning(piece)),
-          onToolStart: (index, id, name) => first(r.frames.toolStart(index, id, name)),
-          onToolArgs: (index, json) => write(r.frames.toolArgs(index, json)),
-          onToolCall: (index, call) => write(r.frames.toolCall(index, call)),
-        });
-        if (!started) write(r.frames.start(o.ref));
-        write(o.status === "ok" ? r.frames.done(o) : r.frames.error(o));
-      } finally {
-        clearInterval(keepAlive);
-        if (!closed) {
-          closed = true;
-          try {
-            r.beforeClose?.();
-            c.close();
-          } catch {
-            /* already closed by the caller */
-          }
-        }
-      }
+      w.write(": ok\n\n", true);
+      const o = await w.end(r, c, () => r.run(w.hooks(r.frames)));
       if (o) r.finished(o);
     },
     cancel() {
-      closed = true;
-      clearInterval(keepAlive);
+      w.stop();
       r.caller.abort();
     },
   };
@@ -187,82 +234,30 @@ function openResponse(r: SseRun, headers: Record<string, string>): Response {
 
 /**
  * The stream with its headers held until the first token (`SseFraming.errorResponse`): the run
- * starts at once, frames before the response body is read are kept in a string, and a run that
- * ends before any token is answered by `errorResponse` (or, having succeeded without content,
- * as a stream of its start and done frames).
+ * starts at once, its frames wait until the response body is read, and a run that ends before
+ * any token is answered by `errorResponse` (or, having succeeded without content, as a stream of
+ * its start and done frames).
  */
 async function heldResponse(
   r: SseRun,
   headers: Record<string, string>,
   errorResponse: (o: ChatOutcome) => Response,
 ): Promise<Response> {
-  let sink: ReadableStreamDirectController | undefined;
-  let pending = "";
-  let closed = false;
-  let flushQueued = false;
-  let lastWrite = Date.now();
-  let started = false;
-  let firstDelta = true;
+  const w = new FrameWriter();
   let firstToken: () => void = () => {};
   const tokened = new Promise<"token">((res) => {
     firstToken = () => res("token");
   });
-  const flush = () => {
-    flushQueued = false;
-    if (closed || !sink) return;
-    try {
-      sink.flush();
-    } catch {
-      closed = true;
-    }
-  };
-  /** As in openResponse; before the body is read, frames wait in `pending`. */
-  const write = (s: string, now = false) => {
-    if (closed || s.length === 0) return;
-    if (!sink) {
-      pending += s;
-      return;
-    }
-    try {
-      sink.write(s);
-      lastWrite = Date.now();
-    } catch {
-      closed = true;
-      return;
-    }
-    if (now) flush();
-    else if (!flushQueued) {
-      flushQueued = true;
-      setImmediate(flush);
-    }
-  };
-  const first = (s: string) => {
-    write(s, firstDelta);
-    firstDelta = false;
-  };
-  const outcome = r.run({
-    // The engine's usage so far (the upstream's message_start) comes as a second argument once
-    // chat.ts passes it: `hooks.onFirstToken?.(candidate, r.usage)`.
-    onFirstToken: (ref: ModelRef, usage?: UsagePatch) => {
-      started = true;
-      write(r.frames.start(ref, usage));
-      firstToken();
-    },
-    onDelta: (text) => first(r.frames.delta(text)),
-    onReasoning: (piece) => first(r.frames.reasoning(piece)),
-    onToolStart: (index, id, name) => first(r.frames.toolStart(index, id, name)),
-    onToolArgs: (index, json) => write(r.frames.toolArgs(index, json)),
-    onToolCall: (index, call) => write(r.frames.toolCall(index, call)),
-  });
+  const outcome = r.run(w.hooks(r.frames, firstToken));
   let finished = false;
-  const finish = (o: ChatOutcome) => {
-    if (finished) return;
+  const finish = (o: ChatOutcome | undefined) => {
+    if (finished || !o) return;
     finished = true;
     r.finished(o);
   };
   if ((await Promise.race([tokened, outcome])) !== "token") {
     const o = await outcome;
-    if (o.status !== "ok" && !started) {
+    if (o.status !== "ok" && !w.started) {
       r.beforeClose?.();
       const res = errorResponse(o);
       for (const [k, v] of Object.entries(headers))
@@ -271,38 +266,14 @@ async function heldResponse(
       return res;
     }
   }
-  let keepAlive: ReturnType<typeof setInterval> | undefined;
   const source: Bun.DirectUnderlyingSource<Uint8Array> = {
     type: "direct",
     async pull(c) {
-      sink = c;
-      write(pending, true);
-      pending = "";
-      keepAlive = setInterval(() => {
-        if (Date.now() - lastWrite >= r.keepAliveMs / 2) write(": keep-alive\n\n", true);
-      }, r.keepAliveMs);
-      let o: ChatOutcome | undefined;
-      try {
-        o = await outcome;
-        if (!started) write(r.frames.start(o.ref, o.usage));
-        write(o.status === "ok" ? r.frames.done(o) : r.frames.error(o));
-      } finally {
-        clearInterval(keepAlive);
-        if (!closed) {
-          closed = true;
-          try {
-            r.beforeClose?.();
-            c.close();
-          } catch {
-            /* already closed by the caller */
-          }
-        }
-      }
-      if (o) finish(o);
+      w.attach(c, r.keepAliveMs);
+      finish(await w.end(r, c, () => outcome));
     },
     cancel() {
-      closed = true;
-      clearInterval(keepAlive);
+      w.stop();
       r.caller.abort();
       void outcome.then(finish);
     },
