@@ -84,29 +84,32 @@ const block = z.discriminatedUnion(
   },
 );
 
-const blocks = z.array(block);
 /**
- * A message's content: a string, or blocks. Not a `z.union`: when both options fail, a union
- * reports only "Invalid input" at `content`; this reports the blocks' own issues at their paths
- * (`messages.0.content.1.source: …`).
+ * A string, or an array of blocks (a message's content, the system prompt). Not a `z.union`: when
+ * both options fail, a union reports only "Invalid input" at the field; this reports the blocks'
+ * own issues at their paths (`messages.0.content.1.source: …`).
  */
-const messageContent = z.unknown().transform((v, ctx): string | z.infer<typeof blocks> => {
-  if (typeof v === "string") return v;
-  if (!Array.isArray(v)) {
-    ctx.addIssue({ code: "custom", message: "content must be a string or an array of content blocks" });
+function stringOrBlocks<B extends z.ZodType>(item: B, what: string) {
+  const blocks = z.array(item);
+  return z.unknown().transform((v, ctx): string | z.output<B>[] => {
+    if (typeof v === "string") return v;
+    if (!Array.isArray(v)) {
+      ctx.addIssue({ code: "custom", message: `${what} must be a string or an array of blocks` });
+      return z.NEVER;
+    }
+    const r = blocks.safeParse(v);
+    if (r.success) return r.data;
+    for (const i of r.error.issues) ctx.addIssue({ code: "custom", message: i.message, path: i.path });
     return z.NEVER;
-  }
-  const r = blocks.safeParse(v);
-  if (r.success) return r.data;
-  for (const i of r.error.issues) ctx.addIssue({ code: "custom", message: i.message, path: i.path });
-  return z.NEVER;
-});
+  });
+}
+const messageContent = stringOrBlocks(block, "content");
 
 export const anthropicRequestSchema = z.strictObject({
   model: z.string().min(1),
   max_tokens: z.number().int().positive(),
   messages: z.array(z.object({ role: z.enum(["user", "assistant"]), content: messageContent })).min(1),
-  system: z.union([z.string(), z.array(text)]).optional(),
+  system: stringOrBlocks(text, "system").optional(),
   stop_sequences: z.array(z.string()).optional(),
   temperature: z.number().min(0).max(1).optional(),
   top_p: z.number().min(0).max(1).optional(),

@@ -137,6 +137,16 @@ const cases: [string, Record<string, unknown>, RegExp][] = [
     },
     /messages\.2\.content\.0\.content: a tool_result's content must be a string or text and image blocks/,
   ],
+  [
+    "a system block that is not text: the error names the block, not 'system: Invalid input'",
+    {
+      system: [
+        { type: "text", text: "ok" },
+        { type: "image", source: { type: "url", url: "https://x/y.png" } },
+      ],
+    },
+    /system\.1\.type/,
+  ],
 ];
 
 for (const [name, params, names] of cases)
