@@ -6,7 +6,7 @@
  */
 import { anthropicErrorType } from "../shared/anthropic-errors.ts";
 import { retryAfterHeader } from "../shared/backoff.ts";
-import { toPipbotError } from "../shared/errors.ts";
+import { type PipbotError, toPipbotError } from "../shared/errors.ts";
 import type { ChatOutcome } from "./chat.ts";
 import type { ModelRef } from "./models.ts";
 import type { UsagePatch } from "./providers/index.ts";
@@ -61,9 +61,24 @@ export function messageBody(id: string, model: string, o: ChatOutcome) {
 /** Our 503s (upstream unavailable, shutting down) are retryable: the SDKs retry overloaded_error. */
 const errorType = (status: number) => (status === 503 ? "overloaded_error" : anthropicErrorType(status));
 
+/**
+ * A refused `thread` field (anthropic-request.ts) in Anthropic's rejection shape: the SDK's tool
+ * runner (`client.beta.messages.toolRunner`, threaded by default) then stops threading and sends
+ * the whole history, so it works unchanged.
+ */
+function threadRejection(err: PipbotError) {
+  const issues = err.details?.issues;
+  return Array.isArray(issues) && issues.some((i) => (i as { path?: unknown }).path === "thread")
+    ? { details: { error_code: "thread_unsupported_request", unsupported: ["thread"] } }
+    : {};
+}
+
 export function anthropicErrorBody(e: unknown) {
   const err = toPipbotError(e);
-  return { type: "error", error: { type: errorType(err.status), message: err.message } };
+  return {
+    type: "error",
+    error: { type: errorType(err.status), message: err.message, ...threadRejection(err) },
+  };
 }
 
 export function anthropicErrorResponse(e: unknown): Response {

@@ -173,6 +173,17 @@ export const anthropicRequestSchema = z.strictObject({
     .optional(),
   /** Request-level automatic caching: the server places breakpoints (as /chat's cache:"auto"). */
   cache_control: cacheControlSchema.nullable().optional(),
+  /**
+   * Server-held message threads: pipbot holds none. Refused in Anthropic's thread_unsupported_request
+   * shape (anthropic-compat.ts), on which the SDK's tool runner sends the whole history instead.
+   */
+  thread: z
+    .never({
+      message:
+        "message threads (server-held conversations) are not supported through pipbot: send the whole history in messages",
+    })
+    .nullable()
+    .optional(),
 });
 export type AnthropicRequest = z.infer<typeof anthropicRequestSchema>;
 
