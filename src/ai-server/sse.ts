@@ -166,9 +166,8 @@ class FrameWriter {
   /** The engine's hooks writing `frames`; `onStart` runs once the start frame is written. */
   hooks(frames: SseFraming, onStart?: () => void): ChatHooks {
     return {
-      // The engine's usage so far (the upstream's message_start) comes as a second argument once
-      // chat.ts passes it: `hooks.onFirstToken?.(candidate, r.usage)`.
-      onFirstToken: (ref: ModelRef, usage?: UsagePatch) => {
+      // With the usage the upstream reported so far (Anthropic's message_start carries it).
+      onFirstToken: (ref: ModelRef, usage: UsagePatch) => {
         this.started = true;
         this.write(frames.start(ref, usage));
         onStart?.();

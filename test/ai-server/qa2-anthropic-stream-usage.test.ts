@@ -36,9 +36,7 @@ test("the stream's finalMessage() usage equals the non-stream usage (input, outp
   });
 });
 
-// Needs the engine to hand its usage so far to the first-token hook (chat.ts, the lead's file:
-// `hooks.onFirstToken?.(candidate, r.usage)`); sse.ts and anthropic-compat.ts already use it.
-test.todo("message_start carries the input and cache usage, as Anthropic's does (Cline / Roo Code read it there)", async () => {
+test("message_start carries the input and cache usage, as Anthropic's does (Cline / Roo Code read it there)", async () => {
   const raw = await claude.messages.create({ ...params, stream: true });
   let start: Anthropic.Usage | undefined;
   let delta: Anthropic.MessageDeltaUsage | undefined;
