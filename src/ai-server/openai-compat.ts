@@ -66,7 +66,19 @@ export function openaiMessage(parts: AssistantPart[], text: string) {
   return msg;
 }
 
+/**
+ * An OpenAI refusal (Structured Outputs) is OpenAI's shape again: `refusal` holds the text,
+ * `content` is null and `finish_reason` is `stop` (what the SDK's `parse()` expects).
+ */
+const openaiRefusal = (o: ChatOutcome) => o.stopReason === "refusal" && o.ref.provider === "openai";
+
 export function completionBody(id: string, o: ChatOutcome) {
+  const refused = openaiRefusal(o);
+  const message = openaiMessage(o.parts, o.text);
+  if (refused) {
+    message.content = null;
+    message.refusal = o.text;
+  }
   return {
     id,
     object: "chat.completion",
@@ -75,9 +87,9 @@ export function completionBody(id: string, o: ChatOutcome) {
     choices: [
       {
         index: 0,
-        message: openaiMessage(o.parts, o.text),
+        message,
         logprobs: null,
-        finish_reason: finishReason(String(o.stopReason)),
+        finish_reason: refused ? "stop" : finishReason(String(o.stopReason)),
       },
     ],
     usage: openaiUsage(o.usage),
