@@ -17,12 +17,15 @@ const PIECES = ["I'm sorry,", " I cannot assist", " with that request."];
 const usage = { prompt_tokens: 17, completion_tokens: 10, total_tokens: 27 };
 
 /** OpenAI's refusal, as the Chat Completions API sends it (non-stream and streamed). */
+const received: { messages: { role: string; content: unknown }[] }[] = [];
+
 function fakeOpenAI() {
   return Bun.serve({
     port: 0,
     hostname: "127.0.0.1",
     async fetch(req) {
-      const body = (await req.json()) as { stream?: boolean; model: string };
+      const body = (await req.json()) as { stream?: boolean; model: string; messages: never[] };
+      received.push(body);
       const base = { id: "chatcmpl-refused", created: 1, model: body.model, system_fingerprint: "fp_x" };
       if (!body.stream)
         return Response.json({
@@ -85,6 +88,20 @@ test("non-stream: the refusal is message.refusal (content null, finish_reason st
   expect(choice?.message.parsed).toBeNull();
   expect(choice?.finish_reason).toBe("stop");
   expect(r.usage?.completion_tokens).toBe(10);
+});
+
+test("the refused turn sent back (the SDK's message as is) reaches the upstream as the assistant's text", async () => {
+  const r = await client.chat.completions.parse({
+    model: "openai/gpt-4o",
+    messages: [ask],
+    response_format: zodResponseFormat(Event, "event"),
+  });
+  const refused = r.choices[0]?.message as OpenAI.ChatCompletionMessageParam;
+  await client.chat.completions.create({
+    model: "openai/gpt-4o",
+    messages: [ask, refused, { role: "user", content: "then something harmless" }],
+  });
+  expect(received.at(-1)?.messages[1]).toEqual({ role: "assistant", content: REFUSAL });
 });
 
 test("/chat: the refusal text comes back with stopReason refusal", async () => {
