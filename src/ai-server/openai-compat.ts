@@ -11,11 +11,18 @@ import type { ChatOutcome } from "./chat.ts";
 import type { ModelRef } from "./models.ts";
 import type { SseFraming } from "./sse.ts";
 
+/**
+ * OpenAI's finish_reason for a canonical stop reason. A reason OpenAI has no word for (Gemini's
+ * `malformed_function_call`, `language`, `other` …, Anthropic's `pause_turn`) is passed on as is,
+ * as `/chat` reports it — never disguised as a clean `stop` (clients map unknown values to
+ * "other").
+ */
 export function finishReason(stop: string): string {
-  if (stop === "max_tokens") return "length";
+  if (stop === "end_turn" || stop === "stop_sequence" || stop === "other") return "stop";
+  if (stop === "max_tokens" || stop === "model_context_window_exceeded") return "length";
   if (stop === "tool_use") return "tool_calls";
   if (stop === "content_filter" || stop === "refusal") return "content_filter";
-  return "stop";
+  return stop;
 }
 
 export function openaiUsage(u: ChatUsage) {

@@ -5,6 +5,8 @@
  * (the simulator never refuses); everything else is the real AI server and the real SDK.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
+import { generateText, streamText } from "ai";
 import OpenAI from "openai";
 import { zodResponseFormat } from "openai/helpers/zod";
 import { z } from "zod";
@@ -130,6 +132,14 @@ test("streamed: the refusal is not an empty clean answer — its text arrives wi
   }
   expect(text).toBe(REFUSAL);
   expect(finish).toBe("content_filter");
+});
+
+test("Vercel AI SDK: the refusal is the text and finishReason content-filter, streamed or not", async () => {
+  const pipbot = createOpenAICompatible({ name: "pipbot", baseURL: `${s.url}/v1`, apiKey: TOKEN });
+  const whole = await generateText({ model: pipbot("openai/gpt-4o"), prompt: ask.content, maxRetries: 0 });
+  expect([whole.text, whole.finishReason]).toEqual([REFUSAL, "content-filter"]);
+  const streamed = streamText({ model: pipbot("openai/gpt-4o"), prompt: ask.content, maxRetries: 0 });
+  expect([await streamed.text, await streamed.finishReason]).toEqual([REFUSAL, "content-filter"]);
 });
 
 // Needs a shared change (a refusal event from the adapter to the framing; see the qa1 report): the
