@@ -156,7 +156,15 @@ export function openaiFraming(id: string, includeUsage: boolean): SseFraming {
     toolStart: (index, tid, name) =>
       chunk({ tool_calls: [{ index, id: tid, type: "function", function: { name, arguments: "" } }] }, null),
     toolArgs: (index, json) => chunk({ tool_calls: [{ index, function: { arguments: json } }] }, null),
-    toolCall: () => "",
+    // Gemini's thought signature comes with the whole call: one more fragment of it carries the
+    // signature as on a non-stream reply (the SDK's stream helper merges it into the call).
+    toolCall: (index, call) =>
+      call.signature === undefined
+        ? ""
+        : chunk(
+            { tool_calls: [{ index, extra_content: { google: { thought_signature: call.signature } } }] },
+            null,
+          ),
     done(o) {
       let out = first ? chunk({ content: "" }, null) : "";
       out += chunk({}, finishReason(String(o.stopReason)));
