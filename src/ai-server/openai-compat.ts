@@ -146,25 +146,55 @@ export function openaiFraming(id: string, includeUsage: boolean): SseFraming {
       ...(includeUsage ? { usage: null } : {}),
     })}\n\n`;
   };
+  // Gemini sends each call whole, its thought signature last (tool_end): its calls are held until
+  // then and sent as ONE fragment with the signature — Google's own OpenAI-compatible stream shape,
+  // which the openai SDK's stream helper and the Vercel AI SDK take the signature from. Other
+  // providers' calls stream as they come.
+  let wholeCalls = false;
+  const held = new Map<number, { id: string; name: string; args: string }>();
   return {
     start(ref: ModelRef) {
       model = ref.id;
+      wholeCalls = ref.provider === "google";
       return "";
     },
     delta: (text) => chunk({ content: text }, null),
     reasoning: (piece) => (piece.text ? chunk({ reasoning_content: piece.text }, null) : ""),
-    toolStart: (index, tid, name) =>
-      chunk({ tool_calls: [{ index, id: tid, type: "function", function: { name, arguments: "" } }] }, null),
-    toolArgs: (index, json) => chunk({ tool_calls: [{ index, function: { arguments: json } }] }, null),
-    // Gemini's thought signature comes with the whole call: one more fragment of it carries the
-    // signature as on a non-stream reply (the SDK's stream helper merges it into the call).
-    toolCall: (index, call) =>
-      call.signature === undefined
-        ? ""
-        : chunk(
-            { tool_calls: [{ index, extra_content: { google: { thought_signature: call.signature } } }] },
-            null,
-          ),
+    toolStart(index, tid, name) {
+      if (wholeCalls) {
+        held.set(index, { id: tid, name, args: "" });
+        return "";
+      }
+      return chunk(
+        { tool_calls: [{ index, id: tid, type: "function", function: { name, arguments: "" } }] },
+        null,
+      );
+    },
+    toolArgs(index, json) {
+      const h = held.get(index);
+      if (h) {
+        h.args += json;
+        return "";
+      }
+      return chunk({ tool_calls: [{ index, function: { arguments: json } }] }, null);
+    },
+    toolCall(index, call) {
+      const h = held.get(index);
+      if (!h) return "";
+      held.delete(index);
+      const sig =
+        call.signature !== undefined
+          ? { extra_content: { google: { thought_signature: call.signature } } }
+          : {};
+      return chunk(
+        {
+          tool_calls: [
+            { index, id: h.id, type: "function", function: { name: h.name, arguments: h.args }, ...sig },
+          ],
+        },
+        null,
+      );
+    },
     done(o) {
       let out = first ? chunk({ content: "" }, null) : "";
       out += chunk({}, finishReason(String(o.stopReason)));

@@ -6,8 +6,11 @@
  * The simulator refuses a function call sent back without its signature, as Gemini 3 does.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { ChatOpenAI } from "@langchain/openai";
+import { stepCountIs, streamText, tool } from "ai";
 import OpenAI from "openai";
+import { z } from "zod";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { startTestAiServer, type TestAiServer } from "./harness.ts";
 import { WEATHER_TOOL } from "./surface-helpers.ts";
@@ -62,7 +65,33 @@ test("openai SDK .stream(): the accumulated call carries the signature; the next
   expect(back.contents[1]?.parts[0]?.thoughtSignature).toBe(call.extra_content?.google?.thought_signature);
 });
 
-test("LangChain .stream() still assembles the streamed call (an extra fragment with no name or arguments)", async () => {
+test("Vercel AI SDK streamText: the signature comes with the streamed call and goes back; step 2 on another server", async () => {
+  let requests = 0;
+  // Step 1 to the first server, step 2 to the second (which has never seen the call).
+  const route = (input: string | URL | Request, init?: RequestInit) =>
+    fetch(requests++ === 0 ? String(input) : String(input).replace(first.url, second.url), init);
+  const pipbot = createOpenAICompatible({
+    name: "pipbot",
+    baseURL: `${first.url}/v1`,
+    apiKey: "any",
+    fetch: Object.assign(route, { preconnect: fetch.preconnect }),
+  });
+  const r = streamText({
+    model: pipbot("google/sim"),
+    prompt: "What is the weather in Paris?",
+    tools: {
+      get_weather: tool({ inputSchema: z.object({ city: z.string() }), execute: async () => "Sunny" }),
+    },
+    stopWhen: stepCountIs(3),
+  });
+  const errors: unknown[] = [];
+  for await (const p of r.fullStream) if (p.type === "error") errors.push(p.error);
+  expect(errors).toEqual([]);
+  expect(requests).toBe(2);
+  expect(await r.text).toContain("Tool get_weather returned");
+});
+
+test("LangChain .stream() assembles the streamed calls (each one whole fragment)", async () => {
   const llm = new ChatOpenAI({
     model: "google/sim@tool_calls=2",
     apiKey: "any",
