@@ -5,8 +5,10 @@
  * in (x-pipbot-dropped-params then names them). Driven with the `openai` SDK on every prefix.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { type BaseMessage, HumanMessage, ToolMessage } from "@langchain/core/messages";
+import { ChatOpenAI } from "@langchain/openai";
 import OpenAI from "openai";
-import { PNG_B64, PROVIDERS, type Surface, startSurface } from "./surface-helpers.ts";
+import { PNG_B64, PROVIDERS, type Surface, startSurface, TOKEN, WEATHER_TOOL } from "./surface-helpers.ts";
 
 let s: Surface;
 beforeAll(async () => {
@@ -99,5 +101,25 @@ test("what is honoured stays accepted: detail auto, tool_choice auto / none with
       messages: [{ role: "user", content: "x" }],
     });
     expect(auto.choices[0]?.finish_reason).toBe("stop");
+  }
+});
+
+test("LangChain's tool loop (its ToolMessage sends the tool's name) is accepted on every prefix", async () => {
+  for (const provider of PROVIDERS) {
+    const llm = new ChatOpenAI({
+      model: `${provider}/sim`,
+      apiKey: TOKEN,
+      configuration: { baseURL: `${s.server.url}/v1` },
+      maxRetries: 0,
+    }).bindTools([WEATHER_TOOL]);
+    const messages: BaseMessage[] = [new HumanMessage("weather in Paris?")];
+    const ai = await llm.invoke(messages);
+    const call = ai.tool_calls?.[0];
+    messages.push(
+      ai,
+      new ToolMessage({ content: "Sunny", tool_call_id: call?.id ?? "", name: "get_weather" }),
+    );
+    const final = await llm.invoke(messages);
+    expect(String(final.content)).toContain("Tool get_weather returned");
   }
 });
