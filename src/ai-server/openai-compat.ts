@@ -151,6 +151,8 @@ export function openaiFraming(id: string, includeUsage: boolean): SseFraming {
   // which the openai SDK's stream helper and the Vercel AI SDK take the signature from. Other
   // providers' calls stream as they come.
   let wholeCalls = false;
+  let thinking = "";
+  const blocks: Record<string, unknown>[] = [];
   const held = new Map<number, { id: string; name: string; args: string }>();
   return {
     start(ref: ModelRef) {
@@ -159,7 +161,24 @@ export function openaiFraming(id: string, includeUsage: boolean): SseFraming {
       return "";
     },
     delta: (text) => chunk({ content: text }, null),
-    reasoning: (piece) => (piece.text ? chunk({ reasoning_content: piece.text }, null) : ""),
+    // An Anthropic thinking block ends with its signature (or is redacted): the reply's blocks so
+    // far are then sent as `thinking_blocks` (LiteLLM's field, as on non-stream replies) — the
+    // whole list each time, since the openai SDK's stream helper keeps an unknown delta field's
+    // last value — so a streaming client can send them back itself. Plain text pays nothing.
+    reasoning(piece) {
+      thinking += piece.text;
+      const delta: Record<string, unknown> = piece.text ? { reasoning_content: piece.text } : {};
+      if (piece.redacted !== undefined || piece.signature !== undefined) {
+        blocks.push(
+          piece.redacted !== undefined
+            ? { type: "redacted_thinking", data: piece.redacted }
+            : { type: "thinking", thinking, signature: piece.signature },
+        );
+        thinking = "";
+        delta.thinking_blocks = blocks;
+      }
+      return piece.text || delta.thinking_blocks ? chunk(delta, null) : "";
+    },
     toolStart(index, tid, name) {
       if (wholeCalls) {
         held.set(index, { id: tid, name, args: "" });

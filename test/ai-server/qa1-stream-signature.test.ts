@@ -1,5 +1,6 @@
 /**
- * Gemini's thought signature on a STREAMED tool call reaches the client (Google's own
+ * Anthropic's signed thinking and Gemini's thought signature on a STREAMED reply reach the client
+ * (as they do on non-stream replies). Gemini's thought signature on a streamed tool call reaches the client (Google's own
  * OpenAI-compatible convention, `extra_content.google.thought_signature`, as on non-stream
  * replies), so a streaming client's tool loop does not depend on the server remembering it: the
  * next turn may be served by a restarted AI server, or another machine of a separate AI app.
@@ -89,6 +90,42 @@ test("Vercel AI SDK streamText: the signature comes with the streamed call and g
   expect(errors).toEqual([]);
   expect(requests).toBe(2);
   expect(await r.text).toContain("Tool get_weather returned");
+});
+
+test("anthropic/: the openai SDK .stream() gets thinking_blocks with the signature; the tool loop's next turn works on another server", async () => {
+  const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "weather in Paris?" }];
+  const done = await clientOf(first)
+    .chat.completions.stream({
+      model: "anthropic/sim",
+      messages,
+      tools: [WEATHER_TOOL],
+      reasoning_effort: "low",
+    })
+    .finalChatCompletion();
+  const msg = done.choices[0]!.message as OpenAI.ChatCompletionMessage & {
+    thinking_blocks?: { type: string; thinking?: string; signature?: string }[];
+  };
+  expect(msg.thinking_blocks).toEqual([
+    {
+      type: "thinking",
+      thinking: "Thinking about: weather in Paris?",
+      signature: expect.stringMatching(/^sig_/),
+    },
+  ]);
+  const call = msg.tool_calls?.[0] as OpenAI.ChatCompletionMessageFunctionToolCall;
+  const { parsed: _p, ...assistant } = msg as typeof msg & { parsed?: unknown };
+  messages.push(assistant as OpenAI.ChatCompletionMessageParam, {
+    role: "tool",
+    tool_call_id: call.id,
+    content: "Sunny",
+  });
+  const next = await clientOf(second).chat.completions.create({
+    model: "anthropic/sim",
+    messages,
+    tools: [WEATHER_TOOL],
+    reasoning_effort: "low",
+  });
+  expect(next.choices[0]?.message.content).toContain("Tool get_weather returned");
 });
 
 test("LangChain .stream() assembles the streamed calls (each one whole fragment)", async () => {
