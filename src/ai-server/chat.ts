@@ -73,8 +73,11 @@ export interface CallerIdentity {
 }
 
 export interface ChatHooks extends ReplyHooks {
-  /** Called once, right before the first content event (the model that answers). */
-  onFirstToken?(ref: ModelRef): void;
+  /**
+   * Called once, right before the first content event: the model that answers, and the usage its
+   * upstream reported so far (Anthropic's message_start carries the input tokens).
+   */
+  onFirstToken?(ref: ModelRef, usage: UsagePatch): void;
 }
 
 export interface ChatOutcome {
@@ -167,7 +170,7 @@ export async function runChat(
             r.ttftMs = performance.now() - started;
             if (plan.stream) {
               tokensSent = true;
-              hooks.onFirstToken?.(candidate);
+              hooks.onFirstToken?.(candidate, r.usage);
             }
           }
           reply.apply(ev);
