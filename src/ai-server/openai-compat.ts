@@ -11,11 +11,18 @@ import type { ChatOutcome } from "./chat.ts";
 import type { ModelRef } from "./models.ts";
 import type { SseFraming } from "./sse.ts";
 
+/**
+ * OpenAI's finish_reason for a canonical stop reason. A reason OpenAI has no word for (Gemini's
+ * `malformed_function_call`, `language`, `other` …, Anthropic's `pause_turn`) is passed on as is,
+ * as `/chat` reports it — never disguised as a clean `stop` (clients map unknown values to
+ * "other").
+ */
 export function finishReason(stop: string): string {
-  if (stop === "max_tokens") return "length";
+  if (stop === "end_turn" || stop === "stop_sequence" || stop === "other") return "stop";
+  if (stop === "max_tokens" || stop === "model_context_window_exceeded") return "length";
   if (stop === "tool_use") return "tool_calls";
   if (stop === "content_filter" || stop === "refusal") return "content_filter";
-  return "stop";
+  return stop;
 }
 
 export function openaiUsage(u: ChatUsage) {
@@ -66,7 +73,19 @@ export function openaiMessage(parts: AssistantPart[], text: string) {
   return msg;
 }
 
+/**
+ * An OpenAI refusal (Structured Outputs) is OpenAI's shape again: `refusal` holds the text,
+ * `content` is null and `finish_reason` is `stop` (what the SDK's `parse()` expects).
+ */
+const openaiRefusal = (o: ChatOutcome) => o.stopReason === "refusal" && o.ref.provider === "openai";
+
 export function completionBody(id: string, o: ChatOutcome) {
+  const refused = openaiRefusal(o);
+  const message = openaiMessage(o.parts, o.text);
+  if (refused) {
+    message.content = null;
+    message.refusal = o.text;
+  }
   return {
     id,
     object: "chat.completion",
@@ -75,9 +94,9 @@ export function completionBody(id: string, o: ChatOutcome) {
     choices: [
       {
         index: 0,
-        message: openaiMessage(o.parts, o.text),
+        message,
         logprobs: null,
-        finish_reason: finishReason(String(o.stopReason)),
+        finish_reason: refused ? "stop" : finishReason(String(o.stopReason)),
       },
     ],
     usage: openaiUsage(o.usage),
@@ -127,17 +146,74 @@ export function openaiFraming(id: string, includeUsage: boolean): SseFraming {
       ...(includeUsage ? { usage: null } : {}),
     })}\n\n`;
   };
+  // Gemini sends each call whole, its thought signature last (tool_end): its calls are held until
+  // then and sent as ONE fragment with the signature — Google's own OpenAI-compatible stream shape,
+  // which the openai SDK's stream helper and the Vercel AI SDK take the signature from. Other
+  // providers' calls stream as they come.
+  let wholeCalls = false;
+  let thinking = "";
+  const blocks: Record<string, unknown>[] = [];
+  const held = new Map<number, { id: string; name: string; args: string }>();
   return {
     start(ref: ModelRef) {
       model = ref.id;
+      wholeCalls = ref.provider === "google";
       return "";
     },
     delta: (text) => chunk({ content: text }, null),
-    reasoning: (piece) => (piece.text ? chunk({ reasoning_content: piece.text }, null) : ""),
-    toolStart: (index, tid, name) =>
-      chunk({ tool_calls: [{ index, id: tid, type: "function", function: { name, arguments: "" } }] }, null),
-    toolArgs: (index, json) => chunk({ tool_calls: [{ index, function: { arguments: json } }] }, null),
-    toolCall: () => "",
+    // An Anthropic thinking block ends with its signature (or is redacted): the reply's blocks so
+    // far are then sent as `thinking_blocks` (LiteLLM's field, as on non-stream replies) — the
+    // whole list each time, since the openai SDK's stream helper keeps an unknown delta field's
+    // last value — so a streaming client can send them back itself. Plain text pays nothing.
+    reasoning(piece) {
+      thinking += piece.text;
+      const delta: Record<string, unknown> = piece.text ? { reasoning_content: piece.text } : {};
+      if (piece.redacted !== undefined || piece.signature !== undefined) {
+        blocks.push(
+          piece.redacted !== undefined
+            ? { type: "redacted_thinking", data: piece.redacted }
+            : { type: "thinking", thinking, signature: piece.signature },
+        );
+        thinking = "";
+        delta.thinking_blocks = blocks;
+      }
+      return piece.text || delta.thinking_blocks ? chunk(delta, null) : "";
+    },
+    toolStart(index, tid, name) {
+      if (wholeCalls) {
+        held.set(index, { id: tid, name, args: "" });
+        return "";
+      }
+      return chunk(
+        { tool_calls: [{ index, id: tid, type: "function", function: { name, arguments: "" } }] },
+        null,
+      );
+    },
+    toolArgs(index, json) {
+      const h = held.get(index);
+      if (h) {
+        h.args += json;
+        return "";
+      }
+      return chunk({ tool_calls: [{ index, function: { arguments: json } }] }, null);
+    },
+    toolCall(index, call) {
+      const h = held.get(index);
+      if (!h) return "";
+      held.delete(index);
+      const sig =
+        call.signature !== undefined
+          ? { extra_content: { google: { thought_signature: call.signature } } }
+          : {};
+      return chunk(
+        {
+          tool_calls: [
+            { index, id: h.id, type: "function", function: { name: h.name, arguments: h.args }, ...sig },
+          ],
+        },
+        null,
+      );
+    },
     done(o) {
       let out = first ? chunk({ content: "" }, null) : "";
       out += chunk({}, finishReason(String(o.stopReason)));

@@ -16,13 +16,31 @@ import { checkDocumentType, checkImageType, parseDataUri } from "./media.ts";
 import { type AssistantMessage, known, type OpenAIRequest, type userPart } from "./openai-schema.ts";
 import type { CallInput, ProviderMessage } from "./providers/index.ts";
 
-/** Parameters we recognise but cannot carry (one-choice engine, no logprobs, …). */
+/** A forced tool choice (`required` or a named tool) with no tools offered cannot be honoured. */
+const forcedWithoutTools = (r: OpenAIRequest) =>
+  r.tool_choice !== undefined && r.tool_choice !== "auto" && r.tool_choice !== "none" && !r.tools?.length;
+
+/**
+ * Parameters we recognise but cannot carry (one-choice engine, no logprobs, …), by their path:
+ * also those inside messages that OpenAI honours and the canonical call has no place for — a
+ * participant's `name` (a tool result's is only its tool's name: accepted) and an image's
+ * `detail` other than `auto`.
+ */
 function unsupportedParams(r: OpenAIRequest): string[] {
   const out: string[] = [];
   for (const k of Object.keys(r)) if (!(k in known)) out.push(k);
   if (r.n != null && r.n > 1) out.push("n");
   if (r.logprobs === true) out.push("logprobs");
   if (r.store === true) out.push("store");
+  if (forcedWithoutTools(r)) out.push("tool_choice");
+  r.messages.forEach((m, i) => {
+    if (m.role !== "tool" && (m as { name?: unknown }).name != null) out.push(`messages.${i}.name`);
+    if (m.role === "user" && typeof m.content !== "string")
+      m.content.forEach((p, j) => {
+        if (p.type === "image_url" && p.image_url.detail !== undefined && p.image_url.detail !== "auto")
+          out.push(`messages.${i}.content.${j}.image_url.detail`);
+      });
+  });
   return out;
 }
 
@@ -136,6 +154,7 @@ function assistantParts(m: AssistantMessage, path: string): ContentPart[] {
       );
   else if (m.reasoning_content) parts.push({ type: "reasoning", text: m.reasoning_content });
   if (m.content) parts.push(...textParts(m.content).filter((p) => p.text !== ""));
+  else if (m.refusal) parts.push({ type: "text", text: m.refusal });
   (m.tool_calls ?? []).forEach((t, j) => {
     const sig = t.extra_content?.google?.thought_signature;
     parts.push({
@@ -197,7 +216,7 @@ export function fromOpenAI(r: OpenAIRequest): OpenAICall {
       ...(t.cache_control ? { cache_control: t.cache_control } : {}),
     }));
   const tc = r.tool_choice;
-  if (tc !== undefined) {
+  if (tc !== undefined && !forcedWithoutTools(r)) {
     const choice: ToolChoice = typeof tc === "string" ? tc : { type: "tool", name: tc.function.name };
     call.toolChoice = choice;
   }

@@ -53,6 +53,8 @@ const assistantMessage = z
       .nullable()
       .optional(),
     tool_calls: z.array(toolCall).optional(),
+    /** A refused turn sent back as the SDK returned it (content null): its text is the turn's. */
+    refusal: z.string().nullable().optional(),
     reasoning_content: z.string().nullable().optional(),
     thinking_blocks: z.array(thinkingBlock).optional(),
   })

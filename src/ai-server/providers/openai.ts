@@ -177,6 +177,7 @@ type StreamChunk = OpenAI.ChatCompletionChunk & {
 /** One network read's SSE events → canonical events; a `data: {"error": …}` frame throws like the SDK would. */
 async function* events(batches: AsyncIterable<SseMessage[]>): AsyncGenerator<ProviderEvent[]> {
   const open = new Set<number>();
+  let refused = false;
   for await (const batch of batches) {
     const out: ProviderEvent[] = [];
     for (const m of batch) {
@@ -200,6 +201,11 @@ async function* events(batches: AsyncIterable<SseMessage[]>): AsyncGenerator<Pro
         const reasoning = delta.reasoning_content ?? delta.reasoning;
         if (typeof reasoning === "string" && reasoning) out.push({ type: "reasoning", text: reasoning });
         if (delta.content) out.push({ type: "text", text: delta.content });
+        // A refusal (Structured Outputs) is the reply's text, and the stop reason says so.
+        if (delta.refusal) {
+          refused = true;
+          out.push({ type: "text", text: delta.refusal });
+        }
         for (const t of delta.tool_calls ?? []) {
           if (!open.has(t.index)) {
             open.add(t.index);
@@ -217,7 +223,7 @@ async function* events(batches: AsyncIterable<SseMessage[]>): AsyncGenerator<Pro
       if (choice?.finish_reason) {
         for (const index of [...open].sort((x, y) => x - y)) out.push({ type: "tool_end", index });
         open.clear();
-        out.push({ type: "stop", reason: stopReason(choice.finish_reason) });
+        out.push({ type: "stop", reason: refused ? "refusal" : stopReason(choice.finish_reason) });
       }
       if (chunk.usage) out.push({ type: "usage", usage: usageOf(chunk.usage) });
     }
@@ -236,13 +242,15 @@ export function completionEvents(c: Completion): ProviderEvent[] {
     const reasoning = m.reasoning_content ?? m.reasoning;
     if (typeof reasoning === "string" && reasoning) out.push({ type: "reasoning", text: reasoning });
     if (m.content) out.push({ type: "text", text: m.content });
+    if (m.refusal) out.push({ type: "text", text: m.refusal });
     (m.tool_calls ?? []).forEach((t, index) => {
       if (t.type !== "function") return;
       out.push({ type: "tool_start", index, id: t.id || `call_${index}`, name: t.function.name });
       if (t.function.arguments) out.push({ type: "tool_args", index, json: t.function.arguments });
       out.push({ type: "tool_end", index });
     });
-    if (choice.finish_reason) out.push({ type: "stop", reason: stopReason(choice.finish_reason) });
+    if (choice.finish_reason)
+      out.push({ type: "stop", reason: m.refusal ? "refusal" : stopReason(choice.finish_reason) });
   }
   if (c.usage) out.push({ type: "usage", usage: usageOf(c.usage) });
   return out;
