@@ -224,6 +224,9 @@ export function openaiFraming(id: string, includeUsage: boolean): SseFraming {
     error(o) {
       return `data: ${JSON.stringify(openaiErrorBody(toPipbotError(o.error)))}\n\n`;
     },
+    // A failure before the first chunk is the HTTP error a non-stream request gets (OpenAI's API
+    // and LiteLLM do the same): the SDKs raise NotFoundError, RateLimitError… and retry on status.
+    errorResponse: (o) => openaiErrorResponse(o.error),
   };
 }
 

@@ -43,10 +43,11 @@ export interface SseFraming {
   done(o: ChatOutcome): string;
   error(o: ChatOutcome): string;
   /**
-   * When set, the response headers wait for the first token, and a request that fails before
-   * any token is answered with this HTTP error (its status and body) instead of a 200 stream
-   * ending in an error event: Anthropic's API does so, and its SDK maps only HTTP statuses to
-   * its error classes (NotFoundError, RateLimitError, …). No keep-alive comment before that.
+   * When set, the response headers wait for the first token (at most the keep-alive interval),
+   * and a request that fails before any token is answered with this HTTP error (its status and
+   * body) instead of a 200 stream ending in an error event: OpenAI's and Anthropic's APIs do so,
+   * and their SDKs map only HTTP statuses to their error classes (NotFoundError, RateLimitError…)
+   * and retry on them.
    */
   errorResponse?(o: ChatOutcome): Response;
 }
@@ -147,10 +148,14 @@ class FrameWriter {
     this.firstDelta = false;
   }
 
-  /** Start writing into the response: what waited first, then keep-alives while the upstream is silent. */
-  attach(c: ReadableStreamDirectController, keepAliveMs: number): void {
+  /**
+   * Start writing into the response: what waited first (or, when nothing did, `opening`: a
+   * comment that puts the headers on the wire at once), then keep-alives while the upstream is
+   * silent.
+   */
+  attach(c: ReadableStreamDirectController, keepAliveMs: number, opening = ""): void {
     this.sink = c;
-    const waiting = this.pending;
+    const waiting = this.pending || opening;
     this.pending = "";
     this.write(waiting, true);
     this.keepAlive = setInterval(() => {
@@ -217,9 +222,8 @@ function openResponse(r: SseRun, headers: Record<string, string>): Response {
   const source: Bun.DirectUnderlyingSource<Uint8Array> = {
     type: "direct",
     async pull(c) {
-      w.attach(c, r.keepAliveMs);
       // An immediate comment puts the response headers on the wire before the first token.
-      w.write(": ok\n\n", true);
+      w.attach(c, r.keepAliveMs, ": ok\n\n");
       const o = await w.end(r, c, () => r.run(w.hooks(r.frames)));
       if (o) r.finished(o);
     },
@@ -235,7 +239,9 @@ function openResponse(r: SseRun, headers: Record<string, string>): Response {
  * The stream with its headers held until the first token (`SseFraming.errorResponse`): the run
  * starts at once, its frames wait until the response body is read, and a run that ends before
  * any token is answered by `errorResponse` (or, having succeeded without content, as a stream of
- * its start and done frames).
+ * its start and done frames). The hold lasts at most `keepAliveMs`: a model still silent by then
+ * (hidden reasoning, a long queue) gets its headers and keep-alive comments, so no client gives up
+ * waiting for headers; a failure after that is an error event, as on an open stream.
  */
 async function heldResponse(
   r: SseRun,
@@ -254,7 +260,13 @@ async function heldResponse(
     finished = true;
     r.finished(o);
   };
-  if ((await Promise.race([tokened, outcome])) !== "token") {
+  let holdTimer: ReturnType<typeof setTimeout> | undefined;
+  const held = new Promise<"deadline">((res) => {
+    holdTimer = setTimeout(() => res("deadline"), r.keepAliveMs);
+  });
+  const first = await Promise.race([tokened, held, outcome.then(() => "outcome" as const)]);
+  clearTimeout(holdTimer);
+  if (first === "outcome") {
     const o = await outcome;
     if (o.status !== "ok" && !w.started) {
       r.beforeClose?.();
@@ -268,7 +280,7 @@ async function heldResponse(
   const source: Bun.DirectUnderlyingSource<Uint8Array> = {
     type: "direct",
     async pull(c) {
-      w.attach(c, r.keepAliveMs);
+      w.attach(c, r.keepAliveMs, first === "deadline" ? ": keep-alive\n\n" : "");
       finish(await w.end(r, c, () => outcome));
     },
     cancel() {

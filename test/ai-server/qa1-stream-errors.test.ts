@@ -1,14 +1,12 @@
 /**
  * An upstream failure before the first chunk of a stream (unknown model, rate limit — after the
- * server's own retries and fallbacks), as the clients see it. The stream's headers (HTTP 200) go
- * out as soon as the request is planned, so such a failure is a `data: {"error": …}` frame: never
- * a clean end, but not the HTTP status a non-stream request gets either. The two `test.failing`
- * cases are what clients expect from an OpenAI server (the SDK's error class and its own retries
- * work on the HTTP status); they need a shared change (see the qa1 report).
+ * server's own retries and fallbacks), as the clients see it: the HTTP error a non-stream request
+ * gets, as OpenAI's API and LiteLLM answer it (the stream's headers wait for the first token, at
+ * most the keep-alive interval). The SDKs' error classes and their own retries work on the status.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
-import { streamText } from "ai";
+import { APICallError, streamText } from "ai";
 import OpenAI from "openai";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { startTestAiServer, type TestAiServer } from "./harness.ts";
@@ -55,27 +53,33 @@ test("the openai SDK raises on every prefix: the message names the provider and 
   }
 });
 
-test("Vercel AI SDK streamText: an error part naming the upstream failure, finishReason error", async () => {
+test("Vercel AI SDK streamText: an error part, an APICallError with the upstream's status, as against OpenAI", async () => {
   const pipbot = createOpenAICompatible({ name: "pipbot", baseURL: `${s.url}/v1`, apiKey: "any" });
   const r = streamText({ model: pipbot("openai/unknown-x"), prompt: "hi", maxRetries: 0, onError: () => {} });
-  const errors: string[] = [];
+  const errors: unknown[] = [];
   let text = "";
   for await (const p of r.fullStream) {
-    if (p.type === "error") errors.push(String((p.error as Error).message));
+    if (p.type === "error") errors.push(p.error);
     if (p.type === "text-delta") text += p.text;
   }
   expect(text).toBe("");
   expect(errors).toHaveLength(1);
-  expect(errors[0]).toContain("openai upstream HTTP 404");
-  expect(await r.finishReason).toBe("error");
+  expect(APICallError.isInstance(errors[0])).toBe(true);
+  const e = errors[0] as APICallError;
+  expect(e.statusCode).toBe(404);
+  expect(e.message).toContain("openai upstream HTTP 404");
+  // No step finished: the AI SDK says so, as it does when OpenAI itself answers an HTTP error.
+  expect(await Promise.resolve(r.finishReason).catch((x: unknown) => (x as Error).name)).toBe(
+    "AI_NoOutputGeneratedError",
+  );
 });
 
-test.failing("an upstream 404 before the first chunk is the HTTP 404 a non-stream request gets (NotFoundError)", async () => {
+test("an upstream 404 before the first chunk is the HTTP 404 a non-stream request gets (NotFoundError)", async () => {
   const err = await drain("openai/unknown-x");
   expect(err).toBeInstanceOf(OpenAI.NotFoundError);
 });
 
-test.failing("an upstream 429 before the first chunk is an HTTP 429 (RateLimitError: the SDK's own retries apply)", async () => {
+test("an upstream 429 before the first chunk is an HTTP 429 (RateLimitError: the SDK's own retries apply)", async () => {
   const err = await drain("anthropic/sim@status=429");
   expect(err).toBeInstanceOf(OpenAI.RateLimitError);
 });
