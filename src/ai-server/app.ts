@@ -107,6 +107,11 @@ export function createApp(deps: AppDeps) {
     c.set("requestId", id);
     await next();
     if (!c.res.headers.has(PIPBOT_HEADERS.requestId)) c.header(PIPBOT_HEADERS.requestId, id);
+    // The same id under the header each API's SDK reads (Anthropic's `request_id` /
+    // `APIError.requestID`, OpenAI's `_request_id` / `APIError.requestID`): what users quote.
+    const sameId = c.res.headers.get(PIPBOT_HEADERS.requestId) ?? id;
+    if (c.req.path.startsWith("/v1/messages")) c.header("request-id", sameId);
+    else if (c.req.path.startsWith("/v1/")) c.header("x-request-id", sameId);
   });
 
   app.get("/healthz", (c) =>

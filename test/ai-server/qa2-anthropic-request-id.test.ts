@@ -33,8 +33,7 @@ test("x-pipbot-request-id on a non-stream reply, a stream and an error (the SDK'
   expect(e.headers?.get("x-pipbot-request-id")).toMatch(/^[0-9a-f-]{36}$/);
 });
 
-// Needs `request-id` (the same id) on /v1/messages responses: app.ts, the lead's file (see the report).
-test.todo("the SDK's request_id and APIError.requestID are pipbot's request id", async () => {
+test("the SDK's request_id and APIError.requestID are pipbot's request id", async () => {
   const { request_id, response } = await claude.messages.create(ask()).withResponse();
   expect(request_id).toBe(response.headers.get("x-pipbot-request-id"));
   const st = claude.messages.stream(ask());
@@ -43,5 +42,18 @@ test.todo("the SDK's request_id and APIError.requestID are pipbot's request id",
   const e = (await claude.messages
     .create(ask("anthropic/unknown-x"))
     .catch((x: unknown) => x)) as InstanceType<typeof Anthropic.APIError>;
+  expect(e.requestID).toBe(e.headers?.get("x-pipbot-request-id") ?? "none");
+});
+
+test("the openai SDK's request_id and APIError.requestID are pipbot's request id too", async () => {
+  const { default: OpenAI } = await import("openai");
+  const client = new OpenAI({ apiKey: TOKEN, baseURL: `${s.server.url}/v1`, maxRetries: 0 });
+  const { request_id, response } = await client.chat.completions
+    .create({ model: "openai/sim@tokens=2", messages: [{ role: "user", content: "id?" }] })
+    .withResponse();
+  expect(request_id).toBe(response.headers.get("x-pipbot-request-id"));
+  const e = (await client.chat.completions
+    .create({ model: "openai/unknown-x", messages: [{ role: "user", content: "id?" }] })
+    .catch((x: unknown) => x)) as InstanceType<typeof OpenAI.APIError>;
   expect(e.requestID).toBe(e.headers?.get("x-pipbot-request-id") ?? "none");
 });
