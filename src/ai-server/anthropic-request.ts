@@ -301,3 +301,16 @@ export function fromAnthropic(r: AnthropicRequest): CallInput {
   if (r.cache_control) applyAutoCache(call, r.cache_control);
   return call;
 }
+
+/**
+ * The `anthropic-beta` features a request asks for (`client.beta.messages…({ betas })`; Claude
+ * Code sends some on every request): passed on to Anthropic as they came, which answers an unknown
+ * one with a 400 naming it.
+ */
+export function anthropicBetas(req: Request): string[] | undefined {
+  const betas = (req.headers.get("anthropic-beta") ?? "")
+    .split(",")
+    .map((b) => b.trim())
+    .filter((b) => b !== "");
+  return betas.length ? betas : undefined;
+}

@@ -15,7 +15,12 @@ import { bearerToken, secureEqual } from "../shared/secure-compare.ts";
 import type { Store } from "../shared/store/index.ts";
 import { account } from "./accounting.ts";
 import { anthropicErrorResponse, anthropicFraming, messageBody } from "./anthropic-compat.ts";
-import { anthropicModel, anthropicRequestSchema, fromAnthropic } from "./anthropic-request.ts";
+import {
+  anthropicBetas,
+  anthropicModel,
+  anthropicRequestSchema,
+  fromAnthropic,
+} from "./anthropic-request.ts";
 import { type ChatPlan, type EngineConfig, runChat } from "./chat.ts";
 import { fromChatRequest } from "./chat-request.ts";
 import { countTokensResponse } from "./count-tokens.ts";
@@ -76,6 +81,12 @@ const validateChat = fieldValidator(chatRequestSchema, chatRequestSchema.shape, 
 const validateAnthropic = fieldValidator(anthropicRequestSchema, anthropicRequestSchema.shape, {
   strict: true,
 });
+
+/** The caller's Anthropic beta features as a call field (none: no field). */
+function betasOf(req: Request): { betas?: string[] } {
+  const betas = anthropicBetas(req);
+  return betas ? { betas } : {};
+}
 
 /** Errors in the shape of the API the path belongs to. */
 function errorFor(path: string, e: PipbotError): Response {
@@ -257,7 +268,7 @@ export function createApp(deps: AppDeps) {
     );
     const n: Normalized = {
       stream: r.stream === true,
-      call: fromAnthropic(r),
+      call: { ...fromAnthropic(r), ...betasOf(c.req.raw) },
       model: ref.id,
       fallbacks: [],
       allowDrop: wantsDrop(c.req.raw, undefined),

@@ -16,7 +16,12 @@ import { PipbotError, toPipbotError } from "../shared/errors.ts";
 import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { Logger } from "../shared/log.ts";
 import { anthropicErrorResponse } from "./anthropic-compat.ts";
-import { anthropicModel, anthropicRequestSchema, fromAnthropic } from "./anthropic-request.ts";
+import {
+  anthropicBetas,
+  anthropicModel,
+  anthropicRequestSchema,
+  fromAnthropic,
+} from "./anthropic-request.ts";
 import { callerCredentialError } from "./caller-identity.ts";
 import type { EngineConfig } from "./chat.ts";
 import { PhaseTimer, timeoutError } from "./phase-timer.ts";
@@ -116,6 +121,8 @@ export async function countTokensResponse(
   );
   // A count has no max_tokens (a thinking budget is not checked against one).
   const { maxTokens: _unused, ...input } = fromAnthropic({ ...r, max_tokens: 1 });
+  const betas = anthropicBetas(req);
+  if (betas) input.betas = betas;
   const { plan, dropped } = planRequest(
     d,
     { stream: false, call: input, model: ref.id, fallbacks: [], allowDrop: wantsDrop(req, undefined) },

@@ -1,8 +1,9 @@
 /**
  * QA of /v1/messages through the real `@anthropic-ai/sdk`: `client.beta.messages.create({betas})`
  * sends the `anthropic-beta` header (context-1m, interleaved thinking, fine-grained tool
- * streaming…; Claude Code sends some on every request). Today the AI server neither forwards nor
- * refuses it: the beta is silently lost (e.g. a 1M-token context request runs with 200k).
+ * streaming…; Claude Code sends some on every request). The AI server passes it on to Anthropic as
+ * it came (Anthropic answers an unknown beta with a 400 naming it); before, it was silently lost
+ * (e.g. a 1M-token context request ran with 200k).
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import Anthropic from "@anthropic-ai/sdk";
@@ -17,19 +18,27 @@ beforeAll(async () => {
 afterAll(() => s.stop());
 afterEach(() => s.sim.reset());
 
-// Needs the caller's anthropic-beta header on the upstream call (app.ts → the canonical call →
-// providers/anthropic.ts), or a 400 naming it: shared files, the lead's (see the report).
-test.todo("client.beta.messages with betas: anthropic-beta reaches the upstream (or is a 400 naming it)", async () => {
-  const r = await claude.beta.messages
-    .create({
-      model: "claude-sim@tokens=2",
-      max_tokens: 10,
-      betas: ["context-1m-2025-08-07"],
-      messages: [{ role: "user", content: "x" }],
-    })
-    .then(
-      () => s.sim.requests[0]?.headers["anthropic-beta"],
-      (e: unknown) => (e instanceof Anthropic.BadRequestError ? e.message : String(e)),
-    );
-  expect(r).toMatch(/context-1m-2025-08-07/);
+test("client.beta.messages with betas: anthropic-beta reaches the upstream (create, stream, count_tokens)", async () => {
+  const betas = ["context-1m-2025-08-07", "interleaved-thinking-2025-05-14"];
+  const ask = {
+    model: "claude-sim@tokens=2",
+    max_tokens: 10,
+    messages: [{ role: "user" as const, content: "x" }],
+  };
+  await claude.beta.messages.create({ ...ask, betas });
+  await claude.beta.messages.stream({ ...ask, betas }).finalMessage();
+  await claude.beta.messages.countTokens({ model: ask.model, messages: ask.messages, betas });
+  const sent = s.sim.requests.map((r) => r.headers["anthropic-beta"]);
+  expect(sent.slice(0, 2)).toEqual([betas.join(","), betas.join(",")]);
+  // The SDK's beta countTokens adds its own beta (token-counting-…): passed on with the caller's.
+  expect(sent[2]?.startsWith(betas.join(","))).toBe(true);
+});
+
+test("without betas no anthropic-beta header goes upstream", async () => {
+  await claude.messages.create({
+    model: "claude-sim@tokens=2",
+    max_tokens: 10,
+    messages: [{ role: "user", content: "x" }],
+  });
+  expect(s.sim.requests[0]?.headers["anthropic-beta"]).toBeUndefined();
 });

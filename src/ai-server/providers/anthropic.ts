@@ -205,6 +205,13 @@ export function mustStream(client: Anthropic, p: Pick<AnthropicParams, "model" |
   }
 }
 
+/** The call with the caller's beta features as the `anthropic-beta` header (SDK: `betas`). */
+function withBetas<C extends Pick<ProviderCall, "headers" | "betas">>(call: C): C {
+  return call.betas?.length
+    ? { ...call, headers: { ...call.headers, "anthropic-beta": call.betas.join(",") } }
+    : call;
+}
+
 export function anthropicAdapter(cfg: ProviderClientConfig): ProviderAdapter {
   const opts = stainlessOptions(cfg);
   // ANTHROPIC_AUTH_TOKEN: the SDK sends authToken as Authorization: Bearer (no x-api-key).
@@ -213,12 +220,12 @@ export function anthropicAdapter(cfg: ProviderClientConfig): ProviderAdapter {
   const postWhole = stainlessPost(client, "/v1/messages", cfg.fetch, false);
   const count = stainlessPost(client, "/v1/messages/count_tokens", cfg.fetch, false);
   const whole = async (p: AnthropicParams, call: ProviderCall) =>
-    messageEvents(await wholeJson("anthropic", await postWhole(p, call)));
+    messageEvents(await wholeJson("anthropic", await postWhole(p, withBetas(call))));
   const adapter = sdkAdapter({
     provider: "anthropic",
     mapError,
     events: anthropicEvents,
-    stream: async (call) => sseBatches(await post(anthropicParams(call), call)),
+    stream: async (call) => sseBatches(await post(anthropicParams(call), withBetas(call))),
     complete(call) {
       const p = anthropicParams(call, false);
       // Declined (nothing sent): the engine streams this call instead.
@@ -232,7 +239,7 @@ export function anthropicAdapter(cfg: ProviderClientConfig): ProviderAdapter {
     async countTokens(call) {
       let text: string;
       try {
-        text = await (await count(anthropicCountParams(call), call)).text();
+        text = await (await count(anthropicCountParams(call), withBetas(call))).text();
       } catch (e) {
         throw e instanceof PipbotError ? e : mapError(e);
       }

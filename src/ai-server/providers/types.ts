@@ -46,6 +46,8 @@ export interface CallInput {
   reasoning?: Reasoning;
   /** OpenAI's prompt_cache_key. */
   promptCacheKey?: string;
+  /** Anthropic beta features the caller asked for (`anthropic-beta` on /v1/messages), sent on as that header. */
+  betas?: string[];
 }
 
 /** One upstream call (one attempt). */
