@@ -53,7 +53,7 @@ export function messageBody(id: string, model: string, o: ChatOutcome) {
     model,
     content: contentBlocks(o),
     stop_reason: stopReason(String(o.stopReason)),
-    stop_sequence: null,
+    stop_sequence: o.stopSequence ?? null,
     usage: usage(o),
   };
 }
@@ -156,7 +156,7 @@ export function anthropicFraming(id: string, model: string): SseFraming {
     done: (o) =>
       close() +
       ev("message_delta", {
-        delta: { stop_reason: stopReason(String(o.stopReason)), stop_sequence: null },
+        delta: { stop_reason: stopReason(String(o.stopReason)), stop_sequence: o.stopSequence ?? null },
         usage: usage(o),
       }) +
       ev("message_stop", {}),

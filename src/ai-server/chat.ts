@@ -88,6 +88,8 @@ export interface ChatOutcome {
   /** The whole reply: reasoning, text and tool calls in order. */
   parts: AssistantPart[];
   stopReason: StopReason | string;
+  /** The stop sequence that ended a successful reply, when the upstream says (Anthropic). */
+  stopSequence?: string;
   usage: ChatUsage;
   attempts: number;
   latencyMs: number;
@@ -109,6 +111,7 @@ interface AttemptResult {
   usage: UsagePatch;
   complete: boolean;
   stopReason: StopReason | string;
+  stopSequence?: string;
   ttftMs?: number;
 }
 
@@ -162,6 +165,7 @@ export async function runChat(
         if (ev.type === "usage") r.usage = { ...r.usage, ...ev.usage };
         else if (ev.type === "stop") {
           r.stopReason = ev.reason;
+          if (ev.sequence !== undefined) r.stopSequence = ev.sequence;
           stopped = true;
         } else {
           if (r.ttftMs === undefined) {
@@ -288,6 +292,7 @@ export async function runChat(
     tries,
   };
   if (last?.ttftMs !== undefined) out.ttftMs = last.ttftMs;
+  if (status === "ok" && last?.stopSequence !== undefined) out.stopSequence = last.stopSequence;
   if (lastError) out.error = lastError;
   return out;
 }

@@ -94,9 +94,7 @@ for (const reason of ["model_context_window_exceeded", "pause_turn", "refusal", 
     expect(streamed.stop_reason).toBe(reason);
   });
 
-// Needs the matched sequence carried through the engine (providers/types.ts `stop` event,
-// chat.ts ChatOutcome): shared files, the lead's (see the report). Today it is always null.
-test.todo("stop_sequence: the sequence Anthropic matched reaches the SDK (create and stream)", async () => {
+test("stop_sequence: the sequence Anthropic matched reaches the SDK (create and stream)", async () => {
   const whole = await claude.messages.create(ask("stop_sequence:###"));
   expect([whole.stop_reason, whole.stop_sequence]).toEqual(["stop_sequence", "###"]);
   const streamed = await claude.messages.stream(ask("stop_sequence:###")).finalMessage();

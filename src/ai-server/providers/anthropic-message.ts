@@ -64,6 +64,11 @@ export function messageEvents(body: unknown): ProviderEvent[] {
   const out: ProviderEvent[] = [{ type: "usage", usage: usageOf(m.usage) }];
   const tools = { n: 0 };
   for (const b of m.content) blockEvents(b, out, tools);
-  if (m.stop_reason) out.push({ type: "stop", reason: stopReason(m.stop_reason) });
+  if (m.stop_reason)
+    out.push({
+      type: "stop",
+      reason: stopReason(m.stop_reason),
+      ...(m.stop_sequence ? { sequence: m.stop_sequence } : {}),
+    });
   return out;
 }

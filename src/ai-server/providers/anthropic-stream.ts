@@ -86,7 +86,12 @@ function mapEvent(
     else if (b?.tool !== undefined) out.push({ type: "tool_end", index: b.tool });
   } else if (ev.type === "message_delta") {
     out.push({ type: "usage", usage: usageOf(ev.usage) });
-    if (ev.delta.stop_reason) out.push({ type: "stop", reason: stopReason(ev.delta.stop_reason) });
+    if (ev.delta.stop_reason)
+      out.push({
+        type: "stop",
+        reason: stopReason(ev.delta.stop_reason),
+        ...(ev.delta.stop_sequence ? { sequence: ev.delta.stop_sequence } : {}),
+      });
   }
 }
 

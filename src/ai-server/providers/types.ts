@@ -81,7 +81,8 @@ export type ProviderEvent =
   | { type: "tool_args"; index: number; json: string }
   | { type: "tool_end"; index: number; signature?: string }
   | { type: "usage"; usage: UsagePatch }
-  | { type: "stop"; reason: StopReason | string };
+  /** `sequence`: the stop sequence that ended the reply (Anthropic's stop_sequence). */
+  | { type: "stop"; reason: StopReason | string; sequence?: string };
 
 export interface ProviderAdapter {
   readonly provider: Provider;
