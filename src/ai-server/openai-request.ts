@@ -223,8 +223,7 @@ export function fromOpenAI(r: OpenAIRequest): OpenAICall {
   if (r.parallel_tool_calls != null) call.parallelToolCalls = r.parallel_tool_calls;
   const rf = responseFormatOf(r.response_format);
   if (rf) call.responseFormat = rf;
-  if (r.reasoning_effort != null && r.reasoning_effort !== "none")
-    call.reasoning = { effort: r.reasoning_effort };
+  if (r.reasoning_effort != null) call.reasoning = { effort: r.reasoning_effort };
   if (r.prompt_cache_key !== undefined) call.promptCacheKey = r.prompt_cache_key;
   return { call, unsupported: unsupportedParams(r) };
 }

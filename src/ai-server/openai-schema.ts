@@ -137,7 +137,7 @@ export const known = {
   parallel_tool_calls: z.boolean().nullable().optional(),
   response_format: responseFormat.optional(),
   reasoning_effort: z
-    .enum([...REASONING_EFFORTS, "none"], {
+    .enum(REASONING_EFFORTS, {
       message: "reasoning_effort must be none, minimal, low, medium or high",
     })
     .nullable()

@@ -169,7 +169,8 @@ export const responseFormatSchema = z.discriminatedUnion("type", [
 ]);
 export type ResponseFormat = z.infer<typeof responseFormatSchema>;
 
-export const REASONING_EFFORTS = ["minimal", "low", "medium", "high"] as const;
+/** `none`: no reasoning at all (a model that reasons by default is told not to). */
+export const REASONING_EFFORTS = ["none", "minimal", "low", "medium", "high"] as const;
 export type ReasoningEffort = (typeof REASONING_EFFORTS)[number];
 export const reasoningSchema = z.strictObject({
   effort: z

@@ -1,13 +1,11 @@
 /**
- * `reasoning_effort: "none"` is accepted by the OpenAI face but reaches no upstream: the call then
- * runs at the model's default, which for Gemini 2.5 Flash is dynamic thinking (billed thought
- * tokens the caller asked not to have) and for OpenAI's gpt-5 is `medium`. Honouring it needs the
- * canonical call to say "none" (src/shared/chat-api.ts, capabilities.ts; see the qa1 report), so
- * the Google and OpenAI expectations are `test.failing` until then; Anthropic (no thinking unless
- * asked) already honours it.
+ * `reasoning_effort: "none"` (and `/chat`'s `reasoning: {effort: "none"}`) reaches every upstream
+ * as "no reasoning": Gemini's thinkingBudget 0 (without includeThoughts), OpenAI's
+ * reasoning_effort none, no thinking block for Anthropic. Before, it reached no upstream and the
+ * model's default applied (Gemini 2.5 Flash thinks by default, gpt-5 reasons at medium).
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import { type Surface, startSurface, upstreamBody } from "./surface-helpers.ts";
+import { type Surface, startSurface, TOKEN, upstreamBody } from "./surface-helpers.ts";
 
 let s: Surface;
 beforeAll(async () => {
@@ -28,12 +26,40 @@ test("anthropic/: no thinking block is asked for", async () => {
   expect(upstreamBody(s.sim, "anthropic").thinking).toBeUndefined();
 });
 
-test.failing("google/: thinking is turned off (thinkingBudget 0), not left to the model's default", async () => {
+test("google/: thinking is turned off (thinkingBudget 0), not left to the model's default", async () => {
   await none("google/sim");
   expect(upstreamBody(s.sim, "google").generationConfig?.thinkingConfig?.thinkingBudget).toBe(0);
 });
 
-test.failing("openai/: reasoning_effort none reaches OpenAI (gpt-5.1 and later take it)", async () => {
+test("openai/: reasoning_effort none reaches OpenAI (gpt-5.1 and later take it)", async () => {
   await none("openai/sim");
   expect(upstreamBody(s.sim, "openai").reasoning_effort).toBe("none");
+});
+
+test("anthropic/: none is no thinking, so a temperature is not refused as thinking's", async () => {
+  await s.openai.chat.completions.create({
+    model: "anthropic/sim",
+    reasoning_effort: "none",
+    temperature: 0.3,
+    messages: [{ role: "user", content: "no thinking please" }],
+  });
+  const body = upstreamBody(s.sim, "anthropic");
+  expect([body.thinking, body.temperature]).toEqual([undefined, 0.3]);
+});
+
+test("/chat: reasoning effort none turns Gemini's thinking off too", async () => {
+  const res = await fetch(`${s.server.url}/chat`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({
+      model: "google/sim",
+      reasoning: { effort: "none" },
+      messages: [{ role: "user", content: "no thinking please" }],
+    }),
+  });
+  expect(res.status).toBe(200);
+  expect(upstreamBody(s.sim, "google").generationConfig?.thinkingConfig).toEqual({
+    thinkingBudget: 0,
+    includeThoughts: false,
+  });
 });

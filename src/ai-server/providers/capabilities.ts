@@ -9,13 +9,18 @@ import type { Provider, Reasoning } from "../../shared/chat-api.ts";
 import { PipbotError } from "../../shared/errors.ts";
 import type { CallInput } from "./types.ts";
 
-/** Anthropic's minimum thinking budget; effort → budget tokens (Anthropic, Gemini). */
-const BUDGETS = { minimal: 1024, low: 2048, medium: 8192, high: 24576 } as const;
+/** Anthropic's minimum thinking budget; effort → budget tokens (Anthropic, Gemini); none → 0. */
+const BUDGETS = { none: 0, minimal: 1024, low: 2048, medium: 8192, high: 24576 } as const;
 
 export function thinkingBudget(r: Reasoning | undefined): number | undefined {
   if (!r) return undefined;
   if (r.budgetTokens !== undefined) return r.budgetTokens;
   return r.effort ? BUDGETS[r.effort] : BUDGETS.medium;
+}
+
+/** True when the call asks for reasoning (not absent, not effort none, not a budget of 0). */
+export function thinks(r: Reasoning | undefined): boolean {
+  return (thinkingBudget(r) ?? 0) > 0;
 }
 
 /** Decoded bytes each provider takes inline, per part type. */
@@ -107,7 +112,7 @@ const RULES: Rule[] = [
   {
     param: "temperature",
     refuse: (p, _m, c) =>
-      p === "anthropic" && c.reasoning && c.temperature !== undefined && c.temperature !== 1
+      p === "anthropic" && thinks(c.reasoning) && c.temperature !== undefined && c.temperature !== 1
         ? "Anthropic's extended thinking runs at temperature 1 only"
         : null,
     drop: (c) => delete c.temperature,
@@ -115,7 +120,7 @@ const RULES: Rule[] = [
   {
     param: "tool_choice",
     refuse: (p, _m, c) =>
-      p === "anthropic" && c.reasoning && forcedTool(c)
+      p === "anthropic" && thinks(c.reasoning) && forcedTool(c)
         ? "Anthropic's extended thinking cannot be combined with a forced tool (tool_choice required/named, or response_format json_object)"
         : null,
     drop: (c) => delete c.toolChoice,

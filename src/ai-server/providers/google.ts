@@ -171,7 +171,7 @@ export function googleAdapter(cfg: ProviderClientConfig): ProviderAdapter {
         ...(call.frequencyPenalty !== undefined ? { frequencyPenalty: call.frequencyPenalty } : {}),
         ...(call.presencePenalty !== undefined ? { presencePenalty: call.presencePenalty } : {}),
         ...(budget !== undefined
-          ? { thinkingConfig: { thinkingBudget: budget, includeThoughts: true } }
+          ? { thinkingConfig: { thinkingBudget: budget, includeThoughts: budget > 0 } }
           : {}),
         ...(call.tools?.length
           ? {
