@@ -142,7 +142,7 @@ export function createApp(deps: AppDeps) {
     if (s.token && !secureEqual(presented, s.token))
       throw new PipbotError(
         "unauthorized",
-        "missing or wrong bearer token: send Authorization: Bearer <AI_SERVER_TOKEN>",
+        "missing or wrong token: send Authorization: Bearer <AI_SERVER_TOKEN> (or x-api-key: <AI_SERVER_TOKEN>, as @anthropic-ai/sdk does)",
       );
     await next();
   });

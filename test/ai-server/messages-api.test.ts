@@ -127,6 +127,8 @@ test("errors in Anthropic's shape with x-pipbot-request-id: another provider's m
     .create({ model: "anthropic/sim", max_tokens: 10, messages: [{ role: "user", content: "x" }] })
     .catch((e) => e);
   expect(noAuth).toBeInstanceOf(Anthropic.AuthenticationError);
+  // The fix names the header this SDK sends.
+  expect(String((noAuth as Error).message)).toContain("x-api-key: <AI_SERVER_TOKEN>");
   const unknown = await claude.messages
     .create({ model: "anthropic/unknown-model", max_tokens: 10, messages: [{ role: "user", content: "x" }] })
     .catch((e) => e);
