@@ -25,7 +25,8 @@ import { type ChatPlan, type EngineConfig, runChat } from "./chat.ts";
 import { fromChatRequest } from "./chat-request.ts";
 import { countTokensResponse } from "./count-tokens.ts";
 import { listedModels, type ModelDefaults } from "./models.ts";
-import { completionBody, modelsBody, openaiErrorResponse, openaiFraming } from "./openai-compat.ts";
+import { modelsList, oneModel } from "./models-api.ts";
+import { completionBody, openaiErrorResponse, openaiFraming } from "./openai-compat.ts";
 import { fromOpenAI } from "./openai-request.ts";
 import { known, openaiRequestSchema } from "./openai-schema.ts";
 import type { ProviderRegistry } from "./providers/index.ts";
@@ -296,9 +297,10 @@ export function createApp(deps: AppDeps) {
   };
   app.post("/v1/messages/count_tokens", (c) => countTokensResponse(counting, c.req.raw, c.get("requestId")));
 
-  app.get("/v1/models", (c) =>
-    c.json(modelsBody(listedModels(s, s.fallbackModels, s.extraModels, deps.registry.configured))),
-  );
+  const models = () => listedModels(s, s.fallbackModels, s.extraModels, deps.registry.configured);
+  app.get("/v1/models", (c) => modelsList(c.req.raw, models()));
+  // Ids hold a slash (openai/gpt-4o): the SDKs send it encoded (openai%2Fgpt-4o) or as is.
+  app.get("/v1/models/:id{.+}", (c) => oneModel(c.req.raw, models(), decodeURIComponent(c.req.param("id"))));
 
   app.get("/usage", (c) => {
     const q = usageQuery((name) => c.req.query(name));

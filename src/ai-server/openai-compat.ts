@@ -5,7 +5,7 @@
  * read in openai-request.ts.
  */
 import { retryAfterHeader } from "../shared/backoff.ts";
-import type { AssistantPart, ChatUsage, Provider, ToolCallPart } from "../shared/chat-api.ts";
+import type { AssistantPart, ChatUsage, ToolCallPart } from "../shared/chat-api.ts";
 import { type PipbotError, toPipbotError } from "../shared/errors.ts";
 import type { ChatOutcome } from "./chat.ts";
 import type { ModelRef } from "./models.ts";
@@ -227,12 +227,5 @@ export function openaiFraming(id: string, includeUsage: boolean): SseFraming {
     // A failure before the first chunk is the HTTP error a non-stream request gets (OpenAI's API
     // and LiteLLM do the same): the SDKs raise NotFoundError, RateLimitError… and retry on status.
     errorResponse: (o) => openaiErrorResponse(o.error),
-  };
-}
-
-export function modelsBody(models: ModelRef[]) {
-  return {
-    object: "list",
-    data: models.map((m) => ({ id: m.id, object: "model", created: 0, owned_by: m.provider as Provider })),
   };
 }
