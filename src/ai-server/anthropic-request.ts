@@ -314,3 +314,9 @@ export function anthropicBetas(req: Request): string[] | undefined {
     .filter((b) => b !== "");
   return betas.length ? betas : undefined;
 }
+
+/** The caller's Anthropic beta features as a call field (none: no field). */
+export function betasOf(req: Request): { betas?: string[] } {
+  const betas = anthropicBetas(req);
+  return betas ? { betas } : {};
+}

@@ -15,12 +15,7 @@ import { bearerToken, secureEqual } from "../shared/secure-compare.ts";
 import type { Store } from "../shared/store/index.ts";
 import { account } from "./accounting.ts";
 import { anthropicErrorResponse, anthropicFraming, messageBody } from "./anthropic-compat.ts";
-import {
-  anthropicBetas,
-  anthropicModel,
-  anthropicRequestSchema,
-  fromAnthropic,
-} from "./anthropic-request.ts";
+import { anthropicModel, anthropicRequestSchema, betasOf, fromAnthropic } from "./anthropic-request.ts";
 import { type ChatPlan, type EngineConfig, runChat } from "./chat.ts";
 import { fromChatRequest } from "./chat-request.ts";
 import { countTokensResponse } from "./count-tokens.ts";
@@ -34,7 +29,7 @@ import { ReplyMemory } from "./reply-memory.ts";
 import { fieldValidator, readJsonBody } from "./request-body.ts";
 import { type Normalized, planRequest, wantsDrop } from "./request-plan.ts";
 import { chatFraming, chatResponseBody, type SseFraming, sseResponse } from "./sse.ts";
-import { usageQuery } from "./usage-query.ts";
+import { usageResponse } from "./usage-query.ts";
 
 export interface AppSettings extends EngineConfig, ModelDefaults {
   token?: string;
@@ -82,12 +77,6 @@ const validateChat = fieldValidator(chatRequestSchema, chatRequestSchema.shape, 
 const validateAnthropic = fieldValidator(anthropicRequestSchema, anthropicRequestSchema.shape, {
   strict: true,
 });
-
-/** The caller's Anthropic beta features as a call field (none: no field). */
-function betasOf(req: Request): { betas?: string[] } {
-  const betas = anthropicBetas(req);
-  return betas ? { betas } : {};
-}
 
 /** Errors in the shape of the API the path belongs to. */
 function errorFor(path: string, e: PipbotError): Response {
@@ -302,16 +291,7 @@ export function createApp(deps: AppDeps) {
   // Ids hold a slash (openai/gpt-4o): the SDKs send it encoded (openai%2Fgpt-4o) or as is.
   app.get("/v1/models/:id{.+}", (c) => oneModel(c.req.raw, models(), decodeURIComponent(c.req.param("id"))));
 
-  app.get("/usage", (c) => {
-    const q = usageQuery((name) => c.req.query(name));
-    if (!deps.store) throw new PipbotError("unavailable", "usage store is not open");
-    return c.json({
-      since: new Date(q.since).toISOString(),
-      ...(q.user !== undefined ? { user: q.user } : {}),
-      ...(q.endUser !== undefined ? { endUser: q.endUser } : {}),
-      totals: deps.store.usageTotals(q.since, q.user, q.endUser),
-    });
-  });
+  app.get("/usage", (c) => usageResponse(deps.store, (name) => c.req.query(name)));
 
   return app;
 }

@@ -5,6 +5,7 @@
  * customer, not the billed user). Bad values are a 400 naming the parameter.
  */
 import { PipbotError } from "../shared/errors.ts";
+import type { Store } from "../shared/store/index.ts";
 import { identityRule, validIdentity } from "./caller-identity.ts";
 
 export interface UsageQuery {
@@ -42,4 +43,19 @@ export function usageQuery(param: (name: string) => string | undefined): UsageQu
     });
   if (endUser !== undefined) q.endUser = endUser;
   return q;
+}
+
+/** `GET /usage`'s answer: the totals since `since`, of one billed user and/or one end user. */
+export function usageResponse(
+  store: Pick<Store, "usageTotals"> | null,
+  param: (name: string) => string | undefined,
+): Response {
+  const q = usageQuery(param);
+  if (!store) throw new PipbotError("unavailable", "usage store is not open");
+  return Response.json({
+    since: new Date(q.since).toISOString(),
+    ...(q.user !== undefined ? { user: q.user } : {}),
+    ...(q.endUser !== undefined ? { endUser: q.endUser } : {}),
+    totals: store.usageTotals(q.since, q.user, q.endUser),
+  });
 }
