@@ -16,12 +16,8 @@ import { PipbotError, toPipbotError } from "../shared/errors.ts";
 import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { Logger } from "../shared/log.ts";
 import { anthropicErrorResponse } from "./anthropic-compat.ts";
-import {
-  anthropicBetas,
-  anthropicModel,
-  anthropicRequestSchema,
-  fromAnthropic,
-} from "./anthropic-request.ts";
+import { anthropicBetas, anthropicModel, fromAnthropic } from "./anthropic-request.ts";
+import { anthropicRequestSchema } from "./anthropic-schema.ts";
 import { callerCredentialError } from "./caller-identity.ts";
 import type { EngineConfig } from "./chat.ts";
 import { PhaseTimer, timeoutError } from "./phase-timer.ts";

@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { chatRequestSchema } from "../shared/chat-api.ts";
 import { PipbotError } from "../shared/errors.ts";
-import { anthropicRequestSchema } from "./anthropic-request.ts";
+import { anthropicRequestSchema } from "./anthropic-schema.ts";
 import { known, openaiRequestSchema } from "./openai-schema.ts";
 import { fieldValidator, validate } from "./request-body.ts";
 
