@@ -124,7 +124,9 @@ describe("gateway + real AI server + upstream simulator", () => {
     await c.chatSend("main", "no bearer", "e2e-nobearer");
     const end = await c.terminal("e2e-nobearer");
     expect(end.state).toBe("error");
-    expect(end.errorMessage as string).toContain("missing or wrong token: send Authorization: Bearer <AI_SERVER_TOKEN>");
+    expect(end.errorMessage as string).toContain(
+      "missing or wrong token: send Authorization: Bearer <AI_SERVER_TOKEN>",
+    );
     expect(c.chat("e2e-nobearer").some((p) => p.state === "final")).toBe(false);
   });
 
