@@ -22,6 +22,19 @@ import { upstreamError } from "./upstream-errors.ts";
 /** Fetching an image/PDF URL to inline it: bounded. */
 const MEDIA_FETCH_TIMEOUT_MS = 20_000;
 
+/**
+ * The Gemini API sends its retry hint in the error body (`details[]` → `google.rpc.RetryInfo`
+ * `retryDelay: "37s"`), not as a Retry-After header: read it as `retry-after-ms` (a header wins).
+ */
+function withRetryInfo(message: string, headers: Headers | null | undefined): Headers | null | undefined {
+  if (headers?.has("retry-after") || headers?.has("retry-after-ms")) return headers;
+  const m = /"retryDelay"\s*:\s*"(\d+(?:\.\d+)?)s"/.exec(message);
+  if (!m?.[1]) return headers;
+  const out = new Headers(headers ?? undefined);
+  out.set("retry-after-ms", String(Math.round(Number(m[1]) * 1000)));
+  return out;
+}
+
 function mapError(e: unknown, ctx: CallContext) {
   if (!(e instanceof ApiError)) return connectionFailure("google", e);
   const m = /"status"\s*:\s*"([A-Z_]+)"/.exec(e.message);
@@ -29,7 +42,7 @@ function mapError(e: unknown, ctx: CallContext) {
     provider: "google",
     // An error chunk inside a 200 stream also surfaces as ApiError (with the chunk's code).
     status: e.status,
-    headers: ctx.headers,
+    headers: withRetryInfo(e.message, ctx.headers),
     message: e.message,
     ...(m?.[1] ? { type: m[1] } : {}),
     cause: e,
