@@ -49,45 +49,75 @@ function mapError(e: unknown, ctx: CallContext) {
   });
 }
 
-/** An image/PDF URL fetched and inlined (Gemini's fileData takes only its own File API / gs:// URIs). */
+/**
+ * An image/PDF URL fetched and inlined (Gemini's fileData takes only its own File API / gs:// URIs).
+ * Bounded: the type is checked before the body is read, and the body is read only up to Gemini's
+ * limit (a huge or endless body is refused as the limit is passed, not buffered); the caller's
+ * abort ends the fetch too.
+ */
 async function inlineUrl(
   url: string,
   kind: "image" | "document",
   mimeType: string | undefined,
+  signal: AbortSignal,
 ): Promise<Part> {
-  let res: Response;
-  try {
-    res = await fetch(url, { signal: AbortSignal.timeout(MEDIA_FETCH_TIMEOUT_MS) });
-  } catch (e) {
-    throw new PipbotError(
+  const timeout = AbortSignal.timeout(MEDIA_FETCH_TIMEOUT_MS);
+  const fail = (e: unknown) =>
+    new PipbotError(
       "invalid_request",
       `could not fetch ${kind} ${url}: ${e instanceof Error ? e.message : String(e)}`,
     );
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.any([signal, timeout]) });
+  } catch (e) {
+    throw fail(e);
   }
-  if (!res.ok) throw new PipbotError("invalid_request", `could not fetch ${kind} ${url}: HTTP ${res.status}`);
+  if (!res.ok) {
+    await res.body?.cancel().catch(() => {});
+    throw new PipbotError("invalid_request", `could not fetch ${kind} ${url}: HTTP ${res.status}`);
+  }
   const type = mimeType ?? res.headers.get("content-type")?.split(";")[0]?.trim() ?? "";
-  const bytes = new Uint8Array(await res.arrayBuffer());
-  if (bytes.byteLength > MEDIA_LIMITS.google[kind])
-    throw new PipbotError(
-      "invalid_request",
-      `${kind} ${url} is ${bytes.byteLength} bytes, over Gemini's limit`,
-    );
-  if (!/^(image\/(png|jpeg|gif|webp)|application\/pdf)$/.test(type))
+  const max = MEDIA_LIMITS.google[kind];
+  const tooBig = (n: number) =>
+    new PipbotError("invalid_request", `${kind} ${url} is ${n}+ bytes, over Gemini's limit of ${max} bytes`);
+  if (!/^(image\/(png|jpeg|gif|webp)|application\/pdf)$/.test(type)) {
+    await res.body?.cancel().catch(() => {});
     throw new PipbotError(
       "invalid_request",
       `${kind} ${url} has type "${type}": send png, jpeg, gif, webp or PDF`,
     );
-  return { inlineData: { mimeType: type, data: Buffer.from(bytes).toString("base64") } };
+  }
+  const declared = Number(res.headers.get("content-length"));
+  if (declared > max) {
+    await res.body?.cancel().catch(() => {});
+    throw tooBig(declared);
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of res.body ?? []) {
+      size += chunk.byteLength;
+      if (size > max) {
+        await res.body?.cancel().catch(() => {});
+        throw tooBig(size);
+      }
+      chunks.push(chunk);
+    }
+  } catch (e) {
+    throw e instanceof PipbotError ? e : fail(e);
+  }
+  return { inlineData: { mimeType: type, data: Buffer.concat(chunks).toString("base64") } };
 }
 
-async function part(p: ContentPart, names: Map<string, string>): Promise<Part | null> {
+async function part(p: ContentPart, names: Map<string, string>, signal: AbortSignal): Promise<Part | null> {
   switch (p.type) {
     case "text":
       return { text: p.text };
     case "image":
     case "document":
       return p.url !== undefined
-        ? inlineUrl(p.url, p.type, p.mimeType)
+        ? inlineUrl(p.url, p.type, p.mimeType, signal)
         : { inlineData: { mimeType: p.mimeType ?? "", data: p.data ?? "" } };
     case "tool_call":
       return {
@@ -124,7 +154,7 @@ async function contents(call: ProviderCall): Promise<Content[]> {
   const out: Content[] = [];
   for (const m of call.messages) {
     for (const p of m.content) if (p.type === "tool_call") names.set(p.id, p.name);
-    const parts = (await Promise.all(m.content.map((p) => part(p, names)))).filter(
+    const parts = (await Promise.all(m.content.map((p) => part(p, names, call.signal)))).filter(
       (p): p is Part => p !== null,
     );
     if (parts.length) out.push({ role: m.role === "assistant" ? "model" : "user", parts });
