@@ -40,7 +40,9 @@ const SAFETY_CHUNKS = [
   },
 ];
 const SAFETY_WHOLE = {
-  candidates: [{ ...SAFETY_CHUNKS[1]?.candidates[0], content: { role: "model", parts: [{ text: "Here is how" }] } }],
+  candidates: [
+    { ...SAFETY_CHUNKS[1]?.candidates[0], content: { role: "model", parts: [{ text: "Here is how" }] } },
+  ],
   usageMetadata: SAFETY_CHUNKS[1]?.usageMetadata,
 };
 
@@ -115,7 +117,12 @@ describe.each([
   });
 
   test("LangChain invoke: response_metadata.finish_reason content_filter", async () => {
-    const lc = new ChatOpenAI({ model, apiKey: "any", configuration: { baseURL: `${s.url}/v1` }, maxRetries: 0 });
+    const lc = new ChatOpenAI({
+      model,
+      apiKey: "any",
+      configuration: { baseURL: `${s.url}/v1` },
+      maxRetries: 0,
+    });
     const m = await lc.invoke(messages);
     expect(m.response_metadata.finish_reason).toBe("content_filter");
     expect(m.content).toBe(text);
