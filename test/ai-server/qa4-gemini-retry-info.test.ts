@@ -100,4 +100,26 @@ describe("Gemini 429 with RetryInfo in the body", () => {
     expect(body.error).toMatchObject({ code: "rate_limited", retryAfterMs: 12_000 });
     expect(res.headers.get("retry-after")).toBe("12");
   });
+
+  test("the retry loop takes the hint: a delay past the request's time budget is not retried into the same quota", async () => {
+    const patient = await startTestAiServer(
+      sim,
+      { token: TOKEN, maxRetries: 2 },
+      { keys: { google: SIM_KEY }, baseUrls: { google: `http://127.0.0.1:${gemini.port}` } },
+    );
+    try {
+      const before = seen.length;
+      const res = await postChat(
+        patient.url,
+        { model: "google/3600s-model", messages: [{ role: "user", content: "hi" }] },
+        { authorization: `Bearer ${TOKEN}` },
+      );
+      expect(res.status).toBe(429);
+      expect(res.headers.get("retry-after")).toBe("3600");
+      // Without the hint: three requests (two quick backoff retries into the exhausted quota).
+      expect(seen.length - before).toBe(1);
+    } finally {
+      await patient.stop();
+    }
+  });
 });
