@@ -6,7 +6,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
-import { PNG_B64, type Surface, startSurface, upstreamBody } from "./surface-helpers.ts";
+import { postChat } from "./harness.ts";
+import { PNG_B64, type Surface, startSurface, TOKEN, upstreamBody } from "./surface-helpers.ts";
 
 const MIB = 1024 * 1024;
 let s: Surface;
@@ -38,6 +39,10 @@ beforeAll(async () => {
       if (path === "/moved.png") return Response.redirect("/pixel.png", 302);
       if (path === "/pixel.png")
         return new Response(Buffer.from(PNG_B64, "base64"), { headers: { "content-type": "image/png" } });
+      if (path === "/login.png")
+        return new Response("<html>please log in</html>", { headers: { "content-type": "image/png" } });
+      if (path === "/login")
+        return new Response("<html>please log in</html>", { headers: { "content-type": "text/html" } });
       if (path === "/huge.png") return endless(path, "image/png", 21);
       if (path === "/page.png") return endless(path, "text/html", 64);
       return new Response("no", { status: 404 });
@@ -85,5 +90,28 @@ describe("google/ image URLs fetched and inlined", () => {
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
     expect((err as Error).message).toContain('has type "text/html"');
     expect(served.get("/page.png") ?? 0).toBeLessThan(64 * MIB);
+  });
+
+  test("bytes that are not what the type says (a login page labelled image/png) are a 400, not sent to Gemini", async () => {
+    const err = await ask(`http://127.0.0.1:${media.port}/login.png`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as Error).message).toContain("is not a image/png file");
+    expect(s.sim.requests).toHaveLength(0);
+  });
+
+  test("/chat: a document URL declared application/pdf that serves HTML is a 400 naming the URL", async () => {
+    const url = `http://127.0.0.1:${media.port}/login`;
+    const res = await postChat(
+      s.server.url,
+      {
+        model: "google/sim",
+        messages: [{ role: "user", content: [{ type: "document", mimeType: "application/pdf", url }] }],
+      },
+      { authorization: `Bearer ${TOKEN}` },
+    );
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { message: string } };
+    expect(body.error.message).toContain(url);
+    expect(s.sim.requests).toHaveLength(0);
   });
 });

@@ -13,6 +13,7 @@
 import { ApiError, type Content, FunctionCallingConfigMode, GoogleGenAI, type Part } from "@google/genai";
 import type { ContentPart } from "../../shared/chat-api.ts";
 import { PipbotError } from "../../shared/errors.ts";
+import { checkMedia } from "../media.ts";
 import { MEDIA_LIMITS, thinkingBudget } from "./capabilities.ts";
 import { streamEvents, wholeEvents } from "./google-events.ts";
 import { type CallContext, connectionFailure, notJsonAnswer, sdkAdapter } from "./sdk-adapter.ts";
@@ -87,41 +88,42 @@ async function inlineUrl(
   } catch (e) {
     throw fail(e);
   }
-  if (!res.ok) {
-    await res.body?.cancel().catch(() => {});
-    throw new PipbotError("invalid_request", `could not fetch ${kind} ${url}: HTTP ${res.status}`);
-  }
+  /** A refusal before the body is read: the body is cancelled (not downloaded). */
+  const refuse = (message: string) => {
+    res.body?.cancel().catch(() => {});
+    return new PipbotError("invalid_request", message);
+  };
+  if (!res.ok) throw refuse(`could not fetch ${kind} ${url}: HTTP ${res.status}`);
   const type = mimeType ?? res.headers.get("content-type")?.split(";")[0]?.trim() ?? "";
   const max = MEDIA_LIMITS.google[kind];
-  const tooBig = (n: number) =>
-    new PipbotError("invalid_request", `${kind} ${url} is ${n}+ bytes, over Gemini's limit of ${max} bytes`);
-  if (!/^(image\/(png|jpeg|gif|webp)|application\/pdf)$/.test(type)) {
-    await res.body?.cancel().catch(() => {});
-    throw new PipbotError(
-      "invalid_request",
-      `${kind} ${url} has type "${type}": send png, jpeg, gif, webp or PDF`,
-    );
-  }
+  const tooBig = (n: number) => `${kind} ${url} is ${n}+ bytes, over Gemini's limit of ${max} bytes`;
+  if (!/^(image\/(png|jpeg|gif|webp)|application\/pdf)$/.test(type))
+    throw refuse(`${kind} ${url} has type "${type}": send png, jpeg, gif, webp or PDF`);
   const declared = Number(res.headers.get("content-length"));
-  if (declared > max) {
-    await res.body?.cancel().catch(() => {});
-    throw tooBig(declared);
-  }
+  if (declared > max) throw refuse(tooBig(declared));
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
+    // Leaving the loop (the throw) cancels the body.
     for await (const chunk of res.body ?? []) {
       size += chunk.byteLength;
-      if (size > max) {
-        await res.body?.cancel().catch(() => {});
-        throw tooBig(size);
-      }
+      if (size > max) throw new PipbotError("invalid_request", tooBig(size));
       chunks.push(chunk);
     }
   } catch (e) {
     throw e instanceof PipbotError ? e : fail(e);
   }
-  return { inlineData: { mimeType: type, data: Buffer.concat(chunks).toString("base64") } };
+  const data = Buffer.concat(chunks).toString("base64");
+  // The bytes must be what the type says (a login page served as image/png is no image).
+  try {
+    checkMedia([{ role: "user", content: [{ type: kind, mimeType: type, data } as ContentPart] }]);
+  } catch {
+    throw new PipbotError(
+      "invalid_request",
+      `${kind} ${url} is not a ${type} file (its first bytes say otherwise)`,
+    );
+  }
+  return { inlineData: { mimeType: type, data } };
 }
 
 async function part(p: ContentPart, names: Map<string, string>, signal: AbortSignal): Promise<Part | null> {
