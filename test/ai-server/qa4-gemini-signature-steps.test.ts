@@ -177,7 +177,12 @@ describe("three tool steps, two parallel calls each, only the first signed", () 
 
   test("Vercel AI SDK streamText, multi-step (signatures dropped by the SDK, restored by the server)", async () => {
     const n = seen.length;
-    const pipbot = createOpenAICompatible({ name: "pipbot", baseURL: `${s.url}/v1`, apiKey: "any" });
+    const pipbot = createOpenAICompatible({
+      name: "pipbot",
+      baseURL: `${s.url}/v1`,
+      apiKey: "any",
+      includeUsage: true,
+    });
     const r = streamText({
       model: pipbot(model),
       prompt: PROMPT,
@@ -191,7 +196,13 @@ describe("three tool steps, two parallel calls each, only the first signed", () 
       },
     });
     expect(await r.text).toBe("all done");
-    expect((await r.steps).length).toBe(STEPS + 1);
+    expect((await r.steps).map((st) => st.finishReason)).toEqual([
+      "tool-calls",
+      "tool-calls",
+      "tool-calls",
+      "stop",
+    ]);
+    expect((await r.totalUsage).outputTokenDetails.reasoningTokens).toBe(6 * (STEPS + 1));
     expect(since(n)).toEqual([{ status: 200 }, { status: 200 }, { status: 200 }, { status: 200 }]);
   });
 
