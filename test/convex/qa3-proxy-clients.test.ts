@@ -1,0 +1,323 @@
+/**
+ * QA of proxy mode as client developers meet it: the openai SDK and @anthropic-ai/sdk against the
+ * REAL AI server in proxy mode, in front of the REAL Convex usage proxy (convex-test behind the
+ * loopback adapter), in front of the upstream simulator. Held stream headers through the proxy
+ * (budget refusals and upstream errors before the first token are HTTP errors), request ids,
+ * `anthropic-beta` end to end, tokens arriving as generated, reasoning/cache metering per provider.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import Anthropic from "@anthropic-ai/sdk";
+import OpenAI from "openai";
+import { internal } from "../../convex/_generated/api";
+import type { UpstreamSettings } from "../../src/ai-server/providers/index.ts";
+import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
+import { postChat, startTestAiServer, type TestAiServer } from "../ai-server/harness.ts";
+import { waitFor } from "../helpers/index.ts";
+import {
+  OPERATOR_KEY,
+  providerEnv,
+  SERVICE_TOKEN,
+  startUserLoopback,
+  type TestConvex,
+  USER,
+  type UserLoopback,
+} from "./setup.ts";
+
+setDefaultTimeout(60_000);
+
+let sim: UpstreamSim;
+let restoreEnv: () => void;
+let convex: UserLoopback;
+let t: TestConvex;
+let ai: TestAiServer;
+let oai: OpenAI;
+let claude: Anthropic;
+// biome-ignore lint/suspicious/noExplicitAny: assertions walk arbitrary JSON bodies
+type Json = Record<string, any>;
+
+beforeAll(async () => {
+  sim = await startUpstreamSim();
+  restoreEnv = providerEnv(sim.url);
+  convex = await startUserLoopback();
+  t = convex.t;
+  const upstream: UpstreamSettings = {
+    proxy: { siteUrl: convex.lb.url, serviceToken: SERVICE_TOKEN, userId: USER, machineId: "machine-7" },
+    keys: {},
+    baseUrls: {},
+  };
+  ai = await startTestAiServer(sim, { maxRetries: 1 }, upstream);
+  oai = new OpenAI({ apiKey: "unused", baseURL: `${ai.url}/v1`, maxRetries: 0 });
+  claude = new Anthropic({ apiKey: "unused", baseURL: ai.url, maxRetries: 0 });
+});
+afterAll(async () => {
+  await ai.stop();
+  await convex.stop();
+  restoreEnv();
+  await sim.stop();
+});
+afterEach(async () => {
+  sim.reset();
+  await t.mutation(internal.budgets.set, { userId: USER, period: "day", limitUsd: null });
+  await t.mutation(internal.budgets.set, { userId: USER, period: "month", limitUsd: null });
+});
+
+const row = (requestId: string) => t.query(internal.usage.byRequest, { requestId });
+const ask = { messages: [{ role: "user" as const, content: "through the proxy, please" }] };
+
+describe("held stream headers through the proxy: a failure before the first token is the HTTP error", () => {
+  test("daily budget: openai SDK stream → RateLimitError 429 with retry-after and matching request ids; nothing upstream", async () => {
+    await t.mutation(internal.budgets.set, { userId: USER, period: "day", limitUsd: 0 });
+    const err = (await oai.chat.completions.create({ model: "openai/sim", stream: true, ...ask }).then(
+      () => null,
+      (e: unknown) => e,
+    )) as InstanceType<typeof OpenAI.APIError>;
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(err.status).toBe(429);
+    expect(err.message).toContain("daily budget");
+    expect(Number(err.headers?.get("retry-after"))).toBeGreaterThan(0);
+    const id = err.headers?.get("x-pipbot-request-id");
+    expect(id).toBeTruthy();
+    expect(err.requestID).toBe(id);
+    expect(sim.requests).toHaveLength(0);
+  });
+
+  test("daily budget: @anthropic-ai/sdk stream → RateLimitError 429 with retry-after and request-id", async () => {
+    await t.mutation(internal.budgets.set, { userId: USER, period: "day", limitUsd: 0 });
+    const err = (await claude.messages
+      .create({ model: "anthropic/sim", max_tokens: 10, stream: true, ...ask })
+      .then(
+        () => null,
+        (e: unknown) => e,
+      )) as InstanceType<typeof Anthropic.APIError>;
+    expect(err).toBeInstanceOf(Anthropic.RateLimitError);
+    expect(err.status).toBe(429);
+    expect(Number(err.headers?.get("retry-after"))).toBeGreaterThan(0);
+    expect(err.requestID).toBe(err.headers?.get("x-pipbot-request-id") ?? "missing");
+    expect(sim.requests).toHaveLength(0);
+  });
+
+  // DEFECT (fix outside qa3's lane, see the report): the proxy's budget refusal says
+  // `x-should-retry: false`, the AI server keeps it (it does not retry) but its /v1 faces do not
+  // pass it on, so the SDKs retry a refusal that cannot succeed before UTC midnight: the openai SDK
+  // twice (three proxy calls), and @anthropic-ai/sdk honours the retry-after (hours) and sleeps
+  // until midnight. `test.failing` until openai-compat.ts / anthropic-compat.ts send
+  // `x-should-retry: false` for a non-retryable error.
+  test.failing("a budget refusal tells the SDKs not to retry (x-should-retry: false), so they make one call", async () => {
+    await t.mutation(internal.budgets.set, { userId: USER, period: "day", limitUsd: 0 });
+    for (const [path, model] of [
+      ["/v1/chat/completions", "openai/sim"],
+      ["/v1/messages", "anthropic/sim"],
+    ] as const) {
+      const res = await fetch(`${ai.url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+        body: JSON.stringify({ model, max_tokens: 10, stream: true, ...ask }),
+      });
+      await res.text();
+      expect(res.status).toBe(429);
+      expect(`${path}: ${res.headers.get("x-should-retry")}`).toBe(`${path}: false`);
+    }
+    // what a developer sees: the openai SDK at its default maxRetries calls three times
+    const before = convex.logs.lines.filter((l) => l.includes('"llm_proxy"')).length;
+    const o = new OpenAI({ apiKey: "unused", baseURL: `${ai.url}/v1` });
+    const e = await o.chat.completions.create({ model: "openai/sim", ...ask }).catch((x: unknown) => x);
+    expect((e as { status?: number }).status).toBe(429);
+    expect(convex.logs.lines.filter((l) => l.includes('"llm_proxy"')).length - before).toBe(1);
+  });
+
+  test("monthly budget: openai SDK stream → 402 APIError (not a 200 stream)", async () => {
+    await t.mutation(internal.budgets.set, { userId: USER, period: "month", limitUsd: 0 });
+    const err = (await oai.chat.completions.create({ model: "anthropic/sim", stream: true, ...ask }).then(
+      () => null,
+      (e: unknown) => e,
+    )) as InstanceType<typeof OpenAI.APIError>;
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err.status).toBe(402);
+    expect(err.message).toContain("monthly budget");
+  });
+
+  test("upstream 404 and 529 before the first token: NotFoundError / 529 through both SDKs, rows 'failed'", async () => {
+    const e404 = (await oai.chat.completions
+      .create({ model: "openai/sim@status=404", stream: true, ...ask })
+      .then(
+        () => null,
+        (e: unknown) => e,
+      )) as InstanceType<typeof OpenAI.APIError>;
+    expect(e404).toBeInstanceOf(OpenAI.NotFoundError);
+    const id404 = e404.headers?.get("x-pipbot-request-id") ?? "";
+    expect(id404).toBeTruthy();
+    expect(e404.requestID).toBe(id404);
+    expect((await row(id404))?.status).toBe("failed");
+    const e529 = (await claude.messages
+      .create({ model: "anthropic/sim@status=529,retry_after_ms=1", max_tokens: 10, stream: true, ...ask })
+      .then(
+        () => null,
+        (e: unknown) => e,
+      )) as InstanceType<typeof Anthropic.APIError>;
+    expect(e529).toBeInstanceOf(Anthropic.APIError);
+    expect(e529.status).toBe(529);
+    const id529 = e529.headers?.get("request-id") ?? "";
+    expect(id529).toBe(e529.headers?.get("x-pipbot-request-id") ?? "missing");
+    // the AI server retried once (maxRetries 1): one row, two failed attempts
+    expect(await row(id529)).toMatchObject({ status: "failed", attempts: 2, outputTokens: 0 });
+  });
+});
+
+test("request ids: x-request-id (/v1) and request-id (/v1/messages) equal x-pipbot-request-id, which is the proxy's usage row", async () => {
+  const { data, response } = await oai.chat.completions
+    .create({ model: "openai/sim@tokens=2", ...ask })
+    .withResponse();
+  const id = response.headers.get("x-pipbot-request-id")!;
+  expect(response.headers.get("x-request-id")).toBe(id);
+  expect(data.id).toBe(`chatcmpl-${id}`);
+  expect((await row(id))?.status).toBe("finalized");
+  const m = await claude.messages
+    .create({ model: "anthropic/sim@tokens=2", max_tokens: 10, ...ask })
+    .withResponse();
+  const mid = m.response.headers.get("x-pipbot-request-id")!;
+  expect(m.response.headers.get("request-id")).toBe(mid);
+  expect(m.request_id).toBe(mid);
+  expect((await row(mid))?.status).toBe("finalized");
+});
+
+test("anthropic-beta reaches the provider through the proxy (create, stream, count_tokens)", async () => {
+  const betas = ["context-1m-2025-08-07", "interleaved-thinking-2025-05-14"];
+  const base = { model: "anthropic/sim@tokens=2", max_tokens: 10, ...ask };
+  await claude.beta.messages.create({ ...base, betas });
+  await claude.beta.messages.stream({ ...base, betas }).finalMessage();
+  await claude.beta.messages.countTokens({ model: base.model, messages: base.messages, betas });
+  const sent = sim.requests.map((r) => [r.path, r.headers["anthropic-beta"]]);
+  expect(sent[0]).toEqual(["/v1/messages", betas.join(",")]);
+  expect(sent[1]).toEqual(["/v1/messages", betas.join(",")]);
+  expect(sent[2]?.[0]).toBe("/v1/messages/count_tokens");
+  expect(String(sent[2]?.[1]).startsWith(betas.join(","))).toBe(true);
+  // and the operator's key, never the VM's token
+  for (const r of sim.requests) {
+    expect(r.headers["x-api-key"]).toBe(OPERATOR_KEY);
+    expect(JSON.stringify(r.headers)).not.toContain(SERVICE_TOKEN);
+  }
+});
+
+describe("tokens arrive as generated (the proxy does not buffer)", () => {
+  test("openai SDK: the first chunks arrive while the provider still holds the rest; the cut is an error; row 'cut'", async () => {
+    const stream = await oai.chat.completions
+      .create({ model: "openai/sim@tokens=6,fault=cut_after:2", stream: true, ...ask })
+      .withResponse();
+    const id = stream.response.headers.get("x-pipbot-request-id")!;
+    const it = stream.data[Symbol.asyncIterator]();
+    let text = "";
+    while (!text.includes("w1")) {
+      const n = await it.next();
+      if (n.done) throw new Error(`ended early: ${text}`);
+      text += n.value.choices[0]?.delta.content ?? "";
+    }
+    // the simulator is still holding its connection (nothing released yet): these came through live
+    expect(sim.requests[0]?.outcome).toBe("pending");
+    sim.releaseCuts();
+    const rest = await (async () => {
+      for (;;) {
+        const n = await it.next();
+        if (n.done) return "done";
+      }
+    })().catch((e: unknown) => e);
+    expect(rest).toBeInstanceOf(Error);
+    const r = await waitFor(
+      async () => {
+        const x = await row(id);
+        return x && x.status !== "started" ? x : null;
+      },
+      { what: "the cut row" },
+    );
+    expect(r.status).toBe("cut");
+  });
+
+  test("@anthropic-ai/sdk: text deltas arrive while the provider still holds the rest", async () => {
+    const stream = claude.messages.stream({
+      model: "anthropic/sim@tokens=6,fault=cut_after:2",
+      max_tokens: 10,
+      ...ask,
+    });
+    let text = "";
+    const seen = Promise.withResolvers<void>();
+    stream.on("text", (d) => {
+      text += d;
+      if (text.includes("w1")) seen.resolve();
+    });
+    const ended = stream.done().catch((e: unknown) => e);
+    await Promise.race([seen.promise, ended.then(() => Promise.reject(new Error(`ended early: ${text}`)))]);
+    expect(sim.requests[0]?.outcome).toBe("pending");
+    sim.releaseCuts();
+    expect(await ended).toBeInstanceOf(Error);
+  });
+});
+
+describe("metering of reasoning and cache tokens: the proxy's row agrees with what the client is told", () => {
+  test("openai (SDK, stream): reasoning and cached prompt tokens", async () => {
+    const s = await oai.chat.completions
+      .create({
+        model: "openai/sim@tokens=3,thoughts=5,cache_read=4",
+        stream: true,
+        stream_options: { include_usage: true },
+        ...ask,
+      })
+      .withResponse();
+    let usage: Json | undefined;
+    for await (const c of s.data) if (c.usage) usage = c.usage;
+    const r = (await row(s.response.headers.get("x-pipbot-request-id")!))!;
+    expect(r).toMatchObject({
+      status: "finalized",
+      provider: "openai",
+      reasoningTokens: 5,
+      cacheReadTokens: 4,
+    });
+    expect(usage?.completion_tokens_details?.reasoning_tokens).toBe(5);
+    expect(usage?.prompt_tokens_details?.cached_tokens).toBe(4);
+    expect(usage?.completion_tokens).toBe(r.outputTokens);
+    expect(usage?.prompt_tokens).toBe(r.inputTokens + r.cacheReadTokens);
+  });
+
+  test("anthropic (SDK, stream and non-stream): cache reads and writes", async () => {
+    for (const stream of [false, true]) {
+      const model = "anthropic/sim@tokens=3,cache_read=6,cache_write=7";
+      let data: Anthropic.Message;
+      let id: string;
+      if (stream) {
+        const ms = claude.messages.stream({ model, max_tokens: 10, ...ask });
+        id = (await ms.withResponse()).response.headers.get("x-pipbot-request-id")!;
+        data = await ms.finalMessage();
+      } else {
+        const r = await claude.messages.create({ model, max_tokens: 10, ...ask }).withResponse();
+        data = r.data;
+        id = r.response.headers.get("x-pipbot-request-id")!;
+      }
+      const r = (await row(id))!;
+      expect(r, `stream=${stream} id=${data.id}`).toMatchObject({
+        status: "finalized",
+        provider: "anthropic",
+        cacheReadTokens: 6,
+        cacheWriteTokens: 7,
+        outputTokens: data.usage.output_tokens,
+        inputTokens: data.usage.input_tokens,
+      });
+      expect(data.usage.cache_read_input_tokens).toBe(6);
+      expect(data.usage.cache_creation_input_tokens).toBe(7);
+    }
+  });
+
+  test("google (/chat stream): thoughts bill as output and count as reasoning; cached content", async () => {
+    const res = await postChat(ai.url, {
+      model: "google/sim@tokens=3,thoughts=4,cache_read=2",
+      stream: true,
+      ...ask,
+    });
+    await res.text();
+    const r = (await row(res.headers.get("x-pipbot-request-id")!))!;
+    expect(r).toMatchObject({
+      status: "finalized",
+      provider: "google",
+      outputTokens: 7,
+      reasoningTokens: 4,
+      cacheReadTokens: 2,
+    });
+  });
+});
