@@ -101,6 +101,8 @@ export class UsageMeter {
     t.outputTokens = num(u.output_tokens) ?? t.outputTokens;
     t.cacheReadTokens = num(u.cache_read_input_tokens) ?? t.cacheReadTokens;
     t.cacheWriteTokens = num(u.cache_creation_input_tokens) ?? t.cacheWriteTokens;
+    // Thinking, when Anthropic breaks it out: a part of output_tokens (billed as output).
+    t.reasoningTokens = num(u.output_tokens_details?.thinking_tokens) ?? t.reasoningTokens;
   }
 
   private openai(j: Json): void {

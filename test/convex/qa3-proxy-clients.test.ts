@@ -321,3 +321,29 @@ describe("metering of reasoning and cache tokens: the proxy's row agrees with wh
     });
   });
 });
+
+// DEFECT fixed in convex/lib/usageMeter.ts: Anthropic reports thinking as
+// `usage.output_tokens_details.thinking_tokens` (part of output_tokens); the AI server told the
+// client reasoningTokens but the proxy's row said 0.
+test("anthropic thinking tokens (usage.output_tokens_details.thinking_tokens) are metered as reasoning, stream and not", async () => {
+  for (const stream of [false, true]) {
+    const res = await postChat(ai.url, {
+      model: "anthropic/sim@tokens=3,thoughts=5",
+      stream,
+      ...ask,
+    });
+    const text = await res.text();
+    expect(res.status, text).toBe(200);
+    const r = (await row(res.headers.get("x-pipbot-request-id") ?? ""))!;
+    expect(r, `stream=${stream}`).toMatchObject({
+      status: "finalized",
+      provider: "anthropic",
+      reasoningTokens: 5,
+    });
+    const told = stream
+      ? (JSON.parse(text.split("event: done\ndata: ")[1]!.split("\n")[0]!) as Json).usage
+      : (JSON.parse(text) as Json).usage;
+    expect(told.reasoningTokens).toBe(5);
+    expect(told.outputTokens).toBe(r.outputTokens);
+  }
+});
