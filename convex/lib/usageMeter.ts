@@ -35,6 +35,8 @@ export class UsageMeter {
   /** True once the provider reported usage (a stream cut before that leaves it false). */
   sawUsage = false;
   model: string | undefined;
+  /** The kind of error a stream frame reported (a 200 the provider ended with an error event). */
+  streamError: string | undefined;
   private readonly sse: EventSourceParser | null;
   private readonly decoder = new TextDecoder();
   private json: Uint8Array[] | null = [];
@@ -77,11 +79,14 @@ export class UsageMeter {
 
   private frame(data: string): void {
     if (data === "[DONE]") return;
+    let j: Json;
     try {
-      this.payload(JSON.parse(data) as Json);
+      j = JSON.parse(data) as Json;
     } catch {
-      /* a frame we do not read */
+      return; /* a frame we do not read */
     }
+    this.streamError ??= errorKind(j);
+    this.payload(j);
   }
 
   private payload(j: Json): void {
@@ -136,4 +141,16 @@ export class UsageMeter {
     t.outputTokens = (num(u.candidatesTokenCount) ?? 0) + thoughts;
     t.reasoningTokens = thoughts;
   }
+}
+
+/**
+ * An error frame of a stream: Anthropic's `{type:"error", error:{type}}`, OpenAI's and Gemini's
+ * `{error:{type|status|code}}`. Only its kind is kept (a provider's message could quote the request).
+ */
+function errorKind(j: Json): string | undefined {
+  const e: unknown = j.type === "error" || typeof j.error === "object" ? j.error : undefined;
+  if (!e || typeof e !== "object") return undefined;
+  const x = e as Json;
+  const kind = [x.type, x.status, x.code].find((v) => typeof v === "string" || typeof v === "number");
+  return String(kind ?? "error").slice(0, 64);
 }

@@ -13,6 +13,7 @@ import type { UpstreamSettings } from "../../src/ai-server/providers/index.ts";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { postChat, startTestAiServer, type TestAiServer } from "../ai-server/harness.ts";
 import { waitFor } from "../helpers/index.ts";
+import { body, PATHS } from "./proxy-calls.ts";
 import {
   OPERATOR_KEY,
   providerEnv,
@@ -346,4 +347,123 @@ test("anthropic thinking tokens (usage.output_tokens_details.thinking_tokens) ar
     expect(told.reasoningTokens).toBe(5);
     expect(told.outputTokens).toBe(r.outputTokens);
   }
+});
+
+describe("per-request identity through the real proxy (a shared AI server, many VMs)", () => {
+  const AI_TOKEN = "ai-server-token-qa3-0123456789";
+  const VM_USER = "user_qa3_vm";
+  const VM_TOKEN = "svc-qa3-vm-token-0123456789";
+  let shared: TestAiServer;
+  beforeAll(async () => {
+    await t.mutation(internal.credentials.register, {
+      userId: VM_USER,
+      machineId: "m-vm",
+      serviceToken: VM_TOKEN,
+      syncSecret: "sync-qa3-vm-secret-0123456789",
+    });
+    shared = await startTestAiServer(
+      sim,
+      { token: AI_TOKEN, maxRetries: 0 },
+      {
+        proxy: { siteUrl: convex.lb.url, serviceToken: SERVICE_TOKEN, userId: USER },
+        keys: {},
+        baseUrls: {},
+      },
+    );
+  });
+  afterAll(async () => {
+    await shared.stop();
+    await t.mutation(internal.budgets.set, { userId: VM_USER, period: "day", limitUsd: null });
+  });
+  const vm = { "x-pipbot-user-id": VM_USER, "x-pipbot-service-token": VM_TOKEN };
+
+  test("/chat, /v1/chat/completions and /v1/messages bill the caller's user; that user's budget refuses it, not the server's", async () => {
+    const o = new OpenAI({
+      apiKey: AI_TOKEN,
+      baseURL: `${shared.url}/v1`,
+      maxRetries: 0,
+      defaultHeaders: vm,
+    });
+    const a = new Anthropic({ apiKey: AI_TOKEN, baseURL: shared.url, maxRetries: 0, defaultHeaders: vm });
+    const ids: string[] = [];
+    const c = await postChat(
+      shared.url,
+      { model: "google/sim@tokens=1", ...ask },
+      { authorization: `Bearer ${AI_TOKEN}`, ...vm },
+    );
+    expect(c.status).toBe(200);
+    await c.text();
+    ids.push(c.headers.get("x-pipbot-request-id") ?? "");
+    const oc = await o.chat.completions.create({ model: "openai/sim@tokens=1", ...ask }).withResponse();
+    ids.push(oc.response.headers.get("x-pipbot-request-id") ?? "");
+    const am = await a.messages
+      .create({ model: "anthropic/sim@tokens=1", max_tokens: 5, stream: true, ...ask })
+      .withResponse();
+    for await (const _ of am.data) {
+      /* drain */
+    }
+    ids.push(am.response.headers.get("x-pipbot-request-id") ?? "");
+    for (const id of ids) expect((await row(id))?.userId, id).toBe(VM_USER);
+    // the VM's own daily budget: its streams are refused with 429 (the server's user still works)
+    await t.mutation(internal.budgets.set, { userId: VM_USER, period: "day", limitUsd: 0 });
+    const refused = await a.messages
+      .create({ model: "anthropic/sim@tokens=1", max_tokens: 5, stream: true, ...ask })
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    expect(refused).toBeInstanceOf(Anthropic.RateLimitError);
+    const own = await postChat(
+      shared.url,
+      { model: "anthropic/sim@tokens=1", ...ask },
+      { authorization: `Bearer ${AI_TOKEN}` },
+    );
+    expect(own.status).toBe(200);
+    expect((await row(own.headers.get("x-pipbot-request-id") ?? ""))?.userId).toBe(USER);
+  });
+});
+
+// DEFECT fixed in convex/proxy.ts + convex/lib/usageMeter.ts: a 200 stream that the provider ends
+// with an error event (Anthropic `event: error` overloaded mid-stream; Gemini/OpenAI `{"error"}`)
+// was recorded `finalized` whenever usage had been seen (Anthropic's message_start carries it): a
+// failed turn looked like a good one on the dashboard. Now `cut`, with the tokens seen and why.
+describe("a provider error event inside a 200 stream closes the row as 'cut', not 'finalized'", () => {
+  test("anthropic (the client sees the failed turn; the row agrees)", async () => {
+    const res = await postChat(ai.url, {
+      model: "anthropic/sim@tokens=5,fault=error_after:2",
+      stream: true,
+      ...ask,
+    });
+    const text = await res.text();
+    expect(text).toContain("event: error");
+    const r = (await row(res.headers.get("x-pipbot-request-id") ?? ""))!;
+    expect(r).toMatchObject({ status: "cut", provider: "anthropic" });
+    expect(r.inputTokens).toBeGreaterThan(0);
+    expect(r.error).toContain("overloaded_error");
+  });
+
+  for (const p of ["openai", "google"] as const)
+    test(`${p} straight to the proxy (x-sim-options): the error frame is named in the row`, async () => {
+      const requestId = crypto.randomUUID();
+      const res = await t.fetch(PATHS[p]("sim", true), {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          ...(p === "google"
+            ? { "x-goog-api-key": SERVICE_TOKEN }
+            : { authorization: `Bearer ${SERVICE_TOKEN}` }),
+          "x-pipbot-service-token": SERVICE_TOKEN,
+          "x-pipbot-user-id": USER,
+          "x-pipbot-request-id": requestId,
+          "x-sim-options": "tokens=5,fault=error_after:2",
+        },
+        body: JSON.stringify(body(p, "sim", true)),
+      });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('"error"');
+      const r = (await row(requestId))!;
+      expect(r.status).toBe("cut");
+      expect(r.error).toContain("error");
+      expect(r.error).not.toBe("the response ended without usage");
+    });
 });
