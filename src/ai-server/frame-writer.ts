@@ -90,6 +90,7 @@ export class FrameWriter {
         onStart?.();
       },
       onDelta: (text) => this.first(frames.delta(text)),
+      onRefusal: (text) => this.first(frames.refusal ? frames.refusal(text) : frames.delta(text)),
       onReasoning: (piece) => this.first(frames.reasoning(piece)),
       onToolStart: (index, id, name) => this.first(frames.toolStart(index, id, name)),
       onToolArgs: (index, json) => this.write(frames.toolArgs(index, json)),

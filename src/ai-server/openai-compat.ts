@@ -161,6 +161,9 @@ export function openaiFraming(id: string, includeUsage: boolean): SseFraming {
       return "";
     },
     delta: (text) => chunk({ content: text }, null),
+    // OpenAI's own refusal stream: `delta.refusal` pieces, then finish_reason stop (the SDK's
+    // stream helper then gives `refusal` and `parsed: null`; the AI SDK a content-filter finish).
+    refusal: (text) => chunk({ refusal: text }, null),
     // An Anthropic thinking block ends with its signature (or is redacted): the reply's blocks so
     // far are then sent as `thinking_blocks` (LiteLLM's field, as on non-stream replies) — the
     // whole list each time, since the openai SDK's stream helper keeps an unknown delta field's
@@ -216,7 +219,7 @@ export function openaiFraming(id: string, includeUsage: boolean): SseFraming {
     },
     done(o) {
       let out = first ? chunk({ content: "" }, null) : "";
-      out += chunk({}, finishReason(String(o.stopReason)));
+      out += chunk({}, openaiRefusal(o) ? "stop" : finishReason(String(o.stopReason)));
       if (includeUsage)
         out += `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: created(), model, choices: [], usage: openaiUsage(o.usage) })}\n\n`;
       return `${out}data: [DONE]\n\n`;

@@ -9,6 +9,8 @@ import type { ProviderEvent } from "./providers/index.ts";
 
 export interface ReplyHooks {
   onDelta?(text: string): void;
+  /** A piece of a refusal (else it goes to onDelta: it is the reply's text either way). */
+  onRefusal?(text: string): void;
   onReasoning?(piece: { text: string; signature?: string; redacted?: string }): void;
   onToolStart?(index: number, id: string, name: string): void;
   onToolArgs?(index: number, json: string): void;
@@ -34,13 +36,15 @@ export class Reply {
   /** Apply one content event; true when it was content (text, reasoning or a tool call). */
   apply(ev: ProviderEvent): boolean {
     switch (ev.type) {
-      case "text": {
+      case "text":
+      case "refusal": {
         this.reasoning = undefined;
         const last = this.parts[this.parts.length - 1];
         if (last?.type === "text") last.text += ev.text;
         else this.parts.push({ type: "text", text: ev.text });
         this.text += ev.text;
-        this.hooks.onDelta?.(ev.text);
+        if (ev.type === "refusal" && this.hooks.onRefusal) this.hooks.onRefusal(ev.text);
+        else this.hooks.onDelta?.(ev.text);
         return true;
       }
       case "reasoning": {

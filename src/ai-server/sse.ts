@@ -38,6 +38,8 @@ export interface SseFraming {
   /** `usage`: the upstream's so far, when the engine passes it (Anthropic's message_start carries it). */
   start(ref: ModelRef, usage?: UsagePatch): string;
   delta(text: string): string;
+  /** A piece of an OpenAI refusal, where the API has a field for it (else framed as `delta`). */
+  refusal?(text: string): string;
   reasoning(piece: { text: string; signature?: string; redacted?: string }): string;
   /** A tool call begins (its arguments follow as fragments). */
   toolStart(index: number, id: string, name: string): string;

@@ -204,7 +204,7 @@ async function* events(batches: AsyncIterable<SseMessage[]>): AsyncGenerator<Pro
         // A refusal (Structured Outputs) is the reply's text, and the stop reason says so.
         if (delta.refusal) {
           refused = true;
-          out.push({ type: "text", text: delta.refusal });
+          out.push({ type: "refusal", text: delta.refusal });
         }
         for (const t of delta.tool_calls ?? []) {
           if (!open.has(t.index)) {
@@ -242,7 +242,7 @@ export function completionEvents(c: Completion): ProviderEvent[] {
     const reasoning = m.reasoning_content ?? m.reasoning;
     if (typeof reasoning === "string" && reasoning) out.push({ type: "reasoning", text: reasoning });
     if (m.content) out.push({ type: "text", text: m.content });
-    if (m.refusal) out.push({ type: "text", text: m.refusal });
+    if (m.refusal) out.push({ type: "refusal", text: m.refusal });
     (m.tool_calls ?? []).forEach((t, index) => {
       if (t.type !== "function") return;
       out.push({ type: "tool_start", index, id: t.id || `call_${index}`, name: t.function.name });

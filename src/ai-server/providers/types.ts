@@ -75,6 +75,8 @@ export type UsagePatch = Partial<Omit<ChatUsage, "estimated">>;
  */
 export type ProviderEvent =
   | { type: "text"; text: string }
+  /** An OpenAI refusal (Structured Outputs): the reply's text, framed as `refusal` where the API has it. */
+  | { type: "refusal"; text: string }
   | { type: "reasoning"; text: string }
   | { type: "reasoning_end"; signature?: string; redacted?: string }
   | { type: "tool_start"; index: number; id: string; name: string }
