@@ -377,6 +377,33 @@ describe("per-request identity through the real proxy (a shared AI server, many 
   });
   const vm = { "x-pipbot-user-id": VM_USER, "x-pipbot-service-token": VM_TOKEN };
 
+  // Same defect as the budget refusal above (fix outside qa3's lane): the proxy refuses a wrong
+  // caller token with 401 + x-should-retry: false, the AI server answers 502 and does not retry,
+  // but without x-should-retry: false the SDKs retry their 502 (three calls each at the default).
+  // With that fix applied this passes: turn test.failing into test then (both tests).
+  test.failing("a caller token the proxy rejects: 502 that tells the SDKs not to retry", async () => {
+    const bad = { "x-pipbot-user-id": VM_USER, "x-pipbot-service-token": "svc-not-the-vm-token-000000" };
+    for (const [path, model] of [
+      ["/v1/chat/completions", "openai/sim"],
+      ["/v1/messages", "anthropic/sim"],
+    ] as const) {
+      const res = await fetch(`${shared.url}${path}`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "anthropic-version": "2023-06-01",
+          authorization: `Bearer ${AI_TOKEN}`,
+          ...bad,
+        },
+        body: JSON.stringify({ model, max_tokens: 5, stream: true, ...ask }),
+      });
+      const text = await res.text();
+      expect(res.status, text).toBe(502);
+      expect(text).toContain("the proxy rejected the caller's identity");
+      expect(`${path}: ${res.headers.get("x-should-retry")}`).toBe(`${path}: false`);
+    }
+  });
+
   test("/chat, /v1/chat/completions and /v1/messages bill the caller's user; that user's budget refuses it, not the server's", async () => {
     const o = new OpenAI({
       apiKey: AI_TOKEN,
