@@ -126,6 +126,26 @@ describe("held stream headers through the proxy: a failure before the first toke
     expect(convex.logs.lines.filter((l) => l.includes('"llm_proxy"')).length - before).toBe(1);
   });
 
+  for (const p of ["anthropic", "openai", "google"] as const)
+    test(`openai SDK stream of a ${p}/ model: budget 429 → RateLimitError, upstream 404 → NotFoundError (HTTP errors, not 200 streams)`, async () => {
+      const e404 = (await oai.chat.completions
+        .create({ model: `${p}/sim@status=404`, stream: true, ...ask })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        )) as InstanceType<typeof OpenAI.APIError>;
+      expect(e404).toBeInstanceOf(OpenAI.NotFoundError);
+      expect(e404.requestID).toBe(e404.headers?.get("x-pipbot-request-id") ?? "missing");
+      await t.mutation(internal.budgets.set, { userId: USER, period: "day", limitUsd: 0 });
+      const e429 = (await oai.chat.completions.create({ model: `${p}/sim`, stream: true, ...ask }).then(
+        () => null,
+        (e: unknown) => e,
+      )) as InstanceType<typeof OpenAI.APIError>;
+      expect(e429).toBeInstanceOf(OpenAI.RateLimitError);
+      expect(e429.message).toContain("daily budget");
+      expect(sim.requests.map((r) => r.status)).toEqual([404]);
+    });
+
   test("monthly budget: openai SDK stream → 402 APIError (not a 200 stream)", async () => {
     await t.mutation(internal.budgets.set, { userId: USER, period: "month", limitUsd: 0 });
     const err = (await oai.chat.completions.create({ model: "anthropic/sim", stream: true, ...ask }).then(
