@@ -489,6 +489,20 @@ describe("a provider error event inside a 200 stream closes the row as 'cut', no
     expect(r.error).toContain("overloaded_error");
   });
 
+  test("anthropic error event before the first token: the AI server retries it, the SDK gets the HTTP error; one row, attempts 'cut'", async () => {
+    const err = (await claude.messages
+      .create({ model: "anthropic/sim@tokens=3,fault=error_after:0", max_tokens: 10, stream: true, ...ask })
+      .then(
+        () => null,
+        (e: unknown) => e,
+      )) as InstanceType<typeof Anthropic.APIError>;
+    expect(err).toBeInstanceOf(Anthropic.APIError);
+    expect(err.status).toBe(529);
+    const r = (await row(err.requestID ?? ""))!;
+    expect(r).toMatchObject({ status: "cut", attempts: 2, finishedAttempts: [1, 2] });
+    expect(r.error).toContain("overloaded_error");
+  });
+
   for (const p of ["openai", "google"] as const)
     test(`${p} straight to the proxy (x-sim-options): the error frame is named in the row`, async () => {
       const requestId = crypto.randomUUID();
