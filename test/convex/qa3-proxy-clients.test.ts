@@ -201,6 +201,21 @@ test("request ids: x-request-id (/v1) and request-id (/v1/messages) equal x-pipb
   expect((await row(mid))?.status).toBe("finalized");
 });
 
+test("count_tokens: request-id = x-pipbot-request-id = the id the proxy logged (not billed)", async () => {
+  const { data, response } = await claude.messages
+    .countTokens({ model: "anthropic/sim", ...ask })
+    .withResponse();
+  expect(data.input_tokens).toBeGreaterThan(0);
+  const id = response.headers.get("x-pipbot-request-id");
+  expect(id).toBeTruthy();
+  expect(response.headers.get("request-id")).toBe(id);
+  const line = convex.logs.lines
+    .map((l) => JSON.parse(l) as Json)
+    .findLast((l) => l.event === "llm_proxy" && l.path === "/v1/messages/count_tokens");
+  expect(line).toMatchObject({ requestId: id, usageStatus: "not_billed", userId: USER });
+  expect(await row(id ?? "")).toBeNull();
+});
+
 test("anthropic-beta reaches the provider through the proxy (create, stream, count_tokens)", async () => {
   const betas = ["context-1m-2025-08-07", "interleaved-thinking-2025-05-14"];
   const base = { model: "anthropic/sim@tokens=2", max_tokens: 10, ...ask };
