@@ -145,12 +145,15 @@ export class UsageMeter {
 
 /**
  * An error frame of a stream: Anthropic's `{type:"error", error:{type}}`, OpenAI's and Gemini's
- * `{error:{type|status|code}}`. Only its kind is kept (a provider's message could quote the request).
+ * `{error:{type|status|code}}`, OpenAI Responses' `{type:"error", code}`. Only its kind is kept (a
+ * provider's message could quote the request).
  */
 function errorKind(j: Json): string | undefined {
-  const e: unknown = j.type === "error" || typeof j.error === "object" ? j.error : undefined;
-  if (!e || typeof e !== "object") return undefined;
-  const x = e as Json;
-  const kind = [x.type, x.status, x.code].find((v) => typeof v === "string" || typeof v === "number");
+  const e: Json | undefined =
+    j.error && typeof j.error === "object" ? j.error : j.type === "error" ? j : undefined;
+  if (!e) return undefined;
+  const kind = [e === j ? undefined : e.type, e.status, e.code].find(
+    (v) => typeof v === "string" || typeof v === "number",
+  );
   return String(kind ?? "error").slice(0, 64);
 }
