@@ -97,13 +97,11 @@ describe("held stream headers through the proxy: a failure before the first toke
     expect(sim.requests).toHaveLength(0);
   });
 
-  // DEFECT (fix outside qa3's lane, see the report): the proxy's budget refusal says
-  // `x-should-retry: false`, the AI server keeps it (it does not retry) but its /v1 faces do not
-  // pass it on, so the SDKs retry a refusal that cannot succeed before UTC midnight: the openai SDK
-  // twice (three proxy calls), and @anthropic-ai/sdk honours the retry-after (hours) and sleeps
-  // until midnight. `test.failing` until openai-compat.ts / anthropic-compat.ts send
-  // `x-should-retry: false` for a non-retryable error.
-  test.failing("a budget refusal tells the SDKs not to retry (x-should-retry: false), so they make one call", async () => {
+  // The proxy's budget refusal says `x-should-retry: false`; the AI server's /v1 faces pass that on
+  // for every non-retryable error. Without it the SDKs retried a refusal that cannot succeed before
+  // UTC midnight: the openai SDK twice (three proxy calls), and @anthropic-ai/sdk honoured the
+  // retry-after (hours) and slept until midnight.
+  test("a budget refusal tells the SDKs not to retry (x-should-retry: false), so they make one call", async () => {
     await t.mutation(internal.budgets.set, { userId: USER, period: "day", limitUsd: 0 });
     for (const [path, model] of [
       ["/v1/chat/completions", "openai/sim"],
@@ -412,11 +410,10 @@ describe("per-request identity through the real proxy (a shared AI server, many 
   });
   const vm = { "x-pipbot-user-id": VM_USER, "x-pipbot-service-token": VM_TOKEN };
 
-  // Same defect as the budget refusal above (fix outside qa3's lane): the proxy refuses a wrong
-  // caller token with 401 + x-should-retry: false, the AI server answers 502 and does not retry,
-  // but without x-should-retry: false the SDKs retry their 502 (three calls each at the default).
-  // With that fix applied this passes: turn test.failing into test then (both tests).
-  test.failing("a caller token the proxy rejects: 502 that tells the SDKs not to retry", async () => {
+  // As for the budget refusal: the proxy refuses a wrong caller token with 401 + x-should-retry:
+  // false, the AI server answers 502, does not retry, and tells the SDKs not to either (before,
+  // they retried their 502: three calls each at the default).
+  test("a caller token the proxy rejects: 502 that tells the SDKs not to retry", async () => {
     const bad = { "x-pipbot-user-id": VM_USER, "x-pipbot-service-token": "svc-not-the-vm-token-000000" };
     for (const [path, model] of [
       ["/v1/chat/completions", "openai/sim"],
