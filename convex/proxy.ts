@@ -178,9 +178,11 @@ function meteredBody(
       if (r.done) {
         meter.end();
         await close(
-          meter.sawUsage
-            ? { status: "finalized" }
-            : { status: "cut", error: "the response ended without usage" },
+          meter.streamError !== undefined
+            ? { status: "cut", error: `the provider ended the stream with an error (${meter.streamError})` }
+            : meter.sawUsage
+              ? { status: "finalized" }
+              : { status: "cut", error: "the response ended without usage" },
         );
         controller.close();
         return;

@@ -35,6 +35,8 @@ export class UsageMeter {
   /** True once the provider reported usage (a stream cut before that leaves it false). */
   sawUsage = false;
   model: string | undefined;
+  /** The kind of error a stream frame reported (a 200 the provider ended with an error event). */
+  streamError: string | undefined;
   private readonly sse: EventSourceParser | null;
   private readonly decoder = new TextDecoder();
   private json: Uint8Array[] | null = [];
@@ -77,11 +79,14 @@ export class UsageMeter {
 
   private frame(data: string): void {
     if (data === "[DONE]") return;
+    let j: Json;
     try {
-      this.payload(JSON.parse(data) as Json);
+      j = JSON.parse(data) as Json;
     } catch {
-      /* a frame we do not read */
+      return; /* a frame we do not read */
     }
+    this.streamError ??= errorKind(j);
+    this.payload(j);
   }
 
   private payload(j: Json): void {
@@ -101,6 +106,8 @@ export class UsageMeter {
     t.outputTokens = num(u.output_tokens) ?? t.outputTokens;
     t.cacheReadTokens = num(u.cache_read_input_tokens) ?? t.cacheReadTokens;
     t.cacheWriteTokens = num(u.cache_creation_input_tokens) ?? t.cacheWriteTokens;
+    // Thinking, when Anthropic breaks it out: a part of output_tokens (billed as output).
+    t.reasoningTokens = num(u.output_tokens_details?.thinking_tokens) ?? t.reasoningTokens;
   }
 
   private openai(j: Json): void {
@@ -134,4 +141,19 @@ export class UsageMeter {
     t.outputTokens = (num(u.candidatesTokenCount) ?? 0) + thoughts;
     t.reasoningTokens = thoughts;
   }
+}
+
+/**
+ * An error frame of a stream: Anthropic's `{type:"error", error:{type}}`, OpenAI's and Gemini's
+ * `{error:{type|status|code}}`, OpenAI Responses' `{type:"error", code}`. Only its kind is kept (a
+ * provider's message could quote the request).
+ */
+function errorKind(j: Json): string | undefined {
+  const e: Json | undefined =
+    j.error && typeof j.error === "object" ? j.error : j.type === "error" ? j : undefined;
+  if (!e) return undefined;
+  const kind = [e === j ? undefined : e.type, e.status, e.code].find(
+    (v) => typeof v === "string" || typeof v === "number",
+  );
+  return String(kind ?? "error").slice(0, 64);
 }

@@ -5,8 +5,7 @@
  * read in anthropic-request.ts). Other providers' models get a 400 pointing at /v1/chat/completions.
  */
 import { anthropicErrorType } from "../shared/anthropic-errors.ts";
-import { retryAfterHeader } from "../shared/backoff.ts";
-import { type PipbotError, toPipbotError } from "../shared/errors.ts";
+import { type PipbotError, retryHeaders, toPipbotError } from "../shared/errors.ts";
 import type { ChatOutcome } from "./chat.ts";
 import type { ModelRef } from "./models.ts";
 import type { UsagePatch } from "./providers/index.ts";
@@ -83,8 +82,7 @@ export function anthropicErrorBody(e: unknown) {
 
 export function anthropicErrorResponse(e: unknown): Response {
   const err = toPipbotError(e);
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (err.retryAfterMs !== undefined) headers["retry-after"] = retryAfterHeader(err.retryAfterMs);
+  const headers = { "content-type": "application/json", ...retryHeaders(err) };
   return new Response(JSON.stringify(anthropicErrorBody(err)), { status: err.status, headers });
 }
 

@@ -4,9 +4,8 @@
  * `tool_calls` fragments, `reasoning_content` deltas) and errors in OpenAI's shapes; requests are
  * read in openai-request.ts.
  */
-import { retryAfterHeader } from "../shared/backoff.ts";
 import type { AssistantPart, ChatUsage, ToolCallPart } from "../shared/chat-api.ts";
-import { type PipbotError, toPipbotError } from "../shared/errors.ts";
+import { type PipbotError, retryHeaders, toPipbotError } from "../shared/errors.ts";
 import type { ChatOutcome } from "./chat.ts";
 import type { ModelRef } from "./models.ts";
 import type { SseFraming } from "./sse.ts";
@@ -120,11 +119,7 @@ export function openaiErrorBody(err: PipbotError) {
 
 export function openaiErrorResponse(e: unknown): Response {
   const err = toPipbotError(e);
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (err.retryAfterMs !== undefined) {
-    headers["retry-after"] = retryAfterHeader(err.retryAfterMs);
-    headers["retry-after-ms"] = String(err.retryAfterMs);
-  }
+  const headers = { "content-type": "application/json", ...retryHeaders(err) };
   return new Response(JSON.stringify(openaiErrorBody(err)), { status: err.status, headers });
 }
 

@@ -94,7 +94,22 @@ export function toPipbotError(value: unknown, fallback: ErrorCode = "internal"):
 
 /** A JSON Response with the one error shape. */
 export function errorResponse(err: PipbotError, headers?: Record<string, string>): Response {
-  const h: Record<string, string> = { "content-type": "application/json", ...headers };
-  if (err.retryAfterMs !== undefined) h["retry-after"] = retryAfterHeader(err.retryAfterMs);
+  const h = { "content-type": "application/json", ...headers, ...retryHeaders(err) };
   return new Response(JSON.stringify(err.toHttpBody()), { status: err.status, headers: h });
+}
+
+/**
+ * An error response's retry advice, in the headers the SDKs read: `retry-after` (+ `retry-after-ms`,
+ * OpenAI's), and `x-should-retry: false` when retrying cannot help (a spent budget, a refused
+ * credential): the openai and Anthropic SDKs would otherwise retry a 429 / 5xx on their own — and
+ * @anthropic-ai/sdk honours any retry-after, hours included.
+ */
+export function retryHeaders(err: PipbotError): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (err.retryAfterMs !== undefined) {
+    h["retry-after"] = retryAfterHeader(err.retryAfterMs);
+    h["retry-after-ms"] = String(err.retryAfterMs);
+  }
+  if (!err.retryable) h["x-should-retry"] = "false";
+  return h;
 }
