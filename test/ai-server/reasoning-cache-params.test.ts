@@ -260,6 +260,7 @@ describe("parameters", () => {
     ["parallel_tool_calls", "google", { parallel_tool_calls: false }],
     ["prompt_cache_key", "google", { prompt_cache_key: "k" }],
     ["stop", "openai", { stop: ["a", "b", "c", "d", "e"] }],
+    ["stop", "google", { stop: ["a", "b", "c", "d", "e", "f"] }],
     ["temperature", "anthropic", { temperature: 0.2, reasoning_effort: "low" }],
     ["n", "openai", { n: 2 }],
     ["logprobs", "google", { logprobs: true }],

@@ -81,8 +81,11 @@ const RULES: Rule[] = [
   },
   {
     param: "stop",
-    refuse: (p, _m, c) =>
-      p === "openai" && (c.stop?.length ?? 0) > 4 ? "OpenAI takes at most 4 stop sequences" : null,
+    refuse: (p, _m, c) => {
+      const n = c.stop?.length ?? 0;
+      if (p === "openai" && n > 4) return "OpenAI takes at most 4 stop sequences";
+      return p === "google" && n > 5 ? "Gemini takes at most 5 stop sequences" : null;
+    },
     drop: (c) => delete c.stop,
   },
   {
