@@ -78,7 +78,7 @@ export const googleWire: SimWire = {
       },
     });
   },
-  error(status, message) {
+  error(status, message, retryAfterMs) {
     return {
       status,
       body: {
@@ -86,6 +86,17 @@ export const googleWire: SimWire = {
           code: status,
           message,
           status: STATUS[status] ?? (status >= 500 ? "INTERNAL" : "INVALID_ARGUMENT"),
+          // The Gemini API's retry hint: google.rpc.RetryInfo in the body, never a header.
+          ...(retryAfterMs !== undefined
+            ? {
+                details: [
+                  {
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    retryDelay: `${retryAfterMs / 1000}s`,
+                  },
+                ],
+              }
+            : {}),
         },
       },
     };

@@ -2,6 +2,7 @@
  * What each provider says when it refuses a request before generating: missing credentials
  * (checked the way each provider checks them) and an unknown model, in the providers' own words.
  */
+import type { SimOptions } from "./sim-options.ts";
 import type { SimProvider } from "./sim-wire.ts";
 
 /** Null when the request carries the provider's kind of credentials, else the provider's message. */
@@ -24,4 +25,31 @@ export function unknownModel(provider: SimProvider, model: string): string {
   if (provider === "google")
     return `models/${model} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.`;
   return `model: ${model}`;
+}
+
+/**
+ * A simulated failure (`status`, `fail_times`): its message and retry hints, where each provider
+ * puts them — Gemini in the error body (RetryInfo, `retryAfterMs` for the wire's error body), the
+ * others as `retry-after` / `retry-after-ms` headers. `should_retry` is always a header (a test knob).
+ */
+export function simulatedFailure(
+  provider: SimProvider,
+  status: number,
+  opts: Pick<SimOptions, "retryAfterS" | "retryAfterMs" | "shouldRetry">,
+): { message: string; headers: Record<string, string>; retryAfterMs?: number } {
+  const headers: Record<string, string> = {};
+  const message =
+    status === 529
+      ? "Overloaded"
+      : status === 429
+        ? "Rate limit reached (simulated)"
+        : `simulated upstream error ${status}`;
+  if (opts.shouldRetry !== undefined) headers["x-should-retry"] = opts.shouldRetry;
+  if (provider === "google") {
+    const ms = opts.retryAfterMs ?? (opts.retryAfterS !== undefined ? opts.retryAfterS * 1000 : undefined);
+    return ms === undefined ? { message, headers } : { message, headers, retryAfterMs: ms };
+  }
+  if (opts.retryAfterS !== undefined) headers["retry-after"] = String(opts.retryAfterS);
+  if (opts.retryAfterMs !== undefined) headers["retry-after-ms"] = String(opts.retryAfterMs);
+  return { message, headers };
 }

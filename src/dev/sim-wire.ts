@@ -57,8 +57,11 @@ export interface SimWire {
   post(plan: SimPlan): string;
   /** An in-stream error after 200 (`fault=error_after`). */
   errorFrame(plan: SimPlan): string;
-  /** A provider error body for an HTTP status. */
-  error(status: number, message: string): SimErrorReply;
+  /**
+   * A provider error body for an HTTP status; `retryAfterMs`: the retry hint, for a provider that
+   * puts it in the body (Gemini's RetryInfo) — the others send it as headers.
+   */
+  error(status: number, message: string, retryAfterMs?: number): SimErrorReply;
 }
 
 export const sse = (data: unknown, event?: string): string =>

@@ -36,7 +36,7 @@ import {
   UNKNOWN_SIM_MODEL,
 } from "./sim-options.ts";
 import { buildPlan } from "./sim-plan.ts";
-import { authOk, unknownModel } from "./sim-refusals.ts";
+import { authOk, simulatedFailure, unknownModel } from "./sim-refusals.ts";
 import { jsonReply, type SimReply, streamReply } from "./sim-reply.ts";
 import { BadRequest, isObj, type SimRequest } from "./sim-request.ts";
 import { parseGoogle } from "./sim-request-google.ts";
@@ -151,8 +151,13 @@ export async function startUpstreamSim(
     };
     requests.push(log);
     const rid = { [wire.requestIdHeader]: `req_${id}` };
-    const fail = (status: number, message: string, extra: Record<string, string> = {}) => {
-      const e = wire.error(status, message);
+    const fail = (
+      status: number,
+      message: string,
+      extra: Record<string, string> = {},
+      retryAfterMs?: number,
+    ) => {
+      const e = wire.error(status, message, retryAfterMs);
       log.status = status;
       log.outcome = "error";
       log.endedAt = Date.now();
@@ -218,17 +223,8 @@ export async function startUpstreamSim(
       if (n <= opts.failTimes) failStatus = opts.status ?? (provider === "anthropic" ? 529 : 503);
     } else if (opts.status !== undefined && opts.status >= 400) failStatus = opts.status;
     if (failStatus !== undefined) {
-      const h: Record<string, string> = {};
-      if (opts.retryAfterS !== undefined) h["retry-after"] = String(opts.retryAfterS);
-      if (opts.retryAfterMs !== undefined) h["retry-after-ms"] = String(opts.retryAfterMs);
-      if (opts.shouldRetry !== undefined) h["x-should-retry"] = opts.shouldRetry;
-      const msg =
-        failStatus === 529
-          ? "Overloaded"
-          : failStatus === 429
-            ? "Rate limit reached (simulated)"
-            : `simulated upstream error ${failStatus}`;
-      return fail(failStatus, msg, h);
+      const f = simulatedFailure(provider, failStatus, opts);
+      return fail(failStatus, f.message, f.headers, f.retryAfterMs);
     }
 
     if (count) {

@@ -206,6 +206,20 @@ describe("gemini wire", () => {
     expect(err.status).toBe(429);
     expect(err.message).toContain("RESOURCE_EXHAUSTED");
   });
+
+  test("the retry hint is RetryInfo in the error body, as the Gemini API sends it — no retry-after header", async () => {
+    const res = await fetch(`${sim.url}/v1beta/models/sim@status=429,retry_after=2:generateContent`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-goog-api-key": "k" },
+      body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "x" }] }] }),
+    });
+    expect(res.status).toBe(429);
+    expect(res.headers.get("retry-after")).toBeNull();
+    const body = (await res.json()) as { error: { details?: { "@type": string; retryDelay: string }[] } };
+    expect(body.error.details).toEqual([
+      { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "2s" },
+    ]);
+  });
 });
 
 test("a client abort is recorded as aborted", async () => {
