@@ -4,19 +4,12 @@
  * thinking with signatures, images and cache_control reaching the upstream; other providers'
  * models and bad requests in Anthropic's error shape, with x-pipbot-request-id.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { waitFor } from "../helpers/index.ts";
-import { PNG_B64, type Surface, startSurface, TOKEN, upstreamBody } from "./surface-helpers.ts";
+import { claudeSurface, PNG_B64, TOKEN, upstreamBody } from "./surface-helpers.ts";
 
-let s: Surface;
-let claude: Anthropic;
-beforeAll(async () => {
-  s = await startSurface();
-  claude = new Anthropic({ apiKey: TOKEN, baseURL: s.server.url, maxRetries: 0 });
-});
-afterAll(() => s.stop());
-afterEach(() => s.sim.reset());
+const t = claudeSurface();
 
 const weather: Anthropic.Tool = {
   name: "get_weather",
@@ -25,7 +18,7 @@ const weather: Anthropic.Tool = {
 };
 
 test("non-stream: text, usage, cache_control and an image reach the upstream natively", async () => {
-  const m = await claude.messages.create({
+  const m = await t.claude.messages.create({
     model: "claude-sim@cache_read=4,cache_write=6",
     max_tokens: 100,
     system: [{ type: "text", text: "sys", cache_control: { type: "ephemeral" } }],
@@ -46,7 +39,7 @@ test("non-stream: text, usage, cache_control and an image reach the upstream nat
   );
   expect(m.stop_reason).toBe("end_turn");
   expect(m.usage).toMatchObject({ cache_read_input_tokens: 4, cache_creation_input_tokens: 6 });
-  const up = upstreamBody(s.sim, "anthropic");
+  const up = upstreamBody(t.s.sim, "anthropic");
   expect(up.system[0].cache_control).toEqual({ type: "ephemeral" });
   expect(up.messages[0].content[0].source).toEqual({
     type: "base64",
@@ -58,7 +51,7 @@ test("non-stream: text, usage, cache_control and an image reach the upstream nat
 });
 
 test("stream with thinking: the SDK's accumulated message has the signed thinking block, then text", async () => {
-  const stream = claude.messages.stream({
+  const stream = t.claude.messages.stream({
     model: "anthropic/sim",
     max_tokens: 4000,
     thinking: { type: "enabled", budget_tokens: 2000 },
@@ -71,7 +64,7 @@ test("stream with thinking: the SDK's accumulated message has the signed thinkin
   expect(m.content[0]).toMatchObject({ type: "thinking", thinking: "Thinking about: ponder" });
   expect((m.content[0] as Anthropic.ThinkingBlock).signature).toStartWith("sig_");
   expect((m.content[1] as Anthropic.TextBlock).text).toStartWith("You said: ponder.");
-  expect(upstreamBody(s.sim, "anthropic").thinking).toMatchObject({ type: "enabled", budget_tokens: 2000 });
+  expect(upstreamBody(t.s.sim, "anthropic").thinking).toMatchObject({ type: "enabled", budget_tokens: 2000 });
 });
 
 test("tools: streamed tool_use, then the tool_result round trip with thinking preserved", async () => {
@@ -81,13 +74,13 @@ test("tools: streamed tool_use, then the tool_result round trip with thinking pr
     thinking: { type: "enabled" as const, budget_tokens: 1024 },
     tools: [weather],
   };
-  const first = await claude.messages
+  const first = await t.claude.messages
     .stream({ ...params, messages: [{ role: "user", content: "weather in Paris" }] })
     .finalMessage();
   expect(first.stop_reason).toBe("tool_use");
   const use = first.content.find((b): b is Anthropic.ToolUseBlock => b.type === "tool_use");
   expect(use).toMatchObject({ name: "get_weather", input: { city: "Paris" } });
-  const second = await claude.messages.create({
+  const second = await t.claude.messages.create({
     ...params,
     messages: [
       { role: "user", content: "weather in Paris" },
@@ -98,11 +91,11 @@ test("tools: streamed tool_use, then the tool_result round trip with thinking pr
   const text = second.content.find((b): b is Anthropic.TextBlock => b.type === "text");
   expect(text?.text).toContain("Tool get_weather returned Sunny.");
   // The simulator refuses a thinking-enabled tool loop whose assistant turn lost its signed thinking.
-  expect(upstreamBody(s.sim, "anthropic").messages[1].content[0].type).toBe("thinking");
+  expect(upstreamBody(t.s.sim, "anthropic").messages[1].content[0].type).toBe("thinking");
 });
 
 test("errors in Anthropic's shape with x-pipbot-request-id: another provider's model, a bad body, auth", async () => {
-  const other = await claude.messages
+  const other = await t.claude.messages
     .create({ model: "openai/sim", max_tokens: 10, messages: [{ role: "user", content: "x" }] })
     .catch((e) => e);
   expect(other).toBeInstanceOf(Anthropic.BadRequestError);
@@ -111,7 +104,7 @@ test("errors in Anthropic's shape with x-pipbot-request-id: another provider's m
   );
   expect(other.error).toMatchObject({ type: "error", error: { type: "invalid_request_error" } });
   expect(other.headers.get("x-pipbot-request-id")).toBeTruthy();
-  const bad = await fetch(`${s.server.url}/v1/messages`, {
+  const bad = await fetch(`${t.s.server.url}/v1/messages`, {
     method: "POST",
     headers: { "x-api-key": TOKEN, "content-type": "application/json" },
     body: JSON.stringify({ model: "anthropic/sim", messages: [] }),
@@ -121,7 +114,7 @@ test("errors in Anthropic's shape with x-pipbot-request-id: another provider's m
   expect(((await bad.json()) as { type: string }).type).toBe("error");
   const noAuth = await new Anthropic({
     apiKey: "wrong-token-000000",
-    baseURL: s.server.url,
+    baseURL: t.s.server.url,
     maxRetries: 0,
   }).messages
     .create({ model: "anthropic/sim", max_tokens: 10, messages: [{ role: "user", content: "x" }] })
@@ -129,11 +122,11 @@ test("errors in Anthropic's shape with x-pipbot-request-id: another provider's m
   expect(noAuth).toBeInstanceOf(Anthropic.AuthenticationError);
   // The fix names the header this SDK sends.
   expect(String((noAuth as Error).message)).toContain("x-api-key: <AI_SERVER_TOKEN>");
-  const unknown = await claude.messages
+  const unknown = await t.claude.messages
     .create({ model: "anthropic/unknown-model", max_tokens: 10, messages: [{ role: "user", content: "x" }] })
     .catch((e) => e);
   expect(unknown).toBeInstanceOf(Anthropic.NotFoundError);
-  expect(s.sim.requests.map((r) => r.status)).toEqual([404]);
+  expect(t.s.sim.requests.map((r) => r.status)).toEqual([404]);
 });
 
 test("every /v1 response carries x-pipbot-request-id, errors and 404s included", async () => {
@@ -142,7 +135,7 @@ test("every /v1 response carries x-pipbot-request-id, errors and 404s included",
     ["/v1/nope", {}],
     ["/v1/chat/completions", { method: "POST", body: "{" }],
   ] as const) {
-    const res = await fetch(`${s.server.url}${path}`, {
+    const res = await fetch(`${t.s.server.url}${path}`, {
       ...init,
       headers: { authorization: `Bearer ${TOKEN}` },
     });
@@ -155,12 +148,12 @@ test("proxy-v1: /v1/messages and a tool call on /v1 go through the Convex proxy 
   const { startFakeConvexProxy } = await import("../fakes/convex-proxy.ts");
   const { startTestAiServer } = await import("./harness.ts");
   const proxy = await startFakeConvexProxy({
-    upstream: s.sim.url,
+    upstream: t.s.sim.url,
     serviceToken: "svc-token-0123456789",
     userId: "user_p",
   });
   const server = await startTestAiServer(
-    s.sim,
+    t.s.sim,
     {},
     {
       proxy: { siteUrl: proxy.url, serviceToken: "svc-token-0123456789", userId: "user_p" },
@@ -193,7 +186,7 @@ test("proxy-v1: /v1/messages and a tool call on /v1 go through the Convex proxy 
       ["anthropic", "user_p", undefined],
       ["google", "user_p", undefined],
     ]);
-    expect(upstreamBody(s.sim, "anthropic").tools[0].name).toBe("get_weather");
+    expect(upstreamBody(t.s.sim, "anthropic").tools[0].name).toBe("get_weather");
   } finally {
     await server.stop();
     await proxy.stop();
@@ -202,7 +195,7 @@ test("proxy-v1: /v1/messages and a tool call on /v1 go through the Convex proxy 
 
 test("a bare model id on /v1/messages is an Anthropic model, whatever the default model's provider", async () => {
   const { startTestAiServer } = await import("./harness.ts");
-  const server = await startTestAiServer(s.sim, { defaultModel: "openai/sim" });
+  const server = await startTestAiServer(t.s.sim, { defaultModel: "openai/sim" });
   try {
     const c = new Anthropic({ apiKey: "unused-token-0000", baseURL: server.url, maxRetries: 0 });
     const m = await c.messages.create({
@@ -211,20 +204,20 @@ test("a bare model id on /v1/messages is an Anthropic model, whatever the defaul
       messages: [{ role: "user", content: "hi" }],
     });
     expect((m.content[0] as Anthropic.TextBlock).text).toStartWith("You said: hi.");
-    expect(s.sim.requests.map((r) => r.provider)).toEqual(["anthropic"]);
+    expect(t.s.sim.requests.map((r) => r.provider)).toEqual(["anthropic"]);
   } finally {
     await server.stop();
   }
 });
 
 test("metadata.user_id is stored with usage as the end user (usage.end_user)", async () => {
-  await claude.messages.create({
+  await t.claude.messages.create({
     model: "claude-sim@tokens=2",
     max_tokens: 50,
     metadata: { user_id: "anthropic-end-user-7" },
     messages: [{ role: "user", content: "who" }],
   });
-  const row = await waitFor(() => s.server.usageRows().find((u) => u.end_user === "anthropic-end-user-7"), {
+  const row = await waitFor(() => t.s.server.usageRows().find((u) => u.end_user === "anthropic-end-user-7"), {
     what: "usage row of anthropic-end-user-7",
   });
   expect(row).toMatchObject({ provider: "anthropic", status: "ok", output_tokens: 2 });

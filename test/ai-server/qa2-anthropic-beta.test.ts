@@ -5,18 +5,10 @@
  * it came (Anthropic answers an unknown beta with a 400 naming it); before, it was silently lost
  * (e.g. a 1M-token context request ran with 200k).
  */
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import Anthropic from "@anthropic-ai/sdk";
-import { type Surface, startSurface, TOKEN } from "./surface-helpers.ts";
+import { expect, test } from "bun:test";
+import { claudeSurface } from "./surface-helpers.ts";
 
-let s: Surface;
-let claude: Anthropic;
-beforeAll(async () => {
-  s = await startSurface();
-  claude = new Anthropic({ apiKey: TOKEN, baseURL: s.server.url, maxRetries: 0 });
-});
-afterAll(() => s.stop());
-afterEach(() => s.sim.reset());
+const t = claudeSurface();
 
 test("client.beta.messages with betas: anthropic-beta reaches the upstream (create, stream, count_tokens)", async () => {
   const betas = ["context-1m-2025-08-07", "interleaved-thinking-2025-05-14"];
@@ -25,20 +17,20 @@ test("client.beta.messages with betas: anthropic-beta reaches the upstream (crea
     max_tokens: 10,
     messages: [{ role: "user" as const, content: "x" }],
   };
-  await claude.beta.messages.create({ ...ask, betas });
-  await claude.beta.messages.stream({ ...ask, betas }).finalMessage();
-  await claude.beta.messages.countTokens({ model: ask.model, messages: ask.messages, betas });
-  const sent = s.sim.requests.map((r) => r.headers["anthropic-beta"]);
+  await t.claude.beta.messages.create({ ...ask, betas });
+  await t.claude.beta.messages.stream({ ...ask, betas }).finalMessage();
+  await t.claude.beta.messages.countTokens({ model: ask.model, messages: ask.messages, betas });
+  const sent = t.s.sim.requests.map((r) => r.headers["anthropic-beta"]);
   expect(sent.slice(0, 2)).toEqual([betas.join(","), betas.join(",")]);
-  // The SDK's beta countTokens adds its own beta (token-counting-…): passed on with the caller's.
+  // The SDK's beta countTokens adds its own beta (token-counting-…): passed on with the caller't.s.
   expect(sent[2]?.startsWith(betas.join(","))).toBe(true);
 });
 
 test("without betas no anthropic-beta header goes upstream", async () => {
-  await claude.messages.create({
+  await t.claude.messages.create({
     model: "claude-sim@tokens=2",
     max_tokens: 10,
     messages: [{ role: "user", content: "x" }],
   });
-  expect(s.sim.requests[0]?.headers["anthropic-beta"]).toBeUndefined();
+  expect(t.s.sim.requests[0]?.headers["anthropic-beta"]).toBeUndefined();
 });

@@ -2,21 +2,13 @@
  * QA of /v1/messages caching through the real `@anthropic-ai/sdk`: a request-level
  * `cache_control` (automatic caching) becomes pipbot's breakpoints — with the caller's TTL.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import Anthropic from "@anthropic-ai/sdk";
-import { type Surface, startSurface, TOKEN, upstreamBody } from "./surface-helpers.ts";
+import { expect, test } from "bun:test";
+import { claudeSurface, upstreamBody } from "./surface-helpers.ts";
 
-let s: Surface;
-let claude: Anthropic;
-beforeAll(async () => {
-  s = await startSurface();
-  claude = new Anthropic({ apiKey: TOKEN, baseURL: s.server.url, maxRetries: 0 });
-});
-afterAll(() => s.stop());
-afterEach(() => s.sim.reset());
+const t = claudeSurface();
 
 test('request-level cache_control {ttl:"1h"}: every breakpoint pipbot places keeps the 1h TTL', async () => {
-  await claude.messages.create({
+  await t.claude.messages.create({
     model: "claude-sim@tokens=2",
     max_tokens: 50,
     cache_control: { type: "ephemeral", ttl: "1h" },
@@ -27,7 +19,7 @@ test('request-level cache_control {ttl:"1h"}: every breakpoint pipbot places kee
       { role: "user", content: "second" },
     ],
   });
-  const up = upstreamBody(s.sim, "anthropic");
+  const up = upstreamBody(t.s.sim, "anthropic");
   const marks = [up.system.at(-1), up.messages[0].content.at(-1), up.messages[2].content.at(-1)].map(
     (b: { cache_control?: unknown }) => b.cache_control,
   );

@@ -3,18 +3,11 @@
  * that pipbot cannot honour must be refused with a 400 naming them (the SDK's BadRequestError),
  * never silently dropped on the way upstream — and the ones it honours must reach the upstream.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import Anthropic from "@anthropic-ai/sdk";
-import { type Surface, startSurface, TOKEN, upstreamBody } from "./surface-helpers.ts";
+import { claudeSurface, upstreamBody } from "./surface-helpers.ts";
 
-let s: Surface;
-let claude: Anthropic;
-beforeAll(async () => {
-  s = await startSurface();
-  claude = new Anthropic({ apiKey: TOKEN, baseURL: s.server.url, maxRetries: 0 });
-});
-afterAll(() => s.stop());
-afterEach(() => s.sim.reset());
+const t = claudeSurface();
 
 const base = {
   model: "claude-sim@tokens=2",
@@ -29,14 +22,14 @@ const PDF = Buffer.from("%PDF-1.4\n%%EOF\n").toString("base64");
 
 /** The SDK's error for a request, with nothing sent upstream. */
 async function refused(params: Record<string, unknown>): Promise<InstanceType<typeof Anthropic.APIError>> {
-  const e = await claude.messages
+  const e = await t.claude.messages
     .create({ ...base, ...params } as Anthropic.MessageCreateParamsNonStreaming)
     .then(
-      (m) => new Error(`accepted: ${JSON.stringify(s.sim.requests.at(-1)?.body ?? m)}`),
+      (m) => new Error(`accepted: ${JSON.stringify(t.s.sim.requests.at(-1)?.body ?? m)}`),
       (x: unknown) => x,
     );
   expect(e).toBeInstanceOf(Anthropic.BadRequestError);
-  expect(s.sim.requests).toEqual([]);
+  expect(t.s.sim.requests).toEqual([]);
   return e as InstanceType<typeof Anthropic.APIError>;
 }
 
@@ -158,7 +151,7 @@ for (const [name, params, names] of cases)
   });
 
 test("what is honoured reaches the upstream: display summarized, disable_parallel_tool_use with auto, a titled PDF", async () => {
-  const m = await claude.messages.create({
+  const m = await t.claude.messages.create({
     ...base,
     thinking: { type: "enabled", budget_tokens: 1024, display: "summarized" },
     tools: [weather],
@@ -179,7 +172,7 @@ test("what is honoured reaches the upstream: display summarized, disable_paralle
     ],
   });
   expect(m.stop_reason).toBe("tool_use");
-  const up = upstreamBody(s.sim, "anthropic");
+  const up = upstreamBody(t.s.sim, "anthropic");
   expect(up.thinking).toEqual({ type: "enabled", budget_tokens: 1024, display: "summarized" });
   expect(up.tool_choice).toEqual({ type: "auto", disable_parallel_tool_use: true });
   expect(up.metadata).toEqual({ user_id: "end-user-1" });
@@ -187,7 +180,7 @@ test("what is honoured reaches the upstream: display summarized, disable_paralle
 });
 
 test("drop opt-in on a stream: the parameter is dropped and named in x-pipbot-dropped-params", async () => {
-  const { data, response } = await claude.messages
+  const { data, response } = await t.claude.messages
     .create(
       // The SDK's types no longer list temperature; the API (and pipbot) still take it.
       {
@@ -203,5 +196,5 @@ test("drop opt-in on a stream: the parameter is dropped and named in x-pipbot-dr
     /* drain */
   }
   expect(response.headers.get("x-pipbot-dropped-params")).toBe("temperature");
-  expect(upstreamBody(s.sim, "anthropic").temperature).toBeUndefined();
+  expect(upstreamBody(t.s.sim, "anthropic").temperature).toBeUndefined();
 });

@@ -3,17 +3,11 @@
  * response header as `withResponse().request_id`, `MessageStream.request_id` and `APIError.requestID` (what users quote in bug
  * reports). pipbot's own id is `x-pipbot-request-id` on every response.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import Anthropic from "@anthropic-ai/sdk";
-import { type Surface, startSurface, TOKEN } from "./surface-helpers.ts";
+import { expect, test } from "bun:test";
+import type Anthropic from "@anthropic-ai/sdk";
+import { claudeSurface, TOKEN } from "./surface-helpers.ts";
 
-let s: Surface;
-let claude: Anthropic;
-beforeAll(async () => {
-  s = await startSurface();
-  claude = new Anthropic({ apiKey: TOKEN, baseURL: s.server.url, maxRetries: 0 });
-});
-afterAll(() => s.stop());
+const t = claudeSurface();
 
 const ask = (model = "claude-sim@tokens=2") => ({
   model,
@@ -22,24 +16,24 @@ const ask = (model = "claude-sim@tokens=2") => ({
 });
 
 test("x-pipbot-request-id on a non-stream reply, a stream and an error (the SDK's raw responses)", async () => {
-  const { response } = await claude.messages.create(ask()).withResponse();
+  const { response } = await t.claude.messages.create(ask()).withResponse();
   expect(response.headers.get("x-pipbot-request-id")).toMatch(/^[0-9a-f-]{36}$/);
-  const st = claude.messages.stream(ask());
+  const st = t.claude.messages.stream(ask());
   await st.finalMessage();
   expect((await st.withResponse()).response.headers.get("x-pipbot-request-id")).toMatch(/^[0-9a-f-]{36}$/);
-  const e = (await claude.messages
+  const e = (await t.claude.messages
     .create(ask("anthropic/unknown-x"))
     .catch((x: unknown) => x)) as InstanceType<typeof Anthropic.APIError>;
   expect(e.headers?.get("x-pipbot-request-id")).toMatch(/^[0-9a-f-]{36}$/);
 });
 
 test("the SDK's request_id and APIError.requestID are pipbot's request id", async () => {
-  const { request_id, response } = await claude.messages.create(ask()).withResponse();
+  const { request_id, response } = await t.claude.messages.create(ask()).withResponse();
   expect(request_id).toBe(response.headers.get("x-pipbot-request-id"));
-  const st = claude.messages.stream(ask());
+  const st = t.claude.messages.stream(ask());
   await st.finalMessage();
   expect(st.request_id).toBeTruthy();
-  const e = (await claude.messages
+  const e = (await t.claude.messages
     .create(ask("anthropic/unknown-x"))
     .catch((x: unknown) => x)) as InstanceType<typeof Anthropic.APIError>;
   expect(e.requestID).toBe(e.headers?.get("x-pipbot-request-id") ?? "none");
@@ -47,7 +41,7 @@ test("the SDK's request_id and APIError.requestID are pipbot's request id", asyn
 
 test("the openai SDK's request_id and APIError.requestID are pipbot's request id too", async () => {
   const { default: OpenAI } = await import("openai");
-  const client = new OpenAI({ apiKey: TOKEN, baseURL: `${s.server.url}/v1`, maxRetries: 0 });
+  const client = new OpenAI({ apiKey: TOKEN, baseURL: `${t.s.server.url}/v1`, maxRetries: 0 });
   const { request_id, response } = await client.chat.completions
     .create({ model: "openai/sim@tokens=2", messages: [{ role: "user", content: "id?" }] })
     .withResponse();

@@ -2,18 +2,11 @@
  * QA of /v1/messages stream usage through the real `@anthropic-ai/sdk`: the SDK's accumulated
  * message and the raw events carry the same usage as a non-stream request, cache numbers included.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import Anthropic from "@anthropic-ai/sdk";
-import { type Surface, startSurface, TOKEN } from "./surface-helpers.ts";
+import { expect, test } from "bun:test";
+import type Anthropic from "@anthropic-ai/sdk";
+import { claudeSurface } from "./surface-helpers.ts";
 
-let s: Surface;
-let claude: Anthropic;
-beforeAll(async () => {
-  s = await startSurface();
-  claude = new Anthropic({ apiKey: TOKEN, baseURL: s.server.url, maxRetries: 0 });
-});
-afterAll(() => s.stop());
-afterEach(() => s.sim.reset());
+const t = claudeSurface();
 
 const params = {
   model: "claude-sim@tokens=3,cache_read=30,cache_write=50",
@@ -25,9 +18,9 @@ const params = {
 };
 
 test("the stream's finalMessage() usage equals the non-stream usage (input, output, cache read and write)", async () => {
-  const whole = await claude.messages.create(params);
+  const whole = await t.claude.messages.create(params);
   expect(whole.usage.input_tokens).toBeGreaterThan(0);
-  const streamed = await claude.messages.stream(params).finalMessage();
+  const streamed = await t.claude.messages.stream(params).finalMessage();
   expect(streamed.usage).toMatchObject({
     input_tokens: whole.usage.input_tokens,
     output_tokens: 3,
@@ -37,7 +30,7 @@ test("the stream's finalMessage() usage equals the non-stream usage (input, outp
 });
 
 test("message_start carries the input and cache usage, as Anthropic's does (Cline / Roo Code read it there)", async () => {
-  const raw = await claude.messages.create({ ...params, stream: true });
+  const raw = await t.claude.messages.create({ ...params, stream: true });
   let start: Anthropic.Usage | undefined;
   let delta: Anthropic.MessageDeltaUsage | undefined;
   for await (const ev of raw) {
@@ -59,12 +52,12 @@ test("thinking tokens: usage.output_tokens_details.thinking_tokens as the upstre
     thinking: { type: "enabled" as const, budget_tokens: 1024 },
     messages: [{ role: "user" as const, content: "think" }],
   };
-  const whole = await claude.messages.create(p);
+  const whole = await t.claude.messages.create(p);
   expect(whole.usage.output_tokens_details).toEqual({ thinking_tokens: 7 });
-  const streamed = await claude.messages.stream(p).finalMessage();
+  const streamed = await t.claude.messages.stream(p).finalMessage();
   expect(streamed.usage.output_tokens_details).toEqual({ thinking_tokens: 7 });
   // Without thinking there is no breakdown to report.
-  const plain = await claude.messages.create({
+  const plain = await t.claude.messages.create({
     ...p,
     model: "claude-sim@tokens=2",
     thinking: { type: "disabled" },

@@ -4,17 +4,11 @@
  * still gets a working tool loop — the server puts the block back (the simulator, like Anthropic,
  * refuses a thinking tool loop whose assistant turn lost its thinking).
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import Anthropic from "@anthropic-ai/sdk";
-import { type Surface, startSurface, TOKEN, upstreamBody } from "./surface-helpers.ts";
+import { expect, test } from "bun:test";
+import type Anthropic from "@anthropic-ai/sdk";
+import { claudeSurface, upstreamBody } from "./surface-helpers.ts";
 
-let s: Surface;
-let claude: Anthropic;
-beforeAll(async () => {
-  s = await startSurface();
-  claude = new Anthropic({ apiKey: TOKEN, baseURL: s.server.url, maxRetries: 0 });
-});
-afterAll(() => s.stop());
+const t = claudeSurface();
 
 test("a streamed thinking turn's block is restored when the client returns only its tool_use", async () => {
   const p = {
@@ -28,13 +22,13 @@ test("a streamed thinking turn's block is restored when the client returns only 
       },
     ],
   };
-  const first = await claude.messages
+  const first = await t.claude.messages
     .stream({ ...p, messages: [{ role: "user", content: "weather?" }] })
     .finalMessage();
   const thinking = first.content.find((b): b is Anthropic.ThinkingBlock => b.type === "thinking");
   const use = first.content.find((b): b is Anthropic.ToolUseBlock => b.type === "tool_use");
   expect(thinking?.signature).toStartWith("sig_");
-  const second = await claude.messages.create({
+  const second = await t.claude.messages.create({
     ...p,
     messages: [
       { role: "user", content: "weather?" },
@@ -45,5 +39,5 @@ test("a streamed thinking turn's block is restored when the client returns only 
   expect(second.content.find((b) => b.type === "text")).toMatchObject({
     text: expect.stringContaining("returned sunny"),
   });
-  expect(upstreamBody(s.sim, "anthropic").messages[1].content[0]).toEqual(thinking);
+  expect(upstreamBody(t.s.sim, "anthropic").messages[1].content[0]).toEqual(thinking);
 });

@@ -6,19 +6,12 @@
  * refuse the field in exactly that shape, so the runner works unchanged — and a caller that asked
  * for a thread itself gets a clear 400.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { betaTool } from "@anthropic-ai/sdk/helpers/beta/json-schema";
-import { type Surface, startSurface, TOKEN } from "./surface-helpers.ts";
+import { claudeSurface } from "./surface-helpers.ts";
 
-let s: Surface;
-let claude: Anthropic;
-beforeAll(async () => {
-  s = await startSurface();
-  claude = new Anthropic({ apiKey: TOKEN, baseURL: s.server.url, maxRetries: 0 });
-});
-afterAll(() => s.stop());
-afterEach(() => s.sim.reset());
+const t = claudeSurface();
 
 const ran: string[] = [];
 const weather = betaTool({
@@ -34,7 +27,7 @@ const weather = betaTool({
 for (const stream of [false, true])
   test(`toolRunner (${stream ? "stream" : "create"}): the tool runs and the loop ends with the model's answer`, async () => {
     ran.length = 0;
-    const runner = claude.beta.messages.toolRunner({
+    const runner = t.claude.beta.messages.toolRunner({
       model: "claude-sim@tokens=2",
       max_tokens: 1000,
       max_iterations: 3,
@@ -49,11 +42,11 @@ for (const stream of [false, true])
       text: expect.stringContaining("Tool get_weather returned sunny in Paris."),
     });
     // Nothing that reached the upstream carried a thread.
-    expect(s.sim.requests.map((r) => "thread" in (r.body as object))).toEqual([false, false]);
+    expect(t.s.sim.requests.map((r) => "thread" in (r.body as object))).toEqual([false, false]);
   });
 
 test("a request asking for a thread itself: 400 thread_unsupported_request naming the field", async () => {
-  const e = (await claude.messages
+  const e = (await t.claude.messages
     .create({
       model: "claude-sim",
       max_tokens: 10,
@@ -67,5 +60,5 @@ test("a request asking for a thread itself: 400 thread_unsupported_request namin
     error: { type: "invalid_request_error", details: { error_code: "thread_unsupported_request" } },
   });
   expect(e.message).toContain("thread");
-  expect(s.sim.requests).toEqual([]);
+  expect(t.s.sim.requests).toEqual([]);
 });

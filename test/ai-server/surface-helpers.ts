@@ -1,4 +1,6 @@
 /** Shared pieces of the chat-surface tests: the server + simulator, clients, and upstream bodies. */
+import { afterAll, afterEach, beforeAll } from "bun:test";
+import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
 import { startTestAiServer, type TestAiServer } from "./harness.ts";
@@ -53,3 +55,18 @@ export const WEATHER_TOOL = {
 export const PNG_B64 =
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
 export const PDF_B64 = Buffer.from("%PDF-1.4\n% test\n%%EOF\n").toString("base64");
+
+/**
+ * A surface and an `@anthropic-ai/sdk` client on it (`baseURL` = the AI server), for the file's
+ * tests: started before them, the simulator's log cleared after each, stopped after all.
+ */
+export function claudeSurface(): { s: Surface; claude: Anthropic } {
+  const t = {} as { s: Surface; claude: Anthropic };
+  beforeAll(async () => {
+    t.s = await startSurface();
+    t.claude = new Anthropic({ apiKey: TOKEN, baseURL: t.s.server.url, maxRetries: 0 });
+  });
+  afterEach(() => t.s.sim.reset());
+  afterAll(() => t.s.stop());
+  return t;
+}
