@@ -4,9 +4,12 @@
  * SSE reader for the /chat stream.
  */
 import { Database } from "bun:sqlite";
+import { afterAll, beforeAll } from "bun:test";
+import OpenAI from "openai";
 import { type AppSettings, createApp } from "../../src/ai-server/app.ts";
 import { createProviderRegistry, type UpstreamSettings } from "../../src/ai-server/providers/index.ts";
-import type { UpstreamSim } from "../../src/dev/upstream-sim.ts";
+import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
+import type { Provider } from "../../src/shared/chat-api.ts";
 import { createLogger, memoryDestination } from "../../src/shared/log.ts";
 import { dbPath, openStore, type Store } from "../../src/shared/store/index.ts";
 import { tempDir } from "../helpers/index.ts";
@@ -165,3 +168,40 @@ export function postChat(
 let keySeq = 0;
 /** A unique simulator `key=` so fail_times counters never collide between tests. */
 export const uniqueKey = (p = "k") => `${p}${Date.now().toString(36)}${++keySeq}`;
+
+export interface FakeProviderServer {
+  /** The AI server; `provider`'s base URL is the fake, the simulator serves the others. */
+  server: TestAiServer;
+  sim: UpstreamSim;
+  fake: ReturnType<typeof Bun.serve>;
+  /** The openai SDK on the AI server's /v1 (the server's token, when settings set one). */
+  openai: OpenAI;
+}
+
+/**
+ * For a file's tests: a test-local fake of one provider's wire (Bun.serve on port 0 answering with
+ * `fetch`: shapes the simulator never produces — refusals, blocked prompts, a provider's own error
+ * bodies) behind the real AI server. Started before the file's tests, stopped after them.
+ */
+export function fakeProviderServer(
+  provider: Provider,
+  fetch: (req: Request) => Response | Promise<Response>,
+  settings: Partial<AppSettings> = {},
+): FakeProviderServer {
+  const t = {} as FakeProviderServer;
+  beforeAll(async () => {
+    t.sim = await startUpstreamSim();
+    t.fake = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch });
+    const up = directUpstream(t.sim);
+    const base = `http://127.0.0.1:${t.fake.port}`;
+    up.baseUrls = { ...up.baseUrls, [provider]: provider === "openai" ? `${base}/v1` : base };
+    t.server = await startTestAiServer(t.sim, settings, up);
+    t.openai = new OpenAI({ apiKey: settings.token ?? "any", baseURL: `${t.server.url}/v1`, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await t.server.stop();
+    await t.fake.stop(true);
+    await t.sim.stop();
+  });
+  return t;
+}

@@ -5,12 +5,10 @@
  * exact answer for such a turn (the simulator never produces one); the AI server and the clients
  * are real.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { generateText } from "ai";
-import OpenAI from "openai";
-import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
-import { directUpstream, startTestAiServer, type TestAiServer } from "./harness.ts";
+import { fakeProviderServer } from "./harness.ts";
 
 /** The Gemini API's answer when the model wrote a call it could not parse (no content, a message). */
 const MALFORMED = {
@@ -26,24 +24,14 @@ const MALFORMED = {
   responseId: "resp-malformed",
 };
 
-function fakeGemini() {
-  return Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    fetch(req) {
-      if (new URL(req.url).pathname.endsWith(":streamGenerateContent"))
-        return new Response(`data: ${JSON.stringify(MALFORMED)}\r\n\r\n`, {
-          headers: { "content-type": "text/event-stream" },
-        });
-      return Response.json(MALFORMED);
-    },
-  });
+function fakeGemini(req: Request): Response {
+  if (new URL(req.url).pathname.endsWith(":streamGenerateContent"))
+    return new Response(`data: ${JSON.stringify(MALFORMED)}\r\n\r\n`, {
+      headers: { "content-type": "text/event-stream" },
+    });
+  return Response.json(MALFORMED);
 }
 
-let sim: UpstreamSim;
-let fake: ReturnType<typeof fakeGemini>;
-let s: TestAiServer;
-let client: OpenAI;
 const model = "google/gemini-2.5-flash";
 const tools = [
   {
@@ -54,38 +42,25 @@ const tools = [
     },
   },
 ];
-
-beforeAll(async () => {
-  sim = await startUpstreamSim();
-  fake = fakeGemini();
-  const up = directUpstream(sim);
-  up.baseUrls = { ...up.baseUrls, google: `http://127.0.0.1:${fake.port}` };
-  s = await startTestAiServer(sim, { defaultModel: model, maxRetries: 0 }, up);
-  client = new OpenAI({ apiKey: "any", baseURL: `${s.url}/v1`, maxRetries: 0 });
-});
-afterAll(async () => {
-  await s.stop();
-  await fake.stop(true);
-  await sim.stop();
-});
+const t = fakeProviderServer("google", fakeGemini, { defaultModel: model, maxRetries: 0 });
 
 const messages = [{ role: "user" as const, content: "weather in Paris?" }];
 
 test("non-stream: finish_reason names Gemini's reason, not stop", async () => {
-  const r = await client.chat.completions.create({ model, messages, tools });
+  const r = await t.openai.chat.completions.create({ model, messages, tools });
   expect(r.choices[0]?.finish_reason as string).toBe("malformed_function_call");
   expect(r.choices[0]?.message.content).toBe("");
 });
 
 test("streamed: the finish chunk names it too", async () => {
   let finish: string | null = null;
-  for await (const c of await client.chat.completions.create({ model, messages, tools, stream: true }))
+  for await (const c of await t.openai.chat.completions.create({ model, messages, tools, stream: true }))
     finish = c.choices[0]?.finish_reason ?? finish;
   expect(finish).toBe("malformed_function_call");
 });
 
 test("Vercel AI SDK: the turn is finishReason other, not a clean stop", async () => {
-  const pipbot = createOpenAICompatible({ name: "pipbot", baseURL: `${s.url}/v1`, apiKey: "any" });
+  const pipbot = createOpenAICompatible({ name: "pipbot", baseURL: `${t.server.url}/v1`, apiKey: "any" });
   const r = await generateText({ model: pipbot(model), prompt: "weather in Paris?", maxRetries: 0 });
   expect(r.finishReason).toBe("other");
   expect(r.text).toBe("");

@@ -4,14 +4,13 @@
  * `.stream` with `zodResponseFormat`. The upstream here is a fake of OpenAI's exact refusal wire
  * (the simulator never refuses); everything else is the real AI server and the real SDK.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { generateText, streamText } from "ai";
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import { zodResponseFormat } from "openai/helpers/zod";
 import { z } from "zod";
-import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
-import { directUpstream, startTestAiServer, type TestAiServer } from "./harness.ts";
+import { fakeProviderServer } from "./harness.ts";
 
 const TOKEN = "qa1-refusal-token-0123";
 const REFUSAL = "I'm sorry, I cannot assist with that request.";
@@ -21,65 +20,42 @@ const usage = { prompt_tokens: 17, completion_tokens: 10, total_tokens: 27 };
 /** OpenAI's refusal, as the Chat Completions API sends it (non-stream and streamed). */
 const received: { messages: { role: string; content: unknown }[] }[] = [];
 
-function fakeOpenAI() {
-  return Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(req) {
-      const body = (await req.json()) as { stream?: boolean; model: string; messages: never[] };
-      received.push(body);
-      const base = { id: "chatcmpl-refused", created: 1, model: body.model, system_fingerprint: "fp_x" };
-      if (!body.stream)
-        return Response.json({
-          ...base,
-          object: "chat.completion",
-          choices: [
-            {
-              index: 0,
-              message: { role: "assistant", content: null, refusal: REFUSAL, annotations: [] },
-              logprobs: null,
-              finish_reason: "stop",
-            },
-          ],
-          usage,
-        });
-      const chunk = (delta: unknown, finish: string | null) =>
-        `data: ${JSON.stringify({ ...base, object: "chat.completion.chunk", choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], usage: null })}\n\n`;
-      const text =
-        chunk({ role: "assistant", content: null, refusal: "" }, null) +
-        PIECES.map((p) => chunk({ refusal: p }, null)).join("") +
-        chunk({}, "stop") +
-        `data: ${JSON.stringify({ ...base, object: "chat.completion.chunk", choices: [], usage })}\n\n` +
-        "data: [DONE]\n\n";
-      return new Response(text, { headers: { "content-type": "text/event-stream" } });
-    },
-  });
+async function fakeOpenAI(req: Request): Promise<Response> {
+  const body = (await req.json()) as { stream?: boolean; model: string; messages: never[] };
+  received.push(body);
+  const base = { id: "chatcmpl-refused", created: 1, model: body.model, system_fingerprint: "fp_x" };
+  if (!body.stream)
+    return Response.json({
+      ...base,
+      object: "chat.completion",
+      choices: [
+        {
+          index: 0,
+          message: { role: "assistant", content: null, refusal: REFUSAL, annotations: [] },
+          logprobs: null,
+          finish_reason: "stop",
+        },
+      ],
+      usage,
+    });
+  const chunk = (delta: unknown, finish: string | null) =>
+    `data: ${JSON.stringify({ ...base, object: "chat.completion.chunk", choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], usage: null })}\n\n`;
+  const text =
+    chunk({ role: "assistant", content: null, refusal: "" }, null) +
+    PIECES.map((p) => chunk({ refusal: p }, null)).join("") +
+    chunk({}, "stop") +
+    `data: ${JSON.stringify({ ...base, object: "chat.completion.chunk", choices: [], usage })}\n\n` +
+    "data: [DONE]\n\n";
+  return new Response(text, { headers: { "content-type": "text/event-stream" } });
 }
 
-let sim: UpstreamSim;
-let fake: ReturnType<typeof fakeOpenAI>;
-let s: TestAiServer;
-let client: OpenAI;
-
-beforeAll(async () => {
-  sim = await startUpstreamSim();
-  fake = fakeOpenAI();
-  const up = directUpstream(sim);
-  up.baseUrls = { ...up.baseUrls, openai: `http://127.0.0.1:${fake.port}/v1` };
-  s = await startTestAiServer(sim, { token: TOKEN, defaultModel: "openai/gpt-4o" }, up);
-  client = new OpenAI({ apiKey: TOKEN, baseURL: `${s.url}/v1`, maxRetries: 0 });
-});
-afterAll(async () => {
-  await s.stop();
-  await fake.stop(true);
-  await sim.stop();
-});
+const t = fakeProviderServer("openai", fakeOpenAI, { token: TOKEN, defaultModel: "openai/gpt-4o" });
 
 const Event = z.object({ name: z.string(), date: z.string() });
 const ask = { role: "user" as const, content: "plan something harmful" };
 
 test("non-stream: the refusal is message.refusal (content null, finish_reason stop), as OpenAI sends it", async () => {
-  const r = await client.chat.completions.parse({
+  const r = await t.openai.chat.completions.parse({
     model: "openai/gpt-4o",
     messages: [ask],
     response_format: zodResponseFormat(Event, "event"),
@@ -93,13 +69,13 @@ test("non-stream: the refusal is message.refusal (content null, finish_reason st
 });
 
 test("the refused turn sent back (the SDK's message as is) reaches the upstream as the assistant's text", async () => {
-  const r = await client.chat.completions.parse({
+  const r = await t.openai.chat.completions.parse({
     model: "openai/gpt-4o",
     messages: [ask],
     response_format: zodResponseFormat(Event, "event"),
   });
   const refused = r.choices[0]?.message as OpenAI.ChatCompletionMessageParam;
-  await client.chat.completions.create({
+  await t.openai.chat.completions.create({
     model: "openai/gpt-4o",
     messages: [ask, refused, { role: "user", content: "then something harmless" }],
   });
@@ -107,7 +83,7 @@ test("the refused turn sent back (the SDK's message as is) reaches the upstream 
 });
 
 test("/chat: the refusal text comes back with stopReason refusal", async () => {
-  const res = await fetch(`${s.url}/chat`, {
+  const res = await fetch(`${t.server.url}/chat`, {
     method: "POST",
     headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
     body: JSON.stringify({ model: "openai/gpt-4o", messages: [ask] }),
@@ -118,7 +94,7 @@ test("/chat: the refusal text comes back with stopReason refusal", async () => {
 });
 
 test("streamed: the refusal arrives as delta.refusal pieces, no content, finish_reason stop (OpenAI's stream)", async () => {
-  const stream = await client.chat.completions.create({
+  const stream = await t.openai.chat.completions.create({
     model: "openai/gpt-4o",
     messages: [ask],
     response_format: { type: "json_schema", json_schema: { name: "event", schema: { type: "object" } } },
@@ -136,7 +112,7 @@ test("streamed: the refusal arrives as delta.refusal pieces, no content, finish_
 });
 
 test("Vercel AI SDK: the refusal is the text and finishReason content-filter, streamed or not", async () => {
-  const pipbot = createOpenAICompatible({ name: "pipbot", baseURL: `${s.url}/v1`, apiKey: TOKEN });
+  const pipbot = createOpenAICompatible({ name: "pipbot", baseURL: `${t.server.url}/v1`, apiKey: TOKEN });
   const whole = await generateText({ model: pipbot("openai/gpt-4o"), prompt: ask.content, maxRetries: 0 });
   expect([whole.text, whole.finishReason]).toEqual([REFUSAL, "content-filter"]);
   const streamed = streamText({ model: pipbot("openai/gpt-4o"), prompt: ask.content, maxRetries: 0 });
@@ -144,7 +120,7 @@ test("Vercel AI SDK: the refusal is the text and finishReason content-filter, st
 });
 
 test("streamed through the SDK's .stream() helper: delta.refusal, parsed null (OpenAI's shape)", async () => {
-  const stream = client.chat.completions.stream({
+  const stream = t.openai.chat.completions.stream({
     model: "openai/gpt-4o",
     messages: [ask],
     response_format: zodResponseFormat(Event, "event"),

@@ -6,10 +6,9 @@
  * tells the app developer to fix their request. A test-local fake speaks that wire (the simulator
  * answers a wrong key with 403).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import OpenAI from "openai";
-import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
-import { postChat, SIM_KEY, startTestAiServer, type TestAiServer } from "./harness.ts";
+import { fakeProviderServer, postChat } from "./harness.ts";
 
 const KEY_INVALID = {
   error: {
@@ -40,35 +39,16 @@ const BAD_ARG = {
   },
 };
 
-let sim: UpstreamSim;
-let fake: ReturnType<typeof Bun.serve>;
-let server: TestAiServer;
-let openai: OpenAI;
 let calls = 0;
-
-beforeAll(async () => {
-  sim = await startUpstreamSim();
-  fake = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    fetch(req) {
-      calls++;
-      const bad = new URL(req.url).pathname.includes("/models/badarg");
-      return Response.json(bad ? BAD_ARG : KEY_INVALID, { status: 400 });
-    },
-  });
-  server = await startTestAiServer(
-    sim,
-    { maxRetries: 2 },
-    { keys: { google: SIM_KEY }, baseUrls: { google: `http://127.0.0.1:${fake.port}` } },
-  );
-  openai = new OpenAI({ apiKey: "any", baseURL: `${server.url}/v1`, maxRetries: 0 });
-});
-afterAll(async () => {
-  await server.stop();
-  await fake.stop(true);
-  await sim.stop();
-});
+const t = fakeProviderServer(
+  "google",
+  (req) => {
+    calls++;
+    const bad = new URL(req.url).pathname.includes("/models/badarg");
+    return Response.json(bad ? BAD_ARG : KEY_INVALID, { status: 400 });
+  },
+  { maxRetries: 2 },
+);
 
 const messages = [{ role: "user" as const, content: "hi" }];
 
@@ -76,7 +56,7 @@ describe("Gemini's 400 API_KEY_INVALID is a credential failure", () => {
   for (const stream of [false, true])
     test(`openai SDK ${stream ? "stream" : "non-stream"}: 502 naming GEMINI_API_KEY, not a 400, not retried`, async () => {
       const before = calls;
-      const err = await openai.chat.completions
+      const err = await t.openai.chat.completions
         .create({ model: "google/gemini-2.5-flash", messages, stream: stream as false })
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(OpenAI.APIError);
@@ -88,7 +68,7 @@ describe("Gemini's 400 API_KEY_INVALID is a credential failure", () => {
     });
 
   test("/chat: upstream_error, retryable false, details name the upstream 400", async () => {
-    const res = await postChat(server.url, { model: "google/gemini-2.5-flash", messages });
+    const res = await postChat(t.server.url, { model: "google/gemini-2.5-flash", messages });
     expect(res.status).toBe(502);
     const body = (await res.json()) as { error: Record<string, unknown> };
     expect(body.error).toMatchObject({
@@ -99,7 +79,7 @@ describe("Gemini's 400 API_KEY_INVALID is a credential failure", () => {
   });
 
   test("a 400 without that reason stays the caller's 400", async () => {
-    const err = await openai.chat.completions
+    const err = await t.openai.chat.completions
       .create({ model: "google/badarg", messages })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);

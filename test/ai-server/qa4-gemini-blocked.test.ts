@@ -5,13 +5,11 @@
  * `content_filter`), never as a clean stop or a retried failure. The upstream is a test-local fake
  * of the Gemini API's exact bodies (the simulator never blocks); the AI server and clients are real.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { ChatOpenAI } from "@langchain/openai";
 import { generateText, streamText } from "ai";
-import OpenAI from "openai";
-import { startUpstreamSim, type UpstreamSim } from "../../src/dev/upstream-sim.ts";
-import { directUpstream, postChat, startTestAiServer, type TestAiServer } from "./harness.ts";
+import { fakeProviderServer, postChat } from "./harness.ts";
 
 const BLOCKED = {
   promptFeedback: {
@@ -46,40 +44,23 @@ const SAFETY_WHOLE = {
   usageMetadata: SAFETY_CHUNKS[1]?.usageMetadata,
 };
 
-let sim: UpstreamSim;
-let fake: ReturnType<typeof Bun.serve>;
-let s: TestAiServer;
-let client: OpenAI;
 let upstreamCalls = 0;
-
-beforeAll(async () => {
-  sim = await startUpstreamSim();
-  fake = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    fetch(req) {
-      upstreamCalls++;
-      const path = new URL(req.url).pathname;
-      const blocked = path.includes("/models/blocked");
-      if (path.endsWith(":streamGenerateContent")) {
-        const chunks = blocked ? [BLOCKED] : SAFETY_CHUNKS;
-        return new Response(chunks.map((c) => `data: ${JSON.stringify(c)}\r\n\r\n`).join(""), {
-          headers: { "content-type": "text/event-stream" },
-        });
-      }
-      return Response.json(blocked ? BLOCKED : SAFETY_WHOLE);
-    },
-  });
-  const up = directUpstream(sim);
-  up.baseUrls = { ...up.baseUrls, google: `http://127.0.0.1:${fake.port}` };
-  s = await startTestAiServer(sim, { maxRetries: 2 }, up);
-  client = new OpenAI({ apiKey: "any", baseURL: `${s.url}/v1`, maxRetries: 0 });
-});
-afterAll(async () => {
-  await s.stop();
-  await fake.stop(true);
-  await sim.stop();
-});
+const t = fakeProviderServer(
+  "google",
+  (req) => {
+    upstreamCalls++;
+    const path = new URL(req.url).pathname;
+    const blocked = path.includes("/models/blocked");
+    if (path.endsWith(":streamGenerateContent")) {
+      const chunks = blocked ? [BLOCKED] : SAFETY_CHUNKS;
+      return new Response(chunks.map((c) => `data: ${JSON.stringify(c)}\r\n\r\n`).join(""), {
+        headers: { "content-type": "text/event-stream" },
+      });
+    }
+    return Response.json(blocked ? BLOCKED : SAFETY_WHOLE);
+  },
+  { maxRetries: 2 },
+);
 
 const messages = [{ role: "user" as const, content: "something Gemini refuses" }];
 
@@ -89,7 +70,7 @@ describe.each([
 ])("%s", (_name, model, text) => {
   test("openai SDK non-stream: content_filter, not retried", async () => {
     const before = upstreamCalls;
-    const r = await client.chat.completions.create({ model, messages });
+    const r = await t.openai.chat.completions.create({ model, messages });
     expect(r.choices[0]?.finish_reason).toBe("content_filter");
     expect(r.choices[0]?.message.content ?? "").toBe(text);
     expect(upstreamCalls - before).toBe(1);
@@ -98,7 +79,7 @@ describe.each([
   test("openai SDK stream: the finish chunk says content_filter", async () => {
     let finish: string | null = null;
     let out = "";
-    for await (const c of await client.chat.completions.create({ model, messages, stream: true })) {
+    for await (const c of await t.openai.chat.completions.create({ model, messages, stream: true })) {
       finish = c.choices[0]?.finish_reason ?? finish;
       out += c.choices[0]?.delta.content ?? "";
     }
@@ -107,7 +88,7 @@ describe.each([
   });
 
   test("Vercel AI SDK generateText and streamText: finishReason content-filter", async () => {
-    const pipbot = createOpenAICompatible({ name: "pipbot", baseURL: `${s.url}/v1`, apiKey: "any" });
+    const pipbot = createOpenAICompatible({ name: "pipbot", baseURL: `${t.server.url}/v1`, apiKey: "any" });
     const g = await generateText({ model: pipbot(model), messages, maxRetries: 0 });
     expect(g.finishReason).toBe("content-filter");
     expect(g.text).toBe(text);
@@ -120,7 +101,7 @@ describe.each([
     const lc = new ChatOpenAI({
       model,
       apiKey: "any",
-      configuration: { baseURL: `${s.url}/v1` },
+      configuration: { baseURL: `${t.server.url}/v1` },
       maxRetries: 0,
     });
     const m = await lc.invoke(messages);
@@ -129,11 +110,11 @@ describe.each([
   });
 
   test("/chat stream and not: stopReason content_filter", async () => {
-    const res = await postChat(s.url, { model, messages });
+    const res = await postChat(t.server.url, { model, messages });
     const body = (await res.json()) as { stopReason: string };
     expect(res.status).toBe(200);
     expect(body.stopReason).toBe("content_filter");
-    const sse = await (await postChat(s.url, { model, messages, stream: true })).text();
+    const sse = await (await postChat(t.server.url, { model, messages, stream: true })).text();
     expect(sse).toContain('"stopReason":"content_filter"');
   });
 });
