@@ -289,8 +289,9 @@ export function createApp(deps: AppDeps) {
 
   const models = () => listedModels(s, s.fallbackModels, s.extraModels, deps.registry.configured);
   app.get("/v1/models", (c) => modelsList(c.req.raw, models()));
-  // Ids hold a slash (openai/gpt-4o): the SDKs send it encoded (openai%2Fgpt-4o) or as is.
-  app.get("/v1/models/:id{.+}", (c) => oneModel(c.req.raw, models(), decodeURIComponent(c.req.param("id"))));
+  // Ids hold a slash (openai/gpt-4o): the SDKs send it encoded (openai%2Fgpt-4o) or as is; Hono
+  // decodes the parameter (and leaves a malformed escape as it came).
+  app.get("/v1/models/:id{.+}", (c) => oneModel(c.req.raw, models(), c.req.param("id")));
 
   app.get("/usage", (c) => usageResponse(deps.store, (name) => c.req.query(name)));
 

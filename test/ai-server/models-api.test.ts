@@ -48,3 +48,12 @@ test("@anthropic-ai/sdk: models.list() and models.retrieve() in Anthropic's shap
   const missing = await claude.models.retrieve("claude-not-listed").catch((e: unknown) => e);
   expect(missing).toBeInstanceOf(Anthropic.NotFoundError);
 });
+
+test("an id with a stray % or a malformed escape is a 404 naming it, not a server error", async () => {
+  for (const raw of ["abc%25zz", "%E0%A4%A"]) {
+    const res = await fetch(`${s.url}/v1/models/${raw}`);
+    expect(res.status).toBe(404);
+    const body = (await res.json()) as { error: { message: string } };
+    expect(body.error.message).toContain("is not among the listed models");
+  }
+});
