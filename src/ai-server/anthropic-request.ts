@@ -131,19 +131,13 @@ export function fromAnthropic(r: AnthropicRequest): CallInput {
 
 /**
  * The `anthropic-beta` features a request asks for (`client.beta.messages…({ betas })`; Claude
- * Code sends some on every request): passed on to Anthropic as they came, which answers an unknown
- * one with a 400 naming it.
+ * Code sends some on every request), as a call field (none: no field): passed on to Anthropic as
+ * they came, which answers an unknown one with a 400 naming it.
  */
-export function anthropicBetas(req: Request): string[] | undefined {
+export function betasOf(req: Request): { betas?: string[] } {
   const betas = (req.headers.get("anthropic-beta") ?? "")
     .split(",")
     .map((b) => b.trim())
     .filter((b) => b !== "");
-  return betas.length ? betas : undefined;
-}
-
-/** The caller's Anthropic beta features as a call field (none: no field). */
-export function betasOf(req: Request): { betas?: string[] } {
-  const betas = anthropicBetas(req);
-  return betas ? { betas } : {};
+  return betas.length ? { betas } : {};
 }

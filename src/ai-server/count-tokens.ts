@@ -16,7 +16,7 @@ import { PipbotError, toPipbotError } from "../shared/errors.ts";
 import { PIPBOT_HEADERS } from "../shared/headers.ts";
 import type { Logger } from "../shared/log.ts";
 import { anthropicErrorResponse } from "./anthropic-compat.ts";
-import { anthropicBetas, anthropicModel, fromAnthropic } from "./anthropic-request.ts";
+import { anthropicModel, betasOf, fromAnthropic } from "./anthropic-request.ts";
 import { anthropicRequestSchema } from "./anthropic-schema.ts";
 import { callerCredentialError } from "./caller-identity.ts";
 import type { EngineConfig } from "./chat.ts";
@@ -116,9 +116,7 @@ export async function countTokensResponse(
     d.registry.configured,
   );
   // A count has no max_tokens (a thinking budget is not checked against one).
-  const { maxTokens: _unused, ...input } = fromAnthropic({ ...r, max_tokens: 1 });
-  const betas = anthropicBetas(req);
-  if (betas) input.betas = betas;
+  const { maxTokens: _unused, ...input } = { ...fromAnthropic({ ...r, max_tokens: 1 }), ...betasOf(req) };
   const { plan, dropped } = planRequest(
     d,
     { stream: false, call: input, model: ref.id, fallbacks: [], allowDrop: wantsDrop(req, undefined) },

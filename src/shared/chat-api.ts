@@ -172,13 +172,17 @@ export type ResponseFormat = z.infer<typeof responseFormatSchema>;
 /** `none`: no reasoning at all (a model that reasons by default is told not to). */
 export const REASONING_EFFORTS = ["none", "minimal", "low", "medium", "high"] as const;
 export type ReasoningEffort = (typeof REASONING_EFFORTS)[number];
-export const reasoningSchema = z.strictObject({
-  effort: z
-    .enum(REASONING_EFFORTS, { message: `effort must be one of ${REASONING_EFFORTS.join(", ")}` })
-    .optional(),
-  /** An explicit thinking budget in tokens (Anthropic, Gemini); OpenAI takes effort only. */
-  budgetTokens: z.number().int().min(0).max(1_000_000).optional(),
-});
+export const reasoningSchema = z
+  .strictObject({
+    effort: z
+      .enum(REASONING_EFFORTS, { message: `effort must be one of ${REASONING_EFFORTS.join(", ")}` })
+      .optional(),
+    /** An explicit thinking budget in tokens (Anthropic, Gemini); OpenAI takes effort only. */
+    budgetTokens: z.number().int().min(0).max(1_000_000).optional(),
+  })
+  .refine((r) => !(r.effort === "none" && (r.budgetTokens ?? 0) > 0), {
+    message: "effort none and a budgetTokens above 0 contradict each other: send one of them",
+  });
 export type Reasoning = z.infer<typeof reasoningSchema>;
 
 export const chatRequestSchema = z.strictObject({

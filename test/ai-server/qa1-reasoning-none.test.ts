@@ -63,3 +63,19 @@ test("/chat: reasoning effort none turns Gemini's thinking off too", async () =>
     includeThoughts: false,
   });
 });
+
+test("/chat: effort none with a thinking budget is a 400 naming the contradiction", async () => {
+  const res = await fetch(`${s.server.url}/chat`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({
+      model: "google/sim",
+      reasoning: { effort: "none", budgetTokens: 2048 },
+      messages: [{ role: "user", content: "x" }],
+    }),
+  });
+  expect(res.status).toBe(400);
+  const body = (await res.json()) as { error: { message: string } };
+  expect(body.error.message).toContain("effort none and a budgetTokens");
+  expect(s.sim.requests).toEqual([]);
+});
