@@ -18,7 +18,7 @@ import { MEDIA_LIMITS, thinkingBudget } from "./capabilities.ts";
 import { streamEvents, wholeEvents } from "./google-events.ts";
 import { type CallContext, connectionFailure, notJsonAnswer, sdkAdapter } from "./sdk-adapter.ts";
 import type { ProviderAdapter, ProviderCall, ProviderClientConfig } from "./types.ts";
-import { CREDENTIAL_VARS, upstreamError } from "./upstream-errors.ts";
+import { upstreamError } from "./upstream-errors.ts";
 
 /** Fetching an image/PDF URL to inline it: bounded. */
 const MEDIA_FETCH_TIMEOUT_MS = 20_000;
@@ -39,21 +39,10 @@ function withRetryInfo(message: string, headers: Headers | null | undefined): He
 function mapError(e: unknown, ctx: CallContext) {
   if (!(e instanceof ApiError)) return connectionFailure("google", e);
   const m = /"status"\s*:\s*"([A-Z_]+)"/.exec(e.message);
-  // A wrong or expired key is Gemini's HTTP 400 (ErrorInfo reason API_KEY_INVALID), not a 401:
-  // the server's credential failing, so what any provider's 401 gives, not the caller's 400.
-  if (e.status === 400 && /"reason"\s*:\s*"API_KEY_INVALID"/.test(e.message))
-    return new PipbotError(
-      "upstream_error",
-      `google upstream HTTP 400: ${e.message}`.slice(0, 1000) +
-        ` — check ${CREDENTIAL_VARS.google}, or PIPBOT_SERVICE_TOKEN in proxy mode`,
-      {
-        retryable: false,
-        status: 502,
-        details: { provider: "google", upstreamStatus: 400, upstreamType: m?.[1] ?? "INVALID_ARGUMENT" },
-        cause: e,
-      },
-    );
   return upstreamError({
+    // A wrong or expired key is Gemini's HTTP 400 (ErrorInfo reason API_KEY_INVALID), not a 401:
+    // the server's credential failing, so what any provider's 401 gives, not the caller's 400.
+    credential: e.status === 400 && /"reason"\s*:\s*"API_KEY_INVALID"/.test(e.message),
     provider: "google",
     // An error chunk inside a 200 stream also surfaces as ApiError (with the chunk's code).
     status: e.status,

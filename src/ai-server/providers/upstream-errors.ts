@@ -18,6 +18,11 @@ export interface UpstreamFailure {
   connection?: boolean;
   /** True for an error event inside a 200 stream. */
   inStream?: boolean;
+  /**
+   * True when the upstream refused the server's credential whatever its status (Gemini answers a
+   * bad key with a 400 API_KEY_INVALID): treated as a 401, not as the caller's bad request.
+   */
+  credential?: boolean;
   cause?: unknown;
 }
 
@@ -37,7 +42,7 @@ export function retryAfterMs(headers: Headers | null | undefined, now = Date.now
 }
 
 function classify(f: UpstreamFailure): { code: ErrorCode; retryable: boolean; status: number } {
-  const s = f.status;
+  const s = f.credential ? 401 : f.status;
   if (s === undefined) {
     if (f.connection) return { code: "upstream_connection", retryable: true, status: 502 };
     const overloaded = /overload|unavailable/i.test(`${f.type ?? ""} ${f.message}`);
@@ -69,7 +74,7 @@ export function upstreamError(f: UpstreamFailure): PipbotError {
   const where =
     f.status === undefined ? (f.connection ? "connection failed" : "error in stream") : `HTTP ${f.status}`;
   let message = `${f.provider} upstream ${where}: ${f.message}`.slice(0, 1000);
-  if (f.status === 401 || f.status === 403)
+  if (f.credential || f.status === 401 || f.status === 403)
     message += ` — check ${CREDENTIAL_VARS[f.provider]}, or PIPBOT_SERVICE_TOKEN in proxy mode`;
   const ra = retryAfterMs(f.headers);
   return new PipbotError(c.code, message, {
